@@ -1,0 +1,67 @@
+"""The ``taskgraph`` command line. Each subcommand lives in its own file and calls the public API.
+
+Exit codes: 0 success; 2 bad input (one clear paragraph on stderr, never a traceback); 1 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from taskgraph.errors import TaskgraphError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors end in exit code 2 with one message (argparse's own rule)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from taskgraph.cli import export, validate
+
+    parser = _Parser(prog="taskgraph", description="Composable multi-task fine-tuning with graph-routed adapters.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in (validate, export):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.version:
+            from taskgraph import __version__
+
+            print(f"taskgraph {__version__}")
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(args.run(args))
+    except _UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TaskgraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug: show everything
+        traceback.print_exc()
+        print("taskgraph hit an internal error (exit 1); please report it with the traceback above.", file=sys.stderr)
+        return 1

@@ -1,0 +1,91 @@
+"""What every router returns, and the interface every router implements.
+
+A router turns task ids into, per adapted layer, a **gate** (is this layer's adapter on for the
+task?) and **mixture weights** over the layer's K skills in each of H heads. Routers are
+registered by kind in :data:`taskgraph.registry.ROUTERS`; a new router is one new file.
+
+A router is asked only for the distinct tasks of the current batch (``U ≤ B``), so the cost of
+routing does not grow with the number of tasks T (the graph router runs its GNN over the whole
+graph once per step and then selects the rows it was asked for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class Routing:
+    """Gates and mixture weights for a set of tasks.
+
+    Args:
+        gates: ``[U, L]`` in [0, 1]; the value multiplying each layer's adapter output. Static
+            routers give all ones; the graph router gives a straight-through hard gate
+            (forward value exactly 0 or 1).
+        weights: ``[U, L, H, K]``; non-negative, each ``[h, :]`` row sums to 1.
+        choice: ``[U, L, H]`` long, or None. Set when every weight row is one-hot (``private``):
+            the adapter layers then index-select skill ``choice`` instead of mixing.
+    """
+
+    gates: Tensor
+    weights: Tensor
+    choice: Tensor | None = None
+
+    def for_tasks(self, rows: Tensor) -> "Routing":
+        """The routing of rows ``rows`` ([N] long indices into the U tasks) — e.g. per example."""
+        choice = None if self.choice is None else self.choice.index_select(0, rows)
+        return Routing(self.gates.index_select(0, rows), self.weights.index_select(0, rows), choice)
+
+    def to(self, device: torch.device | str) -> "Routing":
+        choice = None if self.choice is None else self.choice.to(device)
+        return Routing(self.gates.to(device), self.weights.to(device), choice)
+
+    @property
+    def num_tasks(self) -> int:
+        return self.weights.shape[0]
+
+
+class Router(nn.Module):
+    """Base of all routers.
+
+    Args:
+        num_tasks: T, the number of task rows the router holds.
+        num_layers: L, the number of adapted linear modules.
+        heads: H, the number of routing heads (MHR); 1 for Poly.
+        skills: K, the number of skills in every layer's inventory.
+
+    Subclasses implement :meth:`forward` and may override :meth:`regularizer` and
+    :meth:`add_task`. Parameters of a router go into the optimizer's ``router`` group.
+    """
+
+    def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int) -> None:
+        super().__init__()
+        self.num_tasks = num_tasks
+        self.num_layers = num_layers
+        self.heads = heads
+        self.skills = skills
+
+    @classmethod
+    def inventory_size(cls, skills: int, num_tasks: int) -> int:
+        """K, the number of skills every layer holds under this router (``shared``: 1, ``private``: T)."""
+        return skills
+
+    def forward(self, tasks: Tensor) -> Routing:  # tasks: [U] long, distinct task ids
+        raise NotImplementedError
+
+    def regularizer(self) -> Tensor:
+        """Extra loss terms of this router (relation priors, compute budget); zero by default."""
+        return torch.zeros((), device=self._device())
+
+    def _device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    def extra_repr(self) -> str:
+        return f"tasks={self.num_tasks}, layers={self.num_layers}, heads={self.heads}, skills={self.skills}"

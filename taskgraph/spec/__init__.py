@@ -1,0 +1,19 @@
+"""The spec stage: typed, validated descriptions of a run (YAML or Python)."""
+
+from taskgraph.spec.loader import dump_spec, load_spec, spec_from_dict
+from taskgraph.spec.models import (
+    AdaptersSpec,
+    DataSpec,
+    LearningRates,
+    ModelSpec,
+    RelationsSpec,
+    RouterSpec,
+    Spec,
+    TaskSpec,
+    TrainingSpec,
+)
+
+__all__ = [
+    "AdaptersSpec", "DataSpec", "LearningRates", "ModelSpec", "RelationsSpec", "RouterSpec",
+    "Spec", "TaskSpec", "TrainingSpec", "dump_spec", "load_spec", "spec_from_dict",
+]

@@ -1,0 +1,248 @@
+"""Reading and writing spec files: safe YAML with line numbers, bounded size, every problem at once.
+
+The YAML is composed into nodes with PyYAML's *safe* machinery (no tag can construct a Python
+object), checked for size (aliases count as often as they are expanded, so an alias bomb is
+rejected before anything is built), depth and tags, then validated by :class:`Spec`. Every
+problem is reported as ``file:line: dotted.path: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from taskgraph.errors import SpecError
+from taskgraph.spec.models import Spec
+
+MAX_BYTES = 4 * 1024 * 1024  # a spec is a few KB; anything near this is a mistake
+MAX_NODES = 100_000  # after alias expansion
+MAX_DEPTH = 64
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:" + t
+    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "omap", "pairs", "set", "merge")
+}
+
+Loc = tuple[Any, ...]
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Read and validate a spec file.
+
+    Raises:
+        SpecError: listing every problem as ``file:line: dotted.path: message``.
+    """
+    source = str(path)
+    text = _read_text(Path(path))
+    data, lines = parse_yaml(text, source)
+    return spec_from_dict(data, source=source, lines=lines)
+
+
+def spec_from_dict(data: Any, *, source: str = "<spec>", lines: dict[Loc, int] | None = None) -> Spec:
+    """Validate a plain dict as a :class:`Spec`, raising :class:`SpecError` with every problem."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}, not a mapping"
+        raise SpecError([f"{source}:1: the spec is {kind}; expected a mapping with 'model' and 'tasks'"])
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_problems(exc, data, source, lines or {})) from None
+
+
+def dump_spec(spec: Spec) -> str:
+    """The spec as YAML text (loading it back gives an equal spec)."""
+    data = spec.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=100)
+
+
+def _read_text(path: Path) -> str:
+    where = str(path)
+    if not path.exists():
+        raise SpecError([f"{where}: no such file"])
+    if path.is_dir():
+        raise SpecError([f"{where}: is a directory; give the path of a .yaml spec file"])
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecError([f"{where}: file is {size:,} bytes; a spec may be at most {MAX_BYTES:,}"])
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError([f"{where}: cannot read: {exc.strerror or exc}"]) from None
+    if b"\x00" in raw:
+        raise SpecError([f"{where}: not a text file (it contains NUL bytes); a spec is UTF-8 YAML"])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError([f"{where}: not UTF-8 text (bad byte at offset {exc.start}); a spec is UTF-8 YAML"]) from None
+
+
+def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
+    """Safe-load one YAML document; return the data and a map from key path to 1-based line."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, {}
+        _check_nodes(root, source)
+        lines: dict[Loc, int] = {}
+        _record_lines(root, (), lines)
+        data = loader.construct_document(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        raise SpecError([f"{source}:{line}: YAML syntax error: {what}"]) from None
+    except yaml.YAMLError as exc:  # reader errors (control characters) and the like
+        raise SpecError([f"{source}: not readable as YAML: {exc}"]) from None
+    except RecursionError:
+        raise SpecError([f"{source}: nesting is too deep (at most {MAX_DEPTH} levels)"]) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Reject unsafe tags, deep nesting and documents that aliases expand past ``MAX_NODES``."""
+    sizes: dict[int, int] = {}
+
+    def visit(node: yaml.Node, depth: int) -> int:
+        if depth > MAX_DEPTH:
+            raise SpecError([f"{source}:{node.start_mark.line + 1}: nesting is too deep (at most {MAX_DEPTH} levels)"])
+        if node.tag not in _SAFE_TAGS:
+            raise SpecError([f"{source}:{node.start_mark.line + 1}: tag {node.tag!r} is not allowed; "
+                             "a spec holds plain mappings, lists, strings and numbers"])
+        if id(node) in sizes:  # an alias: counted again, computed once
+            return sizes[id(node)]
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                size += visit(key, depth + 1) + visit(value, depth + 1)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                size += visit(item, depth + 1)
+        sizes[id(node)] = size
+        if size > MAX_NODES:
+            raise SpecError([f"{source}:{node.start_mark.line + 1}: the document expands to more than "
+                             f"{MAX_NODES:,} values (aliases included); a spec is small"])
+        return size
+
+    visit(root, 0)
+
+
+def _record_lines(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> None:
+    """A key's path maps to the key's line; a list item's path to the item's line."""
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                lines.setdefault(path + (key.value,), key.start_mark.line + 1)
+                _record_lines(value, path + (key.value,), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _record_lines(item, path + (i,), lines)
+
+
+def format_problems(exc: ValidationError, data: Any, source: str, lines: dict[Loc, int]) -> list[str]:
+    """One ``file:line: dotted.path: message`` string per error, in document order."""
+    rows: list[tuple[int, str]] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden" and loc:
+            message = _unknown_key_message(loc, data)
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        elif _shows_value(err):
+            message = f"{message} (got {err['input']!r})"
+        line = _line_of(loc, lines)
+        where = f"{source}:{line}" if line else source
+        rows.append((line or 0, f"{where}: {dotted(loc) or '(top level)'}: {message}"))
+    rows.sort(key=lambda r: r[0])
+    return [text for _, text in rows]
+
+
+def _shows_value(err: Any) -> bool:
+    """Whether the offending value is short and helpful to show beside pydantic's message."""
+    value = err.get("input")
+    return isinstance(value, (int, float, str, bool)) and len(repr(value)) <= 40 and (
+        err["type"].startswith(("greater", "less", "literal", "string_pattern", "int_", "float_", "bool_"))
+    )
+
+
+def dotted(loc: Loc) -> str:
+    """``("tasks", 1, "num_labels")`` → ``tasks[1].num_labels``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _unknown_key_message(loc: Loc, data: Any) -> str:
+    key = str(loc[-1])
+    allowed = _allowed_keys(loc[:-1], data)
+    if not allowed:
+        return f"unknown key {key!r}"
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key {key!r}; {hint}allowed keys are {sorted(allowed)}"
+
+
+def _allowed_keys(loc: Loc, data: Any) -> list[str]:
+    """The field names of the section at ``loc``, following the Spec's own model classes."""
+    from taskgraph.registry import ROUTERS, SOURCES
+
+    model: Any = Spec
+    node: Any = data
+    for part in loc:
+        node = node[part] if isinstance(node, (dict, list)) and _has(node, part) else None
+        if isinstance(part, int):
+            continue  # a list item: the model is the item type, already selected
+        field = model.model_fields.get(part) if _is_model(model) else None
+        if field is None:
+            model = None
+            break
+        model = _model_of(field.annotation)
+    if not _is_model(model):
+        return []
+    names = list(model.model_fields)
+    if model.model_config.get("extra") == "allow":  # router / data: the kind's own params too
+        registry, key = (ROUTERS, "kind") if "kind" in names else (SOURCES, "source")
+        kind = node.get(key) if isinstance(node, dict) else None
+        if isinstance(kind, str) and kind in registry and registry.get(kind).params is not None:
+            names += list(registry.get(kind).params.model_fields)
+    return names
+
+
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and 0 <= part < len(node)
+
+
+def _is_model(obj: Any) -> bool:
+    return isinstance(obj, type) and issubclass(obj, BaseModel)
+
+
+def _model_of(annotation: Any) -> Any:
+    """The pydantic model inside ``X``, ``X | None`` or ``list[X]``, else None."""
+    if _is_model(annotation):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,311 @@
+"""The typed spec of a run: ``model``, ``adapters``, ``router``, ``relations``, ``tasks``, ``training``.
+
+Every section forbids unknown keys. Fields owned by an extension point (a router's own parameters,
+a data source's parameters) are checked against that kind's registered parameter model, so a
+spec is validated against exactly the kinds that are installed. :meth:`Spec.model_validate`
+reports every problem at once as a pydantic ``ValidationError``; :func:`taskgraph.spec.load_spec`
+adds file and line numbers and raises :class:`~taskgraph.errors.SpecError`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from taskgraph.registry import ROUTERS, SOURCES, Registry
+
+TaskName = Annotated[
+    str,
+    Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
+]
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Section(BaseModel):
+    """Base of every spec section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSpec(Section):
+    """The base transformer.
+
+    Exactly one of ``path`` (a local directory, or ``package:<module>/<subdir>`` for a model that
+    ships inside an installed Python package) and ``config`` (a transformers config dict with a
+    ``model_type``; random init, for tests and the planted benchmark).
+    """
+
+    path: str | None = None
+    config: dict[str, Any] | None = None
+    tokenizer: str | None = None  # a directory or package: path; default: the model's own
+    max_length: int = Field(64, ge=1, le=8192)
+    pooling: Literal["mean", "last", "cls"] = "mean"
+    target_modules: list[str] = Field(default_factory=lambda: ["query", "value"], min_length=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSpec":
+        if (self.path is None) == (self.config is None):
+            raise ValueError("give exactly one of 'path' (a directory or package:...) and 'config'")
+        if self.config is not None and not isinstance(self.config.get("model_type"), str):
+            raise ValueError("config needs a 'model_type' string, e.g. 'bert', 'gpt2', 'llama'")
+        return self
+
+
+class AdaptersSpec(Section):
+    """The LoRA inventory of every adapted layer: K skills of rank r, split into H heads."""
+
+    rank: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    skills: int = Field(8, ge=1)
+    heads: int = Field(1, ge=1)
+    linearized: bool = False
+
+
+class RouterSpec(Section):
+    """Which router produces the gates and mixture weights, and its knobs.
+
+    ``temperature`` (τ) and ``gate_threshold`` (θ) are common to all kinds; any other key is
+    the kind's own parameter, validated by the parameter model the kind registered.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    kind: str = "poly"
+    temperature: float = Field(1.0, gt=0)
+    gate_threshold: float = Field(0.0, ge=0.0, lt=1.0)
+    _params: Any = PrivateAttr(default=None)
+
+    @property
+    def params(self) -> Any:
+        """The kind's validated parameter model (None for kinds with no own parameters)."""
+        return self._params
+
+    def own_fields(self) -> dict[str, Any]:
+        """The keys given beyond the common ones (the kind's own parameters)."""
+        return dict(self.model_extra or {})
+
+
+class RelationsSpec(Section):
+    """Task–task relations: declared pairs with weights, and how the relation matrix is learned."""
+
+    declared: list[tuple[TaskName, TaskName, Unit]] = Field(default_factory=list)
+    learn: bool = True
+    regularization: float = Field(0.01, ge=0)  # λ_R: density penalty strength
+    density: Unit = 0.5  # ρ: target mean relation weight
+    pull: float = Field(1.0, ge=0)  # λ_p: pull of learned weights towards declared values
+    top_k: int = Field(8, ge=1)  # candidate neighbours per task when T is large
+    refresh_every: int = Field(100, ge=1)  # steps between candidate-edge refreshes
+
+
+class DataSpec(Section):
+    """Where a task's examples come from: ``source`` plus that source's own parameters."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    source: str
+    _params: Any = PrivateAttr(default=None)
+
+    @property
+    def params(self) -> Any:
+        return self._params
+
+    def own_fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class TaskSpec(Section):
+    """One classification task: a unique name, its label count, its data, an optional description."""
+
+    name: TaskName
+    num_labels: int = Field(..., ge=2)
+    data: DataSpec | None = None
+    description: str | None = None
+
+
+class LearningRates(Section):
+    """Separate optimizer groups (routing wants a much larger step than the adapters)."""
+
+    adapters: float = Field(1e-3, gt=0)
+    router: float = Field(1e-2, gt=0)
+    heads: float = Field(1e-3, gt=0)
+
+
+class TrainingSpec(Section):
+    """The multi-task loop."""
+
+    steps: int = Field(600, ge=1)
+    batch_size: int = Field(16, ge=1)
+    lr: LearningRates = Field(default_factory=LearningRates)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float | None = Field(1.0, gt=0)
+    sampling: Literal["uniform", "proportional", "temperature"] = "uniform"
+    sampling_temperature: float = Field(2.0, gt=0)  # for sampling: temperature (p ∝ n^(1/T))
+    seed: int = 0
+    eval_every: int = Field(100, ge=1)
+    checkpoint_every: int = Field(100, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
+
+
+class Spec(Section):
+    """A whole run. ``Spec.model_validate(dict)`` reports every problem at once."""
+
+    name: TaskName = "taskgraph"
+    model: ModelSpec
+    adapters: AdaptersSpec = Field(default_factory=AdaptersSpec)
+    router: RouterSpec = Field(default_factory=RouterSpec)
+    relations: RelationsSpec = Field(default_factory=RelationsSpec)
+    tasks: list[TaskSpec] = Field(..., min_length=1)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks_given(cls, value: Any) -> Any:
+        if value is None or value == []:
+            raise ValueError("no tasks: give at least one task with a name and num_labels")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _all_problems(cls, data: Any, handler: Any) -> "Spec":
+        """Run field validation, then the cross-field and registry checks, and raise them together."""
+        errors: list[InitErrorDetails] = []
+        spec = None
+        try:
+            spec = handler(data)
+        except ValidationError as exc:
+            errors.extend(_as_details(exc))
+        if isinstance(data, dict):
+            errors.extend(_cross_checks(data))
+            errors.extend(_registry_checks(data))
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        _bind_params(spec)
+        return spec
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+
+def _as_details(exc: ValidationError) -> list[InitErrorDetails]:
+    """Re-emit pydantic's errors so they can be combined with ours."""
+    out: list[InitErrorDetails] = []
+    for err in exc.errors():  # messages come rendered; keep them as they are
+        out.append(_problem(err["type"], tuple(err["loc"]), err["msg"], err.get("input")))
+    return out
+
+
+def _problem(kind: str, loc: tuple[Any, ...], message: str, value: Any = None) -> InitErrorDetails:
+    text = message.replace("{", "{{").replace("}", "}}")
+    return InitErrorDetails(type=PydanticCustomError(kind, text), loc=loc, input=value)
+
+
+def _cross_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
+    """Checks that span sections, done on the raw document so they run even when others fail."""
+    problems: list[InitErrorDetails] = []
+    names: list[str] = []
+    tasks = data.get("tasks")
+    if isinstance(tasks, list):
+        first_seen: dict[str, int] = {}
+        for i, task in enumerate(tasks):
+            name = task.get("name") if isinstance(task, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in first_seen:
+                problems.append(
+                    _problem(
+                        "duplicate_task",
+                        ("tasks", i, "name"),
+                        f"duplicate task name {name!r} (first used by tasks[{first_seen[name]}])",
+                        name,
+                    )
+                )
+            else:
+                first_seen[name] = i
+            names.append(name)
+    relations = data.get("relations")
+    declared = relations.get("declared") if isinstance(relations, dict) else None
+    if isinstance(declared, list) and names:
+        seen_pairs: dict[frozenset[str], int] = {}
+        for j, rel in enumerate(declared):
+            if not (isinstance(rel, (list, tuple)) and len(rel) == 3):
+                continue
+            a, b = rel[0], rel[1]
+            loc = ("relations", "declared", j)
+            for end in (a, b):
+                if isinstance(end, str) and end not in names:
+                    problems.append(
+                        _problem("unknown_task", loc, f"relation names unknown task {end!r}; "
+                                 f"tasks are {sorted(set(names))}", end)
+                    )
+            if isinstance(a, str) and a == b:
+                problems.append(_problem("self_relation", loc, f"task {a!r} is related to itself", rel))
+            elif isinstance(a, str) and isinstance(b, str):
+                pair = frozenset((a, b))
+                if pair in seen_pairs:
+                    problems.append(
+                        _problem("duplicate_relation", loc,
+                                 f"relation {a!r}–{b!r} is declared twice "
+                                 f"(first at relations.declared[{seen_pairs[pair]}])", rel)
+                    )
+                else:
+                    seen_pairs[pair] = j
+    return problems
+
+
+def _registry_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
+    """Check ``router.kind`` / ``tasks[i].data.source`` and their own keys against the registries.
+
+    Done on the raw document, so an unknown kind is reported beside every other problem.
+    """
+    problems: list[InitErrorDetails] = []
+    router = data.get("router", {})
+    if isinstance(router, dict):
+        problems += _check_kind(ROUTERS, router, router.get("kind", "poly"), RouterSpec, ("router",), "kind")
+    tasks = data.get("tasks")
+    for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+        source = task.get("data") if isinstance(task, dict) else None
+        if isinstance(source, dict) and isinstance(source.get("source"), str):
+            problems += _check_kind(SOURCES, source, source["source"], DataSpec, ("tasks", i, "data"), "source")
+    return problems
+
+
+def _check_kind(registry: Registry[Any], raw: dict[str, Any], kind: Any, section: type[BaseModel],
+                loc: tuple[Any, ...], key: str) -> list[InitErrorDetails]:
+    if not isinstance(kind, str):
+        return []  # pydantic reports the type error
+    if kind not in registry:
+        return [_problem("unknown_kind", loc + (key,),
+                         f"unknown {registry.what} {kind!r}; choose from {registry.kinds()}", kind)]
+    own = {k: v for k, v in raw.items() if k not in section.model_fields}
+    params = registry.get(kind).params
+    if params is None:
+        return [_problem("extra_forbidden", loc + (name,), f"{registry.what} {kind!r} takes no parameter {name!r}", value)
+                for name, value in own.items()]
+    try:
+        params.model_validate(own)
+    except ValidationError as exc:
+        return [{**d, "loc": loc + tuple(d["loc"])} for d in _as_details(exc)]
+    return []
+
+
+def _bind_params(spec: Spec) -> None:
+    """Attach each kind's validated parameter model to its section (after every check passed)."""
+    sections: list[tuple[Registry[Any], Any, str]] = [(ROUTERS, spec.router, spec.router.kind)]
+    sections += [(SOURCES, t.data, t.data.source) for t in spec.tasks if t.data is not None]
+    for registry, section, kind in sections:
+        params = registry.get(kind).params
+        if params is not None:
+            section._params = params.model_validate(section.own_fields())

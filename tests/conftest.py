@@ -1,0 +1,58 @@
+"""Shared fixtures: tiny specs built in the test, nothing downloaded."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+TINY_BERT = {
+    "model_type": "bert",
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "vocab_size": 100,
+}
+
+
+def minimal_spec(**overrides: Any) -> dict[str, Any]:
+    """A valid three-task spec dict over a tiny random BERT."""
+    data: dict[str, Any] = {
+        "name": "tiny",
+        "model": {"config": dict(TINY_BERT), "max_length": 16},
+        "adapters": {"rank": 4, "alpha": 8, "skills": 4, "heads": 1},
+        "router": {"kind": "poly", "temperature": 1.0},
+        "relations": {"declared": [["a", "b", 0.8], ["b", "c", 0.3]]},
+        "tasks": [
+            {"name": "a", "num_labels": 2},
+            {"name": "b", "num_labels": 3, "description": "three-way"},
+            {"name": "c", "num_labels": 2},
+        ],
+        "training": {"steps": 10, "batch_size": 4},
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def spec_dict() -> dict[str, Any]:
+    return minimal_spec()
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write dedented text to ``tmp_path/name`` and return the path."""
+
+    def _write(text: str, name: str = "spec.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return _write
