@@ -82,8 +82,9 @@ def _read_text(path: Path) -> str:
 
 def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
     """Safe-load one YAML document; return the data and a map from key path to 1-based line."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # the reader rejects control characters here
         root = loader.get_single_node()
         if root is None:
             return None, {}
@@ -101,7 +102,8 @@ def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
     except RecursionError:
         raise SpecError([f"{source}: nesting is too deep (at most {MAX_DEPTH} levels)"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 

@@ -191,6 +191,7 @@ class Spec(Section):
             errors.extend(_registry_checks(data))
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
+        assert spec is not None  # the handler succeeded: no errors
         _bind_params(spec)
         return spec
 

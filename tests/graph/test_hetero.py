@@ -7,7 +7,8 @@ import torch
 from torch_geometric.nn import GraphConv, HeteroConv, SAGEConv
 
 from taskgraph.errors import GraphError
-from taskgraph.graph import EDGE_TYPES, TaskGraph, to_hetero
+from taskgraph.graph import EDGE_TYPES, TaskGraph
+from taskgraph.graph.hetero import to_hetero
 from taskgraph.graph.vocab import ADAPTER_NEXT_ADAPTER, TASK_RELATES_TASK, TASK_USES_ADAPTER
 
 

@@ -1,0 +1,52 @@
+"""Graph exports: write a task graph as GraphML, GEXF, JSON, DOT, Mermaid, HTML or PNG.
+
+Every export reads the plain networkx graph of ``TaskGraph.to_networkx()`` (the contract is in
+:mod:`taskgraph.export.contract`) and is written atomically (temporary file + rename)::
+
+    from taskgraph.export import FORMATS, export_graph
+    export_graph(task_graph.to_networkx(), "html", "runs/example/graph.html")
+
+=========  ==================================================================================
+format     what is written
+=========  ==================================================================================
+dot        Graphviz source: shapes and colours by node type, edge pen width = weight
+gexf       GEXF 1.2 (Gephi): node labels, typed attributes, edge weights
+graphml    GraphML (yEd, Cytoscape, networkx): typed attributes, edge weights
+html       one self-contained page: inline SVG, hover for attributes, click a task to highlight
+json       node-link JSON (``networkx.node_link_graph(data, edges="edges")`` reads it back)
+mermaid    a Mermaid ``flowchart LR`` with weighted edges
+png        the graph drawing at ``out`` **and** the task–task relation heatmap beside it, at
+           ``<stem>-relations.png`` (``graph.png`` -> ``graph-relations.png``)
+=========  ==================================================================================
+
+Each format also has a pure ``render_<format>(graph)`` returning the text (or PNG bytes), and
+:func:`load_graph` reads a graphml / gexf / json export back into the exported graph.
+"""
+
+from taskgraph.export.contract import check_graph
+from taskgraph.export.dot import render_dot
+from taskgraph.export.formats import EXPORTS, export_graph
+from taskgraph.export.html import render_html
+from taskgraph.export.mermaid import render_mermaid
+from taskgraph.export.networkx_formats import load_graph, render_gexf, render_graphml, render_json
+from taskgraph.export.png import relation_heatmap_png, relations_path, render_png, render_relation_heatmap_png
+
+FORMATS: list[str] = EXPORTS.kinds()
+
+__all__ = [
+    "EXPORTS",
+    "FORMATS",
+    "check_graph",
+    "export_graph",
+    "load_graph",
+    "relation_heatmap_png",
+    "relations_path",
+    "render_dot",
+    "render_gexf",
+    "render_graphml",
+    "render_html",
+    "render_json",
+    "render_mermaid",
+    "render_png",
+    "render_relation_heatmap_png",
+]

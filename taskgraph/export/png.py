@@ -1,0 +1,167 @@
+"""PNG figures with matplotlib: the graph drawing and a heatmap of task–task relation weights.
+
+Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas: pyplot is never imported
+and no backend or global setting is changed, so exporting from a notebook or an application leaves
+the user's matplotlib as it was. Text is drawn with ``parse_math=False`` (a ``$`` in a label is a
+dollar sign). The ``png`` export writes the drawing to ``--out`` and the heatmap beside it as
+``<stem>-relations.png`` (see :func:`relations_path`).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+import networkx as nx
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+
+from taskgraph.atomic import write_bytes
+from taskgraph.export.contract import check_graph, edge_weight, node_label, node_type, nodes_of_type
+from taskgraph.export.formats import EXPORTS
+from taskgraph.export.layout import layout
+from taskgraph.export.style import (
+    NODE_STYLES,
+    edge_opacity,
+    edge_style,
+    edge_width,
+    is_weighted,
+    node_class,
+    node_style,
+    task_scale,
+)
+from taskgraph.graph.vocab import ADAPTER, TASK
+
+DPI = 120
+MAX_ANNOTATED = 16  # heatmap cells carry their value up to this many tasks
+MAX_TICKS = 60  # heatmap axes name the tasks up to this many
+MAX_ADAPTER_LABELS = 48  # the drawing names adapters up to this many
+
+
+def relations_path(out: str | Path) -> Path:
+    """Where the ``png`` export puts the relation heatmap: ``<stem>-relations.png`` beside ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-relations.png")
+
+
+def render_png(graph: nx.Graph) -> bytes:
+    """PNG bytes of the graph drawing (the layout of :mod:`taskgraph.export.layout`)."""
+    check_graph(graph)
+    fig = Figure(figsize=(11, 7), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
+    ax.set_axis_off()
+    pos = {n: (x, 1.0 - y) for n, (x, y) in layout(graph).items()}  # matplotlib's y grows upwards
+    _draw_edges(ax, graph, pos)
+    n_adapters = len(nodes_of_type(graph, ADAPTER))
+    scale = task_scale(len(nodes_of_type(graph, TASK)))
+    for kind in [*NODE_STYLES, "other"]:
+        nodes = [n for n in graph if node_class(node_type(graph, n)) == kind]
+        if not nodes:
+            continue
+        style = node_style(kind)
+        size = style.size * (scale**2 if kind == TASK else 1.0)
+        xy = np.array([pos[n] for n in nodes])  # [N, 2]
+        ax.scatter(xy[:, 0], xy[:, 1], s=size, marker=style.marker, c=style.fill,
+                   edgecolors=style.stroke, linewidths=1.2, zorder=3, label=f"{kind} ({len(nodes)})")
+        if kind == ADAPTER and n_adapters > MAX_ADAPTER_LABELS:
+            continue
+        for n in nodes:
+            big = kind == TASK
+            ax.text(pos[n][0], pos[n][1] - (0.045 * scale if big else 0.03), node_label(graph, n),
+                    ha="center", va="top", fontsize=10 if big else 7, zorder=4,
+                    fontweight="bold" if big else "normal", parse_math=False)
+    ax.set_xlim(-0.06, 1.06)
+    ax.set_ylim(-0.1, 1.06)
+    if len(graph):
+        ax.legend(loc="lower left", fontsize=8, frameon=False, markerscale=0.5)
+    fig.suptitle(str(graph.graph.get("name", "taskgraph")), fontsize=13, parse_math=False)
+    return _png_bytes(fig)
+
+
+def render_relation_heatmap_png(graph: nx.Graph) -> bytes:
+    """PNG bytes of the task × task relation weights (grey: the diagonal and pairs with no edge)."""
+    check_graph(graph)
+    tasks = nodes_of_type(graph, TASK)
+    matrix, declared = relation_matrix(graph, tasks)  # [T, T], [T, T]
+    n = len(tasks)
+    side = min(max(4.5, 0.45 * n + 3.0), 20.0)
+    fig = Figure(figsize=(side + 1.2, side), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    title = f"{graph.graph.get('name', 'taskgraph')}: task relations"
+    if n == 0:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no tasks", ha="center", va="center", fontsize=14, parse_math=False)
+    else:
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e6e6e6")
+        image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=0.0, vmax=1.0)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="relation weight")
+        if n <= MAX_TICKS:
+            names = [node_label(graph, t) for t in tasks]
+            ax.set_xticks(range(n), labels=names, rotation=45, ha="right", fontsize=8, parse_math=False)
+            ax.set_yticks(range(n), labels=names, fontsize=8, parse_math=False)
+        if n <= MAX_ANNOTATED:
+            for i, j in zip(*np.nonzero(~np.isnan(matrix)), strict=True):
+                value = matrix[i, j]
+                ax.text(j, i, f"{value:.2f}" + ("*" if declared[i, j] else ""), ha="center", va="center",
+                        fontsize=7, color="white" if value < 0.6 else "black", parse_math=False)
+        if declared.any():
+            title += " (* declared)"
+    ax.set_title(title, fontsize=11, parse_math=False)
+    fig.tight_layout()
+    return _png_bytes(fig)
+
+
+def relation_matrix(graph: nx.Graph, tasks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric relation weights ``[T, T]`` (NaN where no edge) and the declared mask ``[T, T]``."""
+    index = {t: i for i, t in enumerate(tasks)}
+    matrix = np.full((len(tasks), len(tasks)), np.nan)  # [T, T]
+    declared = np.zeros((len(tasks), len(tasks)), dtype=bool)  # [T, T]
+    for u, v, data in graph.edges(data=True):
+        if u in index and v in index and u != v and data.get("type", "relates") == "relates":
+            i, j = index[u], index[v]
+            matrix[i, j] = matrix[j, i] = edge_weight(data)
+            declared[i, j] = declared[j, i] = bool(data.get("declared", False))
+    return matrix, declared
+
+
+def relation_heatmap_png(graph: nx.Graph, out: str | Path) -> Path:
+    """Write :func:`render_relation_heatmap_png` to ``out`` atomically; returns the path."""
+    return write_bytes(out, render_relation_heatmap_png(graph))
+
+
+@EXPORTS.register("png")
+def write_png(graph: nx.Graph, out: Path) -> Path:
+    """Write the drawing to ``out`` and the relation heatmap to :func:`relations_path` ``(out)``.
+
+    Both figures are rendered before either file is written.
+    """
+    drawing, heatmap = render_png(graph), render_relation_heatmap_png(graph)
+    write_bytes(relations_path(out), heatmap)
+    return write_bytes(out, drawing)
+
+
+def _draw_edges(ax: Axes, graph: nx.Graph, pos: dict[str, tuple[float, float]]) -> None:
+    groups: dict[str, list[tuple[tuple[float, float], tuple[float, float], float]]] = {}
+    for u, v, data in graph.edges(data=True):
+        groups.setdefault(str(data.get("type", "")), []).append((pos[u], pos[v], edge_weight(data)))
+    for kind, edges in groups.items():
+        style = edge_style(kind)
+        weighted = is_weighted(kind)
+        widths = [edge_width(w, 0.3, 3.5) if weighted else 0.6 for _, _, w in edges]
+        colors = [to_rgba(style.color, edge_opacity(w, len(edges)) if weighted else 0.35) for _, _, w in edges]
+        ax.add_collection(LineCollection([(a, b) for a, b, _ in edges], linewidths=widths, colors=colors,
+                                         linestyles="dashed" if style.dashed else "solid",
+                                         zorder=2 if kind == "relates" else 1))
+
+
+def _png_bytes(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
