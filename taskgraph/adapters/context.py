@@ -1,0 +1,82 @@
+"""The routing of the current batch, shared by every adapted layer of a model.
+
+The caller (``TaskGraphModel``) computes the distinct tasks of a batch and the example → task
+index once, asks the router for those U tasks, and sets the result on the model's one
+:class:`RoutingContext` for the duration of the forward pass::
+
+    tasks, inverse = distinct_tasks(task_ids)                 # [U], [B]   (once per batch)
+    with context.use(BatchRouting(router(tasks), inverse)):
+        out = transformer(input_ids, attention_mask=mask)     # every RoutedLoRALinear reads it
+
+Layers only read ``context.current``; they never compute ``unique`` or read tensors on the host.
+Note that a backward pass that recomputes the forward (activation checkpointing) must run while
+the routing is still set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from taskgraph.routing.base import Routing
+
+
+@dataclass
+class BatchRouting:
+    """The routing of one batch.
+
+    Args:
+        routing: rows for the U distinct tasks of the batch: gates ``[U, L]``, weights
+            ``[U, L, H, K]``, choice ``[U, L, H]`` or None.
+        inverse: ``[B]`` long, example b → its row of ``routing``.
+    """
+
+    routing: Routing
+    inverse: Tensor
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchRouting(tasks={self.routing.num_tasks}, examples={self.inverse.shape[0]}, "
+            f"weights={tuple(self.routing.weights.shape)}, choice={self.routing.choice is not None})"
+        )
+
+
+def distinct_tasks(task_ids: Tensor) -> tuple[Tensor, Tensor]:
+    """The distinct task ids of a batch and the example → row index, computed once per batch.
+
+    Args:
+        task_ids: ``[B]`` long task id of every example.
+
+    Returns:
+        ``(tasks [U], inverse [B])`` with ``tasks[inverse] == task_ids``; tasks sorted ascending.
+    """
+    tasks, inverse = torch.unique(task_ids, sorted=True, return_inverse=True)  # [U], [B]
+    return tasks, inverse
+
+
+class RoutingContext:
+    """Holds the :class:`BatchRouting` of the batch being run; one object per model.
+
+    Every :class:`~taskgraph.adapters.routed_lora.RoutedLoRALinear` of a model keeps a reference
+    to the same context and reads :attr:`current` in its forward.
+    """
+
+    def __init__(self) -> None:
+        self.current: BatchRouting | None = None
+
+    @contextmanager
+    def use(self, batch: BatchRouting) -> Iterator[None]:
+        """Set :attr:`current` to ``batch`` inside the ``with`` block; restore the previous value after."""
+        previous = self.current
+        self.current = batch
+        try:
+            yield
+        finally:
+            self.current = previous
+
+    def __repr__(self) -> str:
+        return f"RoutingContext(current={self.current!r})"

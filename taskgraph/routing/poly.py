@@ -1,0 +1,83 @@
+"""``poly``: Polytropon's learned routing matrix over each layer's K skills (PAPERS.md §2).
+
+Each task t holds, for every adapted layer l, logits ``Z[t, l] ∈ R^{H×K}`` (init U(−1e-3, 1e-3)).
+Training draws a relaxed Bernoulli (Gumbel-sigmoid) sample ``z = σ((Z + log u − log(1−u)) / τ)``,
+``u ~ U(0, 1)``; inference uses ``z = σ(Z)``. The weights are ``w = z / (Σ_k z + ε)``. Poly is
+the one-head case; :mod:`taskgraph.routing.mhr` is the same router with H heads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor, nn
+
+from taskgraph.errors import ModelError
+from taskgraph.registry import ROUTERS
+from taskgraph.routing.base import Router, Routing
+
+if TYPE_CHECKING:
+    from taskgraph.spec.models import RouterSpec
+
+EPS = 1e-12  # as in the authors' code
+INIT_RANGE = 1e-3
+
+
+def poly_weights(logits: Tensor, temperature: float, sample: bool) -> Tensor:
+    """Mixture weights from routing logits: relaxed-Bernoulli sample (training) or sigmoid (inference).
+
+    Args:
+        logits: ``[..., K]`` routing logits.
+        temperature: τ of the relaxed Bernoulli (used only when sampling).
+        sample: draw from torch's global RNG (training) instead of the deterministic sigmoid.
+
+    Returns:
+        ``[..., K]`` non-negative weights, each row summing to 1 (up to ε).
+    """
+    if sample:
+        tiny = torch.finfo(logits.dtype).eps
+        u = torch.rand_like(logits).clamp(tiny, 1.0 - tiny)  # [..., K]
+        z = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)  # [..., K]
+    else:
+        z = torch.sigmoid(logits)  # [..., K]
+    return z / (z.sum(dim=-1, keepdim=True) + EPS)
+
+
+@ROUTERS.register("poly")
+class PolyRouter(Router):
+    """Polytropon: a learned routing row per (task, layer) over the layer's K skills, one head.
+
+    Args:
+        num_tasks: T.
+        num_layers: L.
+        heads: must be 1 (use ``kind: mhr`` for more).
+        skills: K.
+        spec: the router spec; ``temperature`` is τ of the training-time relaxed Bernoulli.
+
+    Shapes:
+        - **input:** tasks ``[U]`` long.
+        - **output:** gates ``[U, L]`` ones, weights ``[U, L, H, K]``.
+        - **parameters:** ``logits [T, L, H, K]``.
+    """
+
+    def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
+        self._check_heads(heads)
+        super().__init__(num_tasks, num_layers, heads, skills)
+        self.temperature = float(spec.temperature)
+        z = torch.empty(num_tasks, num_layers, heads, skills).uniform_(-INIT_RANGE, INIT_RANGE)
+        self.logits = nn.Parameter(z)  # [T, L, H, K]
+
+    @classmethod
+    def _check_heads(cls, heads: int) -> None:
+        if heads != 1:
+            raise ModelError(f"poly uses one head, got adapters.heads={heads}; use kind: mhr for heads > 1")
+
+    def forward(self, tasks: Tensor) -> Routing:
+        z = self.logits.index_select(0, tasks)  # [U, L, H, K]
+        weights = poly_weights(z, self.temperature, sample=self.training)  # [U, L, H, K]
+        gates = torch.ones(z.shape[:2], device=z.device, dtype=z.dtype)  # [U, L]
+        return Routing(gates, weights)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, temperature={self.temperature:g}"
