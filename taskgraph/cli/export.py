@@ -1,6 +1,12 @@
-"""``taskgraph export SPEC --format F --out PATH``: the task graph as GraphML, GEXF, DOT, JSON, ...
+"""``taskgraph export SPEC|RUN --format F [--task NAME] --out PATH``: the task graph as GraphML, GEXF, DOT, ...
 
-(Trained runs add learned relations and routing to the same exports; see ``taskgraph train``.)
+- ``SPEC`` (a YAML file): the declared graph — tasks and declared relations, and with ``--layers L``
+  the adapter inventory (L layers × the spec's K skills, uniform ``uses`` weights).
+- ``RUN`` (a folder: a training run with ``RUN/model/``, or a model folder such as ``RUN/best``): the
+  learned graph of :func:`taskgraph.report.run_graph` — each task's routing on its ``uses`` edges,
+  its gates ``gate_l<l>`` and summaries on its node, the relation weights on ``relates`` edges.
+
+``--task NAME`` keeps that task's neighbourhood only (:func:`taskgraph.report.task_view`).
 """
 
 from __future__ import annotations
@@ -8,26 +14,48 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from taskgraph.errors import ExportError
 from taskgraph.export import FORMATS, export_graph
 from taskgraph.graph import TaskGraph
 from taskgraph.spec import load_spec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("export", help="write the task graph in a visualization / interchange format")
-    p.add_argument("source", metavar="SPEC", help="a YAML spec file")
+    p = sub.add_parser("export", help="write the task graph (declared, or learned by a run) in a "
+                                      "visualization / interchange format")
+    p.add_argument("source", metavar="SPEC|RUN",
+                   help="a YAML spec file, a run folder (taskgraph train --out RUN) or a model folder (RUN/best)")
     p.add_argument("--format", required=True, choices=FORMATS, help="output format")
     p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--task", default=None, metavar="NAME",
+                   help="show only this task's neighbourhood: its relations and its routing")
     p.add_argument("--layers", type=int, default=None,
-                   help="also draw L adapted layers with the spec's K skills each (default: tasks only)")
+                   help="SPEC only: also draw L adapted layers with the spec's K skills each (default: tasks "
+                        "only); a run has its own layers")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = load_spec(args.source)
-    graph = TaskGraph.from_spec(spec)
-    skills = spec.adapters.skills if args.layers else None
-    nx_graph = graph.to_networkx(num_layers=args.layers, skills=skills)
+    source = Path(args.source)
+    if source.is_dir():
+        from taskgraph.report import run_graph  # imports torch and transformers: only when a run is read
+
+        if args.layers is not None:
+            raise ExportError(f"--layers is for spec files; {str(source)!r} is a folder (a trained run or "
+                              f"model), whose graph has the adapted layers it was trained with")
+        nx_graph = run_graph(source)
+        what = "learned graph"
+    else:
+        spec = load_spec(source)
+        skills = spec.adapters.skills if args.layers else None
+        nx_graph = TaskGraph.from_spec(spec).to_networkx(num_layers=args.layers, skills=skills)
+        what = "declared graph"
+    if args.task is not None:
+        from taskgraph.report import task_view
+
+        nx_graph = task_view(nx_graph, args.task)
+        what += f" around task {args.task!r}"
     out = export_graph(nx_graph, args.format, Path(args.out))
-    print(f"wrote {out} ({args.format}, {nx_graph.number_of_nodes()} nodes, {nx_graph.number_of_edges()} edges)")
+    print(f"wrote {out} ({args.format}, {what}: {nx_graph.number_of_nodes()} nodes, "
+          f"{nx_graph.number_of_edges()} edges)")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from taskgraph.errors import SpecError
 from taskgraph.spec import load_spec

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 from taskgraph.errors import CheckpointError
-
-MANIFEST = "manifest.json"
+from taskgraph.model.checkpoint import MANIFEST
 
 
 def find_model_dir(path: str | os.PathLike[str], which: str = "model") -> Path:
@@ -18,14 +17,16 @@ def find_model_dir(path: str | os.PathLike[str], which: str = "model") -> Path:
         which: the run's model to use: ``"model"`` (final) or ``"best"`` (best validation).
     """
     folder = Path(path)
-    if not folder.exists():
-        raise CheckpointError(f"{str(folder)!r} does not exist; give a run directory written by "
-                              "'taskgraph train' or a folder written by save_pretrained")
     if not folder.is_dir():
-        raise CheckpointError(f"{str(folder)!r} is a file; give a run directory or a saved model folder")
+        what = "is a file" if folder.exists() else "no such folder"
+        raise CheckpointError(f"{str(folder)!r}: {what}; give a run folder (taskgraph train --out RUN) "
+                              "or a model folder (save_pretrained)")
     if (folder / MANIFEST).is_file():
         return folder
     if (folder / which / MANIFEST).is_file():
         return folder / which
-    raise CheckpointError(f"{str(folder)!r} holds no saved model: neither {MANIFEST} nor {which}/{MANIFEST} "
-                          "is there; give a run directory written by 'taskgraph train' or a saved model folder")
+    raise CheckpointError(
+        f"{str(folder)!r} is neither a run folder (it has no {which}/{MANIFEST}) nor a model folder "
+        f"(it has no {MANIFEST}); give the folder of `taskgraph train --out RUN`, its model/ or best/ "
+        "folder, or a folder written by TaskGraphModel.save_pretrained"
+    )

@@ -78,7 +78,7 @@ def test_bad_input_exit_2(run_dir, tmp_path, capsys, make, needle):
 def test_not_a_run_exit_2(tmp_path, capsys):
     src = write_jsonl(tmp_path / "i.jsonl", [{"text": "x"}])
     assert main(["predict", str(tmp_path), "--task", "a", "--input", str(src)]) == 2
-    assert "holds no saved model" in capsys.readouterr().err
+    assert "is neither a run folder" in capsys.readouterr().err
 
 
 def test_corrupted_checkpoint_exit_2(run_dir, tmp_path, capsys):
