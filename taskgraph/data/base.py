@@ -1,0 +1,345 @@
+"""What every data source gives a training loop, and the parts the text sources share.
+
+A task's ``data:`` section names a source kind and that kind's own parameters::
+
+    {source: jsonl, path: data/rt.jsonl, text: text, label: label}
+
+The kind is looked up in :data:`taskgraph.registry.SOURCES`; its parameter model (pydantic,
+``extra="forbid"``) validates the other keys. A training loop does, for each task::
+
+    source = build_source(task_spec, base_dir)      # base_dir: the spec file's directory
+    train = source.load("train")                    # -> Examples (also "val", "test")
+
+Splits. A source may give each split its own file; the splits that have none are carved out of the
+main file by a fixed split, seeded by ``split_seed`` (independent of the training seed, so every run
+and every router sees the same rows), with ``split`` fractions (default 80 / 10 / 10).
+
+Every problem with the data is a :class:`~taskgraph.errors.DataError` naming the task, the file and
+the row (``line 12``), and saying what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Iterable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from taskgraph.errors import DataError
+from taskgraph.registry import SOURCES, UnknownKindError
+
+SPLITS = ("train", "val", "test")
+
+# A record read from a file and where it is, for messages: ({"text": ..., "label": ...}, "line 12").
+Row = tuple[dict[str, Any], str]
+
+
+@dataclass(frozen=True, eq=False)
+class Examples:
+    """One split of one task: inputs and integer labels.
+
+    Exactly one of ``texts`` (raw strings, to be tokenized by the model's tokenizer) and
+    ``token_ids`` (already token ids, fixed length; the planted benchmark) is set.
+
+    Args:
+        task: the task's name.
+        labels: ``[N]`` integers in ``[0, num_labels)``.
+        texts: ``[N]`` strings, or None.
+        token_ids: ``[N][seq_len]`` token ids, or None.
+    """
+
+    task: str
+    labels: list[int]
+    texts: list[str] | None = None
+    token_ids: list[list[int]] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.texts is None) == (self.token_ids is None):
+            raise ValueError("Examples needs exactly one of texts and token_ids")
+        n_inputs = len(self.texts if self.texts is not None else self.token_ids)  # type: ignore[arg-type]
+        if n_inputs != len(self.labels):
+            raise ValueError(f"Examples of task {self.task!r}: {n_inputs} inputs but {len(self.labels)} labels")
+
+    @property
+    def is_tokenized(self) -> bool:
+        """True when the inputs are token ids (no tokenizer needed)."""
+        return self.token_ids is not None
+
+    def label_counts(self, num_labels: int) -> list[int]:
+        """How many examples carry each label ``0 .. num_labels - 1``."""
+        return np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=num_labels).tolist()
+
+    def subset(self, rows: Iterable[int]) -> "Examples":
+        """The examples at positions ``rows``, in that order."""
+        idx = list(rows)
+        labels = [self.labels[i] for i in idx]
+        if self.texts is not None:
+            return Examples(self.task, labels, texts=[self.texts[i] for i in idx])
+        return Examples(self.task, labels, token_ids=[self.token_ids[i] for i in idx])  # type: ignore[index]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        kind = "token_ids" if self.is_tokenized else "texts"
+        return f"Examples(task={self.task!r}, n={len(self)}, inputs={kind})"
+
+
+class Source(ABC):
+    """Base of every data source: reads a task's rows once and hands out its splits.
+
+    Subclasses set ``kind`` and implement :meth:`_read`, returning every split with a short
+    description of where it came from (for messages).
+
+    Args:
+        params: the kind's validated parameter model.
+        task: the task's name (for messages and for :attr:`Examples.task`).
+        num_labels: the task's label count; every label must lie in ``[0, num_labels)``.
+        base_dir: the directory relative paths in the spec are resolved against.
+    """
+
+    kind: ClassVar[str] = "source"
+
+    def __init__(self, params: Any, *, task: str, num_labels: int, base_dir: str | Path = ".") -> None:
+        self.params = params
+        self.task = task
+        self.num_labels = num_labels
+        self.base_dir = Path(base_dir)
+        self._splits: dict[str, tuple[Examples, str]] | None = None
+
+    def load(self, split: str) -> Examples:
+        """The examples of ``split`` (``"train"``, ``"val"`` or ``"test"``); never empty."""
+        if split not in SPLITS:
+            raise DataError(f"task {self.task!r}: unknown split {split!r}; choose from {list(SPLITS)}")
+        if self._splits is None:
+            self._splits = self._read()
+        examples, origin = self._splits[split]
+        if len(examples) == 0:
+            raise DataError(
+                f"task {self.task!r}: the {split} split is empty ({origin}); give the task more rows, "
+                f"a {split} file of its own, or other split fractions"
+            )
+        return examples
+
+    @abstractmethod
+    def _read(self) -> dict[str, tuple[Examples, str]]:
+        """Every split in :data:`SPLITS`, each with where it came from (``"data/a.jsonl, 80% of it"``)."""
+
+    def resolve(self, path: str) -> Path:
+        """``path`` relative to the spec's directory (absolute paths are kept)."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    def fail(self, message: str) -> DataError:
+        """A :class:`DataError` about this task."""
+        return DataError(f"task {self.task!r}: {message}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(task={self.task!r}, num_labels={self.num_labels}, params={self.params!r})"
+
+
+def build_source(task: Any, base_dir: str | Path = ".") -> Source:
+    """The data source of a :class:`~taskgraph.spec.TaskSpec` (``task.data``), ready to :meth:`~Source.load`.
+
+    Uses the parameters bound by the spec loader when present, else validates ``task.data``'s own
+    fields against the kind's parameter model. Relative paths resolve against ``base_dir``.
+    """
+    data = task.data
+    if data is None:
+        raise DataError(f"task {task.name!r} has no data section; give one, e.g. "
+                        f"data: {{source: jsonl, path: data/{task.name}.jsonl}}")
+    try:
+        entry = SOURCES.get(data.source)
+    except UnknownKindError as exc:
+        raise DataError(f"task {task.name!r}: {exc}") from None
+    params = data.params
+    if params is None and entry.params is not None:
+        try:
+            params = entry.params.model_validate(data.own_fields())
+        except ValidationError as exc:
+            problems = "; ".join(f"data.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise DataError(f"task {task.name!r}: invalid {data.source} data section: {problems}") from None
+    return entry.obj(params, task=task.name, num_labels=task.num_labels, base_dir=base_dir)
+
+
+# --------------------------------------------------------------------------- splits
+
+
+class SplitParams(BaseModel):
+    """The seeded split shared by every source: fractions of train / val / test and its seed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    split_seed: int = 0
+
+    @field_validator("split")
+    @classmethod
+    def _fractions(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(f < 0 for f in value) or abs(sum(value) - 1.0) > 1e-6 or value[0] <= 0:
+            raise ValueError(f"split must be three fractions [train, val, test], >= 0, train > 0, "
+                             f"summing to 1; got {list(value)}")
+        return value
+
+
+def split_counts(n: int, fractions: tuple[float, ...]) -> list[int]:
+    """How many of ``n`` rows each split gets: every split but the first rounds, the first takes the rest."""
+    counts = [int(round(f * n)) for f in fractions[1:]]
+    while sum(counts) > n:  # tiny n with large fractions: trim the last non-empty split
+        counts[max(i for i, c in enumerate(counts) if c > 0)] -= 1
+    return [n - sum(counts)] + counts
+
+
+def seeded_split(n: int, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Disjoint sorted row indices covering ``range(n)``, one array per fraction, fixed by ``seed``."""
+    order = np.random.default_rng(seed).permutation(n)  # [n]
+    bounds = np.cumsum([0] + split_counts(n, fractions))
+    return [np.sort(order[bounds[i]:bounds[i + 1]]) for i in range(len(fractions))]
+
+
+def carve(examples: Examples, names: list[str], params: SplitParams, origin: str) -> dict[str, tuple[Examples, str]]:
+    """Split ``examples`` into the splits ``names`` by their renormalised fractions (seeded)."""
+    share = {name: params.split[SPLITS.index(name)] for name in names}
+    total = sum(share.values())
+    fractions = tuple(share[name] / total for name in names)
+    parts = seeded_split(len(examples), fractions, params.split_seed)
+    pct = "/".join(f"{100 * f:g}" for f in fractions)
+    how = f"{origin}: {len(examples)} rows split {pct} as {'/'.join(names)} with split_seed {params.split_seed}"
+    return {name: (examples.subset(part.tolist()), how) for name, part in zip(names, parts)}
+
+
+# --------------------------------------------------------------------------- text rows
+
+
+class TextParams(SplitParams):
+    """Columns of a text classification table, and optional label names.
+
+    ``labels: [negative, positive]`` maps string labels to their index; integer labels (or
+    integer strings, as CSV gives them) are used as they are.
+    """
+
+    text: str = Field("text", min_length=1)
+    label: str = Field("label", min_length=1)
+    labels: list[str] | None = Field(None, min_length=2)
+
+    @field_validator("labels")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            dup = sorted({v for v in value if value.count(v) > 1})
+            raise ValueError(f"label names must be unique; repeated: {dup}")
+        return value
+
+
+class FileParams(TextParams):
+    """A text table in files: ``path`` (or ``train``) and optional ``val`` / ``test`` files.
+
+    The splits without a file of their own are carved out of the main file.
+    """
+
+    path: str | None = None
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+
+    @model_validator(mode="after")
+    def _one_main_file(self) -> "FileParams":
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give exactly one of 'path' (one file, split by the seeded split) and "
+                             "'train' (the training file, with optional 'val' and 'test' files)")
+        return self
+
+
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+
+
+def parse_label(value: Any, names: list[str] | None, num_labels: int) -> int:
+    """The label index of ``value``; ``ValueError`` with a one-line reason otherwise."""
+    if names is not None and isinstance(value, str) and value in names:
+        index = names.index(value)
+    elif isinstance(value, bool) or value is None:
+        raise ValueError(f"label {value!r} is not an integer")
+    elif isinstance(value, int):
+        index = value
+    elif isinstance(value, float) and value.is_integer():
+        index = int(value)
+    elif isinstance(value, str) and _INTEGER.fullmatch(value):
+        index = int(value)
+    elif isinstance(value, str) and names is not None:
+        raise ValueError(f"label {value!r} is not one of the label names {names} (data.labels)")
+    elif isinstance(value, str):
+        raise ValueError(f"label {value!r} is not an integer; to use label names, list them in the "
+                         f"task's data section, e.g. labels: [negative, positive]")
+    else:
+        raise ValueError(f"label {value!r} is not an integer")
+    if not 0 <= index < num_labels:
+        raise ValueError(f"label {value!r} is outside [0, {num_labels}) (the task has num_labels: {num_labels})")
+    return index
+
+
+def rows_to_examples(rows: Iterable[Row], params: TextParams, *, task: str, num_labels: int, file: str) -> Examples:
+    """Texts and labels of ``rows`` (records with their locations); :class:`DataError` at the first bad row."""
+    if params.labels is not None and len(params.labels) != num_labels:
+        raise DataError(f"task {task!r}: data.labels names {len(params.labels)} labels {params.labels} "
+                        f"but the task has num_labels: {num_labels}; make them agree")
+    texts: list[str] = []
+    labels: list[int] = []
+    for record, where in rows:
+        for column in (params.text, params.label):
+            if column not in record:
+                raise DataError(f"task {task!r}: {file} {where}: no column {column!r}; the row has columns "
+                                f"{sorted(record)}; name the right ones with data.text / data.label")
+        text = record[params.text]
+        if not isinstance(text, str):
+            raise DataError(f"task {task!r}: {file} {where}: text column {params.text!r} holds "
+                            f"{type(text).__name__} {text!r}, expected a string")
+        try:
+            labels.append(parse_label(record[params.label], params.labels, num_labels))
+        except ValueError as exc:
+            raise DataError(f"task {task!r}: {file} {where}: {exc}") from None
+        texts.append(text)
+    return Examples(task, labels, texts=texts)
+
+
+class FileSource(Source):
+    """A text table in one file or one file per split (JSONL, CSV, ...).
+
+    Subclasses implement :meth:`read_rows`, turning a file into records with their locations.
+    """
+
+    params: FileParams
+
+    @abstractmethod
+    def read_rows(self, path: Path) -> list[Row]:
+        """Every record of ``path`` with where it is (``"line 12"``); :class:`DataError` if unreadable."""
+
+    def _read(self) -> dict[str, tuple[Examples, str]]:
+        p = self.params
+        main = p.path if p.path is not None else p.train
+        own = {name: getattr(p, name) for name in ("val", "test") if getattr(p, name) is not None}
+        out: dict[str, tuple[Examples, str]] = {}
+        for name, path in own.items():
+            file = self.check_file(path, name)
+            out[name] = (self._examples(file), f"{file} is empty")
+        main_file = self.check_file(main, "path" if p.path is not None else "train")
+        carved = [name for name in SPLITS if name not in own]
+        out.update(carve(self._examples(main_file), carved, p, str(main_file)))
+        return out
+
+    def _examples(self, path: Path) -> Examples:
+        return rows_to_examples(self.read_rows(path), self.params, task=self.task,
+                                num_labels=self.num_labels, file=str(path))
+
+    def check_file(self, path: str, key: str) -> Path:
+        """``path`` resolved; :class:`DataError` saying so if it is missing or not a file."""
+        file = self.resolve(path)
+        if not file.exists():
+            raise self.fail(f"data file {str(file)!r} does not exist (data.{key}: {path!r}, relative to "
+                            f"the spec's directory {str(self.base_dir)!r})")
+        if not file.is_file():
+            raise self.fail(f"data.{key}: {str(file)!r} is not a file")
+        return file

@@ -1,0 +1,61 @@
+"""JSON Lines files: one JSON object per line, text and label in named fields.
+
+``{source: jsonl, path: data/rt.jsonl, text: text, label: label}``; or ``train: ...`` with
+``val:`` / ``test:`` files. Blank lines are skipped; line numbers in messages count them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from taskgraph.data.base import FileParams, FileSource, Row
+from taskgraph.errors import DataError
+from taskgraph.registry import SOURCES
+
+
+class JsonlParams(FileParams):
+    """Parameters of a ``jsonl`` task: the file(s), the text / label fields, the seeded split."""
+
+
+def read_jsonl(path: Path) -> list[Row]:
+    """Every object of the JSON Lines file ``path`` with its line (``"line 3"``).
+
+    Raises :class:`DataError` naming the line for text that is not UTF-8, not JSON, or not an object.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    rows: list[Row] = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        where = f"line {number}"
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{str(path)!r} {where} is not UTF-8 text (byte {exc.start + 1} of the line)") from None
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{str(path)!r} {where} is not valid JSON: {exc.msg} at column {exc.colno}; "
+                            f"each line must be one JSON object") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{str(path)!r} {where} holds a JSON {type(record).__name__}, "
+                            f"expected an object like {{\"text\": ..., \"label\": ...}}")
+        rows.append((record, where))
+    return rows
+
+
+@SOURCES.register("jsonl", params=JsonlParams)
+class JsonlSource(FileSource):
+    """Examples from JSON Lines files (see :class:`JsonlParams`)."""
+
+    kind = "jsonl"
+
+    def read_rows(self, path: Path) -> list[Row]:
+        try:
+            return read_jsonl(path)
+        except DataError as exc:
+            raise self.fail(str(exc)) from None
