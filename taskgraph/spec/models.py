@@ -72,18 +72,15 @@ class AdaptersSpec(Section):
     linearized: bool = False
 
 
-class RouterSpec(Section):
-    """Which router produces the gates and mixture weights, and its knobs.
+class KindSection(Section):
+    """A section owned by an extension point: a registered kind plus that kind's own keys.
 
-    ``temperature`` (τ) and ``gate_threshold`` (θ) are common to all kinds; any other key is
-    the kind's own parameter, validated by the parameter model the kind registered.
+    The extra keys are validated by the parameter model the kind registered (see
+    :mod:`taskgraph.registry`); the validated model is :attr:`params`.
     """
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    kind: str = "poly"
-    temperature: float = Field(1.0, gt=0)
-    gate_threshold: float = Field(0.0, ge=0.0, lt=1.0)
     _params: Any = PrivateAttr(default=None)
 
     @property
@@ -94,6 +91,18 @@ class RouterSpec(Section):
     def own_fields(self) -> dict[str, Any]:
         """The keys given beyond the common ones (the kind's own parameters)."""
         return dict(self.model_extra or {})
+
+
+class RouterSpec(KindSection):
+    """Which router produces the gates and mixture weights, and its knobs.
+
+    ``temperature`` (τ) and ``gate_threshold`` (θ) are common to all kinds; any other key is
+    the kind's own parameter, validated by the parameter model the kind registered.
+    """
+
+    kind: str = "poly"
+    temperature: float = Field(1.0, gt=0)
+    gate_threshold: float = Field(0.5, ge=0.0, lt=1.0)  # a gate g ∈ (0, 1) is on iff g ≥ θ; θ = 0: never off
 
 
 class RelationsSpec(Section):
@@ -108,20 +117,10 @@ class RelationsSpec(Section):
     refresh_every: int = Field(100, ge=1)  # steps between candidate-edge refreshes
 
 
-class DataSpec(Section):
+class DataSpec(KindSection):
     """Where a task's examples come from: ``source`` plus that source's own parameters."""
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
-
     source: str
-    _params: Any = PrivateAttr(default=None)
-
-    @property
-    def params(self) -> Any:
-        return self._params
-
-    def own_fields(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
 
 class TaskSpec(Section):

@@ -1,0 +1,21 @@
+"""The train stage: multi-task batches, AdamW groups with a warm-up + cosine schedule, validation,
+atomic checkpoints with bit-exact resume, and the one training loop (:func:`train`).
+"""
+
+from taskgraph.train.batches import (
+    Batch, MultiTaskSampler, TaskData, collate, encode_examples, load_task_data, sampling_probabilities,
+    task_batches,
+)
+from taskgraph.train.evaluate import EvalResult, evaluate
+from taskgraph.train.loop import TrainingError, TrainResult, train
+from taskgraph.train.optim import apply_lr, build_optimizer, lr_multiplier, parameter_groups
+from taskgraph.train.run_checkpoint import (
+    RunCheckpoint, TrainerState, list_checkpoints, read_checkpoint, spec_hash, write_checkpoint,
+)
+
+__all__ = [
+    "Batch", "EvalResult", "MultiTaskSampler", "RunCheckpoint", "TaskData", "TrainResult", "TrainerState",
+    "TrainingError", "apply_lr", "build_optimizer", "collate", "encode_examples", "evaluate", "list_checkpoints",
+    "load_task_data", "lr_multiplier", "parameter_groups", "read_checkpoint", "sampling_probabilities",
+    "spec_hash", "task_batches", "train", "write_checkpoint",
+]

@@ -1,0 +1,282 @@
+"""Multi-task batches: every task's splits encoded once, a seeded task sampler, and the collator.
+
+The loop asks for one batch at a time::
+
+    data = load_task_data(spec, base_dir, tokenizer=model.tokenizer, pad_id=0)       # once
+    sampler = MultiTaskSampler([len(t) for t in data["train"]], "temperature", 2.0, seed=0)
+    batch = collate(sampler.sample(16), data["train"], pad_id)                       # each step
+
+Sampling. Each example of a batch first draws its task from ``p`` (:func:`sampling_probabilities`:
+uniform ``p_t = 1/T``, proportional ``p_t ∝ n_t``, or temperature ``p_t ∝ n_t^(1/τ)``), then takes
+the next row of that task's current epoch. A task's epoch is a permutation of its rows fixed by
+``(seed, task, epoch)``, so every row is seen once per epoch and the sampler's whole state is its
+``torch.Generator`` plus, per task, an epoch counter and a position (:meth:`~MultiTaskSampler.state_dict`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from taskgraph.adapters.context import distinct_tasks
+from taskgraph.data.base import Examples, build_source
+from taskgraph.errors import CheckpointError, DataError
+from taskgraph.model.predict import encode
+from taskgraph.spec.models import Spec
+from taskgraph.train.run_checkpoint import decode_state, encode_state
+
+SAMPLING_MODES = ("uniform", "proportional", "temperature")
+
+
+# ----------------------------------------------------------------------------- encoded data
+@dataclass(frozen=True, eq=False)
+class TaskData:
+    """One split of one task, encoded once: right-padded token ids, lengths, labels.
+
+    Args:
+        name: the task's name.
+        task_id: its index in ``spec.tasks``.
+        ids: ``[N, S]`` long token ids, right-padded with the pad id.
+        lengths: ``[N]`` long, the real length of every row (>= 1).
+        labels: ``[N]`` long labels in ``[0, num_labels)``.
+    """
+
+    name: str
+    task_id: int
+    ids: Tensor
+    lengths: Tensor
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def fingerprint(self) -> str:
+        """sha256 of the ids, lengths and labels (a resumed run checks its data did not change)."""
+        digest = hashlib.sha256()
+        for tensor in (self.ids, self.lengths, self.labels):
+            digest.update(str(tuple(tensor.shape)).encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def __repr__(self) -> str:
+        return f"TaskData(name={self.name!r}, task_id={self.task_id}, n={len(self)}, width={self.ids.shape[1]})"
+
+
+def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, max_length: int,
+                    pad_id: int, vocab_size: int | None = None) -> TaskData:
+    """Token ids of every example: the tokenizer's (truncated at ``max_length``) or the given ``token_ids``.
+
+    Raises:
+        DataError: text data with no tokenizer, token ids longer than ``max_length`` or outside
+            the vocabulary, or an empty sequence.
+    """
+    if examples.token_ids is not None:
+        sequences = [list(map(int, row)) for row in examples.token_ids]
+        longest = max((len(s) for s in sequences), default=0)
+        if longest > max_length:
+            raise DataError(f"task {examples.task!r}: token_ids rows are up to {longest} tokens long but "
+                            f"model.max_length is {max_length}; raise model.max_length or shorten the rows")
+    else:
+        if tokenizer is None:
+            raise DataError(f"task {examples.task!r} has text data but the model has no tokenizer; give "
+                            f"model.tokenizer (a local directory or package: path) in the spec")
+        sequences = encode(tokenizer, examples.texts or [], max_length)
+    empty = [i for i, s in enumerate(sequences) if not s]
+    if empty:
+        raise DataError(f"task {examples.task!r}: example {empty[0]} encodes to no tokens; remove empty rows")
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)  # [N, S]
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)  # [N]
+    if vocab_size is not None:
+        top = max(max(s) for s in sequences)
+        low = min(min(s) for s in sequences)
+        if top >= vocab_size or low < 0:
+            raise DataError(f"task {examples.task!r}: token id {top if top >= vocab_size else low} is outside "
+                            f"the model's vocabulary [0, {vocab_size}); the data and model.config disagree")
+    labels = torch.tensor(examples.labels, dtype=torch.long)  # [N]
+    return TaskData(examples.task, task_id, ids, lengths, labels)
+
+
+def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, pad_id: int,
+                   vocab_size: int | None = None, splits: Sequence[str] = ("train", "val")) -> dict[str, list[TaskData]]:
+    """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order."""
+    out: dict[str, list[TaskData]] = {split: [] for split in splits}
+    for task_id, task in enumerate(spec.tasks):
+        source = build_source(task, base_dir)
+        for split in splits:
+            examples = source.load(split)
+            out[split].append(encode_examples(examples, task_id, tokenizer=tokenizer, pad_id=pad_id,
+                                              max_length=spec.model.max_length, vocab_size=vocab_size))
+    return out
+
+
+# ----------------------------------------------------------------------------- sampling
+_WEIGHTS: dict[str, Callable[[Tensor, float], Tensor]] = {
+    "uniform": lambda n, tau: torch.ones_like(n),
+    "proportional": lambda n, tau: n,
+    "temperature": lambda n, tau: n ** (1.0 / tau),
+}
+
+
+def sampling_probabilities(sizes: Sequence[int], mode: str, temperature: float = 1.0) -> Tensor:
+    """``[T]`` float64 task probabilities: uniform ``1/T``, proportional ``n_t/Σn``, or ``∝ n_t^(1/τ)``.
+
+    ``temperature`` τ = 1 is proportional; τ → ∞ tends to uniform.
+    """
+    if mode not in _WEIGHTS:
+        raise ValueError(f"unknown sampling {mode!r}; choose from {list(SAMPLING_MODES)}")
+    n = torch.tensor(list(sizes), dtype=torch.float64)  # [T]
+    if n.numel() == 0 or bool((n <= 0).any()):
+        raise ValueError(f"every task needs at least one training example, got sizes {list(sizes)}")
+    weights = _WEIGHTS[mode](n, float(temperature))  # [T]
+    return weights / weights.sum()
+
+
+def _epoch_seed(seed: int, task: int, epoch: int) -> int:
+    digest = hashlib.sha256(f"taskgraph-epoch:{seed}:{task}:{epoch}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+class MultiTaskSampler:
+    """Draws ``(task, row)`` pairs: the task from ``p`` (seeded), the row from the task's epoch order.
+
+    Args:
+        sizes: ``[T]`` training examples per task.
+        mode: ``uniform`` | ``proportional`` | ``temperature``.
+        temperature: τ for ``temperature`` sampling (``p ∝ n^(1/τ)``).
+        seed: seeds the task draws and every epoch permutation.
+    """
+
+    def __init__(self, sizes: Sequence[int], mode: str, temperature: float, seed: int) -> None:
+        self.sizes = [int(n) for n in sizes]
+        self.mode = mode
+        self.temperature = float(temperature)
+        self.seed = int(seed)
+        self.probs = sampling_probabilities(self.sizes, mode, temperature)  # [T]
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.epoch = [0] * len(self.sizes)
+        self.position = [0] * len(self.sizes)
+        self._orders: dict[int, tuple[int, Tensor]] = {}  # task -> (epoch, permutation) cache
+
+    def _order(self, task: int) -> Tensor:
+        cached = self._orders.get(task)
+        if cached is None or cached[0] != self.epoch[task]:
+            gen = torch.Generator().manual_seed(_epoch_seed(self.seed, task, self.epoch[task]))
+            cached = (self.epoch[task], torch.randperm(self.sizes[task], generator=gen))  # [n_t]
+            self._orders[task] = cached
+        return cached[1]
+
+    def sample(self, batch_size: int) -> list[tuple[int, int]]:
+        """``batch_size`` pairs ``(task id, row)``."""
+        tasks = torch.multinomial(self.probs, batch_size, replacement=True, generator=self.generator)  # [B]
+        out: list[tuple[int, int]] = []
+        for task in tasks.tolist():
+            if self.position[task] == self.sizes[task]:
+                self.epoch[task] += 1
+                self.position[task] = 0
+            out.append((task, int(self._order(task)[self.position[task]])))
+            self.position[task] += 1
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-ready state: generator, per-task epoch and position, and what the sampler was built with."""
+        return {"generator": encode_state(self.generator.get_state()), "epoch": list(self.epoch),
+                "position": list(self.position), "sizes": list(self.sizes), "mode": self.mode,
+                "temperature": self.temperature, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state``; CheckpointError when it is malformed or was built for other data."""
+        try:
+            same = (list(state["sizes"]) == self.sizes and state["mode"] == self.mode
+                    and float(state["temperature"]) == self.temperature and int(state["seed"]) == self.seed)
+            epoch, position = [int(e) for e in state["epoch"]], [int(p) for p in state["position"]]
+            generator = decode_state(state["generator"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"the sampler state is malformed ({type(exc).__name__}: {exc})") from None
+        if not same:
+            raise CheckpointError(f"the sampler state was saved for task sizes {state.get('sizes')} "
+                                  f"({state.get('mode')}), but the data now gives {self.sizes} ({self.mode}); "
+                                  f"the training data changed since the checkpoint")
+        if len(epoch) != len(self.sizes) or len(position) != len(self.sizes) or any(
+                not 0 <= p <= n for p, n in zip(position, self.sizes)):
+            raise CheckpointError("the sampler state's epochs / positions do not fit the task sizes")
+        try:
+            self.generator.set_state(generator)
+        except RuntimeError as exc:
+            raise CheckpointError(f"the sampler's generator state is invalid ({exc})") from None
+        self.epoch, self.position = epoch, position
+        self._orders.clear()
+
+    def __repr__(self) -> str:
+        probs = ", ".join(f"{p:.3f}" for p in self.probs.tolist())
+        return f"MultiTaskSampler(tasks={len(self.sizes)}, mode={self.mode!r}, probs=[{probs}], seed={self.seed})"
+
+
+# ----------------------------------------------------------------------------- collation
+@dataclass
+class Batch:
+    """A mixed-task batch, with its distinct tasks and example → task row computed once.
+
+    Shapes:
+        input_ids, attention_mask ``[B, S]``; labels, task_ids, inverse ``[B]``; tasks ``[U]``.
+    """
+
+    input_ids: Tensor
+    attention_mask: Tensor
+    labels: Tensor
+    task_ids: Tensor
+    tasks: Tensor
+    inverse: Tensor
+
+    @property
+    def size(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(*(t.to(device, non_blocking=True) for t in (
+            self.input_ids, self.attention_mask, self.labels, self.task_ids, self.tasks, self.inverse)))
+
+    def task_names(self, names: Sequence[str]) -> list[str]:
+        """The names of the distinct tasks of the batch."""
+        return [names[int(t)] for t in self.tasks.tolist()]
+
+    def __repr__(self) -> str:
+        return f"Batch(size={self.size}, width={self.input_ids.shape[1]}, tasks={self.tasks.tolist()})"
+
+
+def collate(items: Sequence[tuple[int, int]], data: Sequence[TaskData] | Mapping[int, TaskData], pad_id: int) -> Batch:
+    """Stack ``(task id, row)`` pairs into a right-padded batch as wide as its longest row.
+
+    ``data[t]`` is the :class:`TaskData` of task id ``t`` (a list in task order, or a dict).
+    """
+    task_ids = torch.tensor([t for t, _ in items], dtype=torch.long)  # [B]
+    rows = torch.tensor([r for _, r in items], dtype=torch.long)  # [B]
+    lengths = torch.empty(len(items), dtype=torch.long)  # [B]
+    labels = torch.empty(len(items), dtype=torch.long)  # [B]
+    tasks, inverse = distinct_tasks(task_ids)  # [U], [B]
+    groups = [(data[t], (task_ids == t).nonzero().squeeze(1)) for t in tasks.tolist()]  # rows of each task
+    for task_data, where in groups:
+        lengths[where] = task_data.lengths[rows[where]]
+        labels[where] = task_data.labels[rows[where]]
+    width = int(lengths.max())
+    input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)  # [B, S]
+    for task_data, where in groups:
+        cols = min(width, task_data.ids.shape[1])
+        input_ids[where, :cols] = task_data.ids[rows[where], :cols]
+    attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()  # [B, S]
+    input_ids.masked_fill_(attention_mask == 0, pad_id)  # whatever a task padded with, the batch pads with pad_id
+    return Batch(input_ids, attention_mask, labels, task_ids, tasks, inverse)
+
+
+def task_batches(data: TaskData, batch_size: int, pad_id: int) -> Iterator[Batch]:
+    """One task's examples in order, in batches of ``batch_size`` (for evaluation)."""
+    for start in range(0, len(data), batch_size):
+        rows = range(start, min(len(data), start + batch_size))
+        yield collate([(data.task_id, r) for r in rows], {data.task_id: data}, pad_id)

@@ -1,0 +1,80 @@
+"""Validation: accuracy per task, their unweighted mean, and the mean cross-entropy.
+
+Each task is evaluated on its own batches (one task per batch), in eval mode (inference routing,
+no dropout, no random draws), so evaluating never changes the training run it sits in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from taskgraph.train.batches import TaskData, task_batches
+
+EVAL_BATCH_SIZE = 64
+
+
+@dataclass
+class EvalResult:
+    """Accuracy of every task (``acc``), their unweighted mean, and the mean loss over all examples."""
+
+    acc: dict[str, float]
+    mean_acc: float
+    loss: float
+    examples: int
+
+    def log_record(self, step: int, split: str = "val") -> dict[str, Any]:
+        """The ``log.jsonl`` line of this evaluation."""
+        return {"step": step, "split": split, "acc": dict(self.acc), "mean_acc": self.mean_acc, "loss": self.loss}
+
+    def __repr__(self) -> str:
+        accs = ", ".join(f"{k}={v:.3f}" for k, v in self.acc.items())
+        return f"EvalResult(mean_acc={self.mean_acc:.4f}, loss={self.loss:.4f}, acc={{{accs}}})"
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Sequence[TaskData], *, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
+             device: torch.device | str = "cpu", autocast: bool = False) -> EvalResult:
+    """Accuracy and loss of ``model`` on every task's examples in ``data`` (e.g. the val split).
+
+    Args:
+        model: a :class:`~taskgraph.model.TaskGraphModel`; put in eval mode here, its mode restored after.
+        data: one :class:`TaskData` per task.
+        pad_id: the padding token id.
+        batch_size: examples per forward pass. (default: ``64``)
+        device: where the model is.
+        autocast: run the forward under bf16 autocast (CUDA). (default: ``False``)
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    acc: dict[str, float] = {}
+    total_loss, total = 0.0, 0
+    device = torch.device(device)
+    try:
+        for task in data:
+            correct = 0
+            for batch in task_batches(task, batch_size, pad_id):
+                batch = batch.to(device)
+                with _autocast(device, autocast):
+                    logits = model(batch.input_ids, batch.attention_mask, batch.task_ids).logits  # [b, C_max]
+                logits = logits.float()
+                total_loss += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
+                correct += int((logits.argmax(dim=-1) == batch.labels).sum())
+            acc[task.name] = correct / len(task)
+            total += len(task)
+    finally:
+        for m, training in modes:
+            m.training = training
+    mean_acc = sum(acc.values()) / len(acc) if acc else 0.0
+    return EvalResult(acc, mean_acc, total_loss / max(1, total), total)
+
+
+def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

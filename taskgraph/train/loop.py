@@ -1,0 +1,339 @@
+"""The multi-task training loop: one function, read top to bottom, no callbacks.
+
+    result = train(spec, "runs/example", base_dir="configs")           # or: taskgraph train SPEC --out RUN
+
+Each step draws a mixed-task batch, computes ``loss = task loss + router.regularizer()``, stops on a
+non-finite loss, back-propagates, clips the gradient norm, and takes an AdamW step at the learning
+rate of the warm-up + cosine schedule. Every ``eval_every`` steps the model is validated (the best
+one is kept in ``RUN/best``); every ``checkpoint_every`` steps and at the end a checkpoint is
+written. ``resume=True`` continues from the newest checkpoint and reproduces, bit for bit on CPU,
+the weights an uninterrupted run reaches.
+
+The run directory::
+
+    RUN/spec.yaml        the resolved spec, written at start
+    RUN/log.jsonl        {"step", "split": "train", "loss", "task_loss", "reg_loss", "lr_adapters",
+                          "examples_per_s", "time"} per step and {"step", "split": "val", "acc": {task: acc},
+                          "mean_acc", "loss"} per validation (append-only; cut back to the checkpoint on resume)
+    RUN/checkpoints/step-000100/   model (save_pretrained) + optimizer.safetensors + trainer.json
+    RUN/best/            save_pretrained of the best-validation model + trainer.json {step, mean_acc, acc}
+    RUN/model/           save_pretrained of the final model
+    RUN/train.json       summary: steps, wall time, final / best validation, examples/s
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from taskgraph.atomic import write_text
+from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
+from taskgraph.model import TaskGraphModel
+from taskgraph.spec import Spec, dump_spec, load_spec
+from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data
+from taskgraph.train.evaluate import EvalResult, evaluate
+from taskgraph.train.optim import apply_lr, build_optimizer
+from taskgraph.train.run_checkpoint import (
+    CHECKPOINTS, RunCheckpoint, TrainerState, capture_rng, fault_point, list_checkpoints, load_optimizer_state,
+    read_checkpoint, remove_partial, replace_dir, restore_rng, spec_hash, write_checkpoint,
+)
+
+LOG, SPEC, SUMMARY, BEST, FINAL = "log.jsonl", "spec.yaml", "train.json", "best", "model"
+FAULT_AT_STEP = "TASKGRAPH_FAULT_AT_STEP"  # exit hard after update N (tests)
+
+
+class TrainingError(TaskgraphError):
+    """A run cannot start or go on: the output folder holds another run, no CUDA, a non-finite loss, ..."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the last step, the final and best validation, speed, and the model."""
+
+    run_dir: Path
+    step: int
+    completed: bool
+    final: EvalResult
+    best_step: int | None
+    best_mean_acc: float | None
+    wall_time_s: float
+    examples_per_s: float
+    resumed_from: int | None
+    model: TaskGraphModel = field(repr=False)
+
+
+def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.PathLike[str] = ".",
+          resume: bool = False, max_steps: int | None = None, device: str = "cpu") -> TrainResult:
+    """Train ``spec`` into the run directory ``out_dir`` (see the module docstring for its layout).
+
+    Args:
+        spec: the run's spec.
+        out_dir: the run directory; must be absent or empty unless ``resume``.
+        base_dir: relative data paths in the spec resolve against it (the spec file's folder).
+        resume: continue from the newest checkpoint in ``out_dir`` (the spec must be the same).
+        max_steps: stop after this step (the schedule still spans ``training.steps``); a
+            checkpoint is written there, so a later ``resume`` goes on.
+        device: ``"cpu"`` or ``"cuda"`` (bf16 autocast).
+
+    Raises:
+        TrainingError, CheckpointError, DataError, ModelError: with one clear message; on a
+        failed resume nothing in ``out_dir`` has been changed.
+    """
+    run, training = Path(out_dir), spec.training
+    dev = _device(device)
+    cuda = dev.type == "cuda"
+    if max_steps is not None and max_steps < 1:
+        raise TrainingError(f"max_steps must be at least 1, got {max_steps}")
+    stop = training.steps if max_steps is None else min(max_steps, training.steps)
+    checkpoint = _checkpoint_to_resume(run, spec) if resume else _check_fresh(run, spec)
+
+    with _deterministic(cuda):
+        # ---- build everything and check it against the checkpoint; nothing is written yet
+        if checkpoint is None:
+            _seed_everything(training.seed)
+            model = TaskGraphModel(spec).to(dev)
+        else:
+            model = TaskGraphModel.from_pretrained(checkpoint.folder, device=dev)
+        pad_id = _pad_id(model.tokenizer)
+        data = load_task_data(spec, base_dir, tokenizer=model.tokenizer, pad_id=pad_id,
+                              vocab_size=model.base.get_input_embeddings().num_embeddings)
+        train_data, val_data = data["train"], data["val"]
+        names = [t.name for t in train_data]
+        sampler = MultiTaskSampler([len(t) for t in train_data], training.sampling,
+                                   training.sampling_temperature, seed=training.seed)
+        optimizer = build_optimizer(model, training)
+        trainable = [p for group in optimizer.param_groups for p in group["params"]]
+        fingerprints = {t.name: t.fingerprint() for t in train_data}
+        state = TrainerState(step=0, rng={}, sampler={}, data=fingerprints)
+        if checkpoint is not None:
+            state = checkpoint.state
+            _check_same_data(state.data, fingerprints, checkpoint.folder)
+            load_optimizer_state(optimizer, checkpoint.optimizer_tensors, checkpoint.optimizer_meta,
+                                 str(checkpoint.folder))
+            sampler.load_state_dict(state.sampler)
+
+        # ---- the run directory: from here on this run writes
+        if checkpoint is None:
+            run.mkdir(parents=True, exist_ok=True)
+            write_text(run / SPEC, dump_spec(spec))
+            (run / LOG).write_bytes(b"")
+        else:
+            remove_partial(run)
+            _cut_log(run / LOG, state.log_bytes)
+            restore_rng(state.rng, cuda)
+        resumed_from = state.step if checkpoint is not None else None
+        elapsed_before, session_start = state.elapsed_s, time.perf_counter()
+        step_seconds, session_examples = 0.0, 0
+        last_eval: tuple[int, EvalResult] | None = None
+        log = open(run / LOG, "ab")
+        bar = tqdm(total=stop, initial=state.step, unit="step", dynamic_ncols=True, disable=_quiet(),
+                   desc=spec.name)
+        try:
+            for step in range(state.step + 1, stop + 1):
+                tick = time.perf_counter()
+                factor = apply_lr(optimizer, step - 1, training)
+                batch = collate(sampler.sample(training.batch_size), train_data, pad_id).to(dev)
+                model.train()
+                with _autocast(cuda):
+                    out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels)
+                    reg_loss = model.router.regularizer()
+                loss = out.loss + reg_loss
+                loss_value, task_value, reg_value = (float(x.detach()) for x in (loss, out.loss, reg_loss))
+                if not math.isfinite(loss_value):
+                    raise TrainingError(_non_finite_message(step, f"the loss is not finite (task loss {task_value}, "
+                                                            f"router regularizer {reg_value})",
+                                                            batch.task_names(names), list_checkpoints(run)))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, training.grad_clip or math.inf)  # inf: no clip
+                if not math.isfinite(float(grad_norm)):
+                    raise TrainingError(_non_finite_message(step, f"the gradient norm is {float(grad_norm)}",
+                                                            batch.task_names(names), list_checkpoints(run)))
+                optimizer.step()
+
+                seconds = time.perf_counter() - tick
+                step_seconds, session_examples = step_seconds + seconds, session_examples + batch.size
+                state.step, state.examples = step, state.examples + batch.size
+                _write_line(log, {"step": step, "split": "train", "loss": loss_value, "task_loss": task_value,
+                                  "reg_loss": reg_value, "lr_adapters": training.lr.adapters * factor,
+                                  "examples_per_s": batch.size / max(seconds, 1e-9),
+                                  "time": elapsed_before + time.perf_counter() - session_start})
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}", ex_s=f"{session_examples / max(step_seconds, 1e-9):.0f}")
+                fault_point(FAULT_AT_STEP, step)
+
+                if _scheduled_eval(step, training.eval_every, training.steps):
+                    val = evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda)
+                    last_eval = (step, val)
+                    _write_line(log, val.log_record(step))
+                    if state.best_mean_acc is None or val.mean_acc > state.best_mean_acc:
+                        state.best_step, state.best_mean_acc = step, val.mean_acc
+                        _save_model(model, run / BEST, {"step": step, "mean_acc": val.mean_acc, "acc": val.acc})
+                if step % training.checkpoint_every == 0 or step == stop:
+                    log.flush()
+                    state.log_bytes = log.tell()
+                    state.elapsed_s = elapsed_before + time.perf_counter() - session_start
+                    state.rng, state.sampler = capture_rng(cuda), sampler.state_dict()
+                    write_checkpoint(run, model, optimizer, state, spec, training.keep_checkpoints)
+
+            # ---- the end: final validation, the final model, the summary
+            if last_eval is None or last_eval[0] != state.step:
+                last_eval = (state.step, evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda))
+                if not _scheduled_eval(state.step, training.eval_every, training.steps):  # else logged already
+                    _write_line(log, last_eval[1].log_record(state.step))
+        finally:
+            bar.close()
+            log.close()
+        _save_model(model, run / FINAL, None)
+        result = TrainResult(
+            run_dir=run, step=state.step, completed=state.step == training.steps, final=last_eval[1],
+            best_step=state.best_step, best_mean_acc=state.best_mean_acc,
+            wall_time_s=elapsed_before + time.perf_counter() - session_start,
+            examples_per_s=session_examples / step_seconds if step_seconds > 0 else 0.0,
+            resumed_from=resumed_from, model=model)
+        write_text(run / SUMMARY, json.dumps(_summary(result, spec, base_dir, dev), indent=2) + "\n")
+        return result
+
+
+def _scheduled_eval(step: int, every: int, total: int) -> bool:
+    """Whether step ``step`` validates (and may become the best): every ``every`` steps and at the last."""
+    return step % every == 0 or step == total
+
+
+# ----------------------------------------------------------------------------- the run directory
+def _check_fresh(run: Path, spec: Spec) -> None:
+    """A new run needs an absent or empty folder; say how to continue when it holds a run."""
+    if run.exists() and not run.is_dir():
+        raise TrainingError(f"--out {str(run)!r} is a file; give a folder for the run")
+    if not run.exists() or not any(run.iterdir()):
+        return None
+    held = sorted(p.name for p in run.iterdir())
+    same = ""
+    if (run / SPEC).is_file():
+        try:
+            same = " (same spec)" if spec_hash(load_spec(run / SPEC)) == spec_hash(spec) else " (a different spec)"
+        except (SpecError, OSError):
+            same = ""
+    raise TrainingError(f"--out {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass --resume "
+                        f"to continue it with the same spec, or give a new --out (nothing was changed)")
+
+
+def _checkpoint_to_resume(run: Path, spec: Spec) -> RunCheckpoint:
+    if not run.is_dir():
+        raise CheckpointError(f"--resume: {str(run)!r} does not exist; there is no run to continue "
+                              "(drop --resume to start one)")
+    found = list_checkpoints(run)
+    if not found:
+        raise CheckpointError(f"--resume: {str(run / CHECKPOINTS)!r} holds no complete checkpoint (a run writes "
+                              f"one every training.checkpoint_every = {spec.training.checkpoint_every} steps); "
+                              "start again without --resume into a new --out")
+    return read_checkpoint(found[-1], spec)
+
+
+def _check_same_data(saved: dict[str, str], now: dict[str, str], folder: Path) -> None:
+    changed = sorted(name for name in now if saved.get(name) != now[name])
+    if changed or set(saved) != set(now):
+        raise CheckpointError(f"checkpoint {str(folder)!r}: the training data of task(s) {changed or sorted(saved)} "
+                              "changed since it was written; resume needs the same data (or start a new run)")
+
+
+def _cut_log(path: Path, size: int) -> None:
+    """Drop log lines written after the checkpoint (they will be written again)."""
+    if not path.exists():
+        path.write_bytes(b"")
+    elif path.stat().st_size > size:
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+
+
+def _write_line(log: Any, record: dict[str, Any]) -> None:
+    log.write((json.dumps(record) + "\n").encode("utf-8"))
+
+
+def _save_model(model: TaskGraphModel, target: Path, extra: dict[str, Any] | None) -> None:
+    """``save_pretrained`` into a temp folder beside ``target``, then swap it in."""
+    tmp = target.parent / f".tmp-{target.name}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(tmp)
+    if extra is not None:
+        write_text(tmp / "trainer.json", json.dumps(extra, indent=2) + "\n")
+    replace_dir(tmp, target)
+
+
+def _summary(result: TrainResult, spec: Spec, base_dir: str | os.PathLike[str], dev: torch.device) -> dict[str, Any]:
+    final = result.final
+    return {
+        "name": spec.name, "steps": result.step, "target_steps": spec.training.steps, "completed": result.completed,
+        "resumed_from": result.resumed_from, "wall_time_s": result.wall_time_s,
+        "examples_per_s": result.examples_per_s, "device": str(dev),
+        "final_val": {"step": result.step, "acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss},
+        "best_val": None if result.best_step is None else {"step": result.best_step, "mean_acc": result.best_mean_acc},
+        "base_dir": str(Path(base_dir).resolve()),
+    }
+
+
+def _non_finite_message(step: int, what: str, tasks: list[str], saved: list[Path]) -> str:
+    last = f"the last good checkpoint is {str(saved[-1])!r}" if saved else "no checkpoint was written yet"
+    return (f"training stopped at step {step}: {what} on a batch of tasks {tasks}; {last}. Lower the learning "
+            f"rates (training.lr) or add warm-up (training.warmup_steps), then start again")
+
+
+# ----------------------------------------------------------------------------- environment
+def _device(name: str) -> torch.device:
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise TrainingError(f"unknown device {name!r}; choose 'cpu' or 'cuda'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise TrainingError(f"device {name!r}: taskgraph trains on 'cpu' or 'cuda'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"--device {name}: no CUDA device is available to torch {torch.__version__}; "
+                            "use --device cpu")
+    return dev
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
+    return int(pad) if pad is not None else 0
+
+
+def _quiet() -> bool:
+    """No progress bar when stderr is not a terminal, or under CI."""
+    return not sys.stderr.isatty() or os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@contextlib.contextmanager
+def _deterministic(cuda: bool) -> Iterator[None]:
+    """Deterministic kernels while training (warn-only on CUDA, where some kernels have none)."""
+    if cuda:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=cuda)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def _autocast(cuda: bool) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
