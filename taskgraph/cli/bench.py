@@ -1,0 +1,73 @@
+"""``taskgraph bench speed [...]``: side-by-side figures and ratios (markdown on stdout, JSON with --json).
+
+Each bench is a sub-subcommand with its own options; ``speed`` is described in
+:mod:`taskgraph.bench.speed`. Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from taskgraph.atomic import write_text
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("bench", help="benchmarks: figures side by side with PEFT, with ratios")
+    benches = p.add_subparsers(dest="bench", metavar="BENCH", parser_class=type(p))
+    benches.required = True
+    _add_speed(benches)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = benches.add_parser(
+        "speed", help="training-step time, inference time and peak memory vs PEFT LoRA / Poly",
+        description="Interleaved, paired timing of every configuration (see taskgraph.bench.speed).")
+    p.add_argument("--rounds", type=_positive, default=30, help="counted rounds (default: 30)")
+    p.add_argument("--warmup", type=_count, default=2, help="uncounted warm-up rounds (default: 2)")
+    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument("--model", choices=["tiny", "minilm"], default="minilm",
+                   help="minilm: the packaged MiniLM-L6; tiny: a 2-layer BERT from a config (default: minilm)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
+    p.add_argument("--tasks", type=_positive, default=8, help="tasks T of every row (default: 8)")
+    p.add_argument("--many-tasks", type=_positive, default=1000,
+                   help="T of the poly / mhr task-scaling rows (default: 1000)")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="torch.set_num_threads (default: the CPUs this process may use)")
+    p.add_argument("--batch", type=_positive, default=32, help="examples per batch (default: 32)")
+    p.add_argument("--seq", type=_positive, default=64, help="tokens per example (default: 64)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.set_defaults(run=run_speed)
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    from taskgraph.bench import render_markdown, run_speed_bench
+    from taskgraph.bench.speed import settings_from_args
+
+    settings = settings_from_args(args)
+    settings.check()
+    result = run_speed_bench(settings, progress=lambda text: print(text, file=sys.stderr, flush=True))
+    print(render_markdown(result))
+    if args.json:
+        write_text(args.json, json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return 0
+
+
+run = run_speed

@@ -1,0 +1,114 @@
+"""The whole speed bench on a tiny BERT built from a config: structure of the figures, and sanity.
+
+The real MiniLM run is a benchmark (`taskgraph bench speed`), not a test; this checks that every
+row builds, runs, is timed and compared, that the targets are evaluated, that peak memory comes
+back from the subprocesses, and that the markdown and the JSON written by the CLI hold it all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+import torch
+
+from taskgraph.bench import SpeedSettings, render_markdown, run_speed_bench
+from taskgraph.bench.rows import ROUTER_KINDS, Shape
+from taskgraph.bench.speed import BenchError, bench_rows
+from taskgraph.cli import bench as bench_cli
+
+MEMORY_ROWS = ("peft-lora/d0.1", "taskgraph-mhr/d0.1")
+SETTINGS = SpeedSettings(model="tiny", rounds=2, warmup=1, tasks=4, many_tasks=50, mhr_heads=4, threads=1,
+                         memory_rows=MEMORY_ROWS, memory_steps=1, shape=Shape(batch=4, seq=8))
+
+
+@pytest.fixture(scope="module")
+def result():
+    threads = torch.get_num_threads()
+    out = run_speed_bench(SETTINGS)
+    assert torch.get_num_threads() == threads  # the bench ran on 1 thread and gave the setting back
+    return out
+
+
+def _finite_positive(x) -> bool:
+    return isinstance(x, float) and math.isfinite(x) and x > 0
+
+
+def test_every_row_is_timed_and_compared(result):
+    rows = result["rows"]
+    expected = [r.key for r in bench_rows(SETTINGS, 0.1)]
+    assert list(rows) == expected
+    # two dropout tables with the same rows, the mixed-adapter row only in the dropout-0 one
+    for kind in ROUTER_KINDS:
+        assert f"taskgraph-{kind}/d0.1" in rows and f"taskgraph-{kind}/d0" in rows
+    assert "peft-mixed/d0" in rows and "peft-mixed/d0.1" not in rows
+    assert {"taskgraph-poly-t50/d0.1", "taskgraph-mhr-t50/d0.1", "base-infer", "folded-infer"} <= set(rows)
+    for key, row in rows.items():
+        assert len(row["times_s"]) == SETTINGS.rounds, key
+        assert all(_finite_positive(t) for t in row["times_s"]), key
+        assert _finite_positive(row["median_s"]), key
+        ratio = row["ratio"]
+        assert ratio["rounds"] == SETTINGS.rounds
+        assert 0 < ratio["ci_low"] <= ratio["median"] <= ratio["ci_high"] < math.inf, key
+    assert rows["peft-lora/d0.1"]["ratio"]["median"] == 1.0
+    assert rows["folded-infer"]["reference"] == "base-infer"
+    assert rows["taskgraph-poly/d0"]["reference"] == "peft-lora/d0"
+    assert rows["taskgraph-poly-t50/d0.1"]["tasks"] == 50
+    assert rows["taskgraph-mhr/d0.1"]["heads"] == 4
+
+
+def test_peak_memory_from_subprocesses(result):
+    rows = result["rows"]
+    for key in MEMORY_ROWS:
+        assert _finite_positive(rows[key]["memory"]["peak_mb"]), rows[key]["memory"]
+    assert _finite_positive(rows["taskgraph-mhr/d0.1"]["memory"]["ratio"])
+    assert rows["peft-lora/d0.1"]["memory"]["ratio"] == 1.0
+    assert "memory" not in rows["taskgraph-poly/d0.1"]  # not asked for
+
+
+def test_targets_and_environment(result):
+    names = [t["name"] for t in result["targets"]]
+    assert sum(n.startswith("routing is free") for n in names) == 2 * len(ROUTER_KINDS)
+    assert any(n.startswith("private mixed-task") for n in names)
+    assert any(n.startswith("poly: T=50 vs T=4") for n in names)
+    assert any(n.startswith("merged (folded) inference") for n in names)
+    for t in result["targets"]:
+        if t["statistic"] != "memory":
+            assert _finite_positive(t["value"]) and t["met"] == (t["value"] <= t["limit"])
+    memory = [t for t in result["targets"] if t["statistic"] == "memory"]
+    measured = [t for t in memory if t["value"] is not None]
+    assert [t["numerator"] for t in measured] == ["taskgraph-mhr/d0.1"]
+    assert all(t["met"] is None for t in memory if t["value"] is None)
+    env = result["environment"]
+    assert env["threads"] == 1 and env["device"] == "cpu" and env["model_dropout"] == 0.1
+
+
+def test_markdown_tables(result):
+    text = render_markdown(result)
+    assert "## Training step, base dropout 0.1" in text and "## Training step, base dropout 0" in text
+    assert "## Inference (eval, no grad)" in text and "## Targets" in text
+    assert "| taskgraph mhr (H=4) |" in text and "| PEFT Poly n_splits=4 |" in text
+    assert "1 torch threads" in text
+
+
+def test_cli_writes_json(tmp_path, monkeypatch, capsys):
+    parser = argparse.ArgumentParser()
+    bench_cli.add_parser(parser.add_subparsers())
+    out = tmp_path / "speed.json"
+    args = parser.parse_args(["bench", "speed", "--model", "tiny", "--rounds", "2", "--warmup", "0",
+                              "--batch", "2", "--seq", "4", "--tasks", "2", "--many-tasks", "3", "--threads", "1",
+                              "--no-memory", "--json", str(out)])
+    assert args.run(args) == 0
+    data = json.loads(out.read_text())
+    assert data["settings"]["rounds"] == 2 and data["settings"]["memory"] is False
+    assert "peft-lora/d0.1" in data["rows"] and "memory" not in data["rows"]["peft-lora/d0.1"]
+    assert "# taskgraph bench speed" in capsys.readouterr().out
+
+
+def test_bad_settings_are_one_clear_error():
+    with pytest.raises(BenchError) as err:
+        SpeedSettings(model="gpt5", rounds=1, tasks=1).check()
+    text = str(err.value)
+    assert "model 'gpt5' is unknown" in text and "rounds must be at least 2" in text and "tasks" in text
