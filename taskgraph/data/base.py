@@ -22,12 +22,20 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from taskgraph.errors import DataError
 from taskgraph.registry import SOURCES, UnknownKindError
@@ -73,7 +81,7 @@ class Examples:
         """How many examples carry each label ``0 .. num_labels - 1``."""
         return np.bincount(np.asarray(self.labels, dtype=np.int64), minlength=num_labels).tolist()
 
-    def subset(self, rows: Iterable[int]) -> "Examples":
+    def subset(self, rows: Iterable[int]) -> Examples:
         """The examples at positions ``rows``, in that order."""
         idx = list(rows)
         labels = [self.labels[i] for i in idx]
@@ -188,7 +196,7 @@ class SplitParams(BaseModel):
 
 def split_counts(n: int, fractions: tuple[float, ...]) -> list[int]:
     """How many of ``n`` rows each split gets: every split but the first rounds, the first takes the rest."""
-    counts = [int(round(f * n)) for f in fractions[1:]]
+    counts = [round(f * n) for f in fractions[1:]]
     while sum(counts) > n:  # tiny n with large fractions: trim the last non-empty split
         counts[max(i for i, c in enumerate(counts) if c > 0)] -= 1
     return [n - sum(counts)] + counts
@@ -247,7 +255,7 @@ class FileParams(TextParams):
     test: str | None = None
 
     @model_validator(mode="after")
-    def _one_main_file(self) -> "FileParams":
+    def _one_main_file(self) -> FileParams:
         if (self.path is None) == (self.train is None):
             raise ValueError("give exactly one of 'path' (one file, split by the seeded split) and "
                              "'train' (the training file, with optional 'val' and 'test' files)")
@@ -265,10 +273,8 @@ def parse_label(value: Any, names: list[str] | None, num_labels: int) -> int:
         raise ValueError(f"label {value!r} is not an integer")
     elif isinstance(value, int):
         index = value
-    elif isinstance(value, float) and value.is_integer():
-        index = int(value)
-    elif isinstance(value, str) and _INTEGER.fullmatch(value):
-        index = int(value)
+    elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and _INTEGER.fullmatch(value)):
+        index = int(value)  # 2.0, or "2" as CSV gives it
     elif isinstance(value, str) and names is not None:
         raise ValueError(f"label {value!r} is not one of the label names {names} (data.labels)")
     elif isinstance(value, str):

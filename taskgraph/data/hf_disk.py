@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from taskgraph.data.base import SPLITS, Examples, Source, TextParams, carve, rows_to_examples
+from taskgraph.data.base import (
+    SPLITS,
+    Examples,
+    Source,
+    TextParams,
+    carve,
+    rows_to_examples,
+)
 from taskgraph.registry import SOURCES
 
 SplitName = Literal["train", "val", "test"]
@@ -49,7 +56,7 @@ class HfDiskSource(Source):
                             f"{self.params.path!r}, relative to the spec's directory {str(self.base_dir)!r})")
         try:
             loaded = datasets.load_from_disk(str(directory))
-        except Exception as exc:  # datasets raises FileNotFoundError / ValueError / its own errors
+        except Exception as exc:  # noqa: BLE001  (datasets raises FileNotFoundError, ValueError, its own)
             raise self.fail(f"{str(directory)!r} is not a directory written by datasets' save_to_disk: "
                             f"{type(exc).__name__}: {exc}") from None
         if isinstance(loaded, dict):  # a DatasetDict

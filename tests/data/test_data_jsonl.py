@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -47,7 +48,7 @@ def test_split_counts_and_fractions() -> None:
     assert split_counts(3, (0.0, 0.5, 0.5)) == [0, 2, 1]  # rounding past n trims the last split
     parts = seeded_split(100, (0.6, 0.2, 0.2), seed=3)
     assert [len(p) for p in parts] == [60, 20, 20]
-    assert sorted(sum((p.tolist() for p in parts), [])) == list(range(100))
+    assert sorted(np.concatenate(parts).tolist()) == list(range(100))
 
 
 def test_custom_fractions(tmp_path: Path) -> None:

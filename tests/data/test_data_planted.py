@@ -7,7 +7,12 @@ import pytest
 from pydantic import ValidationError
 
 from taskgraph.data import build_source, planted_spec, planted_universe
-from taskgraph.data.planted import PlantedConfig, PlantedParams, PlantedSource, build_universe
+from taskgraph.data.planted import (
+    PlantedConfig,
+    PlantedParams,
+    PlantedSource,
+    build_universe,
+)
 from taskgraph.errors import DataError
 from taskgraph.spec import spec_from_dict
 
@@ -78,7 +83,7 @@ def test_labels_count_skills_in_the_first_half_and_are_balanced() -> None:
 def test_the_bag_of_tokens_says_nothing_about_the_label() -> None:
     """Every example holds the same skill tokens; only their positions differ (why heads-only fails)."""
     u = build_universe(PlantedConfig(examples_per_task=400))
-    ids, labels, _ = u.examples(0, "train")
+    ids, _, _ = u.examples(0, "train")
     skill_bag = np.sort(np.where(np.isin(ids, u.skill_tokens), ids, 0), axis=1)[:, -u.num_skills:]  # [n, S]
     assert (skill_bag == np.sort(u.skill_tokens.ravel())).all()
     filler = np.isin(ids, u.filler_tokens).sum(1)  # [n]
@@ -128,3 +133,11 @@ def test_planted_spec_is_a_valid_spec_whose_tasks_load() -> None:
     assert np.array_equal(np.array(loaded.token_ids), universe.examples(4, "val")[0])
     everything = planted_spec(seed=3, include_held_out=True, examples_per_task=50)
     assert len(everything["tasks"]) == 24 and everything["tasks"][-1]["data"]["task"] == 23
+
+
+def test_an_unlucky_feasible_config_is_a_data_error() -> None:
+    # Passes the counting check (7 tasks x 3 >= 3 skills x 5), but 3 skills make only 7 distinct
+    # sets, in which each skill occurs 4 times: no draw can work.
+    config = PlantedConfig(skills=3, tasks=7, held_out=0, skills_per_task=(1, 3), min_tasks_per_skill=5)
+    with pytest.raises(DataError, match="no task × skill incidence found"):
+        build_universe(config)
