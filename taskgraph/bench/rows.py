@@ -32,7 +32,7 @@ from taskgraph.model import MergedTaskModel, TaskGraphModel, TaskHeads, mean_poo
 from taskgraph.spec.models import Spec
 
 Step = Callable[[], None]
-ROUTER_KINDS = ("shared", "private", "poly", "mhr", "mhr-mu")  # the taskgraph rows, in table order
+ROUTER_KINDS = ("shared", "private", "poly", "mhr", "mhr-mu", "graph")  # the taskgraph rows, in table order
 
 
 def row_key(name: str, dropout: float) -> str:

@@ -2,8 +2,9 @@
 
 **Scale.** For T = 10, 100, 1,000, 10,000 (L = 12 adapted layers, K = 8 skills, H = 1, the default
 GNN) one router per T is built up front; a *step* is what training asks of the router: the forward
-for the U = min(T, 32) distinct tasks of a 32-example batch (the GNN over all T tasks once, the
-read-out of every task), the regulariser, and the backward pass. Steps run in rounds, every T once
+for the U ≤ 32 distinct tasks of a 32-example batch (the GNN over all T tasks once, the
+read-out — of every task while T ≤ 64, else of the batch's tasks and their candidate neighbours),
+the regulariser, and the backward pass. Steps run in rounds, every T once
 per round in a shuffled (seeded) order, after ``warmup`` uncounted rounds; each T's figure is its
 median. The sparse relation candidates (T > 64) are refreshed every ``relations.refresh_every``
 steps; that refresh is timed on its own (``refresh_s``; amortised, ``refresh_s / refresh_every``).

@@ -1,4 +1,4 @@
-"""``taskgraph bench speed [...]``: side-by-side figures and ratios (markdown on stdout, JSON with --json).
+"""``taskgraph bench speed|scale [...]``: side-by-side figures and ratios (markdown on stdout, JSON with --json).
 
 Each bench is a sub-subcommand with its own options; ``speed`` is described in
 :mod:`taskgraph.bench.speed`. Progress goes to stderr.
@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     benches = p.add_subparsers(dest="bench", metavar="BENCH", parser_class=type(p))
     benches.required = True
     _add_speed(benches)
+    _add_scale(benches)
 
 
 def _positive(text: str) -> int:
@@ -54,6 +55,16 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--seed", type=int, default=0, help="default: 0")
     p.set_defaults(run=run_speed)
+
+
+def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from taskgraph.bench.scale import add_scale_arguments, run_scale_cli
+
+    p = benches.add_parser(
+        "scale", help="graph-router forward + backward time and memory for T = 10 ... 10,000 tasks",
+        description="Interleaved timing of the graph router alone (see taskgraph.bench.scale).")
+    add_scale_arguments(p)
+    p.set_defaults(run=run_scale_cli)
 
 
 def run_speed(args: argparse.Namespace) -> int:

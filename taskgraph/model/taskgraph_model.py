@@ -90,7 +90,7 @@ class TaskGraphModel(nn.Module):
         if not self.adapted:
             raise ModelError(f"model.target_modules {spec.model.target_modules}: no module of "
                              f"{type(base).__name__} matched; nothing to adapt")
-        self.router = router_cls(num_tasks, len(self.adapted), spec.adapters.heads, skills, spec.router)
+        self.router = router_cls.from_spec(spec, len(self.adapted), skills)
         self.heads = TaskHeads(hidden_size(base), [t.num_labels for t in spec.tasks])
         self._task_ids = {t.name: i for i, t in enumerate(spec.tasks)}
         self._freeze_base()
@@ -230,6 +230,38 @@ class TaskGraphModel(nn.Module):
             raise ModelError(f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "
                              f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})")
         return F.cross_entropy(logits.float(), labels)
+
+    # ----------------------------------------------------------------- zero-shot tasks
+    def add_task(self, name: str, num_labels: int, relate: dict[str, float], description: str | None = None) -> int:
+        """Add a task unseen in training, routed zero-shot through its relations; returns its id.
+
+        The router gives the task a node related to the existing tasks ``relate`` (``{name:
+        weight in [0, 1]}``) and routes it by message passing from them (graph router only; the
+        static routers raise ModelError and nothing changes). The task gets a fresh head (fit it
+        on a few examples with the encoder frozen). The spec records the task, its relations and
+        ``router.zero_shot``, so ``save_pretrained`` / ``from_pretrained`` rebuild it. The
+        description is recorded; the router routes the task from its relations alone.
+        """
+        from taskgraph.spec.models import TaskSpec
+
+        if name in self._task_ids:
+            raise ModelError(f"task {name!r} already exists; known tasks are {self.task_names}")
+        try:
+            TaskSpec(name=name, num_labels=num_labels, description=description)
+        except ValueError as exc:
+            raise ModelError(f"cannot add task {name!r}: {exc}") from None
+        ids = {self.task_index(other): weight for other, weight in relate.items()}
+        data = self.spec.model_dump(mode="json", exclude_none=True)
+        task = {"name": name, "num_labels": num_labels, **({"description": description} if description else {})}
+        data["tasks"].append(task)
+        data["relations"]["declared"] += [[other, name, float(w)] for other, w in relate.items()]
+        data["router"]["zero_shot"] = [*data["router"].get("zero_shot", []), name]  # how the router rebuilds it
+        index = self.router.add_task(ids)  # static routers raise here, before anything changed
+        self.heads.add_task(num_labels)
+        self.spec = Spec.model_validate(data)
+        self._task_ids[name] = index
+        assert index == len(self.spec.tasks) - 1 == len(self.heads.heads) - 1
+        return index
 
     # ----------------------------------------------------------------- persistence, fold, predict
     def save_pretrained(self, directory: str | Path) -> Path:

@@ -12,9 +12,15 @@ graph once per step and then selects the rows it was asked for).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
+
+from taskgraph.errors import ModelError
+
+if TYPE_CHECKING:
+    from taskgraph.spec.models import Spec
 
 
 @dataclass
@@ -69,12 +75,32 @@ class Router(nn.Module):
         self.skills = skills
 
     @classmethod
+    def from_spec(cls, spec: Spec, num_layers: int, skills: int) -> "Router":
+        """Build this router for a model of ``num_layers`` adapted layers with ``skills`` skills each.
+
+        Static routers need only the counts; the graph router overrides this to also read the
+        relations, task names and descriptions.
+        """
+        return cls(len(spec.tasks), num_layers, spec.adapters.heads, skills, spec.router)  # type: ignore[call-arg]
+
+    @classmethod
     def inventory_size(cls, skills: int, num_tasks: int) -> int:
         """K, the number of skills every layer holds under this router (``shared``: 1, ``private``: T)."""
         return skills
 
     def forward(self, tasks: Tensor) -> Routing:  # tasks: [U] long, distinct task ids
         raise NotImplementedError
+
+    def add_task(self, relate: dict[int, float]) -> int:
+        """Route a task unseen in training from its relations ``{task id: weight}``; returns its id.
+
+        Only a router that routes through task relations can do this (the graph router).
+        """
+        raise ModelError(
+            f"zero-shot routing of a new task needs the graph router (router.kind: graph); "
+            f"{type(self).__name__} keeps one learned routing row per trained task and cannot route a task "
+            f"from its relations. Train with router.kind: graph, or adapt this model few-shot instead"
+        )
 
     def regularizer(self) -> Tensor:
         """Extra loss terms of this router (relation priors, compute budget); zero by default."""

@@ -1,0 +1,39 @@
+"""``taskgraph bench scale`` at toy sizes: the table, the targets, the CLI entry points (timings not asserted)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from taskgraph.bench.scale import (
+    ScaleSettings,
+    add_scale_arguments,
+    render_scale,
+    run_scale,
+    run_scale_cli,
+)
+
+
+def test_run_scale_rows_and_table():
+    settings = ScaleSettings(tasks=(10, 70), layers=2, skills=2, rounds=2, warmup=0, threads=1, memory=False)
+    result = run_scale(settings)
+    rows = result["rows"]
+    assert [r["tasks"] for r in rows] == [10, 70]
+    assert rows[0]["dense"] and rows[0]["relation_edges"] == 45 and rows[0]["refresh_s"] is None
+    assert not rows[1]["dense"] and rows[1]["relation_edges"] <= 70 * 8 and rows[1]["refresh_s"] > 0
+    assert all(len(r["times_s"]) == 2 and r["median_s"] > 0 for r in rows)
+    assert result["targets"] == []  # the targets need T = 1,000 and 10,000
+    table = render_scale(result)
+    assert "| 10 | 45 |" in table and "all pairs" in table and "1 threads" in table
+
+
+def test_cli_writes_json(tmp_path: Path):
+    parser = argparse.ArgumentParser()
+    add_scale_arguments(parser)
+    out = tmp_path / "scale.json"
+    args = parser.parse_args(["--tasks", "10", "--rounds", "1", "--warmup", "0", "--threads", "1", "--no-memory",
+                              "--json", str(out)])
+    assert run_scale_cli(args) == 0
+    data = json.loads(out.read_text())
+    assert data["settings"]["tasks"] == [10] and data["rows"][0]["tasks"] == 10
