@@ -197,8 +197,13 @@ class TaskGraphModel(nn.Module):
         task_ids: TaskIds,
         labels: Tensor | None = None,
         token_type_ids: Tensor | None = None,
+        distinct: tuple[Tensor, Tensor] | None = None,
     ) -> TaskGraphOutput:
         """Classify a batch whose examples may belong to different tasks.
+
+        ``distinct`` is ``(tasks [U], inverse [B])`` — the batch's distinct task ids (sorted) and each
+        example's row among them — when the collator already computed them (``taskgraph.train``
+        does), so they are computed once per batch; otherwise they are computed here.
 
         Shapes:
             input_ids, attention_mask, token_type_ids ``[B, S]``; task_ids ``[B]`` (or one task);
@@ -210,7 +215,10 @@ class TaskGraphModel(nn.Module):
                              f"{tuple(input_ids.shape)}")
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask  # [B, S]
         ids = self.task_tensor(task_ids, batch, input_ids.device)  # [B]
-        tasks, inverse = torch.unique(ids, return_inverse=True)  # [U], [B]
+        if distinct is None:
+            tasks, inverse = torch.unique(ids, return_inverse=True)  # [U], [B]
+        else:
+            tasks, inverse = (t.to(input_ids.device) for t in distinct)  # [U], [B]
         routing = self.router(tasks)  # gates [U, L], weights [U, L, H, K]
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         with self.context.use(BatchRouting(routing, inverse)):

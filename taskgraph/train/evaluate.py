@@ -61,7 +61,8 @@ def evaluate(model: nn.Module, data: Sequence[TaskData], *, pad_id: int, batch_s
             for batch in task_batches(task, batch_size, pad_id):
                 batch = batch.to(device)
                 with _autocast(device, autocast):
-                    logits = model(batch.input_ids, batch.attention_mask, batch.task_ids).logits  # [b, C_max]
+                    logits = model(batch.input_ids, batch.attention_mask, batch.task_ids,
+                                   distinct=(batch.tasks, batch.inverse)).logits  # [b, C_max]
                 logits = logits.float()
                 total_loss += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
                 correct += int((logits.argmax(dim=-1) == batch.labels).sum())

@@ -148,7 +148,8 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
                 batch = collate(sampler.sample(training.batch_size), train_data, pad_id).to(dev)
                 model.train()
                 with _autocast(cuda):
-                    out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels)
+                    out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
+                                distinct=(batch.tasks, batch.inverse))
                     reg_loss = model.router.regularizer()
                 loss = out.loss + reg_loss
                 loss_value, task_value, reg_value = (float(x.detach()) for x in (loss, out.loss, reg_loss))

@@ -38,6 +38,16 @@ def test_mixed_batch_equals_per_task_batches(spec_for, perturb, batch, family: s
     assert (probs[task_ids == 0, 2:] == 0).all()
 
 
+def test_collator_distinct_tasks_give_the_same_logits(spec_for, perturb, batch) -> None:
+    """distinct=(tasks, inverse) from the collator replaces the model's own torch.unique exactly."""
+    model = build(spec_for, perturb)
+    ids, mask = batch(len(TASKS), 9)
+    task_ids = torch.tensor(TASKS)
+    own = model(ids, mask, task_ids)
+    given = model(ids, mask, task_ids, distinct=torch.unique(task_ids, return_inverse=True))
+    assert torch.equal(own.logits, given.logits) and torch.equal(own.tasks, given.tasks)
+
+
 def test_same_input_is_adapted_differently_per_task(spec_for, perturb, batch) -> None:
     """With identical heads, different tasks still give different logits: the routing differs."""
     model = build(spec_for, perturb)
