@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import safetensors.torch
+from safetensors.torch import load as load_safetensors
 import torch
 from pydantic import ValidationError
 from safetensors import SafetensorError
@@ -216,7 +217,7 @@ def _read_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, Tensor]:
         raise CheckpointError(f"{path}: its sha256 does not match the manifest; the file is corrupted "
                               "or belongs to another checkpoint")
     try:
-        tensors = safetensors.torch.load(data)
+        tensors = load_safetensors(data)  # bytes -> tensors; no pickle
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     expected = info.get("tensors", {})

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import safetensors.torch
+from safetensors.torch import load as load_safetensors
 import torch
 from safetensors import SafetensorError
 from torch import Tensor
@@ -323,7 +324,7 @@ def _read_optimizer(path: Path, size: int, digest: str) -> dict[str, Tensor]:
     if hashlib.sha256(data).hexdigest() != digest:
         raise CheckpointError(f"{path}: its sha256 does not match {TRAINER}; the file is corrupted")
     try:
-        return safetensors.torch.load(data)
+        return load_safetensors(data)  # bytes -> tensors; no pickle
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 

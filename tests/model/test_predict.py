@@ -11,6 +11,7 @@ from transformers import BertTokenizerFast
 from taskgraph.errors import ModelError
 from taskgraph.model import TaskGraphModel, predict
 from taskgraph.model.predict import pad_batch
+from tests.conftest import needs_minilm
 
 WORDS = "the a movie film was is good bad great awful plot acting not very fun dull".split()
 TEXTS = ["the movie was good", "a very dull plot", "not fun", "great acting , awful plot , very very long film",
@@ -88,6 +89,7 @@ def test_pad_batch_right_pads() -> None:
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
 
 
+@needs_minilm
 def test_minilm_from_its_package_end_to_end(tmp_path: Path) -> None:
     """The real MiniLM (package: path) with its own tokenizer: predict, save, load, same predictions."""
     from taskgraph.spec.models import Spec
