@@ -8,16 +8,6 @@ import pytest
 import torch
 from torch import nn
 from torch.testing import assert_close
-from transformers import (
-    BertConfig,
-    BertModel,
-    GPT2Config,
-    GPT2Model,
-    LlamaConfig,
-    LlamaModel,
-    T5Config,
-    T5EncoderModel,
-)
 
 from taskgraph.adapters import (
     BatchRouting,
@@ -31,23 +21,8 @@ from taskgraph.adapters import (
 from taskgraph.errors import ModelError
 from taskgraph.routing import MHRRouter
 from taskgraph.spec.models import AdaptersSpec, RouterSpec
+from tests.adapters.tiny_models import FAMILIES
 
-FAMILIES = {
-    "bert": (lambda: BertModel(BertConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
-                                          intermediate_size=64, vocab_size=100, hidden_dropout_prob=0.0,
-                                          attention_probs_dropout_prob=0.0)),
-             ["query", "value"]),
-    "gpt2": (lambda: GPT2Model(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=32,
-                                          resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
-                                          eos_token_id=0)),
-             ["c_attn"]),
-    "t5": (lambda: T5EncoderModel(T5Config(d_model=32, d_kv=16, num_heads=2, d_ff=64, num_layers=2,
-                                           vocab_size=100, dropout_rate=0.0)),
-           ["q", "v"]),
-    "llama": (lambda: LlamaModel(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                             num_attention_heads=2, num_key_value_heads=1, vocab_size=100)),
-              ["q_proj", "v_proj"]),
-}
 TASK_IDS = torch.tensor([2, 0, 2, 1])
 INPUT_IDS = torch.randint(0, 100, (4, 7), generator=torch.Generator().manual_seed(0))
 

@@ -14,24 +14,15 @@ import torch
 from peft import LoraConfig, get_peft_model
 from torch import nn
 from torch.testing import assert_close
-from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
 from taskgraph.adapters import BatchRouting, RoutedLoRALinear, RoutingContext, distinct_tasks, inject_adapters
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Routing
 from taskgraph.spec.models import AdaptersSpec, RouterSpec
+from tests.adapters.tiny_models import FAMILIES as ALL_FAMILIES
 
 RANK, ALPHA, T = 2, 4.0, 3
-FAMILIES = {
-    "bert": (lambda: BertModel(BertConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
-                                          intermediate_size=64, vocab_size=100, hidden_dropout_prob=0.0,
-                                          attention_probs_dropout_prob=0.0)),
-             ["query", "value"]),
-    "gpt2": (lambda: GPT2Model(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=32,
-                                          resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0,
-                                          eos_token_id=0)),
-             ["c_attn"]),
-}
+FAMILIES = {k: ALL_FAMILIES[k] for k in ("bert", "gpt2")}
 TASK_IDS = torch.tensor([2, 0, 1, 2, 0])
 INPUT_IDS = torch.randint(0, 100, (5, 6), generator=torch.Generator().manual_seed(0))
 
