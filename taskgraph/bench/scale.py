@@ -19,7 +19,6 @@ target ≤ 2 %.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -30,7 +29,6 @@ from typing import Any
 
 import torch
 
-from taskgraph.atomic import write_text
 from taskgraph.bench.memory import peak_of, run_python_module
 from taskgraph.bench.speed import interleaved
 from taskgraph.bench.stats import median
@@ -230,40 +228,6 @@ def render_scale(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------- command line
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``taskgraph bench scale``."""
-    parser.add_argument("--tasks", type=_positive, nargs="+", default=[10, 100, 1_000, 10_000],
-                        help="task counts T (default: 10 100 1000 10000)")
-    parser.add_argument("--rounds", type=_positive, default=15, help="counted rounds (default: 15)")
-    parser.add_argument("--warmup", type=int, default=2, help="uncounted warm-up rounds (default: 2)")
-    parser.add_argument("--threads", type=_positive, default=None, help="torch threads (default: the usable CPUs)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    parser.add_argument("--share", action="store_true",
-                        help="also time the router against a whole MiniLM-L6 training step (needs the package)")
-    parser.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
-    parser.add_argument("--seed", type=int, default=0, help="default: 0")
-
-
-def run_scale_cli(args: argparse.Namespace) -> int:
-    """Run the bench from parsed arguments: markdown on stdout, progress on stderr, JSON with --json."""
-    settings = ScaleSettings(tasks=tuple(args.tasks), rounds=args.rounds, warmup=max(0, args.warmup),
-                             threads=args.threads, memory=not args.no_memory, share=args.share, seed=args.seed)
-    result = run_scale(settings, progress=lambda text: print(text, file=sys.stderr, flush=True))
-    print(render_scale(result))
-    if args.json:
-        write_text(args.json, json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}", file=sys.stderr)
-    return 0
-
-
 def _child_main(payload: str) -> int:
     data = json.loads(payload)
     settings = data["settings"]
@@ -273,8 +237,6 @@ def _child_main(payload: str) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == CHILD_FLAG:
+    if len(sys.argv) == 3 and sys.argv[1] == CHILD_FLAG:  # a peak-memory subprocess of run_scale
         sys.exit(_child_main(sys.argv[2]))
-    cli = argparse.ArgumentParser(prog="python -m taskgraph.bench.scale", description=__doc__.splitlines()[0])
-    add_scale_arguments(cli)
-    sys.exit(run_scale_cli(cli.parse_args()))
+    sys.exit("run the bench with: taskgraph bench scale [--json OUT]")

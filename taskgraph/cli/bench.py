@@ -11,6 +11,7 @@ import json
 import sys
 
 from taskgraph.atomic import write_text
+from taskgraph.cli.argtypes import count, positive_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,50 +22,65 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     _add_scale(benches)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = benches.add_parser(
         "speed", help="training-step time, inference time and peak memory vs PEFT LoRA / Poly",
         description="Interleaved, paired timing of every configuration (see taskgraph.bench.speed).")
-    p.add_argument("--rounds", type=_positive, default=30, help="counted rounds (default: 30)")
-    p.add_argument("--warmup", type=_count, default=2, help="uncounted warm-up rounds (default: 2)")
+    p.add_argument("--rounds", type=positive_int, default=30, help="counted rounds (default: 30)")
+    p.add_argument("--warmup", type=count, default=2, help="uncounted warm-up rounds (default: 2)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     p.add_argument("--model", choices=["tiny", "minilm"], default="minilm",
                    help="minilm: the packaged MiniLM-L6; tiny: a 2-layer BERT from a config (default: minilm)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
-    p.add_argument("--tasks", type=_positive, default=8, help="tasks T of every row (default: 8)")
-    p.add_argument("--many-tasks", type=_positive, default=1000,
+    p.add_argument("--tasks", type=positive_int, default=8, help="tasks T of every row (default: 8)")
+    p.add_argument("--many-tasks", type=positive_int, default=1000,
                    help="T of the poly / mhr task-scaling rows (default: 1000)")
-    p.add_argument("--threads", type=_positive, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch.set_num_threads (default: the CPUs this process may use)")
-    p.add_argument("--batch", type=_positive, default=32, help="examples per batch (default: 32)")
-    p.add_argument("--seq", type=_positive, default=64, help="tokens per example (default: 64)")
+    p.add_argument("--batch", type=positive_int, default=32, help="examples per batch (default: 32)")
+    p.add_argument("--seq", type=positive_int, default=64, help="tokens per example (default: 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--seed", type=int, default=0, help="default: 0")
     p.set_defaults(run=run_speed)
 
 
 def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from taskgraph.bench.scale import add_scale_arguments, run_scale_cli
-
     p = benches.add_parser(
         "scale", help="graph-router forward + backward time and memory for T = 10 ... 10,000 tasks",
         description="Interleaved timing of the graph router alone (see taskgraph.bench.scale).")
-    add_scale_arguments(p)
-    p.set_defaults(run=run_scale_cli)
+    p.add_argument("--tasks", type=positive_int, nargs="+", default=[10, 100, 1_000, 10_000],
+                   help="task counts T (default: 10 100 1000 10000)")
+    p.add_argument("--rounds", type=positive_int, default=15, help="counted rounds (default: 15)")
+    p.add_argument("--warmup", type=count, default=2, help="uncounted warm-up rounds (default: 2)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: the usable CPUs)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--share", action="store_true",
+                   help="also time the router against a whole MiniLM-L6 training step (needs the package)")
+    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.set_defaults(run=run_scale)
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _report(result: dict, markdown: str, json_out: str | None) -> int:
+    """The bench's markdown on stdout and, with ``--json``, every figure written atomically."""
+    print(markdown)
+    if json_out:
+        write_text(json_out, json.dumps(result, indent=2) + "\n")
+        print(f"wrote {json_out}", file=sys.stderr)
+    return 0
+
+
+def run_scale(args: argparse.Namespace) -> int:
+    from taskgraph.bench.scale import ScaleSettings, render_scale, run_scale
+
+    settings = ScaleSettings(tasks=tuple(args.tasks), rounds=args.rounds, warmup=args.warmup, threads=args.threads,
+                             memory=not args.no_memory, share=args.share, seed=args.seed)
+    result = run_scale(settings, progress=_progress)
+    return _report(result, render_scale(result), args.json)
 
 
 def run_speed(args: argparse.Namespace) -> int:
@@ -73,12 +89,6 @@ def run_speed(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     settings.check()
-    result = run_speed_bench(settings, progress=lambda text: print(text, file=sys.stderr, flush=True))
-    print(render_markdown(result))
-    if args.json:
-        write_text(args.json, json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}", file=sys.stderr)
-    return 0
+    result = run_speed_bench(settings, progress=_progress)
+    return _report(result, render_markdown(result), args.json)
 
-
-run = run_speed

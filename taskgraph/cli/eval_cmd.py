@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from taskgraph.atomic import write_text
+from taskgraph.cli.argtypes import positive_int
 
 COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
            ("active_adapter_fraction", "active", "{:.3f}"), ("adapter_flops_per_token", "FLOPs/token", "{:,.0f}"))
@@ -24,19 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the results as JSON")
     p.add_argument("--which", default="model", choices=["model", "best"],
                    help="the final model or the best-validation one (default: model)")
-    p.add_argument("--batch-size", type=_positive, default=64, metavar="N", help="examples per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="examples per forward pass")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default: cpu)")
     p.set_defaults(run=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from taskgraph.cli.argtypes import positive_int
 from taskgraph.errors import SpecError
 from taskgraph.spec import Spec, load_spec, spec_from_dict
 from taskgraph.spec.loader import parse_yaml
@@ -31,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--resume", action="store_true", help="continue RUN from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous run in RUN (only a folder that holds a taskgraph run)")
-    p.add_argument("--max-steps", type=_positive, default=None, metavar="N",
+    p.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
                    help="stop after step N (the schedule still spans training.steps); --resume goes on later")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     p.set_defaults(run=run)
@@ -74,16 +75,6 @@ def clear_run(run: Path, *, resume: bool) -> None:
         raise SpecError([f"--overwrite: {str(run)!r} is not a taskgraph run folder (none of {list(RUN_MARKERS)} "
                          "is there); nothing was removed — give a run folder or a new --out"])
     shutil.rmtree(run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def spec_with_overrides(path: str | Path, overrides: list[str]) -> Spec:

@@ -28,6 +28,7 @@ from taskgraph.errors import DataError
 from taskgraph.metrics import accuracy, active_adapter_fraction, adapter_flops_per_token, layer_shapes, macro_f1
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.device import resolve_device
+from taskgraph.model.fold import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.report.run_graph import learned_routing
 from taskgraph.train.batches import TaskData, load_task_data, task_batches
@@ -104,19 +105,14 @@ def predict_split(model: TaskGraphModel, data: TaskData, *, pad_id: int,
 
     The model is put in eval mode here (inference routing, no dropout); every module's mode is restored after.
     """
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
     num_labels = model.num_labels[data.task_id]
     preds = []
-    try:
+    with inference_mode_of(model):
         for batch in task_batches(data, batch_size, pad_id):
             batch = batch.to(model.device)
             logits = model(batch.input_ids, batch.attention_mask, batch.task_ids,
                            distinct=(batch.tasks, batch.inverse)).logits  # [b, C_max]
             preds.append(logits[:, :num_labels].float().argmax(dim=-1).cpu())  # [b]
-    finally:
-        for m, training in modes:
-            m.training = training
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)  # [N]
     return pred, data.labels.clone()
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskgraph.model.fold import inference_mode_of
 from taskgraph.train.batches import TaskData, task_batches
 
 EVAL_BATCH_SIZE = 64
@@ -50,12 +51,10 @@ def evaluate(model: nn.Module, data: Sequence[TaskData], *, pad_id: int, batch_s
         device: where the model is.
         autocast: run the forward under bf16 autocast (CUDA). (default: ``False``)
     """
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
     acc: dict[str, float] = {}
     total_loss, total = 0.0, 0
     device = torch.device(device)
-    try:
+    with inference_mode_of(model):
         for task in data:
             correct = 0
             for batch in task_batches(task, batch_size, pad_id):
@@ -68,9 +67,6 @@ def evaluate(model: nn.Module, data: Sequence[TaskData], *, pad_id: int, batch_s
                 correct += int((logits.argmax(dim=-1) == batch.labels).sum())
             acc[task.name] = correct / len(task)
             total += len(task)
-    finally:
-        for m, training in modes:
-            m.training = training
     mean_acc = sum(acc.values()) / len(acc) if acc else 0.0
     return EvalResult(acc, mean_acc, total_loss / max(1, total), total)
 

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from taskgraph.bench.scale import (
-    ScaleSettings,
-    add_scale_arguments,
-    render_scale,
-    run_scale,
-    run_scale_cli,
-)
+from taskgraph.bench.scale import ScaleSettings, render_scale, run_scale
+from taskgraph.cli import main
 
 
 def test_run_scale_rows_and_table():
@@ -29,11 +23,9 @@ def test_run_scale_rows_and_table():
 
 
 def test_cli_writes_json(tmp_path: Path):
-    parser = argparse.ArgumentParser()
-    add_scale_arguments(parser)
     out = tmp_path / "scale.json"
-    args = parser.parse_args(["--tasks", "10", "--rounds", "1", "--warmup", "0", "--threads", "1", "--no-memory",
-                              "--json", str(out)])
-    assert run_scale_cli(args) == 0
+    argv = ["bench", "scale", "--tasks", "10", "--rounds", "1", "--warmup", "0", "--threads", "1", "--no-memory",
+            "--json", str(out)]
+    assert main(argv) == 0
     data = json.loads(out.read_text())
     assert data["settings"]["tasks"] == [10] and data["rows"][0]["tasks"] == 10
