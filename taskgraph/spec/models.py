@@ -124,12 +124,17 @@ class DataSpec(KindSection):
 
 
 class TaskSpec(Section):
-    """One classification task: a unique name, its label count, its data, an optional description."""
+    """One classification task: a unique name, its label count, its data, an optional description.
+
+    ``family`` (e.g. ``sentiment``, ``topic``) is metadata for evaluation only: tasks of one family
+    are the ground truth that ``taskgraph eval`` scores learned relations against. Routers never read it.
+    """
 
     name: TaskName
     num_labels: int = Field(..., ge=2)
     data: DataSpec | None = None
     description: str | None = None
+    family: str | None = Field(None, min_length=1, max_length=64)
 
 
 class LearningRates(Section):
@@ -155,6 +160,9 @@ class TrainingSpec(Section):
     eval_every: int = Field(100, ge=1)
     checkpoint_every: int = Field(100, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
+    # data sensitivity (applied to the train split only; seeded by ``seed``; val / test stay whole and clean)
+    train_examples: int | None = Field(None, ge=1)  # keep at most this many training examples per task
+    label_noise: float = Field(0.0, ge=0, lt=1)  # share of training labels replaced by another label
 
 
 class Spec(Section):

@@ -11,11 +11,18 @@ uniform ``p_t = 1/T``, proportional ``p_t ∝ n_t``, or temperature ``p_t ∝ n_
 the next row of that task's current epoch. A task's epoch is a permutation of its rows fixed by
 ``(seed, task, epoch)``, so every row is seen once per epoch and the sampler's whole state is its
 ``torch.Generator`` plus, per task, an epoch counter and a position (:meth:`~MultiTaskSampler.state_dict`).
+
+Data sensitivity. ``training.train_examples`` keeps a class-stratified seeded subset of at most N
+training rows per task (:func:`stratified_subset`), then ``training.label_noise`` replaces the labels
+of ``round(share × n)`` of the kept rows by a uniformly drawn *other* label (:func:`noisy_labels`).
+Both touch the train split only, are seeded by ``(training.seed, task name)``, and change the train
+data's :meth:`TaskData.fingerprint`, so a run resumed with other values is refused.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -108,13 +115,101 @@ def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, p
                    vocab_size: int | None = None, splits: Sequence[str] = ("train", "val")) -> dict[str, list[TaskData]]:
     """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order."""
     out: dict[str, list[TaskData]] = {split: [] for split in splits}
+    training = spec.training
     for task_id, task in enumerate(spec.tasks):
         source = build_source(task, base_dir)
         for split in splits:
             examples = source.load(split)
-            out[split].append(encode_examples(examples, task_id, tokenizer=tokenizer, pad_id=pad_id,
-                                              max_length=spec.model.max_length, vocab_size=vocab_size))
+            encoded = encode_examples(examples, task_id, tokenizer=tokenizer, pad_id=pad_id,
+                                      max_length=spec.model.max_length, vocab_size=vocab_size)
+            if split == "train":
+                encoded = perturb_train(encoded, task.num_labels, limit=training.train_examples,
+                                        noise=training.label_noise, seed=training.seed)
+            out[split].append(encoded)
     return out
+
+
+# ----------------------------------------------------------------------------- data sensitivity
+def _derived_seed(purpose: str, seed: int, task: str) -> int:
+    digest = hashlib.sha256(f"taskgraph-{purpose}:{seed}:{task}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def stratified_quotas(counts: Sequence[int], limit: int) -> list[int]:
+    """Rows to keep per class: ``min(limit, n)`` in all, shared in proportion to ``counts`` (largest remainder).
+
+    Class ``c`` gets ``floor(k · n_c / n)`` and the ``k − Σ floor`` rows left go one each to the classes
+    with the largest remainders (ties: the lower class), so every quota lies within 1 of its exact share
+    ``k · n_c / n`` and never exceeds ``n_c``.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    n = sum(counts)
+    keep = min(limit, n)
+    exact = [keep * c / n for c in counts] if n else [0.0] * len(counts)
+    quotas = [math.floor(e) for e in exact]
+    order = sorted(range(len(counts)), key=lambda c: (-(exact[c] - quotas[c]), c))
+    for c in order[: keep - sum(quotas)]:
+        quotas[c] += 1
+    return quotas
+
+
+def stratified_subset(labels: Tensor, limit: int, num_labels: int, generator: torch.Generator) -> Tensor:
+    """``[k]`` sorted row indices of a class-stratified random subset of ``k = min(limit, N)`` rows.
+
+    Args:
+        labels: ``[N]`` long labels in ``[0, num_labels)``.
+        limit: the most rows to keep.
+        num_labels: the task's label count.
+        generator: draws which rows of each class are kept.
+    """
+    counts = torch.bincount(labels, minlength=num_labels)  # [C]
+    quotas = stratified_quotas(counts.tolist(), limit)
+    kept = []
+    for c, quota in enumerate(quotas):
+        rows = (labels == c).nonzero().squeeze(1)  # [n_c]
+        kept.append(rows[torch.randperm(rows.numel(), generator=generator)[:quota]])  # [quota]
+    return torch.cat(kept).sort().values if kept else torch.empty(0, dtype=torch.long)  # [k]
+
+
+def noisy_labels(labels: Tensor, num_labels: int, share: float, generator: torch.Generator) -> Tensor:
+    """``[N]`` labels where ``round(share × N)`` random rows carry a uniformly drawn *different* label.
+
+    A changed label is ``(y + o) mod C`` with ``o`` uniform in ``1 .. C−1``: uniform over the other
+    ``C − 1`` labels, never ``y``. ``round`` is Python's (halves to even).
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"label noise must lie in [0, 1), got {share}")
+    if num_labels < 2:
+        raise ValueError(f"label noise needs at least 2 labels, got {num_labels}")
+    n = labels.shape[0]
+    changed = round(share * n)
+    out = labels.clone()  # [N]
+    rows = torch.randperm(n, generator=generator)[:changed]  # [m]
+    offset = torch.randint(1, num_labels, (changed,), generator=generator)  # [m] in 1 .. C-1
+    out[rows] = (labels[rows] + offset) % num_labels  # [m]
+    return out
+
+
+def perturb_train(data: TaskData, num_labels: int, *, limit: int | None, noise: float, seed: int) -> TaskData:
+    """The training split as ``training.train_examples`` / ``label_noise`` ask: subset first, then noise.
+
+    Seeded by ``(seed, task name)``; unchanged (the same object) when ``limit`` is None or not below
+    the row count and ``noise`` is 0. The kept rows stay in their original order; ``ids`` is trimmed
+    to the longest kept row.
+    """
+    ids, lengths, labels = data.ids, data.lengths, data.labels
+    if limit is not None and limit < len(data):
+        gen = torch.Generator().manual_seed(_derived_seed("subset", seed, data.name))
+        rows = stratified_subset(labels, limit, num_labels, gen)  # [k]
+        lengths, labels = lengths[rows], labels[rows]  # [k], [k]
+        ids = ids[rows, : int(lengths.max())]  # [k, S']
+    if noise > 0:
+        gen = torch.Generator().manual_seed(_derived_seed("label-noise", seed, data.name))
+        labels = noisy_labels(labels, num_labels, noise, gen)  # [k]
+    if ids is data.ids and labels is data.labels:
+        return data
+    return TaskData(data.name, data.task_id, ids, lengths, labels)
 
 
 # ----------------------------------------------------------------------------- sampling

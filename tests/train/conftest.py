@@ -8,7 +8,7 @@ import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -82,14 +82,6 @@ def spec_dict(folder: Path, **training: Any) -> dict[str, Any]:
                      "sampling": "temperature", "seed": 0, **training},
     }
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One torch thread: tiny models run fastest so, and a busy 2-core machine does not stall them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from taskgraph.cli import main
-from taskgraph.cli.train import apply_override, spec_with_overrides
+from taskgraph.spec.overrides import apply_override, spec_with_overrides
 from taskgraph.errors import SpecError
 
 
