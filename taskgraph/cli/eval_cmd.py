@@ -1,8 +1,11 @@
-"""``taskgraph eval RUN [--split val|test] [--json OUT] [--which model|best] [--batch-size N] [--device cpu|cuda]``.
+"""``taskgraph eval RUN [--split val|test] [--json OUT] [--task NAME ...] [--no-timing] [--no-alignment]``.
 
 Prints a table (per task: n, accuracy, macro-F1, active-adapter fraction, adapter FLOPs per token;
-then the unweighted mean) and, with ``--json OUT``, writes :func:`taskgraph.eval.evaluate_run`'s
-dict there atomically.
+then the unweighted mean), then short sections: allocation precision beside random routing (planted
+runs), relation AUROC of the learned R, the routing cosine, the gradient cosine and a random R
+(when the tasks have a ground truth), the top learned relations, the gradient alignment between
+tasks, and inference time with the gates as learned vs all adapters on. With ``--json OUT`` it
+writes :func:`taskgraph.eval.evaluate_run`'s dict there atomically.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ from taskgraph.cli.argtypes import positive_int
 
 COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
            ("active_adapter_fraction", "active", "{:.3f}"), ("adapter_flops_per_token", "FLOPs/token", "{:,.0f}"))
+TOP_RELATIONS = 10
+TIMING_ROUNDS = 5  # = taskgraph.eval.TIMING_ROUNDS (not imported: the CLI loads torch only when it runs)
+AUROC_ROWS = (("learned", "learned R"), ("routing_cosine", "routing cosine"),
+              ("gradient_cosine", "gradient cosine"), ("random", "random R"))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("eval", help="accuracy, macro-F1 and adapter compute of a trained run on a split")
+    p = sub.add_parser("eval", help="accuracy, macro-F1, adapter compute and learned structure of a trained run")
     p.add_argument("run_dir", metavar="RUN", help="a run directory (taskgraph train --out RUN) or a model folder")
     p.add_argument("--split", default="test", choices=["val", "test"], help="the data split (default: test)")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the results as JSON")
@@ -27,6 +34,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="the final model or the best-validation one (default: model)")
     p.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="examples per forward pass")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default: cpu)")
+    p.add_argument("--task", dest="tasks", action="append", default=None, metavar="NAME",
+                   help="score only this task (repeatable; relations and allocation still cover every task)")
+    p.add_argument("--no-timing", dest="timing", action="store_false",
+                   help="skip timing inference with the gates as learned vs all adapters on")
+    p.add_argument("--no-alignment", dest="alignment", action="store_false",
+                   help="skip the gradient alignment between tasks (and the gradient-cosine AUROC)")
+    p.add_argument("--timing-rounds", type=positive_int, default=TIMING_ROUNDS, metavar="N",
+                   help=f"timed rounds of each mode (default: {TIMING_ROUNDS})")
     p.set_defaults(run=run)
 
 
@@ -46,12 +61,92 @@ def format_table(result: dict[str, Any]) -> str:
     return title + "\n" + "\n".join(lines)
 
 
+def _num(value: float | None, fmt: str = "{:.3f}") -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def format_allocation(result: dict[str, Any]) -> str:
+    """Allocation precision beside random routing, with the per-(layer, head) range."""
+    alloc = result.get("allocation")
+    if alloc is None:
+        return "allocation precision: n/a (needs a planted run: every task a planted task of one universe)"
+    if alloc["precision"] is None:
+        return "allocation precision: n/a (fewer adapters per layer than planted skills)"
+    flat = [p for row in alloc["per_layer_head"] for p in row]
+    return (f"allocation precision: {alloc['precision']:.3f} (random routing {alloc['random']:.3f}); "
+            f"per (layer, head) min {min(flat):.3f}, max {max(flat):.3f} over {len(flat)}")
+
+
+def format_relations(result: dict[str, Any]) -> str:
+    """Relation AUROCs against the ground truth, then the top learned relations."""
+    rel = result["relations"]
+    truth = result.get("ground_truth")
+    if truth is None:
+        lines = ["relation AUROC: n/a (no ground truth: tasks are neither planted nor all given a family)"]
+    else:
+        lines = [f"relation AUROC vs {truth} truth ({rel['pairs']} undeclared pairs, {rel['positives']} related):"]
+        width = max(len(title) for _, title in AUROC_ROWS)
+        for key, title in AUROC_ROWS:
+            value = rel["auroc"][key]
+            why = "" if value is not None else _why_no_auroc(key, result)
+            lines.append(f"  {title:<{width}}  {_num(value)}{why}")
+    learned = rel.get("learned")
+    if learned:
+        shown = learned[:TOP_RELATIONS]
+        lines.append(f"top learned relations ({len(shown)} of {len(learned)}):")
+        width = max(len(f"{r['a']} – {r['b']}") for r in shown)
+        for r in shown:
+            mark = "  (declared)" if r.get("declared") else ""
+            lines.append(f"  {r['a'] + ' – ' + r['b']:<{width}}  {r['weight']:.3f}{mark}")
+    elif learned is None:
+        lines.append(f"learned relations: none (router {result['router']} learns no relation matrix)")
+    return "\n".join(lines)
+
+
+def _why_no_auroc(key: str, result: dict[str, Any]) -> str:
+    if key == "learned" and result["relations"].get("learned") is None:
+        return f" (router {result['router']} learns no R)"
+    if key == "gradient_cosine" and result.get("gradient_alignment") is None:
+        return " (gradient alignment skipped)"
+    return " (every undeclared pair is in one class)"
+
+
+def format_alignment(result: dict[str, Any]) -> str:
+    """Gradient alignment: mean cosine over related vs unrelated pairs (or over all pairs without truth)."""
+    align = result.get("gradient_alignment")
+    if align is None:
+        return "gradient alignment: skipped"
+    head = "gradient alignment (cosine of adapter gradients):"
+    if align["mean_related"] is not None or align["mean_unrelated"] is not None:
+        return (f"{head} related pairs {_num(align['mean_related'], '{:+.3f}')}, "
+                f"unrelated pairs {_num(align['mean_unrelated'], '{:+.3f}')}")
+    return f"{head} mean over all pairs {_num(align.get('mean'), '{:+.3f}')}"
+
+
+def format_timing(result: dict[str, Any]) -> str:
+    """Inference time with the gates as learned vs all adapters on."""
+    timing = result.get("timing")
+    if timing is None:
+        return "timing: skipped"
+    return (f"timing (one batch per task, median of {timing['rounds']} rounds): gated {timing['gated_ms']:.2f} ms, "
+            f"all adapters on {timing['all_open_ms']:.2f} ms, ratio {timing['ratio']:.3f}")
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The table and every section, as ``taskgraph eval`` prints them."""
+    parts = [format_table(result), format_allocation(result), format_relations(result), format_alignment(result),
+             format_timing(result)]
+    parts += [f"note: {note}" for note in result.get("notes", [])]
+    return "\n\n".join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     from taskgraph.eval import evaluate_run  # torch + transformers: imported when needed
 
     result = evaluate_run(args.run_dir, split=args.split, which=args.which, device=args.device,
-                          batch_size=args.batch_size)
-    print(format_table(result))
+                          batch_size=args.batch_size, tasks=args.tasks, timing=args.timing,
+                          alignment=args.alignment, timing_rounds=args.timing_rounds)
+    print(format_report(result))
     if args.json_out is not None:
         write_text(args.json_out, json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json_out}")

@@ -1,5 +1,24 @@
-"""Evaluating a trained run: per-task quality and adapter compute (``taskgraph eval``)."""
+"""Evaluating a trained run (``taskgraph eval``): per-task quality, adapter compute, allocation precision,
+relation recovery, gradient alignment and the time gating saves."""
 
-from taskgraph.eval.run_eval import EVAL_SPLITS, evaluate_run, predict_split
+from taskgraph.eval.gradients import model_gradient_alignment
+from taskgraph.eval.ground_truth import GroundTruth, declared_mask, ground_truth
+from taskgraph.eval.run_eval import EVAL_SPLITS, TIMING_ROUNDS, evaluate_run, predict_split, select_tasks
+from taskgraph.eval.structure import learned_relation_matrix
+from taskgraph.eval.timing import GatingTiming, all_gates_open, time_gating
 
-__all__ = ["EVAL_SPLITS", "evaluate_run", "predict_split"]
+__all__ = [
+    "EVAL_SPLITS",
+    "TIMING_ROUNDS",
+    "GatingTiming",
+    "GroundTruth",
+    "all_gates_open",
+    "declared_mask",
+    "evaluate_run",
+    "ground_truth",
+    "learned_relation_matrix",
+    "model_gradient_alignment",
+    "predict_split",
+    "select_tasks",
+    "time_gating",
+]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from taskgraph.cli import main
@@ -17,16 +16,11 @@ from tests.train.conftest import spec_dict
 def trained(tmp_path_factory) -> tuple[Path, Path]:
     """A 6-step run; returns (spec file, run dir)."""
     folder = tmp_path_factory.mktemp("eval-run")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model trains fastest on one thread
-    try:
-        spec = folder / "spec.yaml"
-        data = spec_dict(folder, steps=6, eval_every=3, checkpoint_every=6)
-        spec.write_text(yaml.safe_dump(data, sort_keys=False))
-        run = folder / "run"
-        assert main(["train", str(spec), "--out", str(run)]) == 0
-    finally:
-        torch.set_num_threads(threads)
+    spec = folder / "spec.yaml"
+    data = spec_dict(folder, steps=6, eval_every=3, checkpoint_every=6)
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    run = folder / "run"
+    assert main(["train", str(spec), "--out", str(run)]) == 0
     return spec, run
 
 
@@ -62,6 +56,18 @@ def test_eval_json_matches_predictions(trained, tmp_path, capsys, monkeypatch):
     assert mean["accuracy"] == pytest.approx(sum(r["accuracy"] for r in result["tasks"].values()) / 3)
     assert mean["n"] == sum(r["n"] for r in result["tasks"].values())
 
+    # no planted data, no families: nothing to score the learned structure against
+    assert result["ground_truth"] is None and result["allocation"] is None
+    assert result["relations"]["auroc"] == {"learned": None, "routing_cosine": None, "gradient_cosine": None,
+                                            "random": None}
+    assert result["relations"]["pairs"] == 3 and result["relations"]["learned"] is None  # poly learns no R
+    align = result["gradient_alignment"]
+    assert align["mean_related"] is None and align["mean_unrelated"] is None
+    cos = align["matrix"]
+    assert align["mean"] == pytest.approx((cos[0][1] + cos[0][2] + cos[1][2]) / 3)
+    assert result["timing"]["batches"] == 3 and result["timing"]["rounds"] == 5
+    assert "relation AUROC: n/a (no ground truth" in table and "allocation precision: n/a" in table
+
 
 def test_eval_agrees_with_training_validation(trained):
     """On the val split, ``evaluate_run`` of ``best`` gives the accuracies training logged for it."""
@@ -95,3 +101,24 @@ def test_eval_data_vanished(trained, tmp_path, capsys):
     assert main(["eval", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "color.jsonl" in err and "test" in err and "Traceback" not in err
+
+
+def test_eval_task_filter_needs_only_its_data(trained, tmp_path):
+    """With ``tasks=``, another task's missing data only leaves gradient alignment out (with a note)."""
+    import shutil
+
+    from taskgraph.errors import DataError
+    from taskgraph.eval import evaluate_run
+
+    spec, run = trained
+    copy = tmp_path / "data"
+    shutil.copytree(spec.parent, copy, ignore=shutil.ignore_patterns("run"))
+    (copy / "color.jsonl").unlink()
+    result = evaluate_run(run, base_dir=copy, tasks=["sentiment"], timing_rounds=1)
+    assert list(result["tasks"]) == ["sentiment"] and result["timing"]["batches"] == 1
+    assert result["gradient_alignment"] is None and result["relations"]["auroc"]["gradient_cosine"] is None
+    assert len(result["notes"]) == 1 and "color.jsonl" in result["notes"][0]
+    full = evaluate_run(run, timing=False, alignment=False)
+    assert result["tasks"]["sentiment"] == full["tasks"]["sentiment"]
+    with pytest.raises(DataError, match="color.jsonl"):
+        evaluate_run(run, base_dir=copy, tasks=["color"], timing=False)
