@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -59,3 +60,25 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically; returns the path."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+def replace_directory(staging: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path:
+    """Move the finished folder ``staging`` to ``target``, replacing any folder there, with two renames.
+
+    ``staging`` must sit beside ``target`` (same file system). The old folder is first renamed aside,
+    then removed only after ``staging`` took its place: a reader sees the old folder or the new one,
+    never a half-written mix. ``staging`` is removed if anything fails.
+    """
+    staging, target = Path(staging), Path(target)
+    try:
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / target.name)
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from torch import Tensor, nn
 
-from taskgraph.atomic import write_bytes, write_text
+from taskgraph.atomic import replace_directory, write_bytes, write_text
 from taskgraph.errors import CheckpointError, TaskgraphError
 from taskgraph.spec.models import Spec
 
@@ -130,17 +130,10 @@ def _save_tokenizer(tokenizer: Any, directory: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".tokenizer.", dir=directory))
     try:
         tokenizer.save_pretrained(str(staging))
-        target = directory / TOKENIZER_DIR
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=".tokenizer-old.", dir=directory))
-            os.replace(target, old / TOKENIZER_DIR)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replace_directory(staging, directory / TOKENIZER_DIR)
 
 
 def save_checkpoint(model: "TaskGraphModel", directory: str | os.PathLike[str]) -> Path:

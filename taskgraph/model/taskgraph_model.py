@@ -14,9 +14,10 @@ layer; the router is asked only for the U distinct tasks, so routing cost does n
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,7 @@ from torch import Tensor, nn
 
 from taskgraph.adapters.context import BatchRouting, RoutingContext
 from taskgraph.adapters.inject import inject_adapters
+from taskgraph.adapters.routed_lora import RoutedLoRALinear
 from taskgraph.errors import ModelError
 from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
@@ -36,6 +38,7 @@ from taskgraph.routing.base import Router, Routing
 from taskgraph.spec.models import Spec
 
 TaskIds = Union[Tensor, Sequence[int], Sequence[str], int, str]
+SKILL_INITS = ("lora", "average")  # how a skill appended to every inventory starts (add_learned_task)
 
 
 @dataclass
@@ -209,6 +212,29 @@ class TaskGraphModel(nn.Module):
             input_ids, attention_mask, token_type_ids ``[B, S]``; task_ids ``[B]`` (or one task);
             labels ``[B]``; logits ``[B, C_max]``.
         """
+        pooled, ids, routing, tasks, inverse = self._encode(input_ids, attention_mask, task_ids, token_type_ids, distinct)
+        logits = self.heads(pooled, tasks, inverse)  # [B, C_max]
+        loss = None if labels is None else self._loss(logits, labels, ids)
+        return TaskGraphOutput(logits, loss, routing, tasks, inverse)
+
+    def features(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None,
+        task_ids: TaskIds,
+        token_type_ids: Tensor | None = None,
+        distinct: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """The pooled representations ``[B, D]`` the heads read: the routed encoder without the heads.
+
+        Fitting a head on frozen features (few-shot adaptation) reads these. Shapes as :meth:`forward`.
+        """
+        return self._encode(input_ids, attention_mask, task_ids, token_type_ids, distinct)[0]
+
+    def _encode(self, input_ids: Tensor, attention_mask: Tensor | None, task_ids: TaskIds,
+                token_type_ids: Tensor | None, distinct: tuple[Tensor, Tensor] | None,
+                ) -> tuple[Tensor, Tensor, Routing, Tensor, Tensor]:
+        """``(pooled [B, D], task ids [B], routing, tasks [U], inverse [B])``."""
         batch = input_ids.shape[0]
         if batch == 0 or input_ids.dim() != 2:
             raise ModelError(f"input_ids must be [batch, seq] with at least one example, got shape "
@@ -224,9 +250,7 @@ class TaskGraphModel(nn.Module):
         with self.context.use(BatchRouting(routing, inverse)):
             hidden = self.base(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
         pooled = pool(self.spec.model.pooling, hidden, mask)  # [B, D]
-        logits = self.heads(pooled, tasks, inverse)  # [B, C_max]
-        loss = None if labels is None else self._loss(logits, labels, ids)
-        return TaskGraphOutput(logits, loss, routing, tasks, inverse)
+        return pooled, ids, routing, tasks, inverse
 
     def _loss(self, logits: Tensor, labels: Tensor, ids: Tensor) -> Tensor:
         labels = labels.to(device=logits.device, dtype=torch.long).reshape(-1)  # [B]
@@ -239,36 +263,85 @@ class TaskGraphModel(nn.Module):
                              f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})")
         return F.cross_entropy(logits.float(), labels)
 
-    # ----------------------------------------------------------------- zero-shot tasks
-    def add_task(self, name: str, num_labels: int, relate: dict[str, float], description: str | None = None) -> int:
+    # ----------------------------------------------------------------- tasks added after training
+    def add_task(self, name: str, num_labels: int, relate: dict[str, float], description: str | None = None, *,
+                 family: str | None = None, data: Mapping[str, Any] | None = None) -> int:
         """Add a task unseen in training, routed zero-shot through its relations; returns its id.
 
         The router gives the task a node related to the existing tasks ``relate`` (``{name:
         weight in [0, 1]}``) and routes it by message passing from them (graph router only; the
-        static routers raise ModelError and nothing changes). The task gets a fresh head (fit it
-        on a few examples with the encoder frozen). The spec records the task, its relations and
+        static routers raise ModelError and nothing changes — see :meth:`add_learned_task`). The task
+        gets a fresh head (fit it on a few examples with the encoder frozen). The spec records the
+        task (with ``family`` and its ``data`` block, if given), its relations and
         ``router.zero_shot``, so ``save_pretrained`` / ``from_pretrained`` rebuild it. The
         description is recorded; the router routes the task from its relations alone.
         """
+        data_spec = self._spec_with_task(name, num_labels, description, family, data)
+        ids = {self.task_index(other): weight for other, weight in relate.items()}
+        index = self.router.add_task(ids)  # static routers raise here, before anything changed
+        data_spec["relations"]["declared"] += [[other, name, float(w)] for other, w in relate.items()]
+        data_spec["router"]["zero_shot"] = [*data_spec["router"].get("zero_shot", []), name]  # how the router rebuilds it
+        return self._register_task(Spec.model_validate(data_spec), name, num_labels, index)
+
+    def add_learned_task(self, name: str, num_labels: int, *, own_skill: bool = False, skill_init: str = "lora",
+                         description: str | None = None, family: str | None = None,
+                         data: Mapping[str, Any] | None = None) -> int:
+        """Add a task whose routing is learned from a few examples (few-shot); returns its id.
+
+        The router gives it a routing row (:meth:`Router.add_learned_task`): ``poly`` / ``mhr`` a
+        trainable logits row, ``mhr-mu`` / ``shared`` nothing to learn, ``private`` a skill of its own.
+        ``own_skill`` gives a ``poly`` / ``mhr`` task one skill per layer that only it uses (exactly
+        one-hot routing; the other tasks weigh it exactly 0). When the inventories grow, the new skill
+        of every layer starts as LoRA does (``skill_init="lora"``: A uniform ±1/√d_in, B = 0) or as the
+        uniform average of the layer's skills (``"average"``, per head, A and B separately: MHR-μ).
+        The task gets a fresh head. The spec lists the task (and ``adapters.skills`` follows a grown
+        inventory), so ``save_pretrained`` / ``from_pretrained`` rebuild the same shapes. The graph
+        router raises ModelError (use :meth:`add_task`); nothing changes when anything raises.
+        """
+        if skill_init not in SKILL_INITS:
+            raise ModelError(f"skill_init {skill_init!r}: choose from {list(SKILL_INITS)}")
+        data_spec = self._spec_with_task(name, num_labels, description, family, data)
+        spec = Spec.model_validate(data_spec)
+        skills = self.router.skills
+        index = self.router.add_learned_task(own_skill)  # raises before anything changed
+        if self.router.skills != skills:
+            assert self.router.skills == skills + 1, (skills, self.router.skills)
+            for _, layer in self.adapted:
+                append_skill(layer, skill_init)
+            router_cls: type[Router] = ROUTERS.get(spec.router.kind).obj
+            if router_cls.inventory_size(spec.adapters.skills, len(spec.tasks)) != self.router.skills:
+                data_spec["adapters"]["skills"] = self.router.skills  # poly / mhr: K is the spec's skills
+                spec = Spec.model_validate(data_spec)
+        return self._register_task(spec, name, num_labels, index)
+
+    def _spec_with_task(self, name: str, num_labels: int, description: str | None, family: str | None,
+                        data: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The spec as a dict with the task appended, checked whole; ModelError for a taken name or an invalid task."""
         from taskgraph.spec.models import TaskSpec
 
         if name in self._task_ids:
             raise ModelError(f"task {name!r} already exists; known tasks are {self.task_names}")
+        task: dict[str, Any] = {"name": name, "num_labels": num_labels}
+        task.update({k: v for k, v in (("description", description), ("family", family)) if v})
+        if data is not None:
+            task["data"] = dict(data)
         try:
-            TaskSpec(name=name, num_labels=num_labels, description=description)
+            TaskSpec.model_validate(task)
         except ValueError as exc:
             raise ModelError(f"cannot add task {name!r}: {exc}") from None
-        ids = {self.task_index(other): weight for other, weight in relate.items()}
-        data = self.spec.model_dump(mode="json", exclude_none=True)
-        task = {"name": name, "num_labels": num_labels, **({"description": description} if description else {})}
-        data["tasks"].append(task)
-        data["relations"]["declared"] += [[other, name, float(w)] for other, w in relate.items()]
-        data["router"]["zero_shot"] = [*data["router"].get("zero_shot", []), name]  # how the router rebuilds it
-        index = self.router.add_task(ids)  # static routers raise here, before anything changed
+        spec = self.spec.model_dump(mode="json", exclude_none=True)
+        spec["tasks"].append(task)
+        try:
+            Spec.model_validate(spec)  # e.g. an unknown data source or its parameters
+        except ValueError as exc:
+            raise ModelError(f"cannot add task {name!r}: the spec with it is invalid: {exc}") from None
+        return spec
+
+    def _register_task(self, spec: Spec, name: str, num_labels: int, index: int) -> int:
         self.heads.add_task(num_labels)
-        self.spec = Spec.model_validate(data)
+        self.spec = spec
         self._task_ids[name] = index
-        assert index == len(self.spec.tasks) - 1 == len(self.heads.heads) - 1
+        assert index == len(self.spec.tasks) - 1 == len(self.heads.heads) - 1 == self.router.num_tasks - 1
         return index
 
     # ----------------------------------------------------------------- persistence, fold, predict
@@ -318,3 +391,28 @@ class TaskGraphModel(nn.Module):
             f"  heads={self.heads!r} ({groups['heads']:,} parameters),\n"
             f"  tasks={self.task_names}\n)"
         )
+
+
+@torch.no_grad()
+def append_skill(layer: RoutedLoRALinear, init: str) -> None:
+    """Append one skill to a layer's inventory (``K → K+1``; the parameters are replaced).
+
+    ``init="lora"``: ``A`` uniform ±1/√d_in (drawn on the CPU), ``B = 0``, as a fresh LoRA starts.
+    ``init="average"``: the uniform average of the layer's K skills, per head, A and B separately
+    (what uniform routing mixes: MHR-μ's starting adapter). A linearized layer extends its frozen
+    ``A0`` / ``B0`` the same way (LoRA: the new factors themselves; average: the average of ``A0`` / ``B0``).
+    """
+    A, B = layer.A.detach(), layer.B.detach()  # [H, K, d_in/H, r], [H, K, r, d_out/H]
+    if init == "average":
+        a, b = A.mean(1, keepdim=True), B.mean(1, keepdim=True)  # [H, 1, d_in/H, r], [H, 1, r, d_out/H]
+    else:
+        bound = 1.0 / math.sqrt(layer.in_features)
+        a = torch.empty(A.shape[0], 1, *A.shape[2:]).uniform_(-bound, bound).to(A)  # [H, 1, d_in/H, r]
+        b = torch.zeros_like(B[:, :1])  # [H, 1, r, d_out/H]
+    if layer.linearized:
+        a0, b0 = (layer.A0.mean(1, keepdim=True), layer.B0.mean(1, keepdim=True)) if init == "average" else (a, b)
+        layer.A0 = torch.cat([layer.A0, a0], dim=1)  # [H, K+1, d_in/H, r]
+        layer.B0 = torch.cat([layer.B0, b0], dim=1)  # [H, K+1, r, d_out/H]
+    layer.A = nn.Parameter(torch.cat([A, a], dim=1), requires_grad=layer.A.requires_grad)  # [H, K+1, d_in/H, r]
+    layer.B = nn.Parameter(torch.cat([B, b], dim=1), requires_grad=layer.B.requires_grad)  # [H, K+1, r, d_out/H]
+    layer.skills += 1

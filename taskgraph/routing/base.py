@@ -63,8 +63,9 @@ class Router(nn.Module):
         heads: H, the number of routing heads (MHR); 1 for Poly.
         skills: K, the number of skills in every layer's inventory.
 
-    Subclasses implement :meth:`forward` and may override :meth:`regularizer` and
-    :meth:`add_task`. Parameters of a router go into the optimizer's ``router`` group.
+    Subclasses implement :meth:`forward` and may override :meth:`regularizer`, :meth:`add_task`
+    (zero-shot, from relations) and :meth:`add_learned_task` (few-shot, a learned routing row).
+    Parameters of a router go into the optimizer's ``router`` group.
     """
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int) -> None:
@@ -101,6 +102,29 @@ class Router(nn.Module):
             f"{type(self).__name__} keeps one learned routing row per trained task and cannot route a task "
             f"from its relations. Train with router.kind: graph, or adapt this model few-shot instead"
         )
+
+    def add_learned_task(self, own_skill: bool = False) -> int:
+        """Add a task whose routing is learned from a few of its examples (few-shot); returns its id.
+
+        Static routers give it a new routing row (``poly`` / ``mhr``: a logits row to train, initialised
+        as in training; ``mhr-mu`` / ``shared``: nothing to learn). ``own_skill=True`` also gives the
+        task one new skill per layer that only it uses (:attr:`skills` grows by one; the model grows
+        every inventory to match): MHR-μ's "average adapter", or ``private``'s one LoRA per task, which
+        it always does. Routers that route from relations (``graph``) take new tasks by :meth:`add_task`.
+        """
+        raise ModelError(
+            f"{type(self).__name__} cannot add a task to learn its routing from examples; the graph router "
+            f"routes a new task from its relations: use add_task with relations to existing tasks"
+        )
+
+    def task_parameters(self, task: int) -> list[tuple[str, nn.Parameter, Tensor]]:
+        """The parameters that hold task ``task``'s own routing, each with a bool mask of its entries.
+
+        ``[(name inside the router, parameter, mask broadcastable to it)]``; training only the masked
+        entries changes the routing of this task alone (for a task added after training). Empty for
+        routers with no routing to learn (``shared``, ``private``, ``mhr-mu``).
+        """
+        return []
 
     def regularizer(self) -> Tensor:
         """Extra loss terms of this router (relation priors, compute budget); zero by default."""

@@ -340,6 +340,20 @@ class GraphRouter(Router):
         self._state = None
         return new
 
+    def task_parameters(self, task: int) -> list[tuple[str, nn.Parameter, Tensor]]:
+        """The task's node embedding row and, when relations are learned, its relation slots.
+
+        For a task added after training (:meth:`add_task`) these reach no trained task's routing:
+        its relations carry messages into it only (a guest added later and related to it does see it).
+        """
+        rows = torch.zeros(self.task_embedding.shape[0], 1, dtype=torch.bool, device=self.task_embedding.device)
+        rows[task] = True  # [T, 1]
+        out = [("task_embedding", self.task_embedding, rows)]
+        theta = self.relations.theta
+        if theta.requires_grad:
+            out.append(("relations.theta", theta, (self.relations.index == task).any(0)))  # [E_cap]
+        return out
+
     def extra_repr(self) -> str:
         p = self.params
         return (f"{super().extra_repr()}, trained={self.relations.num_trained}, conv={p.gnn.conv}, "

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from taskgraph.errors import ModelError
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router, Routing
 
@@ -29,6 +30,14 @@ class MHRMuRouter(Router):
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
         super().__init__(num_tasks, num_layers, heads, skills)
+
+    def add_learned_task(self, own_skill: bool = False) -> int:
+        """A new task, routed uniformly like every other (nothing to learn); no skill of its own."""
+        if own_skill:
+            raise ModelError("the mhr-mu router weighs every skill 1/K for every task, so no task can own a skill; "
+                             "adapt by tuning the skills (their uniform average is the new task's adapter)")
+        self.num_tasks += 1
+        return self.num_tasks - 1
 
     def forward(self, tasks: Tensor) -> Routing:
         u = tasks.shape[0]

@@ -4,10 +4,18 @@ Each task t holds, for every adapted layer l, logits ``Z[t, l] ∈ R^{H×K}`` (i
 Training draws a relaxed Bernoulli (Gumbel-sigmoid) sample ``z = σ((Z + log u − log(1−u)) / τ)``,
 ``u ~ U(0, 1)``; inference uses ``z = σ(Z)``. The weights are ``w = z / (Σ_k z + ε)``. Poly is
 the one-head case; :mod:`taskgraph.routing.mhr` is the same router with H heads.
+
+Few-shot tasks (:meth:`PolyRouter.add_learned_task`) get a new row. A task adapted MHR-μ style
+*owns* a skill appended to every inventory: its logit is ``+∞`` in the owner's row and ``−∞`` in every
+other row, and the owner's row is ``−∞`` on every other skill, so ``σ`` gives weights exactly one-hot
+for the owner and exactly 0 on that skill for everyone else, in training and at inference alike
+(``σ'(±∞) = 0``: those logits never move). The logits tensor is the whole record: nothing else has
+to be saved for ``from_pretrained`` to rebuild it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -72,6 +80,35 @@ class PolyRouter(Router):
     def _check_heads(cls, heads: int) -> None:
         if heads != 1:
             raise ModelError(f"poly uses one head, got adapters.heads={heads}; use kind: mhr for heads > 1")
+
+    @torch.no_grad()
+    def add_learned_task(self, own_skill: bool = False) -> int:
+        """Append a routing row for a few-shot task; with ``own_skill`` also a skill only it uses.
+
+        The row is drawn U(−1e-3, 1e-3) as at the start of training (``−∞`` on skills other tasks
+        own). See the module docstring for owned skills. Returns the task's id; build the optimizer
+        afterwards (the logits parameter is replaced).
+        """
+        old = self.logits.detach()  # [T, L, H, K]
+        owned = torch.isposinf(old).any(0)  # [L, H, K] skills that some task owns
+        row = torch.empty(old.shape[1:]).uniform_(-INIT_RANGE, INIT_RANGE).to(old)  # [L, H, K]
+        row = row.masked_fill(owned, -math.inf)
+        logits = torch.cat([old, row[None]])  # [T+1, L, H, K]
+        if own_skill:
+            column = torch.full((*logits.shape[:3], 1), -math.inf, dtype=old.dtype, device=old.device)  # [T+1, L, H, 1]
+            column[-1] = math.inf
+            logits[-1] = -math.inf
+            logits = torch.cat([logits, column], dim=3)  # [T+1, L, H, K+1]
+            self.skills += 1
+        self.logits = nn.Parameter(logits, requires_grad=self.logits.requires_grad)
+        self.num_tasks += 1
+        return self.num_tasks - 1
+
+    def task_parameters(self, task: int) -> list[tuple[str, nn.Parameter, Tensor]]:
+        """Row ``task`` of the logits (``mask [T, 1, 1, 1]``)."""
+        mask = torch.zeros(self.num_tasks, 1, 1, 1, dtype=torch.bool, device=self.logits.device)  # [T, 1, 1, 1]
+        mask[task] = True
+        return [("logits", self.logits, mask)]
 
     def forward(self, tasks: Tensor) -> Routing:
         z = self.logits.index_select(0, tasks)  # [U, L, H, K]

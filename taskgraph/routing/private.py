@@ -38,6 +38,12 @@ class PrivateRouter(Router):
     def inventory_size(cls, skills: int, num_tasks: int) -> int:
         return num_tasks
 
+    def add_learned_task(self, own_skill: bool = False) -> int:
+        """A new task with a skill of its own (K = T grows by one; the model grows the inventories)."""
+        self.num_tasks += 1
+        self.skills += 1
+        return self.num_tasks - 1
+
     def forward(self, tasks: Tensor) -> Routing:
         u, shape = tasks.shape[0], (tasks.shape[0], self.num_layers, self.heads)
         gates = torch.ones(u, self.num_layers, device=tasks.device)  # [U, L]

@@ -34,6 +34,14 @@ class SharedRouter(Router):
     def inventory_size(cls, skills: int, num_tasks: int) -> int:
         return 1
 
+    def add_learned_task(self, own_skill: bool = False) -> int:
+        """A new task using the one shared skill (nothing to learn); no skill of its own."""
+        if own_skill:
+            raise ModelError("the shared router has one skill that every task uses, so no task can own a skill; "
+                             "adapt by tuning the shared skill")
+        self.num_tasks += 1
+        return self.num_tasks - 1
+
     def forward(self, tasks: Tensor) -> Routing:
         u = tasks.shape[0]
         gates = torch.ones(u, self.num_layers, device=tasks.device)  # [U, L]

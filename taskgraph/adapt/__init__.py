@@ -1,0 +1,26 @@
+"""Few-shot and zero-shot adaptation of a trained run to a new task (``taskgraph adapt``).
+
+Modes (PAPERS.md §1–2): ``full`` (new routing + adapters), ``routing`` (MHR-z: the new task's routing
+only), ``mhr-mu`` (MHR-μ: the uniform average of the skills, tuned as one adapter), ``zero-shot`` (graph
+router: a new node routed from its relations, no gradient step). In every mode the new task's head is
+refit the same way on the same shots with the encoder frozen, so comparisons differ only in routing.
+"""
+
+from taskgraph.adapt.data import infer_num_labels, parse_data_arg, resolve_block
+from taskgraph.adapt.head_fit import fit_head, pooled_features
+from taskgraph.adapt.modes import (
+    ADAPT_MODES,
+    Plan,
+    check_mode,
+    plan_for,
+    supported_modes,
+    trainable_entries,
+)
+from taskgraph.adapt.run import AdaptError, AdaptResult, adapt_run
+from taskgraph.adapt.shots import stratified_shots
+
+__all__ = [
+    "ADAPT_MODES", "AdaptError", "AdaptResult", "Plan", "adapt_run", "check_mode", "fit_head", "infer_num_labels",
+    "parse_data_arg", "plan_for", "pooled_features", "resolve_block", "stratified_shots", "supported_modes",
+    "trainable_entries",
+]

@@ -1,0 +1,347 @@
+"""``adapt_run``: add a new task to a trained run from a few of its examples (or none), into a new run dir.
+
+    result = adapt_run("runs/planted", task="planted-21", data={"source": "planted", "task": 21},
+                       shots=16, mode="routing", out_dir="runs/planted-21")   # or: taskgraph adapt ...
+
+Steps, the same for every mode (see :mod:`taskgraph.adapt.modes` for what each mode trains):
+
+1. load the run's final model; add the task (:meth:`~TaskGraphModel.add_learned_task`, or
+   :meth:`~TaskGraphModel.add_task` with relations for the graph router);
+2. draw the shots: ``shots`` train examples, class-stratified and seeded (:mod:`taskgraph.adapt.shots`);
+3. phase 1 (not zero-shot): ``steps`` AdamW steps (no weight decay, constant learning rate, the run's
+   gradient clip) on the shots, training the mode's entries and the new head jointly, the loss being
+   cross-entropy + the router's regularizer; batches of ``min(shots, training.batch_size)`` in seeded
+   epoch order;
+4. phase 2: the new head is refit from scratch on the frozen model's pooled features of the same shots
+   (:func:`~taskgraph.adapt.head_fit.fit_head`, identical in every mode);
+5. the val and test splits of the task are scored (accuracy, macro-F1), and the run dir is written.
+
+The output is a run dir that ``taskgraph eval`` / ``taskgraph predict`` read::
+
+    OUT/spec.yaml     the source run's spec with the new task appended (its data block resolved)
+    OUT/model/        save_pretrained of the adapted model
+    OUT/train.json    {"base_dir": the source run's data folder, "adapted_from", "task", "mode"}
+    OUT/adapt.json    everything about the adaptation (see :func:`adapt_run`)
+
+The folder is built beside ``OUT`` and renamed into place, so ``OUT`` is either the old state or the
+new one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from taskgraph.adapt.data import infer_family, infer_num_labels, resolve_block
+from taskgraph.adapt.head_fit import ITERATIONS, L2, fit_head, pooled_features, set_head
+from taskgraph.adapt.modes import (
+    Plan,
+    Trainable,
+    check_mode,
+    plan_for,
+    trainable_entries,
+)
+from taskgraph.adapt.shots import label_counts, stratified_shots
+from taskgraph.atomic import replace_directory, write_text
+from taskgraph.data.base import build_source
+from taskgraph.errors import ModelError, TaskgraphError
+from taskgraph.eval.run_eval import predict_split, recorded_base_dir
+from taskgraph.metrics import accuracy, macro_f1
+from taskgraph.model import TaskGraphModel
+from taskgraph.model.checkpoint import read_manifest
+from taskgraph.model.device import resolve_device
+from taskgraph.model.rundir import find_model_dir
+from taskgraph.spec import dump_spec
+from taskgraph.spec.models import TaskSpec
+from taskgraph.train.batches import TaskData, collate, encode_examples
+
+ADAPT_JSON, SPEC, SUMMARY, MODEL = "adapt.json", "spec.yaml", "train.json", "model"
+RUN_MARKERS = (ADAPT_JSON, SPEC, SUMMARY, MODEL)
+
+
+class AdaptError(TaskgraphError):
+    """The adaptation cannot run: the output folder is taken, the loss diverged, ..."""
+
+
+@dataclass
+class AdaptResult:
+    """What :func:`adapt_run` did.
+
+    Args:
+        out_dir: the adapted run dir.
+        task, mode, shots: what was adapted, how, on how many examples.
+        test: ``{"accuracy", "macro_f1", "n"}`` of the new task on its test split (``val`` likewise).
+        seconds: wall time of the adaptation proper (phases 1 and 2).
+        trainable: encoder-side entries phase 1 trained (0 for zero-shot; the head is counted apart).
+        record: the whole ``adapt.json``.
+    """
+
+    out_dir: Path
+    task: str
+    mode: str
+    shots: int
+    test: dict[str, Any]
+    seconds: float
+    trainable: int
+    val: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, Any], shots: int, mode: str,
+              out_dir: str | os.PathLike[str], num_labels: int | None = None,
+              relate: Mapping[str, float] | None = None, steps: int = 100, lr: float | None = None, seed: int = 0,
+              device: str = "cpu", base_dir: str | os.PathLike[str] | None = None, family: str | None = None,
+              overwrite: bool = False) -> AdaptResult:
+    """Adapt the run in ``run_dir`` to the new task ``task`` and write the adapted run to ``out_dir``.
+
+    Args:
+        run_dir: a run dir (``taskgraph train --out RUN``) or a model folder.
+        task: the new task's name (not a task of the run).
+        data: the new task's data block (``{source: ..., ...}``, as in a spec).
+        shots: training examples of the new task to adapt on.
+        mode: ``full`` | ``routing`` | ``mhr-mu`` | ``zero-shot`` (:func:`~taskgraph.adapt.supported_modes`).
+        out_dir: the adapted run dir; must not exist (or be empty) unless ``overwrite``.
+        num_labels: the new task's label count (default: inferred from the data).
+        relate: ``{existing task: weight in [0, 1]}``: the new node's relations (graph router only;
+            required for zero-shot; other modes default to every trained task at ``relations.density``).
+        steps: phase-1 steps (ignored by zero-shot). (default: ``100``)
+        lr: one learning rate for every phase-1 group (default: the run's ``training.lr`` per group).
+        seed: seeds the shots, the new row / head initialisation and phase 1.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        base_dir: where relative paths of ``data`` resolve (default: the current directory).
+        family: the new task's family (evaluation metadata; default: the catalog's, for a catalog task).
+        overwrite: replace an existing adapted run (or run) in ``out_dir``.
+
+    Raises:
+        ModelError: an unsupported (router, mode) pair, a taken task name, a bad ``relate``.
+        DataError: unreadable data, too few examples. CheckpointError: no run in ``run_dir``.
+        AdaptError: ``out_dir`` is taken, or phase 1 diverged.
+    """
+    started = time.perf_counter()
+    run, out = Path(run_dir), Path(out_dir)
+    if steps < 0:
+        raise AdaptError(f"steps must be 0 or more, got {steps}")
+    if lr is not None and not (lr > 0 and math.isfinite(lr)):
+        raise AdaptError(f"lr must be a positive number, got {lr}")
+    model_dir = find_model_dir(run)
+    _check_out(out, run, model_dir, overwrite)
+    kind = read_manifest(model_dir)["spec"].get("router", {}).get("kind", "poly")
+    check_mode(kind, mode)
+    plan = plan_for(kind, mode)
+    dev = resolve_device(device)
+
+    model = TaskGraphModel.from_pretrained(model_dir, device=dev)
+    run_base = recorded_base_dir(run, model_dir)
+    block = resolve_block(data, base_dir if base_dir is not None else Path.cwd(), model.spec)
+    labels = num_labels if num_labels is not None else infer_num_labels(task, block, ".")
+    family = family if family is not None else infer_family(block)
+    relations = _relations(model, plan, relate, task)
+
+    skills_before = model.skills
+    index = add_new_task(model, plan, task, labels, relations, seed=seed, family=family, data=block)
+    splits = _load_splits(model, model.spec.tasks[index], index)
+    rows = stratified_shots(splits["train"].labels.tolist(), shots, labels, seed, task=f"task {task!r}")
+    shot_data = _subset(splits["train"], rows)
+    pad_id = _pad_id(model.tokenizer)
+
+    tick = time.perf_counter()
+    entries = trainable_entries(model, plan, index)
+    losses = [] if mode == "zero-shot" or steps == 0 else _phase_one(
+        model, plan, entries, index, shot_data, steps=steps, lr=lr, seed=seed, pad_id=pad_id)
+    features = pooled_features(model, shot_data, pad_id=pad_id)  # [N, D]
+    weight, bias = fit_head(features, shot_data.labels, labels)
+    set_head(model, index, weight, bias)
+    seconds = time.perf_counter() - tick
+
+    scores = {split: _score(model, splits[split], pad_id) for split in ("val", "test")}
+    trainable = sum(e.count() for e in entries)
+    lrs = _learning_rates(model, lr)
+    record = {
+        "source_run": str(run), "source_model_dir": str(model_dir), "task": task, "mode": mode, "router": kind,
+        "num_labels": labels, "family": family, "data": block, "task_id": index,
+        "shots": shots, "shot_rows": rows, "shot_counts": label_counts(splits["train"].labels.tolist(), rows, labels),
+        "steps": len(losses), "lr": lrs if losses else None, "seed": seed, "device": str(dev),
+        "batch_size": _batch_size(model, len(rows)) if losses else None,
+        "relate": relations if plan.add == "relations" else None,
+        "own_skill": plan.own_skill, "skill_init": plan.skill_init if model.skills != skills_before else None,
+        "router_mode_phase1": ("train" if plan.router_train else "eval") if losses else None,
+        "other_tasks_change": bool(losses) and plan.other_tasks_change,
+        "trainable": trainable, "trainable_parameters": {e.name: e.count() for e in entries},
+        "head": {"method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
+                 "l2": L2, "iterations": ITERATIONS, "parameters": int(weight.numel() + bias.numel())},
+        "loss": {"first": losses[0], "last": losses[-1]} if losses else None,
+        "val": scores["val"], "test": scores["test"], "seconds": seconds,
+    }
+    record["total_seconds"] = time.perf_counter() - started
+    _write_run(out, model, record, run_base, overwrite)
+    return AdaptResult(out, task, mode, shots, scores["test"], seconds, trainable, scores["val"], record)
+
+
+# ----------------------------------------------------------------------------- pieces
+def add_new_task(model: TaskGraphModel, plan: Plan, task: str, num_labels: int, relate: Mapping[str, float], *,
+                 seed: int, family: str | None = None, data: Mapping[str, Any] | None = None) -> int:
+    """Add the task as ``plan`` says (its new row, skill and head drawn under ``torch.manual_seed(seed)``)."""
+    torch.manual_seed(seed)
+    if plan.add == "relations":
+        return model.add_task(task, num_labels, dict(relate), family=family, data=data)
+    return model.add_learned_task(task, num_labels, own_skill=plan.own_skill, skill_init=plan.skill_init,
+                                  family=family, data=data)
+
+
+def _check_out(out: Path, run: Path, model_dir: Path, overwrite: bool) -> None:
+    """``out`` must be new or empty, or (``overwrite``) hold a run; never the source run."""
+    if out.resolve() in (run.resolve(), model_dir.resolve()) or model_dir.resolve().is_relative_to(out.resolve()):
+        raise AdaptError(f"--out {str(out)!r} is (or holds) the source run; give a new folder for the adapted run")
+    if out.exists() and not out.is_dir():
+        raise AdaptError(f"--out {str(out)!r} is a file; give a folder for the adapted run")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not overwrite:
+        held = sorted(p.name for p in out.iterdir())
+        raise AdaptError(f"--out {str(out)!r} already exists and holds {', '.join(held[:6])}; give a new folder, "
+                         "or pass --overwrite to replace it (nothing was changed)")
+    if not any((out / name).exists() for name in RUN_MARKERS):
+        raise AdaptError(f"--overwrite: {str(out)!r} is not a taskgraph run folder (none of {list(RUN_MARKERS)} is "
+                         "there); nothing was removed — give a run folder or a new --out")
+
+
+def _relations(model: TaskGraphModel, plan: Plan, relate: Mapping[str, float] | None, task: str) -> dict[str, float]:
+    """The new node's relations (graph router); ModelError for relations a static router cannot use."""
+    given = dict(relate or {})
+    for name, weight in given.items():
+        if name not in model.task_names:
+            raise ModelError(f"--relate {name}={weight}: unknown task {name!r}; the run's tasks are {model.task_names}")
+        if not (isinstance(weight, (int, float)) and 0.0 <= float(weight) <= 1.0):
+            raise ModelError(f"--relate {name}={weight}: a relation weight lies in [0, 1]")
+    if plan.add != "relations":
+        if given:
+            raise ModelError(f"--relate seeds the new node of a graph router; router {model.spec.router.kind!r} routes "
+                             f"task {task!r} by a learned row and has no relations: drop --relate")
+        return {}
+    if given:
+        return {name: float(w) for name, w in given.items()}
+    if not plan.routing:
+        raise ModelError(f"zero-shot routing needs the new task's relations: give --relate TASK=W (W in [0, 1]) for one "
+                         f"or more of the run's tasks {model.task_names}")
+    trained = model.router.relations.num_trained
+    return {name: float(model.spec.relations.density) for name in model.task_names[:trained]}
+
+
+def _load_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str, TaskData]:
+    source = build_source(spec, ".")  # the block's paths are absolute
+    vocab = model.base.get_input_embeddings().num_embeddings
+    out = {}
+    for split in ("train", "val", "test"):
+        examples = source.load(split)
+        out[split] = encode_examples(examples, index, tokenizer=model.tokenizer, max_length=model.spec.model.max_length,
+                                     pad_id=_pad_id(model.tokenizer), vocab_size=vocab)
+    return out
+
+
+def _subset(data: TaskData, rows: list[int]) -> TaskData:
+    idx = torch.tensor(rows, dtype=torch.long)  # [N]
+    lengths = data.lengths[idx]  # [N]
+    width = int(lengths.max())
+    return TaskData(data.name, data.task_id, data.ids[idx, :width].clone(), lengths, data.labels[idx].clone())
+
+
+def _learning_rates(model: TaskGraphModel, lr: float | None) -> dict[str, float]:
+    rates = model.spec.training.lr
+    if lr is not None:
+        return {"router": lr, "adapters": lr, "heads": lr}
+    return {"router": rates.router, "adapters": rates.adapters, "heads": rates.heads}
+
+
+def _batch_size(model: TaskGraphModel, shots: int) -> int:
+    return max(1, min(shots, model.spec.training.batch_size))
+
+
+def _phase_one(model: TaskGraphModel, plan: Plan, entries: list[Trainable], task: int, shots: TaskData, *,
+               steps: int, lr: float | None, seed: int, pad_id: int) -> list[float]:
+    """Train the plan's entries and the new head jointly on the shots; returns the loss of every step."""
+    head = list(model.heads.heads[task].parameters())
+    rates = _learning_rates(model, lr)
+    groups = [{"params": [e.param for e in entries if e.group == g], "lr": rates[g]} for g in ("router", "adapters")]
+    groups = [g for g in groups if g["params"]] + [{"params": head, "lr": rates["heads"]}]
+    before = {id(p): p.requires_grad for p in model.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in [e.param for e in entries] + head:
+        p.requires_grad_(True)
+    hooks = [h for h in (e.hook() for e in entries) if h is not None]
+    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+    trained = [p for g in groups for p in g["params"]]
+    clip = model.spec.training.grad_clip or math.inf
+    size, n = _batch_size(model, len(shots)), len(shots)
+    generator = torch.Generator().manual_seed(seed)
+    order, position, losses = torch.randperm(n, generator=generator), 0, []
+    try:
+        for step in range(1, steps + 1):
+            if position + size > n:
+                order, position = torch.randperm(n, generator=generator), 0
+            rows = order[position : position + size].tolist()
+            position += size
+            batch = collate([(task, r) for r in rows], {task: shots}, pad_id).to(model.device)
+            model.train()
+            model.router.train(plan.router_train)
+            out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
+                        distinct=(batch.tasks, batch.inverse))
+            loss = out.loss + model.router.regularizer()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise AdaptError(f"adaptation stopped at step {step}: the loss is {value}; lower --lr "
+                                 f"(the learning rates were {rates})")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trained, clip)
+            optimizer.step()
+            losses.append(value)
+    finally:
+        for h in hooks:
+            h.remove()
+        for p in model.parameters():
+            p.requires_grad_(before.get(id(p), True))
+        model.eval()
+    return losses
+
+
+def _score(model: TaskGraphModel, data: TaskData, pad_id: int) -> dict[str, Any]:
+    pred, target = predict_split(model, data, pad_id=pad_id)
+    return {"accuracy": accuracy(pred, target), "macro_f1": macro_f1(pred, target, model.num_labels[data.task_id]),
+            "n": len(data)}
+
+
+def _pad_id(tokenizer: Any) -> int:
+    pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
+    return int(pad) if pad is not None else 0
+
+
+def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path, overwrite: bool) -> None:
+    """Build the run dir beside ``out`` and rename it into place (replacing an old one with ``overwrite``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.adapt-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a run dir is as readable as any folder
+    try:
+        write_text(staging / SPEC, dump_spec(model.spec))
+        model.save_pretrained(staging / MODEL)
+        summary = {"name": model.spec.name, "base_dir": str(run_base.resolve()), "adapted_from": record["source_run"],
+                   "task": record["task"], "mode": record["mode"]}
+        write_text(staging / SUMMARY, json.dumps(summary, indent=2) + "\n")
+        write_text(staging / ADAPT_JSON, json.dumps(record, indent=2) + "\n")
+        _check_out(out, Path(record["source_run"]), Path(record["source_model_dir"]), overwrite)  # still free?
+        replace_directory(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

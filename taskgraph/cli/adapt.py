@@ -1,0 +1,94 @@
+"""``taskgraph adapt RUN --task NAME --data SRC --shots N --mode full|routing|mhr-mu|zero-shot --out DIR``.
+
+Adds a new task to a trained run from N of its examples (``zero-shot``: from its relations only) and
+writes an adapted run dir that ``taskgraph eval`` and ``taskgraph predict`` read. ``--data`` is a flow
+mapping (``"{source: planted, task: 21}"``), a ``.yaml`` file holding the data block, or a ``.jsonl`` /
+``.csv`` file. ``--relate TASK=W`` (repeatable) gives a graph router's new node its relations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from taskgraph.cli.argtypes import count, positive_int
+
+MODES = ("full", "routing", "mhr-mu", "zero-shot")  # taskgraph.adapt.ADAPT_MODES (not imported: torch loads late)
+
+
+def relation(text: str) -> tuple[str, float]:
+    """``TASK=W`` with W in [0, 1]."""
+    name, sep, raw = text.partition("=")
+    try:
+        weight = float(raw)
+    except ValueError:
+        weight = math.nan
+    if not sep or not name.strip() or not 0.0 <= weight <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected TASK=W with a weight W in [0, 1], got {text!r}")
+    return name.strip(), weight
+
+
+def learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("adapt", help="adapt a trained run to a new task from a few examples (or zero-shot)")
+    p.add_argument("run_dir", metavar="RUN", help="a run directory (taskgraph train --out RUN) or a model folder")
+    p.add_argument("--task", required=True, help="the new task's name")
+    p.add_argument("--data", required=True, metavar="SRC",
+                   help='the new task\'s data: "{source: jsonl, path: new.jsonl}", a .yaml file, or a .jsonl/.csv file')
+    p.add_argument("--shots", required=True, type=positive_int, metavar="N", help="training examples to adapt on")
+    p.add_argument("--mode", required=True, choices=MODES, help="what is adapted (see taskgraph.adapt.modes)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the adapted run dir (new, or --overwrite)")
+    p.add_argument("--relate", action="append", type=relation, default=[], metavar="TASK=W",
+                   help="a relation of the new task (graph router; repeatable; required for zero-shot)")
+    p.add_argument("--labels", type=positive_int, default=None, metavar="N",
+                   help="the new task's number of labels (default: inferred from the data)")
+    p.add_argument("--family", default=None, help="the new task's family (evaluation metadata)")
+    p.add_argument("--steps", type=count, default=100, metavar="N", help="phase-1 steps (default: 100)")
+    p.add_argument("--lr", type=learning_rate, default=None,
+                   help="one learning rate for every phase-1 group (default: the run's training.lr)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the shots and the adaptation (default: 0)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from taskgraph.adapt import (  # torch + transformers: imported when needed
+        adapt_run,
+        parse_data_arg,
+    )
+    from taskgraph.errors import ModelError
+
+    data, base_dir = parse_data_arg(args.data, Path.cwd())
+    relate: dict[str, float] = {}
+    for name, weight in args.relate:
+        if name in relate:
+            raise ModelError(f"--relate {name}= is given twice; give each related task once")
+        relate[name] = weight
+    result = adapt_run(args.run_dir, task=args.task, data=data, shots=args.shots, mode=args.mode, out_dir=args.out,
+                       num_labels=args.labels, relate=relate or None, steps=args.steps, lr=args.lr, seed=args.seed,
+                       device=args.device, base_dir=base_dir, family=args.family, overwrite=args.overwrite)
+    record = result.record
+    head = record["head"]["parameters"]
+    steps = f"{record['steps']} steps" if record["steps"] else "no gradient step"
+    counts = "/".join(str(c) for c in record["shot_counts"])
+    print(f"adapted {record['source_run']} ({record['router']} router) to task {result.task!r}, mode {result.mode}")
+    print(f"  shots      {result.shots} (per label {counts}), {steps}")
+    print(f"  trainable  {result.trainable:,} parameters (+ {head:,} in the refit head)"
+          f"{'; other tasks change' if record['other_tasks_change'] else ''}")
+    for split in ("val", "test"):
+        scores = record[split]
+        print(f"  {split:<10} accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f} (n={scores['n']})")
+    print(f"  seconds    {result.seconds:.2f} (total {record['total_seconds']:.2f})")
+    print(f"wrote {result.out_dir} (taskgraph eval {result.out_dir} reads it)")
+    return 0
