@@ -9,7 +9,7 @@ import pytest
 from taskgraph.cli import main
 from taskgraph.spec import load_spec
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
 
 
 def test_there_are_examples():
