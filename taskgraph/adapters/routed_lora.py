@@ -213,6 +213,30 @@ class RoutedLoRALinear(nn.Module):
         merged.weight.add_(delta.T if self.fan_in_fan_out else delta)
         return merged
 
+    @torch.no_grad()
+    def append_skill(self, init: str) -> None:
+        """Append one skill to a layer's inventory (``K → K+1``; the parameters are replaced).
+
+        ``init="lora"``: ``A`` uniform ±1/√d_in (drawn on the CPU), ``B = 0``, as a fresh LoRA starts.
+        ``init="average"``: the uniform average of the layer's K skills, per head, A and B separately
+        (what uniform routing mixes: MHR-μ's starting adapter). A linearized layer extends its frozen
+        ``A0`` / ``B0`` the same way (LoRA: the new factors themselves; average: the average of ``A0`` / ``B0``).
+        """
+        A, B = self.A.detach(), self.B.detach()  # [H, K, d_in/H, r], [H, K, r, d_out/H]
+        if init == "average":
+            a, b = A.mean(1, keepdim=True), B.mean(1, keepdim=True)  # [H, 1, d_in/H, r], [H, 1, r, d_out/H]
+        else:
+            bound = 1.0 / math.sqrt(self.in_features)
+            a = torch.empty(A.shape[0], 1, *A.shape[2:]).uniform_(-bound, bound).to(A)  # [H, 1, d_in/H, r]
+            b = torch.zeros_like(B[:, :1])  # [H, 1, r, d_out/H]
+        if self.linearized:
+            a0, b0 = (self.A0.mean(1, keepdim=True), self.B0.mean(1, keepdim=True)) if init == "average" else (a, b)
+            self.A0 = torch.cat([self.A0, a0], dim=1)  # [H, K+1, d_in/H, r]
+            self.B0 = torch.cat([self.B0, b0], dim=1)  # [H, K+1, r, d_out/H]
+        self.A = nn.Parameter(torch.cat([A, a], dim=1), requires_grad=self.A.requires_grad)  # [H, K+1, d_in/H, r]
+        self.B = nn.Parameter(torch.cat([B, b], dim=1), requires_grad=self.B.requires_grad)  # [H, K+1, r, d_out/H]
+        self.skills += 1
+
     def extra_repr(self) -> str:
         return (
             f"index={self.index}, d_in={self.in_features}, d_out={self.out_features}, heads={self.heads}, "

@@ -14,7 +14,6 @@ layer; the router is asked only for the U distinct tasks, so routing cost does n
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -25,7 +24,6 @@ from torch import Tensor, nn
 
 from taskgraph.adapters.context import BatchRouting, RoutingContext
 from taskgraph.adapters.inject import inject_adapters
-from taskgraph.adapters.routed_lora import RoutedLoRALinear
 from taskgraph.errors import ModelError
 from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
@@ -307,7 +305,7 @@ class TaskGraphModel(nn.Module):
         if self.router.skills != skills:
             assert self.router.skills == skills + 1, (skills, self.router.skills)
             for _, layer in self.adapted:
-                append_skill(layer, skill_init)
+                layer.append_skill(skill_init)
             router_cls: type[Router] = ROUTERS.get(spec.router.kind).obj
             if router_cls.inventory_size(spec.adapters.skills, len(spec.tasks)) != self.router.skills:
                 data_spec["adapters"]["skills"] = self.router.skills  # poly / mhr: K is the spec's skills
@@ -391,28 +389,3 @@ class TaskGraphModel(nn.Module):
             f"  heads={self.heads!r} ({groups['heads']:,} parameters),\n"
             f"  tasks={self.task_names}\n)"
         )
-
-
-@torch.no_grad()
-def append_skill(layer: RoutedLoRALinear, init: str) -> None:
-    """Append one skill to a layer's inventory (``K → K+1``; the parameters are replaced).
-
-    ``init="lora"``: ``A`` uniform ±1/√d_in (drawn on the CPU), ``B = 0``, as a fresh LoRA starts.
-    ``init="average"``: the uniform average of the layer's K skills, per head, A and B separately
-    (what uniform routing mixes: MHR-μ's starting adapter). A linearized layer extends its frozen
-    ``A0`` / ``B0`` the same way (LoRA: the new factors themselves; average: the average of ``A0`` / ``B0``).
-    """
-    A, B = layer.A.detach(), layer.B.detach()  # [H, K, d_in/H, r], [H, K, r, d_out/H]
-    if init == "average":
-        a, b = A.mean(1, keepdim=True), B.mean(1, keepdim=True)  # [H, 1, d_in/H, r], [H, 1, r, d_out/H]
-    else:
-        bound = 1.0 / math.sqrt(layer.in_features)
-        a = torch.empty(A.shape[0], 1, *A.shape[2:]).uniform_(-bound, bound).to(A)  # [H, 1, d_in/H, r]
-        b = torch.zeros_like(B[:, :1])  # [H, 1, r, d_out/H]
-    if layer.linearized:
-        a0, b0 = (layer.A0.mean(1, keepdim=True), layer.B0.mean(1, keepdim=True)) if init == "average" else (a, b)
-        layer.A0 = torch.cat([layer.A0, a0], dim=1)  # [H, K+1, d_in/H, r]
-        layer.B0 = torch.cat([layer.B0, b0], dim=1)  # [H, K+1, r, d_out/H]
-    layer.A = nn.Parameter(torch.cat([A, a], dim=1), requires_grad=layer.A.requires_grad)  # [H, K+1, d_in/H, r]
-    layer.B = nn.Parameter(torch.cat([B, b], dim=1), requires_grad=layer.B.requires_grad)  # [H, K+1, r, d_out/H]
-    layer.skills += 1
