@@ -1,7 +1,7 @@
-"""``taskgraph bench speed|scale [...]``: side-by-side figures and ratios (markdown on stdout, JSON with --json).
+"""``taskgraph bench speed|scale|quality [...]``: side-by-side figures and ratios (markdown on stdout, JSON with --json).
 
 Each bench is a sub-subcommand with its own options; ``speed`` is described in
-:mod:`taskgraph.bench.speed`. Progress goes to stderr.
+:mod:`taskgraph.bench.speed`, ``quality`` in :mod:`taskgraph.bench.quality`. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from taskgraph.atomic import write_text
 from taskgraph.cli.argtypes import count, positive_int
@@ -20,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     benches.required = True
     _add_speed(benches)
     _add_scale(benches)
+    _add_quality(benches)
 
 
 def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,6 +63,67 @@ def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.set_defaults(run=run_scale)
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    """A comma-separated list of positive numbers, e.g. ``1e-3,3e-3``."""
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-3,3e-3, got {text!r}") from None
+    if not values or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    """A comma-separated list of positive whole numbers, e.g. ``16,64``."""
+    return tuple(positive_int(x.strip()) for x in text.split(",") if x.strip()) or (positive_int(text),)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from taskgraph.bench.quality_suites import PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET
+
+    def budget(b: Any) -> str:
+        length = f", max_length {b.max_length}" if b.max_length else ""
+        return (f"{b.steps} steps × batch {b.batch_size}{length}, lrs {','.join(f'{x:g}' for x in b.lrs)}, "
+                f"shots {','.join(map(str, b.shots))}, {b.adapt_steps} adaptation steps")
+
+    p = benches.add_parser(
+        "quality", help="accuracy of every router on the same data and budget; few-/zero-shot; targets",
+        description="Every (router, lr, seed) is a resumable cell under OUT; finished cells are skipped on a "
+                    f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; real "
+                    f"{budget(REAL_BUDGET)}.")
+    p.add_argument("--suite", choices=["planted", "real", "all"], default="planted", help="default: planted")
+    p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{train,adapt,quality.md,...}")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds per router (default: 3)")
+    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure of every suite to this file")
+    p.add_argument("--routers", type=_names, default=QUALITY_ROUTERS,
+                   help=f"comma-separated router kinds (default: {','.join(QUALITY_ROUTERS)})")
+    p.add_argument("--steps", type=positive_int, default=None, help="training steps per cell (default: the suite's)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="examples per step (default: the suite's)")
+    p.add_argument("--lrs", type=_floats, default=None, help="adapters + heads lr grid, e.g. 1e-3,3e-3")
+    p.add_argument("--shots", type=_ints, default=None, help="few-shot sizes, e.g. 16,64 (default: 16,64)")
+    p.add_argument("--adapt-steps", type=positive_int, default=None, help="adaptation steps (default: the suite's)")
+    p.add_argument("--no-adapt", action="store_true", help="skip the few-/zero-shot part")
+    p.add_argument("--max-length", type=positive_int, default=None, help="tokens per example (real suite)")
+    p.add_argument("--train-examples", type=positive_int, default=None,
+                   help="at most this many training examples per task (real suite; default: 2000)")
+    p.add_argument("--mhr-heads", type=positive_int, default=None, help="heads of the mhr router (default: 4)")
+    p.add_argument("--config", default=None, help="the real suite's spec (default: configs/real-text.yaml)")
+    p.add_argument("--held-out", type=_names, default=None,
+                   help="real suite: comma-separated held-out tasks (default: the last task of the first two of "
+                        "sentiment, topic, authorship that have two tasks or more)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads (default: planted 1 — its tiny models are fastest so and do not stall on a "
+                        "busy machine; real: every usable CPU)")
+    p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")
+    p.set_defaults(run=run_quality)
+
+
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -92,3 +155,22 @@ def run_speed(args: argparse.Namespace) -> int:
     result = run_speed_bench(settings, progress=_progress)
     return _report(result, render_markdown(result), args.json)
 
+
+
+def run_quality(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from taskgraph.bench.quality import QualitySettings, run_quality
+    from taskgraph.bench.quality_report import render_suite
+
+    settings = QualitySettings(
+        suites=("planted", "real") if args.suite == "all" else (args.suite,), out=Path(args.out), seeds=args.seeds,
+        routers=tuple(args.routers), steps=args.steps, batch_size=args.batch_size, lrs=args.lrs, shots=args.shots,
+        adapt_steps=args.adapt_steps, max_length=args.max_length, train_examples=args.train_examples,
+        mhr_heads=args.mhr_heads, device=args.device, config=args.config, held_out=args.held_out, tiny=args.tiny,
+        adapt=not args.no_adapt, threads=args.threads)
+    result = run_quality(settings, progress=_progress)
+    markdown = "\n\n".join(render_suite(r) for r in result["suites"].values())
+    for name in result["suites"]:
+        _progress(f"wrote {Path(args.out) / name / 'quality.md'}, quality.json, plots/")
+    return _report(result, markdown, args.json)

@@ -1,0 +1,303 @@
+"""``taskgraph bench quality``: every router on the same data and budget, then few-/zero-shot adaptation.
+
+    taskgraph bench quality --suite planted --seeds 3 --out runs/quality      # or --suite real / all
+
+Per suite (:mod:`taskgraph.bench.quality_suites`), in three parts, every cell resumable and skipped
+when finished (:mod:`taskgraph.bench.quality_cells`):
+
+1. **lr selection** — every router × every learning rate of the grid, seed 0; each router's rate
+   is the one with the best seed-0 validation mean accuracy (:func:`~taskgraph.bench.quality_stats.select_lr`);
+2. **seeds** — seeds 1 … N−1 of every router at its chosen rate;
+3. **adaptation** — every trained (router, seed) adapted to every held-out task in every mode the
+   router supports (:func:`taskgraph.adapt.supported_modes`) at every shot count.
+
+Then the figures (:mod:`~taskgraph.bench.quality_summary`), the pre-declared targets
+(:mod:`~taskgraph.bench.quality_targets`), ``OUT/<suite>/quality.md`` (:mod:`~taskgraph.bench.quality_report`),
+``quality.json`` and ``plots/*.png`` (:mod:`~taskgraph.bench.quality_plots`), all written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from taskgraph.atomic import write_text
+from taskgraph.bench.quality_cells import (
+    AdaptCell, TrainCell, adapt_cell_dir, run_adapt_cell, run_train_cell, train_cell_dir,
+)
+from taskgraph.bench.quality_plots import plot_few_shot, plot_router_accuracy
+from taskgraph.bench.quality_report import render_suite
+from taskgraph.bench.quality_stats import select_lr
+from taskgraph.bench.quality_suites import (
+    PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, ROUTER_LR, SUITES, TINY_BUDGET, TINY_UNIVERSE, Budget, QualityError,
+    Suite, planted_suite, real_suite, with_overrides,
+)
+from taskgraph.bench.quality_summary import (
+    adapt_pair, chosen_records, few_shot_rows, paired_rows, router_row, val_by_lr,
+)
+from taskgraph.bench.quality_targets import MU_BASELINES, paper_targets, planted_targets, real_targets
+
+Say = Callable[[str], None]
+SUITE_THREADS: dict[str, int | None] = {"planted": 1, "real": None}  # None: every usable CPU
+PAIRED_MODES = ((("graph", "zero-shot"), None), (("mhr", "mhr-mu"), ("mhr", "full")),
+                (("mhr", "mhr-mu"), ("mhr", "routing")), (("graph", "routing"), ("mhr", "routing")),
+                (("graph", "full"), ("mhr", "full")))  # None: the target's MHR-μ baseline
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """What ``taskgraph bench quality`` runs (None: the suite's default, see :mod:`~taskgraph.bench.quality_suites`).
+
+    Args:
+        suites: ``("planted",)``, ``("real",)`` or both.
+        out: the output folder (``OUT/<suite>/...``).
+        seeds: seeds per router (≥ 1; ≥ 3 for the targets' statistics).
+        routers: router kinds, in table order.
+        steps, batch_size, lrs, shots, adapt_steps, max_length, train_examples, mhr_heads: budget overrides.
+        device: ``cpu`` or ``cuda``.
+        config: the real suite's spec (default ``configs/real-text.yaml``); held_out: its held-out tasks.
+        tiny: a tiny planted universe and budget (tests, smoke runs).
+        adapt: run the adaptation part.
+        threads: torch threads while the bench runs (None: :data:`SUITE_THREADS` — the planted suite's tiny
+            models run fastest on one thread and do not stall when other processes share the cores; the
+            real suite uses every usable CPU).
+    """
+
+    suites: tuple[str, ...]
+    out: Path
+    seeds: int = 3
+    routers: tuple[str, ...] = QUALITY_ROUTERS
+    steps: int | None = None
+    batch_size: int | None = None
+    lrs: tuple[float, ...] | None = None
+    shots: tuple[int, ...] | None = None
+    adapt_steps: int | None = None
+    max_length: int | None = None
+    train_examples: int | None = None
+    mhr_heads: int | None = None
+    device: str = "cpu"
+    config: str | None = None
+    held_out: tuple[str, ...] | None = None
+    tiny: bool = False
+    adapt: bool = True
+    threads: int | None = None
+
+    def check(self) -> None:
+        problems = []
+        unknown = [s for s in self.suites if s not in SUITES]
+        if unknown or not self.suites:
+            problems.append(f"suite {unknown or list(self.suites)}: choose from {list(SUITES)} or 'all'")
+        bad = [r for r in self.routers if r not in QUALITY_ROUTERS]
+        if bad or not self.routers or len(set(self.routers)) != len(self.routers):
+            problems.append(f"routers {list(self.routers)}: give distinct kinds from {list(QUALITY_ROUTERS)}")
+        if self.seeds < 1:
+            problems.append(f"seeds must be at least 1, got {self.seeds}")
+        if self.threads is not None and self.threads < 1:
+            problems.append(f"threads must be at least 1, got {self.threads}")
+        if self.device not in ("cpu", "cuda"):
+            problems.append(f"device {self.device!r}: choose 'cpu' or 'cuda'")
+        elif self.device == "cuda" and not torch.cuda.is_available():
+            problems.append("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu")
+        if problems:
+            raise QualityError("bench quality: " + "; ".join(problems))
+
+    def budget(self, suite: str) -> Budget:
+        base = TINY_BUDGET if self.tiny else (PLANTED_BUDGET if suite == "planted" else REAL_BUDGET)
+        return with_overrides(base, steps=self.steps, batch_size=self.batch_size, lrs=self.lrs, shots=self.shots,
+                              adapt_steps=self.adapt_steps, max_length=self.max_length,
+                              train_examples=self.train_examples, mhr_heads=self.mhr_heads)
+
+    def resolved_threads(self, suite: str) -> int:
+        if self.threads is not None:
+            return self.threads
+        return SUITE_THREADS.get(suite) or len(os.sched_getaffinity(0))
+
+    def build_suite(self, name: str) -> Suite:
+        if name == "planted":
+            return planted_suite(self.budget(name), TINY_UNIVERSE if self.tiny else None)
+        return real_suite(self.budget(name), self.config, self.held_out)
+
+
+@dataclass
+class Part:
+    """Time and cell counts of one part of a suite."""
+
+    wall_s: float = 0.0
+    compute_s: float = 0.0
+    ran: int = 0
+    skipped: int = 0
+    _start: float = field(default_factory=time.perf_counter, repr=False)
+
+    def add(self, record: dict[str, Any], ran: bool, *keys: str) -> None:
+        self.ran, self.skipped = self.ran + int(ran), self.skipped + int(not ran)
+        self.compute_s += sum(float(record.get(k) or 0.0) for k in keys)
+
+    def close(self) -> dict[str, Any]:
+        self.wall_s = time.perf_counter() - self._start
+        return {"wall_s": self.wall_s, "compute_s": self.compute_s, "ran": self.ran, "skipped": self.skipped}
+
+
+def environment(device: str) -> dict[str, Any]:
+    return {"device": device, "threads": torch.get_num_threads(), "cpus_usable": len(os.sched_getaffinity(0)),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "device_name": torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or platform.machine())}
+
+
+def _train(suite: Suite, settings: QualitySettings, router: str, lr: float, seed: int, part: Part,
+           train: dict[tuple[str, float, int], dict[str, Any]], say: Say) -> None:
+    cell = TrainCell(suite.name, router, lr, seed, train_cell_dir(settings.out, suite.name, router, lr, seed))
+    record, ran = run_train_cell(cell, suite.cell_spec(router, lr, seed), suite.base_dir, settings.device, say)
+    if not ran:
+        say(f"{cell.label}: done before, skipped")
+    part.add(record, ran, "train_seconds", "eval_seconds")
+    train[(router, lr, seed)] = record
+
+
+def _supported_modes() -> Callable[[str], Sequence[str]] | None:
+    try:
+        from taskgraph.adapt import supported_modes
+    except ImportError:
+        return None
+    return supported_modes
+
+
+def _other_seeds(seeds: int) -> str:
+    return f"seeds 1..{seeds - 1}" if seeds > 2 else ("seed 1" if seeds == 2 else "no other seed")
+
+
+def _choose_lrs(routers: Sequence[str], train: dict[tuple[str, float, int], dict[str, Any]],
+                notes: list[str]) -> dict[str, float]:
+    """Each router's rate by seed 0's validation (routers whose every rate failed are left out, with a note)."""
+    chosen: dict[str, float] = {}
+    for router in routers:
+        try:
+            chosen[router] = select_lr(val_by_lr(train, router))
+        except ValueError:
+            notes.append(f"{router}: every learning rate failed on seed 0; left out of the tables")
+    return chosen
+
+
+def _adapt_all(suite: Suite, settings: QualitySettings, chosen: dict[str, float],
+               train: dict[tuple[str, float, int], dict[str, Any]], part: Part, notes: list[str],
+               say: Say) -> list[dict[str, Any]]:
+    """Every (router, supported mode, shots, seed, held-out task) adaptation cell; their records."""
+    modes_of = _supported_modes() if settings.adapt else None
+    if settings.adapt and modes_of is None:
+        notes.append("adaptation skipped: taskgraph.adapt is not available")
+    if modes_of is None:
+        return []
+    records = []
+    for router, lr in chosen.items():
+        for mode in modes_of(router):
+            for shots in suite.budget.shots:
+                for seed in range(settings.seeds):
+                    if train.get((router, lr, seed), {}).get("error"):
+                        continue  # no trained run to adapt
+                    for task in suite.held_out:
+                        cell = AdaptCell(suite.name, router, lr, mode, shots, seed, task,
+                                         train_cell_dir(settings.out, suite.name, router, lr, seed),
+                                         adapt_cell_dir(settings.out, suite.name, router, lr, mode, shots, seed,
+                                                        task.name))
+                        record, ran = run_adapt_cell(cell, suite.budget.adapt_steps, suite.base_dir, settings.device,
+                                                     say)
+                        part.add(record, ran, "seconds")
+                        records.append(record)
+    return records
+
+
+def run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, Any]:
+    """Run (or finish) every cell of ``suite`` on the suite's torch threads, then write its report; returns the
+    result dict."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(settings.resolved_threads(suite.name))
+    try:
+        return _run_suite(suite, settings, say)
+    finally:
+        torch.set_num_threads(before)  # the caller's setting, as it was
+
+
+def _run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, Any]:
+    started, load_start = time.perf_counter(), os.getloadavg()
+    notes = list(suite.notes)
+    train: dict[tuple[str, float, int], dict[str, Any]] = {}
+    timing: dict[str, dict[str, Any]] = {}
+
+    part = Part()
+    for router in settings.routers:
+        for lr in suite.budget.lrs:
+            _train(suite, settings, router, lr, 0, part, train, say)
+    timing["train: lr selection (seed 0, every lr)"] = part.close()
+    chosen = _choose_lrs(settings.routers, train, notes)
+    say(f"[{suite.name}] chosen lr: " + ", ".join(f"{r} {lr:g}" for r, lr in chosen.items()))
+
+    part = Part()
+    for router, lr in chosen.items():
+        for seed in range(1, settings.seeds):
+            _train(suite, settings, router, lr, seed, part, train, say)
+    timing[f"train: {_other_seeds(settings.seeds)} at the chosen lr"] = part.close()
+
+    part = Part()
+    adapt_records = _adapt_all(suite, settings, chosen, train, part, notes, say)
+    timing["adaptation (few-/zero-shot, held-out tasks)"] = part.close()
+
+    result = summarise(suite, settings, train, chosen, adapt_records, timing, notes)
+    result["environment"] = {**environment(settings.device), "load_average_start": list(load_start),
+                             "load_average_end": list(os.getloadavg())}
+    result["timing"]["total"] = {"wall_s": time.perf_counter() - started,
+                                 "compute_s": sum(t["compute_s"] for t in timing.values()),
+                                 "ran": sum(t["ran"] for t in timing.values()),
+                                 "skipped": sum(t["skipped"] for t in timing.values())}
+    write_suite(result, settings.out / suite.name)
+    return result
+
+
+def summarise(suite: Suite, settings: QualitySettings, train: dict[tuple[str, float, int], dict[str, Any]],
+              chosen: dict[str, float], adapt: list[dict[str, Any]], timing: dict[str, dict[str, Any]],
+              notes: list[str]) -> dict[str, Any]:
+    """The suite's result dict from its cells' records (pure; see :mod:`taskgraph.bench.quality_summary`)."""
+    rows = {r: router_row(r, lr, chosen_records(train, r, lr), val_by_lr(train, r), suite.families)
+            for r, lr in chosen.items()}
+    shots = list(suite.budget.shots)
+    targets = planted_targets(rows, adapt, shots) if suite.name == "planted" else real_targets(rows)
+    targets += paper_targets(rows, adapt, shots)
+    few_paired = []
+    for a, b in PAIRED_MODES:
+        for n in shots:
+            for base in ([b] if b is not None else list(MU_BASELINES)):
+                pair = adapt_pair(adapt, a, base, n)
+                if pair is not None:
+                    few_paired.append(pair)
+                    break
+    return {
+        "bench": "quality", **suite.describe(), "seeds": settings.seeds, "routers_asked": list(settings.routers),
+        "router_lr": dict(ROUTER_LR), "chosen_lr": chosen,
+        "routers": list(rows.values()), "paired": paired_rows(rows), "few_shot": few_shot_rows(adapt),
+        "few_shot_paired": few_paired, "targets": targets, "timing": dict(timing), "notes": notes,
+    }
+
+
+def write_suite(result: dict[str, Any], root: Path) -> None:
+    """``quality.md``, ``quality.json`` and ``plots/*.png`` of one suite under ``root`` (atomic writes)."""
+    plots = root / "plots"
+    result["plots"] = [str(plot_router_accuracy(result["routers"], plots / "accuracy.png",
+                                                f"{result['suite']}: accuracy per router (mean ± std over seeds)")),
+                       str(plot_few_shot(result["few_shot"], plots / "few_shot.png",
+                                         f"{result['suite']}: held-out tasks, accuracy vs shots"))]
+    write_text(root / "quality.json", json.dumps(result, indent=2, default=str) + "\n")
+    write_text(root / "quality.md", render_suite(result))
+
+
+def run_quality(settings: QualitySettings, progress: Say | None = None) -> dict[str, Any]:
+    """Every suite of ``settings``; ``{"bench": "quality", "suites": {name: result}}``."""
+    settings.check()
+    say = progress or (lambda _: None)
+    suites = [settings.build_suite(name) for name in settings.suites]  # every config problem before any training
+    return {"bench": "quality", "suites": {s.name: run_suite(s, settings, say) for s in suites}}

@@ -1,0 +1,309 @@
+"""The suites of ``taskgraph bench quality``: which tasks train, which are held out, and every cell's spec.
+
+A suite is a spec with its **seen** tasks (the multi-task training set), the **held-out** tasks
+(few-/zero-shot adaptation only) and a budget. Every router trains the same seen tasks on the same
+splits with the same budget; only the router, the learning rate and the seed change from cell to cell.
+
+* ``planted`` — :func:`~taskgraph.data.planted.planted_spec` (default universe: 8 skills, 24 tasks,
+  the last 4 held out; a random-init 2-layer BERT). Ground truth: the task × skill incidence.
+* ``real`` — ``configs/real-text.yaml`` (MiniLM-L6 and catalog text tasks with a ``family``), with
+  two tasks held out unless ``held_out`` names them: the last task (in the file) of each of the first
+  two of :data:`HELD_OUT_FAMILIES` that have at least two tasks, so a task of its family stays seen
+  (the catalog has one topic task, so that is sentiment and authorship). Declared relations are dropped: relation recovery is measured
+  against the families with none given.
+
+Fairness rules, the same for every router and seed:
+
+* **Learning rates.** The adapters and the heads share one rate from the grid (``Budget.lrs``),
+  chosen per router on seed 0's validation split. The router's own group uses a fixed rate per
+  kind, :data:`ROUTER_LR` (Poly / MHR's 0.1 from the authors' code; the graph router's 1e-2, its
+  tested default); routers with no parameters never use theirs.
+* **Adapter scaling.** Every router runs the same :class:`~taskgraph.adapters.RoutedLoRALinear`
+  with the spec's ``alpha / r`` (PEFT's Poly would scale by ``1 / r``: that alone, at equal lr,
+  makes it look worse). Same r, alpha, K and target modules everywhere.
+* **Equal parameters.** ``mhr`` splits the same inventory into ``Budget.mhr_heads`` heads (same
+  adapter parameters as ``poly``); every other router has one head. ``shared`` has K = 1 and
+  ``private`` K = T by definition; the tables print every router's trainable parameters.
+* **Zero-shot relations** (the graph router only: it is the one router that can route an unseen
+  task from its relations). The learned R cannot know a task it never saw, so the held-out task is
+  given its relations: planted, every seen task sharing a skill with it, weight 1 (the ground
+  truth — fine for routing, never used for the relation metric, which scores seen pairs only);
+  real, every seen task of its family, weight 1. The few-shot modes (``full``, ``routing``) get no
+  relations (``adapt_run``'s default for the graph: every trained task at ``relations.density``), so
+  every router adapts from the same information there.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskgraph.errors import TaskgraphError
+
+SUITES = ("planted", "real")
+QUALITY_ROUTERS = ("shared", "private", "poly", "mhr", "mhr-mu", "graph")  # table order
+ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 1e-2}  # the router group's rate per kind
+UNUSED_ROUTER_LR = 1e-2  # routers with no parameters (shared, private, mhr-mu): the spec default, never used
+REAL_CONFIG = "configs/real-text.yaml"
+HELD_OUT_FAMILIES = ("sentiment", "topic", "authorship")  # real: the last task of the first two with ≥ 2 tasks
+HELD_OUT_COUNT = 2
+
+
+class QualityError(TaskgraphError):
+    """The quality bench was asked for a suite, budget or output folder it cannot use."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The compute every cell of a suite gets (recorded in the output).
+
+    Args:
+        steps: training steps of every (router, lr, seed) cell.
+        batch_size: examples per step (mixed tasks).
+        lrs: the grid of the adapters + heads learning rate.
+        shots: few-shot sizes of the adaptation cells.
+        adapt_steps: adaptation steps (``adapt_run(steps=...)``).
+        max_length: tokens per example (real suite; None keeps the config's).
+        train_examples: cap on training examples per task (real suite; None: all).
+        mhr_heads: H of the ``mhr`` router.
+    """
+
+    steps: int
+    batch_size: int
+    lrs: tuple[float, ...]
+    shots: tuple[int, ...]
+    adapt_steps: int
+    max_length: int | None = None
+    train_examples: int | None = None
+    mhr_heads: int = 4
+
+    def check(self, where: str) -> None:
+        problems = []
+        if self.steps < 1 or self.batch_size < 1 or self.adapt_steps < 1:
+            problems.append(f"steps, batch_size and adapt_steps must be at least 1, got {self.steps}, "
+                            f"{self.batch_size}, {self.adapt_steps}")
+        if not self.lrs or any(not lr > 0 for lr in self.lrs) or len(set(self.lrs)) != len(self.lrs):
+            problems.append(f"lrs must be distinct positive rates, got {list(self.lrs)}")
+        if not self.shots or any(n < 1 for n in self.shots):
+            problems.append(f"shots must be positive counts, got {list(self.shots)}")
+        if self.mhr_heads < 1:
+            problems.append(f"mhr_heads must be at least 1, got {self.mhr_heads}")
+        if problems:
+            raise QualityError(f"bench quality ({where}): " + "; ".join(problems))
+
+
+# Planted lr grid: measured on seed 0 at 1500 steps, every router sat at chance at 1e-3 and collapsed at 1e-1
+# (shared / poly / mhr val 0.39 / 0.36 / 0.41); the optimum lies inside 3e-3 .. 3e-2 for each (graph, private,
+# mhr-mu: 1e-2; shared, poly, mhr: 3e-2), so this grid brackets every router's best rate.
+PLANTED_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots=(16, 64), adapt_steps=100)
+REAL_BUDGET = Budget(steps=200, batch_size=16, lrs=(1e-3, 3e-3), shots=(16, 64), adapt_steps=30, max_length=48,
+                     train_examples=2000)
+TINY_BUDGET = Budget(steps=6, batch_size=8, lrs=(1e-3, 1e-2), shots=(4,), adapt_steps=3)
+TINY_UNIVERSE: dict[str, Any] = {  # 6 seen tasks, 10 of their 15 pairs related, 1 held out
+    "skills": 6, "tasks": 7, "held_out": 1, "skills_per_task": (2, 2), "min_tasks_per_skill": 1, "seq_len": 12,
+    "vocab_size": 64, "examples_per_task": 40, "hidden_size": 16, "num_heads": 2, "rank": 2}
+
+
+@dataclass(frozen=True)
+class HeldOutTask:
+    """A task kept out of training, adapted few-/zero-shot.
+
+    Args:
+        name, num_labels, data: as in a spec's task entry (``data`` is its ``data:`` block).
+        family: its family (real suite), else None.
+        relate: ``{seen task: weight}`` given to the graph router's zero-shot routing.
+    """
+
+    name: str
+    num_labels: int
+    data: dict[str, Any]
+    family: str | None
+    relate: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A suite: the seen-task spec every cell starts from, the held-out tasks and the budget.
+
+    Args:
+        name: ``planted`` or ``real``.
+        base: the spec dict of the seen tasks (router, learning rates and seed are set per cell).
+        base_dir: where the spec's relative data paths resolve.
+        held_out: the adaptation tasks.
+        families: ``{seen task: family}`` (real suite; empty for planted).
+        budget: every cell's compute.
+        notes: how the suite was built, for the report.
+    """
+
+    name: str
+    base: dict[str, Any]
+    base_dir: Path
+    held_out: tuple[HeldOutTask, ...]
+    families: dict[str, str]
+    budget: Budget
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def seen_tasks(self) -> list[str]:
+        return [t["name"] for t in self.base["tasks"]]
+
+    def cell_spec(self, router: str, lr: float, seed: int) -> dict[str, Any]:
+        """The spec dict of cell (router, lr, seed); see the module docstring for the rules."""
+        return cell_spec(self.base, self.budget, router, lr, seed)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary: budget, seen and held-out tasks, notes."""
+        return {"suite": self.name, "budget": asdict(self.budget), "seen_tasks": self.seen_tasks,
+                "held_out": [asdict(t) for t in self.held_out], "families": dict(self.families),
+                "router_lr": dict(ROUTER_LR), "notes": list(self.notes)}
+
+
+def cell_spec(base: Mapping[str, Any], budget: Budget, router: str, lr: float, seed: int) -> dict[str, Any]:
+    """``base`` with ``router``'s kind and heads, one rate ``lr`` for adapters and heads, the router's
+    fixed rate, ``seed`` (initialisation and sampling), the budget's steps and batch, no declared relations."""
+    spec = copy.deepcopy(dict(base))
+    previous = dict(spec.get("router") or {})
+    section = {k: previous[k] for k in ("temperature", "gate_threshold") if k in previous}
+    if router == "graph" and previous.get("kind") == "graph":  # the config's own graph settings
+        section.update({k: v for k, v in previous.items() if k not in ("kind", "temperature", "gate_threshold")})
+    spec["router"] = {"kind": router, **section}
+    spec["adapters"] = {**dict(spec.get("adapters") or {}), "heads": budget.mhr_heads if router == "mhr" else 1}
+    spec["relations"] = {**dict(spec.get("relations") or {}), "declared": []}
+    training = dict(spec.get("training") or {})
+    training.update({
+        "steps": budget.steps, "batch_size": budget.batch_size, "seed": seed,
+        "lr": {"adapters": lr, "heads": lr, "router": ROUTER_LR.get(router, UNUSED_ROUTER_LR)},
+        "eval_every": budget.steps, "checkpoint_every": max(1, min(100, budget.steps // 4)),
+        "keep_checkpoints": 1,
+    })
+    if budget.train_examples is not None:
+        training["train_examples"] = budget.train_examples
+    spec["training"] = training
+    if budget.max_length is not None:
+        spec["model"] = {**dict(spec["model"]), "max_length": budget.max_length}
+    spec["name"] = f"{spec.get('name', 'quality')}-{router}"
+    return spec
+
+
+# ----------------------------------------------------------------------------- planted
+def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] | None = None) -> Suite:
+    """The planted suite over ``planted_spec(**universe)`` (default: its default universe)."""
+    from taskgraph.data.planted import PlantedConfig, planted_spec, planted_universe
+
+    budget.check("planted")
+    options = dict(universe or {})
+    full = planted_spec(include_held_out=True, steps=budget.steps, batch_size=budget.batch_size,
+                        name="planted", **options)
+    config_keys = set(PlantedConfig.model_fields)
+    config = PlantedConfig(**{k: v for k, v in options.items() if k in config_keys})
+    world = planted_universe(config)
+    held = set(world.held_out_tasks())
+    entries = full["tasks"]  # task t is entries[t]
+    seen_names = [entries[t]["name"] for t in world.seen_tasks()]
+    held_out = []
+    for t in sorted(held):
+        skills = set(world.skills_of(t))
+        relate = {entries[s]["name"]: 1.0 for s in world.seen_tasks() if skills & set(world.skills_of(s))}
+        held_out.append(HeldOutTask(entries[t]["name"], entries[t]["num_labels"], dict(entries[t]["data"]), None,
+                                    relate))
+    base = {**full, "tasks": [e for e in entries if e["name"] in seen_names]}
+    notes = ((f"planted universe: {world!r}; seen tasks train, held-out tasks "
+              f"{[h.name for h in held_out]} are adapted few-/zero-shot"),
+             ("graph zero-shot relations: every seen task sharing a skill with the held-out task, weight 1 "
+              "(ground truth, used for routing only)"))
+    return Suite("planted", base, Path("."), tuple(held_out), {}, budget, notes)
+
+
+# ----------------------------------------------------------------------------- real
+def find_real_config(path: str | os.PathLike[str] | None = None) -> Path:
+    """``path``, else ``configs/real-text.yaml`` under the working folder or the repository."""
+    if path is not None:
+        found = Path(path)
+        if not found.is_file():
+            raise QualityError(f"bench quality --config {str(found)!r}: no such file")
+        return found
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / REAL_CONFIG).is_file():
+            return root / REAL_CONFIG
+    raise QualityError(f"bench quality --suite real: {REAL_CONFIG} was not found under {str(Path.cwd())!r} or the "
+                       "repository; give it with --config PATH")
+
+
+def task_family(task: Mapping[str, Any]) -> str | None:
+    """A config task's family: its ``family`` field, else the catalog's family of its ``data.name``."""
+    if task.get("family"):
+        return str(task["family"])
+    data = task.get("data") or {}
+    if data.get("source") == "catalog" and data.get("name"):
+        try:
+            from taskgraph.data.catalog import catalog_task
+        except ImportError:
+            return None
+        try:
+            return str(catalog_task(str(data["name"])).family)
+        except (TaskgraphError, KeyError, AttributeError):
+            return None
+    return None
+
+
+def choose_held_out(tasks: Sequence[Mapping[str, Any]], families: Mapping[str, str | None],
+                    names: Sequence[str] | None = None) -> list[str]:
+    """The held-out tasks: ``names`` if given, else the last task of each of the first
+    :data:`HELD_OUT_COUNT` families of :data:`HELD_OUT_FAMILIES` that have at least two tasks (so one stays seen)."""
+    order = [str(t["name"]) for t in tasks]
+    if names:
+        unknown = [n for n in names if n not in order]
+        if unknown:
+            raise QualityError(f"bench quality --held-out {unknown}: not tasks of the config; its tasks are {order}")
+        if len(set(names)) == len(order):
+            raise QualityError("bench quality --held-out: every task would be held out; keep some to train on")
+        return list(dict.fromkeys(names))
+    chosen = []
+    for family in HELD_OUT_FAMILIES:
+        members = [n for n in order if families.get(n) == family]
+        if len(members) >= 2 and len(chosen) < HELD_OUT_COUNT:
+            chosen.append(members[-1])
+    return chosen
+
+
+def real_suite(budget: Budget = REAL_BUDGET, config: str | os.PathLike[str] | None = None,
+               held_out: Sequence[str] | None = None) -> Suite:
+    """The real suite over the config (default ``configs/real-text.yaml``); see the module docstring."""
+    budget.check("real")
+    path = find_real_config(config)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise QualityError(f"bench quality: cannot read {str(path)!r}: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list):
+        raise QualityError(f"bench quality: {str(path)!r} is not a spec with a tasks list")
+    tasks = [dict(t) for t in raw["tasks"]]
+    families = {str(t["name"]): task_family(t) for t in tasks}
+    chosen = choose_held_out(tasks, families, held_out)
+    seen = [t for t in tasks if t["name"] not in chosen]
+    for t in seen:  # the family is the relation ground truth: keep it on every task
+        if families[t["name"]] and not t.get("family"):
+            t["family"] = families[t["name"]]
+    out = []
+    for name in chosen:
+        entry = next(t for t in tasks if t["name"] == name)
+        family = families[name]
+        relate = {str(t["name"]): 1.0 for t in seen if family is not None and families[t["name"]] == family}
+        out.append(HeldOutTask(name, int(entry["num_labels"]), dict(entry.get("data") or {}), family, relate))
+    base = {**raw, "tasks": seen}
+    notes = (f"config {path!s}; held out {chosen} (adapted few-/zero-shot), {len(seen)} seen tasks train",
+             "declared relations dropped: relation AUROC is measured against the families with none declared",
+             "graph zero-shot relations: every seen task of the held-out task's family, weight 1")
+    seen_families = {str(t["name"]): str(families[t["name"]]) for t in seen if families[t["name"]]}
+    return Suite("real", base, path.parent.resolve(), tuple(out), seen_families, budget, notes)
+
+
+def with_overrides(budget: Budget, **changes: Any) -> Budget:
+    """``budget`` with every change that is not None."""
+    return replace(budget, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,152 @@
+"""``taskgraph bench quality --suite planted --tiny`` end to end: cells, report, plots, and a re-run that skips.
+
+A tiny planted universe (6 seen tasks, 1 held out), 2 routers × 2 learning rates on seed 0, then
+seed 1 at each router's chosen rate, then every supported adaptation mode at 4 shots.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from taskgraph.cli import main
+
+ARGS = ["bench", "quality", "--suite", "planted", "--tiny", "--seeds", "2", "--routers", "poly,graph",
+        "--lrs", "1e-3,1e-2", "--shots", "4", "--steps", "4", "--adapt-steps", "2"]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("quality")
+    import torch
+
+    stdout, threads = io.StringIO(), torch.get_num_threads()
+    with contextlib.redirect_stdout(stdout):
+        code = main([*ARGS, "--out", str(out), "--json", str(out / "all.json")])
+    assert code == 0
+    assert torch.get_num_threads() == threads  # the planted suite runs on one thread, then gives the setting back
+    return out, json.loads((out / "all.json").read_text()), stdout.getvalue()
+
+
+def test_cells_follow_the_lr_selection_rule(bench: tuple[Path, dict, str]):
+    out, result, _ = bench
+    suite = result["suites"]["planted"]
+    train = out / "planted" / "train"
+    for router in ("poly", "graph"):
+        row = next(r for r in suite["routers"] if r["router"] == router)
+        val = row["val_by_lr"]
+        assert set(val) == {"0.001", "0.01"}
+        best = max(val.values())
+        assert row["lr"] == min(float(x) for x, v in val.items() if v == best)  # best val, ties to the smaller
+        assert suite["chosen_lr"][router] == row["lr"]
+        for lr in ("0.001", "0.01"):
+            assert (train / router / f"lr{lr}" / "seed0" / "eval.json").is_file()
+            assert (train / router / f"lr{lr}" / "seed1").exists() == (float(lr) == row["lr"])
+        assert row["seeds"] == [0, 1] and row["test"]["n"] == 2
+        assert row["trainable"]["heads"] == 6 * (16 * 3 + 3)  # 6 heads of 3 labels on hidden 16: same for every router
+        assert row["step_ms"]["mean"] > 0
+        assert 0.0 <= row["allocation"]["precision"]["mean"] <= 1.0
+        assert row["relations"]["random"]["mean"] is not None  # planted truth has unrelated pairs
+    graph = next(r for r in suite["routers"] if r["router"] == "graph")
+    assert graph["relations"]["learned"]["mean"] is not None
+    assert graph["trainable"]["router"] > 0
+
+
+def test_the_recorded_validation_is_evaluate_run_on_val(bench: tuple[Path, dict, str]):
+    from taskgraph.eval import evaluate_run
+
+    out, _, _ = bench
+    cell = out / "planted" / "train" / "graph" / "lr0.01" / "seed0"
+    record = json.loads((cell / "eval.json").read_text())
+    again = evaluate_run(cell, split="val", timing=False, alignment=False)
+    assert record["val"]["mean"]["accuracy"] == again["mean"]["accuracy"]
+    assert {k: v["accuracy"] for k, v in record["val"]["tasks"].items()} == \
+        {k: v["accuracy"] for k, v in again["tasks"].items()}
+    assert record["test"]["split"] == "test" and record["test"]["gradient_alignment"] is not None
+
+
+def test_adaptation_cells_cover_every_supported_mode(bench: tuple[Path, dict, str]):
+    out, result, _ = bench
+    suite = result["suites"]["planted"]
+    modes = {(r["router"], r["mode"]) for r in suite["few_shot"]}
+    assert modes == {("poly", "full"), ("poly", "routing"), ("poly", "mhr-mu"),
+                     ("graph", "full"), ("graph", "routing"), ("graph", "zero-shot")}
+    assert all(r["shots"] == 4 and r["n"] == 2 and not r["errors"] for r in suite["few_shot"])
+    (held,) = suite["held_out"]
+    graph = out / "planted" / "adapt" / "graph" / f"lr{suite['chosen_lr']['graph']:g}"
+    record = json.loads((graph / "zero-shot" / "shots4" / "seed1" / held["name"] / "cell.json").read_text())
+    assert record["relate"] == held["relate"] and record["test"]["accuracy"] is not None
+    assert record["run"].endswith(f"train/graph/lr{suite['chosen_lr']['graph']:g}/seed1")
+    full = json.loads((graph / "full" / "shots4" / "seed0" / held["name"] / "cell.json").read_text())
+    assert full["relate"] is None  # few-shot modes get no relations: same information for every router
+
+
+def test_report_files_and_targets(bench: tuple[Path, dict, str]):
+    out, result, stdout = bench
+    root = out / "planted"
+    md = (root / "quality.md").read_text()
+    assert stdout.strip().startswith("# taskgraph bench quality — planted")
+    for heading in ("## Routers", "## Learning-rate selection", "## Paired differences", "## Few-shot",
+                    "## Targets", "## Time"):
+        assert heading in md
+    assert "| graph − poly |" in md
+    for name in ("accuracy.png", "few_shot.png"):
+        assert (root / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    on_disk = json.loads((root / "quality.json").read_text())
+    assert on_disk["routers"] == result["suites"]["planted"]["routers"]
+    names = [t["name"] for t in on_disk["targets"]]
+    assert names[:3] == ["graph allocation precision (mean over seeds)",
+                         "graph relation AUROC vs planted truth (mean over seeds)",
+                         "zero-shot graph − MHR-μ on held-out tasks, head fit on 4 shots"]
+    zero = on_disk["targets"][2]
+    assert zero["detail"].startswith("baseline poly/mhr-mu") and zero["met"] in (True, False)
+    assert on_disk["budget"]["steps"] == 4 and on_disk["budget"]["lrs"] == [1e-3, 1e-2]
+    assert on_disk["timing"]["total"]["ran"] == 6 + 12 and on_disk["timing"]["total"]["skipped"] == 0
+    assert on_disk["environment"]["threads"] == 1
+
+
+def test_rerun_skips_every_cell_and_reports_the_same_figures(bench: tuple[Path, dict, str], capsys):
+    out, first, _ = bench
+    log = out / "planted" / "train" / "graph" / "lr0.001" / "seed0" / "log.jsonl"
+    before = log.read_bytes()
+    assert main([*ARGS, "--out", str(out)]) == 0
+    again = json.loads((out / "planted" / "quality.json").read_text())
+    assert again["timing"]["total"]["ran"] == 0 and again["timing"]["total"]["skipped"] == 18
+    assert log.read_bytes() == before
+    first_suite = first["suites"]["planted"]
+    for key in ("routers", "paired", "few_shot", "targets", "chosen_lr"):
+        assert again[key] == first_suite[key]
+    assert "done before, skipped" in capsys.readouterr().err
+
+
+def test_a_cell_missing_only_its_evaluation_is_evaluated_not_retrained(bench: tuple[Path, dict, str]):
+    out, first, _ = bench
+    lr = first["suites"]["planted"]["chosen_lr"]["poly"]
+    cell = out / "planted" / "train" / "poly" / f"lr{lr:g}" / "seed1"
+    summary = (cell / "train.json").read_bytes()
+    (cell / "eval.json").unlink()
+    assert main([*ARGS, "--no-adapt", "--out", str(out)]) == 0
+    again = json.loads((out / "planted" / "quality.json").read_text())
+    assert again["timing"]["train: seed 1 at the chosen lr"]["ran"] == 1
+    assert (cell / "train.json").read_bytes() == summary  # not trained again
+    row = next(r for r in again["routers"] if r["router"] == "poly")
+    assert row["test"] == next(r for r in first["suites"]["planted"]["routers"] if r["router"] == "poly")["test"]
+
+
+def test_another_budget_in_the_same_folder_is_refused(bench: tuple[Path, dict, str], capsys):
+    out, _, _ = bench
+
+    def changed(option: str, value: str) -> list[str]:
+        args = list(ARGS)
+        args[args.index(option) + 1] = value
+        return [*args, "--out", str(out)]
+
+    assert main(changed("--steps", "5")) == 2
+    assert "another spec" in capsys.readouterr().err
+    assert main(changed("--adapt-steps", "3")) == 2  # every training cell is done; the adaptation cells differ
+    assert "adaptation of 2 steps, not 3" in capsys.readouterr().err
