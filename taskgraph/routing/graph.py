@@ -26,7 +26,8 @@ Our design (PAPERS.md §1 gives the paper's abstract only; the equations are our
    (relation AUROC 0.00–0.67); the centred cosine routed the two groups to different skills in 5
    of 6 seeds; accuracy over the 6: 0.89–0.97, mean 0.94 (``shared`` 0.77–0.96, mean 0.85, behind
    graph on every seed; ``private`` 0.86–0.92, mean 0.89).
-   The gate is straight-through: forward ``1[g ≥ θ]`` (θ = ``router.gate_threshold``, exactly 0
+   The gate is straight-through: forward ``1[g ≥ θ]`` (θ = ``router.gate_threshold`` when a compute
+   budget is set, else 0: without a budget every gate stays open — see ``__init__``; exactly 0
    or 1), backward the gradient of g; inference and fold use the same rule, so a closed layer is
    exactly the base layer. The gate MLP's output bias starts at ``τ·logit(gate_init)``: all open.
 5. Loss terms (:meth:`GraphRouter.regularizer`), each weight a spec field: relations
@@ -180,7 +181,12 @@ class GraphRouter(Router):
             raise ModelError(f"graph router: {num_tasks} tasks but {len(names)} names and {len(texts)} descriptions")
         trained = num_tasks - len(_guests(names, params.zero_shot))
         super().__init__(trained, num_layers, heads, skills)
-        self.params, self.temperature, self.threshold = params, float(spec.temperature), float(spec.gate_threshold)
+        # Gates close only under a compute budget (λ_g > 0). With none, nothing asks a gate to close, yet the
+        # straight-through gradient of still-noisy adapters shut whole layers' gates in 2 of 9 planted runs (a
+        # temperature sweep, 1,500 steps); a closed gate stops its adapter's gradient, so it never reopened and the
+        # run fell to chance (val 0.66 ± 0.28 at τ = 1 over 3 seeds; 0.90 ± 0.08 with every gate kept open).
+        threshold = float(spec.gate_threshold) if params.budget > 0 else 0.0
+        self.params, self.temperature, self.threshold = params, float(spec.temperature), threshold
         self.lam_relations, self.lam_pull = float(rel.regularization), float(rel.pull)
         if params.gate_init < self.threshold:
             raise ModelError(f"router.gate_init={params.gate_init} is below router.gate_threshold={self.threshold}: "

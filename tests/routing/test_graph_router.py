@@ -97,6 +97,20 @@ def test_weights_are_a_distribution_and_gates_are_hard_with_gradient_to_the_gate
     assert soft.grad.tolist() == [1.0, 1.0, 1.0, 1.0]  # the gradient of g
 
 
+def test_gates_close_only_under_a_compute_budget():
+    # Soft gates pushed far below θ = 0.5: with no budget the layer stays open (nothing asks for closing; a
+    # closed gate would stop its adapter's gradient for good), with a budget the same soft gates close it.
+    routers = {budget: GraphRouter(4, 3, 1, 4, RouterSpec(kind="graph", gnn={"hidden": 16}, budget=budget))
+               for budget in (0.0, 0.5)}
+    for router in routers.values():
+        with torch.no_grad():
+            router.gate_out.bias.fill_(-20.0)  # σ(-20 / τ) ≈ 2e-9 for every (task, layer)
+    open_, gated = (routers[b](torch.arange(4)).gates for b in (0.0, 0.5))  # [4, 3] each
+    assert open_.tolist() == [[1.0] * 3] * 4
+    assert gated.tolist() == [[0.0] * 3] * 4
+    assert routers[0.0].threshold == 0.0 and routers[0.5].threshold == 0.5
+
+
 def test_routing_weights_are_the_centred_cosine_softmax():
     q = torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]], [[-1.0, -1.0]]])  # [U=3, H=1, 2]
     keys = torch.tensor([[[[2.0, 0.0]], [[0.0, 0.0]]]])  # [L=1, K=2, H=1, 2]: centred keys ±(1, 0)
