@@ -55,15 +55,14 @@ from taskgraph.adapt.shots import label_counts, stratified_shots
 from taskgraph.atomic import replace_directory, write_text
 from taskgraph.data.base import build_source
 from taskgraph.errors import ModelError, TaskgraphError
-from taskgraph.eval.run_eval import predict_split, recorded_base_dir
-from taskgraph.metrics import accuracy, macro_f1
+from taskgraph.eval.run_eval import recorded_base_dir, score_split
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.device import resolve_device
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.spec import dump_spec
 from taskgraph.spec.models import TaskSpec
-from taskgraph.train.batches import TaskData, collate, encode_examples
+from taskgraph.train.batches import TaskData, collate, encode_examples, tokenizer_pad_id
 
 ADAPT_JSON, SPEC, SUMMARY, MODEL = "adapt.json", "spec.yaml", "train.json", "model"
 RUN_MARKERS = (ADAPT_JSON, SPEC, SUMMARY, MODEL)
@@ -152,7 +151,7 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
     splits = _load_splits(model, model.spec.tasks[index], index)
     rows = stratified_shots(splits["train"].labels.tolist(), shots, labels, seed, task=f"task {task!r}")
     shot_data = _subset(splits["train"], rows)
-    pad_id = _pad_id(model.tokenizer)
+    pad_id = tokenizer_pad_id(model.tokenizer)
 
     tick = time.perf_counter()
     entries = trainable_entries(model, plan, index)
@@ -163,7 +162,7 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
     set_head(model, index, weight, bias)
     seconds = time.perf_counter() - tick
 
-    scores = {split: _score(model, splits[split], pad_id) for split in ("val", "test")}
+    scores = {split: score_split(model, splits[split], pad_id=pad_id) for split in ("val", "test")}
     trainable = sum(e.count() for e in entries)
     lrs = _learning_rates(model, lr)
     record = {
@@ -244,7 +243,7 @@ def _load_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str,
     for split in ("train", "val", "test"):
         examples = source.load(split)
         out[split] = encode_examples(examples, index, tokenizer=model.tokenizer, max_length=model.spec.model.max_length,
-                                     pad_id=_pad_id(model.tokenizer), vocab_size=vocab)
+                                     pad_id=tokenizer_pad_id(model.tokenizer), vocab_size=vocab)
     return out
 
 
@@ -313,17 +312,6 @@ def _phase_one(model: TaskGraphModel, plan: Plan, entries: list[Trainable], task
             p.requires_grad_(before.get(id(p), True))
         model.eval()
     return losses
-
-
-def _score(model: TaskGraphModel, data: TaskData, pad_id: int) -> dict[str, Any]:
-    pred, target = predict_split(model, data, pad_id=pad_id)
-    return {"accuracy": accuracy(pred, target), "macro_f1": macro_f1(pred, target, model.num_labels[data.task_id]),
-            "n": len(data)}
-
-
-def _pad_id(tokenizer: Any) -> int:
-    pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
-    return int(pad) if pad is not None else 0
 
 
 def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path, overwrite: bool) -> None:

@@ -55,7 +55,7 @@ from taskgraph.model.device import resolve_device
 from taskgraph.model.fold import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.report.run_graph import learned_routing
-from taskgraph.train.batches import TaskData, encode_examples, task_batches
+from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
 
 EVAL_SPLITS = ("val", "test")
 SUMMARY = "train.json"  # written by taskgraph.train.loop; holds "base_dir"
@@ -99,7 +99,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], split: str = "test", which: st
     names = model.task_names
     selected = select_tasks(names, tasks)
     base = Path(base_dir) if base_dir is not None else recorded_base_dir(Path(run_dir), model_dir)
-    pad_id = _pad_id(model.tokenizer)
+    pad_id = tokenizer_pad_id(model.tokenizer)
     notes: list[str] = []
     data = {t: _load(model, t, split, base, pad_id, run_dir) for t in selected}
     if alignment:
@@ -119,11 +119,8 @@ def evaluate_run(run_dir: str | os.PathLike[str], split: str = "test", which: st
 
     scores: dict[str, dict[str, Any]] = {}
     for t in selected:
-        pred, target = predict_split(model, data[t], pad_id=pad_id, batch_size=batch_size)
         scores[names[t]] = {
-            "n": len(data[t]),
-            "accuracy": accuracy(pred, target),
-            "macro_f1": macro_f1(pred, target, model.num_labels[t]),
+            **score_split(model, data[t], pad_id=pad_id, batch_size=batch_size),
             "active_adapter_fraction": float(active[t]),
             "adapter_flops_per_token": float(flops[t]),
         }
@@ -208,6 +205,13 @@ def predict_split(model: TaskGraphModel, data: TaskData, *, pad_id: int,
     return pred, data.labels.clone()
 
 
+def score_split(model: TaskGraphModel, data: TaskData, *, pad_id: int, batch_size: int = 64) -> dict[str, Any]:
+    """``{"n", "accuracy", "macro_f1"}`` of one task's examples (:func:`predict_split`'s predictions)."""
+    pred, target = predict_split(model, data, pad_id=pad_id, batch_size=batch_size)
+    return {"n": len(data), "accuracy": accuracy(pred, target),
+            "macro_f1": macro_f1(pred, target, model.num_labels[data.task_id])}
+
+
 def recorded_base_dir(run_dir: Path, model_dir: Path) -> Path:
     """The ``base_dir`` that ``train.json`` of the run records (beside or above the model folder); else ``.``."""
     for folder in (run_dir, model_dir.parent):
@@ -220,9 +224,3 @@ def recorded_base_dir(run_dir: Path, model_dir: Path) -> Path:
             if isinstance(recorded, str):
                 return Path(recorded)
     return Path(".")
-
-
-def _pad_id(tokenizer: Any) -> int:
-    """The tokenizer's pad id, else 0 (as training uses)."""
-    pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
-    return int(pad) if pad is not None else 0

@@ -111,6 +111,12 @@ def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, 
     return TaskData(examples.task, task_id, ids, lengths, labels)
 
 
+def tokenizer_pad_id(tokenizer: Any | None) -> int:
+    """The id batches are padded with: the tokenizer's pad id, else 0 (token-id data has no tokenizer)."""
+    pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
+    return int(pad) if pad is not None else 0
+
+
 def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, pad_id: int,
                    vocab_size: int | None = None, splits: Sequence[str] = ("train", "val")) -> dict[str, list[TaskData]]:
     """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order."""

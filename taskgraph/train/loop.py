@@ -43,7 +43,7 @@ from taskgraph.atomic import write_text
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
 from taskgraph.model import TaskGraphModel
 from taskgraph.spec import Spec, dump_spec, load_spec
-from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data
+from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.optim import apply_lr, build_optimizer
 from taskgraph.train.run_checkpoint import (
@@ -107,7 +107,7 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
             model = TaskGraphModel(spec).to(dev)
         else:
             model = TaskGraphModel.from_pretrained(checkpoint.folder, device=dev)
-        pad_id = _pad_id(model.tokenizer)
+        pad_id = tokenizer_pad_id(model.tokenizer)
         data = load_task_data(spec, base_dir, tokenizer=model.tokenizer, pad_id=pad_id,
                               vocab_size=model.base.get_input_embeddings().num_embeddings)
         train_data, val_data = data["train"], data["val"]
@@ -311,11 +311,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def _pad_id(tokenizer: Any) -> int:
-    pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
-    return int(pad) if pad is not None else 0
 
 
 def _quiet() -> bool:
