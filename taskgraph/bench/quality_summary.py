@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from taskgraph.bench.quality_stats import finite, mean_std, paired_difference
+from taskgraph.bench.quality_stats import paired_difference
+from taskgraph.metrics.spread import finite, mean_std
 
 AUROC_KINDS = ("learned", "routing_cosine", "gradient_cosine", "random")
 TrainKey = tuple[str, float, int]  # (router, lr, seed)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from taskgraph.atomic import write_text
+from taskgraph.metrics.spread import mean_std
 from taskgraph.sweep.grid import Grid
 
 METRICS = ("accuracy", "macro_f1", "allocation_precision", "relation_auroc")
@@ -59,12 +60,8 @@ class Row:
 
 def stat(values: Sequence[float]) -> Stat | None:
     """:class:`Stat` of ``values``; None when there are none. ``std = sqrt(Σ (x − mean)² / (n − 1))``."""
-    if not values:
-        return None
-    n = len(values)
-    mean = math.fsum(values) / n
-    std = math.sqrt(math.fsum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else None
-    return Stat(mean, std, n)
+    mean, std = mean_std(values)
+    return None if mean is None else Stat(mean, std, len(values))
 
 
 def _number(value: Any) -> float | None:

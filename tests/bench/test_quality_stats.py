@@ -7,8 +7,9 @@ import math
 import pytest
 
 from taskgraph.bench.quality_stats import (
-    LOSS, TIE, UNDECIDED, WIN, finite, mean_std, paired_difference, select_lr, t_interval, verdict,
+    LOSS, TIE, UNDECIDED, WIN, paired_difference, select_lr, t_interval, verdict,
 )
+from taskgraph.metrics.spread import finite, mean_std
 
 T_975_DF2 = 4.302652729749462  # Student's t, 97.5 % quantile, 2 degrees of freedom
 
