@@ -82,7 +82,7 @@ def alignment_section(names: list[str], gradient_cos: Tensor, truth: GroundTruth
     """
     size = len(names)
     upper = np.triu(np.ones((size, size), dtype=bool), k=1)  # [T, T]
-    cos = gradient_cos.double().numpy()  # [T, T]
+    cos = gradient_cos.detach().double().cpu().numpy()  # [T, T]
     both = (cos + cos.T) / 2
     mean = float(both[upper].mean()) if upper.any() else None
     related, unrelated = (None, None) if truth is None else pair_means(cos, truth.related)

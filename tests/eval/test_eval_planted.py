@@ -186,3 +186,14 @@ def test_family_truth_run(tmp_path, capsys):
     assert rel["auroc"]["learned"] == expected  # one positive, one negative pair
     assert [x["declared"] for x in rel["learned"] if (x["a"], x["b"]) == ("color", "animal")] == [True]
     assert r["gradient_alignment"]["mean_related"] == pytest.approx(r["gradient_alignment"]["matrix"][0][2])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_eval_matches_cpu(runs, graph_result):
+    """Every section on CUDA (gradient alignment once handed a CUDA tensor to numpy); scores equal the CPU's."""
+    result = evaluate_run(runs["graph"], device="cuda", timing=False)
+    assert result["tasks"].keys() == graph_result["tasks"].keys()
+    for name, row in graph_result["tasks"].items():
+        assert abs(result["tasks"][name]["accuracy"] - row["accuracy"]) <= 0.02
+    np.testing.assert_allclose(result["gradient_alignment"]["matrix"], graph_result["gradient_alignment"]["matrix"],
+                               atol=1e-3)
