@@ -65,6 +65,8 @@ class QualitySettings:
         device: ``cpu`` or ``cuda``.
         config: the real suite's spec (default ``configs/real-text.yaml``); held_out: its held-out tasks.
         tiny: a tiny planted universe and budget (tests, smoke runs).
+        planted: ``(key, value)`` changes to the planted universe or its model (keys:
+            :data:`~taskgraph.bench.quality_suites.UNIVERSE_KEYS`), on top of the tiny universe with ``tiny``.
         adapt: run the adaptation part.
         threads: torch threads while the bench runs (None: :data:`SUITE_THREADS` — the planted suite's tiny
             models run fastest on one thread and do not stall when other processes share the cores; the
@@ -87,6 +89,7 @@ class QualitySettings:
     config: str | None = None
     held_out: tuple[str, ...] | None = None
     tiny: bool = False
+    planted: tuple[tuple[str, Any], ...] = ()
     adapt: bool = True
     threads: int | None = None
 
@@ -102,6 +105,8 @@ class QualitySettings:
             problems.append(f"seeds must be at least 1, got {self.seeds}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1, got {self.threads}")
+        if self.planted and "planted" not in self.suites:
+            problems.append("--planted changes the planted universe; add --suite planted or all")
         if self.device not in ("cpu", "cuda"):
             problems.append(f"device {self.device!r}: choose 'cpu' or 'cuda'")
         elif self.device == "cuda" and not torch.cuda.is_available():
@@ -122,7 +127,8 @@ class QualitySettings:
 
     def build_suite(self, name: str) -> Suite:
         if name == "planted":
-            return planted_suite(self.budget(name), TINY_UNIVERSE if self.tiny else None)
+            universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
+            return planted_suite(self.budget(name), universe or None)
         return real_suite(self.budget(name), self.config, self.held_out)
 
 

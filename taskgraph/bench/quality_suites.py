@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from taskgraph.errors import TaskgraphError
 
@@ -107,6 +108,10 @@ PLANTED_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots
 REAL_BUDGET = Budget(steps=200, batch_size=16, lrs=(1e-3, 3e-3, 1e-2), shots=(16, 64), adapt_steps=30, max_length=48,
                      train_examples=2000)
 TINY_BUDGET = Budget(steps=6, batch_size=8, lrs=(1e-3, 1e-2), shots=(4,), adapt_steps=3)
+# What ``planted_suite(universe=...)`` / ``bench quality --planted KEY=VALUE`` may set: the planted universe
+# (PlantedConfig) and the size of the random-init model it trains (planted_spec's keywords).
+UNIVERSE_KEYS = ("seed", "skills", "tasks", "held_out", "skills_per_task", "min_tasks_per_skill", "tokens_per_skill",
+                 "seq_len", "vocab_size", "examples_per_task", "hidden_size", "num_layers", "num_heads", "rank")
 TINY_UNIVERSE: dict[str, Any] = {  # 6 seen tasks, 10 of their 15 pairs related, 1 held out
     "skills": 6, "tasks": 7, "held_out": 1, "skills_per_task": (2, 2), "min_tasks_per_skill": 1, "seq_len": 12,
     "vocab_size": 64, "examples_per_task": 40, "hidden_size": 16, "num_heads": 2, "rank": 2}
@@ -200,10 +205,17 @@ def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] |
 
     budget.check("planted")
     options = dict(universe or {})
+    unknown = sorted(set(options) - set(UNIVERSE_KEYS))
+    if unknown:
+        raise QualityError(f"bench quality --planted: unknown key(s) {unknown}; choose from {list(UNIVERSE_KEYS)}")
+    config_keys = set(PlantedConfig.model_fields)
+    try:
+        config = PlantedConfig(**{k: v for k, v in options.items() if k in config_keys})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'universe'}: {e['msg']}" for e in exc.errors())
+        raise QualityError(f"bench quality --planted: not a valid planted universe: {problems}") from None
     full = planted_spec(include_held_out=True, steps=budget.steps, batch_size=budget.batch_size,
                         name="planted", **options)
-    config_keys = set(PlantedConfig.model_fields)
-    config = PlantedConfig(**{k: v for k, v in options.items() if k in config_keys})
     world = planted_universe(config)
     held = set(world.held_out_tasks())
     entries = full["tasks"]  # task t is entries[t]

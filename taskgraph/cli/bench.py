@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+import yaml
+
 from taskgraph.atomic import write_text
 from taskgraph.cli.argtypes import count, positive_int
 
@@ -79,6 +81,17 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(positive_int(x.strip()) for x in text.split(",") if x.strip()) or (positive_int(text),)
 
 
+def _key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with the value read as YAML (``tasks=48``, ``skills_per_task=[2,3]``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE such as tasks=48, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not valid YAML") from None
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -121,6 +134,10 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
                    help="torch threads (default: planted 1 — its tiny models are fastest so and do not stall on a "
                         "busy machine; real: every usable CPU)")
     p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")
+    p.add_argument("--planted", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="change the planted universe or its model, e.g. --planted tasks=48 (repeatable; keys: "
+                        "seed, skills, tasks, held_out, skills_per_task, min_tasks_per_skill, tokens_per_skill, "
+                        "seq_len, vocab_size, examples_per_task, hidden_size, num_layers, num_heads, rank)")
     p.set_defaults(run=run_quality)
 
 
@@ -168,7 +185,7 @@ def run_quality(args: argparse.Namespace) -> int:
         routers=tuple(args.routers), steps=args.steps, batch_size=args.batch_size, lrs=args.lrs, shots=args.shots,
         adapt_steps=args.adapt_steps, max_length=args.max_length, train_examples=args.train_examples,
         mhr_heads=args.mhr_heads, device=args.device, config=args.config, held_out=args.held_out, tiny=args.tiny,
-        adapt=not args.no_adapt, threads=args.threads)
+        adapt=not args.no_adapt, threads=args.threads, planted=tuple(args.planted))
     result = run_quality(settings, progress=_progress)
     markdown = "\n\n".join(render_suite(r) for r in result["suites"].values())
     for name in result["suites"]:

@@ -150,3 +150,18 @@ def test_another_budget_in_the_same_folder_is_refused(bench: tuple[Path, dict, s
     assert "another spec" in capsys.readouterr().err
     assert main(changed("--adapt-steps", "3")) == 2  # every training cell is done; the adaptation cells differ
     assert "adaptation of 2 steps, not 3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--planted", "tasks"], "expected KEY=VALUE"),
+    (["--planted", "depth=3"], "unknown key(s) ['depth']"),
+    (["--planted", "tasks=2", "--planted", "held_out=2"], "not a valid planted universe"),
+    (["--suite", "real", "--planted", "tasks=9"], "--planted changes the planted universe"),
+])
+def test_bad_planted_universe_is_exit_2_before_any_cell(tmp_path: Path, capsys, extra: list[str], message: str):
+    args = [*ARGS, "--out", str(tmp_path / "q"), *extra]
+    if "--suite" in extra:
+        args = [*ARGS[:2], *ARGS[4:], "--out", str(tmp_path / "q"), *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "q").exists() or not any((tmp_path / "q").rglob("*.json"))

@@ -63,6 +63,27 @@ def test_planted_suite_holds_out_the_last_tasks_and_relates_them_by_shared_skill
     assert spec.router.kind == "mhr" and spec.adapters.heads == 4 and len(spec.tasks) == 6
 
 
+def test_planted_universe_changes_reach_the_suite_and_bad_ones_are_refused():
+    import inspect
+
+    from taskgraph.bench.quality_suites import UNIVERSE_KEYS
+    from taskgraph.data.planted import planted_spec
+
+    fixed = {"include_held_out", "router", "steps", "batch_size", "name"}
+    assert set(UNIVERSE_KEYS) == set(inspect.signature(planted_spec).parameters) - fixed
+    suite = planted_suite(TINY_BUDGET, {**TINY_UNIVERSE, "tasks": 10, "held_out": 2, "rank": 3})
+    assert suite.seen_tasks == [f"planted-{t}" for t in range(8)]
+    assert [h.name for h in suite.held_out] == ["planted-8", "planted-9"]
+    spec = Spec.model_validate(suite.cell_spec("poly", 1e-3, 0))
+    assert spec.adapters.rank == 3 and {t.data.tasks for t in spec.tasks} == {10}
+    with pytest.raises(QualityError, match=r"unknown key\(s\) \['layers'\]; choose from"):
+        planted_suite(TINY_BUDGET, {"layers": 3})
+    with pytest.raises(QualityError, match="not a valid planted universe: .*held_out"):
+        planted_suite(TINY_BUDGET, {**TINY_UNIVERSE, "held_out": 7})
+    with pytest.raises(QualityError, match="skills: "):
+        planted_suite(TINY_BUDGET, {"skills": "many"})
+
+
 def test_real_held_out_rule_takes_the_last_task_of_two_families_that_keep_one_seen():
     tasks = [{"name": n} for n in ("s1", "t1", "s2", "lang", "t2", "t3", "a1", "a2")]
     families = {"s1": "sentiment", "s2": "sentiment", "t1": "topic", "t2": "topic", "t3": "topic", "lang": "language",
