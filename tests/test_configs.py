@@ -28,3 +28,23 @@ def test_config_validates_and_says_how_to_run(path):
 def test_cli_validates_them_all(capsys):
     assert main(["validate", *map(str, CONFIGS)]) == 0
     assert capsys.readouterr().out.count(": ok (") == len(CONFIGS)
+
+
+ROUTER_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "routers").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", ROUTER_CONFIGS, ids=[p.stem for p in ROUTER_CONFIGS])
+def test_router_configs_train_exactly_the_planted_bench_cell(path):
+    """configs/routers/<kind>.yaml is the bench's seed-0 cell for that router at the lr written in it: the same
+    data, model, adapters, router and optimisation (only how often it validates / checkpoints may differ)."""
+    from taskgraph.bench.quality_suites import PLANTED_BUDGET, planted_suite
+    from taskgraph.spec import Spec
+
+    config = load_spec(path)
+    assert config.router.kind == path.stem
+    cell = Spec.model_validate(planted_suite(PLANTED_BUDGET).cell_spec(path.stem, config.training.lr.adapters, 0))
+    for section in ("model", "adapters", "router", "relations", "tasks"):
+        assert getattr(config, section) == getattr(cell, section), section
+    keep = {"eval_every", "checkpoint_every", "keep_checkpoints"}
+    mine, theirs = (s.training.model_dump(exclude=keep) for s in (config, cell))
+    assert mine == theirs

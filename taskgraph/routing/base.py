@@ -12,15 +12,35 @@ graph once per step and then selects the rows it was asked for).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
+from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
 
 if TYPE_CHECKING:
-    from taskgraph.spec.models import Spec
+    from taskgraph.spec.models import RouterSpec, Spec
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def router_params(spec: RouterSpec, model: type[P]) -> P:
+    """A router spec's own keys as the kind's parameter model ``model`` (already validated when the spec
+    came through :class:`~taskgraph.spec.Spec`; validated here for a bare ``RouterSpec``).
+
+    Raises:
+        ModelError: naming the first bad key, e.g. ``router.share_layers: Input should be a valid boolean``.
+    """
+    if isinstance(spec.params, model):
+        return spec.params
+    try:
+        return model.model_validate(spec.own_fields())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ModelError(f"router.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 @dataclass

@@ -57,14 +57,14 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
 from taskgraph.graph.taskgraph import TaskGraph
 from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, TASK_RELATES_TASK
 from taskgraph.registry import ROUTERS
-from taskgraph.routing.base import Router, Routing
+from taskgraph.routing.base import Router, Routing, router_params
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features
 from taskgraph.routing.relations import RelationMatrix
 
@@ -369,13 +369,7 @@ class GraphRouter(Router):
 
 
 def _params(spec: RouterSpec) -> GraphRouterParams:
-    if isinstance(spec.params, GraphRouterParams):
-        return spec.params
-    try:
-        return GraphRouterParams.model_validate(spec.own_fields())
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ModelError(f"router.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    return router_params(spec, GraphRouterParams)
 
 
 def _guests(names: list[str], zero_shot: list[str]) -> list[str]:

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from taskgraph.errors import ModelError
 from taskgraph.registry import ROUTERS
-from taskgraph.routing.poly import PolyRouter
+from taskgraph.routing.poly import PolyRouter, PolyRouterParams
 
 
-@ROUTERS.register("mhr")
+@ROUTERS.register("mhr", params=PolyRouterParams)
 class MHRRouter(PolyRouter):
     """Multi-head routing: logits ``[T, L, H, K]`` with any H ≥ 1 (H must divide the adapted dims).
 
     Shapes:
         - **input:** tasks ``[U]`` long.
         - **output:** gates ``[U, L]`` ones, weights ``[U, L, H, K]``.
-        - **parameters:** ``logits [T, L, H, K]``.
+        - **parameters:** ``logits [T, L, H, K]`` (``[T, 1, H, K]`` with ``share_layers``).
     """
 
     @classmethod

@@ -21,12 +21,15 @@ def build(kind: str, heads: int = 1, skills: int = 4, temperature: float = 1.0):
     return cls(T, L, heads, k, RouterSpec(kind=kind, temperature=temperature))
 
 
-def test_builtin_kinds_are_registered_without_own_parameters():
-    for kind, cls in [("shared", SharedRouter), ("private", PrivateRouter), ("poly", PolyRouter),
-                      ("mhr", MHRRouter), ("mhr-mu", MHRMuRouter)]:
+def test_builtin_kinds_are_registered_with_their_own_parameters():
+    from taskgraph.routing.poly import PolyRouterParams
+
+    for kind, cls, params in [("shared", SharedRouter, None), ("private", PrivateRouter, None),
+                              ("poly", PolyRouter, PolyRouterParams), ("mhr", MHRRouter, PolyRouterParams),
+                              ("mhr-mu", MHRMuRouter, None)]:
         entry = ROUTERS.get(kind)
         assert entry.obj is cls
-        assert entry.params is None
+        assert entry.params is params
 
 
 def test_inventory_size_decides_k():

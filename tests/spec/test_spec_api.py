@@ -33,7 +33,7 @@ def test_defaults_are_filled():
     spec = Spec.model_validate(minimal_spec())
     assert spec.training.lr.router > spec.training.lr.adapters
     assert spec.model.pooling == "mean"
-    assert spec.router.params is None
+    assert spec.router.params.share_layers is False  # poly's own keys, defaulted
 
 
 def test_yaml_round_trip(tmp_path):

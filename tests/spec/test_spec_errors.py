@@ -213,8 +213,13 @@ def test_unknown_top_level_key_suggests(write):
 
 
 def test_router_params_of_a_kind_without_params(write):
-    p = one_problem(write, router={"kind": "poly", "gnn": {"layers": 2}})
+    p = one_problem(write, router={"kind": "shared", "gnn": {"layers": 2}})
     assert "router.gnn: unknown key 'gnn'; allowed keys are ['gate_threshold', 'kind', 'temperature']" in p
+
+
+def test_router_params_another_kind_owns(write):
+    p = one_problem(write, router={"kind": "poly", "gnn": {"layers": 2}})
+    assert "router.gnn: unknown key 'gnn'; allowed keys are ['gate_threshold', 'kind', 'share_layers', 'temperature']" in p
 
 
 def test_every_problem_reported_at_once_with_lines(write):
