@@ -8,6 +8,15 @@ anything else is a bug (exit 1).
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def validation_problems(exc: Any, *, prefix: str = "", root: str = "", limit: int | None = None) -> str:
+    """A pydantic ``ValidationError``'s problems as ``location: message; ...`` — ``prefix`` before every
+    dotted location, ``root`` for an empty one, at most ``limit`` problems — for a one-paragraph error."""
+    errors = exc.errors()[:limit]
+    return "; ".join(f"{prefix}{'.'.join(map(str, e['loc'])) or root}: {e['msg']}" for e in errors)
+
 
 class TaskgraphError(Exception):
     """Base class of every error caused by user input (exit code 2 in the CLI)."""

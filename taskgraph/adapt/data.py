@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from taskgraph.data.base import FileParams, build_source
 from taskgraph.data.hf_disk import HfDiskParams
 from taskgraph.data.planted import PlantedParams, planted_universe
-from taskgraph.errors import DataError, SpecError, TaskgraphError
+from taskgraph.errors import DataError, SpecError, TaskgraphError, validation_problems
 from taskgraph.registry import SOURCES, UnknownKindError
 from taskgraph.spec.loader import parse_yaml
 from taskgraph.spec.models import Spec, TaskSpec
@@ -106,7 +106,7 @@ def _params(model: Any, block: dict[str, Any]) -> Any:
     try:
         return model.model_validate({k: v for k, v in block.items() if k != "source"})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors()[:4])
+        problems = validation_problems(exc, root="data", limit=4)
         raise DataError(f"data block {block}: invalid {block['source']} parameters: {problems}") from None
 
 

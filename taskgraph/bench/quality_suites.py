@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from taskgraph.errors import TaskgraphError
+from taskgraph.errors import TaskgraphError, validation_problems
 
 SUITES = ("planted", "real")
 QUALITY_ROUTERS = ("shared", "private", "poly", "mhr", "mhr-mu", "graph")  # table order
@@ -212,7 +212,7 @@ def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] |
     try:
         config = PlantedConfig(**{k: v for k, v in options.items() if k in config_keys})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'universe'}: {e['msg']}" for e in exc.errors())
+        problems = validation_problems(exc, root="universe")
         raise QualityError(f"bench quality --planted: not a valid planted universe: {problems}") from None
     full = planted_spec(include_held_out=True, steps=budget.steps, batch_size=budget.batch_size,
                         name="planted", **options)

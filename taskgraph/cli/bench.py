@@ -97,7 +97,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from taskgraph.bench.quality_suites import PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET
+    from taskgraph.bench.quality_suites import PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, UNIVERSE_KEYS
 
     def budget(b: Any) -> str:
         length = f", max_length {b.max_length}" if b.max_length else ""
@@ -136,8 +136,7 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")
     p.add_argument("--planted", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="change the planted universe or its model, e.g. --planted tasks=48 (repeatable; keys: "
-                        "seed, skills, tasks, held_out, skills_per_task, min_tasks_per_skill, tokens_per_skill, "
-                        "seq_len, vocab_size, examples_per_task, hidden_size, num_layers, num_heads, rank)")
+                        f"{', '.join(UNIVERSE_KEYS)})")
     p.set_defaults(run=run_quality)
 
 

@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from taskgraph.errors import DataError
+from taskgraph.errors import DataError, validation_problems
 from taskgraph.registry import SOURCES, UnknownKindError
 
 SPLITS = ("train", "val", "test")
@@ -169,7 +169,7 @@ def build_source(task: Any, base_dir: str | Path = ".") -> Source:
         try:
             params = entry.params.model_validate(data.own_fields())
         except ValidationError as exc:
-            problems = "; ".join(f"data.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            problems = validation_problems(exc, prefix="data.")
             raise DataError(f"task {task.name!r}: invalid {data.source} data section: {problems}") from None
     return entry.obj(params, task=task.name, num_labels=task.num_labels, base_dir=base_dir)
 

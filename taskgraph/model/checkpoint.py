@@ -34,7 +34,7 @@ from safetensors import SafetensorError
 from torch import Tensor, nn
 
 from taskgraph.atomic import replace_directory, write_bytes, write_text
-from taskgraph.errors import CheckpointError, TaskgraphError
+from taskgraph.errors import CheckpointError, TaskgraphError, validation_problems
 from taskgraph.spec.models import Spec
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ def _spec_of(path: Path, manifest: dict[str, Any]) -> Spec:
     try:
         spec = Spec.model_validate(manifest["spec"])
     except ValidationError as exc:
-        lines = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        lines = validation_problems(exc, limit=5)
         raise CheckpointError(f"{path}: the spec in the manifest is not valid here: {lines}") from None
     tasks = [{"name": t.name, "num_labels": t.num_labels} for t in spec.tasks]
     if manifest["tasks"] != tasks:

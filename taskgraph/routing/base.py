@@ -18,7 +18,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
-from taskgraph.errors import ModelError
+from taskgraph.errors import ModelError, validation_problems
 
 if TYPE_CHECKING:
     from taskgraph.spec.models import RouterSpec, Spec
@@ -39,8 +39,7 @@ def router_params(spec: RouterSpec, model: type[P]) -> P:
     try:
         return model.model_validate(spec.own_fields())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ModelError(f"router.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise ModelError(validation_problems(exc, prefix="router.", limit=1)) from None
 
 
 @dataclass

@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from taskgraph.data.catalog.parsers import PARSERS
-from taskgraph.errors import DataError
+from taskgraph.errors import DataError, validation_problems
 
 MANIFEST_ENV = "TASKGRAPH_CATALOG_MANIFEST"
 # taskgraph/data/catalog/manifest.py -> the repository root's data/manifest.json
@@ -183,7 +183,7 @@ def _load(file: str, stamp: int) -> Manifest:  # stamp: part of the cache key on
     try:
         return Manifest.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = validation_problems(exc)
         raise DataError(f"catalog manifest {file!r} is invalid: {problems}") from None
 
 
