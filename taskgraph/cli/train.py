@@ -9,11 +9,9 @@ again. Relative data paths resolve against the spec file's folder.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from taskgraph.cli.argtypes import positive_int
-from taskgraph.errors import SpecError
 from taskgraph.spec.overrides import spec_with_overrides
 
 
@@ -26,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="change a spec field, e.g. training.steps=50 router.temperature=0.5")
     p.add_argument("--resume", action="store_true", help="continue RUN from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a previous run in RUN (only a folder that holds a taskgraph run)")
+                   help="replace the previous run in RUN (only a folder taskgraph marked as its run; the new spec "
+                        "and data are checked before anything is removed)")
     p.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
                    help="stop after step N (the schedule still spans training.steps); --resume goes on later")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
@@ -38,9 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from taskgraph.train import train
 
     spec = spec_with_overrides(args.spec, args.overrides)
-    if args.overwrite:
-        clear_run(Path(args.out), resume=args.resume)
-    result = train(spec, args.out, base_dir=Path(args.spec).parent, resume=args.resume,
+    result = train(spec, args.out, base_dir=Path(args.spec).parent, resume=args.resume, overwrite=args.overwrite,
                    max_steps=args.max_steps, device=args.device)
     plots = write_run_plots(result.run_dir, model=result.model)
     width = max(len(name) for name in result.final.acc)
@@ -54,19 +51,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.out}: {status}; {result.wall_time_s:.1f} s, {result.examples_per_s:.0f} examples/s; "
           f"val mean accuracy {result.final.mean_acc:.4f}{best}; model in {Path(args.out) / 'model'}")
     return 0
-
-
-RUN_MARKERS = ("spec.yaml", "log.jsonl", "train.json", "checkpoints", "model")
-
-
-def clear_run(run: Path, *, resume: bool) -> None:
-    """Remove a previous taskgraph run at ``run`` (``--overwrite``); refuse anything that is not one."""
-    if resume:
-        raise SpecError(["--overwrite and --resume contradict each other: --resume continues RUN, "
-                         "--overwrite starts it afresh; give one"])
-    if not run.exists():
-        return
-    if not run.is_dir() or not any((run / name).exists() for name in RUN_MARKERS):
-        raise SpecError([f"--overwrite: {str(run)!r} is not a taskgraph run folder (none of {list(RUN_MARKERS)} "
-                         "is there); nothing was removed — give a run folder or a new --out"])
-    shutil.rmtree(run)

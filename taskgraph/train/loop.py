@@ -28,7 +28,6 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,16 +38,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from taskgraph.atomic import write_text
+from taskgraph.atomic import replace_directory, staging_dir, write_text
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
 from taskgraph.model import TaskGraphModel
+from taskgraph.run_folder import (
+    MARKER, check_output_folder, clear_folder, holds_entries, read_marker, run_lock, write_marker,
+)
 from taskgraph.spec import Spec, dump_spec, load_spec
 from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.optim import apply_lr, build_optimizer
 from taskgraph.train.run_checkpoint import (
     CHECKPOINTS, RunCheckpoint, TrainerState, capture_rng, fault_point, list_checkpoints, load_optimizer_state,
-    read_checkpoint, remove_partial, replace_dir, restore_rng, spec_hash, write_checkpoint,
+    read_checkpoint, remove_partial, restore_rng, spec_hash, write_checkpoint,
 )
 
 LOG, SPEC, SUMMARY, BEST, FINAL = "log.jsonl", "spec.yaml", "train.json", "best", "model"
@@ -76,14 +78,19 @@ class TrainResult:
 
 
 def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.PathLike[str] = ".",
-          resume: bool = False, max_steps: int | None = None, device: str = "cpu") -> TrainResult:
+          resume: bool = False, overwrite: bool = False, max_steps: int | None = None,
+          device: str = "cpu") -> TrainResult:
     """Train ``spec`` into the run directory ``out_dir`` (see the module docstring for its layout).
 
     Args:
         spec: the run's spec.
-        out_dir: the run directory; must be absent or empty unless ``resume``.
+        out_dir: the run directory; must be absent or empty unless ``resume`` or ``overwrite``. It is
+            marked as a run (:mod:`taskgraph.run_folder`) and locked while this runs; it may not be the
+            current directory, ``base_dir`` or a folder above either, nor lie inside another run.
         base_dir: relative data paths in the spec resolve against it (the spec file's folder).
         resume: continue from the newest checkpoint in ``out_dir`` (the spec must be the same).
+        overwrite: replace the run in ``out_dir`` — only a folder taskgraph marked as a train run, and
+            only once the new spec, model and data have been checked.
         max_steps: stop after this step (the schedule still spans ``training.steps``); a
             checkpoint is written there, so a later ``resume`` goes on.
         device: ``"cpu"`` or ``"cuda"`` (bf16 autocast).
@@ -92,14 +99,27 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
         TrainingError, CheckpointError, DataError, ModelError: with one clear message; on a
         failed resume nothing in ``out_dir`` has been changed.
     """
-    run, training = Path(out_dir), spec.training
+    training = spec.training
     dev = _device(device)
     cuda = dev.type == "cuda"
     if max_steps is not None and max_steps < 1:
         raise TrainingError(f"max_steps must be at least 1, got {max_steps}")
+    if resume and overwrite:
+        raise TrainingError("resume and overwrite contradict each other: resume continues the run, overwrite "
+                            "starts it afresh; give one")
     stop = training.steps if max_steps is None else min(max_steps, training.steps)
-    checkpoint = _checkpoint_to_resume(run, spec) if resume else _check_fresh(run, spec)
+    run = Path(out_dir)
+    check_output_folder(run, kind="train", sources=[base_dir])
+    with contextlib.ExitStack() as held:
+        if run.is_dir() and (resume or read_marker(run) is not None):  # never a lock file in a stranger's folder
+            held.enter_context(run_lock(run, what="run folder"))
+        checkpoint = _checkpoint_to_resume(run, spec) if resume else _check_fresh(run, spec, overwrite)
+        return _train(spec, run, held, checkpoint, base_dir=base_dir, overwrite=overwrite, stop=stop, dev=dev)
 
+
+def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunCheckpoint | None, *,
+           base_dir: str | os.PathLike[str], overwrite: bool, stop: int, dev: torch.device) -> TrainResult:
+    training, cuda = spec.training, dev.type == "cuda"
     with _deterministic(cuda):
         # ---- build everything and check it against the checkpoint; nothing is written yet
         if checkpoint is None:
@@ -128,9 +148,15 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
         # ---- the run directory: from here on this run writes
         if checkpoint is None:
             run.mkdir(parents=True, exist_ok=True)
+            held.enter_context(run_lock(run, what="run folder"))
+            _check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
+            clear_folder(run)
+            write_marker(run, "train", spec.name, spec_hash=spec_hash(spec))
             write_text(run / SPEC, dump_spec(spec))
             (run / LOG).write_bytes(b"")
         else:
+            if read_marker(run) is None:
+                write_marker(run, "train", spec.name, spec_hash=spec_hash(spec))  # a run from before markers
             remove_partial(run)
             _cut_log(run / LOG, state.log_bytes)
             restore_rng(state.rng, cuda)
@@ -215,21 +241,45 @@ def _scheduled_eval(step: int, every: int, total: int) -> bool:
 
 
 # ----------------------------------------------------------------------------- the run directory
-def _check_fresh(run: Path, spec: Spec) -> None:
-    """A new run needs an absent or empty folder; say how to continue when it holds a run."""
+def _check_fresh(run: Path, spec: Spec, overwrite: bool) -> None:
+    """A new run needs an absent or empty folder, one that never reached its first step, or (``overwrite``)
+    a folder taskgraph marked as a train run; otherwise say what is there and how to go on."""
     if run.exists() and not run.is_dir():
         raise TrainingError(f"--out {str(run)!r} is a file; give a folder for the run")
-    if not run.exists() or not any(run.iterdir()):
+    if not run.exists():
         return None
-    held = sorted(p.name for p in run.iterdir())
+    held = holds_entries(run)
+    marker = read_marker(run)
+    if not held or (overwrite and marker is not None) or _never_started(run, held, marker):
+        return None
+    if overwrite:
+        raise TrainingError(f"--overwrite: {str(run)!r} holds {', '.join(held[:6])} but is not a folder taskgraph "
+                            f"marked as a run (no {MARKER}); --overwrite replaces only taskgraph's own runs, so "
+                            "nothing was removed — give a new --out, or remove the folder yourself")
+    if marker is None:
+        raise TrainingError(f"--out {str(run)!r} is not empty ({', '.join(held[:6])}) and is not a taskgraph run; "
+                            "give a new or empty folder for the run (nothing was changed)")
     same = ""
     if (run / SPEC).is_file():
         try:
             same = " (same spec)" if spec_hash(load_spec(run / SPEC)) == spec_hash(spec) else " (a different spec)"
         except (SpecError, OSError):
             same = ""
-    raise TrainingError(f"--out {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass --resume "
-                        f"to continue it with the same spec, or give a new --out (nothing was changed)")
+    if not list_checkpoints(run) and not (run / FINAL).is_dir():
+        raise TrainingError(f"--out {str(run)!r} holds a run{same} that stopped before its first checkpoint, so "
+                            "there is nothing to resume; pass --overwrite to start it again, or give a new --out "
+                            "(nothing was changed)")
+    raise TrainingError(f"--out {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass --resume to "
+                        "continue it with the same spec, --overwrite to replace it, or give a new --out "
+                        "(nothing was changed)")
+
+
+def _never_started(run: Path, held: list[str], marker: dict[str, Any] | None) -> bool:
+    """A folder a train created but that never reached step 1 (only its spec and an empty log): not a run."""
+    if not set(held) <= {SPEC, LOG} or (marker is not None and marker["kind"] != "train"):
+        return False
+    log = run / LOG
+    return not log.exists() or (log.is_file() and log.stat().st_size == 0)
 
 
 def _checkpoint_to_resume(run: Path, spec: Spec) -> RunCheckpoint:
@@ -265,14 +315,12 @@ def _write_line(log: Any, record: dict[str, Any]) -> None:
 
 
 def _save_model(model: TaskGraphModel, target: Path, extra: dict[str, Any] | None) -> None:
-    """``save_pretrained`` into a temp folder beside ``target``, then swap it in."""
-    tmp = target.parent / f".tmp-{target.name}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
+    """``save_pretrained`` into a staging folder beside ``target``, then swap it in."""
+    staging = staging_dir(target)
+    model.save_pretrained(staging)
     if extra is not None:
-        write_text(tmp / "trainer.json", json.dumps(extra, indent=2) + "\n")
-    replace_dir(tmp, target)
+        write_text(staging / "trainer.json", json.dumps(extra, indent=2) + "\n")
+    replace_directory(staging, target)
 
 
 def _summary(result: TrainResult, spec: Spec, base_dir: str | os.PathLike[str], dev: torch.device) -> dict[str, Any]:

@@ -10,7 +10,8 @@
   ``log.jsonl`` at that step, the spec and its hash, and the size and sha256 of ``optimizer.safetensors``.
 
 Nothing is pickled and nothing is read with ``torch.load``. A checkpoint is written into
-``checkpoints/.tmp-step-N/`` and renamed to ``step-N`` when complete, so a ``step-N`` folder is
+a staging folder beside it (``checkpoints/.step-N.stage-<host>-<pid>-<random>/``) and renamed to ``step-N``
+when complete, so a ``step-N`` folder is
 always whole; only the newest ``keep`` are kept. :func:`read_checkpoint` checks every file
 (JSON shape, sizes, sha256 sums, the spec hash) and raises :class:`~taskgraph.errors.CheckpointError`
 before anything is changed on disk.
@@ -36,7 +37,7 @@ import torch
 from safetensors import SafetensorError
 from torch import Tensor
 
-from taskgraph.atomic import write_bytes, write_text
+from taskgraph.atomic import clean_stale, fsync_dir, replace_directory, staging_dir, write_bytes, write_text
 from taskgraph.errors import CheckpointError
 from taskgraph.model.checkpoint import MANIFEST, read_manifest
 from taskgraph.spec.models import Spec
@@ -185,13 +186,9 @@ class RunCheckpoint:
 
 def write_checkpoint(run_dir: Path, model: Any, optimizer: torch.optim.Optimizer, state: TrainerState,
                      spec: Spec, keep: int) -> Path:
-    """Write ``RUN/checkpoints/step-N`` atomically (temp folder + rename); keep the newest ``keep``."""
-    root = run_dir / CHECKPOINTS
-    final = root / step_dir_name(state.step)
-    tmp = root / f".tmp-{step_dir_name(state.step)}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    root.mkdir(parents=True, exist_ok=True)
+    """Write ``RUN/checkpoints/step-N`` atomically (staging folder + rename); keep the newest ``keep``."""
+    final = run_dir / CHECKPOINTS / step_dir_name(state.step)
+    tmp = staging_dir(final)
     model.save_pretrained(tmp)
     tensors, meta = optimizer_tensors(optimizer)
     data = safetensors.torch.save(tensors, metadata={"format": "pt", "producer": FORMAT})
@@ -207,24 +204,11 @@ def write_checkpoint(run_dir: Path, model: Any, optimizer: torch.optim.Optimizer
         "log_bytes": state.log_bytes, "elapsed_s": state.elapsed_s, "examples": state.examples, "data": state.data,
     }
     write_text(tmp / TRAINER, json.dumps(record, indent=1) + "\n")
-    _fsync_dir(tmp)
-    replace_dir(tmp, final)
+    fsync_dir(tmp)
+    replace_directory(tmp, final)
     for stale in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(stale)
     return final
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -236,24 +220,13 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def replace_dir(tmp: Path, target: Path) -> None:
-    """Put the finished folder ``tmp`` in the place of ``target`` (two renames; the old one deleted after)."""
-    if target.exists():
-        old = target.parent / f".old-{target.name}"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-    _fsync_dir(target.parent)
-
-
 def remove_partial(run_dir: Path) -> None:
-    """Tidy what an interrupted write left: delete ``.tmp-*`` folders, put back an ``.old-X`` whose X is gone."""
+    """Tidy what an interrupted write left in a run: the staging folders and temp files of writers that are
+    gone (:func:`taskgraph.atomic.clean_stale`), and the ``.tmp-X`` / ``.old-X`` folders of taskgraph 0.1 runs."""
     for root in (run_dir, run_dir / CHECKPOINTS):
         if not root.is_dir():
             continue
+        clean_stale(root)
         for p in sorted(root.iterdir()):
             if not p.is_dir():
                 continue

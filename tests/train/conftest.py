@@ -164,5 +164,9 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 def take_snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` and its bytes (to check nothing changed)."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under ``folder`` and its bytes (to check nothing changed; the run's lock file records who
+    locked it last, which is not content)."""
+    from taskgraph.run_folder import LOCK
+
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            and p.name != LOCK}

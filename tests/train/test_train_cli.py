@@ -74,26 +74,3 @@ def test_a_broken_spec_file_reports_its_lines(tmp_path: Path, capsys) -> None:  
 def test_argument_errors_are_exit_2(make_spec, tmp_path, capsys, argv, message) -> None:  # noqa: ANN001
     assert main(["train", str(make_spec()), "--out", str(tmp_path / "run"), *argv]) == 2
     assert message in capsys.readouterr().err
-
-
-def test_overwrite_replaces_a_run_and_refuses_other_folders(tmp_path, capsys):
-    from taskgraph.cli import main
-    from taskgraph.cli.train import clear_run
-    from taskgraph.errors import SpecError
-
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "spec.yaml").write_text("x")
-    (run / "log.jsonl").write_text("")
-    clear_run(run, resume=False)
-    assert not run.exists()
-    other = tmp_path / "photos"
-    other.mkdir()
-    (other / "cat.jpg").write_bytes(b"meow")
-    with pytest.raises(SpecError, match="not a taskgraph run folder"):
-        clear_run(other, resume=False)
-    assert (other / "cat.jpg").read_bytes() == b"meow"
-    with pytest.raises(SpecError, match="contradict"):
-        clear_run(run, resume=True)
-    assert main(["train", "nope.yaml", "--out", str(other), "--overwrite"]) == 2
-    assert (other / "cat.jpg").exists()

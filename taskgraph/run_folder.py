@@ -1,0 +1,305 @@
+"""What a run folder is, and the rules that keep one — and everything around it — from being lost.
+
+A *run folder* is a folder taskgraph made and marked with :data:`MARKER`, a JSON file holding the
+run's identity::
+
+    {"format": "taskgraph-run", "version": 1, "kind": "train", "id": "3f2c...", "name": "quickstart",
+     "created": "2026-12-04T15:02:11Z", "taskgraph": "0.1.0"}
+
+Kinds: ``train``, ``adapt`` and ``merge`` make runs; ``sweep`` and ``bench`` make *containers* whose
+cells are runs. The rules every writer follows:
+
+1. Only a marked folder of the writer's own kind is ever replaced (``--overwrite``), and only after
+   the new spec and data were checked; an unmarked folder that is not empty is never removed.
+2. A writer holds the folder's exclusive OS lock (:data:`LOCK`, ``flock``) while it writes into it; a
+   second writer gets :class:`RunLockedError` naming the holder's pid. The OS drops the lock when the
+   holder exits or is killed, so a lock never goes stale.
+3. An output folder is never ``""``, the current directory or one above it, a source, or a folder above
+   a source; it never lies inside another run (containers hold runs).
+4. No command writes inside a run it did not create: a new file directly in a run folder
+   (``RUN/graph.html``) is fine, the run's own entries (:data:`RUN_ENTRIES`) and anything below them
+   (``RUN/model/...``) are refused, and so is a target that is one of the command's sources.
+5. Temporary files carry their writer's pid (:mod:`taskgraph.atomic`); the next writer removes those whose
+   process is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from taskgraph.atomic import WriteError, file_kind, resolve_target, write_text
+from taskgraph.errors import TaskgraphError
+
+MARKER = ".taskgraph-run.json"
+LOCK = ".taskgraph.lock"
+FORMAT, VERSION = "taskgraph-run", 1
+RUN_KINDS = ("train", "adapt", "merge")
+CONTAINER_KINDS = ("sweep", "bench")
+KINDS = RUN_KINDS + CONTAINER_KINDS
+
+# Every name taskgraph itself writes directly inside a run or container folder: never another command's target.
+RUN_ENTRIES = frozenset({
+    MARKER, LOCK, "spec.yaml", "log.jsonl", "train.json", "checkpoints", "best", "model", "plots", "tensorboard",
+    "adapt.json", "merge.json", "eval.json", "cells", "cell.json", "run", "sweep.md", "sweep.json", "quality.json",
+    "quality.md", "planted", "real",
+})
+
+
+class OutputPathError(TaskgraphError):
+    """An output path would destroy or write into something it must not (a source, a run, the cwd, ...)."""
+
+
+class RunLockedError(TaskgraphError):
+    """Another taskgraph process is writing into the folder."""
+
+
+# ----------------------------------------------------------------------------- the marker
+def read_marker(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The marker of ``folder`` (None when it has none).
+
+    Raises:
+        OutputPathError: the marker exists but is not one taskgraph wrote (unreadable, wrong format or kind).
+    """
+    path = Path(folder) / MARKER
+    if not path.is_file():
+        return None
+    try:
+        if path.stat().st_size > 64 * 1024:
+            raise ValueError("larger than 64 KiB")
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("kind") not in KINDS:
+            raise ValueError(f"format must be {FORMAT!r} and kind one of {list(KINDS)}")
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise OutputPathError(f"{path}: not a taskgraph run marker ({exc}); the folder's owner is unknown, so "
+                              "taskgraph will neither replace it nor write into it") from None
+    return record
+
+
+def write_marker(folder: str | os.PathLike[str], kind: str, name: str = "", **extra: Any) -> dict[str, Any]:
+    """Mark ``folder`` as a taskgraph folder of ``kind`` with a new identity; returns the marker."""
+    from taskgraph import __version__
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown run kind {kind!r}; choose from {list(KINDS)}")
+    record = {"format": FORMAT, "version": VERSION, "kind": kind, "id": uuid.uuid4().hex, "name": name,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "taskgraph": __version__, **extra}
+    write_text(Path(folder) / MARKER, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def enclosing_run(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]] | None:
+    """The nearest marked folder strictly above ``path`` and its marker (None when there is none)."""
+    resolved = _resolve(path, "path")
+    for parent in resolved.parents:
+        if (parent / MARKER).is_file():
+            marker = read_marker(parent)
+            assert marker is not None
+            return parent, marker
+    return None
+
+
+# ----------------------------------------------------------------------------- the lock
+_HELD: dict[str, tuple[int, int]] = {}  # resolved folder -> (fd, depth): re-entrant inside one process
+
+
+@contextlib.contextmanager
+def run_lock(folder: str | os.PathLike[str], *, what: str = "the folder") -> Iterator[None]:
+    """Hold ``folder``'s exclusive lock (the folder must exist); re-entrant within this process.
+
+    Raises:
+        RunLockedError: another process holds it; the message names its pid and command.
+    """
+    key = str(_resolve(folder, what))
+    if key in _HELD:
+        fd, depth = _HELD[key]
+        _HELD[key] = (fd, depth + 1)
+        try:
+            yield
+        finally:
+            fd, depth = _HELD[key]
+            _HELD[key] = (fd, depth - 1)
+        return
+    fd = _acquire(Path(folder), what)
+    _HELD[key] = (fd, 1)
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        _release(fd)
+
+
+def _acquire(folder: Path, what: str) -> int:
+    path = folder / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise OutputPathError(f"{what} {str(folder)!r}: cannot create its lock file {LOCK} "
+                              f"({exc.strerror or exc})") from None
+    if not _try_lock(fd):
+        holder = _holder(fd)
+        os.close(fd)
+        raise RunLockedError(f"{what} {str(folder)!r} is in use by another taskgraph process ({holder}); wait for it "
+                             "to finish or stop it, then run again — nothing was changed")
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv[:6])[:300],
+                             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode())
+    return fd
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _release(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)  # closing the descriptor drops the flock
+
+
+def _holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+        return f"pid {int(info['pid'])}, `{str(info.get('command', '?'))[:120]}` since {info.get('since', '?')}"
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "pid unknown"
+
+
+# ----------------------------------------------------------------------------- output paths
+@dataclass(frozen=True)
+class OutputFolder:
+    """A checked output folder: where it is, and the marker it holds if it exists already."""
+
+    path: Path
+    exists: bool
+    marker: dict[str, Any] | None
+
+
+def check_output_folder(out: str | os.PathLike[str], *, kind: str, what: str = "--out",
+                        sources: Iterable[str | os.PathLike[str]] = ()) -> OutputFolder:
+    """Check that a ``kind`` writer may create (or, later, replace) the folder ``out``.
+
+    Refused: an empty path; the current directory or a folder above it; a source, a folder above a
+    source; a path under a regular file; a file or special file at ``out``; a folder inside another run
+    (a container's cells are fine); a marked folder of another kind. Whether an existing folder may be
+    replaced is the writer's call (``--overwrite``, a resume), with the marker returned here.
+
+    Raises:
+        OutputPathError: saying what ``out`` is and what to give instead.
+    """
+    if str(out).strip() == "":
+        raise OutputPathError(f"{what} is empty; give a folder for the {kind} output, e.g. runs/my-{kind}")
+    folder = _resolve(out, what)
+    here = f"{what} {str(out)!r}"
+    cwd = Path.cwd().resolve()
+    if folder == cwd or folder in cwd.parents:
+        raise OutputPathError(f"{here} is the current directory or a folder above it; taskgraph writes a {kind} "
+                              "into a folder of its own (e.g. runs/x) and would never replace the one you work in")
+    for source in sources:
+        src = _resolve(source, "source")
+        if folder == src or folder in src.parents:
+            raise OutputPathError(f"{here} is {'the same as' if folder == src else 'a folder above'} {str(source)!r}, "
+                                  f"which this command reads; give a separate folder for the output")
+    _check_parents_are_folders(folder, here)
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"{here} is a {file_kind(folder.stat().st_mode)}; give a folder for the output")
+    enclosing = enclosing_run(folder)
+    if enclosing is not None and enclosing[1]["kind"] in RUN_KINDS:
+        raise OutputPathError(f"{here} lies inside the taskgraph {enclosing[1]['kind']} run {str(enclosing[0])!r}; "
+                              "a run's folder holds only what that run wrote — give a folder outside it")
+    marker = read_marker(folder) if folder.is_dir() else None
+    if marker is not None and marker["kind"] != kind:
+        raise OutputPathError(f"{here} holds a taskgraph {marker['kind']} run, not a {kind}; give a new folder "
+                              "(nothing was changed)")
+    return OutputFolder(folder, folder.exists(), marker)
+
+
+def check_output_file(out: str | os.PathLike[str], *, what: str = "--out",
+                      sources: Iterable[str | os.PathLike[str]] = ()) -> Path:
+    """Check that a command may write the file ``out``; returns the file that would be replaced.
+
+    Refused: not a file path, a directory, a FIFO / socket / device (a symlink is followed to its
+    destination, which is then checked), one of the command's sources, a run's own files or anything
+    inside them (a new file directly in a run folder is fine), a path under a regular file.
+
+    Raises:
+        OutputPathError: saying what ``out`` is.
+    """
+    here = f"{what} {str(out)!r}"
+    try:
+        target = resolve_target(out)
+    except WriteError as exc:
+        raise OutputPathError(f"{here}: {str(exc).split(': ', 1)[-1]}") from None
+    resolved = _resolve(target, what)
+    _check_parents_are_folders(resolved, here)
+    for source in sources:
+        src = _resolve(source, "source")
+        if resolved == src or src in resolved.parents:
+            raise OutputPathError(f"{here} is {'the same file as' if resolved == src else 'inside'} {str(source)!r}, "
+                                  "which this command reads; write the output somewhere else")
+    enclosing = enclosing_run(resolved)
+    if enclosing is not None:
+        run, marker = enclosing
+        top = resolved.relative_to(run).parts[0]
+        if resolved.parent != run or top in RUN_ENTRIES:
+            raise OutputPathError(f"{here} would write into {str(run / top)!r}, which belongs to the taskgraph "
+                                  f"{marker['kind']} run {str(run)!r}; write the output outside the run's own files "
+                                  "(a new file directly in the run folder, or another folder)")
+    return resolved
+
+
+def _check_parents_are_folders(path: Path, here: str) -> None:
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise OutputPathError(f"{here} lies under {str(parent)!r}, which is a {file_kind(parent.stat().st_mode)}, "
+                                  "not a folder")
+
+
+def _resolve(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` made absolute with symlinks followed (a loop is an error, a missing tail is fine)."""
+    try:
+        return Path(path).expanduser().resolve(strict=False)
+    except (RuntimeError, OSError) as exc:
+        raise OutputPathError(f"{what} {str(path)!r}: cannot resolve it ({exc}); a symlink loop?") from None
+
+
+def holds_entries(folder: Path, ignore: Iterable[str] = (MARKER, LOCK)) -> list[str]:
+    """The names in ``folder`` other than ``ignore`` and stale temps (sorted)."""
+    from taskgraph.atomic import is_stale
+
+    skip = set(ignore)
+    return sorted(p.name for p in folder.iterdir() if p.name not in skip and not is_stale(p))
+
+
+def clear_folder(folder: Path, keep: Iterable[str] = (LOCK,)) -> None:
+    """Remove everything in ``folder`` except ``keep``, the marker last (a crash midway leaves it marked)."""
+    import shutil
+
+    kept = set(keep)
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name == MARKER):
+        if entry.name in kept:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
