@@ -48,8 +48,7 @@ KINDS = RUN_KINDS + CONTAINER_KINDS
 # Every name taskgraph itself writes directly inside a run or container folder: never another command's target.
 RUN_ENTRIES = frozenset({
     MARKER, LOCK, "spec.yaml", "log.jsonl", "train.json", "checkpoints", "best", "model", "plots", "tensorboard",
-    "adapt.json", "merge.json", "eval.json", "cells", "cell.json", "run", "sweep.md", "sweep.json", "quality.json",
-    "quality.md", "planted", "real",
+    "adapt.json", "merge.json", "cells", "sweep.md", "sweep.json", "quality.json", "quality.md", "planted", "real",
 })
 
 
@@ -229,8 +228,8 @@ def check_output_folder(out: str | os.PathLike[str], *, kind: str, what: str = "
                               "a run's folder holds only what that run wrote — give a folder outside it")
     marker = read_marker(folder) if folder.is_dir() else None
     if marker is not None and marker["kind"] != kind:
-        raise OutputPathError(f"{here} holds a taskgraph {marker['kind']} run, not a {kind}; give a new folder "
-                              "(nothing was changed)")
+        raise OutputPathError(f"{here} holds a taskgraph {marker['kind']} run, which a {kind} never replaces; give a "
+                              "new folder (nothing was changed)")
     return OutputFolder(folder, folder.exists(), marker)
 
 
@@ -254,7 +253,8 @@ def check_output_file(out: str | os.PathLike[str], *, what: str = "--out",
     _check_parents_are_folders(resolved, here)
     for source in sources:
         src = _resolve(source, "source")
-        if resolved == src or src in resolved.parents:
+        inside = src in resolved.parents and read_marker(src) is None  # a marked run: rule 4 below decides
+        if resolved == src or inside:
             raise OutputPathError(f"{here} is {'the same file as' if resolved == src else 'inside'} {str(source)!r}, "
                                   "which this command reads; write the output somewhere else")
     enclosing = enclosing_run(resolved)
@@ -303,3 +303,86 @@ def clear_folder(folder: Path, keep: Iterable[str] = (LOCK,)) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+# ----------------------------------------------------------------------------- runs built aside, swapped in
+def check_replaceable(checked: OutputFolder, *, kind: str, overwrite: bool, what: str = "--out") -> None:
+    """A new ``kind`` output needs an absent or empty folder, or (``overwrite``) a folder marked as a ``kind``.
+
+    Raises:
+        OutputPathError: the folder holds something else (nothing was changed).
+    """
+    folder = checked.path
+    if not folder.is_dir():
+        return
+    held = holds_entries(folder)
+    if not held or (overwrite and checked.marker is not None and checked.marker["kind"] == kind):
+        return
+    if overwrite:
+        raise OutputPathError(f"--overwrite: {what} {str(folder)!r} holds {', '.join(held[:6])} but is not a folder "
+                              f"taskgraph marked as a {kind} run (no {MARKER}); --overwrite replaces only taskgraph's "
+                              "own runs, so nothing was removed — give a new folder")
+    also = " or pass --overwrite to replace it" if checked.marker is not None else ""
+    raise OutputPathError(f"{what} {str(folder)!r} already exists and holds {', '.join(held[:6])}; give a new "
+                          f"folder{also} (nothing was changed)")
+
+
+@contextlib.contextmanager
+def claim_output_run(out: str | os.PathLike[str], *, kind: str, sources: Iterable[str | os.PathLike[str]] = (),
+                     overwrite: bool = False, what: str = "--out") -> Iterator[Path]:
+    """Claim the folder ``out`` for a ``kind`` run that is built in a staging folder and swapped in by
+    :func:`publish_run`: check it (:func:`check_output_folder`, :func:`check_replaceable`), create it if
+    absent and hold its lock until the block ends. A folder this created is removed again if the block fails.
+
+    Raises:
+        OutputPathError, RunLockedError: before anything was written.
+    """
+    checked = check_output_folder(out, kind=kind, what=what, sources=sources)
+    check_replaceable(checked, kind=kind, overwrite=overwrite, what=what)
+    folder, created = checked.path, not checked.path.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(folder, what=what):
+            again = check_output_folder(out, kind=kind, what=what, sources=sources)  # another writer came first?
+            check_replaceable(again, kind=kind, overwrite=overwrite, what=what)
+            yield folder
+    except BaseException:
+        if created and folder.is_dir() and not holds_entries(folder, ignore=(LOCK,)):
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def publish_run(staging: Path, out: Path, *, kind: str, name: str = "", **identity: Any) -> Path:
+    """Mark the finished ``staging`` folder as a ``kind`` run and swap it in at ``out`` (held by
+    :func:`claim_output_run`); returns ``out``."""
+    from taskgraph.atomic import replace_directory
+
+    write_marker(staging, kind, name, **identity)
+    return replace_directory(staging, out)
+
+
+@contextlib.contextmanager
+def claim_container(out: str | os.PathLike[str], *, kind: str, sources: Iterable[str | os.PathLike[str]] = (),
+                    legacy: Iterable[str] = (), what: str = "--out") -> Iterator[Path]:
+    """Open the container folder ``out`` (a sweep or bench folder whose cells are runs): new, or one of the
+    same ``kind`` to complete. It is marked on first use and locked while the block runs. An unmarked folder
+    that is not empty is refused, unless it holds one of the ``legacy`` entries (a container written by
+    taskgraph 0.1, before markers).
+
+    Raises:
+        OutputPathError, RunLockedError: before anything was written.
+    """
+    checked = check_output_folder(out, kind=kind, what=what, sources=sources)
+    folder = checked.path
+    if folder.is_dir() and checked.marker is None:
+        held = holds_entries(folder)
+        if held and not set(held) & set(legacy):
+            raise OutputPathError(f"{what} {str(out)!r} holds {', '.join(held[:6])} and is not a taskgraph {kind} "
+                                  "folder; give a new or empty folder (nothing was changed)")
+    folder.mkdir(parents=True, exist_ok=True)
+    with run_lock(folder, what=what):
+        if read_marker(folder) is None:
+            write_marker(folder, kind)
+        yield folder

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from taskgraph.adapt.modes import (
     trainable_entries,
 )
 from taskgraph.adapt.shots import label_counts, stratified_shots
-from taskgraph.atomic import replace_directory, write_text
+from taskgraph.atomic import staging_dir, write_text
 from taskgraph.data.base import build_source
 from taskgraph.errors import ModelError, TaskgraphError
 from taskgraph.eval.run_eval import recorded_base_dir, score_split
@@ -60,12 +59,12 @@ from taskgraph.model import TaskGraphModel
 from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.device import resolve_device
 from taskgraph.model.rundir import find_model_dir
+from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
 from taskgraph.spec.models import TaskSpec
 from taskgraph.train.batches import TaskData, collate, encode_examples, tokenizer_pad_id
 
 ADAPT_JSON, SPEC, SUMMARY, MODEL = "adapt.json", "spec.yaml", "train.json", "model"
-RUN_MARKERS = (ADAPT_JSON, SPEC, SUMMARY, MODEL)
 
 
 class AdaptError(TaskgraphError):
@@ -119,12 +118,13 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
         device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         base_dir: where relative paths of ``data`` resolve (default: the current directory).
         family: the new task's family (evaluation metadata; default: the catalog's, for a catalog task).
-        overwrite: replace an existing adapted run (or run) in ``out_dir``.
+        overwrite: replace the adapted run in ``out_dir`` (only a folder taskgraph marked as an adapt run).
 
     Raises:
         ModelError: an unsupported (router, mode) pair, a taken task name, a bad ``relate``.
         DataError: unreadable data, too few examples. CheckpointError: no run in ``run_dir``.
-        AdaptError: ``out_dir`` is taken, or phase 1 diverged.
+        OutputPathError, RunLockedError: ``out_dir`` is taken, is (or is inside, or above) the source run, or
+            another process writes into it. AdaptError: phase 1 diverged.
     """
     started = time.perf_counter()
     run, out = Path(run_dir), Path(out_dir)
@@ -133,57 +133,57 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise AdaptError(f"lr must be a positive number, got {lr}")
     model_dir = find_model_dir(run)
-    _check_out(out, run, model_dir, overwrite)
-    kind = read_manifest(model_dir)["spec"].get("router", {}).get("kind", "poly")
-    check_mode(kind, mode)
-    plan = plan_for(kind, mode)
-    dev = resolve_device(device)
+    with claim_output_run(out, kind="adapt", sources=(run, model_dir), overwrite=overwrite):
+        kind = read_manifest(model_dir)["spec"].get("router", {}).get("kind", "poly")
+        check_mode(kind, mode)
+        plan = plan_for(kind, mode)
+        dev = resolve_device(device)
 
-    model = TaskGraphModel.from_pretrained(model_dir, device=dev)
-    run_base = recorded_base_dir(run, model_dir)
-    block = resolve_block(data, base_dir if base_dir is not None else Path.cwd(), model.spec)
-    labels = num_labels if num_labels is not None else infer_num_labels(task, block, ".")
-    family = family if family is not None else infer_family(block)
-    relations = _relations(model, plan, relate, task)
+        model = TaskGraphModel.from_pretrained(model_dir, device=dev)
+        run_base = recorded_base_dir(run, model_dir)
+        block = resolve_block(data, base_dir if base_dir is not None else Path.cwd(), model.spec)
+        labels = num_labels if num_labels is not None else infer_num_labels(task, block, ".")
+        family = family if family is not None else infer_family(block)
+        relations = _relations(model, plan, relate, task)
 
-    skills_before = model.skills
-    index = add_new_task(model, plan, task, labels, relations, seed=seed, family=family, data=block)
-    splits = _load_splits(model, model.spec.tasks[index], index)
-    rows = stratified_shots(splits["train"].labels.tolist(), shots, labels, seed, task=f"task {task!r}")
-    shot_data = _subset(splits["train"], rows)
-    pad_id = tokenizer_pad_id(model.tokenizer)
+        skills_before = model.skills
+        index = add_new_task(model, plan, task, labels, relations, seed=seed, family=family, data=block)
+        splits = _load_splits(model, model.spec.tasks[index], index)
+        rows = stratified_shots(splits["train"].labels.tolist(), shots, labels, seed, task=f"task {task!r}")
+        shot_data = _subset(splits["train"], rows)
+        pad_id = tokenizer_pad_id(model.tokenizer)
 
-    tick = time.perf_counter()
-    entries = trainable_entries(model, plan, index)
-    losses = [] if mode == "zero-shot" or steps == 0 else _phase_one(
-        model, plan, entries, index, shot_data, steps=steps, lr=lr, seed=seed, pad_id=pad_id)
-    features = pooled_features(model, shot_data, pad_id=pad_id)  # [N, D]
-    weight, bias = fit_head(features, shot_data.labels, labels)
-    set_head(model, index, weight, bias)
-    seconds = time.perf_counter() - tick
+        tick = time.perf_counter()
+        entries = trainable_entries(model, plan, index)
+        losses = [] if mode == "zero-shot" or steps == 0 else _phase_one(
+            model, plan, entries, index, shot_data, steps=steps, lr=lr, seed=seed, pad_id=pad_id)
+        features = pooled_features(model, shot_data, pad_id=pad_id)  # [N, D]
+        weight, bias = fit_head(features, shot_data.labels, labels)
+        set_head(model, index, weight, bias)
+        seconds = time.perf_counter() - tick
 
-    scores = {split: score_split(model, splits[split], pad_id=pad_id) for split in ("val", "test")}
-    trainable = sum(e.count() for e in entries)
-    lrs = _learning_rates(model, lr)
-    record = {
-        "source_run": str(run), "source_model_dir": str(model_dir), "task": task, "mode": mode, "router": kind,
-        "num_labels": labels, "family": family, "data": block, "task_id": index,
-        "shots": shots, "shot_rows": rows, "shot_counts": label_counts(splits["train"].labels.tolist(), rows, labels),
-        "steps": len(losses), "lr": lrs if losses else None, "seed": seed, "device": str(dev),
-        "batch_size": _batch_size(model, len(rows)) if losses else None,
-        "relate": relations if plan.add == "relations" else None,
-        "own_skill": plan.own_skill, "skill_init": plan.skill_init if model.skills != skills_before else None,
-        "router_mode_phase1": ("train" if plan.router_train else "eval") if losses else None,
-        "other_tasks_change": bool(losses) and plan.other_tasks_change,
-        "trainable": trainable, "trainable_parameters": {e.name: e.count() for e in entries},
-        "head": {"method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
-                 "l2": L2, "iterations": ITERATIONS, "parameters": int(weight.numel() + bias.numel())},
-        "loss": {"first": losses[0], "last": losses[-1]} if losses else None,
-        "val": scores["val"], "test": scores["test"], "seconds": seconds,
-    }
-    record["total_seconds"] = time.perf_counter() - started
-    _write_run(out, model, record, run_base, overwrite)
-    return AdaptResult(out, task, mode, shots, scores["test"], seconds, trainable, scores["val"], record)
+        scores = {split: score_split(model, splits[split], pad_id=pad_id) for split in ("val", "test")}
+        trainable = sum(e.count() for e in entries)
+        lrs = _learning_rates(model, lr)
+        record = {
+            "source_run": str(run), "source_model_dir": str(model_dir), "task": task, "mode": mode, "router": kind,
+            "num_labels": labels, "family": family, "data": block, "task_id": index,
+            "shots": shots, "shot_rows": rows, "shot_counts": label_counts(splits["train"].labels.tolist(), rows, labels),
+            "steps": len(losses), "lr": lrs if losses else None, "seed": seed, "device": str(dev),
+            "batch_size": _batch_size(model, len(rows)) if losses else None,
+            "relate": relations if plan.add == "relations" else None,
+            "own_skill": plan.own_skill, "skill_init": plan.skill_init if model.skills != skills_before else None,
+            "router_mode_phase1": ("train" if plan.router_train else "eval") if losses else None,
+            "other_tasks_change": bool(losses) and plan.other_tasks_change,
+            "trainable": trainable, "trainable_parameters": {e.name: e.count() for e in entries},
+            "head": {"method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
+                     "l2": L2, "iterations": ITERATIONS, "parameters": int(weight.numel() + bias.numel())},
+            "loss": {"first": losses[0], "last": losses[-1]} if losses else None,
+            "val": scores["val"], "test": scores["test"], "seconds": seconds,
+        }
+        record["total_seconds"] = time.perf_counter() - started
+        _write_run(out, model, record, run_base)
+        return AdaptResult(out, task, mode, shots, scores["test"], seconds, trainable, scores["val"], record)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -195,23 +195,6 @@ def add_new_task(model: TaskGraphModel, plan: Plan, task: str, num_labels: int, 
         return model.add_task(task, num_labels, dict(relate), family=family, data=data)
     return model.add_learned_task(task, num_labels, own_skill=plan.own_skill, skill_init=plan.skill_init,
                                   family=family, data=data)
-
-
-def _check_out(out: Path, run: Path, model_dir: Path, overwrite: bool) -> None:
-    """``out`` must be new or empty, or (``overwrite``) hold a run; never the source run."""
-    if out.resolve() in (run.resolve(), model_dir.resolve()) or model_dir.resolve().is_relative_to(out.resolve()):
-        raise AdaptError(f"--out {str(out)!r} is (or holds) the source run; give a new folder for the adapted run")
-    if out.exists() and not out.is_dir():
-        raise AdaptError(f"--out {str(out)!r} is a file; give a folder for the adapted run")
-    if not out.exists() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        held = sorted(p.name for p in out.iterdir())
-        raise AdaptError(f"--out {str(out)!r} already exists and holds {', '.join(held[:6])}; give a new folder, "
-                         "or pass --overwrite to replace it (nothing was changed)")
-    if not any((out / name).exists() for name in RUN_MARKERS):
-        raise AdaptError(f"--overwrite: {str(out)!r} is not a taskgraph run folder (none of {list(RUN_MARKERS)} is "
-                         "there); nothing was removed — give a run folder or a new --out")
 
 
 def _relations(model: TaskGraphModel, plan: Plan, relate: Mapping[str, float] | None, task: str) -> dict[str, float]:
@@ -314,13 +297,9 @@ def _phase_one(model: TaskGraphModel, plan: Plan, entries: list[Trainable], task
     return losses
 
 
-def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path, overwrite: bool) -> None:
-    """Build the run dir beside ``out`` and rename it into place (replacing an old one with ``overwrite``)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.adapt-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; a run dir is as readable as any folder
+def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path) -> None:
+    """Build the run beside ``out`` (claimed by :func:`~taskgraph.run_folder.claim_output_run`) and swap it in."""
+    staging = staging_dir(out)
     try:
         write_text(staging / SPEC, dump_spec(model.spec))
         model.save_pretrained(staging / MODEL)
@@ -328,8 +307,7 @@ def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_bas
                    "task": record["task"], "mode": record["mode"]}
         write_text(staging / SUMMARY, json.dumps(summary, indent=2) + "\n")
         write_text(staging / ADAPT_JSON, json.dumps(record, indent=2) + "\n")
-        _check_out(out, Path(record["source_run"]), Path(record["source_model_dir"]), overwrite)  # still free?
-        replace_directory(staging, out)
+        publish_run(staging, out, kind="adapt", name=model.spec.name, task=record["task"])
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

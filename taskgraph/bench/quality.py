@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from taskgraph.atomic import write_text
+from taskgraph.run_folder import claim_container
 from taskgraph.bench.quality_cells import (
     AdaptCell, TrainCell, adapt_cell_dir, run_adapt_cell, run_train_cell, train_cell_dir,
 )
@@ -306,4 +307,6 @@ def run_quality(settings: QualitySettings, progress: Say | None = None) -> dict[
     settings.check()
     say = progress or (lambda _: None)
     suites = [settings.build_suite(name) for name in settings.suites]  # every config problem before any training
-    return {"bench": "quality", "suites": {s.name: run_suite(s, settings, say) for s in suites}}
+    sources = [settings.config] if settings.config is not None else []
+    with claim_container(settings.out, kind="bench", sources=sources, legacy=("planted", "real")):
+        return {"bench": "quality", "suites": {s.name: run_suite(s, settings, say) for s in suites}}

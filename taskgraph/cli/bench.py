@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from taskgraph.atomic import write_text
 from taskgraph.cli.argtypes import count, positive_int
+from taskgraph.run_folder import check_output_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -45,7 +46,7 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--seq", type=positive_int, default=64, help="tokens per example (default: 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--seed", type=int, default=0, help="default: 0")
-    p.set_defaults(run=run_speed)
+    p.set_defaults(run=json_checked(run_speed))
 
 
 def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -62,7 +63,7 @@ def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    help="also time the router against a whole MiniLM-L6 training step (needs the package)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     p.add_argument("--seed", type=int, default=0, help="default: 0")
-    p.set_defaults(run=run_scale)
+    p.set_defaults(run=json_checked(run_scale))
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -137,11 +138,22 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--planted", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="change the planted universe or its model, e.g. --planted tasks=48 (repeatable; keys: "
                         f"{', '.join(UNIVERSE_KEYS)})")
-    p.set_defaults(run=run_quality)
+    p.set_defaults(run=json_checked(run_quality))
 
 
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def json_checked(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``command`` with its ``--json`` target checked before the bench runs, not after an hour of it."""
+
+    def run(args: argparse.Namespace) -> int:
+        if args.json:
+            check_output_file(args.json, what="--json")
+        return command(args)
+
+    return run
 
 
 def _report(result: dict, markdown: str, json_out: str | None) -> int:

@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 from taskgraph.atomic import write_text
+from taskgraph.run_folder import check_output_file
 from taskgraph.cli.argtypes import positive_int
 
 COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
@@ -143,6 +144,8 @@ def format_report(result: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from taskgraph.eval import evaluate_run  # torch + transformers: imported when needed
 
+    if args.json_out is not None:
+        check_output_file(args.json_out, what="--json", sources=[args.run_dir])  # before the work, not after
     result = evaluate_run(args.run_dir, split=args.split, which=args.which, device=args.device,
                           batch_size=args.batch_size, tasks=args.tasks, timing=args.timing,
                           alignment=args.alignment, timing_rounds=args.timing_rounds)

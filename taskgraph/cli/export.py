@@ -17,6 +17,7 @@ from pathlib import Path
 from taskgraph.errors import ExportError
 from taskgraph.export import FORMATS, export_graph
 from taskgraph.graph import TaskGraph
+from taskgraph.run_folder import check_output_file
 from taskgraph.spec import load_spec
 
 
@@ -37,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def run(args: argparse.Namespace) -> int:
     source = Path(args.source)
+    check_output_file(args.out, sources=[source])
     if source.is_dir():
         from taskgraph.report import run_graph  # imports torch and transformers: only when a run is read
 

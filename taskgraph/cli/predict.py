@@ -1,15 +1,24 @@
-"""``taskgraph predict RUN --task NAME --input FILE.jsonl [--out FILE]``: labels and probabilities."""
+"""``taskgraph predict RUN --task NAME --input FILE.jsonl [--out FILE] [--batch-size N]``: labels and probabilities.
+
+The input is read like a JSONL data file (:func:`taskgraph.data.jsonl.read_jsonl`: UTF-8, a byte-order mark
+allowed, one object per line, blank lines skipped). Texts are tokenised in large chunks and run in batches
+of similar length; each chunk's predictions are written as soon as they are known (to a temp file renamed
+at the end with ``--out``, so an interrupted run leaves no half-written output). The rate goes to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from taskgraph.atomic import write_text
+from taskgraph.cli.argtypes import positive_int
 from taskgraph.errors import DataError
+from taskgraph.files import check_file, check_text
+from taskgraph.run_folder import check_output_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -19,52 +28,67 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--input", required=True, help="JSONL file, one object per line with a text field")
     p.add_argument("--text-field", default="text", help="the field holding the text (default: text)")
     p.add_argument("--out", default=None, help="JSONL output (default: standard output)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=256, help="texts per forward pass (default: 256)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     p.set_defaults(run=run)
 
 
 def read_records(path: Path, field: str) -> list[dict[str, Any]]:
-    """The JSONL records of ``path``; each must be an object with a string ``field``."""
-    if not path.is_file():
-        raise DataError(f"input {str(path)!r}: no such file")
-    records: list[dict[str, Any]] = []
-    with path.open("r", encoding="utf-8", errors="strict") as handle:
-        try:
-            lines = list(handle)
-        except UnicodeDecodeError:
-            raise DataError(f"input {str(path)!r}: not UTF-8 text") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"input {str(path)!r} line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or not isinstance(record.get(field), str):
-            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise DataError(f"input {str(path)!r} line {number}: needs a string field {field!r} "
-                            f"(found {keys}); choose the field with --text-field")
-        records.append(record)
-    if not records:
+    """The JSONL records of ``path``; each must be an object with a string ``field`` of valid Unicode."""
+    from taskgraph.data.jsonl import read_jsonl
+
+    rows = read_jsonl(check_file(path, "input", DataError))
+    for record, where in rows:
+        text = record.get(field)
+        if not isinstance(text, str):
+            raise DataError(f"input {str(path)!r} {where}: needs a string field {field!r} (found {sorted(record)}); "
+                            "choose the field with --text-field")
+        check_text(text, f"input {str(path)!r} {where}, field {field!r}", DataError)
+    if not rows:
         raise DataError(f"input {str(path)!r}: no records")
-    return records
+    return [record for record, _ in rows]
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph.model import TaskGraphModel, predict  # torch + transformers: imported when needed
+    from taskgraph.model import TaskGraphModel  # torch + transformers: imported when needed
     from taskgraph.model.device import resolve_device
+    from taskgraph.model.predict import iter_predictions
     from taskgraph.model.rundir import find_model_dir
 
+    if args.out is not None:
+        check_output_file(args.out, sources=[args.input, args.run_dir])
     records = read_records(Path(args.input), args.text_field)
     device = resolve_device(args.device)
     model = TaskGraphModel.from_pretrained(find_model_dir(args.run_dir), device=device)
-    results = predict(model, args.task, [r[args.text_field] for r in records], batch_size=args.batch_size)
-    lines = [json.dumps({**record, **result}, ensure_ascii=False) for record, result in zip(records, results)]
-    text = "\n".join(lines) + "\n"
+    model.task_index(args.task)  # an unknown task fails before any output is opened
+    start = time.perf_counter()
+    texts = (r[args.text_field] for r in records)
     if args.out is None:
-        sys.stdout.write(text)
+        _write(sys.stdout.buffer, records, iter_predictions(model, args.task, texts, args.batch_size))
+        sys.stdout.flush()
     else:
-        write_text(args.out, text)
-        print(f"wrote {len(lines)} predictions for task {args.task!r} to {args.out}", file=sys.stderr)
+        from taskgraph.atomic import atomic_open
+
+        with atomic_open(args.out) as handle:
+            _write(handle, records, iter_predictions(model, args.task, texts, args.batch_size))
+    seconds = time.perf_counter() - start
+    where = "standard output" if args.out is None else args.out
+    print(f"wrote {len(records)} predictions for task {args.task!r} to {where} in {seconds:.1f} s "
+          f"({len(records) / max(seconds, 1e-9):,.0f} examples/s)", file=sys.stderr)
     return 0
+
+
+def _write(handle: BinaryIO, records: list[dict[str, Any]], chunks: Any) -> None:
+    done = 0
+    for chunk in chunks:
+        lines = [_line({**record, **result}) for record, result in zip(records[done : done + len(chunk)], chunk)]
+        handle.write(b"".join(lines))
+        done += len(chunk)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """One JSON line, UTF-8; a record whose other fields hold lone surrogates keeps them as ``\\udXXX`` escapes."""
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record) + "\n").encode("ascii")

@@ -14,6 +14,8 @@ layer; the router is asked only for the U distinct tasks, so routing cost does n
 
 from __future__ import annotations
 
+import difflib
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -130,7 +132,9 @@ class TaskGraphModel(nn.Module):
         """The id of a task given by name or id; ModelError naming the known tasks otherwise."""
         if isinstance(task, str):
             if task not in self._task_ids:
-                raise ModelError(f"unknown task {task!r}; known tasks are {self.task_names}")
+                close = difflib.get_close_matches(task, self.task_names, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ModelError(f"unknown task {task!r}; {hint}known tasks are {self.task_names}")
             return self._task_ids[task]
         if isinstance(task, bool) or not isinstance(task, int):
             raise ModelError(f"a task is a name or an integer id, got {task!r} ({type(task).__name__}); "
@@ -366,7 +370,7 @@ class TaskGraphModel(nn.Module):
         """A plain transformers model with this task's adapter folded into W, plus its head."""
         return merge_and_unload(self, task)
 
-    def predict(self, task: int | str, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, Any]]:
+    def predict(self, task: int | str, texts: Sequence[str], batch_size: int = 256) -> list[dict[str, Any]]:
         """Labels and probabilities for raw texts (see :func:`taskgraph.model.predict.predict`)."""
         return predict(self, task, texts, batch_size=batch_size)
 

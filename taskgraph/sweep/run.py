@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from taskgraph.atomic import write_text
+from taskgraph.run_folder import check_output_folder, claim_container
 from taskgraph.errors import TaskgraphError
 from taskgraph.eval import EVAL_SPLITS, evaluate_run
 from taskgraph.sweep.grid import Cell, Grid, build_grid
@@ -134,19 +135,19 @@ def run_sweep(spec_path: str | os.PathLike[str], params: Mapping[str, Sequence[s
         raise SweepError(f"--split {split!r}: choose from {list(EVAL_SPLITS)}")
     grid = build_grid(spec_path, params, seeds=seeds, max_steps=max_steps)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"--out {str(out)!r} is a file; give a folder for the sweep")
     base = Path(base_dir) if base_dir is not None else grid.spec_path.parent
+    check_output_folder(out, kind="sweep", sources=[grid.spec_path])
     check_cells(out, grid)
-    outcomes = []
-    for i, cell in enumerate(grid.cells, start=1):
-        outcome = run_cell(cell, out / CELLS / cell.slug, base_dir=base, device=device, split=split)
-        outcomes.append(outcome)
-        if progress is not None:
-            progress(f"[{i}/{len(grid.cells)}] {cell.label()}: {outcome.describe()}")
-    rows = aggregate(grid, [o.evaluation for o in outcomes])
-    markdown, summary = write_report(out, grid, rows, outcomes, split=split)
-    plots = write_plots(out, grid, rows, split=split)
+    with claim_container(out, kind="sweep", sources=[grid.spec_path], legacy=(CELLS,)):
+        outcomes = []
+        for i, cell in enumerate(grid.cells, start=1):
+            outcome = run_cell(cell, out / CELLS / cell.slug, base_dir=base, device=device, split=split)
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(f"[{i}/{len(grid.cells)}] {cell.label()}: {outcome.describe()}")
+        rows = aggregate(grid, [o.evaluation for o in outcomes])
+        markdown, summary = write_report(out, grid, rows, outcomes, split=split)
+        plots = write_plots(out, grid, rows, split=split)
     return SweepResult(out, grid, split, tuple(outcomes), tuple(rows), markdown_table(grid, rows), markdown,
                        summary, tuple(plots))
 

@@ -17,8 +17,9 @@ from PIL import Image
 
 import taskgraph.sweep.run as sweep_run
 from taskgraph.cli import main
+from taskgraph.run_folder import OutputPathError
 from taskgraph.spec import load_spec
-from taskgraph.sweep import SweepError, SweepResult, run_sweep
+from taskgraph.sweep import SweepResult, run_sweep
 from tests.sweep.conftest import write_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,5 +178,5 @@ def test_cli_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "missing.yaml: no such file" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing was written for a bad sweep
     (tmp_path / "file").write_text("x")
-    with pytest.raises(SweepError, match="is a file"):
+    with pytest.raises(OutputPathError, match="is a regular file"):
         run_sweep(spec, {"router.temperature": ["1"]}, tmp_path / "file")
