@@ -197,6 +197,20 @@ class RoutedLoRALinear(nn.Module):
         return a[0].T.contiguous(), (b[0] * gate).T.contiguous()
 
     @torch.no_grad()
+    def fold_init(self, weights: Tensor, gate: float) -> tuple[Tensor, Tensor] | None:
+        """A linearized layer's update at its linearisation point φ₀ = ``(A0, B0)``, as :meth:`fold` gives it.
+
+        The linearized update at φ₀ is ``A0_t B0_t``, not zero when ``B0 ≠ 0``; a task vector
+        ``τ_t = φ_t − φ₀`` (what merges add) is the fold minus this. Returns ``(A0_t [r, d_in],
+        B0_t [d_out, r])`` (gate folded into ``B0_t``, no scaling), or None when the layer is not
+        linearized, its ``B0`` is all zero, or the gate is closed.
+        """
+        if not self.linearized or gate == 0 or not bool(self.B0.any()):
+            return None
+        a0, b0 = self._mix(weights.to(self.A.device)[None], None, self.A0, self.B0)  # [1, d_in, r], [1, r, d_out]
+        return a0[0].T.contiguous(), (b0[0] * gate).T.contiguous()
+
+    @torch.no_grad()
     def delta_weight(self, weights: Tensor, gate: float) -> Tensor:
         """``ΔW [d_out, d_in]`` (nn.Linear orientation, scaling and gate applied) of one task; zeros when closed."""
         folded = self.fold(weights, gate)

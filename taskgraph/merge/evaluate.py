@@ -1,0 +1,76 @@
+"""Score a merged update fast: one plain copy of the base whose adapted weights are set to ``W + ΔW``.
+
+Choosing λ (and density, p) on the validation split evaluates many merges of the same tasks; rebuilding a
+model for each would dominate. :class:`MergedScorer` keeps one plain base (no adapter modules: the
+merged update is folded into the weights, zero overhead) and the original weights, and for each merge
+writes ``W₀ + ΔW`` into the adapted modules in place, then scores every task with its own head (argmax
+over the task's classes, inference mode), as ``taskgraph eval`` scores a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from taskgraph.merge.lowrank import LowRank
+from taskgraph.metrics import accuracy, macro_f1
+from taskgraph.model import TaskGraphModel, unload
+from taskgraph.model.pooling import pool
+from taskgraph.train.batches import TaskData, task_batches
+
+
+class MergedScorer:
+    """A plain base whose adapted modules take ``W₀ + ΔW`` for each merge scored, and the tasks' heads.
+
+    Args:
+        model: a source model (its base, adapted module names and pooling are used).
+        heads: one ``(weight [C, D], bias [C])`` per task, in task order.
+        pad_id: the id batches are padded with.
+        batch_size: examples per forward pass.
+    """
+
+    def __init__(self, model: TaskGraphModel, heads: Sequence[tuple[Tensor, Tensor]], *, pad_id: int,
+                 batch_size: int = 128) -> None:
+        self.base = unload(model).eval()
+        self.device = model.device
+        self.pooling = model.spec.model.pooling
+        self.batch_size = batch_size
+        self.pad_id = pad_id
+        self.modules: dict[str, tuple[nn.Module, Tensor, bool]] = {}
+        for name, layer in model.adapted:
+            module = self.base.get_submodule(name)
+            self.modules[name] = (module, module.weight.detach().clone(), layer.fan_in_fan_out)
+        self.heads = [(w.detach().to(self.device), b.detach().to(self.device)) for w, b in heads]
+
+    @torch.no_grad()
+    def apply(self, merged: Mapping[str, LowRank]) -> None:
+        """Set every adapted module's weight to ``W₀ + ΔW`` (``W₀`` where ``merged`` has no entry)."""
+        for name, (module, original, transposed) in self.modules.items():
+            weight = original.clone()
+            if name in merged:
+                delta = merged[name].dense().to(weight)  # [d_out, d_in]
+                weight += delta.T if transposed else delta
+            module.weight.copy_(weight)
+
+    @torch.no_grad()
+    def score(self, data: TaskData, task: int) -> dict[str, float]:
+        """``{"n", "accuracy", "macro_f1"}`` of one task's examples under the weights last applied."""
+        weight, bias = self.heads[task]
+        preds = []
+        for batch in task_batches(data, self.batch_size, self.pad_id):
+            batch = batch.to(self.device)
+            hidden = self.base(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+            pooled = pool(self.pooling, hidden, batch.attention_mask)  # [b, D]
+            preds.append((pooled.to(weight.dtype) @ weight.T + bias).argmax(-1))  # [b]
+        pred = torch.cat(preds).cpu() if preds else torch.empty(0, dtype=torch.long)  # [N]
+        classes = weight.shape[0]
+        return {"n": len(data), "accuracy": accuracy(pred, data.labels), "macro_f1": macro_f1(pred, data.labels, classes)}
+
+    def score_all(self, data: Sequence[TaskData]) -> list[dict[str, float]]:
+        """:meth:`score` of every task (``data[i]`` is task i's split)."""
+        return [self.score(d, i) for i, d in enumerate(data)]
+
+    def __repr__(self) -> str:
+        return f"MergedScorer(base={type(self.base).__name__}, modules={len(self.modules)}, tasks={len(self.heads)})"
