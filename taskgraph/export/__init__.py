@@ -12,7 +12,7 @@ format     what is written
 dot        Graphviz source: shapes and colours by node type, edge pen width = weight
 gexf       GEXF 1.2 (Gephi): node labels, typed attributes, edge weights
 graphml    GraphML (yEd, Cytoscape, networkx): typed attributes, edge weights
-html       one self-contained page: inline SVG, hover for attributes, click a task to highlight
+html       one self-contained page: the task map (relations, communities) and each task's routing panel
 json       node-link JSON (``networkx.node_link_graph(data, edges="edges")`` reads it back)
 mermaid    a Mermaid ``flowchart LR`` with weighted edges
 png        the graph drawing at ``out`` **and** the task–task relation heatmap beside it, at

@@ -90,3 +90,18 @@ def edge_opacity(weight: float, count: int) -> float:
 def task_scale(n_tasks: int) -> float:
     """Size factor of task nodes: 1 up to 12 tasks, shrinking as 1/sqrt(T) to at least 0.45."""
     return min(1.0, max(0.45, (12.0 / max(n_tasks, 1)) ** 0.5))
+
+
+# Communities of the HTML view's task map: a qualitative palette (Tableau 10 and two more), repeating.
+COMMUNITY_PALETTE = (
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
+    "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#8c564b",
+)
+SMALL_COMMUNITY = "#c7c7c7"  # a task related to no other (a community of one)
+
+
+def community_color(number: int, size: int) -> str:
+    """The colour of community ``number`` (0 = the largest) of ``size`` tasks; the palette repeats past 12."""
+    if size < 2:
+        return SMALL_COMMUNITY
+    return COMMUNITY_PALETTE[number % len(COMMUNITY_PALETTE)]

@@ -5,14 +5,18 @@ relations, the adapter inventory of L adapted layers with K skills each) and fil
 model's inference routing (``router.eval()``, no sampling):
 
 - ``uses`` edges (task → adapter ``l, k``): ``weight`` = the task's mixture weight of skill k at layer
-  l, mean over the H heads (``w[t, l, :, k].mean()``), and ``gate`` = the task's gate at layer l. An
-  edge whose weight is at most ``min_weight`` is left out (by default only exact zeros, e.g. the
-  ``private`` router's one-hot routing);
+  l, mean over the H heads (``w[t, l, :, k].mean()``), with H > 1 each head's weight ``weight_h<h>``
+  beside it, and ``gate`` = the task's gate at layer l. An edge whose weight is at most ``min_weight`` is
+  left out (by default only exact zeros, e.g. the ``private`` router's one-hot routing);
 - task nodes: ``gate_l0 .. gate_l{L-1}`` (the gates ``[T, L]``), ``gate_mean``, ``open_layers``
-  (layers whose gate is above 0) and ``routing_entropy`` (:func:`routing_entropy`: 0 = every
-  layer and head picks one skill, 1 = uniform over the K skills);
-- adapter nodes: ``mean_use`` (the mean of its ``uses`` weight over tasks); layer nodes: ``module``
-  (the adapted module's name inside the base) and ``gate_mean`` (mean over tasks);
+  (layers whose gate is above 0), ``routing_entropy`` (:func:`routing_entropy`: 0 = every
+  layer and head picks one skill, 1 = uniform over the K skills) and ``provenance`` (``trained``,
+  ``few-shot`` or ``zero-shot``, with ``adapt_mode`` and ``shots`` when an adapt record says them; see
+  :mod:`taskgraph.report.provenance`);
+- adapter nodes: ``mean_use`` (the mean of its ``uses`` weight over tasks); layer nodes (one per adapted
+  module): ``label`` and ``module`` = the module's path inside the base
+  (``encoder.layer.0.attention.self.query``), ``block`` = the transformer layer it is in
+  (:func:`transformer_block`: ``encoder.layer.0``) and ``gate_mean`` (mean over tasks);
 - ``relates`` edges: for a router that learns relations (one with a ``relation_weights()`` method,
   see :class:`LearnsRelations`) its weights on its candidate edges, each marked ``declared`` (and with
   ``declared_weight``) when the spec declared the pair; for the static routers the declared relations;
@@ -28,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, Union, runtime_checkable
 
 import networkx as nx
@@ -40,6 +45,7 @@ from taskgraph.graph.vocab import TASK, adapter_node, layer_node, task_node
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.fold import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
+from taskgraph.report.provenance import task_provenance
 from taskgraph.routing.base import Routing
 
 
@@ -153,6 +159,20 @@ def _ordered(names: list[str], a: str, b: str) -> tuple[str, str]:
     return (a, b) if names.index(a) <= names.index(b) else (b, a)
 
 
+def transformer_block(module: str) -> str:
+    """The transformer layer an adapted module sits in: its path up to the first layer index.
+
+    ``encoder.layer.0.attention.self.query`` → ``encoder.layer.0``; ``transformer.h.11.attn.c_attn`` →
+    ``transformer.h.11``; ``encoder.block.2.layer.0.SelfAttention.q`` → ``encoder.block.2``; a path with no
+    index (a module outside the layer stack) is its own block.
+    """
+    parts = module.split(".")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[: i + 1])
+    return module
+
+
 # ----------------------------------------------------------------------------- the graph
 def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
     """The task graph of a trained run with its learned routing, gates and relations (see the module doc).
@@ -167,12 +187,16 @@ def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
         ModelError: the router gives non-finite routing or malformed relation weights.
     """
     model = source if isinstance(source, TaskGraphModel) else load_run_model(source)
+    run_dir = None if isinstance(source, TaskGraphModel) else _run_folder(source)
     spec = model.spec
     names = model.task_names
     routing = learned_routing(model)
     gates = routing.gates.tolist()  # [T][L]
     mix = routing.weights.mean(dim=2)  # [T, L, K]: mean over heads
     uses = mix.tolist()  # [T][L][K]
+    per_head = routing.weights.tolist() if routing.weights.shape[2] > 1 else None  # [T][L][H][K]
+    zero_shot = list(spec.router.own_fields().get("zero_shot") or [])
+    provenance = task_provenance(names, zero_shot, run_dir)
     entropy = routing_entropy(routing.weights).tolist()  # [T]
     n_layers, n_skills = model.num_layers, model.skills
 
@@ -186,6 +210,7 @@ def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
         node["gate_mean"] = sum(gates[t]) / n_layers
         node["open_layers"] = sum(1 for g in gates[t] if g > 0.0)
         node["routing_entropy"] = float(entropy[t])
+        node.update(provenance[name].attributes())
         for layer in range(n_layers):
             for k in range(n_skills):
                 edge = (task_node(name), adapter_node(layer, k))
@@ -194,9 +219,12 @@ def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
                     graph.remove_edge(*edge)
                 else:
                     graph.edges[edge].update(weight=weight, gate=float(gates[t][layer]))
+                    if per_head is not None:
+                        graph.edges[edge].update({f"weight_h{h}": float(w[k]) for h, w in enumerate(per_head[t][layer])})
     mean_use = mix.mean(dim=0).tolist()  # [L][K]
     for layer in range(n_layers):
-        graph.nodes[layer_node(layer)].update(module=model.adapted_names[layer],
+        module = model.adapted_names[layer]
+        graph.nodes[layer_node(layer)].update(label=module, module=module, block=transformer_block(module),
                                               gate_mean=sum(g[layer] for g in gates) / len(names))
         for k in range(n_skills):
             graph.nodes[adapter_node(layer, k)]["mean_use"] = float(mean_use[layer][k])
@@ -208,6 +236,11 @@ def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
             attrs["declared_weight"] = rel.declared_weight
         graph.add_edge(task_node(rel.a), task_node(rel.b), **attrs)
     return graph
+
+
+def _run_folder(source: str | os.PathLike[str]) -> Path:
+    """The run folder of a run or model folder: ``RUN`` for ``RUN``, ``RUN/model`` and ``RUN/best``."""
+    return find_model_dir(source).parent
 
 
 def task_view(graph: nx.Graph, task: str) -> nx.Graph:

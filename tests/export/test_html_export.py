@@ -1,16 +1,18 @@
-"""HTML: one self-contained page; parsed, checked for URLs, its embedded data compared with the graph."""
+"""HTML: one self-contained page; parsed, checked for URLs, its embedded record compared with the graph."""
 
 from __future__ import annotations
 
 import json
 import re
 from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
 
 import networkx as nx
-import pytest
 
 from taskgraph.export import render_html
-from taskgraph.export.html import SCRIPT, csp_hash, embed_json
+from taskgraph.export.html import CSS, SCRIPT, csp_hash, embed_json
+from taskgraph.export.view_model import view_model
 
 INJECTION = "</script><script>alert(1)</script>"
 
@@ -61,6 +63,8 @@ def test_self_contained_no_url_no_external_resource(graph):
     assert page.find("link") == [] and page.find("iframe") == [] and page.find("img") == []
     assert len(page.find("svg")) == 1 and text.count("<svg") == 1
     assert "@import" not in text and "url(" not in text
+    assert "import(" not in SCRIPT and "fetch(" not in SCRIPT and "XMLHttpRequest" not in SCRIPT
+    assert ".innerHTML" not in SCRIPT and "insertAdjacentHTML" not in SCRIPT  # text goes in as text only
 
 
 def test_exactly_our_script_runs_and_the_policy_allows_only_it(graph):
@@ -73,26 +77,41 @@ def test_exactly_our_script_runs_and_the_policy_allows_only_it(graph):
     assert f"script-src {csp_hash(executable[0][1])};" in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
     (style,) = re.findall(r"<style>(.*?)</style>", render_html(graph), re.DOTALL)
+    assert style.strip() == CSS.strip()
     assert f"style-src {csp_hash(style)};" in policy
 
 
-def test_embedded_data_is_the_graph(graph, same_graph):
+def test_script_and_style_ship_as_package_assets():
+    assets = resources.files("taskgraph.export").joinpath("assets")
+    assert assets.joinpath("view.js").read_text(encoding="utf-8") == SCRIPT
+    assert assets.joinpath("view.css").read_text(encoding="utf-8") == CSS
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"taskgraph.export" = ["assets/*.js", "assets/*.css"]' in pyproject  # a wheel carries them
+
+
+def test_embedded_record_is_the_view_model(graph):
     data = Page(render_html(graph)).data()
-    same_graph(nx.node_link_graph(data, edges="edges"), graph)
-    assert data == json.loads(json.dumps(nx.node_link_data(graph, edges="edges")))
-    weights = {frozenset((e["source"], e["target"])): e["weight"] for e in data["edges"]}
-    assert weights == {frozenset((u, v)): d["weight"] for u, v, d in graph.edges(data=True)}
+    assert data == json.loads(json.dumps(view_model(graph)))
+    assert [t["name"] for t in data["tasks"]] == ["vader-tweets", "vader-movie", "rotten-tomatoes"]
+    assert [(a, b, w) for a, b, w, *_ in data["relations"]] == [(0, 1, 0.8), (1, 2, 0.1235)]
+    assert [m["id"] for m in data["modules"]] == ["layer:0", "layer:1"]
+    # uses weights land at routing[task][module][head][skill]
+    assert data["routing"][2][1][0][2] == round(graph.edges["task:rotten-tomatoes", "adapter:1:2"]["weight"], 4)
+    main = Page(render_html(graph)).find("main")[0]
+    assert (main["data-tasks"], main["data-relations"]) == ("3", "2")
 
 
-def test_script_injection_in_a_description_stays_data(make_graph, same_graph):
+def test_script_injection_in_a_description_stays_data(make_graph):
     graph = make_graph(description=f"evil {INJECTION} & <!-- <script>")
+    graph.nodes["task:vader-movie"]["label"] = INJECTION
     text = render_html(graph)
     page = Page(text)
     assert len(page.scripts) == 2  # the data block and our script: nothing injected
     assert INJECTION not in text and "<script>alert" not in text
     assert text.count("<script") == 2
-    assert page.data()["nodes"][0]["description"] == f"evil {INJECTION} & <!-- <script>"
-    same_graph(nx.node_link_graph(page.data(), edges="edges"), graph)
+    data = page.data()
+    assert data["tasks"][0]["attrs"]["description"] == f"evil {INJECTION} & <!-- <script>"
+    assert data["tasks"][1]["name"] == INJECTION
 
 
 def test_embed_json_escapes_markup():
@@ -101,49 +120,23 @@ def test_embed_json_escapes_markup():
     assert json.loads(text) == {"a": "</script><b>&"}
 
 
-def test_svg_draws_every_node_and_edge_with_indices_into_the_data(graph):
-    page = Page(render_html(graph))
-    data = page.data()
-    nodes = page.find("g", "node")
-    edges = page.find("line", "edge")
-    assert sorted(int(a["data-i"]) for a in nodes) == list(range(graph.number_of_nodes()))
-    assert sorted(int(a["data-i"]) for a in edges) == list(range(graph.number_of_edges()))
-    for a in nodes:
-        assert a["class"].split()[1] == data["nodes"][int(a["data-i"])]["type"]
-    assert {a["tabindex"] for a in nodes if "task" in a["class"].split()} == {"0"}  # tasks are focusable
-    for a in edges:
-        edge = data["edges"][int(a["data-i"])]
-        assert a["class"].split()[1] == edge["type"]
-        if edge["type"] in ("relates", "uses"):
-            assert float(a["stroke-width"]) == pytest.approx(1.0 + 5.0 * edge["weight"], abs=0.006)
-        else:
-            assert a["stroke-dasharray"] == "5 4"
-    assert data["nodes"] and int(page.find("main")[0]["data-nodes"]) == graph.number_of_nodes()
-
-
-def test_tasks_left_of_the_inventory_and_deterministic(make_graph):
-    text = render_html(make_graph())
-    assert text == render_html(make_graph())
-    page = Page(text)
-    data = page.data()
-    x = {}
-    for a in page.find("g", "node"):
-        tx, ty = map(float, re.fullmatch(r"translate\(([\d.]+) ([\d.]+)\)", a["transform"]).groups())
-        x[data["nodes"][int(a["data-i"])]["id"]] = tx
-    tasks = [v for k, v in x.items() if k.startswith("task:")]
-    inventory = [v for k, v in x.items() if not k.startswith("task:")]
-    assert max(tasks) < min(inventory)
+def test_deterministic(make_graph):
+    assert render_html(make_graph()) == render_html(make_graph())
 
 
 def test_text_is_escaped_in_the_markup(tricky):
     text = render_html(tricky)
     page = Page(text)
-    assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt;" in text
+    assert "<b>bold</b>" not in text
     assert "<title>tricky &quot;spec&quot; &lt;1&gt; \u2014 taskgraph</title>" in text
     assert len(page.scripts) == 2
-    assert page.data()["nodes"][0]["description"] == tricky.nodes["task:a"]["description"]
+    data = page.data()
+    assert data["tasks"][0]["attrs"]["description"] == tricky.nodes["task:a"]["description"]
+    assert data["tasks"][1]["name"] == tricky.nodes["task:b#c"]["label"]
 
 
 def test_an_empty_graph_is_a_valid_page():
     page = Page(render_html(nx.Graph(name="empty")))
-    assert page.data()["nodes"] == [] and page.find("g", "node") == []
+    data = page.data()
+    assert data["tasks"] == [] and data["relations"] == [] and data["routing"] is None
+    assert len(page.scripts) == 2

@@ -24,6 +24,10 @@ from taskgraph.report import (
     run_graph,
     task_view,
 )
+from taskgraph.adapt.modes import ADAPT_MODES
+from taskgraph.adapt.run import ADAPT_JSON
+from taskgraph.report.provenance import ADAPT_RECORD, ZERO_SHOT_MODE, task_provenance
+from taskgraph.report.run_graph import transformer_block
 from tests.report.conftest import LAYERS, TASKS, FixedRouter, known_logits, make_model
 
 
@@ -229,15 +233,14 @@ def test_html_shows_gates_and_learned_weights():
     gates = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0] * 4, [0.0] * 4])
     weights = torch.full((3, LAYERS, 1, 2), 0.5)
     weights[0, :, 0] = torch.tensor([0.25, 0.75])
-    text = render_html(run_graph(fixed_model(gates, weights, [[0], [2]], [0.375])))
-    data = json.loads(_Data(text).text)
-    nodes = {n["id"]: n for n in data["nodes"]}
-    assert [nodes["task:a"][f"gate_l{i}"] for i in range(LAYERS)] == [1.0, 0.0, 1.0, 0.0]
-    assert nodes["task:c"]["open_layers"] == 0
-    edges = {(e["source"], e["target"]): e for e in data["edges"]}
-    assert edges[("task:a", "task:c")]["weight"] == 0.375
-    assert edges[("task:a", "adapter:3:1")]["weight"] == 0.75
-    assert "gate_l1: 0" in text  # the SVG tooltip of task a lists its gates
+    model = fixed_model(gates, weights, [[0], [2]], [0.375])
+    data = json.loads(_Data(render_html(run_graph(model))).text)
+    assert data["gates"][0] == [1.0, 0.0, 1.0, 0.0]
+    assert data["tasks"][2]["attrs"]["open_layers"] == 0
+    assert data["relations"] == [[0, 2, 0.375, 0, 0, None]]
+    assert data["routing"][0][3][0] == [0.25, 0.75]  # task a, module 3, head 0: skills 0 and 1
+    assert [m["name"] for m in data["modules"]] == model.adapted_names  # real module paths, not "layer 0"
+    assert [m["block"] for m in data["modules"]] == ["encoder.layer.0"] * 2 + ["encoder.layer.1"] * 2
 
 
 # ----------------------------------------------------------------------------- one task's view
@@ -262,3 +265,58 @@ def test_task_view_keeps_the_task_its_relations_and_its_routing():
 def test_task_view_of_an_unknown_task_names_the_known_ones():
     with pytest.raises(GraphError, match=r"unknown task 'zz'; the graph's tasks are \['a', 'b', 'c'\]"):
         task_view(run_graph(make_model()), "zz")
+
+
+# ----------------------------------------------------------------------------- modules, heads, provenance
+def test_layers_are_named_by_module_path_and_grouped_by_transformer_layer():
+    model = make_model("poly")
+    graph = run_graph(model)
+    layers = [graph.nodes[layer_node(layer)] for layer in range(LAYERS)]
+    assert [d["label"] for d in layers] == [d["module"] for d in layers] == model.adapted_names
+    assert model.adapted_names[0] == "encoder.layer.0.attention.self.query"
+    assert [d["block"] for d in layers] == ["encoder.layer.0", "encoder.layer.0", "encoder.layer.1", "encoder.layer.1"]
+
+
+@pytest.mark.parametrize("module, block", [
+    ("encoder.layer.0.attention.self.query", "encoder.layer.0"),
+    ("transformer.h.11.attn.c_attn", "transformer.h.11"),
+    ("encoder.block.2.layer.0.SelfAttention.q", "encoder.block.2"),
+    ("model.layers.3.self_attn.q_proj", "model.layers.3"),
+    ("pooler.dense", "pooler.dense"),
+])
+def test_transformer_block(module, block):
+    assert transformer_block(module) == block
+
+
+def test_mhr_keeps_every_heads_weight_beside_the_mean():
+    graph = run_graph(make_model("mhr", heads=2))
+    want = expected_weights(known_logits(3, LAYERS, 2, 4))  # [T, L, H, K]
+    edge = graph.edges[task_node("b"), adapter_node(2, 3)]
+    assert [edge["weight_h0"], edge["weight_h1"]] == pytest.approx(want[1, 2, :, 3].tolist(), rel=1e-6)
+    assert edge["weight"] == pytest.approx(want[1, 2, :, 3].mean(), rel=1e-6)
+    assert "weight_h0" not in run_graph(make_model("poly")).edges[task_node("b"), adapter_node(2, 3)]  # H = 1
+
+
+def test_provenance_from_the_adapt_records_of_a_run_chain(run_dir, tmp_path):
+    graph = run_graph(run_dir)
+    assert {graph.nodes[task_node(t)]["provenance"] for t in TASKS} == {"trained"}
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(run_dir, first)
+    shutil.copytree(run_dir, second)
+    (first / ADAPT_RECORD).write_text(json.dumps({"source_run": str(run_dir), "task": "b", "mode": "routing",
+                                                  "shots": 16}))
+    (second / ADAPT_RECORD).write_text(json.dumps({"source_run": str(first), "task": "c", "mode": "zero-shot",
+                                                   "shots": 64}))
+    graph = run_graph(second / "model")  # a model folder reads its run's record, then the chain back
+    nodes = {t: graph.nodes[task_node(t)] for t in TASKS}
+    assert nodes["a"]["provenance"] == "trained" and "adapt_mode" not in nodes["a"]
+    assert (nodes["b"]["provenance"], nodes["b"]["adapt_mode"], nodes["b"]["shots"]) == ("few-shot", "routing", 16)
+    assert (nodes["c"]["provenance"], nodes["c"]["adapt_mode"], nodes["c"]["shots"]) == ("zero-shot", "zero-shot", 64)
+    (first / ADAPT_RECORD).write_text("{not json")  # a broken record ends the chain, never the export
+    assert run_graph(second).nodes[task_node("b")]["provenance"] == "trained"
+
+
+def test_zero_shot_tasks_of_the_spec_and_the_adapt_record_name():
+    assert ADAPT_RECORD == ADAPT_JSON and ZERO_SHOT_MODE in ADAPT_MODES
+    found = task_provenance(["a", "b"], ["b"], None)
+    assert (found["a"].kind, found["b"].kind) == ("trained", "zero-shot")
