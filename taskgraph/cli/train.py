@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {acc:.4f}")
     print(f"{'mean':<{width}}  {result.final.mean_acc:.4f}")
     print(f"plots: {', '.join(str(p) for p in plots)}")
-    best = "" if result.best_step is None else f" (best {result.best_mean_acc:.4f} at step {result.best_step})"
+    best = "" if result.best_step is None else f" (best {result.best_mean_acc:.4f} at step {result.best_step}" + \
+        (", the final model)" if result.best_in == "model" else ")")
     status = "done" if result.completed else f"stopped at step {result.step} of {spec.training.steps}"
     print(f"{args.out}: {status}; {result.wall_time_s:.1f} s, {result.examples_per_s:.0f} examples/s; "
           f"val mean accuracy {result.final.mean_acc:.4f}{best}; model in {Path(args.out) / 'model'}")

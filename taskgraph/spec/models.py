@@ -163,6 +163,8 @@ class TrainingSpec(Section):
     # data sensitivity (applied to the train split only; seeded by ``seed``; val / test stay whole and clean)
     train_examples: int | None = Field(None, ge=1)  # keep at most this many training examples per task
     label_noise: float = Field(0.0, ge=0, lt=1)  # share of training labels replaced by another label
+    # training curves written beside log.jsonl, which stays the source of truth (taskgraph.train.tensorboard)
+    report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
 
 
 class Spec(Section):

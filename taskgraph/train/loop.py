@@ -18,7 +18,8 @@ The run directory::
     RUN/checkpoints/step-000100/   model (save_pretrained) + optimizer.safetensors + trainer.json
     RUN/best/            save_pretrained of the best-validation model + trainer.json {step, mean_acc, acc}
     RUN/model/           save_pretrained of the final model
-    RUN/train.json       summary: steps, wall time, final / best validation, examples/s
+    RUN/train.json       summary: steps, wall time, final / best validation (the final one counts), examples/s
+    RUN/tensorboard/     TensorBoard events, with training.report_to: [tensorboard] (taskgraph.train.tensorboard)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from taskgraph.train.run_checkpoint import (
     CHECKPOINTS, RunCheckpoint, TrainerState, capture_rng, fault_point, list_checkpoints, load_optimizer_state,
     read_checkpoint, remove_partial, restore_rng, spec_hash, write_checkpoint,
 )
+from taskgraph.train.tensorboard import TensorBoardLog
 
 LOG, SPEC, SUMMARY, BEST, FINAL = "log.jsonl", "spec.yaml", "train.json", "best", "model"
 FAULT_AT_STEP = "TASKGRAPH_FAULT_AT_STEP"  # exit hard after update N (tests)
@@ -75,6 +77,7 @@ class TrainResult:
     examples_per_s: float
     resumed_from: int | None
     model: TaskGraphModel = field(repr=False)
+    best_in: str = "best"  # the run folder entry holding the best model: "best", or "model" when it is the final one
 
 
 def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.PathLike[str] = ".",
@@ -136,6 +139,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                                    training.sampling_temperature, seed=training.seed)
         optimizer = build_optimizer(model, training)
         trainable = [p for group in optimizer.param_groups for p in group["params"]]
+        board = TensorBoardLog.for_spec(spec)  # training.report_to: refused here, before anything is written
         fingerprints = {t.name: t.fingerprint() for t in train_data}
         state = TrainerState(step=0, rng={}, sampler={}, data=fingerprints)
         if checkpoint is not None:
@@ -161,6 +165,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             _cut_log(run / LOG, state.log_bytes)
             restore_rng(state.rng, cuda)
         resumed_from = state.step if checkpoint is not None else None
+        board.open(run, resumed_from)
         elapsed_before, session_start = state.elapsed_s, time.perf_counter()
         step_seconds, session_examples = 0.0, 0
         last_eval: tuple[int, EvalResult] | None = None
@@ -198,6 +203,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                                   "reg_loss": reg_value, "lr_adapters": training.lr.adapters * factor,
                                   "examples_per_s": batch.size / max(seconds, 1e-9),
                                   "time": elapsed_before + time.perf_counter() - session_start})
+                board.train_step(step, loss_value, task_value, reg_value, optimizer)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.4f}", ex_s=f"{session_examples / max(step_seconds, 1e-9):.0f}")
                 fault_point(FAULT_AT_STEP, step)
@@ -206,6 +212,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                     val = evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda)
                     last_eval = (step, val)
                     _write_line(log, val.log_record(step))
+                    board.validation(step, val, model)
                     if state.best_mean_acc is None or val.mean_acc > state.best_mean_acc:
                         state.best_step, state.best_mean_acc = step, val.mean_acc
                         _save_model(model, run / BEST, {"step": step, "mean_acc": val.mean_acc, "acc": val.acc})
@@ -221,18 +228,35 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                 last_eval = (state.step, evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda))
                 if not _scheduled_eval(state.step, training.eval_every, training.steps):  # else logged already
                     _write_line(log, last_eval[1].log_record(state.step))
+                    board.validation(state.step, last_eval[1], model)
         finally:
             bar.close()
             log.close()
+            board.close()
         _save_model(model, run / FINAL, None)
+        best_step, best_mean_acc, best_in = _best_with_final(state.best_step, state.best_mean_acc, last_eval)
         result = TrainResult(
             run_dir=run, step=state.step, completed=state.step == training.steps, final=last_eval[1],
-            best_step=state.best_step, best_mean_acc=state.best_mean_acc,
+            best_step=best_step, best_mean_acc=best_mean_acc, best_in=best_in,
             wall_time_s=elapsed_before + time.perf_counter() - session_start,
             examples_per_s=session_examples / step_seconds if step_seconds > 0 else 0.0,
             resumed_from=resumed_from, model=model)
         write_text(run / SUMMARY, json.dumps(_summary(result, spec, base_dir, dev), indent=2) + "\n")
         return result
+
+
+def _best_with_final(step: int | None, acc: float | None,
+                     final: tuple[int, EvalResult]) -> tuple[int, float, str]:
+    """The best validation counting the final one too, and the folder holding that model.
+
+    A run stopped off the validation schedule (``--max-steps``) is validated at its last step; that
+    evaluation counts for the reported best, and its model is ``RUN/model`` (``RUN/best`` keeps the best
+    scheduled validation, which a resumed run goes on comparing against).
+    """
+    final_step, result = final
+    if step is None or acc is None or (result.mean_acc > acc and final_step != step):
+        return final_step, result.mean_acc, FINAL
+    return step, acc, BEST
 
 
 def _scheduled_eval(step: int, every: int, total: int) -> bool:
