@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = sub.add_parser("bench", help="benchmarks: figures side by side with PEFT, with ratios")
     benches = p.add_subparsers(dest="bench", metavar="BENCH", parser_class=type(p))
     benches.required = True
+    from taskgraph.cli import bench_view
+
+    bench_view.add_parser(benches)
     _add_speed(benches)
     _add_scale(benches)
     _add_quality(benches)

@@ -1,0 +1,35 @@
+"""``taskgraph bench view [--tasks 20 200 1000] [--repeats 3] [--json OUT]``: how fast the HTML view is ready.
+
+A synthetic learned graph per T is exported as HTML and loaded in headless Chromium; the figure is the page's
+time to interactive (see :mod:`taskgraph.bench.view`). Needs Chromium (``apt-get install chromium``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from taskgraph.cli.argtypes import positive_int
+
+DEFAULT_TASKS = (20, 200, 1_000)
+
+
+def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from taskgraph.cli.bench import json_checked
+
+    p = benches.add_parser(
+        "view", help="time to interactive of the HTML graph view in headless Chromium, T = 20 ... 1,000",
+        description="A synthetic learned graph per T, exported as HTML and loaded in headless Chromium in real "
+                    "time (see taskgraph.bench.view).")
+    p.add_argument("--tasks", type=positive_int, nargs="+", default=list(DEFAULT_TASKS),
+                   help="task counts T (default: 20 200 1000)")
+    p.add_argument("--repeats", type=positive_int, default=3, help="page loads per T; the median counts (default: 3)")
+    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.set_defaults(run=json_checked(run))
+
+
+def run(args: argparse.Namespace) -> int:
+    from taskgraph.bench.view import render_view_markdown, time_view
+    from taskgraph.cli.bench import _progress, _report
+
+    result = time_view(list(args.tasks), repeats=args.repeats, progress=_progress)
+    return _report(result, render_view_markdown(result), args.json)
