@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     _add_speed(benches)
     _add_scale(benches)
     _add_quality(benches)
+    from taskgraph.cli import bench_merge
+
+    bench_merge.add_parser(benches)
 
 
 def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -7,6 +7,9 @@
   its gates ``gate_l<l>`` and summaries on its node, the relation weights on ``relates`` edges.
 
 ``--task NAME`` keeps that task's neighbourhood only (:func:`taskgraph.report.task_view`).
+
+``--format peft`` is a model export, not a graph: ``RUN`` only, ``--task NAME`` (``--out`` is the adapter
+folder) or ``--all-tasks`` (``--out/<task>/``), written by :func:`taskgraph.export.peft.export_peft`.
 """
 
 from __future__ import annotations
@@ -26,18 +29,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                                       "visualization / interchange format")
     p.add_argument("source", metavar="SPEC|RUN",
                    help="a YAML spec file, a run folder (taskgraph train --out RUN) or a model folder (RUN/best)")
-    p.add_argument("--format", required=True, choices=FORMATS, help="output format")
-    p.add_argument("--out", required=True, help="output file")
+    p.add_argument("--format", required=True, choices=(*FORMATS, "peft"),
+                   help="output format (peft: the task's LoRA as a PEFT adapter folder, RUN only)")
+    p.add_argument("--out", required=True, help="output file (peft: output folder)")
     p.add_argument("--task", default=None, metavar="NAME",
                    help="show only this task's neighbourhood: its relations and its routing")
     p.add_argument("--layers", type=int, default=None,
                    help="SPEC only: also draw L adapted layers with the spec's K skills each (default: tasks "
                         "only); a run has its own layers")
+    p.add_argument("--all-tasks", action="store_true", help="peft: one adapter folder per task, --out/<task>/")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     source = Path(args.source)
+    if args.format == "peft":
+        return run_peft(args, source)
+    if args.all_tasks:
+        raise ExportError(f"--all-tasks is for --format peft (one adapter folder per task), not {args.format}")
     check_output_file(args.out, sources=[source])
     if source.is_dir():
         from taskgraph.report import run_graph  # imports torch and transformers: only when a run is read
@@ -60,4 +69,21 @@ def run(args: argparse.Namespace) -> int:
     out = export_graph(nx_graph, args.format, Path(args.out))
     print(f"wrote {out} ({args.format}, {what}: {nx_graph.number_of_nodes()} nodes, "
           f"{nx_graph.number_of_edges()} edges)")
+    return 0
+
+
+def run_peft(args: argparse.Namespace, source: Path) -> int:
+    """``--format peft``: the run's task(s) as PEFT LoRA folders."""
+    if not source.is_dir():
+        raise ExportError(f"--format peft exports a trained model: give a run folder, not {str(source)!r}")
+    if (args.task is None) == (not args.all_tasks):
+        raise ExportError("--format peft: give --task NAME (one adapter folder) or --all-tasks (one folder per task)")
+    if args.layers is not None:
+        raise ExportError("--layers is for graph formats of spec files, not --format peft")
+    from taskgraph.export.peft import export_peft  # imports torch: only when a model is exported
+
+    done = export_peft(source, args.out, tasks=None if args.all_tasks else [args.task])
+    ranks = ", ".join(f"{t} r={r}" for t, r in done.ranks.items())
+    print(f"wrote {done.out} (peft: {len(done.tasks)} adapter folder{'s' if len(done.tasks) > 1 else ''}: {ranks}; "
+          f"base {done.base})")
     return 0

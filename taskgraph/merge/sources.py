@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,11 @@ class MergeSources:
     @property
     def linearized(self) -> bool:
         return bool(self.model.spec.adapters.linearized)
+
+    def subset(self, names: Sequence[str]) -> "MergeSources":
+        """The same sources with only the tasks ``names``, in that order."""
+        by_name = {t.name: t for t in self.tasks}
+        return replace(self, tasks=[by_name[n] for n in names])
 
     def module_updates(self, module: str) -> list[LowRank]:
         """Every task's update at ``module`` (a zero update where a task's gate is closed)."""

@@ -1,0 +1,138 @@
+"""Export a run's tasks as PEFT LoRA folders: ``taskgraph export RUN --format peft --task NAME | --all-tasks --out DIR``.
+
+Each task is folded exactly (:meth:`TaskGraphModel.fold`: its routing collapses every inventory into one LoRA,
+gate folded in, closed layers dropped) and written as a folder ``peft.PeftModel.from_pretrained`` loads
+(:mod:`taskgraph.model.peft_folder`). PEFT has no head for a mean-pooled classifier, so the task's head sits
+**beside** the adapter (docs/methods.md, "PEFT folder layout")::
+
+    DIR/adapter_config.json, adapter_model.safetensors   the task's LoRA (PEFT names; rank padded to one r)
+    DIR/head.safetensors       weight [C, D], bias [C]: logits = head(pool(base(...).last_hidden_state))
+    DIR/taskgraph.json         task, labels, pooling, max_length, the base's fingerprint, where the base is
+    DIR/base/                  a base built from a config (random init): save_pretrained + tokenizer, so the
+                               folder is self-contained; a local / packaged base is named, not copied
+
+With ``--all-tasks`` every task gets ``DIR/<task>/`` (loadable as named adapters of one ``PeftModel``:
+``from_pretrained(base, DIR/a, adapter_name="a")``, ``load_adapter(DIR/b, adapter_name="b")``), the base is
+written once to ``DIR/base/`` and ``DIR/taskgraph.json`` lists the tasks. ``DIR`` is built in a staging folder
+and renamed into place; it may replace only an earlier PEFT export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+
+from taskgraph.atomic import replace_directory, staging_dir, write_bytes, write_text
+from taskgraph.errors import ExportError
+from taskgraph.model import FoldedLoRA, TaskGraphModel, unload
+from taskgraph.model.base import resolve_path
+from taskgraph.model.checkpoint import read_manifest
+from taskgraph.model.peft_folder import PeftLoRA, write_peft_folder
+from taskgraph.model.rundir import find_model_dir
+from taskgraph.run_folder import check_output_folder, holds_entries
+
+META, HEAD, BASE = "taskgraph.json", "head.safetensors", "base"
+FORMAT = "taskgraph-peft-export"
+
+
+@dataclass
+class PeftExport:
+    """What :func:`export_peft` wrote: the folder, its tasks, and where the base model is."""
+
+    out: Path
+    tasks: list[str]
+    base: str
+    ranks: dict[str, int]
+
+
+def peft_lora(folded: FoldedLoRA, base_name: str | None) -> PeftLoRA:
+    """A folded task as one PEFT LoRA: every module padded to the largest rank (exact), ``lora_alpha = s · r``."""
+    if not folded.modules:
+        raise ExportError(f"task {folded.task!r} has every adapted layer's gate closed: its adapter is empty and PEFT "
+                          "cannot load a LoRA with no target module; the base model alone serves it")
+    rank = max(m.rank for m in folded.modules.values())
+    scaling = {m.scaling for m in folded.modules.values()}
+    assert len(scaling) == 1, scaling  # one adapters.alpha / rank for every module
+    modules = {}
+    for name, m in folded.modules.items():
+        pad = rank - m.rank
+        a = torch.cat([m.A, m.A.new_zeros(pad, m.A.shape[1])])  # [r, d_in]
+        b = torch.cat([m.B, m.B.new_zeros(m.B.shape[0], pad)], dim=1)  # [d_out, r]
+        modules[name] = (a, b)
+    fan = {m.fan_in_fan_out for m in folded.modules.values()}
+    return PeftLoRA(modules, rank, scaling.pop() * rank, fan_in_fan_out=True in fan, base_model_name_or_path=base_name)
+
+
+def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, tasks: Sequence[str] | None = None,
+                device: str = "cpu") -> PeftExport:
+    """Write the tasks of the run in ``run_dir`` as PEFT folders under ``out`` (see the module docstring).
+
+    Args:
+        run_dir: a run folder (train, adapt or merge) or a model folder.
+        out: the output folder.
+        tasks: one task (``out`` is its adapter folder) or None for every task (``out/<task>/``).
+
+    Raises:
+        ExportError: ``out`` holds something other than an earlier PEFT export; a task's adapter is empty.
+        ModelError: an unknown task. CheckpointError: no run in ``run_dir``.
+    """
+    run = Path(run_dir)
+    model_dir = find_model_dir(run)
+    target = check_output_folder(out, kind="peft export", sources=[run, model_dir]).path
+    if target.is_dir() and holds_entries(target) and not (target / META).is_file():
+        raise ExportError(f"--out {str(out)!r} holds {', '.join(holds_entries(target)[:5])} and is not a PEFT export "
+                          "of taskgraph (no taskgraph.json); give a new or empty folder (nothing was changed)")
+    model = TaskGraphModel.from_pretrained(model_dir, device=device).eval()
+    names = list(model.task_names) if tasks is None else [model.task_names[model.task_index(t)] for t in tasks]
+    single = tasks is not None and len(names) == 1
+    fingerprint = read_manifest(model_dir)["base"].get("fingerprint")
+    staging = staging_dir(target)
+    try:
+        from_config = model.spec.model.config is not None
+        base_dir = staging / BASE
+        base_name = str(target / BASE) if from_config else str(resolve_path(str(model.spec.model.path)).resolve())
+        if from_config:
+            unload(model).save_pretrained(str(base_dir), safe_serialization=True)
+            if model.tokenizer is not None:
+                model.tokenizer.save_pretrained(str(base_dir))
+        ranks = {}
+        for name in names:
+            folder = staging if single else staging / name
+            lora = peft_lora(model.fold(name), base_name)
+            write_peft_folder(lora, folder)
+            _write_head(folder, model, name, fingerprint, base_name, "base" if single else "../base", from_config, run)
+            ranks[name] = lora.rank
+        if not single:
+            index = {"format": FORMAT, "version": 1, "tasks": names, "base": base_name, "source_run": str(run),
+                     "load": "PeftModel.from_pretrained(base, DIR/<task>, adapter_name=<task>), then "
+                             "load_adapter(DIR/<other>, adapter_name=<other>)"}
+            write_text(staging / META, json.dumps(index, indent=2) + "\n")
+        replace_directory(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return PeftExport(target, names, base_name, ranks)
+
+
+def _write_head(folder: Path, model: TaskGraphModel, task: str, fingerprint: Any, base_name: str, base_rel: str,
+                from_config: bool, run: Path) -> None:
+    head = model.heads.heads[model.task_index(task)]
+    tensors = {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()}
+    write_bytes(folder / HEAD, safetensors.torch.save(tensors, metadata={"format": "pt"}))
+    meta = {
+        "format": FORMAT, "version": 1, "task": task, "num_labels": int(head.out_features),
+        "pooling": model.spec.model.pooling, "max_length": model.spec.model.max_length,
+        "head": HEAD, "logits": "head.weight @ pool(base(input_ids, attention_mask).last_hidden_state) + head.bias",
+        "base": {"fingerprint": fingerprint, "class": type(model.base).__name__,
+                 "folder": base_rel if from_config else None, "path": base_name},
+        "source_run": str(run),
+    }
+    write_text(folder / META, json.dumps(meta, indent=2) + "\n")
