@@ -384,8 +384,11 @@
       h2.append(el("span", { class: "badge " + kind }, text));
     }
     col.append(h2);
-    const swatch = el("span", { class: "note" }, `community ${tasks[t].community + 1} of ${data.communities.length}`);
-    col.append(swatch);
+    const note = el("p", { class: "note" });
+    const swatch = el("i", { class: "swatch" });
+    swatch.style.background = colorOf(t);
+    note.append(swatch, ` community ${tasks[t].community + 1} of ${data.communities.length}`);
+    col.append(note);
     col.append(el("h3", {}, "Most related tasks"));
     const top = related[t].slice(0, TOP_RELATED);
     if (!top.length) col.append(el("p", { class: "note" }, "no relation to another task"));
