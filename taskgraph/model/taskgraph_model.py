@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -31,6 +32,7 @@ from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
 from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_and_unload
 from taskgraph.model.heads import TaskHeads
+from taskgraph.model.lora_import import apply_imports, import_lora
 from taskgraph.model.pooling import pool
 from taskgraph.model.predict import predict
 from taskgraph.registry import ROUTERS
@@ -70,6 +72,9 @@ class TaskGraphModel(nn.Module):
             and its target modules are wrapped in place.
         tokenizer: the tokenizer :func:`~taskgraph.model.predict.predict` uses (default: the one
             that comes with ``spec.model``, if any). A plain attribute, settable later.
+        import_adapters: write the PEFT LoRA folders of ``spec.adapters.imports`` into their slots
+            (:mod:`taskgraph.model.lora_import`); :meth:`from_pretrained` skips it, the saved weights
+            already hold them. (default: ``True``)
 
     Attributes:
         adapted: ``[(qualified module name, RoutedLoRALinear)]`` in layer order ``l = 0 .. L-1``.
@@ -77,7 +82,8 @@ class TaskGraphModel(nn.Module):
         context: the :class:`RoutingContext` shared by every adapted layer.
     """
 
-    def __init__(self, spec: Spec, base: nn.Module | None = None, tokenizer: Any | None = None) -> None:
+    def __init__(self, spec: Spec, base: nn.Module | None = None, tokenizer: Any | None = None, *,
+                 import_adapters: bool = True) -> None:
         super().__init__()
         self.spec = spec
         if base is None:
@@ -100,6 +106,8 @@ class TaskGraphModel(nn.Module):
         device = self._base_device()
         self.router.to(device)
         self.heads.to(device)
+        if import_adapters and spec.adapters.imports:
+            apply_imports(self, spec.adapters.imports)
 
     # ----------------------------------------------------------------- structure
     @property
@@ -359,8 +367,17 @@ class TaskGraphModel(nn.Module):
         tokenizer: Any | None = None,
         device: str | torch.device | None = None,
     ) -> "TaskGraphModel":
-        """Rebuild a saved model; CheckpointError when the folder, weights or base do not match."""
-        return load_checkpoint(cls, directory, base=base, tokenizer=tokenizer, device=device)
+        """Rebuild a saved model; CheckpointError when the folder, weights or base do not match.
+
+        ``adapters.imports`` are not read again: the saved weights hold them (and what training made of them).
+        """
+        build = functools.partial(cls, import_adapters=False)
+        return load_checkpoint(build, directory, base=base, tokenizer=tokenizer, device=device)  # type: ignore[arg-type]
+
+    def import_lora(self, folder: str | Path, *, skill: int | None = None, task: str | None = None) -> None:
+        """Write a PEFT LoRA folder into skill slot ``skill`` of every inventory, or into ``task``'s own adapter
+        (router ``private``); ModelError when it does not fit (see :func:`taskgraph.model.lora_import.import_lora`)."""
+        import_lora(self, folder, skill=skill, task=task)
 
     def fold(self, task: int | str) -> FoldedLoRA:
         """This task as a plain LoRA (see :func:`taskgraph.model.fold.fold`)."""

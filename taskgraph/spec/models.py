@@ -18,6 +18,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -61,8 +62,25 @@ class ModelSpec(Section):
         return self
 
 
+class ImportSpec(Section):
+    """A PEFT LoRA folder an adapter starts from: a ``skill`` slot of every inventory, or a ``task``'s own
+    adapter (router ``private``). See :mod:`taskgraph.model.lora_import`; ``path`` is relative to the current folder."""
+
+    path: str = Field(..., min_length=1)
+    skill: int | None = Field(None, ge=0)
+    task: TaskName | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "ImportSpec":
+        if (self.skill is None) == (self.task is None):
+            raise ValueError("give exactly one of 'skill' (a slot of every layer's inventory, 0..K-1) and 'task' "
+                             "(the task whose own adapter it becomes; router private)")
+        return self
+
+
 class AdaptersSpec(Section):
-    """The LoRA inventory of every adapted layer: K skills of rank r, split into H heads."""
+    """The LoRA inventory of every adapted layer: K skills of rank r, split into H heads; ``imports``: PEFT LoRA
+    folders some adapters start from."""
 
     rank: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0)
@@ -70,6 +88,14 @@ class AdaptersSpec(Section):
     skills: int = Field(8, ge=1)
     heads: int = Field(1, ge=1)
     linearized: bool = False
+    imports: list[ImportSpec] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_imports(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and not self.imports:
+            data.pop("imports", None)  # specs without imports dump (and hash) as before imports existed
+        return data
 
 
 class KindSection(Section):
@@ -198,6 +224,7 @@ class Spec(Section):
         if isinstance(data, dict):
             errors.extend(_cross_checks(data))
             errors.extend(_registry_checks(data))
+            errors.extend(_import_checks(data))
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         assert spec is not None  # the handler succeeded: no errors
@@ -272,6 +299,33 @@ def _cross_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
                     )
                 else:
                     seen_pairs[pair] = j
+    return problems
+
+
+def _import_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
+    """``adapters.imports``: a task entry names a task of the spec, under router ``private``; no slot twice."""
+    adapters, tasks, router = data.get("adapters"), data.get("tasks"), data.get("router")
+    imports = adapters.get("imports") if isinstance(adapters, dict) else None
+    if not isinstance(imports, list):
+        return []
+    names = {t.get("name") for t in tasks if isinstance(t, dict)} if isinstance(tasks, list) else set()
+    kind = router.get("kind", "poly") if isinstance(router, dict) else "poly"
+    problems, seen = [], {}
+    for i, entry in enumerate(imports):
+        if not isinstance(entry, dict):
+            continue
+        slot = ("task", entry["task"]) if entry.get("task") is not None else ("skill", entry.get("skill"))
+        loc = ("adapters", "imports", i, slot[0])
+        if slot[0] == "task" and isinstance(slot[1], str):
+            if slot[1] not in names:
+                problems.append(_problem("unknown_task", loc, f"unknown task {slot[1]!r}; tasks are {sorted(names)}"))
+            if kind != "private":
+                problems.append(_problem("import_task", loc, f"a task's own adapter needs router.kind 'private'; "
+                                         f"router {kind!r} mixes skills that tasks share: import it as a skill"))
+        if slot in seen and slot[1] is not None:
+            problems.append(_problem("duplicate_import", loc, f"{slot[0]} {slot[1]!r} is imported twice "
+                                     f"(first at adapters.imports[{seen[slot]}])"))
+        seen.setdefault(slot, i)
     return problems
 
 
