@@ -58,6 +58,7 @@ class Row:
         router: the taskgraph router kind (``taskgraph`` and ``folded-infer`` rows).
         heads: H of the adapters (taskgraph ``mhr``) or PEFT Poly's ``n_splits``.
         tasks: T, the number of tasks (task ids are drawn uniformly over them).
+        linearized: taskgraph rows: L-LoRA adapters (``adapters.linearized``).
     """
 
     key: str
@@ -67,6 +68,7 @@ class Row:
     router: str | None = None
     heads: int = 1
     tasks: int = 8
+    linearized: bool = False
 
     @property
     def training(self) -> bool:
@@ -257,7 +259,7 @@ def taskgraph_spec(row: Row, shape: Shape, model: dict[str, Any]) -> Spec:
         "name": "bench",
         "model": {**model, "target_modules": list(shape.targets), "pooling": "mean"},
         "adapters": {"rank": shape.rank, "alpha": shape.alpha, "dropout": 0.0, "skills": shape.skills,
-                     "heads": row.heads},
+                     "heads": row.heads, "linearized": row.linearized},
         "router": {"kind": row.router},
         "tasks": [{"name": f"task{t}", "num_labels": shape.labels} for t in range(row.tasks)],
     })

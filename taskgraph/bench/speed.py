@@ -11,7 +11,8 @@ each other's allocations.
 
 Rows: see :mod:`taskgraph.bench.rows`. The base model's dropout is the same in every row of a
 table: first the model's own (MiniLM: 0.1), then 0. Targets (checked and reported, not asserted):
-every taskgraph router's CI upper bound of the ratio to PEFT LoRA ≤ 1.05; ``private`` ≤ 0.8 ×
+every taskgraph router's CI upper bound of the ratio to PEFT LoRA ≤ 1.05; an L-LoRA step ≤ 1.2 × the same
+router's LoRA step (CI upper bound); ``private`` ≤ 0.8 ×
 PEFT's mixed-adapter step; poly / mhr with 1,000 tasks ≤ 1.1 × with 8; merged inference ≤ 1.02 ×
 base inference; peak memory ≤ 1.1 × PEFT LoRA.
 """
@@ -148,6 +149,8 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
             rows.append(Row(row_key(f"taskgraph-{kind}", d), label, "taskgraph", d, router=kind, heads=heads, tasks=t))
         if d == model_dropout:
             rows += [
+                Row(row_key("taskgraph-shared-llora", d), "taskgraph shared, L-LoRA (linearized)", "taskgraph", d,
+                    router="shared", tasks=t, linearized=True),
                 Row(row_key(f"taskgraph-poly-t{many}", d), f"taskgraph poly, T={many}", "taskgraph", d,
                     router="poly", tasks=many),
                 Row(row_key(f"taskgraph-mhr-t{many}", d), f"taskgraph mhr (H={h}), T={many}", "taskgraph", d,

@@ -21,6 +21,7 @@ ROUTING_FREE = 1.05
 PRIVATE_VS_MIXED = 0.8
 TASK_SCALING = 1.1
 FOLDED_VS_BASE = 1.02
+LINEARIZED = 1.2  # an L-LoRA training step vs the same LoRA step (issue 14)
 MEMORY = 1.1
 
 
@@ -51,6 +52,9 @@ def speed_targets(keys: list[str], settings: SpeedSettings, model_dropout: float
                                   row_key(f"taskgraph-{kind}", d), reference_key(d), "ci_high", ROUTING_FREE))
     targets.append(Target("private mixed-task vs PEFT mixed-adapter step (dropout 0)",
                           row_key("taskgraph-private", 0.0), row_key("peft-mixed", 0.0), "median", PRIVATE_VS_MIXED))
+    targets.append(Target(f"L-LoRA step vs LoRA step: taskgraph shared linearized vs not (dropout {model_dropout:g}), "
+                          "CI high", row_key("taskgraph-shared-llora", model_dropout),
+                          row_key("taskgraph-shared", model_dropout), "ci_high", LINEARIZED))
     many = settings.many_tasks
     for kind in ("poly", "mhr"):
         targets.append(Target(f"{kind}: T={many} vs T={settings.tasks} (dropout {model_dropout:g})",

@@ -45,6 +45,7 @@ def test_every_row_is_timed_and_compared(result):
         assert f"taskgraph-{kind}/d0.1" in rows and f"taskgraph-{kind}/d0" in rows
     assert "peft-mixed/d0" in rows and "peft-mixed/d0.1" not in rows
     assert {"taskgraph-poly-t50/d0.1", "taskgraph-mhr-t50/d0.1", "base-infer", "folded-infer"} <= set(rows)
+    assert "taskgraph-shared-llora/d0.1" in rows and "taskgraph-shared-llora/d0" not in rows  # the L-LoRA row
     for key, row in rows.items():
         assert len(row["times_s"]) == SETTINGS.rounds, key
         assert all(_finite_positive(t) for t in row["times_s"]), key
@@ -74,6 +75,9 @@ def test_targets_and_environment(result):
     assert any(n.startswith("private mixed-task") for n in names)
     assert any(n.startswith("poly: T=50 vs T=4") for n in names)
     assert any(n.startswith("merged (folded) inference") for n in names)
+    llora = next(t for t in result["targets"] if t["name"].startswith("L-LoRA step vs LoRA step"))
+    assert (llora["numerator"], llora["denominator"], llora["limit"]) == (
+        "taskgraph-shared-llora/d0.1", "taskgraph-shared/d0.1", 1.2)
     for t in result["targets"]:
         if t["statistic"] != "memory":
             assert _finite_positive(t["value"]) and t["met"] == (t["value"] <= t["limit"])
