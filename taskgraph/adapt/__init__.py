@@ -1,6 +1,6 @@
 """Few-shot and zero-shot adaptation of a trained run to a new task (``taskgraph adapt``).
 
-Modes (PAPERS.md §1–2): ``full`` (new routing + adapters), ``routing`` (MHR-z: the new task's routing
+Modes (docs/methods.md §1–2): ``full`` (new routing + adapters), ``routing`` (MHR-z: the new task's routing
 only), ``mhr-mu`` (MHR-μ: the uniform average of the skills, tuned as one adapter), ``zero-shot`` (graph
 router: a new node routed from its relations, no gradient step). In every mode the new task's head is
 refit the same way on the same shots with the encoder frozen, so comparisons differ only in routing.

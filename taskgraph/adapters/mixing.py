@@ -1,6 +1,6 @@
 """The math of routed LoRA inventories, as pure functions over tensors.
 
-An adapted layer holds an inventory of K LoRA skills split into H heads (PAPERS.md §2):
+An adapted layer holds an inventory of K LoRA skills split into H heads (docs/methods.md §2):
 ``A [H, K, d_in/H, r]`` and ``B [H, K, r, d_out/H]``. For each of the U distinct tasks of a batch
 the router gives mixture weights ``w [U, H, K]``; the task's plain LoRA factors are
 
@@ -85,7 +85,7 @@ def select_skill_b(choice: Tensor, B: Tensor) -> Tensor:
 
 
 def linearized_factors(a: Tensor, b: Tensor, a0: Tensor, b0: Tensor) -> tuple[Tensor, Tensor]:
-    """L-LoRA (PAPERS.md §3): the first-order Taylor expansion of ``x A B`` around ``(A0, B0)``.
+    """L-LoRA (docs/methods.md §3): the first-order Taylor expansion of ``x A B`` around ``(A0, B0)``.
 
     ``x (A B0 + A0 B − A0 B0) = x [A | A0] · [B0 ; B − B0]``, so the linearized adapter is itself a
     plain LoRA of rank 2r; with the usual ``B0 = 0`` it is ``x A0 B`` ("train B, A frozen at its

@@ -1,4 +1,4 @@
-"""A frozen linear layer plus a routed inventory of LoRA skills (Poly / MHR, PAPERS.md §2).
+"""A frozen linear layer plus a routed inventory of LoRA skills (Poly / MHR, docs/methods.md §2).
 
 Each adapted layer holds K skills of rank r split into H heads, ``A [H, K, d_in/H, r]`` and
 ``B [H, K, r, d_out/H]``. For the batch set on the shared :class:`RoutingContext` the layer mixes
@@ -7,7 +7,7 @@ routing), folds the task's gate and ``scaling = alpha / r`` into B, and adds
 ``gate · scaling · (dropout(x) A_u) B_u`` to every example of task u. A gate of exactly 0 gives
 exactly the base output; at inference the examples of closed tasks are not computed at all.
 
-``linearized=True`` gives L-LoRA (PAPERS.md §3): the adapter is the first-order Taylor expansion
+``linearized=True`` gives L-LoRA (docs/methods.md §3): the adapter is the first-order Taylor expansion
 of the LoRA product around the initial factors ``(A0, B0)``, which is exactly a rank-2r LoRA
 ``x [A_u | A0_u] · [B0_u ; B_u − B0_u]`` (see :func:`~taskgraph.adapters.mixing.linearized_factors`).
 """

@@ -1,6 +1,6 @@
 """Task × task cosine matrices: gradient alignment and routing similarity.
 
-- **Gradient alignment** (PAPERS.md §5): every task's gradient of its loss with respect to the
+- **Gradient alignment** (docs/methods.md §5): every task's gradient of its loss with respect to the
   adapter parameters (:func:`task_gradients`: the mean over a few batches of the task's data), then
   the cosine between tasks (:func:`cosine_matrix`). Positive: training one task also moves the
   other along its descent direction; negative: the tasks conflict. The same ``[T, T]`` matrix is the

@@ -1,4 +1,4 @@
-r"""Allocation precision (PAPERS.md §5): do a router's adapters line up with the planted skills?
+r"""Allocation precision (docs/methods.md §5): do a router's adapters line up with the planted skills?
 
 Skills are interchangeable inside each (layer, head): nothing tells adapter k that it is skill s.
 So, per (layer, head), the K adapters are first matched one-to-one to the S true skills (K ≥ S) by

@@ -1,4 +1,4 @@
-"""Relation recovery (PAPERS.md §5): AUROC of task–task scores against a ground truth of related pairs.
+"""Relation recovery (docs/methods.md §5): AUROC of task–task scores against a ground truth of related pairs.
 
 - :func:`auroc` is the Mann–Whitney statistic: the probability that a random positive scores above
   a random negative, a tie counting 1/2 (computed from average ranks). None when either class is

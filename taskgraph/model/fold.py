@@ -1,6 +1,6 @@
 """One task of a routed model as a plain LoRA (``fold``) or as plain merged weights (``merge_and_unload``).
 
-Folding a routed task (PAPERS.md §4): at every adapted layer the task's mixture weights collapse
+Folding a routed task (docs/methods.md §4): at every adapted layer the task's mixture weights collapse
 the inventory to one LoRA, ``A_t = concat_h Σ_k w[t,h,k] A[h,k]`` and ``B_t`` likewise, so
 ``W x + s · B_t A_t x`` is exactly what the routed model computes for that task. A layer whose gate
 is closed for the task contributes nothing and is dropped. Merging then adds ``s · B_t A_t`` into

@@ -1,6 +1,6 @@
 """The graph router's encoder: a PyG ``HeteroConv`` stack over the task / adapter / layer graph.
 
-Our design (PAPERS.md §1). The graph is :func:`taskgraph.graph.hetero.to_hetero`'s: node types
+Our design (docs/methods.md §1). The graph is :func:`taskgraph.graph.hetero.to_hetero`'s: node types
 ``task`` [T], ``adapter`` [L·K], ``layer`` [L]. The encoder passes messages along
 
 * ``(task, relates, task)`` — weighted by the learned relations R (differentiably):

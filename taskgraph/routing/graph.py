@@ -1,6 +1,6 @@
 r"""``graph``: the graph-prior router — learned relations, a heterogeneous GNN, per-layer gates and weights.
 
-Our design (PAPERS.md §1 gives the paper's abstract only; the equations are ours). Per step:
+Our design (docs/methods.md §1 gives the paper's abstract only; the equations are ours). Per step:
 
 1. Relations ``R_ij = σ(θ_ij)`` on a sparse candidate edge set (:class:`RelationMatrix`).
 2. Node features: a learned embedding per task (plus a projection of hashed description words,

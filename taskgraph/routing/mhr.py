@@ -1,4 +1,4 @@
-"""``mhr``: Multi-Head Routing (PAPERS.md §2) — Poly's routing matrix with H heads.
+"""``mhr``: Multi-Head Routing (docs/methods.md §2) — Poly's routing matrix with H heads.
 
 The adapter layers split the input dim of A and the output dim of B into H heads and mix each
 head's K skills with its own weights. The routing math is Poly's (:func:`~taskgraph.routing.poly.poly_weights`),

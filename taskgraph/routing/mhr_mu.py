@@ -1,4 +1,4 @@
-"""``mhr-mu``: the uniform average of every layer's skills (MHR-μ, PAPERS.md §2); no parameters.
+"""``mhr-mu``: the uniform average of every layer's skills (MHR-μ, docs/methods.md §2); no parameters.
 
 Used to start few-shot adaptation from the average of a trained inventory ("drop routing, start
 from the uniform average of the skills, fine-tune that single adapter").

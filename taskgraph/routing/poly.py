@@ -1,4 +1,4 @@
-"""``poly``: Polytropon's learned routing matrix over each layer's K skills (PAPERS.md §2).
+"""``poly``: Polytropon's learned routing matrix over each layer's K skills (docs/methods.md §2).
 
 Each task t holds, for every adapted layer l, logits ``Z[t, l] ∈ R^{H×K}`` (init U(−1e-3, 1e-3)).
 Training draws a relaxed Bernoulli (Gumbel-sigmoid) sample ``z = σ((Z + log u − log(1−u)) / τ)``,

@@ -1,6 +1,6 @@
 """``RelationMatrix``: learnable task–task relation weights on a sparse candidate edge set.
 
-Our design (PAPERS.md §1 gives only the paper's abstract; the equations are ours):
+Our design (docs/methods.md §1 gives only the paper's abstract; the equations are ours):
 
 * **Candidate edges.** While the number of trained tasks T₀ is small (``T₀ ≤ dense_limit``) every
   unordered pair is a candidate, ``E = T₀(T₀−1)/2``. Beyond that the candidates are the declared

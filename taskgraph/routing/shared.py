@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @ROUTERS.register("shared")
 class SharedRouter(Router):
-    """Every task uses the single skill of every layer (PAPERS.md §2, "shared" baseline); no parameters.
+    """Every task uses the single skill of every layer (docs/methods.md §2, "shared" baseline); no parameters.
 
     Shapes:
         - **input:** tasks ``[U]`` long.

@@ -1,7 +1,7 @@
 r"""AdamW with one parameter group per part of the model, and the warm-up + cosine schedule.
 
 Groups (named like ``spec.training.lr``): ``adapters`` (the LoRA inventories), ``router`` (routing
-logits, GNN, relation weights — a much larger step, PAPERS.md §2) and ``heads``. Weight decay
+logits, GNN, relation weights — a much larger step, docs/methods.md §2) and ``heads``. Weight decay
 applies to ``adapters`` and ``heads``; never to the router, where it would pull the routing
 logits towards uniform mixing, a prior the spec did not ask for.
 
