@@ -66,7 +66,7 @@ class MergeBudget:
 
 PLANTED_MERGE_BUDGET = MergeBudget(
     Budget(steps=300, batch_size=32, lrs=(0.0,), shots=(1,), adapt_steps=1),
-    {"lora": (1e-2, 3e-2, 1e-1), "llora": (3e-2, 1e-1, 3e-1)}, TOGETHER_LR)
+    {"lora": (1e-2, 3e-2, 1e-1), "llora": (3e-2, 1e-1, 3e-1, 1.0, 3.0)}, TOGETHER_LR)
 REAL_MERGE_BUDGET = MergeBudget(
     Budget(steps=100, batch_size=16, lrs=(0.0,), shots=(1,), adapt_steps=1, max_length=48, train_examples=2000),
     {"lora": (3e-3,), "llora": (1e-2,)}, 3e-3, val_examples=100, test_examples=300)
