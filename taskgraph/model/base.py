@@ -145,8 +145,9 @@ def build_config(config: dict[str, Any]) -> Any:
                          f"({len(CONFIG_MAPPING_NAMES)} types)")
     try:
         return AutoConfig.for_model(model_type, **fields)
-    except (TypeError, ValueError) as exc:
-        raise ModelError(f"model.config: transformers rejected the {model_type!r} config: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - transformers validates a user's config with errors of its own kinds
+        raise ModelError(f"model.config: transformers rejected the {model_type!r} config: "
+                         f"{' '.join(str(exc).split())}") from None
 
 
 def _check_encoder_decoder(config: Any, where: str) -> None:

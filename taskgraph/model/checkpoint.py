@@ -20,16 +20,17 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import safetensors.torch
 from safetensors.torch import load as load_safetensors
 import torch
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from torch import Tensor, nn
 
@@ -46,6 +47,11 @@ WEIGHTS = "model.safetensors"
 MANIFEST = "manifest.json"
 TOKENIZER_DIR = "tokenizer"
 SAMPLE = 256  # values per tensor that enter the base fingerprint
+MAX_HEADER_BYTES = 100 * 1024**2  # a safetensors header larger than this is not one of ours
+MAX_TENSORS = 1_000_000
+MAX_LABELS = 1_000_000
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
+               "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
 
 
 # ----------------------------------------------------------------------------- which tensors
@@ -194,15 +200,52 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     for key in ("spec", "tasks", "adapted_modules", "base", "weights"):
         if key not in manifest:
             raise CheckpointError(f"{path}: the manifest has no {key!r} entry; it is incomplete")
+    try:
+        _ManifestSchema.model_validate(manifest)
+    except ValidationError as exc:
+        raise CheckpointError(f"{path}: the manifest is malformed: {validation_problems(exc, limit=5)}") from None
     return manifest
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _TaskEntry(_Strict):
+    name: str
+    num_labels: int = Field(ge=2, le=MAX_LABELS)
+
+
+class _WeightsEntry(_Strict):
+    file: str
+    bytes: int | None = Field(None, ge=0)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    tensors: dict[str, list[Annotated[int, Field(ge=0)]]]
+
+
+class _BaseEntry(_Strict):
+    weights_included: bool = False
+    fingerprint: dict[str, Any] | None = None
+
+
+class _ManifestSchema(_Strict):
+    """The types and bounds of a manifest's entries: a manifest is someone else's file until checked."""
+
+    spec: dict[str, Any]
+    tasks: list[_TaskEntry]
+    adapted_modules: list[str] = Field(max_length=MAX_TENSORS)
+    base: _BaseEntry
+    weights: _WeightsEntry
+    tokenizer: str | None = None
 
 
 def _read_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, Tensor]:
     path = folder / WEIGHTS
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(folder)!r}: {WEIGHTS} is missing")
-    data = path.read_bytes()
     info = manifest["weights"]
+    _check_file_size(path, info)
+    data = path.read_bytes()
     if info.get("bytes") is not None and len(data) != info["bytes"]:
         raise CheckpointError(f"{path}: {len(data)} bytes where the manifest says {info['bytes']}; "
                               "the file is truncated or was replaced")
@@ -218,6 +261,12 @@ def _read_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, Tensor]:
     if problems:
         raise CheckpointError(f"{path}: does not match its manifest: " + "; ".join(problems))
     return tensors
+
+
+def _check_file_size(path: Path, info: dict[str, Any]) -> None:
+    if info.get("bytes") is not None and path.stat().st_size != info["bytes"]:
+        raise CheckpointError(f"{path}: {path.stat().st_size} bytes where the manifest says {info['bytes']}; "
+                              "the file is truncated or was replaced")
 
 
 def _compare(want: dict[str, list[int]], have: dict[str, list[int]], want_name: str, have_name: str) -> list[str]:
@@ -252,6 +301,67 @@ def _spec_of(path: Path, manifest: dict[str, Any]) -> Spec:
     return spec
 
 
+def read_header(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes a safetensors file declares in its header, bounds-checked, nothing else read.
+
+    Raises:
+        CheckpointError: a missing file, or a header that is not one (its length, its JSON, an entry's shape or
+            byte range outside the file).
+    """
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path.parent)!r}: {WEIGHTS} is missing")
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if size < 8 or not 2 <= length <= min(size - 8, MAX_HEADER_BYTES):
+                raise ValueError(f"a header of {length} bytes in a file of {size}")
+            header = json.loads(handle.read(length))
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        shapes: dict[str, tuple[int, ...]] = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            shape, offsets, width = entry["shape"], entry["data_offsets"], DTYPE_BYTES.get(entry["dtype"])
+            if not (width and isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)
+                    and isinstance(offsets, list) and len(offsets) == 2
+                    and all(isinstance(o, int) for o in offsets) and 0 <= offsets[0] <= offsets[1] <= size - 8 - length
+                    and math.prod(shape) * width == offsets[1] - offsets[0]):
+                raise ValueError(f"tensor {name!r} has shape {shape!r}, dtype {entry['dtype']!r} and byte range "
+                                 f"{offsets!r}, which do not agree with each other or the file")
+            shapes[str(name)] = tuple(shape)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if len(shapes) > MAX_TENSORS:
+        raise CheckpointError(f"{path}: declares {len(shapes):,} tensors, more than a taskgraph checkpoint holds")
+    return shapes
+
+
+def _check_size(folder: Path, spec: Spec, manifest: dict[str, Any], header: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a manifest whose spec describes a model far larger than the tensors the file holds, or one that does
+    not fit this machine's memory, before anything is allocated (:mod:`taskgraph.model.footprint`)."""
+    from taskgraph.model.footprint import GiB, MEMORY_CHECK_ENV, available_memory, plan_model
+
+    try:
+        plan = plan_model(spec)
+    except TaskgraphError as exc:
+        raise CheckpointError(f"checkpoint {str(folder)!r}: cannot rebuild its model from the saved spec: {exc}") from None
+    held = sum(math.prod(shape) for shape in header.values())
+    with_base = bool(manifest["base"].get("weights_included"))
+    expected = plan.total_params if with_base else plan.trainable_params
+    if expected > 4 * held + 1_000_000:
+        raise CheckpointError(
+            f"{folder / MANIFEST}: its spec describes a model of {expected:,} {'' if with_base else 'trainable '}"
+            f"parameters ({plan.base_class}, hidden size {plan.hidden}) but {WEIGHTS} holds {held:,}; the manifest was "
+            "edited or belongs to other weights — nothing was built")
+    have, where = available_memory("cpu")
+    need = 4 * plan.total_params
+    if have is not None and need > have and os.environ.get(MEMORY_CHECK_ENV, "1").strip() != "0":
+        raise CheckpointError(f"checkpoint {str(folder)!r}: its model needs about {need / GiB:,.1f} GiB but "
+                              f"{where} has {have / GiB:,.1f} GiB free ({MEMORY_CHECK_ENV}=0 skips this check)")
+
+
 def load_checkpoint(
     cls: type["TaskGraphModel"],
     directory: str | os.PathLike[str],
@@ -264,6 +374,15 @@ def load_checkpoint(
     manifest = read_manifest(folder)
     path = folder / MANIFEST
     spec = _spec_of(path, manifest)
+    if (folder / WEIGHTS).is_file():
+        _check_file_size(folder / WEIGHTS, manifest["weights"])
+    header = read_header(folder / WEIGHTS)  # names and shapes, from the file's own header: no tensor is read yet
+    problems = _compare(manifest["weights"].get("tensors", {}), {k: list(v) for k, v in header.items()},
+                        "the manifest", WEIGHTS)
+    if problems:
+        raise CheckpointError(f"{folder / WEIGHTS}: does not match its manifest: " + "; ".join(problems))
+    if base is None:
+        _check_size(folder, spec, manifest, header)
     tensors = _read_weights(folder, manifest)
     if tokenizer is None and manifest.get("tokenizer") and (folder / TOKENIZER_DIR).is_dir():
         from taskgraph.model.base import load_tokenizer

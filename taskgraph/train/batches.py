@@ -25,14 +25,14 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
 from taskgraph.adapters.context import distinct_tasks
 from taskgraph.data.base import Examples, build_source
-from taskgraph.errors import CheckpointError, DataError
+from taskgraph.errors import CheckpointError, DataError, TaskgraphError
 from taskgraph.model.predict import encode
 from taskgraph.spec.models import Spec
 from taskgraph.train.run_checkpoint import decode_state, encode_state
@@ -118,20 +118,33 @@ def tokenizer_pad_id(tokenizer: Any | None) -> int:
 
 
 def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, pad_id: int,
-                   vocab_size: int | None = None, splits: Sequence[str] = ("train", "val")) -> dict[str, list[TaskData]]:
-    """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order."""
+                   vocab_size: int | None = None, splits: Sequence[str] = ("train", "val"),
+                   problems: list[str] | None = None, skip: Collection[str] = ()) -> dict[str, list[TaskData]]:
+    """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order.
+
+    With ``problems`` (a list), a task whose data fails is recorded there and the next task is read, so
+    every task's problem is known at once (``taskgraph validate``); without it the first one raises.
+    Tasks named in ``skip`` are not read.
+    """
     out: dict[str, list[TaskData]] = {split: [] for split in splits}
     training = spec.training
     for task_id, task in enumerate(spec.tasks):
-        source = build_source(task, base_dir)
-        for split in splits:
-            examples = source.load(split)
-            encoded = encode_examples(examples, task_id, tokenizer=tokenizer, pad_id=pad_id,
-                                      max_length=spec.model.max_length, vocab_size=vocab_size)
-            if split == "train":
-                encoded = perturb_train(encoded, task.num_labels, limit=training.train_examples,
-                                        noise=training.label_noise, seed=training.seed)
-            out[split].append(encoded)
+        if task.name in skip:
+            continue
+        try:
+            source = build_source(task, base_dir)
+            for split in splits:
+                examples = source.load(split)
+                encoded = encode_examples(examples, task_id, tokenizer=tokenizer, pad_id=pad_id,
+                                          max_length=spec.model.max_length, vocab_size=vocab_size)
+                if split == "train":
+                    encoded = perturb_train(encoded, task.num_labels, limit=training.train_examples,
+                                            noise=training.label_noise, seed=training.seed)
+                out[split].append(encoded)
+        except TaskgraphError as exc:
+            if problems is None:
+                raise
+            problems.append(f"tasks[{task_id}] ({task.name}): {exc}")
     return out
 
 

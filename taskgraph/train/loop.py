@@ -42,6 +42,7 @@ from tqdm import tqdm
 from taskgraph.atomic import replace_directory, staging_dir, write_text
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
 from taskgraph.model import TaskGraphModel
+from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import (
     MARKER, check_output_folder, clear_folder, holds_entries, read_marker, run_lock, write_marker,
 )
@@ -126,6 +127,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
     with _deterministic(cuda):
         # ---- build everything and check it against the checkpoint; nothing is written yet
         if checkpoint is None:
+            plan_model(spec).check_memory(spec, str(dev))  # counted on the meta device: nothing allocated yet
             _seed_everything(training.seed)
             model = TaskGraphModel(spec).to(dev)
         else:

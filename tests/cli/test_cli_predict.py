@@ -64,7 +64,7 @@ def test_predict_to_stdout_and_model_dir(run_dir, tmp_path, capsys):
         (lambda tmp: ["--task", "zz", "--input", str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}]))], "unknown task 'zz'"),
         (lambda tmp: ["--task", "a", "--input", str(tmp / "missing.jsonl")], "missing.jsonl' does not exist"),
         (lambda tmp: ["--task", "a", "--input", str(write_jsonl(tmp / "i.jsonl", [{"txt": "x"}]))], "line 1: needs a string field 'text'"),
-        (lambda tmp: ["--task", "a", "--input", str((tmp / "b.jsonl").write_text("{oops\n") and tmp / "b.jsonl")], "line 1 is not valid JSON"),
+        (lambda tmp: ["--task", "a", "--input", str((tmp / "b.jsonl").write_text("{oops\n") and tmp / "b.jsonl")], "not valid JSON"),
         (lambda tmp: ["--task", "a", "--input", str((tmp / "e.jsonl").write_text("\n") and tmp / "e.jsonl")], "no records"),
         (lambda tmp: ["--task", "a", "--device", "cuda:7", "--input", str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}]))], "cuda"),
     ],

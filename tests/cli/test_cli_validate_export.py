@@ -25,8 +25,11 @@ def spec_path(tmp_path):
 
 
 def test_validate_ok(spec_path, capsys):
-    assert main(["validate", str(spec_path)]) == 0
+    assert main(["validate", "--spec-only", str(spec_path)]) == 0
     assert "ok (3 tasks, router poly, 2 declared relations)" in capsys.readouterr().out
+    assert main(["validate", str(spec_path)]) == 2  # the full check builds the model and reads every task's data
+    err = capsys.readouterr().err
+    assert "(3 problems)" in err and "task 'a' has no data section" in err
 
 
 def test_validate_reports_every_problem_exit_2(tmp_path, capsys):
@@ -87,7 +90,7 @@ def test_export_unwritable_out_exit_2(spec_path, tmp_path, capsys):
 
 
 def test_python_dash_m_and_console_script(spec_path):
-    done = subprocess.run([sys.executable, "-m", "taskgraph", "validate", str(spec_path)],
+    done = subprocess.run([sys.executable, "-m", "taskgraph", "validate", "--spec-only", str(spec_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     done = subprocess.run([sys.executable, "-m", "taskgraph", "validate", str(spec_path) + ".missing"],

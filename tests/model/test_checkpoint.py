@@ -238,3 +238,51 @@ def test_corrupted_base_weights_in_checkpoint(saved, spec_for) -> None:
         (folder / MANIFEST).read_text())["base"]["fingerprint"]))
     with pytest.raises(CheckpointError, match="differs from the one it was saved with"):
         TaskGraphModel.from_pretrained(other_dir)
+
+
+# ----------------------------------------------------------------------------- a manifest is someone else's file
+def test_a_manifest_describing_a_huge_model_is_refused_before_anything_is_built(saved) -> None:
+    import resource
+    import time
+
+    _, folder = saved
+    edit_manifest(folder, lambda m: m["spec"]["model"]["config"].update(hidden_size=131072, intermediate_size=131072))
+    before, tick = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"its spec describes a model of [\d,]+ parameters \(BertModel, hidden "
+                                              r"size 131072\) but model.safetensors holds [\d,]+; .*nothing was built"):
+        TaskGraphModel.from_pretrained(folder)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 200 and time.perf_counter() - tick < 10  # 131,072-wide would be 16+ GB
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["tasks"][0].update(num_labels="2"), r"tasks\.0\.num_labels: Input should be a valid integer"),
+    (lambda m: m["weights"].update(bytes=-5), r"weights\.bytes: Input should be greater than or equal to 0"),
+    (lambda m: m["weights"]["tensors"].update({"router.logits": [3, -4]}), r"weights\.tensors\.router\.logits\.1"),
+    (lambda m: m["weights"].update(sha256="nothex"), r"weights\.sha256: String should match pattern"),
+    (lambda m: m["base"].update(weights_included="yes"), r"base\.weights_included: Input should be a valid boolean"),
+    (lambda m: m.update(adapted_modules={"a": 1}), r"adapted_modules: Input should be a valid list"),
+    (lambda m: m.update(spec=[1, 2]), r"spec: Input should be a valid dictionary"),
+])
+def test_manifest_entries_of_the_wrong_type_or_sign_name_the_field(saved, change, message) -> None:
+    _, folder = saved
+    edit_manifest(folder, change)
+    with pytest.raises(CheckpointError, match=rf"manifest\.json: the manifest is malformed: .*{message}"):
+        TaskGraphModel.from_pretrained(folder)
+
+
+def test_the_file_header_is_checked_against_the_manifest_before_the_data_is_read(saved) -> None:
+    _, folder = saved
+    edit_manifest(folder, lambda m: m["weights"].update(bytes=None, sha256=None))  # an attacker edits both files
+    data = bytearray((folder / WEIGHTS).read_bytes())
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + length])
+    name = next(k for k in header if k != "__metadata__")
+    header[name]["shape"] = [10**9, 10**9]
+    text = json.dumps(header).encode()
+    (folder / WEIGHTS).write_bytes(len(text).to_bytes(8, "little") + text + bytes(data[8 + length :]))
+    with pytest.raises(CheckpointError, match=r"not a readable safetensors file \(tensor .* has shape \[1000000000"):
+        TaskGraphModel.from_pretrained(folder)
+    (folder / WEIGHTS).write_bytes((10**15).to_bytes(8, "little") + bytes(data[8:]))
+    with pytest.raises(CheckpointError, match=r"not a readable safetensors file \(a header of 1000000000000000 bytes"):
+        TaskGraphModel.from_pretrained(folder)

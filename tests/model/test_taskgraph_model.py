@@ -89,7 +89,7 @@ def test_task_ids_as_names_ints_tensor_or_one_task(spec_for, perturb, batch) -> 
 def test_unknown_task_and_bad_task_ids_are_clear_errors(spec_for, perturb, batch) -> None:
     model = build(spec_for, perturb)
     ids, mask = batch(2, 5)
-    with pytest.raises(ModelError, match=r"unknown task 'delta'; known tasks are \['alpha', 'beta', 'gamma'\]"):
+    with pytest.raises(ModelError, match=r"unknown task 'delta'; did you mean 'beta'\? known tasks are \['alpha', 'beta', 'gamma'\]"):
         model(ids, mask, ["alpha", "delta"])
     with pytest.raises(ModelError, match=r"task ids \[3\] are out of range: 3 tasks"):
         model(ids, mask, torch.tensor([0, 3]))
