@@ -54,3 +54,11 @@ class CheckpointError(TaskgraphError):
 
 class ExportError(TaskgraphError):
     """An export cannot be written (unknown format, unwritable path, ...)."""
+
+
+class TaskgraphWarning(UserWarning):
+    """Base class of the warnings about user input that do not stop a command (``warning: ...`` on stderr)."""
+
+
+class DataWarning(TaskgraphWarning):
+    """Data that can be used but is likely a mistake (a task whose training split holds one label only)."""

@@ -24,6 +24,7 @@ from taskgraph.data.base import FileParams, build_source
 from taskgraph.data.hf_disk import HfDiskParams
 from taskgraph.data.planted import PlantedParams, planted_universe
 from taskgraph.errors import DataError, SpecError, TaskgraphError, validation_problems
+from taskgraph.files import describe
 from taskgraph.registry import SOURCES, UnknownKindError
 from taskgraph.spec.loader import parse_yaml
 from taskgraph.spec.models import Spec, TaskSpec
@@ -42,8 +43,9 @@ def parse_data_arg(text: str, cwd: str | os.PathLike[str] = ".") -> tuple[dict[s
     if suffix in SHORTHAND or suffix in YAML:
         path = Path(raw).expanduser()
         path = path if path.is_absolute() else here / path
-        if not path.is_file():
-            raise DataError(f"--data {text!r}: no such file {str(path)!r}")
+        problem = describe(path)
+        if problem is not None:
+            raise DataError(f"--data {text!r}: {str(path)!r} {problem}")
         if suffix in SHORTHAND:
             return {"source": SHORTHAND[suffix], "path": str(path.resolve())}, here
         try:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Callable, Sequence
+import warnings
+from typing import Callable, Sequence, TextIO
 
-from taskgraph.errors import TaskgraphError
+from taskgraph.errors import TaskgraphError, TaskgraphWarning
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -38,8 +39,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warnings_shown_as_lines(previous: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning``: a :class:`TaskgraphWarning` as one ``warning: ...`` line on stderr, any
+    other warning handed to ``previous`` (Python's own display, or a test's recorder)."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:
+        if issubclass(category, TaskgraphWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warnings_shown_as_lines(warnings.showwarning)
+        warnings.simplefilter("default", TaskgraphWarning)  # each distinct warning once
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

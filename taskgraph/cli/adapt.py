@@ -12,7 +12,7 @@ import argparse
 import math
 from pathlib import Path
 
-from taskgraph.cli.argtypes import count, positive_int
+from taskgraph.cli.argtypes import count, positive_int, seed
 
 MODES = ("full", "routing", "mhr-mu", "zero-shot")  # taskgraph.adapt.ADAPT_MODES (not imported: torch loads late)
 
@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--steps", type=count, default=100, metavar="N", help="phase-1 steps (default: 100)")
     p.add_argument("--lr", type=learning_rate, default=None,
                    help="one learning rate for every phase-1 group (default: the run's training.lr)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the shots and the adaptation (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="seeds the shots and the adaptation (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.set_defaults(run=run)

@@ -1,28 +1,64 @@
-"""Argument types shared by the subcommands (argparse turns their errors into a usage error, exit 2)."""
+"""Argument types shared by the subcommands (argparse turns their errors into a usage error, exit 2).
+
+Every count has an upper bound, so a typo (``--seeds 1000000``, ``--layers 1000000000``) is refused
+with the limit named instead of running until it is killed or allocating what the machine lacks:
+
+==========================  ==================================================================
+``seed``                    0 .. :data:`~taskgraph.spec.models.MAX_SEED` (2³² − 1), as ``training.seed``
+``seeds`` (a count)         1 .. :data:`MAX_SEEDS` seeds per grid point / router
+``layers``                  1 .. :data:`MAX_LAYERS` adapted layers drawn by ``export --layers``
+``positive_int``, ``count`` 1 (or 0) .. :data:`MAX_COUNT`: steps, rounds, shots, batch sizes, task counts
+==========================  ==================================================================
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+from taskgraph.spec.models import MAX_SEED
+
+MAX_SEEDS = 100  # seeds per grid point: a sweep of 100 seeds already trains 100 runs per value
+MAX_LAYERS = 1000  # no transformer has this many layers
+MAX_COUNT = 10**9  # steps, rounds, shots, batch sizes: larger runs until killed or allocates without end
 
 
 def _integer(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
 
 
-def positive_int(text: str) -> int:
-    """An integer ≥ 1 (steps, rounds, batch sizes, threads, task counts)."""
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_in(low: int, high: int, what: str = "") -> Callable[[str], int]:
+    """An argument type for integers in ``[low, high]``; the message names the limit (and ``what`` it bounds)."""
+
+    def parse(text: str) -> int:
+        if len(text) > 40:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low:,} to {high:,}, got {len(text)} "
+                                             "characters")
+        value = _integer(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low:,}, got {value:,}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:,}{f' ({what})' if what else ''}, got {value:,}")
+        return value
+
+    parse.__name__ = f"int_in_{low}_{high}"
+    return parse
 
 
-def count(text: str) -> int:
-    """An integer ≥ 0 (warm-up rounds)."""
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+positive_int = int_in(1, MAX_COUNT)
+"""An integer in 1 .. 10⁹ (steps, rounds, batch sizes, threads, task counts)."""
+
+count = int_in(0, MAX_COUNT)
+"""An integer in 0 .. 10⁹ (warm-up rounds, phase-1 steps)."""
+
+seed = int_in(0, MAX_SEED, "the seed range of training.seed")
+"""A seed, 0 .. 2³² − 1, the range of ``training.seed``."""
+
+seeds = int_in(1, MAX_SEEDS, "seeds per grid point; run more in separate --out folders")
+"""A number of seeds, 1 .. :data:`MAX_SEEDS`."""
+
+layers = int_in(1, MAX_LAYERS, "adapted layers to draw")
+"""A number of layers to draw, 1 .. :data:`MAX_LAYERS`."""

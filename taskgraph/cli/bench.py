@@ -14,7 +14,7 @@ from typing import Any, Callable
 import yaml
 
 from taskgraph.atomic import write_text
-from taskgraph.cli.argtypes import count, positive_int
+from taskgraph.cli.argtypes import count, positive_int, seed, seeds
 from taskgraph.run_folder import check_output_file
 
 
@@ -51,7 +51,7 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--batch", type=positive_int, default=32, help="examples per batch (default: 32)")
     p.add_argument("--seq", type=positive_int, default=64, help="tokens per example (default: 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.add_argument("--seed", type=seed, default=0, help="default: 0")
     p.set_defaults(run=json_checked(run_speed))
 
 
@@ -68,7 +68,7 @@ def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--share", action="store_true",
                    help="also time the router against a whole MiniLM-L6 training step (needs the package)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
-    p.add_argument("--seed", type=int, default=0, help="default: 0")
+    p.add_argument("--seed", type=seed, default=0, help="default: 0")
     p.set_defaults(run=json_checked(run_scale))
 
 
@@ -118,7 +118,7 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
                     f"{budget(REAL_BUDGET)}.")
     p.add_argument("--suite", choices=["planted", "real", "all"], default="planted", help="default: planted")
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{train,adapt,quality.md,...}")
-    p.add_argument("--seeds", type=positive_int, default=3, help="seeds per router (default: 3)")
+    p.add_argument("--seeds", type=seeds, default=3, help="seeds per router (default: 3)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure of every suite to this file")
     p.add_argument("--routers", type=_names, default=QUALITY_ROUTERS,
                    help=f"comma-separated router kinds (default: {','.join(QUALITY_ROUTERS)})")
@@ -181,7 +181,8 @@ def run_scale(args: argparse.Namespace) -> int:
 
 
 def run_speed(args: argparse.Namespace) -> int:
-    from taskgraph.bench import render_markdown, run_speed_bench
+    from taskgraph.bench.report import render_markdown
+    from taskgraph.bench.speed import run_speed_bench
     from taskgraph.bench.speed import settings_from_args
 
     settings = settings_from_args(args)

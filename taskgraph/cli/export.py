@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from taskgraph.cli.argtypes import layers
 from taskgraph.errors import ExportError
 from taskgraph.export import FORMATS, export_graph
 from taskgraph.graph import TaskGraph
@@ -34,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--out", required=True, help="output file (peft: output folder)")
     p.add_argument("--task", default=None, metavar="NAME",
                    help="show only this task's neighbourhood: its relations and its routing")
-    p.add_argument("--layers", type=int, default=None,
+    p.add_argument("--layers", type=layers, default=None,
                    help="SPEC only: also draw L adapted layers with the spec's K skills each (default: tasks "
                         "only); a run has its own layers")
     p.add_argument("--all-tasks", action="store_true", help="peft: one adapter folder per task, --out/<task>/")

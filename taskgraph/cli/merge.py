@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.argtypes import positive_int, seed
 
 # The built-in kinds of taskgraph.registry.MERGES (not imported here: it loads torch); a test keeps them equal.
 METHODS = ("average", "dare", "dare-ties", "subspace", "task-arithmetic", "ties")
@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="subspace: how the r×r coordinates merge (default: sum)")
     p.add_argument("--rank", type=positive_int, default=None, metavar="R",
                    help="re-factor the merged update at rank R by truncated SVD (subspace: its rank; default: exact)")
-    p.add_argument("--seed", type=int, default=None, help="dare, dare-ties: seeds the drops (default: 0)")
+    p.add_argument("--seed", type=seed, default=None, help="dare, dare-ties: seeds the drops (default: 0)")
     p.add_argument("--fold-into-base", action="store_true",
                    help="also write DIR/plain: the base with the update folded into its weights (plain transformers)")
     p.add_argument("--out", required=True, metavar="DIR", help="the merged run folder (new, or --overwrite)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.argtypes import MAX_SEEDS, positive_int, seeds
 from taskgraph.errors import SpecError
 
 
@@ -21,8 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--param", dest="params", action="append", required=True, metavar="KEY=v1,v2",
                    help="a swept field and its values, e.g. router.temperature=0.5,1,2 or "
                         "tasks.*.data.seq_len=8,16 (repeat for a grid)")
-    p.add_argument("--seeds", type=positive_int, default=1, metavar="N",
-                   help="seeds per grid point: training.seed + 0 .. N-1 (default: 1)")
+    p.add_argument("--seeds", type=seeds, default=1, metavar="N",
+                   help=f"seeds per grid point: training.seed + 0 .. N-1 (default: 1; at most {MAX_SEEDS})")
     p.add_argument("--split", default="val", choices=["val", "test"], help="the split evaluated (default: val)")
     p.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
                    help="cap training.steps of every cell at N (quick sweeps)")

@@ -14,6 +14,18 @@ Splits. A source may give each split its own file; the splits that have none are
 main file by a fixed split, seeded by ``split_seed`` (independent of the training seed, so every run
 and every router sees the same rows), with ``split`` fractions (default 80 / 10 / 10).
 
+Labels: one rule for every file format. A label is a label name listed in ``labels:``, or a whole
+number in ``[0, num_labels)`` written as a number or as text: ``2``, ``2.0``, ``"2"`` and ``"2.0"`` are all
+label 2 (JSON and CSV alike; CSV gives every value as text). ``2.5``, ``true``, ``null``, ``NaN`` and a
+name that ``labels:`` does not list are errors naming the row.
+
+Limits, the same for JSONL and CSV: a field (a text, a label, any column) holds at most
+:data:`MAX_FIELD_CHARS` characters; a text must be valid Unicode (JSON's ``"\ud800"`` escapes can carry
+a lone surrogate, which no tokenizer reads). A byte-order mark at the start of a file is allowed.
+
+A task whose training split holds one label only is trained, with a :class:`~taskgraph.errors.DataWarning`
+(its head can learn nothing but that label).
+
 Every problem with the data is a :class:`~taskgraph.errors.DataError` naming the task, the file and
 the row (``line 12``), and saying what is allowed.
 """
@@ -21,6 +33,7 @@ the row (``line 12``), and saying what is allowed.
 from __future__ import annotations
 
 import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,10 +50,13 @@ from pydantic import (
     model_validator,
 )
 
-from taskgraph.errors import DataError, validation_problems
+from taskgraph.errors import DataError, DataWarning, validation_problems
+from taskgraph.files import check_text, describe
 from taskgraph.registry import SOURCES, UnknownKindError
+from taskgraph.spec.models import Seed
 
 SPLITS = ("train", "val", "test")
+MAX_FIELD_CHARS = 131_072  # Python's csv default, applied to JSONL too: a text is truncated to max_length tokens
 
 # A record read from a file and where it is, for messages: ({"text": ..., "label": ...}, "line 12").
 Row = tuple[dict[str, Any], str]
@@ -125,6 +141,7 @@ class Source(ABC):
             raise DataError(f"task {self.task!r}: unknown split {split!r}; choose from {list(SPLITS)}")
         if self._splits is None:
             self._splits = self._read()
+            self._warn_one_label(*self._splits["train"])
         examples, origin = self._splits[split]
         if len(examples) == 0:
             raise DataError(
@@ -132,6 +149,14 @@ class Source(ABC):
                 f"a {split} file of its own, or other split fractions"
             )
         return examples
+
+    def _warn_one_label(self, train: Examples, origin: str) -> None:
+        present = sorted(set(train.labels))
+        if len(present) == 1 and self.num_labels > 1:
+            warnings.warn(DataWarning(
+                f"task {self.task!r}: its train split holds label {present[0]} only ({len(train)} rows; {origin}); "
+                f"its head can learn nothing but that label, so check data.label and the labels of the file"),
+                stacklevel=3)
 
     @abstractmethod
     def _read(self) -> dict[str, tuple[Examples, str]]:
@@ -183,7 +208,7 @@ class SplitParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    split_seed: int = 0
+    split_seed: Seed = 0
 
     @field_validator("split")
     @classmethod
@@ -262,29 +287,55 @@ class FileParams(TextParams):
         return self
 
 
-_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+_WHOLE = re.compile(r"\s*([+-]?)0*(\d+?)(?:\.0*)?\s*")  # "2", " +2 ", "2.0", "002." -> sign, digits
+_MAX_DIGITS = 18  # more digits than any label count: out of range, and never handed to int()
 
 
 def parse_label(value: Any, names: list[str] | None, num_labels: int) -> int:
-    """The label index of ``value``; ``ValueError`` with a one-line reason otherwise."""
+    """The label index of ``value`` by the module's one rule; ``ValueError`` with a one-line reason otherwise.
+
+    A listed label name, or a whole number as a JSON number or as text (``2``, ``2.0``, ``"2"``, ``"2.0"``).
+    """
+    shown = _shown(value)
     if names is not None and isinstance(value, str) and value in names:
-        index = names.index(value)
-    elif isinstance(value, bool) or value is None:
-        raise ValueError(f"label {value!r} is not an integer")
-    elif isinstance(value, int):
+        return names.index(value)
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"label {shown} is not an integer")
+    if isinstance(value, int):
         index = value
-    elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and _INTEGER.fullmatch(value)):
-        index = int(value)  # 2.0, or "2" as CSV gives it
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"label {shown} is not an integer")
+        index = int(value)
+    elif isinstance(value, str) and (match := _WHOLE.fullmatch(value)):
+        sign, digits = match.groups()
+        index = int(sign + digits) if len(digits) <= _MAX_DIGITS else num_labels
     elif isinstance(value, str) and names is not None:
-        raise ValueError(f"label {value!r} is not one of the label names {names} (data.labels)")
+        raise ValueError(f"label {shown} is not one of the label names {names} (data.labels) nor an integer")
     elif isinstance(value, str):
-        raise ValueError(f"label {value!r} is not an integer; to use label names, list them in the "
+        raise ValueError(f"label {shown} is not an integer; to use label names, list them in the "
                          f"task's data section, e.g. labels: [negative, positive]")
     else:
-        raise ValueError(f"label {value!r} is not an integer")
+        raise ValueError(f"label {shown} is not an integer (it is a JSON {type(value).__name__})")
     if not 0 <= index < num_labels:
-        raise ValueError(f"label {value!r} is outside [0, {num_labels}) (the task has num_labels: {num_labels})")
+        raise ValueError(f"label {shown} is outside [0, {num_labels}) (the task has num_labels: {num_labels})")
     return index
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to 40 characters (a 4,000-digit label must not fill the message)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"{str(value)[:20]}... ({len(str(abs(value))):,} digits)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def check_fields(record: dict[str, Any], where: str) -> None:
+    """ValueError when a field of ``record`` holds more than :data:`MAX_FIELD_CHARS` characters."""
+    for column, value in record.items():
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            raise ValueError(f"{where}: field {_shown(column)} holds {len(value):,} characters, more than the "
+                             f"{MAX_FIELD_CHARS:,} taskgraph reads from one field (JSONL and CSV alike)")
 
 
 def rows_to_examples(rows: Iterable[Row], params: TextParams, *, task: str, num_labels: int, file: str) -> Examples:
@@ -302,7 +353,8 @@ def rows_to_examples(rows: Iterable[Row], params: TextParams, *, task: str, num_
         text = record[params.text]
         if not isinstance(text, str):
             raise DataError(f"task {task!r}: {file} {where}: text column {params.text!r} holds "
-                            f"{type(text).__name__} {text!r}, expected a string")
+                            f"{type(text).__name__} {_shown(text)}, expected a string")
+        check_text(text, f"task {task!r}: {file} {where}, column {params.text!r}", DataError)
         try:
             labels.append(parse_label(record[params.label], params.labels, num_labels))
         except ValueError as exc:
@@ -341,11 +393,11 @@ class FileSource(Source):
                                 num_labels=self.num_labels, file=str(path))
 
     def check_file(self, path: str, key: str) -> Path:
-        """``path`` resolved; :class:`DataError` saying so if it is missing or not a file."""
+        """``path`` resolved; :class:`DataError` saying what it is when it is not a regular file (a missing
+        file, a folder, a FIFO that would block the read, a symlink loop, ...)."""
         file = self.resolve(path)
-        if not file.exists():
-            raise self.fail(f"data file {str(file)!r} does not exist (data.{key}: {path!r}, relative to "
+        problem = describe(file)
+        if problem is not None:
+            raise self.fail(f"data file {str(file)!r} {problem} (data.{key}: {path!r}, relative to "
                             f"the spec's directory {str(self.base_dir)!r})")
-        if not file.is_file():
-            raise self.fail(f"data.{key}: {str(file)!r} is not a file")
         return file

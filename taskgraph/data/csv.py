@@ -1,8 +1,9 @@
 """CSV (or TSV) files with a header row, text and label in named columns.
 
 ``{source: csv, path: data/rt.csv, text: review, label: sentiment, labels: [neg, pos]}``;
-``delimiter: "\\t"`` for TSV. CSV labels arrive as strings: integer strings are used as they
-are, other strings need ``labels:`` names. Line numbers in messages count the header as line 1.
+``delimiter: "\\t"`` for TSV. CSV labels arrive as strings and follow the one label rule of
+:mod:`taskgraph.data.base` (``"2"`` and ``"2.0"`` are label 2, other strings need ``labels:`` names), as do
+the field-size limit and the byte-order mark. Line numbers in messages count the header as line 1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from taskgraph.data.base import FileParams, FileSource, Row
+from taskgraph.data.base import MAX_FIELD_CHARS, FileParams, FileSource, Row, check_fields
 from taskgraph.errors import DataError
 from taskgraph.registry import SOURCES
 
@@ -53,8 +54,15 @@ def read_csv(path: Path, delimiter: str = ",") -> list[Row]:
             if len(fields) != len(header):
                 raise DataError(f"{str(path)!r} {where} has {len(fields)} fields but the header "
                                 f"has {len(header)} ({header})")
-            rows.append((dict(zip(header, fields)), where))
+            record = dict(zip(header, fields))
+            check_fields(record, where)
+            rows.append((record, where))
+    except ValueError as exc:
+        raise DataError(f"{str(path)!r} {exc}") from None
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise DataError(f"{str(path)!r} line {reader.line_num}: a field holds more than the {MAX_FIELD_CHARS:,} "
+                            "characters taskgraph reads from one field (JSONL and CSV alike)") from None
         raise DataError(f"{str(path)!r} line {reader.line_num}: unreadable CSV: {exc}") from None
     return rows
 

@@ -22,6 +22,7 @@ from taskgraph.data.base import (
     carve,
     rows_to_examples,
 )
+from taskgraph.files import describe
 from taskgraph.registry import SOURCES
 
 SplitName = Literal["train", "val", "test"]
@@ -52,8 +53,12 @@ class HfDiskSource(Source):
         datasets = self._import_datasets()
         directory = self.resolve(self.params.path)
         if not directory.is_dir():
-            raise self.fail(f"datasets directory {str(directory)!r} does not exist (data.path: "
+            problem = describe(directory) or "is a file, not a directory"
+            raise self.fail(f"datasets directory {str(directory)!r} {problem} (data.path: "
                             f"{self.params.path!r}, relative to the spec's directory {str(self.base_dir)!r})")
+        odd = next((f for f in sorted(directory.rglob("*")) if not (f.is_dir() or describe(f) is None)), None)
+        if odd is not None:  # a FIFO would block the reader; a broken link or a loop would crash it
+            raise self.fail(f"{str(odd)!r} {describe(odd)}; a datasets directory holds regular files and folders")
         try:
             loaded = datasets.load_from_disk(str(directory))
         except Exception as exc:  # noqa: BLE001  (datasets raises FileNotFoundError, ValueError, its own)

@@ -1,17 +1,19 @@
 """JSON Lines files: one JSON object per line, text and label in named fields.
 
 ``{source: jsonl, path: data/rt.jsonl, text: text, label: label}``; or ``train: ...`` with
-``val:`` / ``test:`` files. Blank lines are skipped; line numbers in messages count them.
+``val:`` / ``test:`` files. Blank lines are skipped; line numbers in messages count them. Labels, the
+field-size limit (:data:`~taskgraph.data.base.MAX_FIELD_CHARS`) and the byte-order mark follow the rules
+of :mod:`taskgraph.data.base`, the same as CSV's.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from taskgraph.data.base import FileParams, FileSource, Row
+from taskgraph.data.base import FileParams, FileSource, Row, check_fields
 from taskgraph.errors import DataError
 from taskgraph.registry import SOURCES
+from taskgraph.run_records import parse_json
 
 
 class JsonlParams(FileParams):
@@ -21,7 +23,9 @@ class JsonlParams(FileParams):
 def read_jsonl(path: Path) -> list[Row]:
     """Every object of the JSON Lines file ``path`` with its line (``"line 3"``).
 
-    Raises :class:`DataError` naming the line for text that is not UTF-8, not JSON, or not an object.
+    Raises :class:`DataError` naming the line for text that is not UTF-8, not JSON (nesting too deep or an
+    integer of thousands of digits included), not an object, or a field longer than :data:`~taskgraph.data.base.MAX_FIELD_CHARS`.
+    A byte-order mark before the first line is allowed.
     """
     try:
         raw = path.read_bytes()
@@ -37,13 +41,16 @@ def read_jsonl(path: Path) -> list[Row]:
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{str(path)!r} {where} is not valid JSON: {exc.msg} at column {exc.colno}; "
-                            f"each line must be one JSON object") from None
+            record = parse_json(text)
+        except ValueError as exc:
+            raise DataError(f"{str(path)!r} {where} {exc}; each line must be one JSON object") from None
         if not isinstance(record, dict):
             raise DataError(f"{str(path)!r} {where} holds a JSON {type(record).__name__}, "
                             f"expected an object like {{\"text\": ..., \"label\": ...}}")
+        try:
+            check_fields(record, where)
+        except ValueError as exc:
+            raise DataError(f"{str(path)!r} {exc}") from None
         rows.append((record, where))
     return rows
 

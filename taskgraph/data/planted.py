@@ -63,6 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from taskgraph.data.base import SPLITS, Examples, Source, split_counts
 from taskgraph.errors import DataError
 from taskgraph.registry import SOURCES
+from taskgraph.spec.models import Seed
 
 
 class PlantedConfig(BaseModel):
@@ -70,7 +71,7 @@ class PlantedConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = 0
+    seed: Seed = 0
     skills: int = Field(8, ge=2, le=64)
     tasks: int = Field(24, ge=1, le=4096)
     held_out: int = Field(4, ge=0)

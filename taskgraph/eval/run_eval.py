@@ -55,6 +55,7 @@ from taskgraph.model.device import resolve_device
 from taskgraph.model.fold import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.report.run_graph import learned_routing
+from taskgraph.run_records import read_summary
 from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
 
 EVAL_SPLITS = ("val", "test")
@@ -213,14 +214,15 @@ def score_split(model: TaskGraphModel, data: TaskData, *, pad_id: int, batch_siz
 
 
 def recorded_base_dir(run_dir: Path, model_dir: Path) -> Path:
-    """The ``base_dir`` that ``train.json`` of the run records (beside or above the model folder); else ``.``."""
+    """The ``base_dir`` that ``train.json`` of the run records (beside or above the model folder); else ``.``.
+
+    A ``train.json`` that is there but is not a regular file of the right shape is a CheckpointError naming
+    it and its field (:func:`taskgraph.run_records.read_summary`), not a silent ``.``.
+    """
     for folder in (run_dir, model_dir.parent):
         summary = folder / SUMMARY
-        if summary.is_file():
-            try:
-                recorded = json.loads(summary.read_text(encoding="utf-8")).get("base_dir")
-            except (OSError, ValueError, AttributeError):
-                recorded = None
-            if isinstance(recorded, str):
+        if os.path.lexists(summary):
+            recorded = read_summary(summary).base_dir
+            if recorded is not None:
                 return Path(recorded)
     return Path(".")

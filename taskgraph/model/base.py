@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from taskgraph.errors import ModelError
+from taskgraph.files import describe
 from taskgraph.spec.models import ModelSpec
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,6 +37,7 @@ PACKAGE_PREFIX = "package:"
 # A folder holds a tokenizer when it has one of these (transformers would otherwise build an empty one).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
                    "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_EXTRAS = ("special_tokens_map.json", "added_tokens.json", "merges.txt", "config.json")  # also read
 
 # Encoder-decoder families: a classifier needs only the encoder, loaded by this transformers class.
 ENCODER_CLASSES: dict[str, str] = {
@@ -197,10 +199,15 @@ def load_tokenizer(path: str | Path) -> Any:
     if not has_tokenizer(directory):
         raise ModelError(f"tokenizer {str(path)!r}: {directory} holds no tokenizer files "
                          f"(looked for {list(TOKENIZER_FILES)})")
+    for name in (*TOKENIZER_FILES, *TOKENIZER_EXTRAS):
+        problem = describe(directory / name)
+        if problem not in (None, "does not exist"):  # a FIFO would block the loader, a folder crash it
+            raise ModelError(f"tokenizer {str(path)!r}: {directory / name} {problem}; a tokenizer file is a regular file")
     try:
         return AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ModelError(f"tokenizer {str(path)!r}: cannot load a tokenizer from {directory}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001  (a damaged tokenizer.json raises KeyError, the Rust side's Exception, ...)
+        raise ModelError(f"tokenizer {str(path)!r}: cannot load a tokenizer from {directory} "
+                         f"({type(exc).__name__}: {str(exc)[:300]}); its files are damaged or not a tokenizer's") from None
 
 
 def load_base(spec: ModelSpec, seed: int = 0) -> LoadedBase:

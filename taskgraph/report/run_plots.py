@@ -32,26 +32,29 @@ from typing import Any
 import numpy as np
 
 from taskgraph.errors import CheckpointError
+from taskgraph.files import check_file
 from taskgraph.model import TaskGraphModel
 from taskgraph.report.plots import plot_gates, plot_loss, plot_relations, plot_routing, plot_val_accuracy
 from taskgraph.report.run_graph import LearnsRelations, Relation, learned_relations, learned_routing, load_run_model
+from taskgraph.run_records import MAX_RECORD_BYTES, LogRow, parse_json, validate_record
 
 LOG = "log.jsonl"
 PLOTS_DIR = "plots"
 
 
 def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The rows of a run's ``log.jsonl``, in file order.
+    """The rows of a run's ``log.jsonl``, in file order, each checked by :class:`~taskgraph.run_records.LogRow`.
 
     A last line without its newline that is not valid JSON (the process was killed while writing it)
-    is skipped; any other line that is not a JSON object is an error.
+    is skipped; any other line that is not a JSON object of the log's shape is an error.
 
     Raises:
-        CheckpointError: the file cannot be read, or a line is not a JSON object (naming the line).
+        CheckpointError: the log is not a regular file, cannot be read, or a line is not a log row (naming
+            the line and the field).
     """
-    log = Path(path)
+    log = check_file(path, "the run's log", CheckpointError, max_bytes=MAX_RECORD_BYTES)
     try:
-        text = log.read_text(encoding="utf-8")
+        text = log.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{log}: cannot read the run's log: {getattr(exc, 'strerror', None) or exc}") from None
     lines = text.split("\n")
@@ -60,13 +63,14 @@ def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
+            row = parse_json(line)
+        except ValueError as exc:
             if number == len(lines):  # no newline after it: a write cut short
                 break
-            raise CheckpointError(f"{log}:{number}: not a JSON line ({exc.msg}); the run's log is corrupted") from None
+            raise CheckpointError(f"{log}:{number}: not a JSON line (the line {exc}); the run's log is corrupted") from None
         if not isinstance(row, dict):
             raise CheckpointError(f"{log}:{number}: a log line is a JSON object, got {type(row).__name__}")
+        validate_record(row, LogRow, f"{log}:{number}")
         rows.append(row)
     return rows
 
@@ -98,7 +102,7 @@ def write_run_plots(run_dir: str | os.PathLike[str], model: TaskGraphModel | Non
     run = Path(run_dir)
     if not run.is_dir():
         raise CheckpointError(f"{str(run)!r}: no such run folder; give the folder of `taskgraph train --out RUN`")
-    rows = read_log(run / LOG) if (run / LOG).is_file() else []
+    rows = read_log(run / LOG) if os.path.lexists(run / LOG) else []
     if model is None:
         model = load_run_model(run)
     out = run / PLOTS_DIR

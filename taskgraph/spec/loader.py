@@ -1,9 +1,16 @@
 """Reading and writing spec files: safe YAML with line numbers, bounded size, every problem at once.
 
 The YAML is composed into nodes with PyYAML's *safe* machinery (no tag can construct a Python
-object), checked for size (aliases count as often as they are expanded, so an alias bomb is
-rejected before anything is built), depth and tags, then validated by :class:`Spec`. Every
-problem is reported as ``file:line: dotted.path: message``.
+object), checked for size, depth and tags, then validated by :class:`Spec`. Every problem is reported
+as ``file:line: dotted.path: message``.
+
+Limits. A spec file holds at most :data:`MAX_BYTES` and :data:`MAX_NODES` written values (a 10,000-task
+spec is about 130,000), nested at most :data:`MAX_DEPTH` deep. Aliases count as often as they are expanded
+and may add at most :data:`MAX_ALIAS_VALUES` values to what is written, so an alias bomb ("billion laughs")
+is refused before anything is built. A scalar that cannot be built (an integer of more than 4,300 digits,
+which Python refuses to convert; a date such as ``2024-13-45``) is reported with its line. A byte-order
+mark is allowed; the path must be a regular file (a FIFO would block the read; a folder, a symlink loop or
+a broken symlink is named as what it is).
 """
 
 from __future__ import annotations
@@ -17,17 +24,23 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from taskgraph.errors import SpecError
+from taskgraph.files import describe
 from taskgraph.spec.models import Spec
 
-MAX_BYTES = 4 * 1024 * 1024  # a spec is a few KB; anything near this is a mistake
-MAX_NODES = 100_000  # after alias expansion
+MAX_BYTES = 32 * 1024 * 1024  # a spec is a few KB, a 10,000-task one a few MB
+MAX_NODES = 2_000_000  # written values (mappings, lists, keys and scalars)
+MAX_ALIAS_VALUES = 100_000  # values that aliases may add to the written ones
 MAX_DEPTH = 64
+MAX_INT_DIGITS = 4300  # Python's int-string conversion limit (sys.get_int_max_str_digits)
 _SAFE_TAGS = {
     "tag:yaml.org,2002:" + t
     for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "omap", "pairs", "set", "merge")
 }
 
 Loc = tuple[Any, ...]
+# libyaml's parser when PyYAML has it (a 10,000-task spec composes in seconds, not half a minute); both
+# build nodes with line marks and only the safe constructor
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
@@ -61,10 +74,13 @@ def dump_spec(spec: Spec) -> str:
 
 def _read_text(path: Path) -> str:
     where = str(path)
-    if not path.exists():
+    problem = describe(path)
+    if problem == "does not exist":
         raise SpecError([f"{where}: no such file"])
-    if path.is_dir():
+    if problem == "is a directory, not a file":
         raise SpecError([f"{where}: is a directory; give the path of a .yaml spec file"])
+    if problem is not None:
+        raise SpecError([f"{where}: {problem}; give the path of a .yaml spec file"])
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
@@ -82,13 +98,15 @@ def _read_text(path: Path) -> str:
 
 def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
     """Safe-load one YAML document; return the data and a map from key path to 1-based line."""
+    _check_unicode(text, f"{source}: the text")
     loader = None
     try:
-        loader = yaml.SafeLoader(text)  # the reader rejects control characters here
+        loader = _SafeLoader(text)  # the reader rejects control characters here
         root = loader.get_single_node()
         if root is None:
             return None, {}
         _check_nodes(root, source)
+        _check_scalars(loader, root, source)
         lines: dict[Loc, int] = {}
         _record_lines(root, (), lines)
         data = loader.construct_document(root)
@@ -96,6 +114,8 @@ def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        if "maximum nesting depth" in what:  # libyaml's own limit, below ours
+            raise SpecError([f"{source}:{line}: nesting is too deep (at most {MAX_DEPTH} levels)"]) from None
         raise SpecError([f"{source}:{line}: YAML syntax error: {what}"]) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) and the like
         raise SpecError([f"{source}: not readable as YAML: {exc}"]) from None
@@ -108,7 +128,8 @@ def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
 
 
 def _check_nodes(root: yaml.Node, source: str) -> None:
-    """Reject unsafe tags, deep nesting and documents that aliases expand past ``MAX_NODES``."""
+    """Reject unsafe tags, deep nesting, more than ``MAX_NODES`` written values and aliases that add more
+    than ``MAX_ALIAS_VALUES`` values."""
     sizes: dict[int, int] = {}
 
     def visit(node: yaml.Node, depth: int) -> int:
@@ -127,12 +148,58 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
             for item in node.value:
                 size += visit(item, depth + 1)
         sizes[id(node)] = size
-        if size > MAX_NODES:
-            raise SpecError([f"{source}:{node.start_mark.line + 1}: the document expands to more than "
-                             f"{MAX_NODES:,} values (aliases included); a spec is small"])
+        if len(sizes) > MAX_NODES:
+            raise SpecError([f"{source}:{node.start_mark.line + 1}: the spec holds more than {MAX_NODES:,} values; "
+                             "split it, or generate the task list in Python (taskgraph.spec.spec_from_dict)"])
+        # the written values seen so far bound those below this node, so this underestimates what aliases
+        # added below it: never a false alarm, and the root's check is exact
+        if size - len(sizes) > MAX_ALIAS_VALUES:
+            raise SpecError([f"{source}:{node.start_mark.line + 1}: through aliases the document expands to more "
+                             f"than {MAX_ALIAS_VALUES:,} values beyond those written (an alias bomb?); write the "
+                             "values out, or use fewer aliases of large sections"])
         return size
 
     visit(root, 0)
+
+
+def _check_scalars(loader: yaml.SafeLoader, root: yaml.Node, source: str) -> None:
+    """Build every number and date scalar once, so one that cannot be built is reported with its line
+    (``construct_document`` would raise a bare ``ValueError``), and check that every text is valid Unicode;
+    the loader keeps what was built."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node.value, str) and not node.value.isascii():
+            _check_unicode(node.value, f"{source}:{node.start_mark.line + 1}: the value")
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":int", ":timestamp", ":float")):
+            line = node.start_mark.line + 1
+            digits = sum(c.isdigit() for c in node.value)
+            if node.tag.endswith(":int") and digits > MAX_INT_DIGITS:
+                raise SpecError([f"{source}:{line}: an integer of {digits:,} digits; taskgraph reads integers "
+                                 f"of at most {MAX_INT_DIGITS:,} digits (and every field bounds its own range)"])
+            try:
+                loader.construct_object(node)
+            except (ValueError, OverflowError) as exc:
+                raise SpecError([f"{source}:{line}: {node.value[:40]!r} cannot be read as a "
+                                 f"{node.tag.rsplit(':', 1)[-1]} ({exc})"]) from None
+
+
+def _check_unicode(text: str, what: str) -> None:
+    """SpecError when ``text`` holds a lone surrogate (a ``"\\ud800"`` escape, or bytes that were not UTF-8 in a
+    command-line argument): no file name, task name or tokenizer can use it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SpecError([f"{what} holds {text[exc.start]!r} (U+{ord(text[exc.start]):04X}) at character "
+                         f"{exc.start + 1}, a lone surrogate that is not valid Unicode text"]) from None
 
 
 def _record_lines(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> None:
@@ -224,8 +291,8 @@ def _allowed_keys(loc: Loc, data: Any) -> list[str]:
     if model.model_config.get("extra") == "allow":  # router / data: the kind's own params too
         registry, key = (ROUTERS, "kind") if "kind" in names else (SOURCES, "source")
         kind = node.get(key) if isinstance(node, dict) else None
-        if isinstance(kind, str) and kind in registry and registry.get(kind).params is not None:
-            names += list(registry.get(kind).params.model_fields)
+        if isinstance(kind, str) and kind in registry and registry.params_of(kind) is not None:
+            names += list(registry.params_of(kind).model_fields)
     return names
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ from taskgraph.spec import Spec, load_spec, spec_from_dict
 from taskgraph.spec.loader import parse_yaml
 
 SEED_KEY, STEPS_KEY = "training.seed", "training.steps"
+MAX_CELLS = 10_000  # trainings in one sweep: more is a typo (or a job for several --out folders)
 MAX_SLUG = 120  # characters of a cell folder's readable name before it is cut and hashed
 _WILDCARD = re.compile(r"^(.*?)(?:\.\*|\[\*\])(.*)$")  # the first ``.*`` or ``[*]`` of a key
 _TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
@@ -218,6 +220,10 @@ def build_grid(spec_path: str | os.PathLike[str], params: Mapping[str, Sequence[
         param = _read_param(path, data, key, list(raws), problems)
         if param is not None:
             swept.append(param)
+    total = math.prod(len(p.values) for p in swept) * seeds
+    if total > MAX_CELLS:
+        problems.append(f"the grid has {total:,} cells (values of every --param multiplied, times --seeds {seeds}); "
+                        f"a sweep runs at most {MAX_CELLS:,}: sweep fewer values at once")
     if problems:
         raise SpecError(problems)
 

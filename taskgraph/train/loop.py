@@ -41,6 +41,7 @@ from tqdm import tqdm
 
 from taskgraph.atomic import replace_directory, staging_dir, write_text
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
+from taskgraph.files import describe
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import (
@@ -329,8 +330,11 @@ def _check_same_data(saved: dict[str, str], now: dict[str, str], folder: Path) -
 
 def _cut_log(path: Path, size: int) -> None:
     """Drop log lines written after the checkpoint (they will be written again)."""
-    if not path.exists():
+    problem = describe(path)
+    if problem == "does not exist":
         path.write_bytes(b"")
+    elif problem is not None:
+        raise CheckpointError(f"the run's log {str(path)!r} {problem}; move it away to resume the run")
     elif path.stat().st_size > size:
         with open(path, "r+b") as handle:
             handle.truncate(size)

@@ -40,6 +40,7 @@ from torch import Tensor
 from taskgraph.atomic import clean_stale, fsync_dir, replace_directory, staging_dir, write_bytes, write_text
 from taskgraph.errors import CheckpointError
 from taskgraph.model.checkpoint import MANIFEST, read_manifest
+from taskgraph.run_records import TrainerRecord, read_json, validate_record
 from taskgraph.spec.models import Spec
 
 FORMAT = "taskgraph-trainer"
@@ -247,14 +248,12 @@ def read_checkpoint(folder: Path, spec: Spec) -> RunCheckpoint:
     truncated or corrupted file, or a checkpoint written for another spec.
     """
     path = folder / TRAINER
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise CheckpointError(f"checkpoint {str(folder)!r}: no {TRAINER}; it is not a complete training checkpoint")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc}); the checkpoint is corrupted") from None
-    if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("format_version") != FORMAT_VERSION:
+    raw = read_json(path, "the trainer record")
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: not a taskgraph trainer record (format {FORMAT!r} version {FORMAT_VERSION})")
+    record = validate_record(raw, TrainerRecord, str(path)).model_dump()
     want = spec_hash(spec)
     if record.get("spec_hash") != want:
         changed = _diff(record.get("spec"), spec.model_dump(mode="json"))
@@ -269,19 +268,19 @@ def read_checkpoint(folder: Path, spec: Spec) -> RunCheckpoint:
     if manifest.get("spec") != record.get("spec"):
         raise CheckpointError(f"{folder / MANIFEST}: its spec differs from {TRAINER}'s; the checkpoint's files "
                               "do not belong together")
+    state = TrainerState(
+        step=record["step"], rng=record["rng"], sampler=record["sampler"],
+        best_step=record["best"]["step"], best_mean_acc=record["best"]["mean_acc"],
+        log_bytes=record["log_bytes"], elapsed_s=record["elapsed_s"], examples=record["examples"],
+        data=record["data"])
     try:
-        state = TrainerState(
-            step=int(record["step"]), rng=record["rng"], sampler=record["sampler"],
-            best_step=record["best"]["step"], best_mean_acc=record["best"]["mean_acc"],
-            log_bytes=int(record["log_bytes"]), elapsed_s=float(record["elapsed_s"]),
-            examples=int(record["examples"]), data=dict(record["data"]))
         _check_rng(state.rng)
-        meta = record["optimizer"]
-        size, digest = int(meta["bytes"]), str(meta["sha256"])
-        groups = {"param_groups": list(meta["param_groups"]), "scalars": dict(meta["scalars"])}
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: the trainer record is incomplete or malformed "
+    except (TypeError, ValueError, IndexError, OverflowError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: rng: not a generator state this machine can restore "
                               f"({type(exc).__name__}: {exc})") from None
+    meta = record["optimizer"]
+    size, digest = meta["bytes"], meta["sha256"]
+    groups = {"param_groups": meta["param_groups"], "scalars": meta["scalars"]}
     if state.step < 1 or f"step-{state.step:06d}" != folder.name:
         raise CheckpointError(f"{path}: it records step {state.step} but lies in folder {folder.name!r}")
     return RunCheckpoint(folder, state, _read_optimizer(folder / OPTIMIZER, size, digest), groups)

@@ -55,7 +55,7 @@ def test_data_argument_forms(tmp_path: Path):
 @pytest.mark.parametrize("text, needle", [
     ("{source: planted", "YAML syntax error"),
     ("[1, 2]", "expected a data block with a 'source'"),
-    ("missing.jsonl", "no such file"),
+    ("missing.jsonl", "does not exist"),
     ("plain words", "expected a data block"),
 ])
 def test_bad_data_arguments(tmp_path, text, needle):

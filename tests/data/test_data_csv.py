@@ -67,7 +67,7 @@ def test_bad_labels_name_the_line(tmp_path: Path) -> None:
 def test_missing_file_and_directory(tmp_path: Path) -> None:
     assert "does not exist" in error(source(tmp_path, path="none.csv"))
     (tmp_path / "dir.csv").mkdir()
-    assert "is not a file" in error(source(tmp_path, path="dir.csv"))
+    assert "is a directory, not a file" in error(source(tmp_path, path="dir.csv"))
 
 
 def test_not_utf8_and_header_only(tmp_path: Path) -> None:

@@ -115,8 +115,10 @@ def test_python_tags_never_execute(write, tag, tmp_path):
 
 
 def test_too_large_file(tmp_path):
+    from taskgraph.spec.loader import MAX_BYTES
+
     path = tmp_path / "big.yaml"
-    path.write_text("# " + "x" * (5 * 1024 * 1024) + "\n")
+    path.write_text("# " + "x" * MAX_BYTES + "\n")
     assert "at most" in problems_of(path)[0]
 
 

