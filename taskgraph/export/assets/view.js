@@ -310,6 +310,7 @@
     return `rgb(${mix(255, 217)}, ${mix(255, 72)}, ${mix(255, 1)})`;
   };
   const textOn = (w) => (Math.sqrt(w) > 0.6 ? "#fff" : "#222");
+  const skillCount = Math.max(0, ...data.modules.map((mod) => mod.skills.length));
   const skillName = (k) => {
     const s = data.modules[0] && data.modules[0].skills[k];
     return "s" + (s && Number.isInteger(s.attrs.skill) ? s.attrs.skill : k);
@@ -339,7 +340,7 @@
   }
   function heatmap(t, head) {
     const table = el("table", { class: "heat" });
-    const K = data.modules[0].skills.length;
+    const K = skillCount;
     table.append(el("caption", {}, head < 0 ? (data.heads > 1 ? "mean over heads" : "") : `head ${head}`));
     const top = table.insertRow();
     top.append(el("th", {}, "module"));
@@ -434,12 +435,13 @@
     panel.classList.toggle("two", selB >= 0);
     panel.replaceChildren(toolbar(), cols);
   }
+  // [[weight, task]] of skill k in module m (mean over heads), heaviest first
+  const usersOf = (k, m) => tasks.map((_, t) => [meanHeads(t, m)[k] ?? 0, t]).sort((a, b) => b[0] - a[0]);
   function skillUsers(k) {
     const best = new Set();
     if (!data.routing) return best;
     data.modules.forEach((_, m) => {
-      const use = tasks.map((_, t) => [meanHeads(t, m)[k], t]).sort((a, b) => b[0] - a[0]);
-      for (const [, t] of use.slice(0, TOP_USERS)) best.add(t);
+      for (const [, t] of usersOf(k, m).slice(0, TOP_USERS)) best.add(t);
     });
     return best;
   }
@@ -458,7 +460,7 @@
         block = mod.block;
         col.append(el("h3", {}, block));
       }
-      const use = tasks.map((_, t) => [meanHeads(t, m)[k], t]).sort((a, b) => b[0] - a[0]);
+      const use = usersOf(k, m);
       const mean = use.reduce((s, u) => s + u[0], 0) / Math.max(use.length, 1);
       const head = el("p", { class: "note", title: mod.name }, `${shortName(m)} \u2014 mean over tasks ${fmt(mean)}`);
       col.append(head);
@@ -503,7 +505,7 @@
     const second = find(hash.get("compare") || "");
     if (second >= 0) select(second, true);
   } else if (hash.has("skill") && data.routing && data.modules.length) {
-    showSkill(Math.max(0, Math.min(data.modules[0].skills.length - 1, Number(hash.get("skill")) || 0)));
+    showSkill(Math.max(0, Math.min(skillCount - 1, Number(hash.get("skill")) || 0)));
   }
   const drawn = nodeEls.filter((g) => {
     const box = g.getBBox();
