@@ -26,9 +26,9 @@ from taskgraph.errors import TaskgraphError, validation_problems
 
 AUTO = "auto"
 Auto = Literal["auto"]
-LAMBDA_GRID = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)  # task arithmetic's best λ falls as 1/T; TIES' near 1
-DENSITY_GRID = (0.2, 0.5, 0.8)  # TIES keeps the top 20 % by default in its paper
-DROP_GRID = (0.3, 0.6, 0.9)  # DARE's drop probability p
+LAMBDA_GRID = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)  # task arithmetic: best λ falls as 1/T; TIES: near 1 or above
+DENSITY_GRID = (0.2, 0.5, 0.8, 1.0)  # TIES keeps the top 20 % by default in its paper; 1: no trim
+DROP_GRID = (0.1, 0.3, 0.6, 0.9)  # DARE's drop probability p
 
 
 class MergeError(TaskgraphError):

@@ -9,6 +9,7 @@ import pytest
 from taskgraph.bench.merging.summary import merge_figures
 from taskgraph.bench.merging.suites import MergeBenchError, task_subsets
 from taskgraph.cli import main
+from taskgraph.merge.params import LAMBDA_GRID
 
 
 def test_merge_figures_are_normalised_accuracy_and_gain():
@@ -43,7 +44,7 @@ def test_a_tiny_bench_runs_resumes_and_reports(tmp_path, capsys):
     single = {t: json.loads((out / "planted" / "single" / "lora" / "lr0.03" / "seed0" / t / "eval.json").read_text())
               ["test"]["mean"]["accuracy"] for t in ("planted-0", "planted-1")}
     want = sum(cell["test"][t] / single[t] for t in cell["test"]) / 2
-    assert cell["chosen"]["lambda"] in (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5) and len(cell["grid"]) == 7
+    assert cell["chosen"]["lambda"] in LAMBDA_GRID and len(cell["grid"]) == len(LAMBDA_GRID)
     row = next(r for r in result["rows"] if r["method"] == "task-arithmetic")
     assert row["lora_normalised"][0] == pytest.approx(want)
     assert {t["verdict"] for t in result["targets"]} <= {"met", "missed"}

@@ -196,7 +196,7 @@ def test_every_method_is_registered_with_its_parameters_and_the_cli_lists_them()
 
 def test_grids_are_the_product_of_the_auto_values():
     params = parse_params("ties", TiesParams, {"lambda_grid": [0.5, 1.0], "density": "auto"})
-    assert params.grid() == [{"lambda": a, "density": d} for a, d in itertools.product([0.5, 1.0], [0.2, 0.5, 0.8])]
+    assert params.grid() == [{"lambda": a, "density": d} for a, d in itertools.product([0.5, 1.0], [0.2, 0.5, 0.8, 1.0])]
     fixed = parse_params("ties", TiesParams, {"lambda": "0.5", "density": 0.2, "rank": 4})
     assert fixed.grid() == [{}] and fixed.values({}) == {"lambda": 0.5, "density": 0.2} and fixed.rank == 4
     assert SubspaceParams(lambda_grid=(1.0, 2.0)).grid() == [{"lambda": 1.0}, {"lambda": 2.0}]  # density is TIES'
