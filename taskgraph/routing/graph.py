@@ -57,7 +57,6 @@ from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
@@ -67,37 +66,13 @@ from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router, Routing, router_params
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features
 from taskgraph.routing.relations import RelationMatrix
+from taskgraph.spec.router_kinds import GNNParams, GraphRouterParams
 
 if TYPE_CHECKING:
     from taskgraph.spec.models import RelationsSpec, RouterSpec, Spec
 
 DESCRIPTION_DIM = 256  # buckets of the hashed description features
 COSINE_SCALE = 5.0  # s: routing logits lie in [−s/τ, s/τ]
-
-
-class GNNParams(BaseModel):
-    """``router.gnn``: the encoder's convolution type, depth and width."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    conv: Literal["graphconv", "gat", "sage"] = "graphconv"
-    layers: int = Field(1, ge=1, le=4)
-    hidden: int = Field(64, ge=4, le=1024)
-
-
-class GraphRouterParams(BaseModel):
-    """The graph router's own ``router:`` keys (besides ``kind``, ``temperature``, ``gate_threshold``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    gnn: GNNParams = Field(default_factory=GNNParams)
-    smoothness: float = Field(0.1, ge=0)  # λ_s
-    budget: float = Field(0.0, ge=0)  # λ_g: compute-budget strength (0: off)
-    budget_target: float = Field(0.5, ge=0, le=1)  # ρ_g: target mean soft gate
-    gate_init: float = Field(0.9, gt=0, lt=1)  # every gate's starting value g
-    dense_limit: int = Field(64, ge=1)  # all task pairs are candidate relations while T ≤ this
-    descriptions: bool = True  # add hashed description words to the task features
-    zero_shot: list[str] = Field(default_factory=list)  # tasks added after training (the last tasks)
 
 
 # ----------------------------------------------------------------------------- pure functions

@@ -26,12 +26,12 @@ import math
 from typing import TYPE_CHECKING
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router, Routing, router_params
+from taskgraph.spec.router_kinds import PolyRouterParams
 
 if TYPE_CHECKING:
     from taskgraph.spec.models import RouterSpec
@@ -58,14 +58,6 @@ def poly_weights(logits: Tensor, temperature: float, sample: bool) -> Tensor:
     else:
         z = torch.sigmoid(logits)  # [..., K]
     return z / (z.sum(dim=-1, keepdim=True) + EPS)
-
-
-class PolyRouterParams(BaseModel):
-    """poly's and mhr's own ``router:`` keys (besides ``kind``, ``temperature``, ``gate_threshold``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    share_layers: bool = False  # one routing row per task for every layer
 
 
 @ROUTERS.register("poly", params=PolyRouterParams)

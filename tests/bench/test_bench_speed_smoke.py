@@ -14,7 +14,8 @@ import math
 import pytest
 import torch
 
-from taskgraph.bench import SpeedSettings, render_markdown, run_speed_bench
+from taskgraph.bench.report import render_markdown
+from taskgraph.bench.speed import SpeedSettings, run_speed_bench
 from taskgraph.bench.rows import ROUTER_KINDS, Shape
 from taskgraph.bench.speed import BenchError, bench_rows
 from taskgraph.cli import bench as bench_cli

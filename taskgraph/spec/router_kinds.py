@@ -1,0 +1,55 @@
+"""The built-in router kinds and the parameter models of their own ``router:`` keys — torch-free.
+
+A spec is checked against these (:mod:`taskgraph.spec.models`) without importing a router: each kind is
+declared by ``"module:Class"`` in :data:`taskgraph.registry.ROUTERS` and its module is imported when a model
+is built. The class's ``@ROUTERS.register`` decorator must name the same kind and parameter model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskgraph.registry import ROUTERS
+
+
+class PolyRouterParams(BaseModel):
+    """poly's and mhr's own ``router:`` keys (besides ``kind``, ``temperature``, ``gate_threshold``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share_layers: bool = False  # one routing row per task for every layer
+
+
+class GNNParams(BaseModel):
+    """``router.gnn``: the encoder's convolution type, depth and width."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conv: Literal["graphconv", "gat", "sage"] = "graphconv"
+    layers: int = Field(1, ge=1, le=4)
+    hidden: int = Field(64, ge=4, le=1024)
+
+
+class GraphRouterParams(BaseModel):
+    """The graph router's own ``router:`` keys (besides ``kind``, ``temperature``, ``gate_threshold``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gnn: GNNParams = Field(default_factory=GNNParams)
+    smoothness: float = Field(0.1, ge=0)  # λ_s
+    budget: float = Field(0.0, ge=0)  # λ_g: compute-budget strength (0: off)
+    budget_target: float = Field(0.5, ge=0, le=1)  # ρ_g: target mean soft gate
+    gate_init: float = Field(0.9, gt=0, lt=1)  # every gate's starting value g
+    dense_limit: int = Field(64, ge=1)  # all task pairs are candidate relations while T ≤ this
+    descriptions: bool = True  # add hashed description words to the task features
+    zero_shot: list[str] = Field(default_factory=list)  # tasks added after training (the last tasks)
+
+
+ROUTERS.declare("shared", "taskgraph.routing.shared:SharedRouter")
+ROUTERS.declare("private", "taskgraph.routing.private:PrivateRouter")
+ROUTERS.declare("poly", "taskgraph.routing.poly:PolyRouter", params=PolyRouterParams)
+ROUTERS.declare("mhr", "taskgraph.routing.mhr:MHRRouter", params=PolyRouterParams)
+ROUTERS.declare("mhr-mu", "taskgraph.routing.mhr_mu:MHRMuRouter")
+ROUTERS.declare("graph", "taskgraph.routing.graph:GraphRouter", params=GraphRouterParams)
