@@ -133,6 +133,12 @@ class Registry(Generic[T]):
                                          "register it")
         return self._entries[kind]
 
+    def ordered(self) -> list[str]:
+        """Every kind: the declared built-ins in declaration order (the tables' order), then the others as
+        they registered."""
+        known = self._known()
+        return [k for k in self._declared if k in known] + [k for k in self._entries if k not in self._declared]
+
     def declared(self) -> dict[str, str]:
         """``{kind: "module:attr"}`` of the declared built-ins."""
         self._load_declarations()

@@ -10,7 +10,7 @@ from taskgraph.adapt.data import infer_num_labels, parse_data_arg, resolve_block
 from taskgraph.adapt.head_fit import fit_head, pooled_features
 from taskgraph.adapt.modes import (
     ADAPT_MODES,
-    Plan,
+    AdaptationPlan,
     check_mode,
     plan_for,
     supported_modes,
@@ -20,7 +20,7 @@ from taskgraph.adapt.run import AdaptError, AdaptResult, adapt_run
 from taskgraph.adapt.shots import stratified_shots
 
 __all__ = [
-    "ADAPT_MODES", "AdaptError", "AdaptResult", "Plan", "adapt_run", "check_mode", "fit_head", "infer_num_labels",
+    "ADAPT_MODES", "AdaptError", "AdaptResult", "AdaptationPlan", "adapt_run", "check_mode", "fit_head", "infer_num_labels",
     "parse_data_arg", "plan_for", "pooled_features", "resolve_block", "stratified_shots", "supported_modes",
     "trainable_entries",
 ]

@@ -1,5 +1,9 @@
 """The adaptation modes: which (router, mode) pairs exist, how the new task is added, what is trained.
 
+Each router class states its own facts (:attr:`~taskgraph.routing.base.Router.adapt_modes`,
+:meth:`~taskgraph.routing.base.Router.adaptation_plan`); this module checks a pair and turns a plan into
+the trainable entries.
+
 =========  ==========================================================================================
 mode       what phase 1 trains (the new task's head is refit the same way in every mode afterwards)
 =========  ==========================================================================================
@@ -22,24 +26,14 @@ the mask, and with no weight decay AdamW then leaves those entries bit for bit u
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
 from taskgraph.model import TaskGraphModel
-
-ADAPT_MODES = ("full", "routing", "mhr-mu", "zero-shot")
-
-SUPPORTED: dict[str, tuple[str, ...]] = {
-    "poly": ("full", "routing", "mhr-mu"),
-    "mhr": ("full", "routing", "mhr-mu"),
-    "graph": ("full", "routing", "zero-shot"),
-    "private": ("full", "mhr-mu"),
-    "shared": ("full", "mhr-mu"),
-    "mhr-mu": ("full", "mhr-mu"),
-}
+from taskgraph.registry import ROUTERS
+from taskgraph.routing.base import ADAPT_MODES, AdaptationPlan
 
 _WHY = {
     "zero-shot": "zero-shot routes a new task from its relations, which only the graph router can do "
@@ -51,8 +45,9 @@ _WHY = {
 
 
 def supported_modes(router_kind: str) -> tuple[str, ...]:
-    """The adaptation modes a run trained with ``router_kind`` supports (empty for an unknown kind)."""
-    return SUPPORTED.get(router_kind, ())
+    """The adaptation modes a run trained with ``router_kind`` supports (the router class's own
+    :attr:`~taskgraph.routing.base.Router.adapt_modes`; empty for an unknown kind)."""
+    return ROUTERS.get(router_kind).obj.adapt_modes if router_kind in ROUTERS else ()
 
 
 def check_mode(router_kind: str, mode: str) -> None:
@@ -66,50 +61,10 @@ def check_mode(router_kind: str, mode: str) -> None:
                          f"Router {router_kind!r} supports {list(modes)}")
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How a (router, mode) pair adapts.
-
-    Args:
-        add: ``"relations"`` (:meth:`TaskGraphModel.add_task`, the graph router) or ``"learned"``
-            (:meth:`TaskGraphModel.add_learned_task`).
-        own_skill: the new task gets a skill of its own (``poly`` / ``mhr`` in mhr-mu mode).
-        skill_init: how a new skill starts: ``"lora"`` or ``"average"``.
-        routing: the new task's routing row / node is trained.
-        adapters: ``"all"`` skills, only the ``"new"`` skill, or ``"none"``.
-        router_train: the router runs in training mode during phase 1 (``poly`` / ``mhr``: relaxed
-            Bernoulli routing, as in training). The graph router runs in eval mode: its training
-            forward advances the refresh schedule of the candidate relations, which other tasks read.
-    """
-
-    add: Literal["relations", "learned"]
-    own_skill: bool
-    skill_init: Literal["lora", "average"]
-    routing: bool
-    adapters: Literal["all", "new", "none"]
-    router_train: bool
-
-    @property
-    def other_tasks_change(self) -> bool:
-        """Whether phase 1 moves parameters the trained tasks read (only tuning shared skills does)."""
-        return self.adapters == "all"
-
-
-def plan_for(router_kind: str, mode: str) -> Plan:
-    """The :class:`Plan` of a supported pair (see :func:`check_mode`)."""
+def plan_for(router_kind: str, mode: str) -> AdaptationPlan:
+    """The router class's :meth:`~taskgraph.routing.base.Router.adaptation_plan` for a supported pair."""
     check_mode(router_kind, mode)
-    graph, routed = router_kind == "graph", router_kind in ("poly", "mhr")
-    add = "relations" if graph else "learned"
-    if mode == "zero-shot":
-        return Plan(add, False, "lora", routing=False, adapters="none", router_train=False)
-    if mode == "routing":
-        return Plan(add, False, "lora", routing=True, adapters="none", router_train=not graph)
-    if mode == "full":
-        adapters = "new" if router_kind == "private" else "all"
-        return Plan(add, False, "lora", routing=graph or routed, adapters=adapters, router_train=not graph)
-    if routed or router_kind == "private":  # mhr-mu with a skill of its own
-        return Plan(add, routed, "average", routing=False, adapters="new", router_train=True)
-    return Plan(add, False, "lora", routing=False, adapters="all", router_train=True)  # shared, mhr-mu: tune all
+    return ROUTERS.get(router_kind).obj.adaptation_plan(mode)
 
 
 # ----------------------------------------------------------------------------- trainable entries
@@ -146,7 +101,7 @@ class Trainable:
         return f"Trainable({self.name}, {self.count():,} of {self.param.numel():,}, group={self.group})"
 
 
-def trainable_entries(model: TaskGraphModel, plan: Plan, task: int) -> list[Trainable]:
+def trainable_entries(model: TaskGraphModel, plan: AdaptationPlan, task: int) -> list[Trainable]:
     """What phase 1 trains for the new task ``task`` under ``plan`` (the head is not included)."""
     out: list[Trainable] = []
     if plan.routing:

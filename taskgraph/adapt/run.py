@@ -5,8 +5,8 @@
 
 Steps, the same for every mode (see :mod:`taskgraph.adapt.modes` for what each mode trains):
 
-1. load the run's final model; add the task (:meth:`~TaskGraphModel.add_learned_task`, or
-   :meth:`~TaskGraphModel.add_task` with relations for the graph router);
+1. load the run's final model; add the task (:meth:`~TaskGraphModel.add_task_to_learn`, or
+   :meth:`~TaskGraphModel.add_task_from_relations` with relations for the graph router);
 2. draw the shots: ``shots`` train examples, class-stratified and seeded (:mod:`taskgraph.adapt.shots`);
 3. phase 1 (not zero-shot): ``steps`` AdamW steps (no weight decay, constant learning rate, the run's
    gradient clip) on the shots, training the mode's entries and the new head jointly, the loss being
@@ -44,7 +44,7 @@ import torch
 from taskgraph.adapt.data import infer_family, infer_num_labels, resolve_block
 from taskgraph.adapt.head_fit import ITERATIONS, L2, fit_head, pooled_features, set_head
 from taskgraph.adapt.modes import (
-    Plan,
+    AdaptationPlan,
     Trainable,
     check_mode,
     plan_for,
@@ -61,6 +61,7 @@ from taskgraph.model.device import resolve_device
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
+from taskgraph.spec.router_kinds import DEFAULT_ROUTER
 from taskgraph.spec.models import TaskSpec
 from taskgraph.train.batches import TaskData, collate, encode_examples, tokenizer_pad_id
 
@@ -134,7 +135,7 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
         raise AdaptError(f"lr must be a positive number, got {lr}")
     model_dir = find_model_dir(run)
     with claim_output_run(out, kind="adapt", sources=(run, model_dir), overwrite=overwrite):
-        kind = read_manifest(model_dir)["spec"].get("router", {}).get("kind", "poly")
+        kind = read_manifest(model_dir)["spec"].get("router", {}).get("kind", DEFAULT_ROUTER)
         check_mode(kind, mode)
         plan = plan_for(kind, mode)
         dev = resolve_device(device)
@@ -187,17 +188,17 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
 
 
 # ----------------------------------------------------------------------------- pieces
-def add_new_task(model: TaskGraphModel, plan: Plan, task: str, num_labels: int, relate: Mapping[str, float], *,
+def add_new_task(model: TaskGraphModel, plan: AdaptationPlan, task: str, num_labels: int, relate: Mapping[str, float], *,
                  seed: int, family: str | None = None, data: Mapping[str, Any] | None = None) -> int:
     """Add the task as ``plan`` says (its new row, skill and head drawn under ``torch.manual_seed(seed)``)."""
     torch.manual_seed(seed)
     if plan.add == "relations":
-        return model.add_task(task, num_labels, dict(relate), family=family, data=data)
-    return model.add_learned_task(task, num_labels, own_skill=plan.own_skill, skill_init=plan.skill_init,
+        return model.add_task_from_relations(task, num_labels, dict(relate), family=family, data=data)
+    return model.add_task_to_learn(task, num_labels, own_skill=plan.own_skill, skill_init=plan.skill_init,
                                   family=family, data=data)
 
 
-def _relations(model: TaskGraphModel, plan: Plan, relate: Mapping[str, float] | None, task: str) -> dict[str, float]:
+def _relations(model: TaskGraphModel, plan: AdaptationPlan, relate: Mapping[str, float] | None, task: str) -> dict[str, float]:
     """The new node's relations (graph router); ModelError for relations a static router cannot use."""
     given = dict(relate or {})
     for name, weight in given.items():
@@ -248,7 +249,7 @@ def _batch_size(model: TaskGraphModel, shots: int) -> int:
     return max(1, min(shots, model.spec.training.batch_size))
 
 
-def _phase_one(model: TaskGraphModel, plan: Plan, entries: list[Trainable], task: int, shots: TaskData, *,
+def _phase_one(model: TaskGraphModel, plan: AdaptationPlan, entries: list[Trainable], task: int, shots: TaskData, *,
                steps: int, lr: float | None, seed: int, pad_id: int) -> list[float]:
     """Train the plan's entries and the new head jointly on the shots; returns the loss of every step."""
     head = list(model.heads.heads[task].parameters())

@@ -46,9 +46,10 @@ import yaml
 from pydantic import ValidationError
 
 from taskgraph.errors import TaskgraphError, validation_problems
+from taskgraph.registry import ROUTERS
 
 SUITES = ("planted", "real")
-QUALITY_ROUTERS = ("shared", "private", "poly", "mhr", "mhr-mu", "graph")  # table order
+QUALITY_ROUTERS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
 ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 1e-2}  # the router group's rate per kind
 UNUSED_ROUTER_LR = 1e-2  # routers with no parameters (shared, private, mhr-mu): the spec default, never used
 REAL_CONFIG = "configs/real-text.yaml"

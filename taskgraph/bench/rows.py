@@ -30,9 +30,10 @@ from torch import Tensor, nn
 
 from taskgraph.model import MergedTaskModel, TaskGraphModel, TaskHeads, mean_pool
 from taskgraph.spec.models import Spec
+from taskgraph.registry import ROUTERS
 
 Step = Callable[[], None]
-ROUTER_KINDS = ("shared", "private", "poly", "mhr", "mhr-mu", "graph")  # the taskgraph rows, in table order
+ROUTER_KINDS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
 
 
 def row_key(name: str, dropout: float) -> str:

@@ -40,7 +40,7 @@ from taskgraph.routing.base import Router, Routing
 from taskgraph.spec.models import Spec
 
 TaskIds = Union[Tensor, Sequence[int], Sequence[str], int, str]
-SKILL_INITS = ("lora", "average")  # how a skill appended to every inventory starts (add_learned_task)
+SKILL_INITS = ("lora", "average")  # how a skill appended to every inventory starts (add_task_to_learn)
 
 
 @dataclass
@@ -274,13 +274,13 @@ class TaskGraphModel(nn.Module):
         return F.cross_entropy(logits.float(), labels)
 
     # ----------------------------------------------------------------- tasks added after training
-    def add_task(self, name: str, num_labels: int, relate: dict[str, float], description: str | None = None, *,
+    def add_task_from_relations(self, name: str, num_labels: int, relate: dict[str, float], description: str | None = None, *,
                  family: str | None = None, data: Mapping[str, Any] | None = None) -> int:
         """Add a task unseen in training, routed zero-shot through its relations; returns its id.
 
         The router gives the task a node related to the existing tasks ``relate`` (``{name:
         weight in [0, 1]}``) and routes it by message passing from them (graph router only; the
-        static routers raise ModelError and nothing changes — see :meth:`add_learned_task`). The task
+        static routers raise ModelError and nothing changes — see :meth:`add_task_to_learn`). The task
         gets a fresh head (fit it on a few examples with the encoder frozen). The spec records the
         task (with ``family`` and its ``data`` block, if given), its relations and
         ``router.zero_shot``, so ``save_pretrained`` / ``from_pretrained`` rebuild it. The
@@ -288,17 +288,17 @@ class TaskGraphModel(nn.Module):
         """
         data_spec = self._spec_with_task(name, num_labels, description, family, data)
         ids = {self.task_index(other): weight for other, weight in relate.items()}
-        index = self.router.add_task(ids)  # static routers raise here, before anything changed
+        index = self.router.add_task_from_relations(ids)  # static routers raise here, before anything changed
         data_spec["relations"]["declared"] += [[other, name, float(w)] for other, w in relate.items()]
         data_spec["router"]["zero_shot"] = [*data_spec["router"].get("zero_shot", []), name]  # how the router rebuilds it
         return self._register_task(Spec.model_validate(data_spec), name, num_labels, index)
 
-    def add_learned_task(self, name: str, num_labels: int, *, own_skill: bool = False, skill_init: str = "lora",
+    def add_task_to_learn(self, name: str, num_labels: int, *, own_skill: bool = False, skill_init: str = "lora",
                          description: str | None = None, family: str | None = None,
                          data: Mapping[str, Any] | None = None) -> int:
         """Add a task whose routing is learned from a few examples (few-shot); returns its id.
 
-        The router gives it a routing row (:meth:`Router.add_learned_task`): ``poly`` / ``mhr`` a
+        The router gives it a routing row (:meth:`Router.add_task_to_learn`): ``poly`` / ``mhr`` a
         trainable logits row, ``mhr-mu`` / ``shared`` nothing to learn, ``private`` a skill of its own.
         ``own_skill`` gives a ``poly`` / ``mhr`` task one skill per layer that only it uses (exactly
         one-hot routing; the other tasks weigh it exactly 0). When the inventories grow, the new skill
@@ -306,14 +306,14 @@ class TaskGraphModel(nn.Module):
         uniform average of the layer's skills (``"average"``, per head, A and B separately: MHR-μ).
         The task gets a fresh head. The spec lists the task (and ``adapters.skills`` follows a grown
         inventory), so ``save_pretrained`` / ``from_pretrained`` rebuild the same shapes. The graph
-        router raises ModelError (use :meth:`add_task`); nothing changes when anything raises.
+        router raises ModelError (use :meth:`add_task_from_relations`); nothing changes when anything raises.
         """
         if skill_init not in SKILL_INITS:
             raise ModelError(f"skill_init {skill_init!r}: choose from {list(SKILL_INITS)}")
         data_spec = self._spec_with_task(name, num_labels, description, family, data)
         spec = Spec.model_validate(data_spec)
         skills = self.router.skills
-        index = self.router.add_learned_task(own_skill)  # raises before anything changed
+        index = self.router.add_task_to_learn(own_skill)  # raises before anything changed
         if self.router.skills != skills:
             assert self.router.skills == skills + 1, (skills, self.router.skills)
             for _, layer in self.adapted:

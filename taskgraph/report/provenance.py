@@ -3,7 +3,7 @@
 Two records say it, and :func:`task_provenance` reads both:
 
 - the spec: a task the graph router routes from its relations alone is listed in ``router.zero_shot``
-  (:meth:`TaskGraphModel.add_task` appends it), so a saved model knows its zero-shot tasks;
+  (:meth:`TaskGraphModel.add_task_from_relations` appends it), so a saved model knows its zero-shot tasks;
 - the run folders: ``taskgraph adapt`` writes :data:`ADAPT_RECORD` into its output folder (``task``,
   ``mode``, ``shots``, ``source_run``), and an adapted run may itself be adapted again, so the record of
   the source run is read too, back along ``source_run`` (at most :data:`MAX_CHAIN` folders; a folder

@@ -1,8 +1,24 @@
-"""What every router returns, and the interface every router implements.
+"""What every router returns, and the contract every router implements.
 
 A router turns task ids into, per adapted layer, a **gate** (is this layer's adapter on for the
 task?) and **mixture weights** over the layer's K skills in each of H heads. Routers are
-registered by kind in :data:`taskgraph.registry.ROUTERS`; a new router is one new file.
+registered by kind in :data:`taskgraph.registry.ROUTERS`; a new router is one new file: a
+:class:`Router` subclass with the ``@ROUTERS.register(kind, params=...)`` decorator.
+
+The contract (what :class:`~taskgraph.model.TaskGraphModel`, adaptation and the tests rely on; the
+suite ``tests/routing/test_router_contract.py`` runs it over every registered kind):
+
+* ``__init__(num_tasks, num_layers, heads, skills, spec: RouterSpec)`` — or override :meth:`Router.from_spec`
+  (the graph router reads the relations and task names too);
+* :meth:`Router.inventory_size` — K as this router wants it (``shared``: 1, ``private``: T);
+* :meth:`Router.forward` — **abstract**: ``[U]`` distinct task ids → :class:`Routing` with ``gates [U, L]``
+  in [0, 1] and ``weights [U, L, H, K]`` whose rows sum to 1;
+* :meth:`Router.regularizer` — extra loss terms (zero by default);
+* the router's adaptation facts: :attr:`Router.adapt_modes` (the few-/zero-shot modes it supports) and
+  :meth:`Router.adaptation_plan` (how a new task is added and what is trained), and the two ways of adding
+  a task after training: :meth:`Router.add_task_to_learn` (a routing row to learn from examples) and
+  :meth:`Router.add_task_from_relations` (zero-shot, routed from relations: the graph router);
+* :meth:`Router.task_parameters` — the entries holding one task's own routing.
 
 A router is asked only for the distinct tasks of the current batch (``U ≤ B``), so the cost of
 routing does not grow with the number of tasks T (the graph router runs its GNN over the whole
@@ -11,8 +27,9 @@ graph once per step and then selects the rows it was asked for).
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
 import torch
 from pydantic import BaseModel, ValidationError
@@ -73,8 +90,40 @@ class Routing:
         return self.weights.shape[0]
 
 
-class Router(nn.Module):
-    """Base of all routers.
+ADAPT_MODES = ("full", "routing", "mhr-mu", "zero-shot")
+
+
+@dataclass(frozen=True)
+class AdaptationPlan:
+    """How a router adapts to a new task in one mode (see :mod:`taskgraph.adapt.modes` for the modes).
+
+    Args:
+        add: ``"relations"`` (:meth:`Router.add_task_from_relations`, the graph router) or ``"learned"``
+            (:meth:`Router.add_task_to_learn`).
+        own_skill: the new task gets a skill of its own (``poly`` / ``mhr`` in mhr-mu mode).
+        skill_init: how a new skill starts: ``"lora"`` or ``"average"``.
+        routing: the new task's routing row / node is trained.
+        adapters: ``"all"`` skills, only the ``"new"`` skill, or ``"none"``.
+        router_train: the router runs in training mode during adaptation (``poly`` / ``mhr``: relaxed
+            Bernoulli routing, as in training). The graph router runs in eval mode: its training
+            forward advances the refresh schedule of the candidate relations, which other tasks read.
+    """
+
+    add: Literal["relations", "learned"]
+    own_skill: bool
+    skill_init: Literal["lora", "average"]
+    routing: bool
+    adapters: Literal["all", "new", "none"]
+    router_train: bool
+
+    @property
+    def other_tasks_change(self) -> bool:
+        """Whether adaptation moves parameters the trained tasks read (only tuning shared skills does)."""
+        return self.adapters == "all"
+
+
+class Router(nn.Module, metaclass=ABCMeta):
+    """Base of all routers (see the module docstring for the contract).
 
     Args:
         num_tasks: T, the number of task rows the router holds.
@@ -82,10 +131,15 @@ class Router(nn.Module):
         heads: H, the number of routing heads (MHR); 1 for Poly.
         skills: K, the number of skills in every layer's inventory.
 
-    Subclasses implement :meth:`forward` and may override :meth:`regularizer`, :meth:`add_task`
-    (zero-shot, from relations) and :meth:`add_learned_task` (few-shot, a learned routing row).
     Parameters of a router go into the optimizer's ``router`` group.
+
+    Attributes:
+        adapt_modes: the adaptation modes of :data:`ADAPT_MODES` this router supports. The default — a
+            router with no routing to learn (``shared``, ``mhr-mu``): ``full`` and ``mhr-mu`` both tune the
+            skills every task mixes.
     """
+
+    adapt_modes: ClassVar[tuple[str, ...]] = ("full", "mhr-mu")
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int) -> None:
         super().__init__()
@@ -108,10 +162,27 @@ class Router(nn.Module):
         """K, the number of skills every layer holds under this router (``shared``: 1, ``private``: T)."""
         return skills
 
+    @abstractmethod
     def forward(self, tasks: Tensor) -> Routing:  # tasks: [U] long, distinct task ids
-        raise NotImplementedError
+        """The routing of the distinct tasks ``tasks`` ``[U]``: gates ``[U, L]``, weights ``[U, L, H, K]``."""
 
-    def add_task(self, relate: dict[int, float]) -> int:
+    @classmethod
+    def adaptation_plan(cls, mode: str) -> AdaptationPlan:
+        """How this router adapts to a new task in ``mode`` (one of :attr:`adapt_modes`).
+
+        The default is that of a router with no routing to learn: the new task mixes the skills every task
+        mixes, so both modes tune those skills (other tasks change).
+        """
+        cls.check_adapt_mode(mode)
+        return AdaptationPlan("learned", False, "lora", routing=False, adapters="all", router_train=True)
+
+    @classmethod
+    def check_adapt_mode(cls, mode: str) -> None:
+        """ModelError unless this router supports ``mode``."""
+        if mode not in cls.adapt_modes:
+            raise ModelError(f"{cls.__name__} supports the adaptation modes {list(cls.adapt_modes)}, not {mode!r}")
+
+    def add_task_from_relations(self, relate: dict[int, float]) -> int:
         """Route a task unseen in training from its relations ``{task id: weight}``; returns its id.
 
         Only a router that routes through task relations can do this (the graph router).
@@ -122,18 +193,18 @@ class Router(nn.Module):
             f"from its relations. Train with router.kind: graph, or adapt this model few-shot instead"
         )
 
-    def add_learned_task(self, own_skill: bool = False) -> int:
+    def add_task_to_learn(self, own_skill: bool = False) -> int:
         """Add a task whose routing is learned from a few of its examples (few-shot); returns its id.
 
         Static routers give it a new routing row (``poly`` / ``mhr``: a logits row to train, initialised
         as in training; ``mhr-mu`` / ``shared``: nothing to learn). ``own_skill=True`` also gives the
         task one new skill per layer that only it uses (:attr:`skills` grows by one; the model grows
         every inventory to match): MHR-μ's "average adapter", or ``private``'s one LoRA per task, which
-        it always does. Routers that route from relations (``graph``) take new tasks by :meth:`add_task`.
+        it always does. Routers that route from relations (``graph``) take new tasks by :meth:`add_task_from_relations`.
         """
         raise ModelError(
             f"{type(self).__name__} cannot add a task to learn its routing from examples; the graph router "
-            f"routes a new task from its relations: use add_task with relations to existing tasks"
+            f"routes a new task from its relations: use add_task_from_relations with relations to existing tasks"
         )
 
     def task_parameters(self, task: int) -> list[tuple[str, nn.Parameter, Tensor]]:

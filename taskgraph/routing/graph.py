@@ -44,7 +44,7 @@ and their candidate neighbours are read out and the regularizer sees the pairs t
 (``O(U·k)``; :meth:`GraphRouter._encode_batch`). Measured (``taskgraph bench scale``, one thread):
 about 4 ms per step at T = 10, 10 ms at 1,000, 75–110 ms at 10,000.
 
-Zero-shot (:meth:`GraphRouter.add_task`): a new task node gets the R-weighted mean of its
+Zero-shot (:meth:`GraphRouter.add_task_from_relations`): a new task node gets the R-weighted mean of its
 neighbours' input features and messages from them only; the other tasks' routing is unchanged.
 """
 
@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ from taskgraph.errors import ModelError
 from taskgraph.graph.taskgraph import TaskGraph
 from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, TASK_RELATES_TASK
 from taskgraph.registry import ROUTERS
-from taskgraph.routing.base import Router, Routing, router_params
+from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features
 from taskgraph.routing.relations import RelationMatrix
 from taskgraph.spec.router_kinds import GNNParams, GraphRouterParams
@@ -143,6 +143,19 @@ class GraphRouter(Router):
         - **output:** gates ``[U, L]`` in {0, 1}, weights ``[U, L, H, K]`` (rows sum to 1).
     """
 
+    adapt_modes: ClassVar[tuple[str, ...]] = ("full", "routing", "zero-shot")
+
+    @classmethod
+    def adaptation_plan(cls, mode: str) -> AdaptationPlan:
+        """A new node routed from its relations: ``zero-shot`` trains nothing, ``routing`` its node, ``full`` its
+        node and every skill. (``mhr-mu`` needs an average adapter the new task alone can use, and the graph
+        router weighs every skill by a softmax: no weight is exactly 0.)"""
+        cls.check_adapt_mode(mode)
+        if mode == "zero-shot":
+            return AdaptationPlan("relations", False, "lora", routing=False, adapters="none", router_train=False)
+        return AdaptationPlan("relations", False, "lora", routing=True, adapters="all" if mode == "full" else "none",
+                              router_train=False)
+
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec,
                  relations: RelationsSpec | None = None, task_names: Sequence[str] | None = None,
                  descriptions: Sequence[str | None] | None = None) -> None:
@@ -196,7 +209,7 @@ class GraphRouter(Router):
             embeddings=self.task_features().detach() if trained > params.dense_limit else None)
         self._state: GraphState | None = None
         for g in range(trained, num_tasks):  # replay the zero-shot additions, in order
-            self.add_task({(b if a == g else a): w for a, b, w in declared if g in (a, b) and min(a, b) < g})
+            self.add_task_from_relations({(b if a == g else a): w for a, b, w in declared if g in (a, b) and min(a, b) < g})
 
     @classmethod
     def from_spec(cls, spec: Spec, num_layers: int, skills: int) -> GraphRouter:
@@ -298,7 +311,7 @@ class GraphRouter(Router):
         return index.detach().clone(), r.detach().clone()
 
     @torch.no_grad()
-    def add_task(self, relate: dict[int, float]) -> int:
+    def add_task_from_relations(self, relate: dict[int, float]) -> int:
         """Add a zero-shot task related to existing tasks ``{id: weight}``; returns its id.
 
         Its input feature is ``Σ_j w_j x_j / Σ_j w_j`` over the given neighbours, it receives
@@ -308,7 +321,7 @@ class GraphRouter(Router):
         weights = {int(t): float(w) for t, w in relate.items()}
         bad = {t: w for t, w in weights.items() if not 0 <= t < self.num_tasks or not 0.0 <= w <= 1.0}
         if not weights or sum(weights.values()) <= 0 or bad:
-            raise ModelError(f"add_task: relate must map existing task ids (0..{self.num_tasks - 1}) to weights in "
+            raise ModelError(f"add_task_from_relations: relate must map existing task ids (0..{self.num_tasks - 1}) to weights in "
                              f"[0, 1], at least one above 0; got {relate}")
         ids = torch.tensor(list(weights), device=self.task_embedding.device)  # [n]
         w = torch.tensor(list(weights.values()), device=ids.device, dtype=self.task_embedding.dtype)  # [n]
@@ -324,7 +337,7 @@ class GraphRouter(Router):
     def task_parameters(self, task: int) -> list[tuple[str, nn.Parameter, Tensor]]:
         """The task's node embedding row and, when relations are learned, its relation slots.
 
-        For a task added after training (:meth:`add_task`) these reach no trained task's routing:
+        For a task added after training (:meth:`add_task_from_relations`) these reach no trained task's routing:
         its relations carry messages into it only (a guest added later and related to it does see it).
         """
         rows = torch.zeros(self.task_embedding.shape[0], 1, dtype=torch.bool, device=self.task_embedding.device)

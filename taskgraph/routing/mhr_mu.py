@@ -31,7 +31,7 @@ class MHRMuRouter(Router):
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
         super().__init__(num_tasks, num_layers, heads, skills)
 
-    def add_learned_task(self, own_skill: bool = False) -> int:
+    def add_task_to_learn(self, own_skill: bool = False) -> int:
         """A new task, routed uniformly like every other (nothing to learn); no skill of its own."""
         if own_skill:
             raise ModelError("the mhr-mu router weighs every skill 1/K for every task, so no task can own a skill; "

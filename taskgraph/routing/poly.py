@@ -12,7 +12,7 @@ Measured on the planted routers' configs, 6 seeds (``taskgraph sweep configs/rou
 router.share_layers=false,true --seeds 6``): poly allocation precision 0.547 → 0.558 (a tie) for 0.12 less
 validation accuracy; mhr 0.522 → 0.555 (paired +0.033 [+0.005, +0.061]) with accuracy 0.904 → 0.971 (a tie).
 
-Few-shot tasks (:meth:`PolyRouter.add_learned_task`) get a new row. A task adapted MHR-μ style
+Few-shot tasks (:meth:`PolyRouter.add_task_to_learn`) get a new row. A task adapted MHR-μ style
 *owns* a skill appended to every inventory: its logit is ``+∞`` in the owner's row and ``−∞`` in every
 other row, and the owner's row is ``−∞`` on every other skill, so ``σ`` gives weights exactly one-hot
 for the owner and exactly 0 on that skill for everyone else, in training and at inference alike
@@ -23,14 +23,14 @@ to be saved for ``from_pretrained`` to rebuild it.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
 from taskgraph.registry import ROUTERS
-from taskgraph.routing.base import Router, Routing, router_params
+from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
 from taskgraph.spec.router_kinds import PolyRouterParams
 
 if TYPE_CHECKING:
@@ -77,6 +77,18 @@ class PolyRouter(Router):
         - **parameters:** ``logits [T, L, H, K]`` (``[T, 1, H, K]`` with ``share_layers``).
     """
 
+    adapt_modes: ClassVar[tuple[str, ...]] = ("full", "routing", "mhr-mu")
+
+    @classmethod
+    def adaptation_plan(cls, mode: str) -> AdaptationPlan:
+        """A learned routing row: ``routing`` (MHR-z) trains it alone, ``full`` with every skill; ``mhr-mu``
+        materialises the skills' average as a skill only the new task uses (other tasks do not change)."""
+        cls.check_adapt_mode(mode)
+        if mode == "mhr-mu":
+            return AdaptationPlan("learned", True, "average", routing=False, adapters="new", router_train=True)
+        return AdaptationPlan("learned", False, "lora", routing=True, adapters="all" if mode == "full" else "none",
+                              router_train=True)
+
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
         self._check_heads(heads)
         super().__init__(num_tasks, num_layers, heads, skills)
@@ -92,7 +104,7 @@ class PolyRouter(Router):
             raise ModelError(f"poly uses one head, got adapters.heads={heads}; use kind: mhr for heads > 1")
 
     @torch.no_grad()
-    def add_learned_task(self, own_skill: bool = False) -> int:
+    def add_task_to_learn(self, own_skill: bool = False) -> int:
         """Append a routing row for a few-shot task; with ``own_skill`` also a skill only it uses.
 
         The row is drawn U(−1e-3, 1e-3) as at the start of training (``−∞`` on skills other tasks

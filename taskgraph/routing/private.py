@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import Tensor
 
 from taskgraph.errors import ModelError
 from taskgraph.registry import ROUTERS
-from taskgraph.routing.base import Router, Routing
+from taskgraph.routing.base import AdaptationPlan, Router, Routing
 
 if TYPE_CHECKING:
     from taskgraph.spec.models import RouterSpec
@@ -28,6 +28,16 @@ class PrivateRouter(Router):
         - **output:** gates ``[U, L]`` ones, weights ``[U, L, H, T]`` one-hot, choice ``[U, L, H]``.
     """
 
+    adapt_modes: ClassVar[tuple[str, ...]] = ("full", "mhr-mu")
+
+    @classmethod
+    def adaptation_plan(cls, mode: str) -> AdaptationPlan:
+        """The new task gets its own LoRA (the only adapter it uses), which is what is trained: from a fresh
+        LoRA (``full``) or from the average of the private LoRAs (``mhr-mu``)."""
+        cls.check_adapt_mode(mode)
+        init = "average" if mode == "mhr-mu" else "lora"
+        return AdaptationPlan("learned", False, init, routing=False, adapters="new", router_train=True)
+
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
         if skills != num_tasks:
             raise ModelError(f"the private router has one skill per task (skills={num_tasks}), got "
@@ -38,7 +48,7 @@ class PrivateRouter(Router):
     def inventory_size(cls, skills: int, num_tasks: int) -> int:
         return num_tasks
 
-    def add_learned_task(self, own_skill: bool = False) -> int:
+    def add_task_to_learn(self, own_skill: bool = False) -> int:
         """A new task with a skill of its own (K = T grows by one; the model grows the inventories)."""
         self.num_tasks += 1
         self.skills += 1

@@ -34,7 +34,7 @@ class SharedRouter(Router):
     def inventory_size(cls, skills: int, num_tasks: int) -> int:
         return 1
 
-    def add_learned_task(self, own_skill: bool = False) -> int:
+    def add_task_to_learn(self, own_skill: bool = False) -> int:
         """A new task using the one shared skill (nothing to learn); no skill of its own."""
         if own_skill:
             raise ModelError("the shared router has one skill that every task uses, so no task can own a skill; "

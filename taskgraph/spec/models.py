@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from taskgraph.registry import ROUTERS, SOURCES, Registry
+from taskgraph.spec.router_kinds import DEFAULT_ROUTER
 
 TaskName = Annotated[
     str,
@@ -128,7 +129,7 @@ class RouterSpec(KindSection):
     the kind's own parameter, validated by the parameter model the kind registered.
     """
 
-    kind: str = "poly"
+    kind: str = DEFAULT_ROUTER
     temperature: float = Field(1.0, gt=0)
     gate_threshold: float = Field(0.5, ge=0.0, lt=1.0)  # a gate g ∈ (0, 1) is on iff g ≥ θ; θ = 0: never off
 
@@ -310,7 +311,7 @@ def _import_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
     if not isinstance(imports, list):
         return []
     names = {t.get("name") for t in tasks if isinstance(t, dict)} if isinstance(tasks, list) else set()
-    kind = router.get("kind", "poly") if isinstance(router, dict) else "poly"
+    kind = router.get("kind", DEFAULT_ROUTER) if isinstance(router, dict) else DEFAULT_ROUTER
     problems, seen = [], {}
     for i, entry in enumerate(imports):
         if not isinstance(entry, dict):
@@ -338,7 +339,7 @@ def _registry_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
     problems: list[InitErrorDetails] = []
     router = data.get("router", {})
     if isinstance(router, dict):
-        problems += _check_kind(ROUTERS, router, router.get("kind", "poly"), RouterSpec, ("router",), "kind")
+        problems += _check_kind(ROUTERS, router, router.get("kind", DEFAULT_ROUTER), RouterSpec, ("router",), "kind")
     tasks = data.get("tasks")
     for i, task in enumerate(tasks if isinstance(tasks, list) else []):
         source = task.get("data") if isinstance(task, dict) else None

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskgraph.registry import ROUTERS
 
+DEFAULT_ROUTER = "poly"  # router.kind when a spec gives none
+
 
 class PolyRouterParams(BaseModel):
     """poly's and mhr's own ``router:`` keys (besides ``kind``, ``temperature``, ``gate_threshold``)."""

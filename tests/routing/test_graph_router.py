@@ -227,7 +227,7 @@ def test_router_add_task_is_message_passing_from_its_neighbours():
     perturb(router)
     before = router(torch.arange(3))
     x_old = router.task_features().detach().clone()
-    new = router.add_task({0: 0.8, 2: 0.4})
+    new = router.add_task_from_relations({0: 0.8, 2: 0.4})
     assert new == 3 and router.num_tasks == 4
     row = (0.8 * x_old[0] + 0.4 * x_old[2]) / 1.2
     assert_close(router.task_embedding[3], row)
@@ -253,10 +253,10 @@ def test_router_add_task_is_message_passing_from_its_neighbours():
 def test_static_routers_refuse_zero_shot_with_a_clear_message():
     router = PolyRouter(3, 2, 1, 4, RouterSpec(kind="poly"))
     with pytest.raises(ModelError, match="needs the graph router"):
-        router.add_task({0: 1.0})
+        router.add_task_from_relations({0: 1.0})
     model = TaskGraphModel(spec(tasks=3, router=None).model_copy(update={"router": RouterSpec(kind="poly")}))
     with pytest.raises(ModelError, match="needs the graph router"):
-        model.add_task("new", 2, relate={"t0": 1.0})
+        model.add_task_from_relations("new", 2, relate={"t0": 1.0})
     assert model.task_names == ["t0", "t1", "t2"] and len(model.heads.heads) == 3  # nothing changed
 
 
@@ -271,10 +271,10 @@ def test_model_add_task_then_fold_predict_and_an_exact_save_load_round_trip(tmp_
     model = TaskGraphModel(spec(tasks=3, router={"gnn": {"hidden": 16}}), tokenizer=tokenizer)
     perturb(model)
     with pytest.raises(ModelError, match="unknown task"):
-        model.add_task("new", 2, relate={"nope": 1.0})
+        model.add_task_from_relations("new", 2, relate={"nope": 1.0})
     with pytest.raises(ModelError, match="already exists"):
-        model.add_task("t1", 2, relate={"t0": 1.0})
-    index = model.add_task("new", 2, relate={"t0": 0.9, "t2": 0.3})
+        model.add_task_from_relations("t1", 2, relate={"t0": 1.0})
+    index = model.add_task_from_relations("new", 2, relate={"t0": 0.9, "t2": 0.3})
     assert index == 3 and model.task_index("new") == 3 and model.num_labels == [2, 3, 2, 2]
     assert model.spec.router.params.zero_shot == ["new"]
     assert ["t0", "new", 0.9] in [list(x) for x in model.spec.relations.declared]
@@ -286,7 +286,7 @@ def test_model_add_task_then_fold_predict_and_an_exact_save_load_round_trip(tmp_
     assert model.fold("new").task == "new"
     results = model.predict("new", ["the movie was good", "not fun"])
     assert [len(r["probs"]) for r in results] == [2, 2]
-    model.add_task("newer", 3, relate={"new": 1.0})  # a zero-shot task related to another one
+    model.add_task_from_relations("newer", 3, relate={"new": 1.0})  # a zero-shot task related to another one
     model.save_pretrained(tmp_path / "ckpt")
     loaded = TaskGraphModel.from_pretrained(tmp_path / "ckpt").eval()
     assert loaded.task_names == ["t0", "t1", "t2", "new", "newer"]
@@ -367,7 +367,7 @@ def test_planted_groups_are_learned_without_declared_relations_and_graph_beats_s
     assert np.mean(within) > np.mean(between) + 0.05
     assert np.mean(graph_acc) > np.mean(shared_acc) + 0.05
     # zero-shot: a new task related to two group-0 tasks routes like group 0, not like group 1
-    new = graph.add_task("held-out", 3, relate={"t0": 1.0, "t1": 1.0})
+    new = graph.add_task_from_relations("held-out", 3, relate={"t0": 1.0, "t1": 1.0})
     w = graph.router(torch.arange(new + 1)).weights.flatten(1)  # [T+1, L·H·K]
     to_group = [float((w[new] - w[g * 3 : g * 3 + 3].mean(0)).detach().norm()) for g in (0, 1)]
     assert to_group[0] < to_group[1]

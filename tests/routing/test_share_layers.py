@@ -59,7 +59,7 @@ def test_the_shared_row_gathers_every_layers_gradient():
 
 def test_a_few_shot_row_and_an_owned_skill_keep_the_shared_shape():
     shared, _ = pair()
-    task = shared.add_learned_task(own_skill=True)
+    task = shared.add_task_to_learn(own_skill=True)
     assert task == T and shared.logits.shape == (T + 1, 1, H, K + 1)
     shared.eval()
     w = shared(torch.tensor([0, task])).weights  # [2, L, H, K+1]
