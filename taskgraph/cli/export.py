@@ -85,6 +85,6 @@ def run_peft(args: argparse.Namespace, source: Path) -> int:
 
     done = export_peft(source, args.out, tasks=None if args.all_tasks else [args.task])
     ranks = ", ".join(f"{t} r={r}" for t, r in done.ranks.items())
-    print(f"wrote {done.out} (peft: {len(done.tasks)} adapter folder{'s' if len(done.tasks) > 1 else ''}: {ranks}; "
+    print(f"wrote {args.out} (peft: {len(done.tasks)} adapter folder{'s' if len(done.tasks) > 1 else ''}: {ranks}; "
           f"base {done.base})")
     return 0

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 def summary_lines(record: dict[str, Any]) -> list[str]:
     """What a merge did, for the terminal."""
-    sources = ", ".join(record["sources"])
+    runs = record["sources"]
+    sources = ", ".join(runs) if len(runs) <= 2 else f"{len(runs)} runs ({runs[0]}, ...)"
     kind = "a routed run, every task folded" if record["source_kind"] == "routed" else "runs from one initialisation"
     lines = [f"merged {len(record['tasks'])} tasks of {sources} ({kind}) with {record['method']}"]
     chosen = " ".join(f"{k}={v:g}" for k, v in record["chosen"].items()) or "nothing to choose"

@@ -35,6 +35,7 @@ from taskgraph.errors import ExportError
 from taskgraph.model import FoldedLoRA, TaskGraphModel, unload
 from taskgraph.model.base import resolve_path
 from taskgraph.model.checkpoint import read_manifest
+from taskgraph.model.fold import save_plain
 from taskgraph.model.peft_folder import PeftLoRA, write_peft_folder
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_folder import check_output_folder, holds_entries
@@ -100,9 +101,7 @@ def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
         base_dir = staging / BASE
         base_name = str(target / BASE) if from_config else str(resolve_path(str(model.spec.model.path)).resolve())
         if from_config:
-            unload(model).save_pretrained(str(base_dir), safe_serialization=True)
-            if model.tokenizer is not None:
-                model.tokenizer.save_pretrained(str(base_dir))
+            save_plain(unload(model), base_dir, model.tokenizer)
         ranks = {}
         for name in names:
             folder = staging if single else staging / name

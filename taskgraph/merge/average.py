@@ -41,4 +41,4 @@ class Average(ExactMerge):
     def merge(self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None,
               generator: torch.Generator) -> LowRank:
         merged = concat(list(updates), [1.0 / len(updates)] * len(updates))
-        return merged if rank is None else truncate(merged, rank)
+        return truncate(merged, rank)  # rank None: exact, at the sum's own rank

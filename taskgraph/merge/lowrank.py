@@ -89,9 +89,11 @@ def factorize(delta: Tensor, rank: int | None = None) -> LowRank:
     return LowRank(a, b)
 
 
-def truncate(update: LowRank, rank: int) -> LowRank:
-    """The best rank-``rank`` approximation of a low-rank update (exact when its rank already fits)."""
-    if update.rank <= rank:
+def truncate(update: LowRank, rank: int | None) -> LowRank:
+    """The best rank-``rank`` approximation of a low-rank update (exact when its rank already fits); with
+    ``rank=None`` the same update re-factored at its exact numerical rank (e.g. L-LoRA updates that share
+    one ``A₀``: their sum is rank r, not Σ r_t)."""
+    if rank is not None and update.rank <= rank:
         return update
     qa, ra = torch.linalg.qr(update.A.double().T)  # [d_in, r], [r, r]
     qb, rb = torch.linalg.qr(update.B.double())  # [d_out, r], [r, r]

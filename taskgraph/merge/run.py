@@ -52,6 +52,7 @@ from taskgraph.merge.select import GridPoint, search
 from taskgraph.merge.sources import MergeSources, load_sources
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.device import resolve_device
+from taskgraph.model.fold import save_plain
 from taskgraph.registry import MERGES, UnknownKindError
 from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
@@ -205,9 +206,7 @@ def write_merge_run(result: MergeResult, out: Path) -> Path:
 
 def _write_plain(folder: Path, plain: nn.Module, model: TaskGraphModel) -> None:
     """The folded base (transformers ``save_pretrained``), its tokenizer, and every task's head."""
-    plain.save_pretrained(str(folder), safe_serialization=True)
-    if model.tokenizer is not None:
-        model.tokenizer.save_pretrained(str(folder))
+    save_plain(plain, folder, model.tokenizer)
     heads = {f"{name}.{part}": tensor.detach().cpu().contiguous()
              for name, head in zip(model.task_names, model.heads.heads)
              for part, tensor in (("weight", head.weight), ("bias", head.bias))}

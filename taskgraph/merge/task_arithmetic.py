@@ -1,7 +1,8 @@
 """Task arithmetic (Ilharco et al., 2023; docs/methods.md, "Task arithmetic"): ``ΔW = λ Σ_t ΔW_t``.
 
 On exact LoRA updates the sum is itself low-rank: ``λ Σ_t B_t A_t = [λB_1 | … | λB_T] · [A_1; …; A_T]``,
-so the merge is exact at rank ``Σ_t r_t`` with no SVD (and truncated by SVD when ``rank`` is given).
+so the merge is exact at rank ≤ ``Σ_t r_t`` (re-factored at its own rank through the factors' QR, never a dense
+SVD; truncated when ``rank`` is given).
 For L-LoRA task vectors (``B₀ = 0``: ``ΔW_t = s · B_t A₀``, linear in the trained ``B_t``) it equals
 task arithmetic in parameter space, ``φ = φ₀ + λ Σ_t τ_t`` with ``τ_t = φ_t − φ₀``.
 """
@@ -45,4 +46,4 @@ class TaskArithmetic(ExactMerge):
     def merge(self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None,
               generator: torch.Generator) -> LowRank:
         merged = concat(list(updates), [values["lambda"]] * len(updates))  # exact, rank Σ r_t
-        return merged if rank is None else truncate(merged, rank)
+        return truncate(merged, rank)  # rank None: exact, at the sum's own rank

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -194,3 +196,20 @@ def merge_and_unload(model: "TaskGraphModel", task: int | str) -> MergedTaskMode
         _replace(base, name, layer.merged_base(weights, gate))
     head = copy.deepcopy(model.heads.heads[index])
     return MergedTaskModel(base, head, model.spec.model.pooling, model.task_names[index]).eval()
+
+
+def save_plain(base: nn.Module, folder: str | os.PathLike[str], tokenizer: Any | None = None) -> Path:
+    """A plain transformers model (and its tokenizer) saved with ``save_pretrained`` (safetensors), quietly."""
+    from transformers.utils import logging as hf_logging
+
+    out = Path(folder)
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar in the CLI's output
+    try:
+        base.save_pretrained(str(out), safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(out))
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+    return out

@@ -76,13 +76,13 @@ def test_task_arithmetic_lambda_one_on_disjoint_tasks_is_the_sum_of_updates():
     for t in range(3):  # task t writes rows 2t..2t+1 only
         b = torch.zeros(6, 2, dtype=torch.float64)
         b[2 * t : 2 * t + 2] = torch.randn(2, 2, generator=g, dtype=torch.float64)
-        parts.append(LowRank(torch.randn(2, 5, generator=g, dtype=torch.float64), b))
+        parts.append(LowRank(torch.randn(2, 8, generator=g, dtype=torch.float64), b))
     merged = TaskArithmetic().merge(parts, {"lambda": 1.0}, rank=None, generator=gen())
     total = sum(u.dense() for u in parts)
     assert_close(merged.dense(), total, rtol=0, atol=1e-12)
     for t, u in enumerate(parts):  # each task's block is its own update
         assert_close(merged.dense()[2 * t : 2 * t + 2], u.dense()[2 * t : 2 * t + 2], rtol=0, atol=1e-12)
-    assert merged.rank == 6  # exact at Σ r_t, no SVD
+    assert merged.rank == 6  # exact at Σ r_t (disjoint rows), no dense SVD
     dense_ties = ties(torch.stack([u.dense() for u in parts]), density=1.0, lam=1.0)
     assert_close(dense_ties, total, rtol=0, atol=1e-12)  # disjoint supports: nothing to trim or vote on
 
