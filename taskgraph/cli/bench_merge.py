@@ -47,7 +47,7 @@ def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{single,merge,together,merge.md,...}")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds (default: 3)")
     p.add_argument("--tasks", type=_sizes, default=None, metavar="2,4,8",
-                   help="the task counts T merged (default: planted 2,4,8; real 2,4,6)")
+                   help="the task counts T merged (default: planted 2,4,8; real 2,4)")
     p.add_argument("--subsets", type=positive_int, default=3, help="random task subsets per T (default: 3)")
     p.add_argument("--methods", type=_choices(METHOD_LABELS, "method"), default=METHOD_LABELS,
                    help=f"comma-separated (default: all: {','.join(METHOD_LABELS)})")

@@ -44,7 +44,7 @@ from taskgraph.run_folder import claim_container
 
 Say = Callable[[str], None]
 SUITES = ("planted", "real")
-DEFAULT_SIZES = {"planted": (2, 4, 8), "real": (2, 4, 6)}
+DEFAULT_SIZES = {"planted": (2, 4, 8), "real": (2, 4)}
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,9 @@ def _run(suite: MergeSuite, settings: MergeBenchSettings, subsets: dict[int, lis
                 for index, tasks in enumerate(sets):
                     for label, method, fixed in methods:
                         path = folder / subset_tag(size, index) / f"{label}.json"
-                        record, ran = run_merge_cell(path, group, tasks, label, method, method_params(fixed, suite.rank),
-                                                     say, where=f"[{suite.name}] {mode} seed {seed} ")
+                        params = method_params(method, fixed, suite.rank, suite.budget.grids)
+                        record, ran = run_merge_cell(path, group, tasks, label, method, params, say,
+                                                     where=f"[{suite.name}] {mode} seed {seed} ")
                         part.add(record, ran, "seconds")
                         merges.append({**record, "mode": mode, "seed": seed, "size": size, "subset": index})
     timing["merges"] = part.close()

@@ -39,7 +39,7 @@ BENCH_METHODS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 TOGETHER_ROUTERS = ("shared", "poly", "graph")
 TOGETHER_LR = 3e-2  # planted: the quality bench's choice for shared, poly and graph at batch 32 (README)
-REAL_TASKS = ("rt-polarity", "rt-subjectivity", "bbc-news", "debate-party", "chat-language", "vader-nyt")
+REAL_TASKS = ("rt-polarity", "bbc-news", "debate-party", "chat-language")  # sentiment, topic, authorship, language
 
 
 class MergeBenchError(QualityError):
@@ -55,6 +55,8 @@ class MergeBudget:
         mode_lrs: each mode's learning-rate grid (chosen on seed 0's validation).
         together_lr: the adapters + heads rate of the "trained together" cells.
         val_examples, test_examples: cap on the rows scored per task when choosing λ / when testing (None: all).
+        grids: smaller hyper-parameter grids (``lambda_grid``, ``density_grid``, ``p_grid``) for every method that
+            has them (None: the methods' own, :mod:`taskgraph.merge.params`).
     """
 
     single: Budget
@@ -62,14 +64,18 @@ class MergeBudget:
     together_lr: float
     val_examples: int | None = None
     test_examples: int | None = None
+    grids: dict[str, tuple[float, ...]] | None = None
 
 
 PLANTED_MERGE_BUDGET = MergeBudget(
     Budget(steps=300, batch_size=32, lrs=(0.0,), shots=(1,), adapt_steps=1),
     {"lora": (1e-2, 3e-2, 1e-1), "llora": (3e-2, 1e-1, 3e-1, 1.0, 3.0)}, TOGETHER_LR)
+# Real: MiniLM forward passes dominate, so λ / density / p are chosen from smaller grids on 64 validation rows
+# per task, and the test split is capped at 300 rows per task.
 REAL_MERGE_BUDGET = MergeBudget(
     Budget(steps=100, batch_size=16, lrs=(0.0,), shots=(1,), adapt_steps=1, max_length=48, train_examples=2000),
-    {"lora": (3e-3,), "llora": (1e-2,)}, 3e-3, val_examples=100, test_examples=300)
+    {"lora": (3e-3, 1e-2), "llora": (1e-2, 3e-2)}, 3e-3, val_examples=64, test_examples=300,
+    grids={"lambda_grid": (0.3, 0.5, 0.7, 1.0, 1.5), "density_grid": (0.2, 0.5, 1.0), "p_grid": (0.3, 0.6)})
 TINY_MERGE_BUDGET = MergeBudget(
     Budget(steps=8, batch_size=8, lrs=(0.0,), shots=(1,), adapt_steps=1),
     {"lora": (3e-2,), "llora": (1e-1,)}, 3e-2)
@@ -127,7 +133,8 @@ class MergeSuite:
         return {"suite": self.name, "tasks": self.tasks, "families": dict(self.families), "rank": self.rank,
                 "single_budget": asdict(self.budget.single), "mode_lrs": {k: list(v) for k, v in self.budget.mode_lrs.items()},
                 "together_lr": self.budget.together_lr, "val_examples": self.budget.val_examples,
-                "test_examples": self.budget.test_examples, "notes": list(self.notes)}
+                "test_examples": self.budget.test_examples, "grids": {k: list(v) for k, v in (self.budget.grids or {}).items()},
+                "notes": list(self.notes)}
 
 
 def planted_merge_suite(budget: MergeBudget = PLANTED_MERGE_BUDGET, *, tasks: int = 8,
@@ -186,6 +193,11 @@ def task_subsets(pool: Sequence[str], sizes: Sequence[int], per_size: int, seed:
     return out
 
 
-def method_params(fixed: Mapping[str, Any], rank: int) -> dict[str, Any]:
-    """A bench method's fixed parameters with ``"r"`` replaced by the suite's LoRA rank."""
-    return {k: (rank if v == "r" else v) for k, v in fixed.items()}
+def method_params(method: str, fixed: Mapping[str, Any], rank: int,
+                  grids: Mapping[str, tuple[float, ...]] | None = None) -> dict[str, Any]:
+    """A bench method's parameters: its fixed ones with ``"r"`` replaced by the suite's LoRA rank, and the suite's
+    grids that ``method`` has."""
+    from taskgraph.registry import MERGES
+
+    fields = MERGES.get(method).params.model_fields
+    return {**{k: v for k, v in (grids or {}).items() if k in fields}, **{k: (rank if v == "r" else v) for k, v in fixed.items()}}
