@@ -191,3 +191,15 @@ def test_bad_input_is_exit_2_with_one_paragraph(runs, tmp_path, capsys, case, ne
         assert "takes no parameter 'p'" in err  # every problem at once
     if case == "other-seed":
         assert "training.seed is 1, not 0" in err and "other-seed" in err
+
+
+def test_the_llora_config_is_the_merge_bench_cell():
+    """configs/merge/llora-task.yaml trains exactly the planted merge bench's seed-0 L-LoRA cell of planted-0."""
+    from pathlib import Path
+
+    from taskgraph.bench.merging.suites import planted_merge_suite
+    from taskgraph.spec import Spec, load_spec
+
+    config = load_spec(Path(__file__).resolve().parents[2] / "configs" / "merge" / "llora-task.yaml")
+    cell = Spec.model_validate(planted_merge_suite().single_spec("planted-0", "llora", config.training.lr.adapters, 0))
+    assert config == cell
