@@ -57,10 +57,11 @@ def test_html_of_a_run_embeds_gates_and_routing(run_dir, tmp_path):
     text = out.read_text()
     start = text.index('id="taskgraph-data">') + len('id="taskgraph-data">')
     data = json.loads(text[start:text.index("</script>", start)])
-    task_a = next(n for n in data["nodes"] if n["id"] == "task:a")
-    assert [task_a[f"gate_l{i}"] for i in range(LAYERS)] == [1.0] * LAYERS
-    assert {"gate_mean", "open_layers", "routing_entropy"} <= set(task_a)
-    assert "gate_l0: 1" in text and "routing_entropy: " in text  # hover tooltips
+    a = next(i for i, t in enumerate(data["tasks"]) if t["id"] == "task:a")
+    assert data["gates"][a] == [1.0] * LAYERS
+    assert {"gate_mean", "open_layers", "routing_entropy", "provenance"} <= set(data["tasks"][a]["attrs"])
+    assert len(data["routing"][a]) == LAYERS and len(data["modules"]) == LAYERS  # [module][head][skill]
+    assert data["modules"][0]["name"] == "encoder.layer.0.attention.self.query"
 
 
 @pytest.mark.parametrize("fmt", ["dot", "mermaid", "png"])
