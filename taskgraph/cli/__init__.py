@@ -6,10 +6,11 @@ Exit codes: 0 success; 2 bad input (one clear paragraph on stderr, never a trace
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
 import warnings
-from typing import Callable, Sequence, TextIO
+from typing import Callable, Iterator, Sequence, TextIO
 
 from taskgraph.errors import TaskgraphError, TaskgraphWarning
 
@@ -53,6 +54,17 @@ def _warnings_shown_as_lines(previous: Callable[..., None]) -> Callable[..., Non
     return show
 
 
+@contextlib.contextmanager
+def _threads_restored() -> Iterator[None]:
+    """A command may set torch's thread count (``--threads``); a caller's process gets its own back after."""
+    before = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+    try:
+        yield
+    finally:
+        if before is not None and "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(before)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     with warnings.catch_warnings():
@@ -73,7 +85,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        return int(args.run(args))
+        with _threads_restored():
+            return int(args.run(args))
     except _UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from taskgraph.cli.argtypes import count, positive_int, seed
+from taskgraph.cli.threads import add_threads_option, apply_threads
 
 MODES = ("full", "routing", "mhr-mu", "zero-shot")  # taskgraph.adapt.ADAPT_MODES (not imported: torch loads late)
 
@@ -59,10 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--seed", type=seed, default=0, help="seeds the shots and the adaptation (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    add_threads_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_threads(args)
     from taskgraph.adapt import (  # torch + transformers: imported when needed
         adapt_run,
         parse_data_arg,

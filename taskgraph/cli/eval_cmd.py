@@ -17,6 +17,7 @@ from typing import Any
 from taskgraph.atomic import write_text
 from taskgraph.run_folder import check_output_file
 from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.threads import add_threads_option, apply_threads
 
 COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
            ("active_adapter_fraction", "active", "{:.3f}"), ("adapter_flops_per_token", "FLOPs/token", "{:,.0f}"))
@@ -43,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="skip the gradient alignment between tasks (and the gradient-cosine AUROC)")
     p.add_argument("--timing-rounds", type=positive_int, default=TIMING_ROUNDS, metavar="N",
                    help=f"timed rounds of each mode (default: {TIMING_ROUNDS})")
+    add_threads_option(p)
     p.set_defaults(run=run)
 
 
@@ -142,6 +144,7 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_threads(args)
     from taskgraph.eval import evaluate_run  # torch + transformers: imported when needed
 
     if args.json_out is not None:

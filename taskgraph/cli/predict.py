@@ -19,6 +19,7 @@ from taskgraph.cli.argtypes import positive_int
 from taskgraph.errors import DataError
 from taskgraph.files import check_file, check_text
 from taskgraph.run_folder import check_output_file
+from taskgraph.cli.threads import add_threads_option, apply_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--out", default=None, help="JSONL output (default: standard output)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="texts per forward pass (default: 256)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    add_threads_option(p)
     p.set_defaults(run=run)
 
 
@@ -50,6 +52,7 @@ def read_records(path: Path, field: str) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_threads(args)
     from taskgraph.model import TaskGraphModel  # torch + transformers: imported when needed
     from taskgraph.model.device import resolve_device
     from taskgraph.model.predict import iter_predictions

@@ -13,6 +13,7 @@ import argparse
 
 from taskgraph.cli.argtypes import MAX_SEEDS, positive_int, seeds
 from taskgraph.errors import SpecError
+from taskgraph.cli.threads import add_threads_option, apply_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,10 +29,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="cap training.steps of every cell at N (quick sweeps)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="the sweep folder (new, or a sweep to complete)")
+    add_threads_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_threads(args)
     from taskgraph.sweep import parse_param, run_sweep  # torch and transformers load only when a sweep runs
 
     params: dict[str, list[str]] = {}

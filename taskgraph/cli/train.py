@@ -1,24 +1,36 @@
-"""``taskgraph train SPEC --out RUN [--set key=value ...] [--resume] [--max-steps N] [--device cpu|cuda]``.
+"""``taskgraph train SPEC --out RUN [--set key=value ...] [--max-steps N] [--device cpu|cuda] [--threads N]``,
+``taskgraph train --out RUN --resume``.
 
 ``--set`` changes spec fields before the run: ``--set training.steps=50 router.temperature=0.5``.
 Keys are dotted paths (``tasks[0].num_labels`` or ``tasks.0.num_labels`` for list items); values
 are read as YAML (``0.5``, ``true``, ``[query, value]``). The changed spec is validated whole
 again. Relative data paths resolve against the spec file's folder.
+
+``--resume`` continues the run with the spec it recorded (``RUN/spec.yaml``, the ``--set`` values
+included) and the spec folder it recorded, so neither SPEC nor ``--set`` has to be repeated; a SPEC given
+with ``--set`` must match the recorded one. Ctrl-C stops a run and prints the command that resumes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.threads import add_threads_option, apply_threads
+from taskgraph.errors import SpecError
+from taskgraph.run_folder import read_marker
+from taskgraph.spec import Spec, load_spec
 from taskgraph.spec.overrides import spec_with_overrides
 
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("train", help="train a spec into a run folder (checkpoints, log, best and final model)")
-    p.add_argument("spec", metavar="SPEC", help="a YAML spec file")
+    p.add_argument("spec", metavar="SPEC", nargs="?", default=None,
+                   help="a YAML spec file (with --resume: optional, the run's recorded spec is used)")
     p.add_argument("--out", required=True, metavar="RUN", help="the run folder (new, or an interrupted run with --resume)")
     p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
                    help="change a spec field, e.g. training.steps=50 router.temperature=0.5")
@@ -29,26 +41,69 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
                    help="stop after step N (the schedule still spans training.steps); --resume goes on later")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
+    add_threads_option(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph.report import write_run_plots  # torch and transformers load only when a run starts
-    from taskgraph.train import train
+    from taskgraph.train import train  # torch and transformers load only when a run starts
+    from taskgraph.train.run_checkpoint import list_checkpoints
 
-    spec = spec_with_overrides(args.spec, args.overrides)
-    result = train(spec, args.out, base_dir=Path(args.spec).parent, resume=args.resume, overwrite=args.overwrite,
-                   max_steps=args.max_steps, device=args.device)
-    plots = write_run_plots(result.run_dir, model=result.model)
+    spec, base_dir = _spec_and_folder(args)
+    apply_threads(args)
+    try:
+        result = train(spec, args.out, base_dir=base_dir, resume=args.resume, overwrite=args.overwrite,
+                       max_steps=args.max_steps, device=args.device)
+    except KeyboardInterrupt:
+        saved = list_checkpoints(Path(args.out)) if Path(args.out).is_dir() else []
+        if saved:
+            print(f"interrupted; the last checkpoint is {saved[-1]}. Resume with:\n"
+                  f"  taskgraph train --out {shlex.quote(str(args.out))} --resume", file=sys.stderr)
+        else:
+            print("interrupted before the first checkpoint (training.checkpoint_every = "
+                  f"{spec.training.checkpoint_every} steps); nothing to resume — start again with --overwrite",
+                  file=sys.stderr)
+        return 130
     width = max(len(name) for name in result.final.acc)
     print(f"{'task':<{width}}  val accuracy")
     for name, acc in result.final.acc.items():
         print(f"{name:<{width}}  {acc:.4f}")
     print(f"{'mean':<{width}}  {result.final.mean_acc:.4f}")
-    print(f"plots: {', '.join(str(p) for p in plots)}")
+    print(f"plots: {', '.join(str(p) for p in result.plots)}")
     best = "" if result.best_step is None else f" (best {result.best_mean_acc:.4f} at step {result.best_step}" + \
         (", the final model)" if result.best_in == "model" else ")")
     status = "done" if result.completed else f"stopped at step {result.step} of {spec.training.steps}"
     print(f"{args.out}: {status}; {result.wall_time_s:.1f} s, {result.examples_per_s:.0f} examples/s; "
           f"val mean accuracy {result.final.mean_acc:.4f}{best}; model in {Path(args.out) / 'model'}")
     return 0
+
+
+def _spec_and_folder(args: argparse.Namespace) -> tuple[Spec, Path]:
+    """The spec to train and the folder its relative data paths resolve against.
+
+    A fresh run: SPEC with ``--set``. ``--resume``: the run's recorded spec and spec folder, unless ``--set``
+    is given (then SPEC with ``--set`` must be the recorded spec; the checkpoint check says where not).
+    """
+    if not args.resume or args.overrides:
+        if args.spec is None:
+            raise SpecError(["give a SPEC file (only --resume, without --set, can do without one)"])
+        return spec_with_overrides(args.spec, args.overrides), Path(args.spec).parent
+    run = Path(args.out)
+    recorded = run / "spec.yaml"
+    if not recorded.is_file():
+        if args.spec is None:
+            raise SpecError([f"--resume: {str(run)!r} holds no recorded spec (spec.yaml); give the SPEC it was trained "
+                             "with"])
+        return spec_with_overrides(args.spec, []), Path(args.spec).parent
+    spec = load_spec(recorded)
+    marker = read_marker(run) or {}
+    folder = Path(marker["spec_dir"]) if isinstance(marker.get("spec_dir"), str) else \
+        Path(args.spec).parent if args.spec is not None else run
+    if args.spec is not None:
+        from taskgraph.train.run_checkpoint import spec_hash
+
+        given = spec_with_overrides(args.spec, [])
+        if spec_hash(given) != spec_hash(spec):
+            print(f"note: {args.spec} differs from the spec {str(run)!r} was trained with (its --set values included); "
+                  "resuming with the recorded spec", file=sys.stderr)
+    return spec, folder

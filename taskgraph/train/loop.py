@@ -20,6 +20,12 @@ The run directory::
     RUN/model/           save_pretrained of the final model
     RUN/train.json       summary: steps, wall time, final / best validation (the final one counts), examples/s
     RUN/tensorboard/     TensorBoard events, with training.report_to: [tensorboard] (taskgraph.train.tensorboard)
+    RUN/plots/           loss, validation accuracy, relations, routing and gates (taskgraph.report), at the end
+    RUN/.taskgraph-run.json, RUN/.taskgraph.lock   the run's marker (identity, the spec's folder) and its lock
+                         (taskgraph.run_folder)
+
+Progress goes to stderr: a bar on a terminal, a line every ``eval_every`` steps or 30 s elsewhere
+(:mod:`taskgraph.train.progress`).
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from taskgraph.atomic import replace_directory, staging_dir, write_text
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
@@ -51,6 +56,7 @@ from taskgraph.spec import Spec, dump_spec, load_spec
 from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.optim import apply_lr, build_optimizer
+from taskgraph.train.progress import Progress
 from taskgraph.train.run_checkpoint import (
     CHECKPOINTS, RunCheckpoint, TrainerState, capture_rng, fault_point, list_checkpoints, load_optimizer_state,
     read_checkpoint, remove_partial, restore_rng, spec_hash, write_checkpoint,
@@ -80,6 +86,7 @@ class TrainResult:
     resumed_from: int | None
     model: TaskGraphModel = field(repr=False)
     best_in: str = "best"  # the run folder entry holding the best model: "best", or "model" when it is the final one
+    plots: list[Path] = field(default_factory=list)  # RUN/plots/*.png, written at the end
 
 
 def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.PathLike[str] = ".",
@@ -158,12 +165,13 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             held.enter_context(run_lock(run, what="run folder"))
             _check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
             clear_folder(run)
-            write_marker(run, "train", spec.name, spec_hash=spec_hash(spec))
-            write_text(run / SPEC, dump_spec(spec))
+            write_marker(run, "train", spec.name, spec_hash=spec_hash(spec), spec_dir=str(Path(base_dir).resolve()))
+            write_text(run / SPEC, dump_spec(spec))  # the effective spec (with --set): a resume reads it
             (run / LOG).write_bytes(b"")
         else:
             if read_marker(run) is None:
-                write_marker(run, "train", spec.name, spec_hash=spec_hash(spec))  # a run from before markers
+                write_marker(run, "train", spec.name, spec_hash=spec_hash(spec),  # a run from before markers
+                             spec_dir=str(Path(base_dir).resolve()))
             remove_partial(run)
             _cut_log(run / LOG, state.log_bytes)
             restore_rng(state.rng, cuda)
@@ -173,8 +181,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
         step_seconds, session_examples = 0.0, 0
         last_eval: tuple[int, EvalResult] | None = None
         log = open(run / LOG, "ab")
-        bar = tqdm(total=stop, initial=state.step, unit="step", dynamic_ncols=True, disable=_quiet(),
-                   desc=spec.name)
+        progress = Progress(stop, state.step, spec.name, training.eval_every)
         try:
             for step in range(state.step + 1, stop + 1):
                 tick = time.perf_counter()
@@ -207,8 +214,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                                   "examples_per_s": batch.size / max(seconds, 1e-9),
                                   "time": elapsed_before + time.perf_counter() - session_start})
                 board.train_step(step, loss_value, task_value, reg_value, optimizer)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}", ex_s=f"{session_examples / max(step_seconds, 1e-9):.0f}")
+                progress.update(step, loss_value, session_examples / max(step_seconds, 1e-9))
                 fault_point(FAULT_AT_STEP, step)
 
                 if _scheduled_eval(step, training.eval_every, training.steps):
@@ -233,7 +239,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                     _write_line(log, last_eval[1].log_record(state.step))
                     board.validation(state.step, last_eval[1], model)
         finally:
-            bar.close()
+            progress.close()
             log.close()
             board.close()
         _save_model(model, run / FINAL, None)
@@ -245,6 +251,9 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             examples_per_s=session_examples / step_seconds if step_seconds > 0 else 0.0,
             resumed_from=resumed_from, model=model)
         write_text(run / SUMMARY, json.dumps(_summary(result, spec, base_dir, dev), indent=2) + "\n")
+        from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)
+
+        result.plots = write_run_plots(run, model=model)  # still under the run's lock
         return result
 
 
@@ -389,11 +398,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def _quiet() -> bool:
-    """No progress bar when stderr is not a terminal, or under CI."""
-    return not sys.stderr.isatty() or os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @contextlib.contextmanager
