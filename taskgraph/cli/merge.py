@@ -70,9 +70,12 @@ def run(args: argparse.Namespace) -> int:
 def summary_lines(record: dict[str, Any]) -> list[str]:
     """What a merge did, for the terminal."""
     runs = record["sources"]
-    sources = ", ".join(runs) if len(runs) <= 2 else f"{len(runs)} runs ({runs[0]}, ...)"
-    kind = "a routed run, every task folded" if record["source_kind"] == "routed" else "runs from one initialisation"
-    lines = [f"merged {len(record['tasks'])} tasks of {sources} ({kind}) with {record['method']}"]
+    if record["source_kind"] == "routed":
+        where = f"{runs[0]} (a routed run, every task folded)"
+    else:
+        listed = ", ".join(runs) if len(runs) <= 2 else f"{runs[0]}, ..., {runs[-1]}"
+        where = f"{len(runs)} runs from one initialisation ({listed})"
+    lines = [f"merged {len(record['tasks'])} tasks of {where} with {record['method']}"]
     chosen = " ".join(f"{k}={v:g}" for k, v in record["chosen"].items()) or "nothing to choose"
     if record["selected_on"]:
         lines.append(f"  chosen on val   {chosen} (best of {len(record['grid'])} grid points, val mean "
