@@ -210,15 +210,23 @@ def load_tokenizer(path: str | Path) -> Any:
                          f"({type(exc).__name__}: {str(exc)[:300]}); its files are damaged or not a tokenizer's") from None
 
 
+def config_with_vocabulary(config: dict[str, Any], tokenizer: Any | None) -> dict[str, Any]:
+    """``config`` with ``vocab_size`` taken from ``tokenizer`` (``len(tokenizer)``) when the config gives none."""
+    if tokenizer is not None and "vocab_size" not in config:
+        return {**config, "vocab_size": len(tokenizer)}
+    return dict(config)
+
+
 def load_base(spec: ModelSpec, seed: int = 0) -> LoadedBase:
     """Load the base model and its tokenizer as ``spec`` says.
 
     The tokenizer is ``spec.tokenizer`` when given, else the model directory's own (None when the
-    directory has none, or when the model is built from a config).
+    directory has none, or when the model is built from a config). A model built from a config takes its
+    ``vocab_size`` from that tokenizer unless the config gives one.
     """
     if spec.config is not None:
-        model = model_from_config(spec.config, seed)
         tokenizer = load_tokenizer(spec.tokenizer) if spec.tokenizer else None
+        model = model_from_config(config_with_vocabulary(spec.config, tokenizer), seed)
         return LoadedBase(model, tokenizer, "config", from_config=True)
     assert spec.path is not None  # ModelSpec guarantees exactly one of path / config
     directory = resolve_path(spec.path)

@@ -112,11 +112,15 @@ def available_memory(device: str = "cpu") -> tuple[int | None, str]:
 
 def meta_base(spec: Spec) -> nn.Module:
     """The base model of ``spec.model`` with every tensor on the meta device (its config is read, no weight)."""
-    from taskgraph.model.base import _check_encoder_decoder, _instantiate, build_config, resolve_path
+    from taskgraph.model.base import (
+        _check_encoder_decoder, _instantiate, build_config, config_with_vocabulary, load_tokenizer, resolve_path,
+    )
 
     model_spec = spec.model
     if model_spec.config is not None:
-        config, where = build_config(model_spec.config), "model.config"
+        tokenizer = load_tokenizer(model_spec.tokenizer) if model_spec.tokenizer and \
+            "vocab_size" not in model_spec.config else None
+        config, where = build_config(config_with_vocabulary(model_spec.config, tokenizer)), "model.config"
     else:
         from transformers import AutoConfig
 

@@ -387,6 +387,17 @@ class TaskGraphModel(nn.Module):
         """A plain transformers model with this task's adapter folded into W, plus its head."""
         return merge_and_unload(self, task)
 
+    def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """``input_ids [B, S]`` and ``attention_mask [B, S]`` of ``texts`` for :meth:`forward`: the model's tokenizer,
+        truncated at ``model.max_length``, right-padded, on the model's device (ModelError without a tokenizer)."""
+        from taskgraph.model.predict import encode, pad_batch
+
+        if self.tokenizer is None:
+            raise ModelError("this model has no tokenizer: give model.tokenizer in the spec (a local folder), or set "
+                             "model.tokenizer to a transformers tokenizer")
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        return pad_batch(encode(self.tokenizer, list(texts), self.spec.model.max_length), pad, self.device)
+
     def predict(self, task: int | str, texts: Sequence[str], batch_size: int = 256) -> list[dict[str, Any]]:
         """Labels and probabilities for raw texts (see :func:`taskgraph.model.predict.predict`)."""
         return predict(self, task, texts, batch_size=batch_size)
