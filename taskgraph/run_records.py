@@ -13,7 +13,7 @@ file                           model                            read by
 =============================  ===============================  ==========================================
 ``RUN/train.json``             :class:`RunSummary`              eval / adapt (``base_dir``), bench quality
 ``RUN/checkpoints/*/trainer.json``  :class:`TrainerRecord`      ``train --resume``
-``RUN/log.jsonl`` (each line)  :class:`LogRow`                  plots, bench quality
+``RUN/log.jsonl`` (each line)  :class:`LogRow`                  plots, ``train --resume`` (:func:`read_log`)
 =============================  ===============================  ==========================================
 
 The models check the fields taskgraph uses (type, sign, finiteness) and let other keys through, so a
@@ -218,3 +218,38 @@ class LogRow(_Record):
 def read_summary(path: Path) -> RunSummary:
     """``RUN/train.json`` checked by :class:`RunSummary` (:class:`CheckpointError` naming file and field)."""
     return read_record(path, RunSummary, "the run summary")
+
+
+def read_log(path: str | os.PathLike[str], upto: int | None = None) -> list[dict[str, Any]]:
+    """The rows of a run's ``log.jsonl`` (its first ``upto`` bytes, when given), in file order, each checked
+    by :class:`LogRow`.
+
+    A last line without its newline that is not valid JSON (the process was killed while writing it)
+    is skipped; any other line that is not a JSON object of the log's shape is an error.
+
+    Raises:
+        CheckpointError: the log is not a regular file, cannot be read, or a line is not a log row (naming
+            the line and the field).
+    """
+    log = check_file(path, "the run's log", CheckpointError, max_bytes=MAX_RECORD_BYTES)
+    try:
+        with open(log, "rb") as handle:
+            text = handle.read(-1 if upto is None else upto).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{log}: cannot read the run's log: {getattr(exc, 'strerror', None) or exc}") from None
+    lines = text.split("\n")
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = parse_json(line)
+        except ValueError as exc:
+            if number == len(lines):  # no newline after it: a write cut short
+                break
+            raise CheckpointError(f"{log}:{number}: not a JSON line (the line {exc}); the run's log is corrupted") from None
+        if not isinstance(row, dict):
+            raise CheckpointError(f"{log}:{number}: a log line is a JSON object, got {type(row).__name__}")
+        validate_record(row, LogRow, f"{log}:{number}")
+        rows.append(row)
+    return rows

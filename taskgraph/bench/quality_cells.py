@@ -32,6 +32,8 @@ from typing import Any
 from taskgraph.atomic import write_text
 from taskgraph.bench.quality_suites import HeldOutTask, QualityError
 from taskgraph.errors import TaskgraphError
+from taskgraph.files import describe
+from taskgraph.run_records import parse_json
 
 EVAL, ADAPT_RECORD, TRAIN_SUMMARY, LOG, SPEC = "eval.json", "cell.json", "train.json", "log.jsonl", "spec.yaml"
 DONE, EVALUATE, RESUME, FRESH = "done", "evaluate", "resume", "fresh"
@@ -53,7 +55,7 @@ def adapt_cell_dir(out: Path, suite: str, router: str, lr: float, mode: str, sho
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object file, or None when it is absent or unreadable."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8")) if describe(path) is None else None
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
@@ -89,12 +91,12 @@ def step_ms(log_rows: Sequence[Mapping[str, Any]], batch_size: int) -> float | N
 def read_log(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+        lines = path.read_text(encoding="utf-8").splitlines() if describe(path) is None else []
+    except (OSError, UnicodeDecodeError):
         return []
     for line in lines:
         try:
-            row = json.loads(line)
+            row = parse_json(line)
         except ValueError:
             continue
         if isinstance(row, dict):

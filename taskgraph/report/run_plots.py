@@ -27,52 +27,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from taskgraph.errors import CheckpointError
-from taskgraph.files import check_file
 from taskgraph.model import TaskGraphModel
 from taskgraph.report.plots import plot_gates, plot_loss, plot_relations, plot_routing, plot_val_accuracy
 from taskgraph.report.run_graph import LearnsRelations, Relation, learned_relations, learned_routing, load_run_model
-from taskgraph.run_records import MAX_RECORD_BYTES, LogRow, parse_json, validate_record
+from taskgraph.run_records import read_log
 
 LOG = "log.jsonl"
 PLOTS_DIR = "plots"
-
-
-def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The rows of a run's ``log.jsonl``, in file order, each checked by :class:`~taskgraph.run_records.LogRow`.
-
-    A last line without its newline that is not valid JSON (the process was killed while writing it)
-    is skipped; any other line that is not a JSON object of the log's shape is an error.
-
-    Raises:
-        CheckpointError: the log is not a regular file, cannot be read, or a line is not a log row (naming
-            the line and the field).
-    """
-    log = check_file(path, "the run's log", CheckpointError, max_bytes=MAX_RECORD_BYTES)
-    try:
-        text = log.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{log}: cannot read the run's log: {getattr(exc, 'strerror', None) or exc}") from None
-    lines = text.split("\n")
-    rows: list[dict[str, Any]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = parse_json(line)
-        except ValueError as exc:
-            if number == len(lines):  # no newline after it: a write cut short
-                break
-            raise CheckpointError(f"{log}:{number}: not a JSON line (the line {exc}); the run's log is corrupted") from None
-        if not isinstance(row, dict):
-            raise CheckpointError(f"{log}:{number}: a log line is a JSON object, got {type(row).__name__}")
-        validate_record(row, LogRow, f"{log}:{number}")
-        rows.append(row)
-    return rows
 
 
 def relation_matrix(task_names: list[str], relations: list[Relation]) -> tuple[np.ndarray, np.ndarray]:

@@ -105,8 +105,7 @@ def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
         root = loader.get_single_node()
         if root is None:
             return None, {}
-        _check_nodes(root, source)
-        _check_scalars(loader, root, source)
+        _check_nodes(loader, root, source)
         lines: dict[Loc, int] = {}
         _record_lines(root, (), lines)
         data = loader.construct_document(root)
@@ -121,15 +120,17 @@ def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
         raise SpecError([f"{source}: not readable as YAML: {exc}"]) from None
     except RecursionError:
         raise SpecError([f"{source}: nesting is too deep (at most {MAX_DEPTH} levels)"]) from None
+    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:  # a value PyYAML cannot build
+        raise SpecError([f"{source}: a value cannot be read ({type(exc).__name__}: {str(exc)[:200]})"]) from None
     finally:
         if loader is not None:
             loader.dispose()
     return data, lines
 
 
-def _check_nodes(root: yaml.Node, source: str) -> None:
-    """Reject unsafe tags, deep nesting, more than ``MAX_NODES`` written values and aliases that add more
-    than ``MAX_ALIAS_VALUES`` values."""
+def _check_nodes(loader: yaml.SafeLoader, root: yaml.Node, source: str) -> None:
+    """Reject unsafe tags, deep nesting, more than ``MAX_NODES`` written values, aliases that add more than
+    ``MAX_ALIAS_VALUES`` values, and scalars that cannot be built (:func:`_check_scalar`)."""
     sizes: dict[int, int] = {}
 
     def visit(node: yaml.Node, depth: int) -> int:
@@ -147,6 +148,8 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
                 size += visit(item, depth + 1)
+        else:
+            _check_scalar(loader, node, source)
         sizes[id(node)] = size
         if len(sizes) > MAX_NODES:
             raise SpecError([f"{source}:{node.start_mark.line + 1}: the spec holds more than {MAX_NODES:,} values; "
@@ -162,34 +165,29 @@ def _check_nodes(root: yaml.Node, source: str) -> None:
     visit(root, 0)
 
 
-def _check_scalars(loader: yaml.SafeLoader, root: yaml.Node, source: str) -> None:
-    """Build every number and date scalar once, so one that cannot be built is reported with its line
-    (``construct_document`` would raise a bare ``ValueError``), and check that every text is valid Unicode;
-    the loader keeps what was built."""
-    seen: set[int] = set()
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            stack.extend(part for pair in node.value for part in pair)
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node.value, str) and not node.value.isascii():
-            _check_unicode(node.value, f"{source}:{node.start_mark.line + 1}: the value")
-        if isinstance(node, yaml.ScalarNode) and node.tag.endswith((":int", ":timestamp", ":float")):
-            line = node.start_mark.line + 1
-            digits = sum(c.isdigit() for c in node.value)
-            if node.tag.endswith(":int") and digits > MAX_INT_DIGITS:
-                raise SpecError([f"{source}:{line}: an integer of {digits:,} digits; taskgraph reads integers "
-                                 f"of at most {MAX_INT_DIGITS:,} digits (and every field bounds its own range)"])
-            try:
-                loader.construct_object(node)
-            except (ValueError, OverflowError) as exc:
-                raise SpecError([f"{source}:{line}: {node.value[:40]!r} cannot be read as a "
-                                 f"{node.tag.rsplit(':', 1)[-1]} ({exc})"]) from None
+def _check_scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode, source: str) -> None:
+    """SpecError with the line for a scalar that cannot be built (an integer past Python's digit limit, an
+    impossible date, an explicit tag the text does not fit: ``!!int abc``), where ``construct_document`` would
+    raise a bare ``ValueError`` or ``KeyError``, and for text that is not valid Unicode."""
+    value, tag = node.value, node.tag
+    if not value.isascii():
+        _check_unicode(value, f"{source}:{node.start_mark.line + 1}: the value")
+    kind = tag[tag.rfind(":") + 1:]
+    if kind not in _BUILT:
+        return
+    line = node.start_mark.line + 1
+    if kind == "int" and len(value) > MAX_INT_DIGITS and sum(c.isdigit() for c in value) > MAX_INT_DIGITS:
+        raise SpecError([f"{source}:{line}: an integer of {sum(c.isdigit() for c in value):,} digits; taskgraph "
+                         f"reads integers of at most {MAX_INT_DIGITS:,} digits (and every field bounds its own range)"])
+    # a date can be impossible (2024-13-45); an explicit tag can name what the text is not (!!int abc)
+    if kind == "timestamp" or loader.resolve(yaml.ScalarNode, value, (True, False)) != tag:
+        try:
+            loader.construct_object(node)
+        except (ValueError, OverflowError, KeyError, AttributeError, TypeError):
+            raise SpecError([f"{source}:{line}: {value[:40]!r} cannot be read as {_BUILT[kind]}"]) from None
+
+
+_BUILT = {"int": "an integer", "float": "a number", "bool": "true or false", "timestamp": "a date"}  # parsed scalars
 
 
 def _check_unicode(text: str, what: str) -> None:

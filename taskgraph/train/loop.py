@@ -52,6 +52,7 @@ from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import (
     MARKER, check_output_folder, clear_folder, holds_entries, read_marker, run_lock, write_marker,
 )
+from taskgraph.run_records import read_log
 from taskgraph.spec import Spec, dump_spec, load_spec
 from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.evaluate import EvalResult, evaluate
@@ -327,7 +328,24 @@ def _checkpoint_to_resume(run: Path, spec: Spec) -> RunCheckpoint:
         raise CheckpointError(f"--resume: {str(run / CHECKPOINTS)!r} holds no complete checkpoint (a run writes "
                               f"one every training.checkpoint_every = {spec.training.checkpoint_every} steps); "
                               "start again without --resume into a new --out")
-    return read_checkpoint(found[-1], spec)
+    checkpoint = read_checkpoint(found[-1], spec)
+    _check_run_entries(run)
+    if os.path.lexists(run / LOG):  # the lines resume keeps are read by the plots: check them before any write
+        read_log(run / LOG, upto=checkpoint.state.log_bytes)
+    return checkpoint
+
+
+def _check_run_entries(run: Path) -> None:
+    """CheckpointError when an entry a resumed run writes is there but of the wrong kind (a folder where
+    train.json goes, a file where plots/ goes): found now, not after the training it would cost."""
+    for name, folder in ((LOG, False), (SUMMARY, False), (SPEC, False), (BEST, True), (FINAL, True),
+                         ("plots", True), ("tensorboard", True)):
+        problem = describe(run / name)
+        wrong = problem != "is a directory, not a file" if folder else problem is not None
+        if wrong and problem != "does not exist":
+            what = "a folder" if folder else "a regular file"
+            raise CheckpointError(f"{str(run / name)!r} {problem or 'is a regular file'}; a resumed run writes "
+                                  f"{what} there: move it away to resume the run")
 
 
 def _check_same_data(saved: dict[str, str], now: dict[str, str], folder: Path) -> None:
