@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from taskgraph.model import TaskGraphModel
-from taskgraph.model.fold import inference_mode_of
+from taskgraph.model.modes import inference_mode_of
 from taskgraph.train.batches import TaskData, task_batches
 
 L2 = 1.0  # λ: the ½‖W‖² weight against the summed cross-entropy (scikit-learn's C = 1)

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from taskgraph.metrics import gradient_cosine
 from taskgraph.model import TaskGraphModel
-from taskgraph.model.fold import inference_mode_of
+from taskgraph.model.modes import inference_mode_of
 from taskgraph.train.batches import Batch, TaskData, collate
 
 ALIGNMENT_BATCHES = 2

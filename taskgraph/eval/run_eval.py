@@ -52,9 +52,9 @@ from taskgraph.metrics import (
 )
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.device import resolve_device
-from taskgraph.model.fold import inference_mode_of
+from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
-from taskgraph.report.run_graph import learned_routing
+from taskgraph.model.learned import learned_routing
 from taskgraph.run_records import read_summary
 from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
 

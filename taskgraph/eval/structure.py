@@ -23,7 +23,7 @@ from torch import Tensor
 from taskgraph.eval.ground_truth import GroundTruth
 from taskgraph.metrics import allocation_precision, pair_auroc, pair_counts, pair_means, random_pair_auroc
 from taskgraph.model import TaskGraphModel
-from taskgraph.report.run_graph import LearnsRelations, learned_relations
+from taskgraph.model.learned import LearnsRelations, learned_relations
 from taskgraph.routing.base import Routing
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from taskgraph.model import TaskGraphModel
-from taskgraph.model.fold import inference_mode_of
+from taskgraph.model.modes import inference_mode_of
 from taskgraph.routing.base import Routing
 from taskgraph.train.batches import Batch
 

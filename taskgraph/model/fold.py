@@ -9,7 +9,6 @@ W and removes every adapter module: a plain transformers model with zero adapter
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass, field
 import os
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 
 from taskgraph.adapters.routed_lora import RoutedLoRALinear
 from taskgraph.model.pooling import pool
+from taskgraph.model.modes import inference_mode_of
 from taskgraph.routing.base import Routing
 
 if TYPE_CHECKING:
@@ -121,18 +121,6 @@ class MergedTaskModel(nn.Module):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(task={self.task!r}, base={type(self.base).__name__}, "
                 f"head={self.head.in_features}->{self.head.out_features}, pooling={self.pooling!r})")
-
-
-@contextlib.contextmanager
-def inference_mode_of(module: nn.Module) -> Iterator[None]:
-    """Put ``module`` in eval mode (inference routing: no sampling) and restore its mode after."""
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from taskgraph.errors import ModelError
-from taskgraph.model.fold import inference_mode_of
+from taskgraph.model.modes import inference_mode_of
 
 if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskgraph.model.fold import inference_mode_of
+from taskgraph.model.modes import inference_mode_of
 from taskgraph.train.batches import TaskData, task_batches
 
 EVAL_BATCH_SIZE = 64

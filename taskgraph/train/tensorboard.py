@@ -31,7 +31,7 @@ import torch
 
 from taskgraph.errors import TaskgraphError
 from taskgraph.model import TaskGraphModel
-from taskgraph.report.run_graph import LearnsRelations, learned_relations, learned_routing, routing_entropy
+from taskgraph.model.learned import LearnsRelations, learned_relations, learned_routing, routing_entropy
 from taskgraph.spec import Spec
 from taskgraph.train.evaluate import EvalResult
 
