@@ -34,6 +34,8 @@ from typing import Any, Literal
 
 from taskgraph.atomic import write_text
 from taskgraph.run_folder import check_output_folder, claim_container
+from taskgraph.spec.diff import changed_fields
+from taskgraph.run_records import parse_json
 from taskgraph.errors import TaskgraphError
 from taskgraph.eval import EVAL_SPLITS, evaluate_run
 from taskgraph.sweep.grid import Cell, Grid, build_grid
@@ -187,7 +189,7 @@ def _cell_problem(folder: Path, cell: Cell) -> str | None:
         held = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
         return None if not held else f"{folder}: holds {sorted(held)[:4]} but no {CELL_RECORD}; it is not a sweep cell"
     try:
-        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record = parse_json(record_path.read_text(encoding="utf-8"))
         recorded_hash, recorded_spec = record["spec_hash"], record["spec"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"{record_path}: unreadable ({type(exc).__name__}: {exc}); remove the cell folder to run it again"
@@ -195,16 +197,6 @@ def _cell_problem(folder: Path, cell: Cell) -> str | None:
         return None
     changed = changed_fields(recorded_spec, cell.spec.model_dump(mode="json"))
     return f"{folder}: trained with another spec; differing fields: {', '.join(changed[:6]) or '?'}"
-
-
-def changed_fields(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two JSON documents differ (``training.steps``, ``tasks[0].data.seq_len``)."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [p for key in sorted(set(old) | set(new), key=str)
-                for p in changed_fields(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))]
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [p for i, (a, b) in enumerate(zip(old, new)) for p in changed_fields(a, b, f"{prefix}[{i}]")]
-    return [] if old == new else [prefix or "(whole spec)"]
 
 
 def run_cell(cell: Cell, folder: Path, *, base_dir: Path, device: str, split: str) -> CellOutcome:
@@ -243,7 +235,7 @@ def _read_eval(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # unreadable: evaluate again
     return data if isinstance(data, dict) else None

@@ -41,6 +41,7 @@ from taskgraph.atomic import clean_stale, fsync_dir, replace_directory, staging_
 from taskgraph.errors import CheckpointError
 from taskgraph.model.checkpoint import MANIFEST, read_manifest
 from taskgraph.run_records import TrainerRecord, read_json, validate_record
+from taskgraph.spec.diff import changed_fields
 from taskgraph.spec.models import Spec
 
 FORMAT = "taskgraph-trainer"
@@ -256,7 +257,7 @@ def read_checkpoint(folder: Path, spec: Spec) -> RunCheckpoint:
     record = validate_record(raw, TrainerRecord, str(path)).model_dump()
     want = spec_hash(spec)
     if record.get("spec_hash") != want:
-        changed = _diff(record.get("spec"), spec.model_dump(mode="json"))
+        changed = changed_fields(record.get("spec"), spec.model_dump(mode="json"))
         raise CheckpointError(
             f"checkpoint {str(folder)!r} was written for another spec (spec hash "
             f"{str(record.get('spec_hash'))[:12]} vs {want[:12]}; differing fields: {', '.join(changed[:6]) or '?'}); "
@@ -299,15 +300,3 @@ def _read_optimizer(path: Path, size: int, digest: str) -> dict[str, Tensor]:
         return load_safetensors(data)  # bytes -> tensors; no pickle
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-
-
-def _diff(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two JSON documents differ."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new), key=str):
-            out += _diff(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [p for i, (a, b) in enumerate(zip(old, new)) for p in _diff(a, b, f"{prefix}[{i}]")]
-    return [] if old == new else [prefix or "(whole spec)"]
