@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -239,3 +240,45 @@ def test_a_one_label_task_is_a_warning_on_the_command_line(tiny: TinyRun, tmp_pa
     outcome = cli(["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run"), "--max-steps", "1"])
     assert outcome.code == 0, outcome.err
     assert outcome.err.count("warning: task 'animal': its train split holds label 1 only") == 1, outcome.err
+
+
+# ----------------------------------------------------------------------------- more readers of the same class
+@pytest.mark.parametrize("make, message", [
+    (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
+    (lambda p: p.write_text(DEEP), "is nested too deeply"),
+], ids=["fifo", "deep"])
+def test_a_catalog_manifest_that_cannot_be_read_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          make: Callable[[Path], Any], message: str) -> None:
+    """TASKGRAPH_CATALOG_MANIFEST names the catalog's manifest. Before: a FIFO blocked, nesting was a RecursionError."""
+    make(tmp_path / "manifest.json")
+    monkeypatch.setenv("TASKGRAPH_CATALOG_MANIFEST", str(tmp_path / "manifest.json"))
+    refused(cli_within(["data", "list"]), "catalog manifest", message)
+
+
+def test_a_sweep_cell_record_nested_too_deeply_is_named(tiny: TinyRun, tmp_path: Path) -> None:
+    """Before: RecursionError while checking the cells of an existing sweep folder (exit 1)."""
+    from taskgraph.sweep.grid import build_grid
+    from taskgraph.sweep.run import SweepError, check_cells
+
+    grid = build_grid(tiny.spec, {"router.temperature": ["1"]})
+    cell = tmp_path / "cells" / grid.cells[0].slug
+    cell.mkdir(parents=True)
+    (cell / "cell.json").write_text(DEEP)
+    with pytest.raises(SweepError, match=r"cell.json: unreadable \(ValueError: is nested too deeply"):
+        check_cells(tmp_path, grid)
+
+
+def test_an_adapt_record_that_cannot_be_read_is_no_provenance_and_no_hang(tmp_path: Path) -> None:
+    """Provenance is a label, never a failure. Before: deep nesting was a RecursionError, a FIFO blocked."""
+    from taskgraph.report.provenance import task_provenance
+
+    for name, make in (("deep", lambda p: p.write_text(DEEP)), ("fifo", lambda p: os.mkfifo(p))):
+        run = tmp_path / name
+        run.mkdir()
+        make(run / "adapt.json")
+        found: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: found.update(task_provenance(["a"], [], run)), daemon=True)
+        thread.start()
+        thread.join(30)
+        assert not thread.is_alive(), f"reading a {name} adapt.json blocked"
+        assert found["a"].kind == "trained"

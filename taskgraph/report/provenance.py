@@ -15,10 +15,12 @@ gradient step) or ``"few-shot"`` (any other adapt mode: ``full``, ``routing``, `
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from taskgraph.files import describe
+from taskgraph.run_records import parse_json
 
 ADAPT_RECORD = "adapt.json"  # written by taskgraph.adapt.run (ADAPT_JSON) into the adapted run folder
 MAX_CHAIN = 32
@@ -76,7 +78,9 @@ def _adapt_records(run_dir: Path | None) -> list[dict[str, Any]]:
     while folder is not None and len(records) < MAX_CHAIN:
         try:
             place = folder.resolve()
-            record = json.loads((place / ADAPT_RECORD).read_text(encoding="utf-8"))
+            if describe(place / ADAPT_RECORD) is not None:  # absent, or a FIFO that would block the read
+                break
+            record = parse_json((place / ADAPT_RECORD).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             break
         if place in seen or not isinstance(record, dict):

@@ -18,7 +18,6 @@ manifest of fake packages built on the spot.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +33,8 @@ from pydantic import (
 
 from taskgraph.data.catalog.parsers import PARSERS
 from taskgraph.errors import DataError, validation_problems
+from taskgraph.files import describe
+from taskgraph.run_records import parse_json
 
 MANIFEST_ENV = "TASKGRAPH_CATALOG_MANIFEST"
 # taskgraph/data/catalog/manifest.py -> the repository root's data/manifest.json
@@ -155,19 +156,22 @@ def manifest_path(path: str | os.PathLike[str] | None = None) -> Path:
 def load_manifest(path: str | os.PathLike[str] | None = None) -> Manifest:
     """The manifest at :func:`manifest_path` (cached while the file is unchanged)."""
     file = manifest_path(path)
+    problem = describe(file)
+    if problem is not None:  # missing, a folder, or a FIFO that would block the read
+        raise DataError(f"catalog manifest {str(file)!r} {problem}; it ships in the repository's data/ "
+                        f"folder, or set {MANIFEST_ENV} to a manifest file")
     try:
         stamp = file.stat().st_mtime_ns
-    except OSError:
-        raise DataError(f"catalog manifest {str(file)!r} does not exist; it ships in the repository's data/ "
-                        f"folder, or set {MANIFEST_ENV} to a manifest file") from None
+    except OSError as exc:
+        raise DataError(f"catalog manifest {str(file)!r} cannot be read: {exc.strerror or exc}") from None
     return _load(str(file.resolve()), stamp)
 
 
 @functools.lru_cache(maxsize=8)
 def _load(file: str, stamp: int) -> Manifest:  # stamp: part of the cache key only
     try:
-        raw = json.loads(Path(file).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = parse_json(Path(file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # ValueError: UnicodeDecodeError too
         raise DataError(f"catalog manifest {file!r} is not readable JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise DataError(f"catalog manifest {file!r} must hold a JSON object with 'packages' and 'tasks'")
