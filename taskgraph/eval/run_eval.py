@@ -136,7 +136,10 @@ def evaluate_run(run_dir: str | os.PathLike[str], split: str = "test", which: st
     relations = relations_section(truth, declared_mask(model.spec), learned_relation_matrix(model), routing_cos,
                                   gradient_cos)
     gating = None
-    if timing:
+    if timing and not model.router.has_gates:
+        notes.append(f"timing left out: router {model.spec.router.kind} has no gates (every gate is 1), so gated "
+                     "and all-open inference are the same computation")
+    elif timing:
         batches = [next(task_batches(data[t], batch_size, pad_id)) for t in selected if len(data[t])]
         gating = time_gating(model, batches, rounds=timing_rounds).as_dict() if batches else None
     return {

@@ -159,7 +159,7 @@ def _check_names(task_names: Sequence[str], count: int, what: str) -> list[str]:
 
 
 def _layer_label(layer: int, layer_names: Sequence[str] | None) -> str:
-    return f"layer {layer}" if layer_names is None else f"layer {layer}: {layer_names[layer]}"
+    return f"adapted module {layer}" if layer_names is None else f"adapted module {layer}: {layer_names[layer]}"
 
 
 # ----------------------------------------------------------------------------- curves
@@ -359,11 +359,11 @@ def plot_gates(task_names: Sequence[str], gates: ArrayLike, out: PathLike,
     fig = _figure(heatmap_figsize(n_tasks, n_layers))
     ax = fig.add_subplot()
     if n_tasks == 0 or n_layers == 0:
-        _empty(ax, "no tasks" if n_tasks == 0 else "no adapted layers")
+        _empty(ax, "no tasks" if n_tasks == 0 else "no adapted modules")
     else:
         cols = [str(layer) for layer in range(n_layers)]
         image = _heatmap(ax, g, names, cols)
-        ax.set_xlabel("adapted layer", fontsize=9)
+        ax.set_xlabel("adapted module", fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="gate")
         if layer_names is not None and n_layers <= MAX_TICKS:
             short = [name.rsplit(".", 1)[-1] for name in layer_names]

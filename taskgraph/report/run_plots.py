@@ -78,13 +78,16 @@ def write_run_plots(run_dir: str | os.PathLike[str], model: TaskGraphModel | Non
     if any(r.get("split") == "val" for r in rows):
         written.append(plot_val_accuracy(rows, out / "val_accuracy.png", title=f"{name}: validation accuracy"))
     names = model.task_names
-    matrix, declared = relation_matrix(names, learned_relations(model))
-    kind = "learned" if isinstance(model.router, LearnsRelations) else "declared"
-    written.append(plot_relations(names, matrix, out / "relations.png", declared=declared,
-                                  title=f"{name}: task relations ({kind})"))
+    learns = isinstance(model.router, LearnsRelations)
+    if learns or model.spec.relations.declared:  # a router without relations and none declared: nothing to draw
+        matrix, declared = relation_matrix(names, learned_relations(model))
+        what = "learned" if learns else f"declared; router {model.spec.router.kind} does not learn relations"
+        written.append(plot_relations(names, matrix, out / "relations.png", declared=declared,
+                                      title=f"{name}: task relations ({what})"))
     routing = learned_routing(model)
     written += plot_routing(names, routing.weights, out, layer_names=model.adapted_names,
                             title=f"{name}: routing ({model.spec.router.kind})")
-    written.append(plot_gates(names, routing.gates, out / "gates.png", layer_names=model.adapted_names,
-                              title=f"{name}: gates"))
+    if model.router.has_gates:  # a static router's gates are all 1
+        written.append(plot_gates(names, routing.gates, out / "gates.png", layer_names=model.adapted_names,
+                                  title=f"{name}: gates"))
     return written

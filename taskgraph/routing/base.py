@@ -137,9 +137,12 @@ class Router(nn.Module, metaclass=ABCMeta):
         adapt_modes: the adaptation modes of :data:`ADAPT_MODES` this router supports. The default — a
             router with no routing to learn (``shared``, ``mhr-mu``): ``full`` and ``mhr-mu`` both tune the
             skills every task mixes.
+        has_gates: whether the router's gates can close (the graph router); a static router's gates are all 1,
+            so gate plots and gated-vs-open timing say nothing for it.
     """
 
     adapt_modes: ClassVar[tuple[str, ...]] = ("full", "mhr-mu")
+    has_gates: ClassVar[bool] = False  # can close a layer's adapter for a task (otherwise every gate is 1)
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int) -> None:
         super().__init__()

@@ -144,6 +144,7 @@ class GraphRouter(Router):
     """
 
     adapt_modes: ClassVar[tuple[str, ...]] = ("full", "routing", "zero-shot")
+    has_gates: ClassVar[bool] = True
 
     @classmethod
     def adaptation_plan(cls, mode: str) -> AdaptationPlan:

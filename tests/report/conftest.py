@@ -75,6 +75,8 @@ class FixedRouter(Router):
     """A router with given gates ``[T, L]``, weights ``[T, L, H, K]`` and relation weights (a stand-in
     for the graph router: it has ``relation_weights()``)."""
 
+    has_gates = True  # it stands in for the graph router, whose gates can close
+
     def __init__(self, gates: Tensor, weights: Tensor, index: Tensor, relation: Tensor) -> None:
         t, l, h, k = weights.shape
         super().__init__(t, l, h, k)

@@ -15,7 +15,7 @@ from taskgraph.report import Relation, read_log, relation_matrix, write_run_plot
 from taskgraph.report.plots import DPI, LINE_FIGSIZE, heatmap_figsize
 from tests.report.conftest import LAYERS, TASKS, FixedRouter, count_colour, log_rows, make_model, pixels
 
-PLOTS = ["loss.png", "val_accuracy.png", "relations.png", *[f"routing-l{i}.png" for i in range(LAYERS)], "gates.png"]
+PLOTS = ["loss.png", "val_accuracy.png", "relations.png", *[f"routing-l{i}.png" for i in range(LAYERS)]]
 
 
 def viridis(value: float) -> tuple[float, ...]:
@@ -40,7 +40,7 @@ def test_writes_every_plot_into_run_plots(run):
     for name, image in images.items():
         assert (image[..., :3].min(axis=-1) < 0.95).mean() > 0.03, name  # drawn on, not blank
     assert count_colour(images["relations.png"], viridis(0.8)) > 2 * 1500  # the declared a–b 0.8, twice
-    assert count_colour(images["gates.png"], viridis(1.0)) > 12 * 500  # static router: every gate open
+    assert not (run / "plots" / "gates.png").exists()  # a static router's gates are all 1: no plot that says nothing
 
 
 def test_same_run_same_bytes(run, tmp_path):
@@ -66,6 +66,15 @@ def test_model_in_memory_and_what_the_log_has(tmp_path):
     relations = pixels((run / "plots" / "relations.png").read_bytes())
     assert count_colour(relations, viridis(0.25)) > 2 * 1500  # the learned a–c weight
     assert count_colour(relations, viridis(0.8)) < 100  # the declared a–b is not a candidate edge here
+
+
+def test_a_router_without_relations_and_none_declared_draws_no_relation_map(tmp_path):
+    model = make_model()
+    model.spec.relations.declared = []
+    run = tmp_path / "RUN"
+    run.mkdir()
+    names = [p.name for p in write_run_plots(run, model=model)]
+    assert names == [f"routing-l{i}.png" for i in range(LAYERS)]  # no log, no relations, no gates: routing only
 
 
 def test_no_log_still_plots_the_model(run):
