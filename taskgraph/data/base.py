@@ -287,7 +287,7 @@ class FileParams(TextParams):
         return self
 
 
-_WHOLE = re.compile(r"\s*([+-]?)0*(\d+?)(?:\.0*)?\s*")  # "2", " +2 ", "2.0", "002." -> sign, digits
+_WHOLE = re.compile(r"\s*([+-]?)0*([0-9]+?)(?:\.0*)?\s*", re.ASCII)  # "2", " +2 ", "2.0", "002." -> sign, digits
 _MAX_DIGITS = 18  # more digits than any label count: out of range, and never handed to int()
 
 

@@ -120,7 +120,7 @@ def parse_yaml(text: str, source: str = "<spec>") -> tuple[Any, dict[Loc, int]]:
         raise SpecError([f"{source}: not readable as YAML: {exc}"]) from None
     except RecursionError:
         raise SpecError([f"{source}: nesting is too deep (at most {MAX_DEPTH} levels)"]) from None
-    except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:  # a value PyYAML cannot build
+    except _BUILD_ERRORS as exc:  # a value PyYAML cannot build
         raise SpecError([f"{source}: a value cannot be read ({type(exc).__name__}: {str(exc)[:200]})"]) from None
     finally:
         if loader is not None:
@@ -183,10 +183,12 @@ def _check_scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode, source: str) -
     if kind == "timestamp" or loader.resolve(yaml.ScalarNode, value, (True, False)) != tag:
         try:
             loader.construct_object(node)
-        except (ValueError, OverflowError, KeyError, AttributeError, TypeError):
+        except _BUILD_ERRORS:
             raise SpecError([f"{source}:{line}: {value[:40]!r} cannot be read as {_BUILT[kind]}"]) from None
 
 
+# what PyYAML's scalar constructors raise for text they cannot build (!!int '' is an IndexError)
+_BUILD_ERRORS = (ValueError, OverflowError, KeyError, AttributeError, TypeError, IndexError)
 _BUILT = {"int": "an integer", "float": "a number", "bool": "true or false", "timestamp": "a date"}  # parsed scalars
 
 

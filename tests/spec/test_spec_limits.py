@@ -11,10 +11,12 @@ from typing import Any, Callable
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from taskgraph.errors import SpecError
 from taskgraph.spec import load_spec
-from taskgraph.spec.loader import MAX_ALIAS_VALUES, parse_yaml
+from taskgraph.spec.loader import MAX_ALIAS_VALUES, parse_yaml, spec_from_dict
 from taskgraph.spec.models import MAX_SEED
 from tests.conftest import minimal_spec
 
@@ -32,9 +34,10 @@ def problems(text: str) -> list[str]:
     ("a: !!float abc\n", 1, "'abc' cannot be read as a number"),
     ("a: !!bool maybe\n", 1, "'maybe' cannot be read as true or false"),
     ("a: !!timestamp soon\n", 1, "'soon' cannot be read as a date"),
+    ("a: 1\nb: !!int ''\n", 2, "'' cannot be read as an integer"),
 ])
 def test_a_value_python_cannot_build_is_named_with_its_line(text: str, line: int, message: str) -> None:
-    """Before: ValueError (int-string limit, month 13), KeyError (!!bool maybe), AttributeError: exit 1."""
+    """Before: ValueError (int-string limit, month 13), KeyError (!!bool maybe), AttributeError, IndexError: exit 1."""
     (problem,) = problems(text)
     assert problem.startswith(f"s.yaml:{line}: ") and message in problem
 
@@ -117,3 +120,21 @@ def test_a_byte_order_mark_is_allowed(write: Callable[[str], Path]) -> None:
     path = write("x")
     path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert load_spec(path) == plain
+
+
+TOKENS = st.sampled_from(["a", ":", " ", "\n", "- ", "[", "]", "{", "}", ",", "&x ", "*x", "!!int ", "!!float ",
+                          "!!bool ", "!!timestamp ", "!!binary ", "!!set ", "!!python/name:os.system ", "<<: ", "'", '"',
+                          "\\ud800", "2024-13-45", "9" * 5000, "1e999", ".nan", "? ", "|", "#", "---\n", "\t",
+                          "\ufeff", "~", "tasks", "model", "name", "seed", "0"])
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=st.lists(TOKENS, max_size=30).map("".join))
+def test_any_yaml_text_is_a_spec_or_a_spec_error(text: str) -> None:
+    """Property (issue 12): whatever a spec file holds, reading it gives a Spec or a SpecError, nothing else."""
+    try:
+        data, lines = parse_yaml(text, "s.yaml")
+        spec_from_dict(data, source="s.yaml", lines=lines)
+    except SpecError:
+        pass
