@@ -195,6 +195,21 @@ def test_a_catalog_cache_under_a_regular_file_is_exit_2(tmp_path: Path, monkeypa
     assert (tmp_path / "file").read_text() == "x"
 
 
+@pytest.mark.parametrize("argv", [
+    ["bench", "quality", "--out", "FILE/q", "--seeds", "1"],
+    ["sweep", "SPEC", "--param", "router.temperature=1", "--out", "FILE/s"],
+    ["adapt", "RUN", "--task", "n", "--data", "DATA", "--shots", "2", "--mode", "full", "--out", "FILE/a"],
+    ["eval", "RUN", "--no-timing", "--no-alignment", "--json", "FILE/e.json"],
+], ids=["bench-quality", "sweep", "adapt", "eval-json"])
+def test_an_out_under_a_regular_file_is_exit_2(tiny: TinyRun, tmp_path: Path, argv: list[str]) -> None:
+    """Before the run-folder checks: NotADirectoryError (exit 1) from the first mkdir."""
+    (tmp_path / "file").write_text("x")
+    subs = {"SPEC": str(tiny.spec), "RUN": str(tiny.run), "DATA": str(tiny.folder / "animal.jsonl")}
+    err = refused(cli([subs.get(a, a.replace("FILE", str(tmp_path / "file"))) for a in argv]))
+    assert "regular file, not a folder" in err or "a folder on its path is a file" in err
+    assert (tmp_path / "file").read_text() == "x"
+
+
 @pytest.mark.parametrize("make, what", [
     (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
     (lambda p: (os.symlink(p.with_name("b"), p), os.symlink(p, p.with_name("b"))), "is a symlink loop"),

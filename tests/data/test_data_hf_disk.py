@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -103,3 +104,16 @@ def test_errors(fake_datasets: dict[str, Any], tmp_path: Path) -> None:
     fake_datasets[str(tmp_path / "ds")] = FakeDatasetDict(train=bad)
     msg = error(source(tmp_path, path="ds"))
     assert "[train] row 2" in msg and "label 5 is outside [0, 2)" in msg
+
+
+def test_a_special_file_in_or_as_the_datasets_folder_is_named(fake_datasets: dict[str, Any], tmp_path: Path) -> None:
+    """A FIFO inside would block ``load_from_disk``; a FIFO or a loop as the folder was "does not exist"."""
+    (tmp_path / "ds").mkdir()
+    fake_datasets[str(tmp_path / "ds")] = FakeDatasetDict(train=rows(20))
+    os.mkfifo(tmp_path / "ds" / "state.json")
+    assert "state.json' is a FIFO (named pipe)" in error(source(tmp_path, path="ds"))
+    os.mkfifo(tmp_path / "pipe")
+    assert "datasets directory" in (msg := error(source(tmp_path, path="pipe"))) and "is a FIFO" in msg
+    os.symlink(tmp_path / "loop2", tmp_path / "loop1")
+    os.symlink(tmp_path / "loop1", tmp_path / "loop2")
+    assert "is a symlink loop" in error(source(tmp_path, path="loop1"))
