@@ -8,6 +8,7 @@ anything else is a bug (exit 1).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -18,8 +19,50 @@ def validation_problems(exc: Any, *, prefix: str = "", root: str = "", limit: in
     return "; ".join(f"{prefix}{'.'.join(map(str, e['loc'])) or root}: {e['msg']}" for e in errors)
 
 
+# An option named in a message, as each audience writes it: ``opt("resume")`` reads "resume=True" to Python code
+# and "--resume" on the command line (the CLI prints :meth:`TaskgraphError.cli_message`).
+OPTIONS: dict[str, tuple[str, str]] = {
+    "out": ("out_dir", "--out"),
+    "resume": ("resume=True", "--resume"),
+    "overwrite": ("overwrite=True", "--overwrite"),
+    "device": ("device", "--device"),
+    "device-cpu": ('device="cpu"', "--device cpu"),
+    "relate": ("relate", "--relate"),
+    "lr": ("lr", "--lr"),
+    "mode": ("mode", "--mode"),
+    "set": ("the spec", "--set"),
+    "max-steps": ("max_steps", "--max-steps"),
+    "split": ("split", "--split"),
+}
+_OPTION = re.compile(r"⟨([a-z-]+)⟩")
+
+
+def opt(name: str) -> str:
+    """A marker for option ``name`` (a key of :data:`OPTIONS`) inside an error message."""
+    if name not in OPTIONS:
+        raise KeyError(f"unknown option {name!r}; add it to taskgraph.errors.OPTIONS")
+    return f"⟨{name}⟩"
+
+
+def render_options(message: str, *, cli: bool) -> str:
+    """``message`` with each :func:`opt` marker written for Python code or for the command line."""
+    return _OPTION.sub(lambda m: OPTIONS[m.group(1)][1 if cli else 0] if m.group(1) in OPTIONS else m.group(0),
+                       message)
+
+
 class TaskgraphError(Exception):
-    """Base class of every error caused by user input (exit code 2 in the CLI)."""
+    """Base class of every error caused by user input (exit code 2 in the CLI).
+
+    A message names options with :func:`opt`: ``str(error)`` reads as Python code passes them
+    (``resume=True``), :meth:`cli_message` as the command line does (``--resume``).
+    """
+
+    def __str__(self) -> str:
+        return render_options(super().__str__(), cli=False)
+
+    def cli_message(self) -> str:
+        """The message for the command line: options written as flags."""
+        return render_options(super().__str__(), cli=True)
 
 
 class SpecError(TaskgraphError):

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from taskgraph.atomic import WriteError, file_kind, resolve_target, write_text
-from taskgraph.errors import TaskgraphError
+from taskgraph.errors import TaskgraphError, opt
 
 MARKER = ".taskgraph-run.json"
 LOCK = ".taskgraph.lock"
@@ -194,7 +194,7 @@ class OutputFolder:
     marker: dict[str, Any] | None
 
 
-def check_output_folder(out: str | os.PathLike[str], *, kind: str, what: str = "--out",
+def check_output_folder(out: str | os.PathLike[str], *, kind: str, what: str = opt("out"),
                         sources: Iterable[str | os.PathLike[str]] = ()) -> OutputFolder:
     """Check that a ``kind`` writer may create (or, later, replace) the folder ``out``.
 
@@ -233,7 +233,7 @@ def check_output_folder(out: str | os.PathLike[str], *, kind: str, what: str = "
     return OutputFolder(folder, folder.exists(), marker)
 
 
-def check_output_file(out: str | os.PathLike[str], *, what: str = "--out",
+def check_output_file(out: str | os.PathLike[str], *, what: str = opt("out"),
                       sources: Iterable[str | os.PathLike[str]] = ()) -> Path:
     """Check that a command may write the file ``out``; returns the file that would be replaced.
 
@@ -306,7 +306,7 @@ def clear_folder(folder: Path, keep: Iterable[str] = (LOCK,)) -> None:
 
 
 # ----------------------------------------------------------------------------- runs built aside, swapped in
-def check_replaceable(checked: OutputFolder, *, kind: str, overwrite: bool, what: str = "--out") -> None:
+def check_replaceable(checked: OutputFolder, *, kind: str, overwrite: bool, what: str = opt("out")) -> None:
     """A new ``kind`` output needs an absent or empty folder, or (``overwrite``) a folder marked as a ``kind``.
 
     Raises:
@@ -319,17 +319,17 @@ def check_replaceable(checked: OutputFolder, *, kind: str, overwrite: bool, what
     if not held or (overwrite and checked.marker is not None and checked.marker["kind"] == kind):
         return
     if overwrite:
-        raise OutputPathError(f"--overwrite: {what} {str(folder)!r} holds {', '.join(held[:6])} but is not a folder "
-                              f"taskgraph marked as a {kind} run (no {MARKER}); --overwrite replaces only taskgraph's "
+        raise OutputPathError(f"{opt('overwrite')}: {what} {str(folder)!r} holds {', '.join(held[:6])} but is not a folder "
+                              f"taskgraph marked as a {kind} run (no {MARKER}); {opt('overwrite')} replaces only taskgraph's "
                               "own runs, so nothing was removed — give a new folder")
-    also = " or pass --overwrite to replace it" if checked.marker is not None else ""
+    also = f" or pass {opt('overwrite')} to replace it" if checked.marker is not None else ""
     raise OutputPathError(f"{what} {str(folder)!r} already exists and holds {', '.join(held[:6])}; give a new "
                           f"folder{also} (nothing was changed)")
 
 
 @contextlib.contextmanager
 def claim_output_run(out: str | os.PathLike[str], *, kind: str, sources: Iterable[str | os.PathLike[str]] = (),
-                     overwrite: bool = False, what: str = "--out") -> Iterator[Path]:
+                     overwrite: bool = False, what: str = opt("out")) -> Iterator[Path]:
     """Claim the folder ``out`` for a ``kind`` run that is built in a staging folder and swapped in by
     :func:`publish_run`: check it (:func:`check_output_folder`, :func:`check_replaceable`), create it if
     absent and hold its lock until the block ends. A folder this created is removed again if the block fails.
@@ -365,7 +365,7 @@ def publish_run(staging: Path, out: Path, *, kind: str, name: str = "", **identi
 
 @contextlib.contextmanager
 def claim_container(out: str | os.PathLike[str], *, kind: str, sources: Iterable[str | os.PathLike[str]] = (),
-                    legacy: Iterable[str] = (), what: str = "--out") -> Iterator[Path]:
+                    legacy: Iterable[str] = (), what: str = opt("out")) -> Iterator[Path]:
     """Open the container folder ``out`` (a sweep or bench folder whose cells are runs): new, or one of the
     same ``kind`` to complete. It is marked on first use and locked while the block runs. An unmarked folder
     that is not empty is refused, unless it holds one of the ``legacy`` entries (a container written by

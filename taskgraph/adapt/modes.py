@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from taskgraph.errors import ModelError
+from taskgraph.errors import ModelError, opt
 from taskgraph.model import TaskGraphModel
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import ADAPT_MODES, AdaptationPlan
@@ -57,7 +57,7 @@ def check_mode(router_kind: str, mode: str) -> None:
     modes = supported_modes(router_kind)
     if mode not in modes:
         why = _WHY.get(mode, "it is not implemented for this router").format(kind=router_kind)
-        raise ModelError(f"--mode {mode} is not supported for a run trained with router {router_kind!r}: {why}. "
+        raise ModelError(f"{opt('mode')} {mode} is not supported for a run trained with router {router_kind!r}: {why}. "
                          f"Router {router_kind!r} supports {list(modes)}")
 
 

@@ -53,7 +53,7 @@ from taskgraph.adapt.modes import (
 from taskgraph.adapt.shots import label_counts, stratified_shots
 from taskgraph.atomic import staging_dir, write_text
 from taskgraph.data.base import build_source
-from taskgraph.errors import ModelError, TaskgraphError
+from taskgraph.errors import ModelError, TaskgraphError, opt
 from taskgraph.eval.run_eval import recorded_base_dir, score_split
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.checkpoint import read_manifest
@@ -203,18 +203,18 @@ def _relations(model: TaskGraphModel, plan: AdaptationPlan, relate: Mapping[str,
     given = dict(relate or {})
     for name, weight in given.items():
         if name not in model.task_names:
-            raise ModelError(f"--relate {name}={weight}: unknown task {name!r}; the run's tasks are {model.task_names}")
+            raise ModelError(f"{opt('relate')} {name}={weight}: unknown task {name!r}; the run's tasks are {model.task_names}")
         if not (isinstance(weight, (int, float)) and 0.0 <= float(weight) <= 1.0):
-            raise ModelError(f"--relate {name}={weight}: a relation weight lies in [0, 1]")
+            raise ModelError(f"{opt('relate')} {name}={weight}: a relation weight lies in [0, 1]")
     if plan.add != "relations":
         if given:
-            raise ModelError(f"--relate seeds the new node of a graph router; router {model.spec.router.kind!r} routes "
-                             f"task {task!r} by a learned row and has no relations: drop --relate")
+            raise ModelError(f"{opt('relate')} seeds the new node of a graph router; router {model.spec.router.kind!r} routes "
+                             f"task {task!r} by a learned row and has no relations: drop {opt('relate')}")
         return {}
     if given:
         return {name: float(w) for name, w in given.items()}
     if not plan.routing:
-        raise ModelError(f"zero-shot routing needs the new task's relations: give --relate TASK=W (W in [0, 1]) for one "
+        raise ModelError(f"zero-shot routing needs the new task's relations: give {opt('relate')} TASK=W (W in [0, 1]) for one "
                          f"or more of the run's tasks {model.task_names}")
     trained = model.router.relations.num_trained
     return {name: float(model.spec.relations.density) for name in model.task_names[:trained]}
@@ -282,7 +282,7 @@ def _phase_one(model: TaskGraphModel, plan: AdaptationPlan, entries: list[Traina
             loss = out.loss + model.router.regularizer()
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise AdaptError(f"adaptation stopped at step {step}: the loss is {value}; lower --lr "
+                raise AdaptError(f"adaptation stopped at step {step}: the loss is {value}; lower {opt('lr')} "
                                  f"(the learning rates were {rates})")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

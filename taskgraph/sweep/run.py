@@ -36,7 +36,7 @@ from taskgraph.atomic import write_text
 from taskgraph.run_folder import check_output_folder, claim_container
 from taskgraph.spec.diff import changed_fields
 from taskgraph.run_records import parse_json
-from taskgraph.errors import TaskgraphError
+from taskgraph.errors import TaskgraphError, opt
 from taskgraph.eval import EVAL_SPLITS, evaluate_run
 from taskgraph.sweep.grid import Cell, Grid, build_grid
 from taskgraph.sweep.report import Row, aggregate, markdown_table, write_report
@@ -134,7 +134,7 @@ def run_sweep(spec_path: str | os.PathLike[str], params: Mapping[str, Sequence[s
     from taskgraph.sweep.plots import write_plots  # matplotlib loads only when a sweep reports
 
     if split not in EVAL_SPLITS:
-        raise SweepError(f"--split {split!r}: choose from {list(EVAL_SPLITS)}")
+        raise SweepError(f"{opt('split')} {split!r}: choose from {list(EVAL_SPLITS)}")
     grid = build_grid(spec_path, params, seeds=seeds, max_steps=max_steps)
     out = Path(out_dir)
     base = Path(base_dir) if base_dir is not None else grid.spec_path.parent
@@ -177,8 +177,8 @@ def check_cells(out: Path, grid: Grid) -> None:
         shown = problems[:MAX_LISTED] + ([f"... and {len(problems) - MAX_LISTED} more"] if len(problems) > MAX_LISTED else [])
         raise SweepError(f"{len(problems)} cell folder(s) under {str(out / CELLS)!r} do not match this sweep; "
                          "nothing was run:\n" + "\n".join(f"  {p}" for p in shown) +
-                         "\nrun the sweep with the spec and --max-steps those cells were trained with, "
-                         "give a new --out, or remove those cell folders")
+                         f"\nrun the sweep with the spec and {opt('max-steps')} those cells were trained with, "
+                         f"give a new {opt('out')}, or remove those cell folders")
 
 
 def _cell_problem(folder: Path, cell: Cell) -> str | None:

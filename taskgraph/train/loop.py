@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from taskgraph.atomic import replace_directory, staging_dir, write_text
-from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
+from taskgraph.errors import CheckpointError, SpecError, TaskgraphError, opt
 from taskgraph.files import describe
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
@@ -282,7 +282,7 @@ def _check_fresh(run: Path, spec: Spec, overwrite: bool) -> None:
     """A new run needs an absent or empty folder, one that never reached its first step, or (``overwrite``)
     a folder taskgraph marked as a train run; otherwise say what is there and how to go on."""
     if run.exists() and not run.is_dir():
-        raise TrainingError(f"--out {str(run)!r} is a file; give a folder for the run")
+        raise TrainingError(f"{opt('out')} {str(run)!r} is a file; give a folder for the run")
     if not run.exists():
         return None
     held = holds_entries(run)
@@ -290,11 +290,11 @@ def _check_fresh(run: Path, spec: Spec, overwrite: bool) -> None:
     if not held or (overwrite and marker is not None) or _never_started(run, held, marker):
         return None
     if overwrite:
-        raise TrainingError(f"--overwrite: {str(run)!r} holds {', '.join(held[:6])} but is not a folder taskgraph "
-                            f"marked as a run (no {MARKER}); --overwrite replaces only taskgraph's own runs, so "
-                            "nothing was removed — give a new --out, or remove the folder yourself")
+        raise TrainingError(f"{opt('overwrite')}: {str(run)!r} holds {', '.join(held[:6])} but is not a folder taskgraph "
+                            f"marked as a run (no {MARKER}); {opt('overwrite')} replaces only taskgraph's own runs, so "
+                            f"nothing was removed — give a new {opt('out')}, or remove the folder yourself")
     if marker is None:
-        raise TrainingError(f"--out {str(run)!r} is not empty ({', '.join(held[:6])}) and is not a taskgraph run; "
+        raise TrainingError(f"{opt('out')} {str(run)!r} is not empty ({', '.join(held[:6])}) and is not a taskgraph run; "
                             "give a new or empty folder for the run (nothing was changed)")
     same = ""
     if (run / SPEC).is_file():
@@ -303,11 +303,11 @@ def _check_fresh(run: Path, spec: Spec, overwrite: bool) -> None:
         except (SpecError, OSError):
             same = ""
     if not list_checkpoints(run) and not (run / FINAL).is_dir():
-        raise TrainingError(f"--out {str(run)!r} holds a run{same} that stopped before its first checkpoint, so "
-                            "there is nothing to resume; pass --overwrite to start it again, or give a new --out "
+        raise TrainingError(f"{opt('out')} {str(run)!r} holds a run{same} that stopped before its first checkpoint, so "
+                            f"there is nothing to resume; pass {opt('overwrite')} to start it again, or give a new {opt('out')} "
                             "(nothing was changed)")
-    raise TrainingError(f"--out {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass --resume to "
-                        "continue it with the same spec, --overwrite to replace it, or give a new --out "
+    raise TrainingError(f"{opt('out')} {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass {opt('resume')} to "
+                        f"continue it with the same spec, {opt('overwrite')} to replace it, or give a new {opt('out')} "
                         "(nothing was changed)")
 
 
@@ -321,13 +321,13 @@ def _never_started(run: Path, held: list[str], marker: dict[str, Any] | None) ->
 
 def _checkpoint_to_resume(run: Path, spec: Spec) -> RunCheckpoint:
     if not run.is_dir():
-        raise CheckpointError(f"--resume: {str(run)!r} does not exist; there is no run to continue "
-                              "(drop --resume to start one)")
+        raise CheckpointError(f"{opt('resume')}: {str(run)!r} does not exist; there is no run to continue "
+                              f"(drop {opt('resume')} to start one)")
     found = list_checkpoints(run)
     if not found:
-        raise CheckpointError(f"--resume: {str(run / CHECKPOINTS)!r} holds no complete checkpoint (a run writes "
+        raise CheckpointError(f"{opt('resume')}: {str(run / CHECKPOINTS)!r} holds no complete checkpoint (a run writes "
                               f"one every training.checkpoint_every = {spec.training.checkpoint_every} steps); "
-                              "start again without --resume into a new --out")
+                              f"start again without {opt('resume')} into a new {opt('out')}")
     checkpoint = read_checkpoint(found[-1], spec)
     _check_run_entries(run)
     if os.path.lexists(run / LOG):  # the lines resume keeps are read by the plots: check them before any write
@@ -407,8 +407,8 @@ def _device(name: str) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise TrainingError(f"device {name!r}: taskgraph trains on 'cpu' or 'cuda'")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"--device {name}: no CUDA device is available to torch {torch.__version__}; "
-                            "use --device cpu")
+        raise TrainingError(f"{opt('device')} {name}: no CUDA device is available to torch {torch.__version__}; "
+                            f"use {opt('device-cpu')}")
     return dev
 
 

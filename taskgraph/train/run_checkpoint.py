@@ -38,7 +38,7 @@ from safetensors import SafetensorError
 from torch import Tensor
 
 from taskgraph.atomic import clean_stale, fsync_dir, replace_directory, staging_dir, write_bytes, write_text
-from taskgraph.errors import CheckpointError
+from taskgraph.errors import CheckpointError, opt
 from taskgraph.model.checkpoint import MANIFEST, read_manifest
 from taskgraph.run_records import TrainerRecord, read_json, validate_record
 from taskgraph.spec.diff import changed_fields
@@ -261,7 +261,7 @@ def read_checkpoint(folder: Path, spec: Spec) -> RunCheckpoint:
         raise CheckpointError(
             f"checkpoint {str(folder)!r} was written for another spec (spec hash "
             f"{str(record.get('spec_hash'))[:12]} vs {want[:12]}; differing fields: {', '.join(changed[:6]) or '?'}); "
-            f"resume with the spec it was trained with (RUN/spec.yaml, same --set), or train into a new --out")
+            f"resume with the spec it was trained with (RUN/spec.yaml, the same {opt('set')}), or train into a new {opt('out')}")
     try:
         manifest = read_manifest(folder)
     except CheckpointError as exc:

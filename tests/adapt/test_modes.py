@@ -103,10 +103,10 @@ def test_zero_shot_takes_no_gradient_step_and_needs_relations(make_run, tmp_path
     assert (record["steps"], record["trainable"], record["loss"], record["lr"]) == (0, 0, None, None)
     assert record["relate"] == {"planted-0": 0.8, "planted-3": 0.4}
     assert out.spec.router.params.zero_shot == [NEW]
-    with pytest.raises(ModelError, match="needs the new task's relations: give --relate"):
+    with pytest.raises(ModelError, match="needs the new task's relations: give relate"):
         adapt_run(run, task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=8, mode="zero-shot",
                   out_dir=tmp_path / "o2")
-    with pytest.raises(ModelError, match="--relate nope=0.5: unknown task 'nope'"):
+    with pytest.raises(ModelError, match="relate nope=0.5: unknown task 'nope'"):
         adapt_run(run, task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=8, mode="zero-shot",
                   out_dir=tmp_path / "o2", relate={"nope": 0.5})
     assert not (tmp_path / "o2").exists()
@@ -119,7 +119,7 @@ def test_graph_few_shot_defaults_to_neutral_relations_with_every_trained_task(ma
 
 
 def test_static_routers_refuse_relations(make_run, tmp_path):
-    with pytest.raises(ModelError, match="--relate seeds the new node of a graph router"):
+    with pytest.raises(ModelError, match="relate seeds the new node of a graph router"):
         adapt_run(make_run("poly"), task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=8, mode="routing",
                   out_dir=tmp_path / "o", relate={"planted-0": 0.5})
 

@@ -145,3 +145,21 @@ def test_two_trains_into_one_folder_the_second_is_refused_naming_the_first(make_
         first.wait(timeout=30)
     assert (run / LOCK).exists()  # the lock file stays; the OS dropped the lock with the process
     assert main(["train", str(spec), "--out", str(run), "--overwrite", "--set", "training.steps=2"]) == 0
+
+
+def test_python_callers_read_python_options_and_the_cli_reads_flags(make_spec, tmp_path, capsys):  # noqa: ANN001
+    from taskgraph.spec import load_spec
+    from taskgraph.train import TrainingError, train
+
+    spec = make_spec(steps=2, eval_every=2, checkpoint_every=2)
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(run)]) == 0
+    with pytest.raises(TrainingError) as info:
+        train(load_spec(spec), run, base_dir=tmp_path)
+    text = str(info.value)
+    assert "out_dir" in text and "pass resume=True" in text and "overwrite=True to replace it" in text
+    assert "--" not in text  # no command-line flag told to a Python caller
+    capsys.readouterr()
+    assert main(["train", str(spec), "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "pass --resume" in err and "--overwrite to replace it" in err and "resume=True" not in err
