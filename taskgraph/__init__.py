@@ -1,12 +1,55 @@
 """taskgraph: composable multi-task fine-tuning of transformers with graph-routed low-rank adapters.
 
+The public API, one import away::
+
+    from taskgraph import TaskGraph, TaskGraphModel, train, evaluate_run, adapt_run, merge_runs
+
 The data flow, one folder per stage: ``spec`` → ``graph`` → ``routing`` → ``adapters`` → ``model``
-→ ``train`` / ``metrics`` → ``merge`` / ``export``; ``cli`` calls only the public API.
+→ ``train`` / ``metrics`` / ``eval`` → ``adapt`` / ``merge`` → ``report`` / ``export``; ``cli`` calls only
+the public API. Everything below a stage's own ``__all__`` is internal.
+
+Only the spec layer is imported with this package: every other name is imported on first use from the
+module :data:`API` names (``import taskgraph.spec`` must not load torch, and this file runs on every
+``import taskgraph.<anything>``). The table is explicit; nothing is looked up by a computed name.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from taskgraph.errors import TaskgraphError
 from taskgraph.spec import Spec, dump_spec, load_spec
 
 __version__ = "0.1.0"
 
-__all__ = ["Spec", "TaskgraphError", "dump_spec", "load_spec", "__version__"]
+# name -> the module that defines it (imported on first use)
+API: dict[str, str] = {
+    "TaskGraph": "taskgraph.graph",
+    "TaskGraphModel": "taskgraph.model",
+    "train": "taskgraph.train",
+    "TrainResult": "taskgraph.train",
+    "preflight": "taskgraph.train.preflight",
+    "evaluate_run": "taskgraph.eval",
+    "adapt_run": "taskgraph.adapt",
+    "supported_modes": "taskgraph.adapt",
+    "merge_runs": "taskgraph.merge",
+    "run_sweep": "taskgraph.sweep",
+    "export_graph": "taskgraph.export",
+    "run_graph": "taskgraph.report",
+    "write_run_plots": "taskgraph.report",
+}
+
+__all__ = ["Spec", "TaskgraphError", "__version__", "dump_spec", "load_spec", *API]
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: the API table above, imported when first used
+    if name not in API:
+        raise AttributeError(f"module 'taskgraph' has no attribute {name!r}; its API is {sorted(__all__)}")
+    value = getattr(importlib.import_module(API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(API))
