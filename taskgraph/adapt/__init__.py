@@ -19,8 +19,7 @@ from taskgraph.adapt.modes import (
 from taskgraph.adapt.run import AdaptError, AdaptResult, adapt_run
 from taskgraph.adapt.shots import stratified_shots
 
-__all__ = [
-    "ADAPT_MODES", "AdaptError", "AdaptResult", "AdaptationPlan", "adapt_run", "check_mode", "fit_head", "infer_num_labels",
-    "parse_data_arg", "plan_for", "pooled_features", "resolve_block", "stratified_shots", "supported_modes",
-    "trainable_entries",
+__all__ = [  # the stage's public API; the other names imported above are internal
+    "ADAPT_MODES", "AdaptError", "AdaptResult", "AdaptationPlan", "adapt_run", "check_mode", "plan_for",
+    "supported_modes",
 ]

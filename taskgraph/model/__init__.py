@@ -13,9 +13,7 @@ from taskgraph.model.pooling import first_token_pool, last_token_pool, mean_pool
 from taskgraph.model.predict import predict
 from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput
 
-__all__ = [
-    "FoldedLoRA", "FoldedModule", "LoadedBase", "MergedTaskModel", "TaskGraphModel", "TaskGraphOutput",
-    "TaskHeads", "base_fingerprint", "first_token_pool", "fold", "last_token_pool", "load_base",
-    "load_tokenizer", "mean_pool", "merge_and_unload", "pad_logits", "pool", "predict", "read_manifest",
-    "resolve_path", "unload",
+__all__ = [  # the stage's public API; the other names imported above are internal
+    "FoldedLoRA", "FoldedModule", "MergedTaskModel", "TaskGraphModel", "TaskGraphOutput", "fold", "load_base",
+    "load_tokenizer", "merge_and_unload", "predict", "unload",
 ]

@@ -17,8 +17,6 @@ from taskgraph.sweep.grid import Cell, Grid, Param, build_grid, cell_slug, expan
 from taskgraph.sweep.report import METRICS, Row, Stat, aggregate, markdown_table, metric_values, stat
 from taskgraph.sweep.run import CellOutcome, SweepError, SweepResult, run_cell, run_sweep
 
-__all__ = [
-    "METRICS", "Cell", "CellOutcome", "Grid", "Param", "Row", "Stat", "SweepError", "SweepResult", "aggregate",
-    "build_grid", "cell_slug", "expand_key", "markdown_table", "metric_values", "parse_param", "run_cell",
-    "run_sweep", "split_values", "stat",
+__all__ = [  # the stage's public API; the other names imported above are internal
+    "METRICS", "Grid", "SweepError", "SweepResult", "build_grid", "parse_param", "run_sweep",
 ]

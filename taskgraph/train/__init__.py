@@ -13,9 +13,7 @@ from taskgraph.train.run_checkpoint import (
     RunCheckpoint, TrainerState, list_checkpoints, read_checkpoint, spec_hash, write_checkpoint,
 )
 
-__all__ = [
-    "Batch", "EvalResult", "MultiTaskSampler", "RunCheckpoint", "TaskData", "TrainResult", "TrainerState",
-    "TrainingError", "apply_lr", "build_optimizer", "collate", "encode_examples", "evaluate", "list_checkpoints",
-    "load_task_data", "lr_multiplier", "parameter_groups", "read_checkpoint", "sampling_probabilities",
-    "spec_hash", "task_batches", "train", "write_checkpoint",
+__all__ = [  # the stage's public API; the other names imported above are internal
+    "EvalResult", "MultiTaskSampler", "TrainResult", "TrainingError", "evaluate", "list_checkpoints",
+    "load_task_data", "read_checkpoint", "train",
 ]
