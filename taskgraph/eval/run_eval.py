@@ -220,12 +220,15 @@ def recorded_base_dir(run_dir: Path, model_dir: Path) -> Path:
     """The ``base_dir`` that ``train.json`` of the run records (beside or above the model folder); else ``.``.
 
     A ``train.json`` that is there but is not a regular file of the right shape is a CheckpointError naming
-    it and its field (:func:`taskgraph.run_records.read_summary`), not a silent ``.``.
+    it and its field (:func:`taskgraph.run_records.read_summary`), not a silent ``.``. A run folder may come
+    from another machine: a recorded folder that is not an absolute path to an existing directory here is not
+    followed (relative data paths then resolve from the current directory; ``base_dir=`` / ``--base-dir``
+    names the right one).
     """
     for folder in (run_dir, model_dir.parent):
         summary = folder / SUMMARY
         if os.path.lexists(summary):
             recorded = read_summary(summary).base_dir
-            if recorded is not None:
+            if recorded is not None and Path(recorded).is_absolute() and Path(recorded).is_dir():
                 return Path(recorded)
     return Path(".")
