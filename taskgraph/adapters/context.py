@@ -8,16 +8,18 @@ index once, asks the router for those U tasks, and sets the result on the model'
     with context.use(BatchRouting(router(tasks), inverse)):
         out = transformer(input_ids, attention_mask=mask)     # every RoutedLoRALinear reads it
 
-Layers only read ``context.current``; they never compute ``unique`` or read tensors on the host.
-Note that a backward pass that recomputes the forward (activation checkpointing) must run while
+Layers only read ``context.current``; they never compute ``unique`` or read tensors on the host
+in training. ``factors`` holds every layer's per-example factors when the model computed them for all
+layers at once (:class:`~taskgraph.adapters.fused.FusedFactors`, the fused path); without it each layer
+mixes its own. Note that a backward pass that recomputes the forward (activation checkpointing) must run while
 the routing is still set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -33,15 +35,34 @@ class BatchRouting:
         routing: rows for the U distinct tasks of the batch: gates ``[U, L]``, weights
             ``[U, L, H, K]``, choice ``[U, L, H]`` or None.
         inverse: ``[B]`` long, example b → its row of ``routing``.
+        factors: per routing column l, the layer's per-example factors ``(a [B, d_in, r'], b [B, r', d_out])``
+            with gate and scaling folded into ``b`` (the fused path), or None: each layer mixes its own.
     """
 
     routing: Routing
     inverse: Tensor
+    factors: Sequence[tuple[Tensor, Tensor]] | None = None
+    _open: list[Tensor | None] | None = field(default=None, init=False, repr=False)
+
+    def open_rows(self, column: int) -> Tensor | None:
+        """Inference: the examples whose gate at routing column ``column`` is open; None when all are.
+
+        The gates of every example and layer are read on the host once per batch (the first call), not
+        once per layer.
+        """
+        if self._open is None:
+            open_ = (self.routing.gates.index_select(0, self.inverse) != 0).cpu()  # [B, L] (one host sync)
+            every = open_.all(0).tolist()  # [L]
+            device = self.inverse.device
+            self._open = [None if every[l] else open_[:, l].nonzero().squeeze(1).to(device)
+                          for l in range(open_.shape[1])]
+        return self._open[column]
 
     def __repr__(self) -> str:
         return (
             f"BatchRouting(tasks={self.routing.num_tasks}, examples={self.inverse.shape[0]}, "
-            f"weights={tuple(self.routing.weights.shape)}, choice={self.routing.choice is not None})"
+            f"weights={tuple(self.routing.weights.shape)}, choice={self.routing.choice is not None}, "
+            f"fused={self.factors is not None})"
         )
 
 

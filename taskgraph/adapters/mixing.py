@@ -118,10 +118,22 @@ def lora_delta(x: Tensor, a: Tensor, b: Tensor, inverse: Tensor) -> Tensor:
     Returns:
         ``[B, ..., d_out]``.
     """
+    return example_delta(x, gather_rows(a, inverse), gather_rows(b, inverse))
+
+
+def example_delta(x: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """The adapter output ``x_b A_b B_b`` of every example from its own factors: two batched matmuls.
+
+    Args:
+        x: ``[B, ..., d_in]`` inputs, batch first.
+        a: ``[B, d_in, r]`` each example's A factor.
+        b: ``[B, r, d_out]`` each example's B factor (scaling and gate folded in).
+
+    Returns:
+        ``[B, ..., d_out]``.
+    """
     flat = x.reshape(x.shape[0], -1, x.shape[-1])  # [B, N, d_in]
-    a_b = gather_rows(a, inverse)  # [B, d_in, r]
-    b_b = gather_rows(b, inverse)  # [B, r, d_out]
-    out = torch.bmm(torch.bmm(flat, a_b), b_b)  # [B, N, d_out]
+    out = torch.bmm(torch.bmm(flat, a), b)  # [B, N, d_out]
     return out.reshape(*x.shape[:-1], b.shape[-1])
 
 
@@ -168,3 +180,81 @@ def add_open_delta(y: Tensor, x: Tensor, a: Tensor, b: Tensor, inverse: Tensor, 
         return y + lora_delta(x, a, b, inverse)
     delta = lora_delta(x.index_select(0, open_rows), a, b, inverse.index_select(0, open_rows))  # [B_open, ..., d_out]
     return y.index_add(0, open_rows, delta.to(y.dtype))
+
+
+def add_example_delta_to_rows(y: Tensor, x: Tensor, a: Tensor, b: Tensor, rows: Tensor | None) -> Tensor:
+    """Inference: ``y + example_delta`` on the examples ``rows`` only (the others keep ``y`` exactly).
+
+    Args:
+        y: ``[B, ..., d_out]`` base output.
+        x: ``[B, ..., d_in]`` inputs.
+        a, b: ``[B, d_in, r]``, ``[B, r, d_out]`` per-example factors as in :func:`example_delta`.
+        rows: ``[B_open]`` long, the examples whose gate is open; None when every example is open.
+
+    Returns:
+        ``[B, ..., d_out]``; ``y`` itself when ``rows`` is empty.
+    """
+    if rows is None:
+        return y + example_delta(x, a, b)
+    if rows.numel() == 0:
+        return y
+    delta = example_delta(x.index_select(0, rows), a.index_select(0, rows), b.index_select(0, rows))  # [B_open, ..., d_out]
+    return y.index_add(0, rows, delta.to(y.dtype))
+
+
+# ----------------------------------------------------------------------------- every layer at once (fused path)
+def mix_stacked_a(weights: Tensor, A: Tensor) -> Tensor:
+    """:func:`mix_inventory_a` for G stacked layers of one shape in one contraction.
+
+    Args:
+        weights: ``[U, G, H, K]`` mixture weights of the G layers.
+        A: ``[G, H, K, d_in/H, r]`` the G inventories, stacked.
+
+    Returns:
+        ``[G, U, d_in, r]``; ``[g]`` equals ``mix_inventory_a(weights[:, g], A[g])``.
+    """
+    u, (g, h, _, d, r) = weights.shape[0], A.shape
+    mixed = torch.einsum("ughk,ghkdr->guhdr", weights.to(A.dtype), A)  # [G, U, H, d_in/H, r]
+    return mixed.reshape(g, u, h * d, r)  # [G, U, d_in, r]
+
+
+def mix_stacked_b(weights: Tensor, B: Tensor) -> Tensor:
+    """:func:`mix_inventory_b` for G stacked layers of one shape in one contraction.
+
+    Args:
+        weights: ``[U, G, H, K]``.
+        B: ``[G, H, K, r, d_out/H]``.
+
+    Returns:
+        ``[G, U, r, d_out]`` (heads side by side along d_out).
+    """
+    u, (g, h, _, r, e) = weights.shape[0], B.shape
+    mixed = torch.einsum("ughk,ghkre->gurhe", weights.to(B.dtype), B)  # [G, U, r, H, d_out/H]
+    return mixed.reshape(g, u, r, h * e)  # [G, U, r, d_out]
+
+
+def select_stacked_a(choice: Tensor, A: Tensor) -> Tensor:
+    """:func:`select_skill_a` for G stacked layers: one gather. ``choice [U, G, H]``, ``A [G, H, K, d_in/H, r]`` →
+    ``[G, U, d_in, r]``."""
+    u, (g, h, _, d, r) = choice.shape[0], A.shape
+    layers = torch.arange(g, device=choice.device)[:, None, None]  # [G, 1, 1]
+    heads = torch.arange(h, device=choice.device)[None, None, :]  # [1, 1, H]
+    picked = A[layers, heads, choice.permute(1, 0, 2)]  # [G, U, H, d_in/H, r]
+    return picked.reshape(g, u, h * d, r)  # [G, U, d_in, r]
+
+
+def select_stacked_b(choice: Tensor, B: Tensor) -> Tensor:
+    """:func:`select_skill_b` for G stacked layers: ``choice [U, G, H]``, ``B [G, H, K, r, d_out/H]`` → ``[G, U, r, d_out]``."""
+    u, (g, h, _, r, e) = choice.shape[0], B.shape
+    layers = torch.arange(g, device=choice.device)[:, None, None]  # [G, 1, 1]
+    heads = torch.arange(h, device=choice.device)[None, None, :]  # [1, 1, H]
+    picked = B[layers, heads, choice.permute(1, 0, 2)]  # [G, U, H, r, d_out/H]
+    return picked.transpose(2, 3).reshape(g, u, r, h * e)  # [G, U, r, d_out]
+
+
+def gather_stacked(t: Tensor, one_hot: Tensor) -> Tensor:
+    """Row ``inverse[b]`` of every layer's per-task tensor at once: ``t [G, U, ...]``, ``one_hot [B, U]`` →
+    ``[G, B, ...]``, one batched matmul (see :func:`gather_rows` for why a product and not an index)."""
+    g, u = t.shape[:2]
+    rows = torch.matmul(one_hot.to(t.dtype), t.reshape(g, u, -1))  # [G, B, prod(...)]
+    return rows.reshape(g, one_hot.shape[0], *t.shape[2:])  # [G, B, ...]

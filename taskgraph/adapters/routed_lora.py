@@ -23,9 +23,10 @@ from transformers.pytorch_utils import Conv1D
 
 from taskgraph.adapters.context import BatchRouting, RoutingContext
 from taskgraph.adapters.mixing import (
-    add_open_delta,
+    add_example_delta_to_rows,
+    example_delta,
+    gather_rows,
     linearized_factors,
-    lora_delta,
     mix_inventory_a,
     mix_inventory_b,
     select_skill_a,
@@ -125,12 +126,23 @@ class RoutedLoRALinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         batch = self._batch(x)
         y = self.base(x)  # [B, ..., d_out]
+        a, b = self.example_factors(batch)  # [B, d_in, r'], [B, r', d_out]: gate and scaling folded into b
+        if not self.training:
+            return add_example_delta_to_rows(y, x, a, b, batch.open_rows(self.index))  # closed examples skipped
+        return y + example_delta(self.dropout(x), a, b)
+
+    def example_factors(self, batch: BatchRouting) -> tuple[Tensor, Tensor]:
+        """Every example's factors at this layer, ``(a [B, d_in, r'], b [B, r', d_out])``, gate and scaling in ``b``.
+
+        Read from the batch when the model computed every layer's at once (the fused path,
+        :mod:`taskgraph.adapters.fused`); otherwise mixed here, for this layer alone.
+        """
+        if batch.factors is not None:
+            return batch.factors[self.index]
         gate = batch.routing.gates[:, self.index]  # [U]
         a, b = self.task_factors(batch)  # [U, d_in, r'], [U, r', d_out]
         b = b * (self.scaling * gate).to(b.dtype)[:, None, None]  # gate and scaling folded into B
-        if not self.training:
-            return add_open_delta(y, x, a, b, batch.inverse, gate)  # closed examples skipped
-        return y + lora_delta(self.dropout(x), a, b, batch.inverse)
+        return gather_rows(a, batch.inverse), gather_rows(b, batch.inverse)  # [B, d_in, r'], [B, r', d_out]
 
     def task_factors(self, batch: BatchRouting) -> tuple[Tensor, Tensor]:
         """Per-task factors ``(A_u [U, d_in, r'], B_u [U, r', d_out])`` without scaling or gate.

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taskgraph.adapters.context import BatchRouting, RoutingContext
+from taskgraph.adapters.fused import FusedFactors
 from taskgraph.adapters.inject import inject_adapters
 from taskgraph.errors import ModelError
 from taskgraph.model.base import hidden_size, load_base
@@ -78,6 +79,8 @@ class TaskGraphModel(nn.Module):
 
     Attributes:
         adapted: ``[(qualified module name, RoutedLoRALinear)]`` in layer order ``l = 0 .. L-1``.
+        fuse_layers: compute every adapted layer's factors of a batch at once (:mod:`taskgraph.adapters.fused`,
+            the default) instead of in each layer's forward; both give the same result.
         router, heads: the router and the :class:`TaskHeads`.
         context: the :class:`RoutingContext` shared by every adapted layer.
     """
@@ -100,6 +103,8 @@ class TaskGraphModel(nn.Module):
             raise ModelError(f"model.target_modules {spec.model.target_modules}: no module of "
                              f"{type(base).__name__} matched; nothing to adapt")
         self.router = router_cls.from_spec(spec, len(self.adapted), skills)
+        self.fused = FusedFactors([layer for _, layer in self.adapted])
+        self.fuse_layers = True  # every layer's factors at once per batch; False: each layer mixes its own (equal)
         self.heads = TaskHeads(hidden_size(base), [t.num_labels for t in spec.tasks])
         self._task_ids = {t.name: i for i, t in enumerate(spec.tasks)}
         self._freeze_base()
@@ -257,7 +262,8 @@ class TaskGraphModel(nn.Module):
             tasks, inverse = (t.to(input_ids.device) for t in distinct)  # [U], [B]
         routing = self.router(tasks)  # gates [U, L], weights [U, L, H, K]
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        with self.context.use(BatchRouting(routing, inverse)):
+        factors = self.fused(routing, inverse) if self.fuse_layers else None  # every layer's, once per batch
+        with self.context.use(BatchRouting(routing, inverse, factors)):
             hidden = self.base(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
         pooled = pool(self.spec.model.pooling, hidden, mask)  # [B, D]
         return pooled, ids, routing, tasks, inverse

@@ -20,13 +20,20 @@ cost at T = 1,000). They are the edges the router *outputs* weights for: its bil
 
 Each GNN layer is ``h ← h + GELU(HeteroConv(h))`` (sum over edge types), and a LayerNorm per node
 type closes the stack.
+
+The structure edges never change, so with ``graphconv`` (the default) their mean aggregation is a fixed
+matrix: given ``structure`` (:func:`mean_adjacency` of each structure edge type), a round computes those
+convolutions as ``lin_rel(M x_src) + lin_root(x_dst)`` — the same ``GraphConv`` math with the same
+parameters, one matrix product instead of PyG's gather / scatter-mean (about 20 aten operations per
+edge type each way, every training step; the step is launch-bound on a GPU). The relation edges, whose
+weights are learned, always go through PyG.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +63,19 @@ def damped_mean_weights(dst: Tensor, r: Tensor, num_nodes: int) -> Tensor:
     """Edge weights ``R_e / (1 + Σ_{e' → dst(e)} R_e')`` for a sum aggregation: ``dst [E]``, ``r [E]`` → ``[E]``."""
     total = r.new_zeros(num_nodes).index_add(0, dst, r)  # [N] Σ R into each node
     return r / (1.0 + total.index_select(0, dst))  # [E]
+
+
+def mean_adjacency(edge_index: Tensor, num_src: int, num_dst: int) -> Tensor:
+    """The mean aggregation over a fixed edge set as a dense matrix ``M [num_dst, num_src]``.
+
+    ``M[i, j]`` = (edges j → i) / (edges into i), so ``M @ x_src`` is PyG's ``aggr="mean"`` of the
+    messages ``x_j`` (a node with no incoming edge gets 0, as a scatter-mean gives).
+    """
+    src, dst = edge_index  # [E], [E]
+    ones = torch.ones(src.shape[0], dtype=torch.float32, device=edge_index.device)  # [E]
+    degree = torch.zeros(num_dst, device=edge_index.device).index_add(0, dst, ones)  # [num_dst]
+    m = torch.zeros(num_dst, num_src, device=edge_index.device)  # [num_dst, num_src]
+    return m.index_put((dst, src), ones / degree[dst], accumulate=True)
 
 
 def description_features(texts: Sequence[str | None], dim: int) -> Tensor:
@@ -131,18 +151,38 @@ class GraphEncoder(nn.Module):
         self.norms = nn.ModuleDict({nt: nn.LayerNorm(hidden) for nt in NODE_TYPES})
 
     def forward(self, x: dict[str, Tensor], edge_index: dict[tuple[str, str, str], Tensor],
-                relation_weight: Tensor) -> dict[str, Tensor]:
+                relation_weight: Tensor, structure: Mapping[tuple[str, str, str], Tensor] | None = None,
+                ) -> dict[str, Tensor]:
+        """``structure``: :func:`mean_adjacency` of every structure edge type; with ``graphconv`` those
+        convolutions are then matrix products (the same result as PyG's; see the module docstring)."""
         relates = edge_index[TASK_RELATES_TASK]  # [2, E]
         if self.conv == "gat":
             extra = {"edge_attr_dict": {TASK_RELATES_TASK: relation_weight[:, None]}}  # [E, 1]
         else:
             weight = damped_mean_weights(relates[1], relation_weight, x[TASK].shape[0])  # [E]
             extra = {"edge_weight_dict": {TASK_RELATES_TASK: weight}}
+        dense = structure is not None and self.conv == "graphconv"
         h = x
         for conv in self.convs:
-            out = conv(h, edge_index, **extra)
+            out = _dense_structure_round(conv, h, relates, weight, structure) if dense else conv(h, edge_index, **extra)
             h = {nt: h[nt] + F.gelu(out[nt]) for nt in h}
         return {nt: self.norms[nt](h[nt]) for nt in (TASK, ADAPTER, LAYER)}
 
     def extra_repr(self) -> str:
         return f"conv={self.conv}, layers={len(self.convs)}, hidden={self.hidden}"
+
+
+def _dense_structure_round(conv: nn.Module, h: dict[str, Tensor], relates: Tensor, weight: Tensor,
+                           structure: Mapping[tuple[str, str, str], Tensor]) -> dict[str, Tensor]:
+    """One ``HeteroConv`` round of ``GraphConv`` layers, the structure edges as products with their mean
+    adjacency ``M [N_dst, N_src]``: ``lin_rel(M x_src) + lin_root(x_dst)``; outputs summed per destination
+    type in the convolutions' order, as ``HeteroConv(aggr="sum")`` does."""
+    out: dict[str, list[Tensor]] = {}
+    for edge_type, module in conv.convs.items():
+        src, _, dst = edge_type
+        if edge_type == TASK_RELATES_TASK:
+            y = module(h[TASK], relates, weight)  # [T, d]
+        else:
+            y = module.lin_rel(structure[edge_type].to(h[src].dtype) @ h[src]) + module.lin_root(h[dst])  # [N_dst, d]
+        out.setdefault(dst, []).append(y)
+    return {nt: ys[0] if len(ys) == 1 else torch.stack(ys).sum(0) for nt, ys in out.items()}

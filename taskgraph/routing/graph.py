@@ -64,7 +64,7 @@ from taskgraph.graph.taskgraph import TaskGraph
 from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, TASK_RELATES_TASK
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
-from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features
+from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features, mean_adjacency
 from taskgraph.routing.relations import RelationMatrix
 from taskgraph.spec.router_kinds import GNNParams, GraphRouterParams
 
@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 
 DESCRIPTION_DIM = 256  # buckets of the hashed description features
 COSINE_SCALE = 5.0  # s: routing logits lie in [−s/τ, s/τ]
+DENSE_STRUCTURE_LIMIT = 1 << 22  # the structure's mean adjacency is held dense up to (L·K)² entries (16 MiB)
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -209,6 +210,7 @@ class GraphRouter(Router):
             density=rel.density, top_k=rel.top_k, refresh_every=rel.refresh_every, dense_limit=params.dense_limit,
             embeddings=self.task_features().detach() if trained > params.dense_limit else None)
         self._state: GraphState | None = None
+        self._cache: tuple[tuple[object, ...], GraphState] | None = None  # see _cached_encoding
         for g in range(trained, num_tasks):  # replay the zero-shot additions, in order
             self.add_task_from_relations({(b if a == g else a): w for a, b, w in declared if g in (a, b) and min(a, b) < g})
 
@@ -227,8 +229,13 @@ class GraphRouter(Router):
         graph.add_task(name, num_labels=2)
         data = to_hetero(graph, num_layers, skills)
         self.structure_types = list(STRUCTURE_EDGES)
+        sizes = {ADAPTER: num_layers * skills, LAYER: num_layers}
+        self.dense_structure = sizes[ADAPTER] ** 2 <= DENSE_STRUCTURE_LIMIT
         for i, edge_type in enumerate(STRUCTURE_EDGES):
-            self.register_buffer(f"structure_{i}", data[edge_type].edge_index, persistent=False)
+            index = data[edge_type].edge_index  # [2, E]
+            self.register_buffer(f"structure_{i}", index, persistent=False)
+            mean = mean_adjacency(index, sizes[edge_type[0]], sizes[edge_type[2]]) if self.dense_structure else None
+            self.register_buffer(f"structure_mean_{i}", mean, persistent=False)  # [N_dst, N_src]
 
     # ---- encoding ---------------------------------------------------------------------------
     def task_features(self) -> Tensor:
@@ -245,7 +252,9 @@ class GraphRouter(Router):
         edges[TASK_RELATES_TASK], r_directed = self.relations.directed(index, r)  # [2, E'], [E']
         x = {TASK: self.task_features(), ADAPTER: self.adapter_embedding,
              LAYER: self.layer_embedding + self.layer_position}
-        return self.encoder(x, edges, r_directed), index, r
+        structure = {et: getattr(self, f"structure_mean_{i}") for i, et in enumerate(self.structure_types)} \
+            if self.dense_structure else None
+        return self.encoder(x, edges, r_directed, structure), index, r
 
     def encode(self, rows: Tensor | None = None) -> GraphState:
         """Encoder + read-out for every task (``rows`` None) or for the tasks ``rows [U]`` only."""
@@ -273,10 +282,30 @@ class GraphRouter(Router):
             else:
                 self._state, rows = self._encode_batch(tasks)
                 weights, soft = self._state.weights[rows], self._state.gates[rows]
+        elif self._frozen():  # inference or a frozen router: the GNN's output only changes with its inputs
+            state = self._cached_encoding()
+            weights, soft = state.weights.index_select(0, tasks), state.gates.index_select(0, tasks)
         else:
             state = self.encode(tasks)
             weights, soft = state.weights, state.gates
         return Routing(straight_through_gate(soft, self.threshold), weights)  # [U, L], [U, L, H, K]
+
+    def _frozen(self) -> bool:
+        """No gradient can reach the router: no grad mode, or none of its parameters requires one."""
+        return not torch.is_grad_enabled() or not any(p.requires_grad for p in self.parameters())
+
+    def _cached_encoding(self) -> GraphState:
+        """Encoder + read-out of every task, kept while nothing it reads changed: every parameter and buffer
+        (the same tensors at the same versions — an optimizer step, a load or a task added changes them), τ
+        and θ. Inference with the graph router then runs its GNN once, not once per batch."""
+        key = (torch.is_inference_mode_enabled(), self.temperature, self.threshold, self.num_tasks,
+               *((t, t._version) for t in (*self.parameters(), *self.buffers())))
+        cached = self._cache
+        if cached is None or len(cached[0]) != len(key) or any(
+                (a[0] is not b[0] or a[1] != b[1]) if isinstance(a, tuple) else a != b for a, b in zip(cached[0], key)):
+            with torch.no_grad():
+                cached = self._cache = (key, self.encode())
+        return cached[1]
 
     def _encode_batch(self, tasks: Tensor) -> tuple[GraphState, Tensor]:
         """Sparse mode: the GNN over every task, the read-out for the batch's tasks and their candidate

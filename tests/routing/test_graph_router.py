@@ -371,3 +371,59 @@ def test_planted_groups_are_learned_without_declared_relations_and_graph_beats_s
     w = graph.router(torch.arange(new + 1)).weights.flatten(1)  # [T+1, L·H·K]
     to_group = [float((w[new] - w[g * 3 : g * 3 + 3].mean(0)).detach().norm()) for g in (0, 1)]
     assert to_group[0] < to_group[1]
+
+
+# ----------------------------------------------------------------------------- inference cache (issue 17)
+def test_inference_runs_the_gnn_once_until_an_input_changes():
+    torch.manual_seed(0)
+    model = TaskGraphModel(spec(tasks=4))
+    perturb(model.router)
+    router = model.router.eval()
+    runs = []
+    router.encoder.register_forward_hook(lambda *_: runs.append(1))
+    tasks = torch.tensor([0, 2])
+    with torch.no_grad():
+        first = router(tasks)
+        again = router(torch.tensor([1, 2, 3]))
+    assert len(runs) == 1  # the second batch read the cached encoding
+    fresh = router.encode(tasks)  # grad mode on, parameters trainable: computed, not cached
+    assert len(runs) == 2
+    assert_close(first.weights, fresh.weights, rtol=1e-6, atol=1e-7)
+    assert_close(again.weights[1], first.weights[1])  # task 2 in both batches
+    opt = torch.optim.SGD(router.parameters(), lr=0.5)
+    (fresh.weights[:, :, :, 0].sum() + fresh.gates.sum()).backward()
+    opt.step()  # parameters change in place (their versions move): the cache is stale
+    with torch.no_grad():
+        moved = router(tasks)
+    assert len(runs) == 3 and (moved.weights - first.weights).abs().max() > 1e-4
+    with torch.no_grad():
+        router.relations.theta.add_(1.0)  # a buffer or parameter edited in place also invalidates it
+        router(tasks)
+    assert len(runs) == 4
+    router.requires_grad_(False)  # a frozen router in grad mode (adapters training) reads the cache too
+    router(tasks)
+    assert len(runs) == 4
+    guest = model.add_task_from_relations("t9", 2, {"t0": 1.0})  # a task added: new parameters, new cache
+    with torch.no_grad():
+        out = router(torch.tensor([guest]))
+    assert len(runs) == 5 and out.weights.shape[0] == 1
+
+
+def test_relation_message_edges_are_cached_until_the_slots_change():
+    torch.manual_seed(0)
+    T = 120
+    router = GraphRouter(T, 2, 1, 2, RouterSpec(kind="graph", gnn={"hidden": 8}),
+                         relations=spec().relations.model_copy(update={"top_k": 3, "refresh_every": 2})).train()
+    rel = router.relations
+    for step in range(3):
+        router(torch.arange(0, T, 7))
+        index, r = rel.weights()
+        edges, r_directed = rel.directed(index, r)
+        expected = torch.cat([index, index.flip(0)], dim=1)  # every pair both ways (no zero-shot tasks)
+        assert torch.equal(edges, expected) and torch.equal(r_directed, torch.cat([r, r]))
+        assert torch.equal(index, rel.index[:, rel.active])
+    plan = rel._plan()
+    router(torch.arange(0, T, 7))  # the 4th forward: no refresh (every 2 forwards, from the 1st)
+    assert rel._plan() is plan
+    router(torch.arange(0, T, 7))  # the 5th: a refresh rewrites the slots in place
+    assert rel._plan() is not plan
