@@ -145,6 +145,10 @@ def test_log_lines_are_checked_by_their_schema(tmp_path: Path, line: str, messag
     (["merge", "RUN", "--method", "dare", "--out", "OUT/m", "--seed", "-1"], "--seed: must be at least 0"),
     (["bench", "speed", "--seed", str(2**70)], "--seed: must be at most 4,294,967,295"),
     (["bench", "quality", "--out", "OUT/q", "--seeds", "101"], "--seeds: must be at most 100"),
+    (["bench", "speed", "--tasks", "1000000"], "--tasks: must be at most 100,000 (tasks a benchmark builds)"),
+    (["bench", "speed", "--batch", "100000"], "--batch: must be at most 4,096"),
+    (["bench", "scale", "--tasks", "10", "2000000"], "--tasks: must be at most 100,000"),
+    (["eval", "RUN", "--timing-rounds", "100000"], "--timing-rounds: must be at most 10,000"),
     (["train", "SPEC", "--out", "OUT/t", "--set", f"training.seed={2**70}"],
      "training.seed: Input should be less than or equal to 4294967295"),
 ])

@@ -7,7 +7,11 @@ with the limit named instead of running until it is killed or allocating what th
 ``seed``                    0 .. :data:`~taskgraph.spec.models.MAX_SEED` (2³² − 1), as ``training.seed``
 ``seeds`` (a count)         1 .. :data:`MAX_SEEDS` seeds per grid point / router
 ``layers``                  1 .. :data:`MAX_LAYERS` adapted layers drawn by ``export --layers``
-``positive_int``, ``count`` 1 (or 0) .. :data:`MAX_COUNT`: steps, rounds, shots, batch sizes, task counts
+``positive_int``, ``count`` 1 (or 0) .. :data:`MAX_COUNT`: steps, shots, batch sizes
+``rounds``                  1 .. :data:`MAX_ROUNDS` timed rounds (``bench``, ``eval --timing-rounds``)
+``task_count``              1 .. :data:`MAX_TASKS` tasks a benchmark builds (``bench speed``, ``bench scale``)
+``bench_batch``, ``seq``    1 .. :data:`MAX_BENCH_BATCH` examples, 1 .. :data:`MAX_SEQ` tokens (``bench speed``)
+``threads``                 1 .. :data:`MAX_THREADS` torch threads
 ==========================  ==================================================================
 """
 
@@ -20,7 +24,11 @@ from taskgraph.spec.models import MAX_SEED
 
 MAX_SEEDS = 100  # seeds per grid point: a sweep of 100 seeds already trains 100 runs per value
 MAX_LAYERS = 1000  # no transformer has this many layers
-MAX_COUNT = 10**9  # steps, rounds, shots, batch sizes: larger runs until killed or allocates without end
+MAX_COUNT = 10**9  # steps, shots, batch sizes: larger runs until killed or allocates without end
+MAX_ROUNDS = 10_000
+MAX_TASKS = 100_000  # ten times the largest supported task count (T = 10,000)
+MAX_BENCH_BATCH, MAX_SEQ = 4096, 8192
+MAX_THREADS = 1024
 
 
 def _integer(text: str) -> int:
@@ -62,3 +70,21 @@ seeds = int_in(1, MAX_SEEDS, "seeds per grid point; run more in separate --out f
 
 layers = int_in(1, MAX_LAYERS, "adapted layers to draw")
 """A number of layers to draw, 1 .. :data:`MAX_LAYERS`."""
+
+rounds = int_in(1, MAX_ROUNDS, "timed rounds")
+"""Timed rounds, 1 .. :data:`MAX_ROUNDS`."""
+
+warmup_rounds = int_in(0, MAX_ROUNDS, "warm-up rounds")
+"""Uncounted warm-up rounds, 0 .. :data:`MAX_ROUNDS`."""
+
+task_count = int_in(1, MAX_TASKS, "tasks a benchmark builds")
+"""Tasks a benchmark builds, 1 .. :data:`MAX_TASKS`."""
+
+bench_batch = int_in(1, MAX_BENCH_BATCH, "examples per benchmark batch")
+"""Examples per benchmark batch, 1 .. :data:`MAX_BENCH_BATCH`."""
+
+seq = int_in(1, MAX_SEQ, "tokens per example")
+"""Tokens per example, 1 .. :data:`MAX_SEQ`."""
+
+threads = int_in(1, MAX_THREADS, "torch threads")
+"""Torch threads, 1 .. :data:`MAX_THREADS`."""

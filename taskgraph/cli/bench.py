@@ -14,7 +14,9 @@ from typing import Any, Callable
 import yaml
 
 from taskgraph.atomic import write_text
-from taskgraph.cli.argtypes import count, positive_int, seed, seeds
+from taskgraph.cli.argtypes import (
+    bench_batch, positive_int, rounds, seed, seeds, seq, task_count, threads, warmup_rounds,
+)
 from taskgraph.run_folder import check_output_file
 
 
@@ -37,19 +39,19 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p = benches.add_parser(
         "speed", help="training-step time, inference time and peak memory vs PEFT LoRA / Poly",
         description="Interleaved, paired timing of every configuration (see taskgraph.bench.speed).")
-    p.add_argument("--rounds", type=positive_int, default=30, help="counted rounds (default: 30)")
-    p.add_argument("--warmup", type=count, default=2, help="uncounted warm-up rounds (default: 2)")
+    p.add_argument("--rounds", type=rounds, default=30, help="counted rounds (default: 30)")
+    p.add_argument("--warmup", type=warmup_rounds, default=2, help="uncounted warm-up rounds (default: 2)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     p.add_argument("--model", choices=["tiny", "minilm"], default="minilm",
                    help="minilm: the packaged MiniLM-L6; tiny: a 2-layer BERT from a config (default: minilm)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
-    p.add_argument("--tasks", type=positive_int, default=8, help="tasks T of every row (default: 8)")
-    p.add_argument("--many-tasks", type=positive_int, default=1000,
+    p.add_argument("--tasks", type=task_count, default=8, help="tasks T of every row (default: 8)")
+    p.add_argument("--many-tasks", type=task_count, default=1000,
                    help="T of the poly / mhr task-scaling rows (default: 1000)")
-    p.add_argument("--threads", type=positive_int, default=None,
+    p.add_argument("--threads", type=threads, default=None,
                    help="torch.set_num_threads (default: the CPUs this process may use)")
-    p.add_argument("--batch", type=positive_int, default=32, help="examples per batch (default: 32)")
-    p.add_argument("--seq", type=positive_int, default=64, help="tokens per example (default: 64)")
+    p.add_argument("--batch", type=bench_batch, default=32, help="examples per batch (default: 32)")
+    p.add_argument("--seq", type=seq, default=64, help="tokens per example (default: 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
     p.set_defaults(run=json_checked(run_speed))
@@ -59,11 +61,11 @@ def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p = benches.add_parser(
         "scale", help="graph-router forward + backward time and memory for T = 10 ... 10,000 tasks",
         description="Interleaved timing of the graph router alone (see taskgraph.bench.scale).")
-    p.add_argument("--tasks", type=positive_int, nargs="+", default=[10, 100, 1_000, 10_000],
+    p.add_argument("--tasks", type=task_count, nargs="+", default=[10, 100, 1_000, 10_000],
                    help="task counts T (default: 10 100 1000 10000)")
-    p.add_argument("--rounds", type=positive_int, default=15, help="counted rounds (default: 15)")
-    p.add_argument("--warmup", type=count, default=2, help="uncounted warm-up rounds (default: 2)")
-    p.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: the usable CPUs)")
+    p.add_argument("--rounds", type=rounds, default=15, help="counted rounds (default: 15)")
+    p.add_argument("--warmup", type=warmup_rounds, default=2, help="uncounted warm-up rounds (default: 2)")
+    p.add_argument("--threads", type=threads, default=None, help="torch threads (default: the usable CPUs)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--share", action="store_true",
                    help="also time the router against a whole MiniLM-L6 training step (needs the package)")
@@ -137,7 +139,7 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
                    help="real suite: comma-separated held-out tasks (default: the last task of the first two of "
                         "sentiment, topic, authorship that have two tasks or more)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
-    p.add_argument("--threads", type=positive_int, default=None,
+    p.add_argument("--threads", type=threads, default=None,
                    help="torch threads (default: planted 1 — its tiny models are fastest so and do not stall on a "
                         "busy machine; real: every usable CPU)")
     p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")

@@ -16,7 +16,7 @@ from typing import Any
 
 from taskgraph.atomic import write_text
 from taskgraph.run_folder import check_output_file
-from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.argtypes import positive_int, rounds
 from taskgraph.cli.threads import add_threads_option, apply_threads
 
 COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="skip timing inference with the gates as learned vs all adapters on")
     p.add_argument("--no-alignment", dest="alignment", action="store_false",
                    help="skip the gradient alignment between tasks (and the gradient-cosine AUROC)")
-    p.add_argument("--timing-rounds", type=positive_int, default=TIMING_ROUNDS, metavar="N",
+    p.add_argument("--timing-rounds", type=rounds, default=TIMING_ROUNDS, metavar="N",
                    help=f"timed rounds of each mode (default: {TIMING_ROUNDS})")
     add_threads_option(p)
     p.set_defaults(run=run)
