@@ -102,6 +102,7 @@ def package_dir(module: str, *, where: str) -> Path:
         spec = importlib.util.find_spec(parts[0])
     except (ImportError, ValueError):
         spec = None
+    locations: list[str] = []  # the search path of the package found so far
     for depth, part in enumerate(parts):
         if depth:
             spec = importlib.machinery.PathFinder.find_spec(part, locations)
