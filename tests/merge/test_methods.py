@@ -143,6 +143,15 @@ def test_subspace_merge_is_exact_when_the_ranks_fit():
     assert_close(merged.dense(), 0.4 * sum(u.dense() for u in ups), rtol=0, atol=1e-10)
 
 
+def test_subspace_merge_is_exact_when_the_factors_bases_differ_in_size():
+    """d_out = 3 < Σ r_t = 6 < d_in: the coordinates are [3, 6]; with r ≥ both the merge is still exact."""
+    ups = updates(t=3, r=2, d_out=3, d_in=10, seed=8)
+    qb, qa, coords = shared_bases(ups)
+    assert coords.shape == (3, 3, 6)
+    merged = subspace_merge(ups, rank=6, combine="sum", lam=1.0)
+    assert_close(merged.dense(), sum(u.dense() for u in ups), rtol=0, atol=1e-10)
+
+
 def test_subspace_coordinates_are_exact_and_the_merge_is_one_rank_r_lora():
     ups = updates(t=4, r=2, d_out=10, d_in=9, seed=5)
     qb, qa, coords = shared_bases(ups)

@@ -114,7 +114,7 @@ def _counts(values: Sequence[float]) -> str:
 
 def plot_normalised(result: Mapping[str, Any], out: Path) -> Path:
     """Normalised accuracy against T, one panel per mode, one line per method (± std over seeds)."""
-    fig = _figure((11.0, 4.5))
+    fig = _figure((12.5, 4.5))
     sizes = np.array(result["sizes"], dtype=np.float64)  # [S]
     methods = list(dict.fromkeys(r["method"] for r in result["rows"]))
     axes = fig.subplots(1, len(MODES), sharey=True)
@@ -133,7 +133,7 @@ def plot_normalised(result: Mapping[str, Any], out: Path) -> Path:
         ax.set_xticks(sizes)
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("normalised accuracy (merged / single-task)")
-    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="lower left")
+    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return _save(fig, out)
 
 
