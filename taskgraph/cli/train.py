@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
                   f"{spec.training.checkpoint_every} steps); nothing to resume — start again with --overwrite",
                   file=sys.stderr)
         return 130
+    if result.rank != 0:  # a data-parallel run (torchrun): rank 0 reports it
+        return 0
     width = max(len(name) for name in result.final.acc)
     print(f"{'task':<{width}}  val accuracy")
     for name, acc in result.final.acc.items():

@@ -81,6 +81,7 @@ class TaskGraphModel(nn.Module):
         adapted: ``[(qualified module name, RoutedLoRALinear)]`` in layer order ``l = 0 .. L-1``.
         fuse_layers: compute every adapted layer's factors of a batch at once (:mod:`taskgraph.adapters.fused`,
             the default) instead of in each layer's forward; both give the same result.
+        routing_seed: when set, the seed of the router's random draws (see :meth:`_route`). (default: None)
         router, heads: the router and the :class:`TaskHeads`.
         context: the :class:`RoutingContext` shared by every adapted layer.
     """
@@ -105,6 +106,7 @@ class TaskGraphModel(nn.Module):
         self.router = router_cls.from_spec(spec, len(self.adapted), skills)
         self.fused = FusedFactors([layer for _, layer in self.adapted])
         self.fuse_layers = True  # every layer's factors at once per batch; False: each layer mixes its own (equal)
+        self.routing_seed: int | None = None  # set: the router's random draws come from this seed (data parallel)
         self.heads = TaskHeads(hidden_size(base), [t.num_labels for t in spec.tasks])
         self._task_ids = {t.name: i for i, t in enumerate(spec.tasks)}
         self._freeze_base()
@@ -260,13 +262,24 @@ class TaskGraphModel(nn.Module):
             tasks, inverse = torch.unique(ids, return_inverse=True)  # [U], [B]
         else:
             tasks, inverse = (t.to(input_ids.device) for t in distinct)  # [U], [B]
-        routing = self.router(tasks)  # gates [U, L], weights [U, L, H, K]
+        routing = self._route(tasks)  # gates [U, L], weights [U, L, H, K]
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         factors = self.fused(routing, inverse) if self.fuse_layers else None  # every layer's, once per batch
         with self.context.use(BatchRouting(routing, inverse, factors)):
             hidden = self.base(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
         pooled = pool(self.spec.model.pooling, hidden, mask)  # [B, D]
         return pooled, ids, routing, tasks, inverse
+
+    def _route(self, tasks: Tensor) -> Routing:
+        """The router's output for ``tasks [U]``; with :attr:`routing_seed` set its random draws (Poly's relaxed
+        Bernoulli) come from that seed and the global random state is left as it was — how data-parallel
+        training gives every process the same routing while each draws its own dropout."""
+        if self.routing_seed is None:
+            return self.router(tasks)
+        devices = [tasks.device.index or 0] if tasks.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.routing_seed)
+            return self.router(tasks)
 
     def _loss(self, logits: Tensor, labels: Tensor, ids: Tensor) -> Tensor:
         labels = labels.to(device=logits.device, dtype=torch.long).reshape(-1)  # [B]

@@ -357,6 +357,12 @@ class Batch:
         return Batch(*(t.to(device, non_blocking=True) for t in (
             self.input_ids, self.attention_mask, self.labels, self.task_ids, self.tasks, self.inverse)))
 
+    def rows(self, part: slice) -> "Batch":
+        """Examples ``part`` of this batch, as wide as the whole batch, keeping the whole batch's distinct
+        tasks (``inverse`` still points into them): one process's share of a data-parallel step."""
+        return Batch(self.input_ids[part], self.attention_mask[part], self.labels[part], self.task_ids[part],
+                     self.tasks, self.inverse[part])
+
     def task_names(self, names: Sequence[str]) -> list[str]:
         """The names of the distinct tasks of the batch."""
         return [names[int(t)] for t in self.tasks.tolist()]

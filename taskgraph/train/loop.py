@@ -54,7 +54,8 @@ from taskgraph.run_folder import (
 )
 from taskgraph.run_records import read_log
 from taskgraph.spec import Spec, dump_spec, load_spec
-from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
+from taskgraph.train.batches import Batch, MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
+from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.optim import apply_lr, build_optimizer
 from taskgraph.train.progress import Progress
@@ -86,6 +87,7 @@ class TrainResult:
     examples_per_s: float
     resumed_from: int | None
     model: TaskGraphModel = field(repr=False)
+    rank: int = 0  # this process's rank in a data-parallel run (torchrun); rank 0 wrote the run folder
     best_in: str = "best"  # the run folder entry holding the best model: "best", or "model" when it is the final one
     plots: list[Path] = field(default_factory=list)  # RUN/plots/*.png, written at the end
 
@@ -108,6 +110,9 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
             checkpoint is written there, so a later ``resume`` goes on.
         device: ``"cpu"`` or ``"cuda"`` (bf16 autocast).
 
+    Started by ``torchrun`` with more than one process, the processes train data-parallel: the global batch
+    split across them, rank 0 writing the run folder (:mod:`taskgraph.train.distributed`).
+
     Raises:
         TrainingError, CheckpointError, DataError, ModelError: with one clear message; on a
         failed resume nothing in ``out_dir`` has been changed.
@@ -122,25 +127,45 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
                             "starts it afresh; give one")
     stop = training.steps if max_steps is None else min(max_steps, training.steps)
     run = Path(out_dir)
-    check_output_folder(run, kind="train", sources=[base_dir])
+    parallel = data_parallel_from_env(dev)  # torchrun with several processes: data parallel, else None
     with contextlib.ExitStack() as held:
-        if run.is_dir() and (resume or read_marker(run) is not None):  # never a lock file in a stranger's folder
-            held.enter_context(run_lock(run, what="run folder"))
-        checkpoint = _checkpoint_to_resume(run, spec) if resume else _check_fresh(run, spec, overwrite)
-        return _train(spec, run, held, checkpoint, base_dir=base_dir, overwrite=overwrite, stop=stop, dev=dev)
+        if parallel is not None:
+            held.callback(parallel.close)
+            dev = parallel.device
+            if training.batch_size < parallel.world:
+                raise TrainingError(f"training.batch_size = {training.batch_size} is the whole step's batch, split "
+                                    f"across {parallel.world} processes: give at least one example per process")
+        checkpoint = None
+        if parallel is None or parallel.main:  # rank 0 alone reads and writes the run folder
+            check_output_folder(run, kind="train", sources=[base_dir])
+            if run.is_dir() and (resume or read_marker(run) is not None):  # never a lock file in a stranger's folder
+                held.enter_context(run_lock(run, what="run folder"))
+            checkpoint = _checkpoint_to_resume(run, spec) if resume else _check_fresh(run, spec, overwrite)
+        try:
+            return _train(spec, run, held, checkpoint, base_dir=base_dir, overwrite=overwrite, stop=stop, dev=dev,
+                          parallel=parallel)
+        except DistributedError as exc:
+            saved = list_checkpoints(run) if run.is_dir() else []
+            last = f"the last checkpoint is {str(saved[-1])!r}" if saved else "no checkpoint was written yet"
+            raise DistributedError(f"{exc}; {last} (resume: the same command with {opt('resume')}, with any "
+                                   "number of processes)") from None
 
 
 def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunCheckpoint | None, *,
-           base_dir: str | os.PathLike[str], overwrite: bool, stop: int, dev: torch.device) -> TrainResult:
+           base_dir: str | os.PathLike[str], overwrite: bool, stop: int, dev: torch.device,
+           parallel: DataParallel | None = None) -> TrainResult:
     training, cuda = spec.training, dev.type == "cuda"
+    main = parallel is None or parallel.main
     with _deterministic(cuda):
         # ---- build everything and check it against the checkpoint; nothing is written yet
-        if checkpoint is None:
+        if checkpoint is None:  # (every rank but 0 builds the model afresh and receives rank 0's weights)
             plan_model(spec).check_memory(spec, str(dev))  # counted on the meta device: nothing allocated yet
             _seed_everything(training.seed)
             model = TaskGraphModel(spec).to(dev)
         else:
             model = TaskGraphModel.from_pretrained(checkpoint.folder, device=dev)
+        if parallel is not None:
+            parallel.broadcast_module(model)
         pad_id = tokenizer_pad_id(model.tokenizer)
         data = load_task_data(spec, base_dir, tokenizer=model.tokenizer, pad_id=pad_id,
                               vocab_size=model.base.get_input_embeddings().num_embeddings)
@@ -150,7 +175,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                                    training.sampling_temperature, seed=training.seed)
         optimizer = build_optimizer(model, training)
         trainable = [p for group in optimizer.param_groups for p in group["params"]]
-        board = TensorBoardLog.for_spec(spec)  # training.report_to: refused here, before anything is written
+        board = TensorBoardLog.for_spec(spec) if main else TensorBoardLog(None)  # report_to: refused before any write
         fingerprints = {t.name: t.fingerprint() for t in train_data}
         state = TrainerState(step=0, rng={}, sampler={}, data=fingerprints)
         if checkpoint is not None:
@@ -159,9 +184,11 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             load_optimizer_state(optimizer, checkpoint.optimizer_tensors, checkpoint.optimizer_meta,
                                  str(checkpoint.folder))
             sampler.load_state_dict(state.sampler)
+        if parallel is not None:  # rank 0's step, sampler and optimizer state (a resume) on every rank
+            state.step = parallel.share_resume_state(state.step, sampler, optimizer)
 
-        # ---- the run directory: from here on this run writes
-        if checkpoint is None:
+        # ---- the run directory: from here on this run writes (rank 0 alone, in a data-parallel run)
+        if main and checkpoint is None:
             run.mkdir(parents=True, exist_ok=True)
             held.enter_context(run_lock(run, what="run folder"))
             _check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
@@ -169,38 +196,33 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             write_marker(run, "train", spec.name, spec_hash=spec_hash(spec), spec_dir=str(Path(base_dir).resolve()))
             write_text(run / SPEC, dump_spec(spec))  # the effective spec (with --set): a resume reads it
             (run / LOG).write_bytes(b"")
-        else:
+        elif main:
             if read_marker(run) is None:
                 write_marker(run, "train", spec.name, spec_hash=spec_hash(spec),  # a run from before markers
                              spec_dir=str(Path(base_dir).resolve()))
             remove_partial(run)
             _cut_log(run / LOG, state.log_bytes)
             restore_rng(state.rng, cuda)
-        resumed_from = state.step if checkpoint is not None else None
+        resumed_from = state.step if state.step > 0 else None
         board.open(run, resumed_from)
         elapsed_before, session_start = state.elapsed_s, time.perf_counter()
         step_seconds, session_examples = 0.0, 0
         last_eval: tuple[int, EvalResult] | None = None
-        log = open(run / LOG, "ab")
-        progress = Progress(stop, state.step, spec.name, training.eval_every)
+        log = open(run / LOG if main else os.devnull, "ab")
+        quiet = None if main else held.enter_context(open(os.devnull, "w"))  # the other ranks report nothing
+        progress = Progress(stop, state.step, spec.name, training.eval_every, stream=quiet)
         try:
             for step in range(state.step + 1, stop + 1):
                 tick = time.perf_counter()
                 factor = apply_lr(optimizer, step - 1, training)
-                batch = collate(sampler.sample(training.batch_size), train_data, pad_id).to(dev)
-                model.train()
-                with _autocast(cuda):
-                    out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
-                                distinct=(batch.tasks, batch.inverse))
-                    reg_loss = model.router.regularizer()
-                loss = out.loss + reg_loss
-                loss_value, task_value, reg_value = (float(x.detach()) for x in (loss, out.loss, reg_loss))
+                batch = collate(sampler.sample(training.batch_size), train_data, pad_id)  # the same on every rank
+                optimizer.zero_grad(set_to_none=True)
+                loss_value, task_value, reg_value = step_gradients(model, batch, trainable, dev, step, training.seed,
+                                                                   parallel)
                 if not math.isfinite(loss_value):
                     raise TrainingError(_non_finite_message(step, f"the loss is not finite (task loss {task_value}, "
                                                             f"router regularizer {reg_value})",
                                                             batch.task_names(names), list_checkpoints(run)))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(trainable, training.grad_clip or math.inf)  # inf: no clip
                 if not math.isfinite(float(grad_norm)):
                     raise TrainingError(_non_finite_message(step, f"the gradient norm is {float(grad_norm)}",
@@ -216,9 +238,10 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                                   "time": elapsed_before + time.perf_counter() - session_start})
                 board.train_step(step, loss_value, task_value, reg_value, optimizer)
                 progress.update(step, loss_value, session_examples / max(step_seconds, 1e-9))
-                fault_point(FAULT_AT_STEP, step)
+                if parallel is None or parallel.faults_here():
+                    fault_point(FAULT_AT_STEP, step)
 
-                if _scheduled_eval(step, training.eval_every, training.steps):
+                if main and _scheduled_eval(step, training.eval_every, training.steps):
                     val = evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda)
                     last_eval = (step, val)
                     _write_line(log, val.log_record(step))
@@ -226,7 +249,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                     if state.best_mean_acc is None or val.mean_acc > state.best_mean_acc:
                         state.best_step, state.best_mean_acc = step, val.mean_acc
                         _save_model(model, run / BEST, {"step": step, "mean_acc": val.mean_acc, "acc": val.acc})
-                if step % training.checkpoint_every == 0 or step == stop:
+                if main and (step % training.checkpoint_every == 0 or step == stop):
                     log.flush()
                     state.log_bytes = log.tell()
                     state.elapsed_s = elapsed_before + time.perf_counter() - session_start
@@ -234,7 +257,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                     write_checkpoint(run, model, optimizer, state, spec, training.keep_checkpoints)
 
             # ---- the end: final validation, the final model, the summary
-            if last_eval is None or last_eval[0] != state.step:
+            if main and (last_eval is None or last_eval[0] != state.step):
                 last_eval = (state.step, evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda))
                 if not _scheduled_eval(state.step, training.eval_every, training.steps):  # else logged already
                     _write_line(log, last_eval[1].log_record(state.step))
@@ -243,6 +266,12 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             progress.close()
             log.close()
             board.close()
+            model.routing_seed = None
+        if not main:  # rank 0 validates and writes; the others return its figures once it has
+            assert parallel is not None
+            return _rank_result(parallel.broadcast_json(None), run, state.step, training.steps, model, parallel.rank,
+                                resumed_from, session_examples / step_seconds if step_seconds > 0 else 0.0)
+        assert last_eval is not None
         _save_model(model, run / FINAL, None)
         best_step, best_mean_acc, best_in = _best_with_final(state.best_step, state.best_mean_acc, last_eval)
         result = TrainResult(
@@ -255,7 +284,53 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
         from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)
 
         result.plots = write_run_plots(run, model=model)  # still under the run's lock
+        if parallel is not None:
+            parallel.broadcast_json(_shared_result(result))
         return result
+
+
+def step_gradients(model: TaskGraphModel, batch: Batch, trainable: list[torch.nn.Parameter], dev: torch.device,
+                   step: int, seed: int, parallel: DataParallel | None = None) -> tuple[float, float, float]:
+    """Forward and backward of one training step; returns ``(loss, task loss, regularizer)`` of the whole batch.
+
+    With ``parallel`` this process takes its share of ``batch`` (every rank holds the same batch), the router's
+    random draws come from the step's shared seed and dropout from this rank's, and the gradients — summed over
+    the processes — equal one process's on the whole batch (:mod:`taskgraph.train.distributed`).
+    """
+    shard = (batch if parallel is None else batch.rows(parallel.shard(batch.size))).to(dev)
+    model.train()
+    if parallel is not None:  # routing noise shared by every rank, dropout drawn per rank
+        model.routing_seed, rank_seed = parallel.step_seeds(seed, step)
+        torch.manual_seed(rank_seed)
+    with _autocast(dev.type == "cuda"):
+        out = model(shard.input_ids, shard.attention_mask, shard.task_ids, shard.labels,
+                    distinct=(shard.tasks, shard.inverse))
+        reg_loss = model.router.regularizer()
+    share = shard.size / batch.size  # the ranks' gradients sum to the whole batch's
+    loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world
+    loss.backward()
+    loss_value, task_value, reg_value = (float(x.detach()) for x in (loss, out.loss, reg_loss))
+    if parallel is None:
+        return loss_value, task_value, reg_value
+    task_value, reg_value = parallel.reduce_gradients(trainable, [task_value * share, reg_value / parallel.world])
+    return task_value + reg_value, task_value, reg_value
+
+
+def _shared_result(result: TrainResult) -> dict[str, Any]:
+    """What rank 0 tells the other processes at the end of a data-parallel run."""
+    final = result.final
+    return {"final": {"acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss, "examples": final.examples},
+            "best_step": result.best_step, "best_mean_acc": result.best_mean_acc, "best_in": result.best_in,
+            "wall_time_s": result.wall_time_s}
+
+
+def _rank_result(shared: dict[str, Any], run: Path, step: int, total: int, model: TaskGraphModel, rank: int,
+                 resumed_from: int | None, examples_per_s: float) -> TrainResult:
+    """Another rank's :class:`TrainResult`: rank 0's validation, this process's model and speed."""
+    return TrainResult(run_dir=run, step=step, completed=step == total, final=EvalResult(**shared["final"]),
+                       best_step=shared["best_step"], best_mean_acc=shared["best_mean_acc"],
+                       best_in=shared["best_in"], wall_time_s=shared["wall_time_s"], examples_per_s=examples_per_s,
+                       resumed_from=resumed_from, model=model, rank=rank)
 
 
 def _best_with_final(step: int | None, acc: float | None,
