@@ -8,13 +8,13 @@ its pydantic model. One message names the file and every field that is wrong::
 
     RUN/checkpoints/step-000004/trainer.json: log_bytes: Input should be greater than or equal to 0 (got -5)
 
-=============================  ===============================  ==========================================
-file                           model                            read by
-=============================  ===============================  ==========================================
-``RUN/train.json``             :class:`RunSummary`              eval / adapt (``base_dir``), bench quality
-``RUN/checkpoints/*/trainer.json``  :class:`TrainerRecord`      ``train --resume``
-``RUN/log.jsonl`` (each line)  :class:`LogRow`                  plots, ``train --resume`` (:func:`read_log`)
-=============================  ===============================  ==========================================
+- ``RUN/train.json``: :class:`RunSummary`, read by eval, adapt and merge for its ``base_dir``
+  (:func:`read_summary`);
+- ``RUN/checkpoints/step-N/trainer.json``: :class:`TrainerRecord`, read by ``train --resume``;
+- ``RUN/log.jsonl``, each line: :class:`LogRow`, read by the plots and by ``train --resume`` (:func:`read_log`).
+
+JSONL data files, predict inputs, the catalog's files and a sweep's or bench's cell records are parsed by
+:func:`parse_json` too.
 
 The models check the fields taskgraph uses (type, sign, finiteness) and let other keys through, so a
 file written by a later taskgraph with more keys still reads.
