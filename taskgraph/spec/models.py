@@ -194,6 +194,15 @@ class TrainingSpec(Section):
     label_noise: float = Field(0.0, ge=0, lt=1)  # share of training labels replaced by another label
     # training curves written beside log.jsonl, which stays the source of truth (taskgraph.train.tensorboard)
     report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
+    # torch.compile the model's forward in training steps (the same numbers as eager; see taskgraph.train.loop)
+    compile: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_default_compile(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and not self.compile:
+            data.pop("compile", None)  # specs without it dump (and hash) as before it existed
+        return data
 
 
 class Spec(Section):

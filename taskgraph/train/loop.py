@@ -39,7 +39,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -47,7 +47,7 @@ import torch
 from taskgraph.atomic import replace_directory, staging_dir, write_text
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError, opt
 from taskgraph.files import describe
-from taskgraph.model import TaskGraphModel
+from taskgraph.model import TaskGraphModel, TaskGraphOutput
 from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import (
     MARKER, check_output_folder, clear_folder, holds_entries, read_marker, run_lock, write_marker,
@@ -67,6 +67,7 @@ from taskgraph.train.tensorboard import TensorBoardLog
 
 LOG, SPEC, SUMMARY, BEST, FINAL = "log.jsonl", "spec.yaml", "train.json", "best", "model"
 FAULT_AT_STEP = "TASKGRAPH_FAULT_AT_STEP"  # exit hard after update N (tests)
+COMPILE_BACKEND = "TASKGRAPH_COMPILE_BACKEND"  # torch.compile's backend under training.compile (default inductor)
 
 
 class TrainingError(TaskgraphError):
@@ -175,6 +176,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                                    training.sampling_temperature, seed=training.seed)
         optimizer = build_optimizer(model, training)
         trainable = [p for group in optimizer.param_groups for p in group["params"]]
+        forward = _compiled(model) if training.compile else model  # the training steps' forward
         board = TensorBoardLog.for_spec(spec) if main else TensorBoardLog(None)  # report_to: refused before any write
         fingerprints = {t.name: t.fingerprint() for t in train_data}
         state = TrainerState(step=0, rng={}, sampler={}, data=fingerprints)
@@ -218,7 +220,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                 batch = collate(sampler.sample(training.batch_size), train_data, pad_id)  # the same on every rank
                 optimizer.zero_grad(set_to_none=True)
                 loss_value, task_value, reg_value = step_gradients(model, batch, trainable, dev, step, training.seed,
-                                                                   parallel)
+                                                                   parallel, forward)
                 if not math.isfinite(loss_value):
                     raise TrainingError(_non_finite_message(step, f"the loss is not finite (task loss {task_value}, "
                                                             f"router regularizer {reg_value})",
@@ -290,8 +292,12 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
 
 
 def step_gradients(model: TaskGraphModel, batch: Batch, trainable: list[torch.nn.Parameter], dev: torch.device,
-                   step: int, seed: int, parallel: DataParallel | None = None) -> tuple[float, float, float]:
+                   step: int, seed: int, parallel: DataParallel | None = None,
+                   forward: Callable[..., TaskGraphOutput] | None = None) -> tuple[float, float, float]:
     """Forward and backward of one training step; returns ``(loss, task loss, regularizer)`` of the whole batch.
+
+    ``forward`` is the model's forward to call (``torch.compile(model)`` under ``training.compile``; default: the
+    model itself).
 
     With ``parallel`` this process takes its share of ``batch`` (every rank holds the same batch), the router's
     random draws come from the step's shared seed and dropout from this rank's, and the gradients — summed over
@@ -303,8 +309,8 @@ def step_gradients(model: TaskGraphModel, batch: Batch, trainable: list[torch.nn
         model.routing_seed, rank_seed = parallel.step_seeds(seed, step)
         torch.manual_seed(rank_seed)
     with _autocast(dev.type == "cuda"):
-        out = model(shard.input_ids, shard.attention_mask, shard.task_ids, shard.labels,
-                    distinct=(shard.tasks, shard.inverse))
+        call = model if forward is None else forward
+        out = call(shard.input_ids, shard.attention_mask, shard.task_ids, shard.labels, distinct=(shard.tasks, shard.inverse))
         reg_loss = model.router.regularizer()
     share = shard.size / batch.size  # the ranks' gradients sum to the whole batch's
     loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world
@@ -314,6 +320,14 @@ def step_gradients(model: TaskGraphModel, batch: Batch, trainable: list[torch.nn
         return loss_value, task_value, reg_value
     task_value, reg_value = parallel.reduce_gradients(trainable, [task_value * share, reg_value / parallel.world])
     return task_value + reg_value, task_value, reg_value
+
+
+def _compiled(model: TaskGraphModel) -> Callable[..., TaskGraphOutput]:
+    """``torch.compile`` of the model's forward (``training.compile: true``): the same numbers as eager (tests), the
+    host reads (task ids checked, one head per distinct task) left as graph breaks. The backend is inductor, or
+    ``TASKGRAPH_COMPILE_BACKEND`` (the tests use ``aot_eager``: the tracing without inductor's code generation)."""
+    backend = os.environ.get(COMPILE_BACKEND, "").strip() or "inductor"
+    return torch.compile(model, backend=backend)  # type: ignore[return-value]
 
 
 def _shared_result(result: TrainResult) -> dict[str, Any]:
