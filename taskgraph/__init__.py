@@ -2,7 +2,8 @@
 
 The public API, one import away::
 
-    from taskgraph import TaskGraph, TaskGraphModel, train, evaluate_run, adapt_run, merge_runs
+    from taskgraph import TaskGraph, TaskGraphModel, evaluate_run, adapt_run, merge_runs
+    from taskgraph.train import train   # taskgraph.train is the training package, so the function lives there
 
 The data flow, one folder per stage: ``spec`` → ``graph`` → ``routing`` → ``adapters`` → ``model``
 → ``train`` / ``metrics`` / ``eval`` → ``adapt`` / ``merge`` → ``report`` / ``export``; ``cli`` calls only
@@ -10,7 +11,8 @@ the public API. Everything below a stage's own ``__all__`` is internal.
 
 Only the spec layer is imported with this package: every other name is imported on first use from the
 module :data:`API` names (``import taskgraph.spec`` must not load torch, and this file runs on every
-``import taskgraph.<anything>``). The table is explicit; nothing is looked up by a computed name.
+``import taskgraph.<anything>``). The table is explicit; nothing is looked up by a computed name. No API name
+is also a subpackage's (``train``): importing the subpackage would rebind the name to the module.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ __version__ = "0.1.0"
 API: dict[str, str] = {
     "TaskGraph": "taskgraph.graph",
     "TaskGraphModel": "taskgraph.model",
-    "train": "taskgraph.train",
     "TrainResult": "taskgraph.train",
     "preflight": "taskgraph.train.preflight",
     "evaluate_run": "taskgraph.eval",

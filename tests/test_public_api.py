@@ -19,6 +19,13 @@ def test_every_api_name_resolves_to_the_object_its_module_defines() -> None:
     assert set(taskgraph.API) <= set(taskgraph.__all__) and set(taskgraph.__all__) <= set(dir(taskgraph))
 
 
+def test_no_api_name_is_also_a_subpackage() -> None:
+    import pkgutil
+
+    subpackages = {m.name for m in pkgutil.iter_modules(taskgraph.__path__)}
+    assert not set(taskgraph.API) & subpackages  # importing taskgraph.<name> would rebind the name to the module
+
+
 def test_an_unknown_name_lists_the_api() -> None:
     try:
         taskgraph.nope  # noqa: B018
