@@ -38,7 +38,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import (
@@ -55,6 +55,9 @@ from taskgraph.files import check_text, describe
 from taskgraph.registry import SOURCES, UnknownKindError
 from taskgraph.spec.models import Seed
 
+if TYPE_CHECKING:
+    from taskgraph.data.text2text import Text2Text
+
 SPLITS = ("train", "val", "test")
 MAX_FIELD_CHARS = 131_072  # Python's csv default, applied to JSONL too: a text is truncated to max_length tokens
 
@@ -64,22 +67,29 @@ Row = tuple[dict[str, Any], str]
 
 @dataclass(frozen=True, eq=False)
 class Examples:
-    """One split of one task: inputs and integer labels.
+    """One split of one task: inputs and integer labels (and, for a generative task, targets).
 
     Exactly one of ``texts`` (raw strings, to be tokenized by the model's tokenizer) and
-    ``token_ids`` (already token ids, fixed length; the planted benchmark) is set.
+    ``token_ids`` (already token ids, fixed length; the planted benchmark) is set. A generative task
+    (``objective: generate``) also sets its targets, as strings (``targets``, with ``texts``) or token ids
+    (``target_ids``, with ``token_ids``); its labels are the index of the target among the task's
+    ``choices``, or 0 without choices.
 
     Args:
         task: the task's name.
         labels: ``[N]`` integers in ``[0, num_labels)``.
         texts: ``[N]`` strings, or None.
         token_ids: ``[N][seq_len]`` token ids, or None.
+        targets: ``[N]`` target strings, or None.
+        target_ids: ``[N][*]`` target token ids (without the end token), or None.
     """
 
     task: str
     labels: list[int]
     texts: list[str] | None = None
     token_ids: list[list[int]] | None = None
+    targets: list[str] | None = None
+    target_ids: list[list[int]] | None = None
 
     def __post_init__(self) -> None:
         if (self.texts is None) == (self.token_ids is None):
@@ -87,6 +97,16 @@ class Examples:
         n_inputs = len(self.texts if self.texts is not None else self.token_ids)  # type: ignore[arg-type]
         if n_inputs != len(self.labels):
             raise ValueError(f"Examples of task {self.task!r}: {n_inputs} inputs but {len(self.labels)} labels")
+        if self.targets is not None and self.target_ids is not None:
+            raise ValueError("Examples takes at most one of targets and target_ids")
+        given = self.targets if self.targets is not None else self.target_ids
+        if given is not None and len(given) != n_inputs:
+            raise ValueError(f"Examples of task {self.task!r}: {n_inputs} inputs but {len(given)} targets")
+
+    @property
+    def generative(self) -> bool:
+        """True when the examples carry targets (a generative task's)."""
+        return self.targets is not None or self.target_ids is not None
 
     @property
     def is_tokenized(self) -> bool:
@@ -101,16 +121,20 @@ class Examples:
         """The examples at positions ``rows``, in that order."""
         idx = list(rows)
         labels = [self.labels[i] for i in idx]
+        targets = None if self.targets is None else [self.targets[i] for i in idx]
+        target_ids = None if self.target_ids is None else [self.target_ids[i] for i in idx]
         if self.texts is not None:
-            return Examples(self.task, labels, texts=[self.texts[i] for i in idx])
-        return Examples(self.task, labels, token_ids=[self.token_ids[i] for i in idx])  # type: ignore[index]
+            return Examples(self.task, labels, texts=[self.texts[i] for i in idx], targets=targets)
+        return Examples(self.task, labels, token_ids=[self.token_ids[i] for i in idx],  # type: ignore[index]
+                        target_ids=target_ids)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __repr__(self) -> str:
         kind = "token_ids" if self.is_tokenized else "texts"
-        return f"Examples(task={self.task!r}, n={len(self)}, inputs={kind})"
+        with_targets = ", with targets" if self.generative else ""
+        return f"Examples(task={self.task!r}, n={len(self)}, inputs={kind}{with_targets})"
 
 
 class Source(ABC):
@@ -124,15 +148,19 @@ class Source(ABC):
         task: the task's name (for messages and for :attr:`Examples.task`).
         num_labels: the task's label count; every label must lie in ``[0, num_labels)``.
         base_dir: the directory relative paths in the spec are resolved against.
+        text2text: a generative task's template and choices (:class:`~taskgraph.data.text2text.Text2Text`);
+            None for a classification task. (default: None)
     """
 
     kind: ClassVar[str] = "source"
 
-    def __init__(self, params: Any, *, task: str, num_labels: int, base_dir: str | Path = ".") -> None:
+    def __init__(self, params: Any, *, task: str, num_labels: int, base_dir: str | Path = ".",
+                 text2text: Text2Text | None = None) -> None:
         self.params = params
         self.task = task
         self.num_labels = num_labels
         self.base_dir = Path(base_dir)
+        self.text2text = text2text
         self._splits: dict[str, tuple[Examples, str]] | None = None
 
     def load(self, split: str) -> Examples:
@@ -140,7 +168,11 @@ class Source(ABC):
         if split not in SPLITS:
             raise DataError(f"task {self.task!r}: unknown split {split!r}; choose from {list(SPLITS)}")
         if self._splits is None:
-            self._splits = self._read()
+            splits = self._read()
+            if self.text2text is not None:  # a labelled source cast as text-to-text: the label's choice is the target
+                splits = {name: (self.text2text.cast(ex, self.task, origin), origin)
+                          for name, (ex, origin) in splits.items()}
+            self._splits = splits
             self._warn_one_label(*self._splits["train"])
         examples, origin = self._splits[split]
         if len(examples) == 0:
@@ -196,7 +228,10 @@ def build_source(task: Any, base_dir: str | Path = ".") -> Source:
         except ValidationError as exc:
             problems = validation_problems(exc, prefix="data.")
             raise DataError(f"task {task.name!r}: invalid {data.source} data section: {problems}") from None
-    return entry.obj(params, task=task.name, num_labels=task.num_labels, base_dir=base_dir)
+    from taskgraph.data.text2text import Text2Text
+
+    return entry.obj(params, task=task.name, num_labels=task.num_labels, base_dir=base_dir,
+                     text2text=Text2Text.of(task))
 
 
 # --------------------------------------------------------------------------- splits
@@ -258,6 +293,7 @@ class TextParams(SplitParams):
     text: str = Field("text", min_length=1)
     label: str = Field("label", min_length=1)
     labels: list[str] | None = Field(None, min_length=2)
+    target: str | None = Field(None, min_length=1)  # a generative task's target column (objective: generate)
 
     @field_validator("labels")
     @classmethod
@@ -338,11 +374,20 @@ def check_fields(record: dict[str, Any], where: str) -> None:
                              f"{MAX_FIELD_CHARS:,} taskgraph reads from one field (JSONL and CSV alike)")
 
 
-def rows_to_examples(rows: Iterable[Row], params: TextParams, *, task: str, num_labels: int, file: str) -> Examples:
-    """Texts and labels of ``rows`` (records with their locations); :class:`DataError` at the first bad row."""
+def rows_to_examples(rows: Iterable[Row], params: TextParams, *, task: str, num_labels: int, file: str,
+                     text2text: Text2Text | None = None) -> Examples:
+    """Texts and labels of ``rows`` (records with their locations); :class:`DataError` at the first bad row.
+
+    With ``text2text`` (a generative task) the inputs and targets (:func:`~taskgraph.data.text2text.rows_to_pairs`).
+    """
     if params.labels is not None and len(params.labels) != num_labels:
         raise DataError(f"task {task!r}: data.labels names {len(params.labels)} labels {params.labels} "
                         f"but the task has num_labels: {num_labels}; make them agree")
+    if text2text is not None:
+        return text2text.rows_to_examples(rows, params, task=task, num_labels=num_labels, file=file)
+    if params.target is not None:
+        raise DataError(f"task {task!r}: data.target ({params.target!r}) names a target column, which only a "
+                        "generative task reads; give the task objective: generate, or drop data.target")
     texts: list[str] = []
     labels: list[int] = []
     for record, where in rows:
@@ -390,7 +435,7 @@ class FileSource(Source):
 
     def _examples(self, path: Path) -> Examples:
         return rows_to_examples(self.read_rows(path), self.params, task=self.task,
-                                num_labels=self.num_labels, file=str(path))
+                                num_labels=self.num_labels, file=str(path), text2text=self.text2text)
 
     def check_file(self, path: str, key: str) -> Path:
         """``path`` resolved; :class:`DataError` saying what it is when it is not a regular file (a missing

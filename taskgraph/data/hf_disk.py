@@ -109,6 +109,10 @@ class HfDiskSource(Source):
         return names
 
     def _examples(self, dataset: Any, where: str) -> Examples:
+        if self.text2text is not None:  # a generative task: whole rows (a template may read any column)
+            rows = ((dict(row), f"row {i}") for i, row in enumerate(dataset))
+            return rows_to_examples(rows, self.params, task=self.task, num_labels=self.num_labels, file=where,
+                                    text2text=self.text2text)
         columns = list(dataset.column_names)
         for key, column in (("text", self.params.text), ("label", self.params.label)):
             if column not in columns:
@@ -116,4 +120,5 @@ class HfDiskSource(Source):
         texts, labels = dataset[self.params.text], dataset[self.params.label]  # [N], [N]
         rows = (({self.params.text: t, self.params.label: y}, f"row {i}")
                 for i, (t, y) in enumerate(zip(texts, labels)))
-        return rows_to_examples(rows, self.params, task=self.task, num_labels=self.num_labels, file=where)
+        return rows_to_examples(rows, self.params, task=self.task, num_labels=self.num_labels, file=where,
+                                text2text=self.text2text)

@@ -10,7 +10,9 @@ Three sources, all offline (no model hub is ever contacted):
 
 Every model loads as its *base* class, without any task head: an encoder (BERT, MiniLM) as
 ``BertModel``, a decoder (GPT-2, Llama) as ``GPT2Model`` / ``LlamaModel``, and an encoder-decoder
-(T5) as its encoder alone (``T5EncoderModel``).
+(T5) as its encoder alone (``T5EncoderModel``) — unless a task generates (``generative=True``): then the
+base is the language model itself (``AutoModelForCausalLM`` / ``AutoModelForSeq2SeqLM``, see
+:mod:`taskgraph.model.lm_base`).
 """
 
 from __future__ import annotations
@@ -116,19 +118,29 @@ def package_dir(module: str, *, where: str) -> Path:
     return Path(locations[0]).resolve()
 
 
-def _instantiate(config: Any) -> nn.Module:
-    """A randomly initialised base model of ``config`` (encoder-only for encoder-decoder families)."""
+def _instantiate(config: Any, generative: bool = False) -> nn.Module:
+    """A randomly initialised base model of ``config`` (encoder-only for encoder-decoder families; the language
+    model with its LM head when ``generative``)."""
     import transformers
 
+    if generative:
+        from taskgraph.model.lm_base import instantiate_lm
+
+        return instantiate_lm(config)
     if config.model_type in ENCODER_CLASSES:
         return getattr(transformers, ENCODER_CLASSES[config.model_type])(config)
     return transformers.AutoModel.from_config(config)
 
 
-def _pretrained(config: Any, directory: Path) -> nn.Module:
-    """The pretrained base model in ``directory`` (encoder-only for encoder-decoder families)."""
+def _pretrained(config: Any, directory: Path, generative: bool = False) -> nn.Module:
+    """The pretrained base model in ``directory`` (encoder-only for encoder-decoder families; the language
+    model with its LM head when ``generative``)."""
     import transformers
 
+    if generative:
+        from taskgraph.model.lm_base import pretrained_lm
+
+        return pretrained_lm(config, directory)
     if config.model_type in ENCODER_CLASSES:
         cls = getattr(transformers, ENCODER_CLASSES[config.model_type])
         return cls.from_pretrained(directory, local_files_only=True)
@@ -153,25 +165,30 @@ def build_config(config: dict[str, Any]) -> Any:
                          f"{' '.join(str(exc).split())}") from None
 
 
-def _check_encoder_decoder(config: Any, where: str) -> None:
+def _check_encoder_decoder(config: Any, where: str, generative: bool = False) -> None:
+    if generative:
+        from taskgraph.model.lm_base import lm_kind_of_config
+
+        lm_kind_of_config(config, where)  # ModelError for an encoder-only family
+        return
     if getattr(config, "is_encoder_decoder", False) and config.model_type not in ENCODER_CLASSES:
         raise ModelError(f"{where}: {config.model_type!r} is an encoder-decoder model; taskgraph can "
                          f"use the encoder of {sorted(ENCODER_CLASSES)} only")
 
 
-def model_from_config(config: dict[str, Any], seed: int = 0) -> nn.Module:
+def model_from_config(config: dict[str, Any], seed: int = 0, generative: bool = False) -> nn.Module:
     """A randomly initialised base model; the same ``config`` and ``seed`` give the same weights.
 
     The global random state is left untouched (the seed is applied inside a forked RNG).
     """
     cfg = build_config(config)
-    _check_encoder_decoder(cfg, "model.config")
+    _check_encoder_decoder(cfg, "model.config", generative)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _instantiate(cfg)
+        return _instantiate(cfg, generative)
 
 
-def model_from_dir(directory: Path) -> nn.Module:
+def model_from_dir(directory: Path, generative: bool = False) -> nn.Module:
     """A pretrained base model from a local directory (``local_files_only``)."""
     from transformers import AutoConfig
 
@@ -180,9 +197,9 @@ def model_from_dir(directory: Path) -> nn.Module:
     except (OSError, ValueError) as exc:
         raise ModelError(f"model path {str(directory)!r}: not a transformers model directory "
                          f"(reading config.json failed: {exc})") from None
-    _check_encoder_decoder(cfg, f"model path {str(directory)!r}")
+    _check_encoder_decoder(cfg, f"model path {str(directory)!r}", generative)
     try:
-        return _pretrained(cfg, directory)
+        return _pretrained(cfg, directory, generative)
     except (OSError, ValueError) as exc:
         raise ModelError(f"model path {str(directory)!r}: cannot load the weights: {exc}") from None
 
@@ -218,24 +235,31 @@ def config_with_vocabulary(config: dict[str, Any], tokenizer: Any | None) -> dic
     return dict(config)
 
 
-def load_base(spec: ModelSpec, seed: int = 0) -> LoadedBase:
+def load_base(spec: ModelSpec, seed: int = 0, *, generative: bool = False) -> LoadedBase:
     """Load the base model and its tokenizer as ``spec`` says.
 
     The tokenizer is ``spec.tokenizer`` when given, else the model directory's own (None when the
     directory has none, or when the model is built from a config). A model built from a config takes its
-    ``vocab_size`` from that tokenizer unless the config gives one.
+    ``vocab_size`` from that tokenizer unless the config gives one. ``generative`` (a task of the spec
+    generates): the language model with its LM head (:mod:`taskgraph.model.lm_base`); with
+    ``model.warm_start: encoder-decoder``, a BERT2BERT encoder-decoder warm-started from ``model.path``.
     """
     if spec.config is not None:
         tokenizer = load_tokenizer(spec.tokenizer) if spec.tokenizer else None
-        model = model_from_config(config_with_vocabulary(spec.config, tokenizer), seed)
+        model = model_from_config(config_with_vocabulary(spec.config, tokenizer), seed, generative)
         return LoadedBase(model, tokenizer, "config", from_config=True)
     assert spec.path is not None  # ModelSpec guarantees exactly one of path / config
     directory = resolve_path(spec.path)
-    model = model_from_dir(directory)
     if spec.tokenizer:
         tokenizer = load_tokenizer(spec.tokenizer)
     else:
         tokenizer = load_tokenizer(directory) if has_tokenizer(directory) else None
+    if spec.warm_start == "encoder-decoder":
+        from taskgraph.model.lm_base import warm_started_encoder_decoder
+
+        model = warm_started_encoder_decoder(directory, tokenizer, seed)
+    else:
+        model = model_from_dir(directory, generative)
     return LoadedBase(model, tokenizer, str(directory), from_config=False)
 
 

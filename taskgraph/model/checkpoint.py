@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from taskgraph.atomic import replace_directory, write_bytes, write_text
 from taskgraph.errors import CheckpointError, TaskgraphError, validation_problems
 from taskgraph.spec.models import Spec
+from taskgraph.model.heads import head_widths
 
 if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel
@@ -213,7 +214,7 @@ class _Strict(BaseModel):
 
 class _TaskEntry(_Strict):
     name: str
-    num_labels: int = Field(ge=2, le=MAX_LABELS)
+    num_labels: int = Field(ge=0, le=MAX_LABELS)  # the head's width: 0 for a generative task (the spec says which)
 
 
 class _WeightsEntry(_Strict):
@@ -295,7 +296,7 @@ def _spec_of(path: Path, manifest: dict[str, Any]) -> Spec:
     except ValidationError as exc:
         lines = validation_problems(exc, limit=5)
         raise CheckpointError(f"{path}: the spec in the manifest is not valid here: {lines}") from None
-    tasks = [{"name": t.name, "num_labels": t.num_labels} for t in spec.tasks]
+    tasks = [{"name": t.name, "num_labels": width} for t, width in zip(spec.tasks, head_widths(spec.tasks))]
     if manifest["tasks"] != tasks:
         raise CheckpointError(f"{path}: the manifest's task list {manifest['tasks']} does not match its spec's {tasks}")
     return spec

@@ -131,10 +131,17 @@ def meta_base(spec: Spec) -> nn.Module:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError, TypeError) as exc:
             raise ModelError(f"{where}: not a transformers model directory (reading config.json failed: {exc})") from None
-    _check_encoder_decoder(config, where)
+    generative = any(t.generative for t in spec.tasks)
+    if model_spec.warm_start == "encoder-decoder":
+        from transformers import EncoderDecoderConfig
+
+        decoder = config.to_dict()
+        decoder.update(is_decoder=True, add_cross_attention=True)
+        config = EncoderDecoderConfig.from_encoder_decoder_configs(config, type(config).from_dict(decoder))
+    _check_encoder_decoder(config, where, generative)
     try:
         with torch.device("meta"):
-            return _instantiate(config)
+            return _instantiate(config, generative)
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, RuntimeError, AssertionError) as exc:
         raise ModelError(f"{where}: transformers cannot build a {config.model_type!r} model from it: "
                          f"{type(exc).__name__}: {exc}") from None
@@ -151,6 +158,7 @@ def plan_model(spec: Spec) -> Footprint:
     """
     from taskgraph.adapters.inject import TargetMatcher, linear_module_names
     from taskgraph.adapters.routed_lora import ADAPTABLE, linear_dims
+    from taskgraph.model.heads import head_widths
     from taskgraph.registry import ROUTERS
 
     base = meta_base(spec)
@@ -173,6 +181,11 @@ def plan_model(spec: Spec) -> Footprint:
     if max_positions is not None and spec.model.max_length > max_positions:
         raise ModelError(f"model.max_length {spec.model.max_length} is longer than the model's "
                          f"{max_positions} position embeddings; lower model.max_length")
+    new_tokens = max((t.max_new_tokens for t in spec.tasks if t.generative), default=0)
+    causal = new_tokens and not getattr(config, "is_encoder_decoder", False)
+    if causal and max_positions is not None and spec.model.max_length + new_tokens > max_positions:
+        raise ModelError(f"model.max_length {spec.model.max_length} + max_new_tokens {new_tokens} (a prompt and its "
+                         f"target share a decoder's {max_positions} positions) is too long; lower either")
     router_cls = ROUTERS.get(spec.router.kind).obj
     tasks = len(spec.tasks)
     skills = router_cls.inventory_size(spec.adapters.skills, tasks)
@@ -180,7 +193,7 @@ def plan_model(spec: Spec) -> Footprint:
     copies = 2 if spec.adapters.linearized else 1  # L-LoRA keeps the frozen initial A0, B0 beside A, B
     adapter_params = sum(copies * skills * rank * (a.d_in + a.d_out) for a in adapted)
     hidden = _first_int(config, "hidden_size", "d_model", "n_embd") or adapted[0].d_in
-    labels = sum(t.num_labels for t in spec.tasks)
+    labels = sum(head_widths(spec.tasks))
     return Footprint(
         base_class=type(base).__name__, base_params=sum(p.numel() for p in base.parameters()), hidden=hidden,
         layers=_first_int(config, "num_hidden_layers", "n_layer", "num_layers") or 1,

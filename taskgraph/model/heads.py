@@ -1,6 +1,9 @@
-"""Per-task classification heads: one linear layer per task, each with its own label count."""
+"""Per-task classification heads: one linear layer per task, each with its own label count (none for a generative task)."""
 
 from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +23,19 @@ def pad_logits(logits: Tensor, width: int) -> Tensor:
     return torch.cat([logits, fill], dim=1)  # [B, width]
 
 
+def head_widths(tasks: Sequence[Any]) -> list[int]:
+    """Each task's head width: its ``num_labels``, or 0 for a generative task (it is scored by its LM, not a head)."""
+    return [0 if getattr(t, "generative", False) else t.num_labels for t in tasks]
+
+
+def _linear(hidden: int, width: int, **like: Any) -> nn.Linear:
+    if width > 0:
+        return nn.Linear(hidden, width, **like)
+    with warnings.catch_warnings():  # a generative task's empty head: nothing to initialise
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+        return nn.Linear(hidden, 0, **like)
+
+
 class TaskHeads(nn.Module):
     """A linear head ``hidden -> num_labels[t]`` for every task ``t``.
 
@@ -36,16 +52,16 @@ class TaskHeads(nn.Module):
         super().__init__()
         self.hidden = hidden
         self.num_labels = list(num_labels)
-        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in self.num_labels)
+        self.heads = nn.ModuleList(_linear(hidden, n) for n in self.num_labels)
 
     @property
     def max_labels(self) -> int:
-        return max(self.num_labels)
+        return max(self.num_labels)  # 0 when every task generates
 
     def add_task(self, num_labels: int) -> int:
         """Append a head for a new task; returns its task id."""
         ref = self.heads[0].weight
-        self.heads.append(nn.Linear(self.hidden, num_labels, device=ref.device, dtype=ref.dtype))
+        self.heads.append(_linear(self.hidden, num_labels, device=ref.device, dtype=ref.dtype))
         self.num_labels.append(num_labels)
         return len(self.heads) - 1
 

@@ -32,7 +32,9 @@ from taskgraph.errors import ModelError
 from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
 from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_and_unload
-from taskgraph.model.heads import TaskHeads
+from taskgraph.model.heads import TaskHeads, head_widths
+from taskgraph.model.lm_base import hidden_trunk, lm_kind_of
+from taskgraph.model.lm_forward import lm_forward
 from taskgraph.model.lora_import import apply_imports, import_lora
 from taskgraph.model.pooling import pool
 from taskgraph.model.predict import predict
@@ -55,6 +57,10 @@ class TaskGraphOutput:
         routing: the router's output for the distinct tasks of the batch (``[U, L]``, ``[U, L, H, K]``).
         tasks: ``[U]`` the distinct task ids, sorted.
         inverse: ``[B]`` example -> row of ``tasks``.
+        example_loss: ``[B]`` each example's loss (a generative model with labels or targets; see
+            :mod:`taskgraph.model.lm_forward`), else None.
+        target_hits: ``[B]`` bool, the example's target is what greedy decoding writes (teacher-forced
+            argmax on every target token; given targets), else None.
     """
 
     logits: Tensor
@@ -62,6 +68,8 @@ class TaskGraphOutput:
     routing: Routing
     tasks: Tensor
     inverse: Tensor
+    example_loss: Tensor | None = None
+    target_hits: Tensor | None = None
 
 
 class TaskGraphModel(nn.Module):
@@ -90,11 +98,17 @@ class TaskGraphModel(nn.Module):
                  import_adapters: bool = True) -> None:
         super().__init__()
         self.spec = spec
+        generative = any(t.generative for t in spec.tasks)
         if base is None:
-            loaded = load_base(spec.model, seed=spec.training.seed)
+            loaded = load_base(spec.model, seed=spec.training.seed, generative=generative)
             base, tokenizer = loaded.model, tokenizer if tokenizer is not None else loaded.tokenizer
         self.tokenizer = tokenizer
         self.base = base
+        self.lm_kind = lm_kind_of(base)  # "causal" | "seq2seq": a language model (lm_forward); None: a classifier's base
+        if generative and self.lm_kind is None:
+            raise ModelError(f"the spec has generate tasks but the base is a {type(base).__name__}, which has no LM "
+                             f"head; give a causal or seq2seq language model (transformers' AutoModelForCausalLM / "
+                             f"AutoModelForSeq2SeqLM)")
         self.context = RoutingContext()
         router_cls: type[Router] = ROUTERS.get(spec.router.kind).obj
         num_tasks = len(spec.tasks)
@@ -107,7 +121,7 @@ class TaskGraphModel(nn.Module):
         self.fused = FusedFactors([layer for _, layer in self.adapted])
         self.fuse_layers = True  # every layer's factors at once per batch; False: each layer mixes its own (equal)
         self.routing_seed: int | None = None  # set: the router's random draws come from this seed (data parallel)
-        self.heads = TaskHeads(hidden_size(base), [t.num_labels for t in spec.tasks])
+        self.heads = TaskHeads(hidden_size(base), head_widths(spec.tasks))
         self._task_ids = {t.name: i for i, t in enumerate(spec.tasks)}
         self._freeze_base()
         device = self._base_device()
@@ -142,6 +156,10 @@ class TaskGraphModel(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.heads.heads[0].weight.device
+
+    def generative_tasks(self, device: torch.device | None = None) -> Tensor:
+        """``[T]`` bool: which tasks generate (``objective: generate``), by task id."""
+        return torch.tensor([t.generative for t in self.spec.tasks], dtype=torch.bool, device=device)
 
     def task_index(self, task: int | str) -> int:
         """The id of a task given by name or id; ModelError naming the known tasks otherwise."""
@@ -218,8 +236,10 @@ class TaskGraphModel(nn.Module):
         labels: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         distinct: tuple[Tensor, Tensor] | None = None,
+        targets: Tensor | None = None,
     ) -> TaskGraphOutput:
-        """Classify a batch whose examples may belong to different tasks.
+        """Classify a batch whose examples may belong to different tasks (and, on a language-model base, score the
+        targets of its generative examples: :mod:`taskgraph.model.lm_forward`).
 
         ``distinct`` is ``(tasks [U], inverse [B])`` — the batch's distinct task ids (sorted) and each
         example's row among them — when the collator already computed them (``taskgraph.train``
@@ -227,8 +247,11 @@ class TaskGraphModel(nn.Module):
 
         Shapes:
             input_ids, attention_mask, token_type_ids ``[B, S]``; task_ids ``[B]`` (or one task);
-            labels ``[B]``; logits ``[B, C_max]``.
+            labels ``[B]``; logits ``[B, C_max]``; targets (generative examples' target tokens, -100 elsewhere,
+            :mod:`taskgraph.model.lm_inputs`) ``[B, S]`` for a causal LM, ``[B, T]`` for an encoder-decoder.
         """
+        if self.lm_kind is not None:
+            return lm_forward(self, input_ids, attention_mask, task_ids, labels, targets, token_type_ids, distinct)
         pooled, ids, routing, tasks, inverse = self._encode(input_ids, attention_mask, task_ids, token_type_ids, distinct)
         logits = self.heads(pooled, tasks, inverse)  # [B, C_max]
         loss = None if labels is None else self._loss(logits, labels, ids)
@@ -252,6 +275,16 @@ class TaskGraphModel(nn.Module):
                 token_type_ids: Tensor | None, distinct: tuple[Tensor, Tensor] | None,
                 ) -> tuple[Tensor, Tensor, Routing, Tensor, Tensor]:
         """``(pooled [B, D], task ids [B], routing, tasks [U], inverse [B])``."""
+        hidden, mask, ids, routing, tasks, inverse, _ = self.route_hidden(
+            input_ids, attention_mask, task_ids, token_type_ids, distinct)
+        pooled = pool(self.spec.model.pooling, hidden, mask)  # [B, D]
+        return pooled, ids, routing, tasks, inverse
+
+    def route_hidden(self, input_ids: Tensor, attention_mask: Tensor | None, task_ids: TaskIds,
+                     token_type_ids: Tensor | None, distinct: tuple[Tensor, Tensor] | None,
+                     ) -> tuple[Tensor, Tensor, Tensor, Routing, Tensor, Tensor, list[tuple[Tensor, Tensor]] | None]:
+        """The routed base's last hidden states: ``(hidden [B, S, D], mask [B, S], task ids [B], routing, tasks [U],
+        inverse [B], every layer's factors or None)`` — of the encoder or decoder trunk for a language model."""
         batch = input_ids.shape[0]
         if batch == 0 or input_ids.dim() != 2:
             raise ModelError(f"input_ids must be [batch, seq] with at least one example, got shape "
@@ -266,9 +299,8 @@ class TaskGraphModel(nn.Module):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         factors = self.fused(routing, inverse) if self.fuse_layers else None  # every layer's, once per batch
         with self.context.use(BatchRouting(routing, inverse, factors)):
-            hidden = self.base(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
-        pooled = pool(self.spec.model.pooling, hidden, mask)  # [B, D]
-        return pooled, ids, routing, tasks, inverse
+            hidden = hidden_trunk(self.base)(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
+        return hidden, mask, ids, routing, tasks, inverse, factors
 
     def _route(self, tasks: Tensor) -> Routing:
         """The router's output for ``tasks [U]``; with :attr:`routing_seed` set its random draws (Poly's relaxed
@@ -294,7 +326,8 @@ class TaskGraphModel(nn.Module):
 
     # ----------------------------------------------------------------- tasks added after training
     def add_task_from_relations(self, name: str, num_labels: int, relate: dict[str, float], description: str | None = None, *,
-                 family: str | None = None, data: Mapping[str, Any] | None = None) -> int:
+                 family: str | None = None, data: Mapping[str, Any] | None = None,
+                 generation: Mapping[str, Any] | None = None) -> int:
         """Add a task unseen in training, routed zero-shot through its relations; returns its id.
 
         The router gives the task a node related to the existing tasks ``relate`` (``{name:
@@ -303,9 +336,11 @@ class TaskGraphModel(nn.Module):
         gets a fresh head (fit it on a few examples with the encoder frozen). The spec records the
         task (with ``family`` and its ``data`` block, if given), its relations and
         ``router.zero_shot``, so ``save_pretrained`` / ``from_pretrained`` rebuild it. The
-        description is recorded; the router routes the task from its relations alone.
+        description is recorded; the router routes the task from its relations alone. ``generation``: the
+        task's generative keys (``{"objective": "generate", "choices": [...], "template": ..., "max_new_tokens": ...}``;
+        its ``num_labels`` then follows its choices and it has no head).
         """
-        data_spec = self._spec_with_task(name, num_labels, description, family, data)
+        data_spec = self._spec_with_task(name, num_labels, description, family, data, generation)
         ids = {self.task_index(other): weight for other, weight in relate.items()}
         index = self.router.add_task_from_relations(ids)  # static routers raise here, before anything changed
         data_spec["relations"]["declared"] += [[other, name, float(w)] for other, w in relate.items()]
@@ -314,7 +349,7 @@ class TaskGraphModel(nn.Module):
 
     def add_task_to_learn(self, name: str, num_labels: int, *, own_skill: bool = False, skill_init: str = "lora",
                          description: str | None = None, family: str | None = None,
-                         data: Mapping[str, Any] | None = None) -> int:
+                         data: Mapping[str, Any] | None = None, generation: Mapping[str, Any] | None = None) -> int:
         """Add a task whose routing is learned from a few examples (few-shot); returns its id.
 
         The router gives it a routing row (:meth:`Router.add_task_to_learn`): ``poly`` / ``mhr`` a
@@ -326,10 +361,11 @@ class TaskGraphModel(nn.Module):
         The task gets a fresh head. The spec lists the task (and ``adapters.skills`` follows a grown
         inventory), so ``save_pretrained`` / ``from_pretrained`` rebuild the same shapes. The graph
         router raises ModelError (use :meth:`add_task_from_relations`); nothing changes when anything raises.
+        ``generation`` as :meth:`add_task_from_relations`.
         """
         if skill_init not in SKILL_INITS:
             raise ModelError(f"skill_init {skill_init!r}: choose from {list(SKILL_INITS)}")
-        data_spec = self._spec_with_task(name, num_labels, description, family, data)
+        data_spec = self._spec_with_task(name, num_labels, description, family, data, generation)
         spec = Spec.model_validate(data_spec)
         skills = self.router.skills
         index = self.router.add_task_to_learn(own_skill)  # raises before anything changed
@@ -344,7 +380,7 @@ class TaskGraphModel(nn.Module):
         return self._register_task(spec, name, num_labels, index)
 
     def _spec_with_task(self, name: str, num_labels: int, description: str | None, family: str | None,
-                        data: Mapping[str, Any] | None) -> dict[str, Any]:
+                        data: Mapping[str, Any] | None, generation: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The spec as a dict with the task appended, checked whole; ModelError for a taken name or an invalid task."""
         from taskgraph.spec.models import TaskSpec
 
@@ -354,6 +390,12 @@ class TaskGraphModel(nn.Module):
         task.update({k: v for k, v in (("description", description), ("family", family)) if v})
         if data is not None:
             task["data"] = dict(data)
+        if generation:
+            task.update(generation)
+            if task.get("objective") == "generate":
+                task.pop("num_labels")  # it follows the choices
+        if task.get("objective") == "generate" and self.lm_kind is None:
+            raise ModelError(f"cannot add generative task {name!r}: this model's base has no LM head")
         try:
             TaskSpec.model_validate(task)
         except ValueError as exc:
@@ -367,7 +409,7 @@ class TaskGraphModel(nn.Module):
         return spec
 
     def _register_task(self, spec: Spec, name: str, num_labels: int, index: int) -> int:
-        self.heads.add_task(num_labels)
+        self.heads.add_task(head_widths(spec.tasks[-1:])[0])
         self.spec = spec
         self._task_ids[name] = index
         assert index == len(self.spec.tasks) - 1 == len(self.heads.heads) - 1 == self.router.num_tasks - 1

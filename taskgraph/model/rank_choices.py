@@ -1,0 +1,62 @@
+"""Rank classification: a ``choices`` task answered by the likeliest choice, without generating (T0, MHR).
+
+Every (prompt, choice) pair is scored in one batched pass under the task's routing: the choice's
+length-normalised log-likelihood, the mean log-probability of its tokens and the end token
+(:mod:`taskgraph.model.lm_loss`), so a long choice is not penalised for its length. The prediction is the
+best-scoring choice; accuracy and macro-F1 follow without a decoding step (Sanh et al., 2022, "Multitask
+Prompted Training Enables Zero-Shot Task Generalization", §3; Caccia et al., 2023, MHR, §5).
+
+Shapes: ``N`` prompts × ``C`` choices → scores ``[N, C]``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import torch
+from torch import Tensor
+
+from taskgraph.errors import ModelError
+from taskgraph.model.lm_base import end_token_id
+from taskgraph.model.lm_inputs import causal_rows, seq2seq_rows
+from taskgraph.model.lm_text import encode_prompts, tokenize_targets
+from taskgraph.model.modes import inference_mode_of
+
+if TYPE_CHECKING:
+    from taskgraph.model.taskgraph_model import TaskGraphModel
+
+PAIRS_PER_PASS = 256  # (prompt, choice) rows per forward pass
+
+
+@torch.no_grad()
+def choice_scores(model: "TaskGraphModel", task: int, prompts: Sequence[Sequence[int]],
+                  choices: Sequence[Sequence[int]], pairs_per_pass: int = PAIRS_PER_PASS) -> Tensor:
+    """``[N, C]`` length-normalised log-likelihood of every choice (token ids, end token included) per prompt."""
+    n, c = len(prompts), len(choices)
+    layout = causal_rows if model.lm_kind == "causal" else seq2seq_rows
+    pad = model.tokenizer.pad_token_id if model.tokenizer is not None and model.tokenizer.pad_token_id is not None else 0
+    pairs = [(p, ch) for p in prompts for ch in choices]  # N·C, prompt-major
+    scores = torch.empty(n * c)  # [N·C]
+    with inference_mode_of(model):
+        for start in range(0, len(pairs), pairs_per_pass):
+            part = pairs[start : start + pairs_per_pass]
+            ids, mask, targets = layout([p for p, _ in part], [ch for _, ch in part], pad)
+            device = model.device
+            out = model(ids.to(device), mask.to(device), task, targets=targets.to(device))
+            scores[start : start + len(part)] = -out.example_loss.float().cpu()  # mean log-prob per token
+    return scores.reshape(n, c)  # [N, C]
+
+
+def rank_choices(model: "TaskGraphModel", task: int | str, prompts: Sequence[str] | Sequence[Sequence[int]],
+                 ) -> tuple[list[int], Tensor]:
+    """The chosen choice of every prompt of a ``choices`` task and the scores ``[N, C]`` it was chosen by."""
+    index = model.task_index(task)
+    spec = model.spec.tasks[index]
+    if not spec.generative or not spec.choices:
+        raise ModelError(f"task {spec.name!r} has no choices to rank; rank classification is for a generate task "
+                         "with choices: [...]")
+    if model.tokenizer is None:
+        raise ModelError("ranking choices needs the model's tokenizer (the choices are text)")
+    choices = tokenize_targets(model.tokenizer, spec.choices, end_token_id(model.base, model.tokenizer))
+    scores = choice_scores(model, index, encode_prompts(model, prompts), choices)
+    return scores.argmax(dim=1).tolist(), scores
