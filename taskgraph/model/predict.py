@@ -1,4 +1,4 @@
-"""Classify raw texts with one task of a :class:`~taskgraph.model.TaskGraphModel`.
+"""Classify raw texts with one task of a :class:`~taskgraph.model.TaskGraphModel`, or each text with its own task.
 
 Texts are tokenized by the model's tokenizer (truncated at ``spec.model.max_length``) and padded
 on the right here, so tokenizers without a pad token (GPT-2) work unchanged; the pooling reads
@@ -7,7 +7,8 @@ the positions of the real tokens from the attention mask.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+import itertools
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, TypeVar, Union
 
 import torch
 from torch import Tensor
@@ -37,6 +38,7 @@ def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[i
 
 
 CHUNK = 4096  # texts tokenised in one call; bounds memory on long inputs
+T = TypeVar("T")
 
 
 def label_names(model: "TaskGraphModel", index: int) -> list[str] | None:
@@ -47,32 +49,38 @@ def label_names(model: "TaskGraphModel", index: int) -> list[str] | None:
     return list(names) if ok else None
 
 
-def predict(model: "TaskGraphModel", task: int | str, texts: Sequence[str], batch_size: int = 256
-            ) -> list[dict[str, Any]]:
-    """The predicted label and the class probabilities of every text, for one task.
+TaskChoice = Union[int, str, Iterable[Union[int, str]]]
 
-    Runs in eval mode (inference routing, no dropout) and restores the model's mode after.
+
+def predict(model: "TaskGraphModel", task: TaskChoice, texts: Sequence[str], batch_size: int = 256
+            ) -> list[dict[str, Any]]:
+    """The predicted label and the class probabilities of every text, for one task or one task per text.
+
+    Runs in eval mode (inference routing, no dropout) and restores the model's mode after. With a task per
+    text, the texts of different tasks share batches (a mixed-task batch: each example routed by its own
+    task, the heads of the batch's tasks run once; no per-task pass, no folding); a layer whose gate is closed
+    for a task is skipped for that task's examples.
 
     Args:
         model: the model; ``model.tokenizer`` must be set.
-        task: the task's name or id.
+        task: a task's name or id for every text, or a sequence with one name or id per text.
         texts: the texts to classify.
         batch_size: texts per forward pass. (default: ``256``)
 
     Returns:
         one ``{"label": int, "probs": [float] * num_labels}`` per text, in order, with ``"label_name"``
-        too when the task's data names its labels.
+        too when the text's task names its labels.
     """
     return [row for chunk in iter_predictions(model, task, texts, batch_size) for row in chunk]
 
 
 @torch.no_grad()
-def iter_predictions(model: "TaskGraphModel", task: int | str, texts: Iterable[str], batch_size: int = 256
+def iter_predictions(model: "TaskGraphModel", task: TaskChoice, texts: Iterable[str], batch_size: int = 256
                      ) -> Iterator[list[dict[str, Any]]]:
     """:func:`predict` chunk by chunk (:data:`CHUNK` texts each), in input order: for streaming output.
 
     Each chunk is tokenised in one call and run in batches of similar length (sorted, then put back
-    in order), so padding stays short.
+    in order), so padding stays short; with a task per text, a batch mixes tasks.
     """
     if model.tokenizer is None:
         raise ModelError("this model has no tokenizer: set model.tokenizer (e.g. "
@@ -80,21 +88,60 @@ def iter_predictions(model: "TaskGraphModel", task: int | str, texts: Iterable[s
                          "model.tokenizer in the spec")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ModelError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
-    index = model.task_index(task)
-    names = label_names(model, index)
+    if isinstance(task, (str, int)):
+        pairs: Iterable[tuple[Any, int | str]] = zip(texts, itertools.repeat(model.task_index(task)))
+    else:
+        pairs = _one_task_per_text(texts, task)
+    names: dict[int, list[str] | None] = {}
     with inference_mode_of(model):
-        for start, chunk in _chunks(texts, CHUNK):
-            bad = [i for i, t in enumerate(chunk) if not isinstance(t, str)]
+        for start, chunk in _chunks(pairs, CHUNK):
+            bad = [i for i, (t, _) in enumerate(chunk) if not isinstance(t, str)]
             if bad:
-                raise ModelError(f"texts must be strings; item {start + bad[0]} is {type(chunk[bad[0]]).__name__}")
-            yield _predict_chunk(model, index, chunk, batch_size, names)
+                raise ModelError(f"texts must be strings; item {start + bad[0]} is {type(chunk[bad[0]][0]).__name__}")
+            indices = [model.task_index(t) for _, t in chunk]
+            for index in set(indices) - set(names):
+                names[index] = label_names(model, index)
+            yield _predict_chunk(model, indices, [t for t, _ in chunk], batch_size, names)
 
 
-def _chunks(texts: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
-    chunk: list[str] = []
+def classify_ids(model: "TaskGraphModel", ids: Sequence[Sequence[int]], tasks: Sequence[int], batch_size: int
+                 ) -> Tensor:
+    """Class probabilities ``[N, C_max]`` of token-id sequences, each for its own task (entries past a task's
+    label count are exactly 0), in batches of ``batch_size`` similar lengths that may mix tasks."""
+    tokenizer = model.tokenizer
+    pad_id = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
+    probs = torch.zeros(len(ids), max(model.num_labels))  # [N, C_max]
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch, mask = pad_batch([list(ids[i]) for i in rows], pad_id, model.device)  # [b, S]
+        task_ids = torch.tensor([tasks[i] for i in rows], dtype=torch.long, device=model.device)  # [b]
+        logits = model(batch, mask, task_ids).logits  # [b, C_max], padded classes at the dtype's minimum
+        probs[rows, : logits.shape[1]] = torch.softmax(logits.float(), dim=-1).cpu()  # [b, C_max]
+    return probs
+
+
+def _predict_chunk(model: "TaskGraphModel", tasks: list[int], texts: list[str], batch_size: int,
+                   names: dict[int, list[str] | None]) -> list[dict[str, Any]]:
+    ids = encode(model.tokenizer, texts, model.spec.model.max_length)
+    probs = classify_ids(model, ids, tasks, batch_size)  # [N, C_max]
+    out = []
+    for task, row in zip(tasks, probs.tolist()):
+        own = row[: model.num_labels[task]]
+        label = max(range(len(own)), key=own.__getitem__)  # the first of equal maxima, as argmax
+        record: dict[str, Any] = {"label": label}
+        if names[task] is not None:
+            record["label_name"] = names[task][label]
+        record["probs"] = own
+        out.append(record)
+    return out
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[tuple[int, list[T]]]:
+    chunk: list[T] = []
     start = 0
-    for text in texts:
-        chunk.append(text)
+    for item in items:
+        chunk.append(item)
         if len(chunk) == size:
             yield start, chunk
             start, chunk = start + size, []
@@ -102,25 +149,9 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
         yield start, chunk
 
 
-def _predict_chunk(model: "TaskGraphModel", index: int, texts: list[str], batch_size: int,
-                   names: list[str] | None) -> list[dict[str, Any]]:
-    tokenizer = model.tokenizer
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    num_labels = model.num_labels[index]
-    ids = encode(tokenizer, texts, model.spec.model.max_length)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
-    probs = torch.empty(len(ids), num_labels)  # [N, C]
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch, mask = pad_batch([ids[i] for i in rows], pad_id, model.device)  # [b, S]
-        logits = model(batch, mask, index).logits[:, :num_labels]  # [b, C]
-        probs[rows] = torch.softmax(logits.float(), dim=-1).cpu()  # [b, C]
-    labels = probs.argmax(dim=-1).tolist()  # [N]
-    out = []
-    for label, row in zip(labels, probs.tolist()):
-        record: dict[str, Any] = {"label": label}
-        if names is not None:
-            record["label_name"] = names[label]
-        record["probs"] = row
-        out.append(record)
-    return out
+def _one_task_per_text(texts: Iterable[Any], tasks: Iterable[int | str]) -> Iterator[tuple[Any, int | str]]:
+    end = object()
+    for n, (text, task) in enumerate(itertools.zip_longest(texts, tasks, fillvalue=end)):
+        if text is end or task is end:
+            raise ModelError(f"give one task per text: the tasks and the texts differ in number (from item {n} on)")
+        yield text, task  # type: ignore[misc]

@@ -92,3 +92,49 @@ def test_corrupted_checkpoint_exit_2(run_dir, tmp_path, capsys):
     assert main(["predict", str(broken), "--task", "a", "--input", str(src)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+
+
+def test_mixed_tasks_from_a_field_equal_one_task_at_a_time(run_dir, tmp_path, capsys):
+    """--task-field: records of several tasks in shared batches give what each task alone gives."""
+    texts = ["the movie was good", "very dull plot", "not fun", "good", "plot", "the fun movie"]
+    tasks = ["b", "a", "b", "a", "a", "b"]
+    src = write_jsonl(tmp_path / "in.jsonl", [{"text": t, "task": k} for t, k in zip(texts, tasks)])
+    out = tmp_path / "out.jsonl"
+    argv = ["predict", str(run_dir), "--task-field", "task", "--input", str(src), "--out", str(out), "--batch-size", "4"]
+    assert main(argv) == 0
+    assert "6 predictions for 2 task(s) in mixed batches" in capsys.readouterr().err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    model = TaskGraphModel.from_pretrained(run_dir / "model")
+    for name in ("a", "b"):
+        mine = [i for i, k in enumerate(tasks) if k == name]
+        alone = predict(model, name, [texts[i] for i in mine])
+        for i, exp in zip(mine, alone):
+            assert rows[i]["task"] == name and rows[i]["label"] == exp["label"]
+            assert rows[i]["probs"] == pytest.approx(exp["probs"], abs=1e-6)
+    assert [len(r["probs"]) for r in rows] == [3, 2, 3, 2, 2, 3]  # each record its own task's labels
+    again = predict(model, tasks, texts, batch_size=2)  # the Python API, other batches
+    assert [r["label"] for r in again] == [r["label"] for r in rows]
+    for a, r in zip(again, rows):
+        assert a["probs"] == pytest.approx(r["probs"], abs=1e-6)
+
+
+@pytest.mark.parametrize("rows, needle", [
+    ([{"text": "x", "task": "a"}, {"text": "y", "task": "zz"}], "line 2: field 'task' must name a task of the model, found 'zz'"),
+    ([{"text": "x"}], "line 1: field 'task' must name a task of the model, found 'nothing'"),
+    ([{"text": "x", "task": 3}], "found 3"),
+])
+def test_a_bad_task_field_is_exit_2_naming_the_line(run_dir, tmp_path, capsys, rows, needle):
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    assert main(["predict", str(run_dir), "--task-field", "task", "--input", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_one_task_per_text_needs_as_many_tasks_as_texts(run_dir):
+    from taskgraph.errors import ModelError
+
+    model = TaskGraphModel.from_pretrained(run_dir / "model")
+    with pytest.raises(ModelError, match="one task per text"):
+        predict(model, ["a", "b"], ["good"])
+    with pytest.raises(ModelError, match="unknown task 'zz'"):
+        predict(model, ["a", "zz"], ["good", "bad"])
