@@ -153,18 +153,28 @@ def head_loss(hidden: Tensor, batch: Batch, heads: TaskHeads) -> Tensor:
     return F.cross_entropy(logits.float(), batch.labels)
 
 
-def training_step(loss_fn: Callable[[], Tensor], groups: list[dict[str, Any]], device: torch.device) -> Step:
-    """One step: forward under autocast, backward, ``AdamW.step``, gradients set to None."""
-    optimizer = torch.optim.AdamW(groups)
+@dataclass
+class TrainingStep:
+    """One step: forward under autocast, backward, ``AdamW.step``, gradients set to None.
 
-    def step() -> None:
-        with autocast(device):
-            loss = loss_fn()
+    ``loss`` alone is the forward (:mod:`taskgraph.bench.ops` counts the operations of ``loss`` + backward).
+    """
+
+    loss: Callable[[], Tensor]
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+
+    def __call__(self) -> None:
+        with autocast(self.device):
+            loss = self.loss()
         loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
-    return step
+
+def training_step(loss_fn: Callable[[], Tensor], groups: list[dict[str, Any]], device: torch.device) -> Step:
+    """A :class:`TrainingStep` with AdamW over ``groups``."""
+    return TrainingStep(loss_fn, torch.optim.AdamW(groups), device)
 
 
 def inference_step(model: nn.Module, batch: Batch, device: torch.device) -> Step:

@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
     bench_view.add_parser(benches)
     _add_speed(benches)
+    _add_infer(benches)
     _add_scale(benches)
     _add_quality(benches)
     from taskgraph.cli import bench_merge
@@ -54,7 +55,39 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--seq", type=seq, default=64, help="tokens per example (default: 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
+    p.add_argument("--ops", action="store_true",
+                   help="count the aten operations of one training step instead of timing it (deterministic; "
+                        "MiniLM-L6 and a 12 x 768 encoder, or --model tiny; see taskgraph.bench.ops)")
     p.set_defaults(run=json_checked(run_speed))
+
+
+def _add_infer(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = benches.add_parser(
+        "infer", help="inference throughput: mixed-task batches vs one task at a time vs folding each task",
+        description="Interleaved, paired timing of mixed-task inference (see taskgraph.bench.inference).")
+    p.add_argument("--model", choices=["tiny", "minilm"], default="minilm",
+                   help="minilm: the MiniLM-L6 architecture from its config; tiny: a 2-layer BERT (default: minilm)")
+    p.add_argument("--router", default="poly", help="the routed model's router (default: poly)")
+    p.add_argument("--tasks", type=task_count, default=8, help="tasks T (default: 8)")
+    p.add_argument("--texts", type=bench_batch, default=64, help="texts per task (default: 64)")
+    p.add_argument("--seq", type=seq, default=64, help="the longest text, in tokens (default: 64)")
+    p.add_argument("--batch", type=bench_batch, default=64, help="texts per forward pass (default: 64)")
+    p.add_argument("--rounds", type=rounds, default=10, help="counted rounds (default: 10)")
+    p.add_argument("--warmup", type=warmup_rounds, default=1, help="uncounted warm-up rounds (default: 1)")
+    p.add_argument("--threads", type=threads, default=None, help="torch threads (default: the usable CPUs)")
+    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument("--seed", type=seed, default=0, help="default: 0")
+    p.set_defaults(run=json_checked(run_infer))
+
+
+def run_infer(args: argparse.Namespace) -> int:
+    from taskgraph.bench.inference import InferSettings, render_infer, run_infer_bench
+
+    settings = InferSettings(model=args.model, router=args.router, tasks=args.tasks, texts=args.texts, seq=args.seq,
+                             batch=args.batch, rounds=args.rounds, warmup=args.warmup, threads=args.threads,
+                             seed=args.seed)
+    result = run_infer_bench(settings, progress=_progress)
+    return _report(result, render_infer(result), args.json)
 
 
 def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -187,6 +220,11 @@ def run_speed(args: argparse.Namespace) -> int:
     from taskgraph.bench.speed import run_speed_bench
     from taskgraph.bench.speed import settings_from_args
 
+    if args.ops:
+        from taskgraph.bench import ops
+
+        result = ops.run_ops_bench(ops.settings_from_args(args), progress=_progress)
+        return _report(result, ops.render_ops(result), args.json)
     settings = settings_from_args(args)
     settings.check()
     result = run_speed_bench(settings, progress=_progress)

@@ -8,7 +8,7 @@ the positions of the real tokens from the attention mask.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
 
 import torch
 from torch import Tensor
@@ -104,10 +104,14 @@ def iter_predictions(model: "TaskGraphModel", task: TaskChoice, texts: Iterable[
             yield _predict_chunk(model, indices, [t for t, _ in chunk], batch_size, names)
 
 
-def classify_ids(model: "TaskGraphModel", ids: Sequence[Sequence[int]], tasks: Sequence[int], batch_size: int
-                 ) -> Tensor:
+@torch.no_grad()
+def classify_ids(model: "TaskGraphModel", ids: Sequence[Sequence[int]], tasks: Sequence[int], batch_size: int,
+                 logits_of: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> Tensor:
     """Class probabilities ``[N, C_max]`` of token-id sequences, each for its own task (entries past a task's
-    label count are exactly 0), in batches of ``batch_size`` similar lengths that may mix tasks."""
+    label count are exactly 0), in batches of ``batch_size`` similar lengths that may mix tasks.
+
+    ``logits_of(input_ids, attention_mask, task_ids)`` replaces the routed model's forward (the inference bench
+    runs a task's merged model this way); ``model`` still gives the padding id, label counts and device."""
     tokenizer = model.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer is not None and tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch
@@ -116,7 +120,7 @@ def classify_ids(model: "TaskGraphModel", ids: Sequence[Sequence[int]], tasks: S
         rows = order[start : start + batch_size]
         batch, mask = pad_batch([list(ids[i]) for i in rows], pad_id, model.device)  # [b, S]
         task_ids = torch.tensor([tasks[i] for i in rows], dtype=torch.long, device=model.device)  # [b]
-        logits = model(batch, mask, task_ids).logits  # [b, C_max], padded classes at the dtype's minimum
+        logits = model(batch, mask, task_ids).logits if logits_of is None else logits_of(batch, mask, task_ids)  # [b, C]
         probs[rows, : logits.shape[1]] = torch.softmax(logits.float(), dim=-1).cpu()  # [b, C_max]
     return probs
 
