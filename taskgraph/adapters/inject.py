@@ -90,7 +90,7 @@ def inject_adapters(
     layers: list[tuple[str, RoutedLoRALinear]] = []
     for index, (name, base) in enumerate(found):
         layer = RoutedLoRALinear(
-            base, index, rank=adapters.rank, alpha=adapters.alpha, heads=adapters.heads, skills=skills,
+            base, index, rank=adapters.rank, alpha=adapters.alpha, heads=adapters.splits, skills=skills,
             dropout=adapters.dropout, context=context, linearized=adapters.linearized, name=name,
         )
         parent_name, _, attr = name.rpartition(".")

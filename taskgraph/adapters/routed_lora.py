@@ -98,7 +98,7 @@ class RoutedLoRALinear(nn.Module):
         if d_in % heads or d_out % heads:
             raise ModelError(
                 f"{self._where()}: heads={heads} must divide both dims of the layer (d_in={d_in}, d_out={d_out}); "
-                f"choose adapters.heads among the common divisors, e.g. {_common_divisors(d_in, d_out)}"
+                f"choose adapters.splits among the common divisors, e.g. {_common_divisors(d_in, d_out)}"
             )
         for p in base.parameters():
             p.requires_grad_(False)

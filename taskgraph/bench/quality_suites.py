@@ -181,7 +181,7 @@ def cell_spec(base: Mapping[str, Any], budget: Budget, router: str, lr: float, s
     if router == "graph" and previous.get("kind") == "graph":  # the config's own graph settings
         section.update({k: v for k, v in previous.items() if k not in ("kind", "temperature", "gate_threshold")})
     spec["router"] = {"kind": router, **section}
-    spec["adapters"] = {**dict(spec.get("adapters") or {}), "heads": budget.mhr_heads if router == "mhr" else 1}
+    spec["adapters"] = {**dict(spec.get("adapters") or {}), "splits": budget.mhr_heads if router == "mhr" else 1}
     spec["relations"] = {**dict(spec.get("relations") or {}), "declared": []}
     training = dict(spec.get("training") or {})
     training.update({

@@ -338,7 +338,7 @@ def planted_spec(*, seed: int = 0, skills: int = 8, tasks: int = 24, held_out: i
             "pooling": "mean",
             "target_modules": ["query", "value"],
         },
-        "adapters": {"rank": rank, "alpha": 2.0 * rank, "skills": skills, "heads": 1},
+        "adapters": {"rank": rank, "alpha": 2.0 * rank, "skills": skills, "splits": 1},
         "router": {"kind": router},
         "tasks": [
             {"name": f"planted-{t:0{width}d}", "num_labels": universe.num_labels(t),

@@ -160,7 +160,7 @@ def save_checkpoint(model: "TaskGraphModel", directory: str | os.PathLike[str]) 
         "format_version": FORMAT_VERSION,
         "spec": spec.model_dump(mode="json"),
         "tasks": [{"name": n, "num_labels": c} for n, c in zip(model.task_names, model.num_labels)],
-        "layout": {"layers": model.num_layers, "heads": spec.adapters.heads, "skills": model.skills,
+        "layout": {"layers": model.num_layers, "heads": spec.adapters.splits, "skills": model.skills,
                    "rank": spec.adapters.rank, "alpha": spec.adapters.alpha,
                    "linearized": spec.adapters.linearized},
         "adapted_modules": model.adapted_names,

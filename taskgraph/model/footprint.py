@@ -153,7 +153,7 @@ def plan_model(spec: Spec) -> Footprint:
     Raises:
         ModelError: an unknown model type or a config transformers rejects (e.g. attention heads that do not
             divide the hidden size), a bad target-module regex, no module matching ``target_modules``,
-            ``adapters.heads`` not dividing an adapted module's dimensions, ``model.max_length`` above the
+            ``adapters.splits`` not dividing an adapted module's dimensions, ``model.max_length`` above the
             model's position embeddings.
     """
     from taskgraph.adapters.inject import TargetMatcher, linear_module_names
@@ -170,11 +170,11 @@ def plan_model(spec: Spec) -> Footprint:
         raise ModelError(f"model.target_modules {list(spec.model.target_modules)}: no linear module of the "
                          f"{type(base).__name__} matches; its linear modules are named {sample}")
     adapted = tuple(AdaptedModule(n, *linear_dims(m)) for n, m in found)
-    heads = spec.adapters.heads
+    heads = spec.adapters.splits
     uneven = [a for a in adapted if a.d_in % heads or a.d_out % heads]
     if uneven:
         a = uneven[0]
-        raise ModelError(f"adapters.heads {heads} must divide the input and output width of every adapted module; "
+        raise ModelError(f"adapters.splits {heads} must divide the input and output width of every adapted module; "
                          f"{a.name} is {a.d_in} → {a.d_out}")
     config = getattr(base, "config", None)
     max_positions = _first_int(config, "max_position_embeddings", "n_positions", "n_ctx")
@@ -205,7 +205,7 @@ def plan_model(spec: Spec) -> Footprint:
 
 def _router_params(spec: Spec, layers: int, skills: int) -> int:
     """Routing rows of every task, layer, head and skill, plus the graph router's embeddings and GNN (estimate)."""
-    tasks, heads = len(spec.tasks), spec.adapters.heads
+    tasks, heads = len(spec.tasks), spec.adapters.splits
     rows = tasks * layers * heads * skills
     gnn = getattr(spec.router, "gnn", None) or spec.router.own_fields().get("gnn") or {}
     width = int(gnn.get("hidden", 64)) if isinstance(gnn, dict) else 64

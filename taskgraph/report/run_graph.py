@@ -100,7 +100,7 @@ def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
     graph = TaskGraph.from_spec(spec).to_networkx(num_layers=n_layers, skills=n_skills)
     learns = isinstance(model.router, LearnsRelations)
     graph.graph.update(router=spec.router.kind, relations="learned" if learns else "declared",
-                       layers=n_layers, heads=spec.adapters.heads, skills=n_skills)
+                       layers=n_layers, heads=spec.adapters.splits, skills=n_skills)
     for t, name in enumerate(names):
         node = graph.nodes[task_node(name)]
         node.update({f"gate_l{layer}": float(g) for layer, g in enumerate(gates[t])})

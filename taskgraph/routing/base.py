@@ -158,7 +158,7 @@ class Router(nn.Module, metaclass=ABCMeta):
         Static routers need only the counts; the graph router overrides this to also read the
         relations, task names and descriptions.
         """
-        return cls(len(spec.tasks), num_layers, spec.adapters.heads, skills, spec.router)  # type: ignore[call-arg]
+        return cls(len(spec.tasks), num_layers, spec.adapters.splits, skills, spec.router)  # type: ignore[call-arg]
 
     @classmethod
     def inventory_size(cls, skills: int, num_tasks: int) -> int:

@@ -216,7 +216,7 @@ class GraphRouter(Router):
 
     @classmethod
     def from_spec(cls, spec: Spec, num_layers: int, skills: int) -> GraphRouter:
-        return cls(len(spec.tasks), num_layers, spec.adapters.heads, skills, spec.router, relations=spec.relations,
+        return cls(len(spec.tasks), num_layers, spec.adapters.splits, skills, spec.router, relations=spec.relations,
                    task_names=spec.task_names, descriptions=[t.description for t in spec.tasks])
 
     def _register_structure(self, name: str, num_layers: int, skills: int) -> None:

@@ -25,4 +25,4 @@ class MHRRouter(PolyRouter):
     @classmethod
     def _check_heads(cls, heads: int) -> None:
         if heads < 1:
-            raise ModelError(f"mhr needs at least one head, got adapters.heads={heads}")
+            raise ModelError(f"mhr needs at least one head, got adapters.splits={heads}")

@@ -101,7 +101,7 @@ class PolyRouter(Router):
     @classmethod
     def _check_heads(cls, heads: int) -> None:
         if heads != 1:
-            raise ModelError(f"poly uses one head, got adapters.heads={heads}; use kind: mhr for heads > 1")
+            raise ModelError(f"poly uses one head, got adapters.splits={heads}; use kind: mhr for heads > 1")
 
     @torch.no_grad()
     def add_task_to_learn(self, own_skill: bool = False) -> int:

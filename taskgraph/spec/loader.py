@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from taskgraph.errors import SpecError
+from taskgraph.errors import SpecError, TaskgraphWarning
 from taskgraph.files import describe
-from taskgraph.spec.models import Spec
+from taskgraph.spec.models import RENAMED_ADAPTER_KEY, Spec
 
 MAX_BYTES = 32 * 1024 * 1024  # a spec is a few KB, a 10,000-task one a few MB
 MAX_NODES = 2_000_000  # written values (mappings, lists, keys and scalars)
@@ -52,7 +53,14 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     source = str(path)
     text = _read_text(Path(path))
     data, lines = parse_yaml(text, source)
-    return spec_from_dict(data, source=source, lines=lines)
+    spec = spec_from_dict(data, source=source, lines=lines)
+    adapters = data.get("adapters") if isinstance(data, dict) else None
+    if isinstance(adapters, dict) and RENAMED_ADAPTER_KEY in adapters:
+        line = lines.get(("adapters", RENAMED_ADAPTER_KEY), lines.get(("adapters",), 1))
+        warnings.warn(TaskgraphWarning(f"{source}:{line}: adapters.heads is now adapters.splits (the splits of MHR; "
+                                       "'heads' means the classification heads); the old key still works"),
+                      stacklevel=2)
+    return spec
 
 
 def spec_from_dict(data: Any, *, source: str = "<spec>", lines: dict[Loc, int] | None = None) -> Spec:

@@ -95,17 +95,38 @@ class ImportSpec(Section):
         return self
 
 
+RENAMED_ADAPTER_KEY = "heads"  # adapters.heads (taskgraph 0.1) is adapters.splits
+
+
 class AdaptersSpec(Section):
-    """The LoRA inventory of every adapted layer: K skills of rank r, split into H heads; ``imports``: PEFT LoRA
-    folders some adapters start from."""
+    """The LoRA inventory of every adapted layer: K skills of rank r whose input and output dimensions are cut into
+    ``splits`` parts (H, MHR's "heads"; 1 for Poly); ``imports``: PEFT LoRA folders some adapters start from.
+
+    ``splits`` was ``heads`` in taskgraph 0.1; that key is still read (the spec loader says it was renamed), so
+    that "heads" means only the per-task classification heads.
+    """
 
     rank: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     skills: int = Field(8, ge=1)
-    heads: int = Field(1, ge=1)
+    splits: int = Field(1, ge=1)
     linearized: bool = False
     imports: list[ImportSpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_heads(cls, data: Any) -> Any:
+        if isinstance(data, dict) and RENAMED_ADAPTER_KEY in data:
+            if "splits" in data:
+                raise ValueError("give adapters.splits only: adapters.heads is its old name (taskgraph 0.1)")
+            data = {("splits" if k == RENAMED_ADAPTER_KEY else k): v for k, v in data.items()}
+        return data
+
+    @property
+    def heads(self) -> int:
+        """The 0.1 name of :attr:`splits`, for code written against it."""
+        return self.splits
 
     @model_serializer(mode="wrap")
     def _without_empty_imports(self, handler: Any) -> Any:

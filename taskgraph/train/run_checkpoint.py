@@ -65,8 +65,15 @@ def fault_point(variable: str, step: int) -> None:
 
 
 def spec_hash(spec: Spec) -> str:
-    """sha256 of the spec's canonical JSON: two runs continue each other only when it matches."""
-    text = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """sha256 of the spec's canonical JSON: two runs continue each other only when it matches.
+
+    The canonical form writes ``adapters.splits`` under its taskgraph 0.1 name ``heads``, so runs, sweep cells and
+    bench cells hashed before the rename still match their specs.
+    """
+    data = spec.model_dump(mode="json")
+    adapters = data.get("adapters", {})
+    data["adapters"] = {("heads" if k == "splits" else k): v for k, v in adapters.items()}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

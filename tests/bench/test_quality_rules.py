@@ -60,7 +60,7 @@ def test_planted_suite_holds_out_the_last_tasks_and_relates_them_by_shared_skill
     sharing = {f"planted-{t}" for t in world.seen_tasks() if set(world.skills_of(t)) & set(world.skills_of(6))}
     assert set(held.relate) == sharing and set(held.relate.values()) == {1.0}
     spec = Spec.model_validate(suite.cell_spec("mhr", 1e-3, 1))
-    assert spec.router.kind == "mhr" and spec.adapters.heads == 4 and len(spec.tasks) == 6
+    assert spec.router.kind == "mhr" and spec.adapters.splits == 4 and len(spec.tasks) == 6
 
 
 def test_planted_universe_changes_reach_the_suite_and_bad_ones_are_refused():

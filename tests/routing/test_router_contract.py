@@ -66,7 +66,7 @@ def test_routing_has_the_contract_shapes_and_rows_sum_to_one(kind: str) -> None:
     with torch.no_grad():
         out = router(tasks)
     assert isinstance(out, Routing)
-    u, layers, heads, skills = 2, model.num_layers, spec.adapters.heads, router.skills
+    u, layers, heads, skills = 2, model.num_layers, spec.adapters.splits, router.skills
     assert out.gates.shape == (u, layers) and out.weights.shape == (u, layers, heads, skills)
     assert bool(((out.gates >= 0) & (out.gates <= 1)).all()) and bool((out.weights >= 0).all())
     torch.testing.assert_close(out.weights.sum(-1), torch.ones(u, layers, heads))

@@ -159,7 +159,7 @@ def test_weight_outside_unit_interval(write, weight):
     [
         ("adapters", "rank", 0, "adapters.rank"),
         ("adapters", "rank", -3, "adapters.rank"),
-        ("adapters", "heads", 0, "adapters.heads"),
+        ("adapters", "heads", 0, "adapters.splits"),
         ("adapters", "skills", 0, "adapters.skills"),
         ("router", "temperature", 0, "router.temperature"),
         ("router", "temperature", -1.0, "router.temperature"),
@@ -248,7 +248,7 @@ def test_every_problem_reported_at_once_with_lines(write):
     assert got == {
         (4, "model.max_lenght"),
         (5, "adapters.rank"),
-        (5, "adapters.heads"),
+        (5, "adapters.splits"),
         (6, "router.temperature"),
         (6, "router.kind"),
         (9, "relations.declared[0][2]"),

@@ -39,7 +39,7 @@ CASES: dict[str, Callable[..., None]] = {
     "max_length above the model's positions": _set("model.max_length", 64),
     "an invalid target-module regex": _set("model.target_modules", ["re:(query"]),
     "target modules that match nothing": _set("model.target_modules", ["nope"]),
-    "adapter heads that do not divide a module": _set("adapters.heads", 3),
+    "adapter heads that do not divide a module": _set("adapters.splits", 3),
     "an unknown model type": _set("model.config.model_type", "bertish"),
     "a package path that is no package": lambda d: d["model"].update(path="package:os/x", config=None),
     "skills so many the memory does not fit": lambda d: d["adapters"].update(skills=200_000, rank=512),
