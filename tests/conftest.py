@@ -27,7 +27,7 @@ def minimal_spec(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": "tiny",
         "model": {"config": dict(TINY_BERT), "max_length": 16},
-        "adapters": {"rank": 4, "alpha": 8, "skills": 4, "heads": 1},
+        "adapters": {"rank": 4, "alpha": 8, "skills": 4, "splits": 1},
         "router": {"kind": "poly", "temperature": 1.0},
         "relations": {"declared": [["a", "b", 0.8], ["b", "c", 0.3]]},
         "tasks": [

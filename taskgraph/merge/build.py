@@ -32,7 +32,7 @@ def merged_spec(sources: MergeSources, rank: int, name: str | None = None) -> Sp
     data: dict[str, Any] = {
         "name": name or f"{source.name}-merged",
         "model": source.model.model_dump(mode="json", exclude_none=True),
-        "adapters": {"rank": rank, "alpha": float(rank), "dropout": 0.0, "skills": 1, "heads": 1,
+        "adapters": {"rank": rank, "alpha": float(rank), "dropout": 0.0, "skills": 1, "splits": 1,
                      "linearized": False},
         "router": {"kind": "shared"},
         "relations": {"declared": declared, "learn": False},

@@ -25,7 +25,7 @@ def small_planted(router: str = "poly", *, heads: int = 1, steps: int = 40, **ex
     """A planted spec: 8 seen tasks (planted-0..7) of 10, 4 skills, seq_len 8, hidden 32, rank 2."""
     spec = planted_spec(skills=4, tasks=10, held_out=2, seq_len=8, vocab_size=64, examples_per_task=120,
                         router=router, hidden_size=32, num_layers=2, num_heads=2, rank=2, steps=steps, batch_size=16)
-    spec["adapters"]["heads"] = heads
+    spec["adapters"]["splits"] = heads
     if router == "graph":
         spec["router"].update({"gnn": {"hidden": 16}, "gate_threshold": 0.1})
     spec["training"].update({"eval_every": steps, "checkpoint_every": steps, "seed": 0,

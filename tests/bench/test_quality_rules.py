@@ -35,7 +35,7 @@ def test_cell_spec_sets_router_rates_seed_and_budget_and_drops_declared_relation
     budget = with_overrides(PLANTED_BUDGET, steps=200, batch_size=8, max_length=32, train_examples=50)
     mhr = cell_spec(BASE, budget, "mhr", 3e-3, 2)
     assert mhr["router"] == {"kind": "mhr", "temperature": 0.5}  # the graph's own keys are not mhr's
-    assert mhr["adapters"] == {"rank": 8, "alpha": 16.0, "skills": 8, "heads": 4}  # equal adapter parameters
+    assert mhr["adapters"] == {"rank": 8, "alpha": 16.0, "skills": 8, "splits": 4}  # equal adapter parameters
     assert mhr["training"]["lr"] == {"adapters": 3e-3, "heads": 3e-3, "router": 0.1}
     assert (mhr["training"]["seed"], mhr["training"]["steps"], mhr["training"]["batch_size"]) == (2, 200, 8)
     assert mhr["training"]["warmup_steps"] == 10 and mhr["training"]["train_examples"] == 50
@@ -44,7 +44,7 @@ def test_cell_spec_sets_router_rates_seed_and_budget_and_drops_declared_relation
     assert mhr["model"]["max_length"] == 32 and mhr["name"] == "real-mhr"
     graph = cell_spec(BASE, budget, "graph", 1e-3, 0)
     assert graph["router"] == {"kind": "graph", "temperature": 0.5, "gnn": {"layers": 2}}
-    assert graph["adapters"]["heads"] == 1 and graph["training"]["lr"]["router"] == 0.01
+    assert graph["adapters"]["splits"] == 1 and graph["training"]["lr"]["router"] == 0.01
     assert cell_spec(BASE, budget, "shared", 1e-3, 0)["training"]["lr"]["router"] == 0.01  # unused
     assert BASE["relations"]["declared"] == [["a", "b", 0.9]]  # the base is not changed
 

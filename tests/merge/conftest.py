@@ -29,7 +29,7 @@ def planted(router: str = "poly", tasks: list[int] | None = None, *, linearized:
                         num_layers=2, num_heads=2, rank=2, steps=10, batch_size=8)
     if tasks is not None:
         spec["tasks"] = [spec["tasks"][i] for i in tasks]
-    spec["adapters"].update({"linearized": linearized, "heads": heads})
+    spec["adapters"].update({"linearized": linearized, "splits": heads})
     spec["training"]["seed"] = seed
     if router == "graph":
         spec["router"].update({"gnn": {"hidden": 8}, "gate_threshold": 0.0})

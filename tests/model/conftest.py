@@ -34,7 +34,7 @@ def _make_spec(family: str = "bert", router: str = "poly", heads: int = 1, skill
     return Spec.model_validate({
         "model": {"config": dict(TINY[family]), "target_modules": TARGETS[family],
                   "pooling": POOLING[family], **model},
-        "adapters": {"rank": rank, "alpha": 8, "skills": skills, "heads": heads},
+        "adapters": {"rank": rank, "alpha": 8, "skills": skills, "splits": heads},
         "router": {"kind": router},
         "tasks": TASKS,
     })

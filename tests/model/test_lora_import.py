@@ -28,7 +28,7 @@ def spec(router: str = "poly", *, rank: int = 2, heads: int = 1, hidden: int = 3
     config = {**TINY["bert"], "hidden_size": hidden}
     return Spec.model_validate({
         "model": {"config": config, "target_modules": ["query", "value"]},
-        "adapters": {"rank": rank, "alpha": 8, "skills": 3, "heads": heads, "linearized": linearized,
+        "adapters": {"rank": rank, "alpha": 8, "skills": 3, "splits": heads, "linearized": linearized,
                      "imports": imports or []},
         "router": {"kind": router}, "tasks": TASKS, "training": {"seed": 0}})
 

@@ -38,7 +38,7 @@ def known_logits(tasks: int, layers: int, heads: int, skills: int) -> Tensor:
 def make_model(router: str = "poly", heads: int = 1, **spec: Any) -> TaskGraphModel:
     """A tiny 3-task model; Poly / MHR routers get :func:`known_logits`."""
     data = minimal_spec(router={"kind": router}, **spec)
-    data["adapters"]["heads"] = heads
+    data["adapters"]["splits"] = heads
     torch.manual_seed(0)
     model = TaskGraphModel(spec_from_dict(data))
     if router in ("poly", "mhr"):

@@ -73,7 +73,7 @@ def spec_dict(folder: Path, **training: Any) -> dict[str, Any]:
                              "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": len(VOCAB),
                              "max_position_embeddings": 32},
                   "tokenizer": str(tokenizer), "max_length": 16},
-        "adapters": {"rank": 4, "alpha": 8, "skills": 3, "heads": 1, "dropout": 0.1},
+        "adapters": {"rank": 4, "alpha": 8, "skills": 3, "splits": 1, "dropout": 0.1},
         "router": {"kind": "poly"},
         "tasks": [{"name": t, "num_labels": c, "data": {"source": "jsonl", "path": f"{t}.jsonl"}}
                   for t, c in labels.items()],
