@@ -21,6 +21,7 @@ data's :meth:`TaskData.fingerprint`, so a run resumed with other values is refus
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from taskgraph.errors import CheckpointError, DataError, TaskgraphError
 from taskgraph.model.predict import encode
 from taskgraph.spec.models import Spec
 from taskgraph.train.run_checkpoint import decode_state, encode_state
+from taskgraph.train.text2text_data import LMInfo, TargetLayout, collate_text2text, encode_targets
 
 SAMPLING_MODES = ("uniform", "proportional", "temperature")
 
@@ -51,6 +53,9 @@ class TaskData:
         ids: ``[N, S]`` long token ids, right-padded with the pad id.
         lengths: ``[N]`` long, the real length of every row (>= 1).
         labels: ``[N]`` long labels in ``[0, num_labels)``.
+        targets: a generative task's ``[N, T]`` target tokens with the end token, -100-padded; else None.
+        layout: a generative task's ``"causal"`` / ``"seq2seq"`` (:mod:`taskgraph.train.text2text_data`); else None.
+        choices: a ``choices`` task's choices as token ids (end token included), for rank classification; else None.
     """
 
     name: str
@@ -58,14 +63,17 @@ class TaskData:
     ids: Tensor
     lengths: Tensor
     labels: Tensor
+    targets: Tensor | None = None
+    layout: str | None = None
+    choices: tuple[tuple[int, ...], ...] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def fingerprint(self) -> str:
-        """sha256 of the ids, lengths and labels (a resumed run checks its data did not change)."""
+        """sha256 of the ids, lengths, labels (and targets) (a resumed run checks its data did not change)."""
         digest = hashlib.sha256()
-        for tensor in (self.ids, self.lengths, self.labels):
+        for tensor in (self.ids, self.lengths, self.labels) + (() if self.targets is None else (self.targets,)):
             digest.update(str(tuple(tensor.shape)).encode())
             digest.update(tensor.contiguous().numpy().tobytes())
         return digest.hexdigest()
@@ -75,13 +83,20 @@ class TaskData:
 
 
 def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, max_length: int,
-                    pad_id: int, vocab_size: int | None = None) -> TaskData:
+                    pad_id: int, vocab_size: int | None = None, target: TargetLayout | None = None) -> TaskData:
     """Token ids of every example: the tokenizer's (truncated at ``max_length``) or the given ``token_ids``.
+
+    A generative task's examples (``target``: its layout) keep the end of a long prompt and their targets
+    (:mod:`taskgraph.train.text2text_data`).
 
     Raises:
         DataError: text data with no tokenizer, token ids longer than ``max_length`` or outside
-            the vocabulary, or an empty sequence.
+            the vocabulary, or an empty sequence; a generative example without ``target`` or with a target
+            longer than its task's ``max_new_tokens``.
     """
+    if examples.generative != (target is not None):
+        raise DataError(f"task {examples.task!r}: its examples {'carry' if examples.generative else 'lack'} targets "
+                        f"but the task is {'not ' if target is None else ''}generative here (objective and model disagree)")
     if examples.token_ids is not None:
         sequences = [list(map(int, row)) for row in examples.token_ids]
         longest = max((len(s) for s in sequences), default=0)
@@ -92,7 +107,12 @@ def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, 
         if tokenizer is None:
             raise DataError(f"task {examples.task!r} has text data but the model has no tokenizer; give "
                             f"model.tokenizer (a local directory or package: path) in the spec")
-        sequences = encode(tokenizer, examples.texts or [], max_length)
+        if target is not None:
+            from taskgraph.model.lm_text import tokenize_prompts
+
+            sequences = tokenize_prompts(tokenizer, examples.texts or [], max_length)
+        else:
+            sequences = encode(tokenizer, examples.texts or [], max_length)
     empty = [i for i, s in enumerate(sequences) if not s]
     if empty:
         raise DataError(f"task {examples.task!r}: example {empty[0]} encodes to no tokens; remove empty rows")
@@ -108,7 +128,13 @@ def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, 
             raise DataError(f"task {examples.task!r}: token id {top if top >= vocab_size else low} is outside "
                             f"the model's vocabulary [0, {vocab_size}); the data and model.config disagree")
     labels = torch.tensor(examples.labels, dtype=torch.long)  # [N]
-    return TaskData(examples.task, task_id, ids, lengths, labels)
+    if target is None:
+        return TaskData(examples.task, task_id, ids, lengths, labels)
+    targets, choices = encode_targets(examples, target, tokenizer)  # [N, T]
+    if vocab_size is not None and int(targets.max()) >= vocab_size:
+        raise DataError(f"task {examples.task!r}: target token id {int(targets.max())} is outside the model's "
+                        f"vocabulary [0, {vocab_size}); the data and model.config disagree")
+    return TaskData(examples.task, task_id, ids, lengths, labels, targets, target.kind, choices)
 
 
 def tokenizer_pad_id(tokenizer: Any | None) -> int:
@@ -119,8 +145,11 @@ def tokenizer_pad_id(tokenizer: Any | None) -> int:
 
 def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, pad_id: int,
                    vocab_size: int | None = None, splits: Sequence[str] = ("train", "val"),
-                   problems: list[str] | None = None, skip: Collection[str] = ()) -> dict[str, list[TaskData]]:
+                   problems: list[str] | None = None, skip: Collection[str] = (),
+                   lm: LMInfo | None = None) -> dict[str, list[TaskData]]:
     """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order.
+
+    ``lm`` (:meth:`LMInfo.of` the model) encodes the generative tasks' targets for the model's layout.
 
     With ``problems`` (a list), a task whose data fails is recorded there and the next task is read, so
     every task's problem is known at once (``taskgraph validate``); without it the first one raises.
@@ -133,10 +162,13 @@ def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, p
             continue
         try:
             source = build_source(task, base_dir)
+            layout = None if lm is None else lm.for_task(task)
+            if task.generative and layout is None:
+                raise DataError(f"task {task.name!r} generates, but the model has no LM head to write with")
             for split in splits:
                 examples = source.load(split)
                 encoded = encode_examples(examples, task_id, tokenizer=tokenizer, pad_id=pad_id,
-                                          max_length=spec.model.max_length, vocab_size=vocab_size)
+                                          max_length=spec.model.max_length, vocab_size=vocab_size, target=layout)
                 if split == "train":
                     encoded = perturb_train(encoded, task.num_labels, limit=training.train_examples,
                                             noise=training.label_noise, seed=training.seed)
@@ -217,18 +249,19 @@ def perturb_train(data: TaskData, num_labels: int, *, limit: int | None, noise: 
     the row count and ``noise`` is 0. The kept rows stay in their original order; ``ids`` is trimmed
     to the longest kept row.
     """
-    ids, lengths, labels = data.ids, data.lengths, data.labels
+    ids, lengths, labels, targets = data.ids, data.lengths, data.labels, data.targets
     if limit is not None and limit < len(data):
         gen = torch.Generator().manual_seed(_derived_seed("subset", seed, data.name))
         rows = stratified_subset(labels, limit, num_labels, gen)  # [k]
         lengths, labels = lengths[rows], labels[rows]  # [k], [k]
         ids = ids[rows, : int(lengths.max())]  # [k, S']
-    if noise > 0:
+        targets = None if targets is None else targets[rows]  # [k, T]
+    if noise > 0 and data.targets is None:  # label noise flips class labels; a generative task's targets stay
         gen = torch.Generator().manual_seed(_derived_seed("label-noise", seed, data.name))
         labels = noisy_labels(labels, num_labels, noise, gen)  # [k]
     if ids is data.ids and labels is data.labels:
         return data
-    return TaskData(data.name, data.task_id, ids, lengths, labels)
+    return dataclasses.replace(data, ids=ids, lengths=lengths, labels=labels, targets=targets)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -339,7 +372,8 @@ class Batch:
     """A mixed-task batch, with its distinct tasks and example → task row computed once.
 
     Shapes:
-        input_ids, attention_mask ``[B, S]``; labels, task_ids, inverse ``[B]``; tasks ``[U]``.
+        input_ids, attention_mask ``[B, S]``; labels, task_ids, inverse ``[B]``; tasks ``[U]``; targets (a batch with
+        generative rows, :mod:`taskgraph.train.text2text_data`) ``[B, S]`` (causal) or ``[B, T]`` (seq2seq), else None.
     """
 
     input_ids: Tensor
@@ -348,20 +382,21 @@ class Batch:
     task_ids: Tensor
     tasks: Tensor
     inverse: Tensor
+    targets: Tensor | None = None
 
     @property
     def size(self) -> int:
         return int(self.input_ids.shape[0])
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(*(t.to(device, non_blocking=True) for t in (
-            self.input_ids, self.attention_mask, self.labels, self.task_ids, self.tasks, self.inverse)))
+        return Batch(*(None if t is None else t.to(device, non_blocking=True) for t in (
+            self.input_ids, self.attention_mask, self.labels, self.task_ids, self.tasks, self.inverse, self.targets)))
 
     def rows(self, part: slice) -> "Batch":
         """Examples ``part`` of this batch, as wide as the whole batch, keeping the whole batch's distinct
         tasks (``inverse`` still points into them): one process's share of a data-parallel step."""
         return Batch(self.input_ids[part], self.attention_mask[part], self.labels[part], self.task_ids[part],
-                     self.tasks, self.inverse[part])
+                     self.tasks, self.inverse[part], None if self.targets is None else self.targets[part])
 
     def task_names(self, names: Sequence[str]) -> list[str]:
         """The names of the distinct tasks of the batch."""
@@ -385,6 +420,8 @@ def collate(items: Sequence[tuple[int, int]], data: Sequence[TaskData] | Mapping
     for task_data, where in groups:
         lengths[where] = task_data.lengths[rows[where]]
         labels[where] = task_data.labels[rows[where]]
+    if any(task_data.targets is not None for task_data, _ in groups):  # generative rows: laid out for the LM
+        return collate_text2text(items, data, pad_id, task_ids, tasks, inverse, labels)
     width = int(lengths.max())
     input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)  # [B, S]
     for task_data, where in groups:

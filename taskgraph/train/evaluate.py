@@ -1,5 +1,8 @@
 """Validation: accuracy per task, their unweighted mean, and the mean cross-entropy.
 
+A generative task's "accuracy" is the metric its objective reads (:mod:`taskgraph.train.evaluate_generative`):
+rank-classification accuracy for a ``choices`` task, greedy exact match otherwise; its loss the target NLL.
+
 Each task is evaluated on its own batches (one task per batch), in eval mode (inference routing,
 no dropout, no random draws), so evaluating never changes the training run it sits in.
 """
@@ -16,6 +19,7 @@ from torch import nn
 
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.train.batches import TaskData, task_batches
+from taskgraph.train.evaluate_generative import score_generative
 
 EVAL_BATCH_SIZE = 64
 
@@ -57,6 +61,12 @@ def evaluate(model: nn.Module, data: Sequence[TaskData], *, pad_id: int, batch_s
     with inference_mode_of(model):
         for task in data:
             correct = 0
+            if task.targets is not None:
+                correct, summed = score_generative(model, task, pad_id=pad_id, batch_size=batch_size, device=device,
+                                                   autocast=_autocast(device, autocast))
+                acc[task.name] = correct / len(task)
+                total_loss, total = total_loss + summed, total + len(task)
+                continue
             for batch in task_batches(task, batch_size, pad_id):
                 batch = batch.to(device)
                 with _autocast(device, autocast):

@@ -64,6 +64,7 @@ from taskgraph.train.run_checkpoint import (
     read_checkpoint, remove_partial, restore_rng, spec_hash, write_checkpoint,
 )
 from taskgraph.train.tensorboard import TensorBoardLog
+from taskgraph.train.text2text_data import LMInfo
 
 LOG, SPEC, SUMMARY, BEST, FINAL = "log.jsonl", "spec.yaml", "train.json", "best", "model"
 FAULT_AT_STEP = "TASKGRAPH_FAULT_AT_STEP"  # exit hard after update N (tests)
@@ -169,7 +170,7 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             parallel.broadcast_module(model)
         pad_id = tokenizer_pad_id(model.tokenizer)
         data = load_task_data(spec, base_dir, tokenizer=model.tokenizer, pad_id=pad_id,
-                              vocab_size=model.base.get_input_embeddings().num_embeddings)
+                              vocab_size=model.base.get_input_embeddings().num_embeddings, lm=LMInfo.of(model))
         train_data, val_data = data["train"], data["val"]
         names = [t.name for t in train_data]
         sampler = MultiTaskSampler([len(t) for t in train_data], training.sampling,
@@ -310,7 +311,8 @@ def step_gradients(model: TaskGraphModel, batch: Batch, trainable: list[torch.nn
         torch.manual_seed(rank_seed)
     with _autocast(dev.type == "cuda"):
         call = model if forward is None else forward
-        out = call(shard.input_ids, shard.attention_mask, shard.task_ids, shard.labels, distinct=(shard.tasks, shard.inverse))
+        out = call(shard.input_ids, shard.attention_mask, shard.task_ids, shard.labels, distinct=(shard.tasks, shard.inverse),
+                   targets=shard.targets)
         reg_loss = model.router.regularizer()
     share = shard.size / batch.size  # the ranks' gradients sum to the whole batch's
     loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world

@@ -38,6 +38,7 @@ def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cp
     from taskgraph.model import TaskGraphModel
     from taskgraph.train.batches import MultiTaskSampler, load_task_data, tokenizer_pad_id
     from taskgraph.train.optim import build_optimizer
+    from taskgraph.train.text2text_data import LMInfo
 
     found = Preflight()
     try:
@@ -50,7 +51,7 @@ def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cp
     skip = _uncached_catalog_tasks(spec, found.notes)
     data = load_task_data(spec, Path(base_dir), tokenizer=model.tokenizer, pad_id=tokenizer_pad_id(model.tokenizer),
                           vocab_size=model.base.get_input_embeddings().num_embeddings, problems=found.problems,
-                          skip=skip)
+                          skip=skip, lm=LMInfo.of(model))
     if found.problems or skip:
         return found
     try:

@@ -1,0 +1,45 @@
+"""Validation of a generative task: the metric its objective reads, without a decoding loop.
+
+* a ``choices`` task: rank-classification accuracy — the likeliest choice (length-normalised log-likelihood,
+  one batched pass: :func:`~taskgraph.model.rank_choices.choice_scores`) against the gold one;
+* a free-text task: exact match of greedy decoding, read from one teacher-forced pass — greedy writes the target
+  and stops exactly when the argmax at every target position (end token included) is the target's token.
+
+The loss is the mean target NLL per example, as in training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from taskgraph.train.batches import TaskData, task_batches
+
+if TYPE_CHECKING:
+    from taskgraph.model.taskgraph_model import TaskGraphModel
+
+
+@torch.no_grad()
+def score_generative(model: "TaskGraphModel", task: TaskData, *, pad_id: int, batch_size: int,
+                     device: torch.device, autocast: contextlib.AbstractContextManager[Any] | None = None
+                     ) -> tuple[int, float]:
+    """``(correct examples, summed example loss)`` of one generative task (the model already in eval mode)."""
+    correct, loss_sum = 0, 0.0
+    hits: list[bool] = []
+    for batch in task_batches(task, batch_size, pad_id):
+        batch = batch.to(device)
+        with autocast or contextlib.nullcontext():
+            out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
+                        distinct=(batch.tasks, batch.inverse), targets=batch.targets)
+        loss_sum += float(out.example_loss.float().sum())
+        hits += out.target_hits.tolist()
+    if task.choices is None:
+        return sum(hits), loss_sum
+    from taskgraph.model.rank_choices import choice_scores
+
+    prompts = [task.ids[i, : int(task.lengths[i])].tolist() for i in range(len(task))]
+    scores = choice_scores(model, task.task_id, prompts, [list(c) for c in task.choices])  # [N, C]
+    correct = int((scores.argmax(dim=1) == task.labels).sum())
+    return correct, loss_sum
