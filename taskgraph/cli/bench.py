@@ -139,7 +139,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from taskgraph.bench.quality_suites import PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, UNIVERSE_KEYS
+    from taskgraph.bench.quality.suites import PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, UNIVERSE_KEYS
 
     def budget(b: Any) -> str:
         length = f", max_length {b.max_length}" if b.max_length else ""
@@ -235,8 +235,8 @@ def run_speed(args: argparse.Namespace) -> int:
 def run_quality(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from taskgraph.bench.quality import QualitySettings, run_quality
-    from taskgraph.bench.quality_report import render_suite
+    from taskgraph.bench.quality.report import render_suite
+    from taskgraph.bench.quality.run import QualitySettings, run_quality
 
     settings = QualitySettings(
         suites=("planted", "real") if args.suite == "all" else (args.suite,), out=Path(args.out), seeds=args.seeds,

@@ -8,7 +8,7 @@ Layout under ``OUT/<suite>/``::
                                                    test accuracy per task
     together/<router>/seed<k>/T<T>-<i>/      the subset trained together by a router (taskgraph.train) + eval.json
 
-Training cells reuse the quality bench's (:func:`taskgraph.bench.quality_cells.run_train_cell`: resume from
+Training cells reuse the quality bench's (:func:`taskgraph.bench.quality.cells.run_train_cell`: resume from
 a checkpoint, a failure recorded, another spec refused). A merge cell reads the group's single-task runs
 (one mode, one seed), merges the subset in memory (:mod:`taskgraph.merge`: λ / density / p chosen on the
 validation split) and scores the test split with the same fast scorer.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from taskgraph.atomic import write_text
-from taskgraph.bench.quality_cells import TrainCell, lr_tag, read_json
+from taskgraph.bench.quality.cells import TrainCell, lr_tag, read_json
 
 Say = Callable[[str], None]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from taskgraph.atomic import write_text
 from taskgraph.bench.merging.suites import MODE_NAMES, MODES
-from taskgraph.bench.quality_plots import _figure, _save
+from taskgraph.bench.quality.plots import _figure, _save
 
 Pair = tuple[float | None, float | None]
 

@@ -37,9 +37,9 @@ from taskgraph.bench.merging.suites import (
     BENCH_METHODS, MODES, PLANTED_MERGE_BUDGET, REAL_MERGE_BUDGET, TINY_MERGE_BUDGET, TOGETHER_ROUTERS,
     MergeBenchError, MergeSuite, method_params, planted_merge_suite, real_merge_suite, task_subsets,
 )
-from taskgraph.bench.quality import Part, environment
-from taskgraph.bench.quality_cells import read_json, run_train_cell
-from taskgraph.bench.quality_stats import select_lr
+from taskgraph.bench.quality.run import Part, environment
+from taskgraph.bench.quality.cells import read_json, run_train_cell
+from taskgraph.bench.quality.stats import select_lr
 from taskgraph.run_folder import claim_container
 
 Say = Callable[[str], None]

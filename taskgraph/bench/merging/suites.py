@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskgraph.bench.quality_suites import Budget, QualityError, cell_spec, find_real_config, task_family
+from taskgraph.bench.quality.suites import Budget, QualityError, cell_spec, find_real_config, task_family
 
 MODES = ("lora", "llora")  # single-task LoRA and L-LoRA (adapters.linearized)
 MODE_NAMES = {"lora": "LoRA", "llora": "L-LoRA"}

@@ -9,7 +9,7 @@ single-task run (same mode and seed) and ``heads_t`` its head on the bare base (
   added that the merge keeps (1: all of it, 0: no better than the heads alone).
 
 A (mode, method, T, seed) figure is the mean over the T-subsets; the tables give mean ± sample std over seeds,
-and differences are paired by seed with Student-t 95 % intervals (:mod:`taskgraph.bench.quality_stats`). The
+and differences are paired by seed with Student-t 95 % intervals (:mod:`taskgraph.bench.quality.stats`). The
 "trained together" rows are normalised by the single-task **LoRA** runs of the same seed.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from taskgraph.bench.merging.suites import MODE_NAMES, MODES, MergeSuite
-from taskgraph.bench.quality_stats import paired_difference
+from taskgraph.bench.quality.stats import paired_difference
 from taskgraph.metrics.spread import mean_std
 
 Scores = dict[str, float]

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from taskgraph.bench.quality_stats import WIN, paired_difference
-from taskgraph.bench.quality_summary import adapt_accuracy, adapt_pair, by_seed
+from taskgraph.bench.quality.stats import WIN, paired_difference
+from taskgraph.bench.quality.summary import adapt_accuracy, adapt_pair, by_seed
 
 ALLOCATION_MIN = 0.95
 PLANTED_AUROC_MIN = 0.95

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from taskgraph.atomic import write_text
-from taskgraph.bench.quality_suites import HeldOutTask, QualityError
+from taskgraph.bench.quality.suites import HeldOutTask, QualityError
 from taskgraph.errors import TaskgraphError
 from taskgraph.files import describe
 from taskgraph.run_records import parse_json

@@ -1,19 +1,19 @@
-"""``taskgraph bench quality``: every router on the same data and budget, then few-/zero-shot adaptation.
+"""Running ``taskgraph bench quality``: every router on the same data and budget, then few-/zero-shot adaptation.
 
     taskgraph bench quality --suite planted --seeds 3 --out runs/quality      # or --suite real / all
 
-Per suite (:mod:`taskgraph.bench.quality_suites`), in three parts, every cell resumable and skipped
-when finished (:mod:`taskgraph.bench.quality_cells`):
+Per suite (:mod:`taskgraph.bench.quality.suites`), in three parts, every cell resumable and skipped
+when finished (:mod:`taskgraph.bench.quality.cells`):
 
 1. **lr selection** — every router × every learning rate of the grid, seed 0; each router's rate
-   is the one with the best seed-0 validation mean accuracy (:func:`~taskgraph.bench.quality_stats.select_lr`);
+   is the one with the best seed-0 validation mean accuracy (:func:`~taskgraph.bench.quality.stats.select_lr`);
 2. **seeds** — seeds 1 … N−1 of every router at its chosen rate;
 3. **adaptation** — every trained (router, seed) adapted to every held-out task in every mode the
    router supports (:func:`taskgraph.adapt.supported_modes`) at every shot count.
 
-Then the figures (:mod:`~taskgraph.bench.quality_summary`), the pre-declared targets
-(:mod:`~taskgraph.bench.quality_targets`), ``OUT/<suite>/quality.md`` (:mod:`~taskgraph.bench.quality_report`),
-``quality.json`` and ``plots/*.png`` (:mod:`~taskgraph.bench.quality_plots`), all written atomically.
+Then the figures (:mod:`~taskgraph.bench.quality.summary`), the pre-declared targets
+(:mod:`~taskgraph.bench.quality.targets`), ``OUT/<suite>/quality.md`` (:mod:`~taskgraph.bench.quality.report`),
+``quality.json`` and ``plots/*.png`` (:mod:`~taskgraph.bench.quality.plots`), all written atomically.
 """
 
 from __future__ import annotations
@@ -31,20 +31,20 @@ import torch
 
 from taskgraph.atomic import write_text
 from taskgraph.run_folder import claim_container
-from taskgraph.bench.quality_cells import (
+from taskgraph.bench.quality.cells import (
     AdaptCell, TrainCell, adapt_cell_dir, run_adapt_cell, run_train_cell, train_cell_dir,
 )
-from taskgraph.bench.quality_plots import plot_few_shot, plot_router_accuracy
-from taskgraph.bench.quality_report import render_suite
-from taskgraph.bench.quality_stats import select_lr
-from taskgraph.bench.quality_suites import (
+from taskgraph.bench.quality.plots import plot_few_shot, plot_router_accuracy
+from taskgraph.bench.quality.report import render_suite
+from taskgraph.bench.quality.stats import select_lr
+from taskgraph.bench.quality.suites import (
     PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, ROUTER_LR, SUITES, TINY_BUDGET, TINY_UNIVERSE, Budget, QualityError,
     Suite, planted_suite, real_suite, with_overrides,
 )
-from taskgraph.bench.quality_summary import (
+from taskgraph.bench.quality.summary import (
     adapt_pair, chosen_records, few_shot_rows, paired_rows, router_row, val_by_lr,
 )
-from taskgraph.bench.quality_targets import MU_BASELINES, paper_targets, planted_targets, real_targets
+from taskgraph.bench.quality.targets import MU_BASELINES, paper_targets, planted_targets, real_targets
 
 Say = Callable[[str], None]
 SUITE_THREADS: dict[str, int | None] = {"planted": 1, "real": None}  # None: every usable CPU
@@ -55,7 +55,7 @@ PAIRED_MODES = ((("graph", "zero-shot"), None), (("mhr", "mhr-mu"), ("mhr", "ful
 
 @dataclass(frozen=True)
 class QualitySettings:
-    """What ``taskgraph bench quality`` runs (None: the suite's default, see :mod:`~taskgraph.bench.quality_suites`).
+    """What ``taskgraph bench quality`` runs (None: the suite's default, see :mod:`~taskgraph.bench.quality.suites`).
 
     Args:
         suites: ``("planted",)``, ``("real",)`` or both.
@@ -67,7 +67,7 @@ class QualitySettings:
         config: the real suite's spec (default ``configs/real-text.yaml``); held_out: its held-out tasks.
         tiny: a tiny planted universe and budget (tests, smoke runs).
         planted: ``(key, value)`` changes to the planted universe or its model (keys:
-            :data:`~taskgraph.bench.quality_suites.UNIVERSE_KEYS`), on top of the tiny universe with ``tiny``.
+            :data:`~taskgraph.bench.quality.suites.UNIVERSE_KEYS`), on top of the tiny universe with ``tiny``.
         adapt: run the adaptation part.
         threads: torch threads while the bench runs (None: :data:`SUITE_THREADS` — the planted suite's tiny
             models run fastest on one thread and do not stall when other processes share the cores; the
@@ -269,7 +269,7 @@ def _run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, A
 def summarise(suite: Suite, settings: QualitySettings, train: dict[tuple[str, float, int], dict[str, Any]],
               chosen: dict[str, float], adapt: list[dict[str, Any]], timing: dict[str, dict[str, Any]],
               notes: list[str]) -> dict[str, Any]:
-    """The suite's result dict from its cells' records (pure; see :mod:`taskgraph.bench.quality_summary`)."""
+    """The suite's result dict from its cells' records (pure; see :mod:`taskgraph.bench.quality.summary`)."""
     rows = {r: router_row(r, lr, chosen_records(train, r, lr), val_by_lr(train, r), suite.families)
             for r, lr in chosen.items()}
     shots = list(suite.budget.shots)

@@ -1,11 +1,11 @@
 """The quality bench's figures, gathered from the cells' records (pure functions over JSON-ready dicts).
 
-Inputs are the records :mod:`taskgraph.bench.quality_cells` writes: a training cell's ``eval.json``
+Inputs are the records :mod:`taskgraph.bench.quality.cells` writes: a training cell's ``eval.json``
 (``val`` / ``test``: :func:`taskgraph.eval.evaluate_run` results, read defensively with ``.get``:
 ``mean.accuracy``, ``tasks.<name>.accuracy``, ``allocation.precision`` / ``.random``,
 ``relations.auroc.{learned, routing_cosine, gradient_cosine, random}``) and an adaptation cell's
 ``cell.json`` (``test.accuracy``). Every figure is reported as mean ± std over seeds; comparisons
-are paired by seed (:mod:`taskgraph.bench.quality_stats`).
+are paired by seed (:mod:`taskgraph.bench.quality.stats`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from taskgraph.bench.quality_stats import paired_difference
+from taskgraph.bench.quality.stats import paired_difference
 from taskgraph.metrics.spread import finite, mean_std
 
 AUROC_KINDS = ("learned", "routing_cosine", "gradient_cosine", "random")

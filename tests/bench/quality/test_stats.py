@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from taskgraph.bench.quality_stats import (
+from taskgraph.bench.quality.stats import (
     LOSS, TIE, UNDECIDED, WIN, paired_difference, select_lr, t_interval, verdict,
 )
 from taskgraph.metrics.spread import finite, mean_std

@@ -118,7 +118,7 @@ def _budget_lines(result: Mapping[str, Any]) -> list[str]:
 
 
 def render_suite(result: Mapping[str, Any]) -> str:
-    """One suite's report (the ``result`` of :func:`taskgraph.bench.quality.run_suite`)."""
+    """One suite's report (the ``result`` of :func:`taskgraph.bench.quality.run.run_suite`)."""
     suite = result["suite"]
     lines = [f"# taskgraph bench quality — {suite}", "", *_budget_lines(result), ""]
     lines += [f"- {n}" for n in result.get("notes", [])]
