@@ -47,6 +47,7 @@ from pydantic import ValidationError
 
 from taskgraph.errors import TaskgraphError, validation_problems
 from taskgraph.registry import ROUTERS
+from taskgraph.spec.models import RENAMED_ADAPTER_KEY
 
 SUITES = ("planted", "real")
 QUALITY_ROUTERS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
@@ -181,7 +182,8 @@ def cell_spec(base: Mapping[str, Any], budget: Budget, router: str, lr: float, s
     if router == "graph" and previous.get("kind") == "graph":  # the config's own graph settings
         section.update({k: v for k, v in previous.items() if k not in ("kind", "temperature", "gate_threshold")})
     spec["router"] = {"kind": router, **section}
-    spec["adapters"] = {**dict(spec.get("adapters") or {}), "splits": budget.mhr_heads if router == "mhr" else 1}
+    adapters = {k: v for k, v in dict(spec.get("adapters") or {}).items() if k != RENAMED_ADAPTER_KEY}  # 0.1's name
+    spec["adapters"] = {**adapters, "splits": budget.mhr_heads if router == "mhr" else 1}
     spec["relations"] = {**dict(spec.get("relations") or {}), "declared": []}
     training = dict(spec.get("training") or {})
     training.update({
