@@ -1,7 +1,8 @@
 """``taskgraph eval RUN [--split val|test] [--json OUT] [--task NAME ...] [--no-timing] [--no-alignment]``.
 
 Prints a table (per task: n, accuracy, macro-F1, active-adapter fraction, adapter FLOPs per token;
-then the unweighted mean), then short sections: allocation precision beside random routing (planted
+a free-text generative task's exact match, token F1 and ROUGE-L in their own columns, "-" where a task has no
+such score; then the unweighted mean), then short sections: allocation precision beside random routing (planted
 runs), relation AUROC of the learned R, the routing cosine, the gradient cosine and a random R
 (when the tasks have a ground truth), the top learned relations, the gradient alignment between
 tasks, and inference time with the gates as learned vs all adapters on. With ``--json OUT`` it
@@ -20,7 +21,9 @@ from taskgraph.cli.argtypes import positive_int, rounds
 from taskgraph.cli.threads import add_threads_option, apply_threads
 
 COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
+           ("exact_match", "exact", "{:.4f}"), ("token_f1", "token-F1", "{:.4f}"), ("rouge_l", "ROUGE-L", "{:.4f}"),
            ("active_adapter_fraction", "active", "{:.3f}"), ("adapter_flops_per_token", "FLOPs/token", "{:,.0f}"))
+GENERATIVE_COLUMNS = ("exact_match", "token_f1", "rouge_l")  # shown when a task has them (a free-text task)
 TOP_RELATIONS = 10
 TIMING_ROUNDS = 5  # = taskgraph.eval.TIMING_ROUNDS (not imported: the CLI loads torch only when it runs)
 AUROC_ROWS = (("learned", "learned R"), ("routing_cosine", "routing cosine"),
@@ -51,10 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def format_table(result: dict[str, Any]) -> str:
     """The terminal table of an :func:`~taskgraph.eval.evaluate_run` result."""
     rows = [(name, scores) for name, scores in result["tasks"].items()] + [("mean", result["mean"])]
+    columns = [c for c in COLUMNS if c[0] not in GENERATIVE_COLUMNS or any(c[0] in s for _, s in rows)]
     width = max(len("task"), *(len(name) for name, _ in rows))
-    cells = [[fmt.format(scores[key]) for key, _, fmt in COLUMNS] for _, scores in rows]
-    widths = [max(len(title), *(len(row[i]) for row in cells)) for i, (_, title, _) in enumerate(COLUMNS)]
-    header = f"{'task':<{width}}  " + "  ".join(f"{title:>{w}}" for (_, title, _), w in zip(COLUMNS, widths))
+    cells = [[fmt.format(scores[key]) if key in scores else "-" for key, _, fmt in columns] for _, scores in rows]
+    widths = [max(len(title), *(len(row[i]) for row in cells)) for i, (_, title, _) in enumerate(columns)]
+    header = f"{'task':<{width}}  " + "  ".join(f"{title:>{w}}" for (_, title, _), w in zip(columns, widths))
     lines = [header]
     for (name, _), row in zip(rows, cells):
         lines.append(f"{name:<{width}}  " + "  ".join(f"{cell:>{w}}" for cell, w in zip(row, widths)))

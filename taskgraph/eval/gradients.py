@@ -4,7 +4,7 @@
 
 Per task, ``batches`` batches of ``batch_size`` rows drawn from its data without replacement (seeded
 by ``seed``, so a rerun takes the same rows, and tasks with the same data take the same rows); the loss is the model's cross-entropy
-on them with the model in eval mode (inference routing, no dropout: the gradient is deterministic);
+(a generative task's: its target NLL) on them with the model in eval mode (inference routing, no dropout: the gradient is deterministic);
 the gradient is taken w.r.t. the adapter inventories (``model.adapter_parameters()``), averaged over
 the task's batches; then :func:`~taskgraph.metrics.alignment.cosine_matrix`. No ``.grad`` of the
 model is touched.
@@ -51,7 +51,7 @@ def model_gradient_alignment(model: TaskGraphModel, data: Sequence[TaskData], *,
     def loss_of(batch: Batch) -> Tensor:
         batch = batch.to(model.device)
         out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
-                    distinct=(batch.tasks, batch.inverse))
+                    distinct=(batch.tasks, batch.inverse), targets=batch.targets)
         assert out.loss is not None  # labels were given
         return out.loss
 

@@ -5,11 +5,14 @@
 The model is ``RUN/model`` (or ``RUN/best`` with ``which="best"``); the data is the run's own spec
 read again, relative paths resolved against the ``base_dir`` that ``RUN/train.json`` records (the
 spec file's folder at training time). Predictions are the argmax over the task's own classes, in
-eval mode (inference routing, no dropout). The result is a plain JSON-ready dict::
+eval mode (inference routing, no dropout). A generative task is scored by what it writes
+(:mod:`taskgraph.eval.generative`): a ``choices`` task's accuracy and macro-F1 by rank classification, a
+free-text task's ``exact_match``, ``token_f1`` and ``rouge_l`` of greedy routed generation in place of
+accuracy and macro-F1. The result is a plain JSON-ready dict::
 
     {"run", "model_dir", "which", "split", "router", "layers", "adapter_flops_per_token_all_open",
      "tasks": {name: {"n", "accuracy", "macro_f1", "active_adapter_fraction", "adapter_flops_per_token"}},
-     "mean": {the same keys, unweighted mean over tasks; "n" is the total},
+     "mean": {the same keys, unweighted mean over the tasks that have them; "n" is the total},
      "ground_truth": "planted" | "family" | None,                       (taskgraph.eval.ground_truth)
      "allocation": {"precision", "random", "per_layer_head"} | None,     (taskgraph.eval.structure)
      "relations": {"auroc": {"learned", "routing_cosine", "gradient_cosine", "random"}, "pairs",
@@ -38,6 +41,7 @@ import torch
 
 from taskgraph.data.base import build_source
 from taskgraph.errors import DataError, ModelError
+from taskgraph.eval.generative import FREE_TEXT_METRICS, score_generative_split
 from taskgraph.eval.gradients import model_gradient_alignment
 from taskgraph.eval.ground_truth import declared_mask, ground_truth
 from taskgraph.eval.structure import alignment_section, allocation_section, learned_relation_matrix, relations_section
@@ -57,10 +61,12 @@ from taskgraph.model.rundir import find_model_dir
 from taskgraph.model.learned import learned_routing
 from taskgraph.run_records import read_summary
 from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
+from taskgraph.train.text2text_data import LMInfo
 
 EVAL_SPLITS = ("val", "test")
 SUMMARY = "train.json"  # written by taskgraph.train.loop; holds "base_dir"
 TIMING_ROUNDS = 5
+MEAN_KEYS = ("accuracy", "macro_f1", *FREE_TEXT_METRICS, "active_adapter_fraction", "adapter_flops_per_token")
 
 
 def evaluate_run(run_dir: str | os.PathLike[str], split: str = "test", which: str = "model",
@@ -125,9 +131,7 @@ def evaluate_run(run_dir: str | os.PathLike[str], split: str = "test", which: st
             "active_adapter_fraction": float(active[t]),
             "adapter_flops_per_token": float(flops[t]),
         }
-    keys = ("accuracy", "macro_f1", "active_adapter_fraction", "adapter_flops_per_token")
-    mean: dict[str, Any] = {k: sum(r[k] for r in scores.values()) / max(1, len(scores)) for k in keys}
-    mean["n"] = sum(r["n"] for r in scores.values())
+    mean = mean_scores(scores)
 
     truth = ground_truth(model.spec)
     gradient_cos = (model_gradient_alignment(model, [data[t] for t in range(len(names))], pad_id=pad_id)
@@ -182,9 +186,11 @@ def _load(model: TaskGraphModel, task_id: int, split: str, base: Path, pad_id: i
     task = model.spec.tasks[task_id]
     try:
         examples = build_source(task, base).load(split)
+        lm = LMInfo.of(model)
         return encode_examples(examples, task_id, tokenizer=model.tokenizer, pad_id=pad_id,
                                max_length=model.spec.model.max_length,
-                               vocab_size=model.base.get_input_embeddings().num_embeddings)
+                               vocab_size=model.base.get_input_embeddings().num_embeddings,
+                               target=None if lm is None else lm.for_task(task))
     except DataError as exc:
         raise DataError(f"run {str(run_dir)!r}: cannot read the {split!r} split of its data (paths resolve "
                         f"against {str(base)!r}): {exc}") from None
@@ -209,8 +215,23 @@ def predict_split(model: TaskGraphModel, data: TaskData, *, pad_id: int,
     return pred, data.labels.clone()
 
 
+def mean_scores(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every metric's unweighted mean over the tasks that have it (a free-text task has no accuracy, a
+    classification task no exact match), in the order of :data:`MEAN_KEYS`; ``"n"`` is the total."""
+    mean: dict[str, Any] = {}
+    for key in MEAN_KEYS:
+        values = [r[key] for r in scores.values() if key in r]
+        if values or key in ("accuracy", "macro_f1"):  # a run of classifiers reads as it always did
+            mean[key] = sum(values) / max(1, len(values))
+    mean["n"] = sum(r["n"] for r in scores.values())
+    return mean
+
+
 def score_split(model: TaskGraphModel, data: TaskData, *, pad_id: int, batch_size: int = 64) -> dict[str, Any]:
-    """``{"n", "accuracy", "macro_f1"}`` of one task's examples (:func:`predict_split`'s predictions)."""
+    """``{"n", "accuracy", "macro_f1"}`` of one task's examples (:func:`predict_split`'s predictions); a generative
+    task's scores by what it writes (:func:`~taskgraph.eval.generative.score_generative_split`)."""
+    if data.targets is not None:
+        return score_generative_split(model, data, batch_size=batch_size)
     pred, target = predict_split(model, data, pad_id=pad_id, batch_size=batch_size)
     return {"n": len(data), "accuracy": accuracy(pred, target),
             "macro_f1": macro_f1(pred, target, model.num_labels[data.task_id])}

@@ -177,8 +177,12 @@ def _completion(model: "TaskGraphModel", row: list[int], end: int, limit: int, s
     stopped = "end" if ended else "length"
     text = None
     if model.tokenizer is not None:
-        text = model.tokenizer.decode(tokens, skip_special_tokens=True)
-        cuts = [text.index(s) for s in stop if s in text]
-        if cuts:
-            text, stopped = text[: min(cuts)], "stop"
+        text, cut = stop_text(model.tokenizer.decode(tokens, skip_special_tokens=True), stop)
+        stopped = "stop" if cut else stopped
     return Completion(tokens, text, stopped)
+
+
+def stop_text(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``(text before the first of the stop strings, whether one was found)``."""
+    cuts = [text.index(s) for s in stop if s in text]
+    return (text[: min(cuts)], True) if cuts else (text, False)
