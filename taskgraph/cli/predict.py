@@ -1,5 +1,10 @@
 """``taskgraph predict RUN --task NAME | --task-field FIELD --input FILE.jsonl [--out FILE] [--batch-size N]``: labels
-and probabilities.
+and probabilities; for a generative task the completion, or the chosen choice.
+
+A generative task's record is its prompt: the task's template rendered with the record's fields (a template
+``"what is {a} plus {b} ?"`` reads the fields ``a`` and ``b``), or its text field without a template. Its output
+is ``{"completion", "stopped"}`` (greedy routed generation; mixed tasks share generate calls), or for a
+``choices`` task ``{"label", "choice", "scores"}`` (rank classification): :mod:`taskgraph.model.predict_text`.
 
 ``--task`` classifies every record with one task; ``--task-field`` reads each record's task from that field, and the
 records of many tasks then share batches (mixed-task batches: each example routed by its own task, one forward
@@ -18,6 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 from taskgraph.cli.argtypes import positive_int
@@ -28,7 +34,7 @@ from taskgraph.cli.threads import add_threads_option, apply_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("predict", help="classify texts with a trained run")
+    p = sub.add_parser("predict", help="classify texts, or complete prompts of generative tasks, with a trained run")
     p.add_argument("run_dir", metavar="RUN", help="a run directory or a saved model folder")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--task", help="the task of every record")
@@ -37,21 +43,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--input", required=True, help="JSONL file, one object per line with a text field")
     p.add_argument("--text-field", default="text", help="the field holding the text (default: text)")
     p.add_argument("--out", default=None, help="JSONL output (default: standard output)")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="texts per forward pass (default: 256)")
+    p.add_argument("--batch-size", type=positive_int, default=256,
+                   help="texts per forward pass, prompts per generate call (default: 256)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     add_threads_option(p)
     p.set_defaults(run=run)
 
 
 def read_records(path: Path, field: str, task_field: str | None = None, tasks: list[str] | None = None,
-                 ) -> list[dict[str, Any]]:
+                 templates: Mapping[str, str] | None = None, task: str | None = None) -> list[dict[str, Any]]:
     """The JSONL records of ``path``; each must be an object with a string ``field`` of valid Unicode and, with
-    ``task_field``, a string ``task_field`` naming one of ``tasks``."""
+    ``task_field``, a string ``task_field`` naming one of ``tasks``.
+
+    A record of a generative task with a template (``templates``: task name -> template; the record's task is
+    ``task``, or its ``task_field``) needs the template's fields instead of ``field``: :func:`record_texts`
+    renders them."""
     from taskgraph.data.jsonl import read_jsonl
 
     rows = read_jsonl(check_file(path, "input", DataError))
     for record, where in rows:
-        text = record.get(field)
+        own = record.get(task_field) if task_field is not None else task
+        if templates and isinstance(own, str) and own in templates:
+            _render(templates[own], record, field, f"input {str(path)!r} {where}")
+            text = ""
+        else:
+            text = record.get(field)
         if not isinstance(text, str):
             raise DataError(f"input {str(path)!r} {where}: needs a string field {field!r} (found {sorted(record)}); "
                             "choose the field with --text-field")
@@ -66,6 +82,22 @@ def read_records(path: Path, field: str, task_field: str | None = None, tasks: l
     return [record for record, _ in rows]
 
 
+def _render(template: str, record: dict[str, Any], field: str, where: str) -> str:
+    """A record's prompt from its task's template (DataError naming the record for a missing or bad field)."""
+    from taskgraph.data.text2text import Text2Text
+
+    text = Text2Text(template).input_of(record, field, where)
+    check_text(text, f"{where}, the rendered template", DataError)
+    return text
+
+
+def record_texts(records: list[dict[str, Any]], field: str, tasks: list[str], templates: Mapping[str, str],
+                 path: Path) -> list[str]:
+    """Every record's input: its task's template rendered with its fields, or its ``field``."""
+    return [_render(templates[t], r, field, f"input {str(path)!r} record {n + 1}") if t in templates else r[field]
+            for n, (r, t) in enumerate(zip(records, tasks))]
+
+
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     from taskgraph.model import TaskGraphModel  # torch + transformers: imported when needed
@@ -75,20 +107,22 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_output_file(args.out, sources=[args.input, args.run_dir])
-    records = read_records(Path(args.input), args.text_field, args.task_field)
     device = resolve_device(args.device)
     model = TaskGraphModel.from_pretrained(find_model_dir(args.run_dir), device=device)
-    if args.task_field is None:
+    if args.task is not None:
         model.task_index(args.task)  # an unknown task fails before any output is opened
+    templates = {t.name: t.template for t in model.spec.tasks if t.generative and t.template is not None}
+    records = read_records(Path(args.input), args.text_field, args.task_field, model.task_names, templates,
+                           args.task)  # every record's task and input known before any output is opened
+    if args.task_field is None:
         task: Any = args.task
         what = f"task {args.task!r}"
-    else:  # every record's task known before any output is opened
+    else:
         task = [r[args.task_field] for r in records]
-        if not set(task) <= set(model.task_names):  # read again to name the first bad record's line
-            read_records(Path(args.input), args.text_field, args.task_field, model.task_names)
         what = f"{len(set(task))} task(s) in mixed batches"
     start = time.perf_counter()
-    texts = (r[args.text_field] for r in records)
+    tasks = [args.task] * len(records) if args.task_field is None else task
+    texts = record_texts(records, args.text_field, tasks, templates, Path(args.input))
     if args.out is None:
         _write(sys.stdout.buffer, records, iter_predictions(model, task, texts, args.batch_size))
         sys.stdout.flush()

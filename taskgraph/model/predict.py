@@ -69,7 +69,9 @@ def predict(model: "TaskGraphModel", task: TaskChoice, texts: Sequence[str], bat
 
     Returns:
         one ``{"label": int, "probs": [float] * num_labels}`` per text, in order, with ``"label_name"``
-        too when the text's task names its labels.
+        too when the text's task names its labels. A generative task's text is a prompt
+        (:mod:`taskgraph.model.predict_text`): ``{"completion", "stopped"}`` of greedy routed generation, or for a
+        ``choices`` task ``{"label", "choice", "scores"}`` by rank classification.
     """
     return [row for chunk in iter_predictions(model, task, texts, batch_size) for row in chunk]
 
@@ -127,6 +129,26 @@ def classify_ids(model: "TaskGraphModel", ids: Sequence[Sequence[int]], tasks: S
 
 def _predict_chunk(model: "TaskGraphModel", tasks: list[int], texts: list[str], batch_size: int,
                    names: dict[int, list[str] | None]) -> list[dict[str, Any]]:
+    generative = [i for i, t in enumerate(tasks) if model.spec.tasks[t].generative]
+    if not generative:
+        return _classify_chunk(model, tasks, texts, batch_size, names)
+    from taskgraph.model.predict_text import predict_generative
+
+    out: list[dict[str, Any]] = [{} for _ in texts]
+    written = predict_generative(model, [tasks[i] for i in generative], [texts[i] for i in generative], batch_size)
+    for i, record in zip(generative, written):
+        out[i] = record
+    taken = set(generative)
+    others = [i for i in range(len(texts)) if i not in taken]
+    if others:
+        classified = _classify_chunk(model, [tasks[i] for i in others], [texts[i] for i in others], batch_size, names)
+        for i, record in zip(others, classified):
+            out[i] = record
+    return out
+
+
+def _classify_chunk(model: "TaskGraphModel", tasks: list[int], texts: list[str], batch_size: int,
+                    names: dict[int, list[str] | None]) -> list[dict[str, Any]]:
     ids = encode(model.tokenizer, texts, model.spec.model.max_length)
     probs = classify_ids(model, ids, tasks, batch_size)  # [N, C_max]
     out = []
