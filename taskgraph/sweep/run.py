@@ -9,10 +9,11 @@ The output folder::
     OUT/cells/<slug>/eval.json   evaluate_run(run, split) (written last: a cell with it is finished)
     OUT/sweep.md, OUT/sweep.json, OUT/plots/<metric>-vs-<param>.png     (taskgraph.sweep.report / plots)
 
-A cell is in one of these states, decided from its files alone (no timing, no lock):
+A cell is in one of these states, decided from its files alone (no timing, no lock; the run's own states are
+:mod:`taskgraph.sweep.resumable`'s, shared with the benches' cells):
 
 - ``eval.json`` of the asked split → **skipped** (nothing loads, nothing trains);
-- ``eval.json`` of another split, or a finished run (``run/train.json``) → **evaluated** only;
+- ``eval.json`` of another split, or a finished run (``run/train.json`` completed, ``run/model``) → **evaluated** only;
 - a run with a checkpoint → **resumed** (``train(resume=True)``: bit-exact on CPU);
 - nothing, or a run that died before its first checkpoint → **trained** from scratch.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,11 +40,11 @@ from taskgraph.errors import TaskgraphError, opt
 from taskgraph.eval import EVAL_SPLITS, evaluate_run
 from taskgraph.sweep.grid import Cell, Grid, build_grid
 from taskgraph.sweep.report import Row, aggregate, markdown_table, write_report
-from taskgraph.train import list_checkpoints, spec_hash, train
+from taskgraph.sweep.resumable import FINISHED, RESUME, continue_run, read_record, run_state
+from taskgraph.train import spec_hash
 
 CELLS, CELL_RECORD, EVAL, RUN = "cells", "cell.json", "eval.json", "run"
 MAX_LISTED = 5  # mismatching cells named in an error; the rest are counted
-TRAIN_SUMMARY = "train.json"  # written by the training loop at the end of a run
 Status = Literal["skipped", "evaluated", "resumed", "trained"]
 
 
@@ -204,38 +204,19 @@ def run_cell(cell: Cell, folder: Path, *, base_dir: Path, device: str, split: st
 
     The caller checked the folder with :func:`check_cells` first.
     """
-    evaluation = _read_eval(folder / EVAL)
+    evaluation = read_record(folder / EVAL)  # unreadable: evaluate again
     if evaluation is not None and evaluation.get("split") == split:
         return CellOutcome(cell, folder, "skipped", evaluation, 0.0)
     start = time.perf_counter()
     run = folder / RUN
-    status: Status
+    state = run_state(run)
+    status: Status = "evaluated" if state == FINISHED else ("resumed" if state == RESUME else "trained")
     resumed_from = None
-    if (run / TRAIN_SUMMARY).is_file():
-        status = "evaluated"
-    else:
+    if state != FINISHED:
         if not (folder / CELL_RECORD).is_file():
             write_text(folder / CELL_RECORD, json.dumps(cell_record(cell), indent=1) + "\n")
-        if list_checkpoints(run):
-            status = "resumed"
-            result = train(cell.spec, run, base_dir=base_dir, resume=True, device=device)
-            resumed_from = result.resumed_from
-        else:
-            status = "trained"
-            if run.exists():
-                shutil.rmtree(run)  # died before its first checkpoint: nothing to resume
-            train(cell.spec, run, base_dir=base_dir, device=device)
+        resumed_from = continue_run(cell.spec, run, state, base_dir=base_dir, device=device).resumed_from
     evaluation = evaluate_run(run, split=split, device=device, base_dir=base_dir, timing=False,
                               alignment=False)  # a sweep reports quality, not speed
     write_text(folder / EVAL, json.dumps(evaluation, indent=1) + "\n")
     return CellOutcome(cell, folder, status, evaluation, time.perf_counter() - start, resumed_from)
-
-
-def _read_eval(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        data = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None  # unreadable: evaluate again
-    return data if isinstance(data, dict) else None

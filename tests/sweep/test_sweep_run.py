@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+import taskgraph.sweep.resumable as resumable
 import taskgraph.sweep.run as sweep_run
 from taskgraph.cli import main
 from taskgraph.run_folder import OutputPathError
@@ -108,7 +109,7 @@ def test_rerun_skips_every_cell_without_training(sweep: SweepResult, monkeypatch
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished cell was trained or evaluated again")
 
-    monkeypatch.setattr(sweep_run, "train", refuse)
+    monkeypatch.setattr(resumable, "train", refuse)
     monkeypatch.setattr(sweep_run, "evaluate_run", refuse)
     before = _files(sweep.out_dir / "cells")
     table = (sweep.out_dir / "sweep.md").read_text()
@@ -153,7 +154,7 @@ def test_an_interrupted_cell_resumes_to_the_same_result(sweep: SweepResult, tmp_
     for key in ("tasks", "mean", "allocation", "relations"):
         assert resumed[key] == reference[key]  # bit-exact resume: the same scores as the uninterrupted cell
 
-    monkeypatch.setattr(sweep_run, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(resumable, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
     again = run_sweep(sweep.grid.spec_path, {"router.temperature": ["0.5"], "training.label_noise": ["0.25"]},
                       out, split="test")
     assert again.outcomes[0].status == "evaluated" and again.outcomes[0].evaluation["split"] == "test"

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from taskgraph.atomic import write_text
-from taskgraph.bench.quality.cells import TrainCell, lr_tag, read_json
+from taskgraph.bench.quality.cells import TrainCell, lr_tag
+from taskgraph.sweep.resumable import read_record
 
 Say = Callable[[str], None]
 
@@ -121,7 +122,7 @@ def run_merge_cell(path: Path, group: Callable[[], MergeGroup], tasks: Sequence[
                    params: Mapping[str, Any], say: Say, where: str = "") -> tuple[dict[str, Any], bool]:
     """One merge of ``tasks`` by the bench method ``label`` (``method`` with ``params``; the group is loaded only
     when the cell must run); ``(record, ran)``. ``where`` prefixes the progress line."""
-    held = read_json(path)
+    held = read_record(path)
     if held is not None:
         return held, False
     start = time.perf_counter()

@@ -38,9 +38,10 @@ from taskgraph.bench.merging.suites import (
     MergeBenchError, MergeSuite, method_params, planted_merge_suite, real_merge_suite, task_subsets,
 )
 from taskgraph.bench.quality.run import Part, environment
-from taskgraph.bench.quality.cells import read_json, run_train_cell
+from taskgraph.bench.quality.cells import run_train_cell
 from taskgraph.bench.quality.stats import select_lr
 from taskgraph.run_folder import claim_container
+from taskgraph.sweep.resumable import read_record
 
 Say = Callable[[str], None]
 SUITES = ("planted", "real")
@@ -228,7 +229,7 @@ def _lazy(build: Callable[[], MergeGroup]) -> Callable[[], MergeGroup]:
 
 
 def _heads_only(path: Path, group: Callable[[], MergeGroup]) -> dict[str, float]:
-    held = read_json(path)
+    held = read_record(path)
     if held is not None:
         return {k: float(v) for k, v in held.items()}
     scores = group().heads_only()

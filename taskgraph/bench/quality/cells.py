@@ -9,7 +9,8 @@ Layout under ``OUT/<suite>/``::
 A training cell is **done** when its ``eval.json`` exists (the final model's validation, which
 the training loop computes at the last step and ``train.json`` records, and ``evaluate_run`` on the
 test split with gradient alignment; or the error that stopped it — a deterministic failure such as a diverging learning rate is
-recorded, not retried; delete the folder to retry). Otherwise it **resumes** from its newest
+recorded, not retried; delete the folder to retry). Otherwise its run folder says what is left, as a sweep
+cell's does (:mod:`taskgraph.sweep.resumable`, one implementation): it **resumes** from its newest
 checkpoint, or **starts** afresh when it holds none, or is only **evaluated** when training
 finished. A folder trained with another spec (another budget) is an error: nothing is overwritten.
 An adaptation cell is done when its ``cell.json`` exists. Its folder names the learning rate of
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,9 +34,10 @@ from taskgraph.bench.quality.suites import HeldOutTask, QualityError
 from taskgraph.errors import TaskgraphError
 from taskgraph.files import describe
 from taskgraph.run_records import parse_json
+from taskgraph.sweep.resumable import FINISHED, RESUME, TRAIN_SUMMARY, continue_run, read_record, run_state
 
-EVAL, ADAPT_RECORD, TRAIN_SUMMARY, LOG, SPEC = "eval.json", "cell.json", "train.json", "log.jsonl", "spec.yaml"
-DONE, EVALUATE, RESUME, FRESH = "done", "evaluate", "resume", "fresh"
+EVAL, ADAPT_RECORD, LOG, SPEC = "eval.json", "cell.json", "log.jsonl", "spec.yaml"
+DONE = "done"  # the cell's own eval.json is there; below it, the run's states (run_state)
 
 
 def lr_tag(lr: float) -> str:
@@ -52,27 +53,12 @@ def adapt_cell_dir(out: Path, suite: str, router: str, lr: float, mode: str, sho
     return Path(out) / suite / "adapt" / router / lr_tag(lr) / mode / f"shots{shots}" / f"seed{seed}" / task
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object file, or None when it is absent or unreadable."""
-    try:
-        data = parse_json(path.read_text(encoding="utf-8")) if describe(path) is None else None
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def train_cell_state(path: Path) -> str:
-    """``done`` (eval.json), ``evaluate`` (training completed), ``resume`` (a checkpoint) or ``fresh``."""
-    from taskgraph.train.run_checkpoint import list_checkpoints
-
-    if read_json(path / EVAL) is not None:
+    """``done`` (eval.json), else where the cell's run stands: ``finished`` (only evaluate it), ``resume`` (a
+    checkpoint) or ``fresh`` (:func:`taskgraph.sweep.resumable.run_state`)."""
+    if read_record(path / EVAL) is not None:
         return DONE
-    summary = read_json(path / TRAIN_SUMMARY)
-    if summary is not None and summary.get("completed") and (path / "model").is_dir():
-        return EVALUATE
-    if path.is_dir() and list_checkpoints(path):
-        return RESUME
-    return FRESH
+    return run_state(path)
 
 
 def step_ms(log_rows: Sequence[Mapping[str, Any]], batch_size: int) -> float | None:
@@ -161,7 +147,6 @@ def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, d
     user-facing kind (TaskgraphError: a non-finite loss, unreadable data) is recorded as ``error``.
     """
     from taskgraph.spec import Spec, load_spec
-    from taskgraph.train import train
     from taskgraph.train.run_checkpoint import spec_hash
 
     spec = Spec.model_validate(spec_dict)
@@ -169,24 +154,19 @@ def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, d
     state = train_cell_state(cell.path)
     _check_same_spec(cell, digest, load_spec)
     if state == DONE:
-        return read_json(cell.path / EVAL) or {}, False
+        return read_record(cell.path / EVAL) or {}, False
     record: dict[str, Any] = {"router": cell.router, "lr": cell.lr, "seed": cell.seed, "spec_hash": digest,
                               "val": None, "test": None, "error": None}
     start = time.perf_counter()
     model = None
     try:
-        if state == FRESH:
-            if cell.path.exists():
-                shutil.rmtree(cell.path)  # a start that wrote no checkpoint: begin again
-            say(f"{cell.label}: training {spec.training.steps} steps")
-        elif state == RESUME:
-            say(f"{cell.label}: resuming")
-        if state in (FRESH, RESUME):
-            model = train(spec, cell.path, base_dir=base_dir, resume=state == RESUME, device=device).model
+        if state != FINISHED:
+            say(f"{cell.label}: " + ("resuming" if state == RESUME else f"training {spec.training.steps} steps"))
+            model = continue_run(spec, cell.path, state, base_dir=base_dir, device=device).model
         record["train_run_seconds"] = time.perf_counter() - start
         say(f"{cell.label}: evaluating")
         tick = time.perf_counter()
-        record["val"] = final_validation(read_json(cell.path / TRAIN_SUMMARY)) or \
+        record["val"] = final_validation(read_record(cell.path / TRAIN_SUMMARY)) or \
             evaluate_cell(cell.path, "val", device, alignment=False)
         record["test"] = evaluate_cell(cell.path, "test", device, alignment=True)
         record["eval_seconds"] = time.perf_counter() - tick
@@ -198,7 +178,7 @@ def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, d
     except TaskgraphError as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
         say(f"{cell.label}: failed: {record['error']}")
-    summary = read_json(cell.path / TRAIN_SUMMARY) or {}
+    summary = read_record(cell.path / TRAIN_SUMMARY) or {}
     record["train_seconds"] = summary.get("wall_time_s")
     record["step_ms"] = step_ms(read_log(cell.path / LOG), spec.training.batch_size)
     cell.path.mkdir(parents=True, exist_ok=True)
@@ -212,7 +192,7 @@ def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, d
 def _check_same_spec(cell: TrainCell, digest: str, load_spec: Callable[[Path], Any]) -> None:
     from taskgraph.train.run_checkpoint import spec_hash
 
-    held = read_json(cell.path / EVAL)
+    held = read_record(cell.path / EVAL)
     if held is not None and held.get("spec_hash") not in (None, digest):
         raise _other_spec(cell)
     if held is None and (cell.path / SPEC).is_file():
@@ -252,7 +232,7 @@ class AdaptCell:
 def run_adapt_cell(cell: AdaptCell, steps: int, base_dir: Path, device: str,
                    say: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
     """Adapt ``cell.run_dir`` to the held-out task and write ``cell.json``; ``(record, ran)``."""
-    held = read_json(cell.path / ADAPT_RECORD)
+    held = read_record(cell.path / ADAPT_RECORD)
     if held is not None:
         if held.get("steps") not in (None, steps):
             raise QualityError(f"{cell.label}: {str(cell.path)!r} holds an adaptation of {held.get('steps')} steps, "

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from taskgraph.bench.quality.cells import (
-    DONE, EVALUATE, FRESH, RESUME, adapt_cell_dir, lr_tag, step_ms, train_cell_dir, train_cell_state,
-)
+from taskgraph.bench.quality.cells import DONE, adapt_cell_dir, lr_tag, step_ms, train_cell_dir, train_cell_state
 from taskgraph.bench.quality.report import few_shot_table, paired_table, params, pm, router_table, targets_table
 from taskgraph.bench.quality.suites import (
     PLANTED_BUDGET, TINY_BUDGET, TINY_UNIVERSE, QualityError, cell_spec, choose_held_out, planted_suite,
@@ -18,6 +16,7 @@ from taskgraph.bench.quality.suites import (
 from taskgraph.bench.quality.summary import adapt_accuracy, family_accuracy, few_shot_rows, router_row, val_by_lr
 from taskgraph.bench.quality.targets import paper_targets, planted_targets, real_targets
 from taskgraph.spec import Spec
+from taskgraph.sweep.resumable import FINISHED, FRESH, RESUME
 
 
 # ----------------------------------------------------------------------------- cell specs
@@ -113,9 +112,9 @@ def test_train_cell_state(tmp_path: Path):
     (cell / "train.json").write_text(json.dumps({"completed": False}))
     assert train_cell_state(cell) == RESUME
     (cell / "train.json").write_text(json.dumps({"completed": True}))
-    assert train_cell_state(cell) == EVALUATE
+    assert train_cell_state(cell) == FINISHED  # only evaluated
     (cell / "eval.json").write_text("{not json")
-    assert train_cell_state(cell) == EVALUATE  # a torn record is not a finished cell
+    assert train_cell_state(cell) == FINISHED  # a torn record is not a finished cell
     (cell / "eval.json").write_text(json.dumps({"val": None}))
     assert train_cell_state(cell) == DONE
 
