@@ -16,6 +16,16 @@ Steps, the same for every mode (see :mod:`taskgraph.adapt.modes` for what each m
    (:func:`~taskgraph.adapt.head_fit.fit_head`, identical in every mode);
 5. the val and test splits of the task are scored (accuracy, macro-F1), and the run dir is written.
 
+A generative task (``generation={"objective": "generate", ...}``: ``taskgraph adapt --objective generate``)
+reads the same protocol without a head: there is nothing to refit, so phase 1 trains the mode's entries alone
+on the shots' target NLL (mean per example, as training does; the router's regularizer added) and phase 2 is
+skipped. ``full`` / ``routing`` / ``mhr-mu`` / ``zero-shot`` keep their meaning — which adapters and which
+routing move — since the routing is what conditions the language model here; zero-shot is then the routed
+model as the relations give it, with no step at all. The shots are drawn stratified by label (a ``choices``
+task's choice; one class for free text), and the scores are those of ``taskgraph eval``
+(:mod:`taskgraph.eval.generative`): a ``choices`` task's accuracy and macro-F1 by rank classification, a
+free-text task's exact match, token F1 and ROUGE-L.
+
 The output is a run dir that ``taskgraph eval`` / ``taskgraph predict`` read::
 
     OUT/spec.yaml     the source run's spec with the new task appended (its data block resolved)
@@ -29,6 +39,7 @@ new one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -64,6 +75,7 @@ from taskgraph.spec import dump_spec
 from taskgraph.spec.router_kinds import DEFAULT_ROUTER
 from taskgraph.spec.models import TaskSpec
 from taskgraph.train.batches import TaskData, collate, encode_examples, tokenizer_pad_id
+from taskgraph.train.text2text_data import LMInfo
 
 ADAPT_JSON, SPEC, SUMMARY, MODEL = "adapt.json", "spec.yaml", "train.json", "model"
 
@@ -100,7 +112,7 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
               out_dir: str | os.PathLike[str], num_labels: int | None = None,
               relate: Mapping[str, float] | None = None, steps: int = 100, lr: float | None = None, seed: int = 0,
               device: str = "cpu", base_dir: str | os.PathLike[str] | None = None, family: str | None = None,
-              overwrite: bool = False) -> AdaptResult:
+              overwrite: bool = False, generation: Mapping[str, Any] | None = None) -> AdaptResult:
     """Adapt the run in ``run_dir`` to the new task ``task`` and write the adapted run to ``out_dir``.
 
     Args:
@@ -120,6 +132,9 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
         base_dir: where relative paths of ``data`` resolve (default: the current directory).
         family: the new task's family (evaluation metadata; default: the catalog's, for a catalog task).
         overwrite: replace the adapted run in ``out_dir`` (only a folder taskgraph marked as an adapt run).
+        generation: the new task's generative keys (``{"objective": "generate", "template", "choices",
+            "max_new_tokens", "stop"}``, as a spec's task gives them) on a language-model base; no head (see the
+            module docstring). (default: a classification task)
 
     Raises:
         ModelError: an unsupported (router, mode) pair, a taken task name, a bad ``relate``.
@@ -143,12 +158,17 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
         model = TaskGraphModel.from_pretrained(model_dir, device=dev)
         run_base = recorded_base_dir(run, model_dir)
         block = resolve_block(data, base_dir if base_dir is not None else Path.cwd(), model.spec)
-        labels = num_labels if num_labels is not None else infer_num_labels(task, block, ".")
+        generative = bool(generation) and generation.get("objective") == "generate"
+        if generative:  # a generate task's labels are its choices (one class for free text)
+            labels = len(generation.get("choices") or ()) or 1
+        else:
+            labels = num_labels if num_labels is not None else infer_num_labels(task, block, ".")
         family = family if family is not None else infer_family(block)
         relations = _relations(model, plan, relate, task)
 
         skills_before = model.skills
-        index = add_new_task(model, plan, task, labels, relations, seed=seed, family=family, data=block)
+        index = add_new_task(model, plan, task, labels, relations, seed=seed, family=family, data=block,
+                             generation=generation)
         splits = _load_splits(model, model.spec.tasks[index], index)
         rows = stratified_shots(splits["train"].labels.tolist(), shots, labels, seed, task=f"task {task!r}")
         shot_data = _subset(splits["train"], rows)
@@ -158,9 +178,13 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
         entries = trainable_entries(model, plan, index)
         losses = [] if mode == "zero-shot" or steps == 0 else _phase_one(
             model, plan, entries, index, shot_data, steps=steps, lr=lr, seed=seed, pad_id=pad_id)
-        features = pooled_features(model, shot_data, pad_id=pad_id)  # [N, D]
-        weight, bias = fit_head(features, shot_data.labels, labels)
-        set_head(model, index, weight, bias)
+        head = None
+        if not generative:  # a generative task has no head to refit
+            features = pooled_features(model, shot_data, pad_id=pad_id)  # [N, D]
+            weight, bias = fit_head(features, shot_data.labels, labels)
+            set_head(model, index, weight, bias)
+            head = {"method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
+                    "l2": L2, "iterations": ITERATIONS, "parameters": int(weight.numel() + bias.numel())}
         seconds = time.perf_counter() - tick
 
         scores = {split: score_split(model, splits[split], pad_id=pad_id) for split in ("val", "test")}
@@ -177,8 +201,7 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
             "router_mode_phase1": ("train" if plan.router_train else "eval") if losses else None,
             "other_tasks_change": bool(losses) and plan.other_tasks_change,
             "trainable": trainable, "trainable_parameters": {e.name: e.count() for e in entries},
-            "head": {"method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
-                     "l2": L2, "iterations": ITERATIONS, "parameters": int(weight.numel() + bias.numel())},
+            "head": head, "objective": "generate" if generative else "classify",
             "loss": {"first": losses[0], "last": losses[-1]} if losses else None,
             "val": scores["val"], "test": scores["test"], "seconds": seconds,
         }
@@ -189,13 +212,15 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
 
 # ----------------------------------------------------------------------------- pieces
 def add_new_task(model: TaskGraphModel, plan: AdaptationPlan, task: str, num_labels: int, relate: Mapping[str, float], *,
-                 seed: int, family: str | None = None, data: Mapping[str, Any] | None = None) -> int:
+                 seed: int, family: str | None = None, data: Mapping[str, Any] | None = None,
+                 generation: Mapping[str, Any] | None = None) -> int:
     """Add the task as ``plan`` says (its new row, skill and head drawn under ``torch.manual_seed(seed)``)."""
     torch.manual_seed(seed)
     if plan.add == "relations":
-        return model.add_task_from_relations(task, num_labels, dict(relate), family=family, data=data)
+        return model.add_task_from_relations(task, num_labels, dict(relate), family=family, data=data,
+                                             generation=generation)
     return model.add_task_to_learn(task, num_labels, own_skill=plan.own_skill, skill_init=plan.skill_init,
-                                  family=family, data=data)
+                                  family=family, data=data, generation=generation)
 
 
 def _relations(model: TaskGraphModel, plan: AdaptationPlan, relate: Mapping[str, float] | None, task: str) -> dict[str, float]:
@@ -223,11 +248,13 @@ def _relations(model: TaskGraphModel, plan: AdaptationPlan, relate: Mapping[str,
 def _load_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str, TaskData]:
     source = build_source(spec, ".")  # the block's paths are absolute
     vocab = model.base.get_input_embeddings().num_embeddings
+    lm = LMInfo.of(model)
     out = {}
     for split in ("train", "val", "test"):
         examples = source.load(split)
         out[split] = encode_examples(examples, index, tokenizer=model.tokenizer, max_length=model.spec.model.max_length,
-                                     pad_id=tokenizer_pad_id(model.tokenizer), vocab_size=vocab)
+                                     pad_id=tokenizer_pad_id(model.tokenizer), vocab_size=vocab,
+                                     target=None if lm is None else lm.for_task(spec))
     return out
 
 
@@ -235,7 +262,9 @@ def _subset(data: TaskData, rows: list[int]) -> TaskData:
     idx = torch.tensor(rows, dtype=torch.long)  # [N]
     lengths = data.lengths[idx]  # [N]
     width = int(lengths.max())
-    return TaskData(data.name, data.task_id, data.ids[idx, :width].clone(), lengths, data.labels[idx].clone())
+    targets = None if data.targets is None else data.targets[idx].clone()  # [N, T]
+    return dataclasses.replace(data, ids=data.ids[idx, :width].clone(), lengths=lengths,
+                               labels=data.labels[idx].clone(), targets=targets)
 
 
 def _learning_rates(model: TaskGraphModel, lr: float | None) -> dict[str, float]:
@@ -252,10 +281,10 @@ def _batch_size(model: TaskGraphModel, shots: int) -> int:
 def _phase_one(model: TaskGraphModel, plan: AdaptationPlan, entries: list[Trainable], task: int, shots: TaskData, *,
                steps: int, lr: float | None, seed: int, pad_id: int) -> list[float]:
     """Train the plan's entries and the new head jointly on the shots; returns the loss of every step."""
-    head = list(model.heads.heads[task].parameters())
+    head = [] if model.spec.tasks[task].generative else list(model.heads.heads[task].parameters())
     rates = _learning_rates(model, lr)
     groups = [{"params": [e.param for e in entries if e.group == g], "lr": rates[g]} for g in ("router", "adapters")]
-    groups = [g for g in groups if g["params"]] + [{"params": head, "lr": rates["heads"]}]
+    groups = [g for g in groups if g["params"]] + ([{"params": head, "lr": rates["heads"]}] if head else [])
     before = {id(p): p.requires_grad for p in model.parameters()}
     for p in model.parameters():
         p.requires_grad_(False)
@@ -278,7 +307,7 @@ def _phase_one(model: TaskGraphModel, plan: AdaptationPlan, entries: list[Traina
             model.train()
             model.router.train(plan.router_train)
             out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
-                        distinct=(batch.tasks, batch.inverse))
+                        distinct=(batch.tasks, batch.inverse), targets=batch.targets)
             loss = out.loss + model.router.regularizer()
             value = float(loss.detach())
             if not math.isfinite(value):

@@ -4,6 +4,10 @@ Adds a new task to a trained run from N of its examples (``zero-shot``: from its
 writes an adapted run dir that ``taskgraph eval`` and ``taskgraph predict`` read. ``--data`` is a flow
 mapping (``"{source: planted, task: 21}"``), a ``.yaml`` file holding the data block, or a ``.jsonl`` /
 ``.csv`` file. ``--relate TASK=W`` (repeatable) gives a graph router's new node its relations.
+
+``--objective generate`` adds a text-to-text task (a run on a language-model base), with its ``--template``,
+``--choice`` (repeatable: a choices task), ``--max-new-tokens`` and ``--stop`` as a spec's task gives them; it
+has no head to refit (see :mod:`taskgraph.adapt.run`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 from taskgraph.cli.argtypes import count, positive_int, seed
 from taskgraph.cli.threads import add_threads_option, apply_threads
 
+SCORES = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("exact_match", "exact match"),
+          ("token_f1", "token F1"), ("rouge_l", "ROUGE-L"))  # what the scores of a split hold, by the task's objective
 MODES = ("full", "routing", "mhr-mu", "zero-shot")  # taskgraph.adapt.ADAPT_MODES (not imported: torch loads late)
 
 
@@ -60,8 +66,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--seed", type=seed, default=0, help="seeds the shots and the adaptation (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--objective", choices=["classify", "generate"], default="classify",
+                   help="the new task classifies (a head) or generates text (default: classify)")
+    p.add_argument("--template", default=None, help="generate: the input built from a row's {field} slots")
+    p.add_argument("--choice", dest="choices", action="append", default=None, metavar="TEXT",
+                   help="generate: one of the task's choices, in label order (repeatable; rank classification)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=None, metavar="N",
+                   help="generate: the longest target / completion in tokens (default: the spec's 32)")
+    p.add_argument("--stop", action="append", default=None, metavar="TEXT",
+                   help="generate: a completion ends before this string (repeatable)")
     add_threads_option(p)
     p.set_defaults(run=run)
+
+
+def generation_of(args: argparse.Namespace) -> dict[str, object] | None:
+    """The new task's generative keys from the flags (None for a classification task).
+
+    Raises:
+        DataError: a generate-only flag without ``--objective generate``, or ``--labels`` with it.
+    """
+    from taskgraph.errors import DataError
+
+    given = {key: value for key, value in (("template", args.template), ("choices", args.choices),
+                                           ("max_new_tokens", args.max_new_tokens), ("stop", args.stop))
+             if value is not None}
+    if args.objective == "classify":
+        if given:
+            flags = ", ".join("--" + ("choice" if k == "choices" else k.replace("_", "-")) for k in given)
+            raise DataError(f"{flags} describe a generative task; add --objective generate (a classification task "
+                            "takes --labels)")
+        return None
+    if args.labels is not None:
+        raise DataError("--labels counts a classification task's labels; a generative task's labels are its "
+                        "choices (--choice TEXT, repeatable): drop --labels")
+    return {"objective": "generate", **given}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from taskgraph.errors import ModelError
 
     data, base_dir = parse_data_arg(args.data, Path.cwd())
+    generation = generation_of(args)
     relate: dict[str, float] = {}
     for name, weight in args.relate:
         if name in relate:
@@ -80,18 +119,21 @@ def run(args: argparse.Namespace) -> int:
         relate[name] = weight
     result = adapt_run(args.run_dir, task=args.task, data=data, shots=args.shots, mode=args.mode, out_dir=args.out,
                        num_labels=args.labels, relate=relate or None, steps=args.steps, lr=args.lr, seed=args.seed,
-                       device=args.device, base_dir=base_dir, family=args.family, overwrite=args.overwrite)
+                       device=args.device, base_dir=base_dir, family=args.family, overwrite=args.overwrite,
+                       generation=generation)
     record = result.record
-    head = record["head"]["parameters"]
+    head = record["head"]["parameters"] if record["head"] is not None else None
     steps = f"{record['steps']} steps" if record["steps"] else "no gradient step"
     counts = "/".join(str(c) for c in record["shot_counts"])
     print(f"adapted {record['source_run']} ({record['router']} router) to task {result.task!r}, mode {result.mode}")
     print(f"  shots      {result.shots} (per label {counts}), {steps}")
-    print(f"  trainable  {result.trainable:,} parameters (+ {head:,} in the refit head)"
+    print(f"  trainable  {result.trainable:,} parameters "
+          f"{f'(+ {head:,} in the refit head)' if head is not None else '(no head: a generative task)'}"
           f"{'; other tasks change' if record['other_tasks_change'] else ''}")
     for split in ("val", "test"):
         scores = record[split]
-        print(f"  {split:<10} accuracy {scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f} (n={scores['n']})")
+        shown = ", ".join(f"{title} {scores[key]:.4f}" for key, title in SCORES if key in scores)
+        print(f"  {split:<10} {shown} (n={scores['n']})")
     print(f"  seconds    {result.seconds:.2f} (total {record['total_seconds']:.2f})")
     print(f"wrote {result.out_dir} (taskgraph eval {result.out_dir} reads it)")
     return 0
