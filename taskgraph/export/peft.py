@@ -11,6 +11,16 @@ gate folded in, closed layers dropped) and written as a folder ``peft.PeftModel.
     DIR/base/                  a base built from a config (random init): save_pretrained + tokenizer, so the
                                folder is self-contained; a local / packaged base is named, not copied
 
+A **generative** task (a causal LM or an encoder-decoder base) has no head: its folder is the LoRA of the language
+model, with PEFT's ``task_type`` (``CAUSAL_LM`` / ``SEQ_2_SEQ_LM``), and ``taskgraph.json`` says how to generate as
+taskgraph does (the end token, left padding for a decoder, ``max_new_tokens``, ``stop``, the template and choices)::
+
+    base = AutoModelForCausalLM.from_pretrained(DIR/base)        # or the named base
+    model = PeftModel.from_pretrained(base, DIR)                  # greedy generate() writes the routed model's tokens
+
+A base written from a config gets the end and padding tokens in its ``generation_config``, so a plain
+``generate(input_ids, attention_mask, max_new_tokens=...)`` stops where taskgraph's does.
+
 With ``--all-tasks`` every task gets ``DIR/<task>/`` (loadable as named adapters of one ``PeftModel``:
 ``from_pretrained(base, DIR/a, adapter_name="a")``, ``load_adapter(DIR/b, adapter_name="b")``), the base is
 written once to ``DIR/base/`` and ``DIR/taskgraph.json`` lists the tasks. ``DIR`` is built in a staging folder
@@ -36,11 +46,14 @@ from taskgraph.model import FoldedLoRA, TaskGraphModel, unload
 from taskgraph.model.base import resolve_path
 from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.fold import save_plain
+from taskgraph.model.lm_base import end_token_id
 from taskgraph.model.peft_folder import PeftLoRA, write_peft_folder
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_folder import check_output_folder, holds_entries
 
 META, HEAD, BASE = "taskgraph.json", "head.safetensors", "base"
+PEFT_TASK_TYPES = {"causal": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}  # a generative task's PEFT task_type
+PADDING = {"causal": "left", "seq2seq": "right"}  # how prompts are padded for generate
 FORMAT = "taskgraph-peft-export"
 
 
@@ -54,7 +67,7 @@ class PeftExport:
     ranks: dict[str, int]
 
 
-def peft_lora(folded: FoldedLoRA, base_name: str | None) -> PeftLoRA:
+def peft_lora(folded: FoldedLoRA, base_name: str | None, task_type: str | None = None) -> PeftLoRA:
     """A folded task as one PEFT LoRA: every module padded to the largest rank (exact), ``lora_alpha = s · r``."""
     if not folded.modules:
         raise ExportError(f"task {folded.task!r} has every adapted layer's gate closed: its adapter is empty and PEFT "
@@ -69,7 +82,8 @@ def peft_lora(folded: FoldedLoRA, base_name: str | None) -> PeftLoRA:
         b = torch.cat([m.B, m.B.new_zeros(m.B.shape[0], pad)], dim=1)  # [d_out, r]
         modules[name] = (a, b)
     fan = {m.fan_in_fan_out for m in folded.modules.values()}
-    return PeftLoRA(modules, rank, scaling.pop() * rank, fan_in_fan_out=True in fan, base_model_name_or_path=base_name)
+    return PeftLoRA(modules, rank, scaling.pop() * rank, fan_in_fan_out=True in fan, base_model_name_or_path=base_name,
+                    task_type=task_type)
 
 
 def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, tasks: Sequence[str] | None = None,
@@ -101,13 +115,16 @@ def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
         base_dir = staging / BASE
         base_name = str(target / BASE) if from_config else str(resolve_path(str(model.spec.model.path)).resolve())
         if from_config:
-            save_plain(unload(model), base_dir, model.tokenizer)
+            save_plain(_with_end_token(unload(model), model), base_dir, model.tokenizer)
         ranks = {}
         for name in names:
             folder = staging if single else staging / name
-            lora = peft_lora(model.fold(name), base_name)
+            generative = model.spec.tasks[model.task_index(name)].generative
+            lora = peft_lora(model.fold(name), base_name, PEFT_TASK_TYPES[model.lm_kind] if generative else None)
             write_peft_folder(lora, folder)
-            _write_head(folder, model, name, fingerprint, base_name, "base" if single else "../base", from_config, run)
+            where = {"fingerprint": fingerprint, "class": type(model.base).__name__,
+                     "folder": ("base" if single else "../base") if from_config else None, "path": base_name}
+            (_write_generation if generative else _write_head)(folder, model, name, where, run)
             ranks[name] = lora.rank
         if not single:
             index = {"format": FORMAT, "version": 1, "tasks": names, "base": base_name, "source_run": str(run),
@@ -121,8 +138,35 @@ def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
     return PeftExport(target, names, base_name, ranks)
 
 
-def _write_head(folder: Path, model: TaskGraphModel, task: str, fingerprint: Any, base_name: str, base_rel: str,
-                from_config: bool, run: Path) -> None:
+def _with_end_token(base: torch.nn.Module, model: TaskGraphModel) -> torch.nn.Module:
+    """The unloaded base, its generation config ending and padding where taskgraph's generation does (an LM base)."""
+    if model.lm_kind is None:
+        return base
+    end = end_token_id(model.base, model.tokenizer)
+    pad = model.base.config.pad_token_id if isinstance(model.base.config.pad_token_id, int) else end
+    base.generation_config.eos_token_id = end
+    base.generation_config.pad_token_id = pad
+    return base
+
+
+def _write_generation(folder: Path, model: TaskGraphModel, task: str, base: dict[str, Any], run: Path) -> None:
+    """``taskgraph.json`` of a generative task: how to generate as taskgraph does (no head)."""
+    spec = model.spec.tasks[model.task_index(task)]
+    meta = {
+        "format": FORMAT, "version": 1, "task": task, "objective": "generate", "model_kind": model.lm_kind,
+        "task_type": PEFT_TASK_TYPES[model.lm_kind], "max_length": model.spec.model.max_length,
+        "end_token_id": end_token_id(model.base, model.tokenizer), "padding_side": PADDING[model.lm_kind],
+        "max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "template": spec.template,
+        "choices": None if spec.choices is None else list(spec.choices),
+        "generate": "PeftModel.from_pretrained(AutoModelFor" + ("CausalLM" if model.lm_kind == "causal" else "Seq2SeqLM")
+                    + ".from_pretrained(base), DIR).generate(input_ids, attention_mask, max_new_tokens=max_new_tokens, "
+                      "eos_token_id=end_token_id); the text is cut before the first stop string",
+        "base": base, "source_run": str(run),
+    }
+    write_text(folder / META, json.dumps(meta, indent=2) + "\n")
+
+
+def _write_head(folder: Path, model: TaskGraphModel, task: str, base: dict[str, Any], run: Path) -> None:
     head = model.heads.heads[model.task_index(task)]
     tensors = {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()}
     write_bytes(folder / HEAD, safetensors.torch.save(tensors, metadata={"format": "pt"}))
@@ -130,8 +174,6 @@ def _write_head(folder: Path, model: TaskGraphModel, task: str, fingerprint: Any
         "format": FORMAT, "version": 1, "task": task, "num_labels": int(head.out_features),
         "pooling": model.spec.model.pooling, "max_length": model.spec.model.max_length,
         "head": HEAD, "logits": "head.weight @ pool(base(input_ids, attention_mask).last_hidden_state) + head.bias",
-        "base": {"fingerprint": fingerprint, "class": type(model.base).__name__,
-                 "folder": base_rel if from_config else None, "path": base_name},
-        "source_run": str(run),
+        "base": base, "source_run": str(run),
     }
     write_text(folder / META, json.dumps(meta, indent=2) + "\n")

@@ -46,6 +46,8 @@ class PeftLoRA:
         base_model_name_or_path: what the folder says its base model is.
         folder: where it was read from (None when built in memory).
         config: the whole ``adapter_config.json``.
+        task_type: PEFT's ``task_type`` (``"CAUSAL_LM"`` / ``"SEQ_2_SEQ_LM"`` for a generative task's adapter; None:
+            the bare base model).
     """
 
     modules: dict[str, tuple[Tensor, Tensor]]
@@ -55,6 +57,7 @@ class PeftLoRA:
     base_model_name_or_path: str | None = None
     folder: Path | None = None
     config: dict[str, Any] = field(default_factory=dict, repr=False)
+    task_type: str | None = None
 
     @property
     def scaling(self) -> float:
@@ -68,7 +71,7 @@ class PeftLoRA:
 def peft_config(lora: PeftLoRA) -> dict[str, Any]:
     """The ``adapter_config.json`` of ``lora`` (PEFT's LoraConfig fields; unset ones at PEFT's defaults)."""
     return {
-        "peft_type": "LORA", "task_type": None, "auto_mapping": None, "inference_mode": True,
+        "peft_type": "LORA", "task_type": lora.task_type, "auto_mapping": None, "inference_mode": True,
         "base_model_name_or_path": lora.base_model_name_or_path, "revision": None,
         "r": lora.rank, "lora_alpha": lora.alpha, "lora_dropout": 0.0, "target_modules": sorted(lora.modules),
         "fan_in_fan_out": lora.fan_in_fan_out, "bias": "none", "use_rslora": False, "use_dora": False,

@@ -1,0 +1,54 @@
+"""``taskgraph export RUN --format peft`` of a generative run (tiny GPT-2 from a config, a WordPiece tokenizer):
+PeftModel on AutoModelForCausalLM generates the routed model's greedy tokens, with no argument but the prompt and
+max_new_tokens; the folder says how taskgraph generates; a mixed run's classification task keeps its head."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from taskgraph.cli import main
+from taskgraph.model import TaskGraphModel
+from taskgraph.model.generation import generate_ids
+from taskgraph.model.lm_inputs import left_pad
+from taskgraph.spec import spec_from_dict
+from tests.model.test_generative import trained
+from tests.train.test_generative_train import mixed_spec, write_data
+
+PROMPTS = ["what is one plus two ? answer :", "what is three plus three ? answer :", "review : the movie was",
+           "what is two plus one ?"]
+
+
+def test_a_generative_task_exports_to_peft_and_generates_the_routed_tokens(tmp_path: Path) -> None:
+    write_data(tmp_path)
+    spec = mixed_spec(tmp_path, stop=["three"])
+    model = trained(spec_from_dict(spec), seed=7)  # the config's eos (GPT-2's 50256) is not the end: [SEP] (3) is
+    model.save_pretrained(tmp_path / "run" / "model")
+    assert main(["export", str(tmp_path / "run"), "--format", "peft", "--all-tasks", "--out",
+                 str(tmp_path / "peft")]) == 0
+
+    meta = json.loads((tmp_path / "peft" / "sum" / "taskgraph.json").read_text())
+    assert meta["objective"] == "generate" and meta["task_type"] == "CAUSAL_LM" and meta["padding_side"] == "left"
+    assert meta["end_token_id"] == 3 and meta["max_new_tokens"] == 4 and meta["stop"] == ["three"]
+    assert not (tmp_path / "peft" / "sum" / "head.safetensors").exists()  # no head: the LM writes
+    assert (tmp_path / "peft" / "rt" / "head.safetensors").exists()  # the classification task keeps its head
+    config = json.loads((tmp_path / "peft" / "sum" / "adapter_config.json").read_text())
+    assert config["task_type"] == "CAUSAL_LM" and config["fan_in_fan_out"] is True
+
+    prompts = [model.tokenizer(p)["input_ids"] for p in PROMPTS]
+    ids, mask = left_pad(prompts, 0)
+    for task in ("sum", "rt-gen"):
+        base = AutoModelForCausalLM.from_pretrained(tmp_path / "peft" / "base")
+        peft = PeftModel.from_pretrained(base, tmp_path / "peft" / task).eval()
+        with torch.no_grad():
+            out = peft.generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, do_sample=False)  # [B, S + M]
+        written = [row[: row.index(3) + 1] if 3 in row else row for row in out[:, ids.shape[1]:].tolist()]
+        routed = generate_ids(model, torch.full((len(prompts),), model.task_index(task)), prompts, [4] * len(prompts))
+        assert written == routed, task
+        assert any(len(row) > 1 for row in routed) or task == "rt-gen"  # not only an immediate end token
+    back = TaskGraphModel.from_pretrained(tmp_path / "run" / "model")
+    assert back.spec.tasks[0].stop == ["three"]
