@@ -118,7 +118,7 @@ def batch_for(settings: OpsSettings, vocab: int, tasks: int, distinct: int) -> B
     ids = torch.randint(min(1000, vocab // 2), vocab, (settings.batch, settings.seq), generator=gen)  # [B, S]
     task_ids = (torch.arange(settings.batch) % distinct) * (tasks // distinct)  # [B], U distinct ids
     labels = torch.randint(0, settings.shape.labels, (settings.batch,), generator=gen)  # [B]
-    return Batch(ids, torch.ones_like(ids), task_ids, labels)
+    return Batch.on(ids, torch.ones_like(ids), task_ids, labels, torch.device("cpu"))
 
 
 def count_step(step: TrainingStep) -> OpCounter:

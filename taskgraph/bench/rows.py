@@ -104,10 +104,18 @@ class Batch:
     attention_mask: Tensor
     task_ids: Tensor
     labels: Tensor
+    tasks: Tensor
+    inverse: Tensor
+
+    @classmethod
+    def on(cls, ids: Tensor, mask: Tensor, task_ids: Tensor, labels: Tensor, device: torch.device) -> "Batch":
+        """The batch of host tensors on ``device``, its distinct tasks found on the host."""
+        tasks, inverse = torch.unique(task_ids, return_inverse=True)  # [U], [B]
+        return cls(*(t.to(device) for t in (ids, mask, task_ids, labels)), tasks, inverse.to(device))
 
     @property
     def distinct_tasks(self) -> int:
-        return int(torch.unique(self.task_ids).numel())
+        return int(self.tasks.numel())
 
 
 @dataclass
@@ -135,7 +143,7 @@ def make_batch(shape: Shape, vocab: int, tasks: int, device: torch.device, seed:
     task_ids = torch.randint(0, tasks, (shape.batch,), generator=draw)  # [B]
     labels = torch.randint(0, shape.labels, (shape.batch,), generator=draw)  # [B]
     mask = torch.ones_like(ids)  # [B, S]
-    return Batch(ids.to(device), mask.to(device), task_ids.to(device), labels.to(device))
+    return Batch.on(ids, mask, task_ids, labels, device)
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -148,8 +156,7 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
 def head_loss(hidden: Tensor, batch: Batch, heads: TaskHeads) -> Tensor:
     """Mean pooling → each example's task head → cross-entropy (what TaskGraphModel computes)."""
     pooled = mean_pool(hidden, batch.attention_mask)  # [B, D]
-    tasks, inverse = torch.unique(batch.task_ids, return_inverse=True)  # [U], [B]
-    logits = heads(pooled, tasks, inverse)  # [B, C]
+    logits = heads(pooled, batch.tasks, batch.inverse)  # [B, C]
     return F.cross_entropy(logits.float(), batch.labels)
 
 
@@ -270,7 +277,7 @@ def taskgraph_spec(row: Row, shape: Shape, model: dict[str, Any]) -> Spec:
         "name": "bench",
         "model": {**model, "target_modules": list(shape.targets), "pooling": "mean"},
         "adapters": {"rank": shape.rank, "alpha": shape.alpha, "dropout": 0.0, "skills": shape.skills,
-                     "heads": row.heads, "linearized": row.linearized},
+                     "splits": row.heads, "linearized": row.linearized},
         "router": {"kind": row.router},
         "tasks": [{"name": f"task{t}", "num_labels": shape.labels} for t in range(row.tasks)],
     })
@@ -284,7 +291,8 @@ def _taskgraph(row: Row, base: nn.Module, env: Env) -> Step:
     groups = [{"params": ps, "lr": getattr(lr, name)} for name, ps in model.parameter_groups().items() if ps]
 
     def loss() -> Tensor:
-        out = model(batch.input_ids, batch.attention_mask, batch.task_ids, labels=batch.labels)
+        out = model(batch.input_ids, batch.attention_mask, batch.task_ids, labels=batch.labels,
+                    distinct=(batch.tasks, batch.inverse))
         assert out.loss is not None
         return out.loss
 

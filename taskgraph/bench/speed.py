@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from taskgraph.bench.memory import peak_of, run_python_module
+from taskgraph.bench.ops import MODELS as OPS_MODELS
 from taskgraph.bench.rows import (
     ROUTER_KINDS,
     Env,
@@ -55,7 +56,11 @@ TINY_BERT: dict[str, Any] = {
     "model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
     "intermediate_size": 64, "vocab_size": 100,
 }
-MODELS = ("tiny", "minilm")
+# Built from configs (random weights: a step's time depends on the shapes, not the values): the packaged MiniLM is
+# not needed where only time is measured (a GPU machine without it), and the 12 × 768 encoder is the GPU-sized base.
+CONFIG_MODELS: dict[str, dict[str, Any]] = {"tiny": TINY_BERT, "minilm-shape": OPS_MODELS["minilm"],
+                                            "encoder-768": OPS_MODELS["encoder-768"]}
+MODELS = ("tiny", "minilm", "minilm-shape", "encoder-768")
 CHILD_FLAG = "--memory-child"
 
 
@@ -68,7 +73,8 @@ class SpeedSettings:
     """Everything a speed bench run depends on (recorded in its JSON).
 
     Args:
-        model: ``minilm`` (the packaged MiniLM-L6) or ``tiny`` (a 2-layer BERT from a config, for tests).
+        model: ``minilm`` (the packaged MiniLM-L6), ``minilm-shape`` (its shape built from a config),
+            ``encoder-768`` (12 layers × 768 from a config) or ``tiny`` (a 2-layer BERT from a config, for tests).
         device: ``cpu`` or ``cuda`` (bf16 autocast, synchronised timings).
         rounds, warmup: counted and uncounted rounds.
         tasks: T of every row; ``many_tasks``: T of the poly / mhr scaling rows.
@@ -123,7 +129,7 @@ class SpeedSettings:
 
     def model_section(self) -> dict[str, Any]:
         """The spec's ``model`` section of the taskgraph rows."""
-        return {"config": dict(TINY_BERT)} if self.model == "tiny" else {"path": MINILM}
+        return {"config": dict(CONFIG_MODELS[self.model])} if self.model in CONFIG_MODELS else {"path": MINILM}
 
 
 # ---------------------------------------------------------------------------------- the rows
@@ -168,11 +174,11 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
 
 
 def native_dropout(settings: SpeedSettings) -> float:
-    """The dropout of the model's own config (MiniLM: 0.1; BertConfig's default for ``tiny``)."""
-    if settings.model == "tiny":
+    """The dropout of the model's own config (MiniLM: 0.1; BertConfig's default for the config-built models)."""
+    if settings.model in CONFIG_MODELS:
         from taskgraph.model.base import build_config
 
-        return float(build_config(TINY_BERT).hidden_dropout_prob)
+        return float(build_config(CONFIG_MODELS[settings.model]).hidden_dropout_prob)
     from transformers import AutoConfig
 
     from taskgraph.model.base import resolve_path
@@ -183,10 +189,10 @@ def native_dropout(settings: SpeedSettings) -> float:
 def load_base(settings: SpeedSettings, dropout: float) -> nn.Module:
     """The base model with ``dropout`` on its hidden states and attention, on the bench's device."""
     overrides = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
-    if settings.model == "tiny":
+    if settings.model in CONFIG_MODELS:
         from taskgraph.model.base import model_from_config
 
-        base = model_from_config({**TINY_BERT, **overrides}, seed=settings.seed)
+        base = model_from_config({**CONFIG_MODELS[settings.model], **overrides}, seed=settings.seed)
     else:
         from transformers import AutoModel
 

@@ -43,8 +43,10 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--rounds", type=rounds, default=30, help="counted rounds (default: 30)")
     p.add_argument("--warmup", type=warmup_rounds, default=2, help="uncounted warm-up rounds (default: 2)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
-    p.add_argument("--model", choices=["tiny", "minilm"], default="minilm",
-                   help="minilm: the packaged MiniLM-L6; tiny: a 2-layer BERT from a config (default: minilm)")
+    p.add_argument("--model", choices=["tiny", "minilm", "minilm-shape", "encoder-768"], default="minilm",
+                   help="minilm: the packaged MiniLM-L6; minilm-shape: its shape built from a config; encoder-768: "
+                        "12 layers x 768 from a config (a GPU-sized base); tiny: a 2-layer BERT from a config "
+                        "(default: minilm)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
     p.add_argument("--tasks", type=task_count, default=8, help="tasks T of every row (default: 8)")
     p.add_argument("--many-tasks", type=task_count, default=1000,

@@ -23,3 +23,13 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
     elif device.type != "cpu":
         raise ModelError(f"device type {device.type!r} is not supported; choose from ['cpu', 'cuda']")
     return device
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``. A host tensor bound for CUDA goes through pinned memory, asynchronously: a copy from
+    pageable memory first waits for every kernel already queued, which stalls a training step."""
+    if tensor.device == device:
+        return tensor
+    if tensor.device.type == "cpu" and device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

@@ -43,8 +43,11 @@ class TaskHeads(nn.Module):
         hidden: D, the size of the pooled vector.
         num_labels: the label count of each task, in task-id order.
 
+    ``widths`` (a buffer, ``[T]``) holds the label counts on the model's device, for label checks without a copy.
+
     Shapes:
-        - pooled ``[B, D]``, tasks ``[U]`` (distinct task ids), inverse ``[B]`` (example -> row of tasks)
+        - pooled ``[B, D]``, tasks ``[U]`` (distinct task ids; read on the host, so a host tensor costs no device
+          sync), inverse ``[B]`` (example -> row of tasks)
         - output ``[B, C_max]``: entries past an example's own label count are padding (:func:`pad_logits`).
     """
 
@@ -53,6 +56,7 @@ class TaskHeads(nn.Module):
         self.hidden = hidden
         self.num_labels = list(num_labels)
         self.heads = nn.ModuleList(_linear(hidden, n) for n in self.num_labels)
+        self.register_buffer("widths", torch.tensor(self.num_labels, dtype=torch.long), persistent=False)  # [T]
 
     @property
     def max_labels(self) -> int:
@@ -63,6 +67,7 @@ class TaskHeads(nn.Module):
         ref = self.heads[0].weight
         self.heads.append(_linear(self.hidden, num_labels, device=ref.device, dtype=ref.dtype))
         self.num_labels.append(num_labels)
+        self.widths = torch.tensor(self.num_labels, dtype=torch.long, device=self.widths.device)  # [T]
         return len(self.heads) - 1
 
     def forward(self, pooled: Tensor, tasks: Tensor, inverse: Tensor) -> Tensor:

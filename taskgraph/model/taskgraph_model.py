@@ -31,6 +31,7 @@ from taskgraph.adapters.inject import inject_adapters
 from taskgraph.errors import ModelError
 from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
+from taskgraph.model.device import to_device
 from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_and_unload
 from taskgraph.model.heads import TaskHeads, head_widths
 from taskgraph.model.lm_base import hidden_trunk, lm_kind_of
@@ -185,11 +186,16 @@ class TaskGraphModel(nn.Module):
         if isinstance(task_ids, Tensor):
             if task_ids.is_floating_point() or task_ids.is_complex() or task_ids.dtype == torch.bool:
                 raise ModelError(f"task_ids must be an integer tensor, got dtype {task_ids.dtype}")
-            ids = task_ids.to(device=device, dtype=torch.long).reshape(-1)  # [B]
-            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self.task_names)):
-                bad = sorted({i for i in ids.tolist() if not 0 <= i < len(self.task_names)})
-                raise ModelError(f"task ids {bad} are out of range: {len(self.task_names)} tasks "
-                                 f"(ids 0..{len(self.task_names) - 1}: {self.task_names})")
+            ids = task_ids.reshape(-1).long()  # [B]
+            if ids.device.type == "cpu":  # checked where reading them costs no device sync
+                if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self.task_names)):
+                    bad = sorted({i for i in ids.tolist() if not 0 <= i < len(self.task_names)})
+                    raise ModelError(f"task ids {bad} are out of range: {len(self.task_names)} tasks "
+                                     f"(ids 0..{len(self.task_names) - 1}: {self.task_names})")
+            else:  # on an accelerator a host-side check would stall the step: an asynchronous device assert
+                torch._assert_async(((ids >= 0) & (ids < len(self.task_names))).all(),
+                                    "task ids out of range")
+            ids = ids.to(device=device)  # [B]
         else:
             ids = torch.tensor([self.task_index(t) for t in task_ids], dtype=torch.long, device=device)
         if ids.shape[0] != batch_size:
@@ -243,7 +249,9 @@ class TaskGraphModel(nn.Module):
 
         ``distinct`` is ``(tasks [U], inverse [B])`` — the batch's distinct task ids (sorted) and each
         example's row among them — when the collator already computed them (``taskgraph.train``
-        does), so they are computed once per batch; otherwise they are computed here.
+        does), so they are computed once per batch; otherwise they are computed here. ``tasks`` may stay on the
+        host (a :class:`~taskgraph.train.batches.Batch` keeps it there): the heads then read it without waiting
+        for the device. On an accelerator, out-of-range task ids and labels are device asserts, not host checks.
 
         Shapes:
             input_ids, attention_mask, token_type_ids ``[B, S]``; task_ids ``[B]`` (or one task);
@@ -253,7 +261,8 @@ class TaskGraphModel(nn.Module):
         if self.lm_kind is not None:
             return lm_forward(self, input_ids, attention_mask, task_ids, labels, targets, token_type_ids, distinct)
         pooled, ids, routing, tasks, inverse = self._encode(input_ids, attention_mask, task_ids, token_type_ids, distinct)
-        logits = self.heads(pooled, tasks, inverse)  # [B, C_max]
+        host = distinct is not None and distinct[0].device.type == "cpu"  # the heads read the ids without a sync
+        logits = self.heads(pooled, distinct[0] if host else tasks, inverse)  # [B, C_max]
         loss = None if labels is None else self._loss(logits, labels, ids)
         return TaskGraphOutput(logits, loss, routing, tasks, inverse)
 
@@ -294,7 +303,7 @@ class TaskGraphModel(nn.Module):
         if distinct is None:
             tasks, inverse = torch.unique(ids, return_inverse=True)  # [U], [B]
         else:
-            tasks, inverse = (t.to(input_ids.device) for t in distinct)  # [U], [B]
+            tasks, inverse = (to_device(t, input_ids.device) for t in distinct)  # [U], [B]
         routing = self._route(tasks)  # gates [U, L], weights [U, L, H, K]
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         factors = self.fused(routing, inverse) if self.fuse_layers else None  # every layer's, once per batch
@@ -315,9 +324,11 @@ class TaskGraphModel(nn.Module):
 
     def _loss(self, logits: Tensor, labels: Tensor, ids: Tensor) -> Tensor:
         labels = labels.to(device=logits.device, dtype=torch.long).reshape(-1)  # [B]
-        limits = torch.tensor(self.heads.num_labels, device=logits.device)[ids]  # [B]
+        limits = self.heads.widths.to(logits.device)[ids]  # [B]
         bad = (labels < 0) | (labels >= limits)  # [B]
-        if bool(bad.any()):
+        if labels.device.type != "cpu":  # reading the check on the host would stall the step: a device assert
+            torch._assert_async(~bad.any(), "a label is out of range for its task (data labels are checked on load)")
+        elif bool(bad.any()):
             b = int(bad.nonzero()[0, 0])
             name = self.task_names[int(ids[b])]
             raise ModelError(f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "

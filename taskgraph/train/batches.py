@@ -389,8 +389,12 @@ class Batch:
         return int(self.input_ids.shape[0])
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(*(None if t is None else t.to(device, non_blocking=True) for t in (
-            self.input_ids, self.attention_mask, self.labels, self.task_ids, self.tasks, self.inverse, self.targets)))
+        """This batch on ``device``, but ``tasks`` (``[U]``) stays on the host: the model moves it for the router and
+        reads its ids for the heads there, without waiting for the device."""
+        moved = (None if t is None else t.to(device, non_blocking=True) for t in (
+            self.input_ids, self.attention_mask, self.labels, self.task_ids))
+        return Batch(*moved, self.tasks, self.inverse.to(device, non_blocking=True),
+                     None if self.targets is None else self.targets.to(device, non_blocking=True))
 
     def rows(self, part: slice) -> "Batch":
         """Examples ``part`` of this batch, as wide as the whole batch, keeping the whole batch's distinct
