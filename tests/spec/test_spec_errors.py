@@ -159,7 +159,7 @@ def test_weight_outside_unit_interval(write, weight):
     [
         ("adapters", "rank", 0, "adapters.rank"),
         ("adapters", "rank", -3, "adapters.rank"),
-        ("adapters", "heads", 0, "adapters.splits"),
+        ("adapters", "splits", 0, "adapters.splits"),
         ("adapters", "skills", 0, "adapters.skills"),
         ("router", "temperature", 0, "router.temperature"),
         ("router", "temperature", -1.0, "router.temperature"),
