@@ -5,7 +5,7 @@ Requests for many tasks arrive mixed. Three ways to serve ``T × n`` texts (``n`
 * **mixed** — the routed model, every batch mixing tasks (:func:`~taskgraph.model.predict.classify_ids` with one task
   per text: what ``predict --task-field`` runs);
 * **per task, routed** — the routed model, the texts grouped by task, one task per batch;
-* **fold + per task** — each task folded into the base weights (:meth:`TaskGraphModel.merge_and_unload`) and its texts
+* **fold + per task** — each task folded into the base weights (:meth:`TaskGraphModel.merge_task`) and its texts
   run through that plain model, one task after another; the folds are part of the time (a server that keeps T
   merged copies of the base would skip them: **pre-folded**, also timed, at T × the base's memory).
 
@@ -91,7 +91,7 @@ def build(settings: InferSettings) -> dict[str, Callable[[], None]]:
     ids = [torch.randint(5, vocab, (n,), generator=gen).tolist() for n in lengths]
     tasks = torch.randperm(count, generator=gen).remainder(settings.tasks).tolist()  # shuffled, n per task
     groups = [[i for i, t in enumerate(tasks) if t == task] for task in range(settings.tasks)]
-    prefolded = [model.merge_and_unload(t) for t in range(settings.tasks)]
+    prefolded = [model.merge_task(t) for t in range(settings.tasks)]
 
     def merged_logits(merged: Any) -> Callable[[Any, Any, Any], Any]:
         return lambda batch, mask, _task_ids: merged(batch, mask)
@@ -108,7 +108,7 @@ def build(settings: InferSettings) -> dict[str, Callable[[], None]]:
     @torch.no_grad()
     def fold() -> None:
         for task, rows in enumerate(groups):
-            merged = model.merge_and_unload(task)
+            merged = model.merge_task(task)
             classify_ids(model, [ids[i] for i in rows], [task] * len(rows), settings.batch, merged_logits(merged))
 
     @torch.no_grad()

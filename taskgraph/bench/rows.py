@@ -15,7 +15,7 @@ rows differ only in what adapts the base model:
   training calls it (``model(input_ids, attention_mask, task_ids, labels).loss``).
 
 Inference rows (eval, no grad) compare a task merged into the weights
-(:meth:`TaskGraphModel.merge_and_unload`) with the plain base model under the same head.
+(:meth:`TaskGraphModel.merge_task`) with the plain base model under the same head.
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def _folded_infer(row: Row, base: nn.Module, env: Env) -> Step:
     with torch.no_grad():  # a trained-looking adapter (B = 0 would fold to the base weights exactly)
         for _, layer in routed.adapted:
             layer.B.normal_(0.0, 0.02)
-    merged = routed.merge_and_unload(0)
+    merged = routed.merge_task(0)
     del routed
     return inference_step(merged, env.batch, env.device)
 

@@ -164,7 +164,7 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
             ]
     rows += [
         Row("base-infer", "base model inference", "base-infer", None, tasks=t),
-        Row("folded-infer", "taskgraph poly merged (merge_and_unload) inference", "folded-infer", None,
+        Row("folded-infer", "taskgraph poly merged (merge_task) inference", "folded-infer", None,
             router="poly", tasks=t),
     ]
     return rows

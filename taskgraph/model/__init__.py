@@ -1,13 +1,13 @@
 """The model stage: a frozen base transformer + routed adapters + router + per-task heads.
 
 ``TaskGraphModel(spec)`` builds everything from a spec; ``save_pretrained`` / ``from_pretrained``
-persist it (safetensors + JSON manifest); ``fold`` / ``merge_and_unload`` turn one task into a
+persist it (safetensors + JSON manifest); ``fold`` / ``merge_task`` turn one task into a
 plain LoRA or plain merged weights; ``predict`` classifies raw texts.
 """
 
 from taskgraph.model.base import LoadedBase, load_base, load_tokenizer, resolve_path
 from taskgraph.model.checkpoint import base_fingerprint, read_manifest
-from taskgraph.model.fold import FoldedLoRA, FoldedModule, MergedTaskModel, fold, merge_and_unload, unload
+from taskgraph.model.fold import FoldedLoRA, FoldedModule, MergedTaskModel, fold, merge_and_unload, merge_task, unload
 from taskgraph.model.heads import TaskHeads, pad_logits
 from taskgraph.model.pooling import first_token_pool, last_token_pool, mean_pool, pool
 from taskgraph.model.predict import predict
@@ -15,5 +15,5 @@ from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput
 
 __all__ = [  # the stage's public API; the other names imported above are internal
     "FoldedLoRA", "FoldedModule", "MergedTaskModel", "TaskGraphModel", "TaskGraphOutput", "fold", "load_base",
-    "load_tokenizer", "merge_and_unload", "predict", "unload",
+    "load_tokenizer", "merge_task", "predict", "unload",
 ]

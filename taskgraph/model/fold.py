@@ -1,10 +1,15 @@
-"""One task of a routed model as a plain LoRA (``fold``) or as plain merged weights (``merge_and_unload``).
+"""One task of a routed model as a plain LoRA (``fold``) or as plain merged weights (``merge_task``).
 
 Folding a routed task (docs/methods.md §4): at every adapted layer the task's mixture weights collapse
 the inventory to one LoRA, ``A_t = concat_h Σ_k w[t,h,k] A[h,k]`` and ``B_t`` likewise, so
 ``W x + s · B_t A_t x`` is exactly what the routed model computes for that task. A layer whose gate
 is closed for the task contributes nothing and is dropped. Merging then adds ``s · B_t A_t`` into
 W and removes every adapter module: a plain transformers model with zero adapter overhead.
+
+``merge_task`` was called ``merge_and_unload``; that name still works, with a :class:`TaskgraphWarning`. It is
+not PEFT's ``merge_and_unload()``, which folds a model's one adapter into that model itself and returns it: a routed
+model holds every task's adapter at once, so merging needs a task and returns a copy, leaving the routed model
+serving every task.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -19,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from taskgraph.adapters.routed_lora import RoutedLoRALinear
+from taskgraph.errors import TaskgraphWarning
 from taskgraph.model.pooling import pool
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.routing.base import Routing
@@ -170,7 +177,7 @@ def unload(model: "TaskGraphModel") -> nn.Module:
 
 
 @torch.no_grad()
-def merge_and_unload(model: "TaskGraphModel", task: int | str) -> MergedTaskModel:
+def merge_task(model: "TaskGraphModel", task: int | str) -> MergedTaskModel:
     """A plain transformers model with ``task``'s adapter added into W, plus the task's head.
 
     The routed model is left unchanged (it still serves every task). Closed layers keep their
@@ -184,6 +191,20 @@ def merge_and_unload(model: "TaskGraphModel", task: int | str) -> MergedTaskMode
         _replace(base, name, layer.merged_base(weights, gate))
     head = copy.deepcopy(model.heads.heads[index])
     return MergedTaskModel(base, head, model.spec.model.pooling, model.task_names[index]).eval()
+
+
+def merge_and_unload(model: "TaskGraphModel", task: int | str) -> MergedTaskModel:
+    """The old name of :func:`merge_task`: the same model, and a :class:`TaskgraphWarning` naming the new name."""
+    warn_merge_and_unload()
+    return merge_task(model, task)
+
+
+def warn_merge_and_unload() -> None:
+    """The warning of the old name, pointing at the caller of ``merge_and_unload`` (function or method)."""
+    warnings.warn(TaskgraphWarning(
+        "merge_and_unload(task) is renamed merge_task(task): the same plain model of one task merged into the base "
+        "weights, a copy (the routed model keeps serving every task), unlike PEFT's merge_and_unload(), which "
+        "folds a model's one adapter into the model itself; the old name still works"), stacklevel=3)
 
 
 def save_plain(base: nn.Module, folder: str | os.PathLike[str], tokenizer: Any | None = None) -> Path:

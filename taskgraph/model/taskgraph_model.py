@@ -32,7 +32,7 @@ from taskgraph.errors import ModelError
 from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
 from taskgraph.model.device import to_device
-from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_and_unload
+from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_task, warn_merge_and_unload
 from taskgraph.model.heads import TaskHeads, head_widths
 from taskgraph.model.lm_base import hidden_trunk, lm_kind_of
 from taskgraph.model.lm_forward import lm_forward
@@ -455,9 +455,15 @@ class TaskGraphModel(nn.Module):
         """This task as a plain LoRA (see :func:`taskgraph.model.fold.fold`)."""
         return fold(self, task)
 
+    def merge_task(self, task: int | str) -> MergedTaskModel:
+        """A plain transformers model with this task's adapter folded into W, plus its head; this model is left
+        unchanged, serving every task (see :func:`taskgraph.model.fold.merge_task`)."""
+        return merge_task(self, task)
+
     def merge_and_unload(self, task: int | str) -> MergedTaskModel:
-        """A plain transformers model with this task's adapter folded into W, plus its head."""
-        return merge_and_unload(self, task)
+        """The old name of :meth:`merge_task`: the same model, and a :class:`~taskgraph.errors.TaskgraphWarning`."""
+        warn_merge_and_unload()
+        return merge_task(self, task)
 
     def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         """``input_ids [B, S]`` and ``attention_mask [B, S]`` of ``texts`` for :meth:`forward`: the model's tokenizer,

@@ -1,4 +1,4 @@
-"""fold / merge_and_unload: a folded task equals the routed model; merged equals folded."""
+"""fold / merge_task: a folded task equals the routed model; merged equals folded."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import torch
 from torch import Tensor, nn
 
 from taskgraph.adapters.routed_lora import RoutedLoRALinear
+from taskgraph.errors import TaskgraphWarning
 from taskgraph.model import FoldedLoRA, TaskGraphModel, unload
+from taskgraph.model.fold import merge_and_unload
 from taskgraph.model.pooling import pool
 from taskgraph.routing.base import Router, Routing
 
@@ -41,7 +43,7 @@ def test_folded_equals_routed_and_merged_equals_folded(spec_for, perturb, batch,
         folded = model.fold(task)
         assert folded.task == task and len(folded.modules) == model.num_layers and not folded.dropped
         torch.testing.assert_close(plain_lora_logits(model, folded, ids, mask), routed, rtol=1e-4, atol=1e-5)
-        merged = model.merge_and_unload(task)
+        merged = model.merge_task(task)
         assert not any(isinstance(m, RoutedLoRALinear) for m in merged.modules())
         assert type(merged.base) is type(model.base)
         torch.testing.assert_close(merged(ids, mask), routed, rtol=1e-4, atol=1e-5)
@@ -95,7 +97,7 @@ def test_closed_layer_is_dropped_and_equivalences_hold(spec_for, perturb, batch)
     assert folded.dropped == [model.adapted_names[2]]
     assert list(folded.modules) == [n for i, n in enumerate(model.adapted_names) if i != 2]
     torch.testing.assert_close(plain_lora_logits(model, folded, ids, mask), routed, rtol=1e-4, atol=1e-5)
-    merged = model.merge_and_unload("beta")
+    merged = model.merge_task("beta")
     torch.testing.assert_close(merged(ids, mask), routed, rtol=1e-4, atol=1e-5)
     name = model.adapted_names[2]
     assert torch.equal(merged.base.get_submodule(name).weight, model.base.get_submodule(name).base.weight)
@@ -107,7 +109,7 @@ def test_fold_uses_inference_routing_and_restores_mode(spec_for, perturb, batch)
     name = model.adapted_names[0]
     assert torch.equal(first.modules[name].A, second.modules[name].A)
     assert model.training and model.router.training
-    assert not model.merge_and_unload("alpha").training
+    assert not model.merge_task("alpha").training
 
 
 def test_reprs(spec_for, perturb) -> None:
@@ -116,5 +118,18 @@ def test_reprs(spec_for, perturb) -> None:
     assert repr(folded) == ("FoldedLoRA(task='gamma', modules=4, dropped=0, rank=4, alpha=8, labels=5, "
                             "pooling='mean')")
     assert repr(folded.modules[model.adapted_names[0]]) == "FoldedModule(A=(4, 32), B=(32, 4), scaling=2)"
-    assert repr(model.merge_and_unload("gamma")) == ("MergedTaskModel(task='gamma', base=BertModel, head=32->5, "
-                                                     "pooling='mean')")
+    assert repr(model.merge_task("gamma")) == ("MergedTaskModel(task='gamma', base=BertModel, head=32->5, "
+                                               "pooling='mean')")
+
+
+def test_merge_and_unload_is_the_old_name_of_merge_task_and_warns(spec_for, perturb, batch) -> None:
+    model = build(spec_for, perturb, "bert", "mhr", 2)
+    ids, mask = batch(4, 7)
+    expected = model.merge_task("gamma")(ids, mask)  # [4, 5]
+    for old in (lambda: model.merge_and_unload("gamma"), lambda: merge_and_unload(model, "gamma")):
+        with pytest.warns(TaskgraphWarning, match=r"merge_and_unload\(task\) is renamed merge_task\(task\)") as seen:
+            merged = old()
+        assert [w.filename for w in seen] == [__file__]  # points at the caller's line, not at taskgraph's
+        assert not any(isinstance(m, RoutedLoRALinear) for m in merged.modules())
+        torch.testing.assert_close(merged(ids, mask), expected, rtol=0, atol=0)
+    assert any(isinstance(m, RoutedLoRALinear) for m in model.base.modules())  # the routed model is kept

@@ -162,7 +162,7 @@ def test_sampling_is_seeded_and_max_new_tokens_is_per_task() -> None:
 @pytest.mark.parametrize("family", ["gpt2", "t5"])
 def test_merged_model_generates_the_routed_tokens(family: str) -> None:
     model = trained(lm_spec(family))
-    merged = model.merge_and_unload("h").base
+    merged = model.merge_task("h").base
     assert type(merged).__name__ in ("GPT2LMHeadModel", "T5ForConditionalGeneration")
     ours = generate_ids(model, torch.full((3,), 2), PROMPTS[:3], [6] * 3)
     assert ours == plain_generate(family, merged, PROMPTS[:3], 6)
@@ -199,7 +199,7 @@ def test_graph_router_zero_shot_task_generates() -> None:
     assert model.heads.num_labels[index] == 0 and model.spec.tasks[index].generative
     ours = generate_ids(model, torch.full((2,), index), PROMPTS[:2], [4, 4])
     assert all(1 <= len(row) <= 4 for row in ours)
-    assert ours == plain_generate("gpt2", model.merge_and_unload("new").base, PROMPTS[:2], 4)
+    assert ours == plain_generate("gpt2", model.merge_task("new").base, PROMPTS[:2], 4)
 
 
 def test_generate_task_on_an_encoder_is_a_clear_error() -> None:

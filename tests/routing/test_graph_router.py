@@ -281,7 +281,7 @@ def test_model_add_task_then_fold_predict_and_an_exact_save_load_round_trip(tmp_
     model.eval()
     ids = tokens(4, 6)
     routed = model(ids, None, "new").logits[:, :2]
-    merged = model.merge_and_unload("new")
+    merged = model.merge_task("new")
     assert_close(merged(ids, torch.ones_like(ids)), routed, rtol=1e-4, atol=1e-5)
     assert model.fold("new").task == "new"
     results = model.predict("new", ["the movie was good", "not fun"])

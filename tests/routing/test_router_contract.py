@@ -106,7 +106,7 @@ def test_folded_equals_routed(kind: str) -> None:
     with torch.no_grad():
         for task, labels in (("alpha", 2), ("gamma", 5)):
             routed = model(ids, mask, task).logits[:, :labels]
-            merged = model.merge_and_unload(task)
+            merged = model.merge_task(task)
             torch.testing.assert_close(merged(ids, mask), routed, rtol=1e-4, atol=1e-5)
 
 
