@@ -139,3 +139,25 @@ def test_a_bad_timeout_is_named(monkeypatch: pytest.MonkeyPatch, value: str):
     monkeypatch.setenv("TASKGRAPH_DIST_TIMEOUT", value)
     with pytest.raises(DistributedError, match="TASKGRAPH_DIST_TIMEOUT"):
         data_parallel_from_env(torch.device("cpu"))
+
+
+def test_the_readmes_torchrun_commands_are_taskgraph_commands():
+    """Every ``torchrun ... -m taskgraph ...`` line of the README: torchrun's own options are ones it has, and what
+    follows ``-m taskgraph`` parses as the CLI's train command (the two-process CPU form runs in the tests above)."""
+    import re
+    import shlex
+
+    from torch.distributed.run import get_args_parser
+
+    from taskgraph.cli import build_parser
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    lines = [line for line in readme.splitlines() if line.startswith("torchrun ")]
+    assert len(lines) >= 4, lines
+    for line in lines:
+        words = shlex.split(re.sub(r"\s+#.*$", "", line))
+        cut = words.index("-m")
+        launcher = get_args_parser().parse_args(words[1:cut] + ["script"])
+        assert launcher.nproc_per_node and words[cut + 1] == "taskgraph"
+        args = build_parser().parse_args(words[cut + 2:])
+        assert args.command == "train" and args.out, line
