@@ -38,6 +38,21 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    alike gain weight, the others lose it; that is how R learns relations with none declared
    (planted, 6 seeds: relation AUROC 1.00 in 4, 0.93, 0.59; mean within-group R above between in all 6).
 
+6. Relation estimate (``router.relation_estimate``; ours): every ``estimate_every`` (N) training steps a
+   per-task signal ``s_t`` gives each candidate pair a target ``C_ij = (1 + cos(s_i − s̄, s_j − s̄)) / 2`` and
+   the regularizer adds ``λ_e · mean_E (R_ij − C_ij)²`` (λ_e = ``estimate_weight``): R learns from what the
+   tasks do, not only from the smoothness pull. ``routing``: ``s_t`` = the router's own weights ``w_t``
+   flattened; ``gradient``: ``s_t`` = the running sum of ``∂loss/∂w_t`` (centred over the K skills of each
+   (layer, head)) over every training step so far — the direction in which task t's own loss pushes its
+   routing, which is what Poly's logits integrate (Poly's routing cosine recovers relations well: AUROC 0.77).
+   Default ``none``. Measured (planted, none declared, 6 seeds, docs/graph-prior.md): ``routing`` lifts learned-R
+   AUROC 0.549 → 0.671 (paired +0.122 [+0.013, +0.232]) but stays at the router's own routing cosine (0.70), short
+   of Poly / MHR's (0.78 / 0.83); ``gradient`` +0.058 (a tie); accuracy and allocation tie, both lower on the mean.
+   Not the default: it does not reach its target, it would add state to every graph checkpoint, and it is unmeasured
+   with declared relations and on real text. Also lost (few examples per task, every pair declared, 3 seeds): the
+   graph router ties or trails poly / mhr / shared at 32, 64 and 128 examples; smoothness 3.0 instead of 0.1 beats
+   the default at 64 (+0.064 [+0.037, +0.091]) but not at 32 or 128.
+
 Cost per training step: the GNN over all T tasks, once. While all pairs are candidates (T ≤ 64)
 every task is read out and the regularizer sees all of them; beyond that, only the batch's tasks
 and their candidate neighbours are read out and the regularizer sees the pairs touching the batch
@@ -208,7 +223,10 @@ class GraphRouter(Router):
         self.relations = RelationMatrix(
             trained, [(a, b, w) for a, b, w in declared if a < trained and b < trained], learn=rel.learn,
             density=rel.density, top_k=rel.top_k, refresh_every=rel.refresh_every, dense_limit=params.dense_limit,
-            embeddings=self.task_features().detach() if trained > params.dense_limit else None)
+            embeddings=self.task_features().detach() if trained > params.dense_limit else None,
+            track_targets=params.relation_estimate != "none")
+        self.register_buffer("task_signal", torch.zeros(trained, num_layers * heads * skills)  # [T, L·H·K]
+                             if params.relation_estimate == "gradient" else None)
         self._state: GraphState | None = None
         self._cache: tuple[tuple[object, ...], GraphState] | None = None  # see _cached_encoding
         for g in range(trained, num_tasks):  # replay the zero-shot additions, in order
@@ -282,6 +300,7 @@ class GraphRouter(Router):
             else:
                 self._state, rows = self._encode_batch(tasks)
                 weights, soft = self._state.weights[rows], self._state.gates[rows]
+            self._estimate(tasks, weights)
         elif self._frozen():  # inference or a frozen router: the GNN's output only changes with its inputs
             state = self._cached_encoding()
             weights, soft = state.weights.index_select(0, tasks), state.gates.index_select(0, tasks)
@@ -289,6 +308,29 @@ class GraphRouter(Router):
             state = self.encode(tasks)
             weights, soft = state.weights, state.gates
         return Routing(straight_through_gate(soft, self.threshold), weights)  # [U, L], [U, L, H, K]
+
+    def _estimate(self, tasks: Tensor, weights: Tensor) -> None:
+        """The relation estimate (module docstring, 6.): collect this step's signal, set R's targets every N steps."""
+        kind = self.params.relation_estimate
+        if kind == "none" or not self.relations.learn:
+            return
+        if self.task_signal is not None and weights.requires_grad:
+            signal, trained = self.task_signal, self.relations.num_trained
+
+            def collect(grad: Tensor) -> None:  # grad: [U, L, H, K]
+                keep = tasks < trained  # [U]
+                g = (grad - grad.mean(-1, keepdim=True))[keep]  # [U', L, H, K] the softmax ignores a shift
+                signal.index_add_(0, tasks[keep], g.detach().reshape(g.shape[0], -1).to(signal))
+
+            weights.register_hook(collect)
+        if int(self.relations.steps) % self.params.estimate_every == 0:
+            with torch.no_grad():
+                if kind == "routing":
+                    state = self._state if self.relations.dense and self._state is not None else self.encode()
+                    trained = self.relations.num_trained
+                    self.relations.set_targets(state.weights[:trained].detach().reshape(trained, -1))
+                elif bool(self.task_signal.any()):
+                    self.relations.set_targets(self.task_signal)
 
     def _frozen(self) -> bool:
         """No gradient can reach the router: no grad mode, or none of its parameters requires one."""
@@ -326,7 +368,8 @@ class GraphRouter(Router):
         """Relations + compute budget + smoothness, on the last training forward's state (else a fresh one)."""
         state, self._state = (self._state or self.encode()), None
         p = self.params
-        loss = self.relations.regularizer(self.lam_relations, self.lam_pull)
+        loss = self.relations.regularizer(self.lam_relations, self.lam_pull,
+                                          p.estimate_weight if p.relation_estimate != "none" else 0.0)
         if p.budget > 0:
             loss = loss + budget_penalty(state.gates, p.budget_target, p.budget)
         if p.smoothness > 0:
@@ -383,7 +426,8 @@ class GraphRouter(Router):
         return (f"{super().extra_repr()}, trained={self.relations.num_trained}, conv={p.gnn.conv}, "
                 f"gnn_layers={p.gnn.layers}, hidden={p.gnn.hidden}, temperature={self.temperature:g}, "
                 f"gate_threshold={self.threshold:g}, smoothness={p.smoothness:g}, "
-                f"budget={p.budget:g}@{p.budget_target:g}")
+                f"budget={p.budget:g}@{p.budget_target:g}"
+                + (f", relation_estimate={p.relation_estimate}/{p.estimate_every}" if p.relation_estimate != "none" else ""))
 
 
 def _params(spec: RouterSpec) -> GraphRouterParams:
