@@ -141,7 +141,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from taskgraph.bench.quality.suites import PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, UNIVERSE_KEYS
+    from taskgraph.bench.quality.suites import (
+        FEW_BUDGET, PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, ROUTER_VARIANTS, UNIVERSE_KEYS,
+    )
 
     def budget(b: Any) -> str:
         length = f", max_length {b.max_length}" if b.max_length else ""
@@ -151,14 +153,18 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
     p = benches.add_parser(
         "quality", help="accuracy of every router on the same data and budget; few-/zero-shot; targets",
         description="Every (router, lr, seed) is a resumable cell under OUT; finished cells are skipped on a "
-                    f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; real "
+                    f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; planted-few "
+                    f"the same with at most {FEW_BUDGET.train_examples} training examples per task; real "
                     f"{budget(REAL_BUDGET)}.")
-    p.add_argument("--suite", choices=["planted", "real", "all"], default="planted", help="default: planted")
+    p.add_argument("--suite", choices=["planted", "planted-few", "real", "all"], default="planted",
+                   help="default: planted; planted-few: 40 tasks, few examples each, every pair's relation declared; "
+                        "all: planted and real")
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{train,adapt,quality.md,...}")
     p.add_argument("--seeds", type=seeds, default=3, help="seeds per router (default: 3)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure of every suite to this file")
     p.add_argument("--routers", type=_names, default=QUALITY_ROUTERS,
-                   help=f"comma-separated router kinds (default: {','.join(QUALITY_ROUTERS)})")
+                   help=f"comma-separated router kinds (default: {','.join(QUALITY_ROUTERS)}) or variants "
+                        f"({','.join(ROUTER_VARIANTS)})")
     p.add_argument("--steps", type=positive_int, default=None, help="training steps per cell (default: the suite's)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="examples per step (default: the suite's)")
     p.add_argument("--lrs", type=_floats, default=None, help="adapters + heads lr grid, e.g. 1e-3,3e-3")
@@ -167,7 +173,8 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--no-adapt", action="store_true", help="skip the few-/zero-shot part")
     p.add_argument("--max-length", type=positive_int, default=None, help="tokens per example (real suite)")
     p.add_argument("--train-examples", type=positive_int, default=None,
-                   help="at most this many training examples per task (real suite; default: 2000)")
+                   help="at most this many training examples per task (default: real 2000, planted-few "
+                        f"{FEW_BUDGET.train_examples}, planted all)")
     p.add_argument("--mhr-heads", type=positive_int, default=None, help="heads of the mhr router (default: 4)")
     p.add_argument("--config", default=None, help="the real suite's spec (default: configs/real-text.yaml)")
     p.add_argument("--held-out", type=_names, default=None,
@@ -178,6 +185,8 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
                    help="torch threads (default: planted 1 — its tiny models are fastest so and do not stall on a "
                         "busy machine; real: every usable CPU)")
     p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")
+    p.add_argument("--no-oracle", action="store_true",
+                   help="skip the planted suite's oracle-relearn ceiling cells (one per seed)")
     p.add_argument("--planted", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="change the planted universe or its model, e.g. --planted tasks=48 (repeatable; keys: "
                         f"{', '.join(UNIVERSE_KEYS)})")
@@ -245,7 +254,7 @@ def run_quality(args: argparse.Namespace) -> int:
         routers=tuple(args.routers), steps=args.steps, batch_size=args.batch_size, lrs=args.lrs, shots=args.shots,
         adapt_steps=args.adapt_steps, max_length=args.max_length, train_examples=args.train_examples,
         mhr_heads=args.mhr_heads, device=args.device, config=args.config, held_out=args.held_out, tiny=args.tiny,
-        adapt=not args.no_adapt, threads=args.threads, planted=tuple(args.planted))
+        adapt=not args.no_adapt, threads=args.threads, planted=tuple(args.planted), oracle=not args.no_oracle)
     result = run_quality(settings, progress=_progress)
     markdown = "\n\n".join(render_suite(r) for r in result["suites"].values())
     for name in result["suites"]:

@@ -37,7 +37,8 @@ def router_table(rows: Sequence[Mapping[str, Any]], suite: str) -> list[str]:
     families = sorted({f for r in rows for f in r.get("families", {})})
     head = ["router", "lr (adapters, heads)", "trainable (adapters + router)", "step (ms)", "val acc", "test acc"]
     head += [f"test: {f}" for f in families]
-    if suite == "planted":
+    planted = suite.startswith("planted")
+    if planted:
         head += ["allocation precision (random)"]
     head += ["relation AUROC learned / routing-cos / grad-cos / random"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -45,7 +46,7 @@ def router_table(rows: Sequence[Mapping[str, Any]], suite: str) -> list[str]:
         cells = [r["router"], f"{r['lr']:g}", params(r.get("trainable")), pm(r.get("step_ms"), 1),
                  pm(r.get("val")), pm(r.get("test"))]
         cells += [pm(r.get("families", {}).get(f)) for f in families]
-        if suite == "planted":
+        if planted:
             alloc = r.get("allocation", {})
             cells.append(f"{pm(alloc.get('precision'))} ({num((alloc.get('random') or {}).get('mean'))})")
         rel = r.get("relations", {})
@@ -53,6 +54,46 @@ def router_table(rows: Sequence[Mapping[str, Any]], suite: str) -> list[str]:
                                 for k in ("learned", "routing_cosine", "gradient_cosine", "random")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def allocation_table(rows: Sequence[Mapping[str, Any]], oracle: Mapping[str, Any] | None) -> list[str]:
+    """Allocation precision per adapted layer for every router that has it, beside the oracle-relearn ceiling's;
+    mean ± std over seeds (several heads: the mean over heads, then each head's mean)."""
+    tables = [(r["router"], r.get("allocation_per_layer_head") or []) for r in rows]
+    if oracle and oracle.get("per_layer_head"):
+        tables.append(("oracle-relearn ceiling", oracle["per_layer_head"]))
+    tables = [(name, t) for name, t in tables if t]
+    if not tables:
+        return []
+    count = max(len(t) for _, t in tables)
+    layers = list((oracle or {}).get("layers") or [])
+    cols = [layers[i] if i < len(layers) else f"adapted layer {i}" for i in range(count)]
+    lines = ["| router | " + " | ".join(cols) + " |", "|" + "---|" * (count + 1)]
+    for name, t in tables:
+        lines.append(f"| {name} | " + " | ".join(_layer_cell(t[i]) if i < len(t) else "–" for i in range(count)) + " |")
+    return lines
+
+
+def _layer_cell(heads: Sequence[Mapping[str, Any]]) -> str:
+    if len(heads) == 1:
+        return pm(heads[0])
+    means = [h.get("mean") for h in heads]
+    known = [m for m in means if m is not None]
+    if not known:
+        return "–"
+    return f"{sum(known) / len(known):.3f} (heads " + " / ".join(num(m, 2) for m in means) + ")"
+
+
+def oracle_lines(oracle: Mapping[str, Any] | None) -> list[str]:
+    if not oracle:
+        return []
+    return ["", "## Oracle-relearn ceiling (adapters trained under the planted routing, routing re-learned)", "",
+            (f"Adapters and heads trained {oracle.get('train_steps')} steps at lr {oracle.get('lr')} under oracle "
+             f"routing (validation {pm(oracle.get('oracle_val'))}), then frozen while poly routing is re-learned from "
+             f"scratch for {oracle.get('relearn_steps')} steps (validation {pm(oracle.get('relearn_val'))}, test "
+             f"{pm(oracle.get('relearn_test'))}). Allocation precision of the re-learned routing: "
+             f"**{pm(oracle.get('precision'))}** (random {pm(oracle.get('random'))}; seeds {oracle.get('seeds')}); "
+             f"routing-cosine relation AUROC {pm(oracle.get('relation_auroc'))}. Per layer: the table below.")]
 
 
 def lr_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -128,6 +169,10 @@ def render_suite(result: Mapping[str, Any]) -> str:
     errors = [(r["router"], k, e) for r in result["routers"] for k, e in r.get("errors", {}).items()]
     if errors:
         lines += ["", "Failed cells: " + "; ".join(f"{r} seed {k}: {e[:200]}" for r, k, e in errors)]
+    lines += oracle_lines(result.get("oracle"))
+    per_layer = allocation_table(result["routers"], result.get("oracle"))
+    if per_layer:
+        lines += ["", "## Allocation precision per adapted layer (mean ± std over seeds)", "", *per_layer]
     lines += ["", "## Learning-rate selection (seed 0, validation mean accuracy)", "", *lr_table(result["routers"])]
     lines += ["", "## Paired differences (test mean accuracy, paired by seed)", "", *paired_table(result["paired"])]
     held = ", ".join(h["name"] for h in result.get("held_out", [])) or "none"

@@ -38,16 +38,17 @@ from taskgraph.bench.quality.plots import plot_few_shot, plot_router_accuracy
 from taskgraph.bench.quality.report import render_suite
 from taskgraph.bench.quality.stats import select_lr
 from taskgraph.bench.quality.suites import (
-    PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, ROUTER_LR, SUITES, TINY_BUDGET, TINY_UNIVERSE, Budget, QualityError,
-    Suite, planted_suite, real_suite, with_overrides,
+    FEW_BUDGET, PLANTED_BUDGET, QUALITY_CHOICES, QUALITY_ROUTERS, REAL_BUDGET, ROUTER_LR, SUITES, TINY_BUDGET,
+    TINY_UNIVERSE, Budget, QualityError, Suite, planted_few_suite, planted_suite, real_suite, router_kind, with_overrides,
 )
 from taskgraph.bench.quality.summary import (
     adapt_pair, chosen_records, few_shot_rows, paired_rows, router_row, val_by_lr,
 )
-from taskgraph.bench.quality.targets import MU_BASELINES, paper_targets, planted_targets, real_targets
+from taskgraph.bench.quality.oracle import ORACLE_SUITES, oracle_summary, run_oracle_cells
+from taskgraph.bench.quality.targets import MU_BASELINES, few_targets, paper_targets, planted_targets, real_targets
 
 Say = Callable[[str], None]
-SUITE_THREADS: dict[str, int | None] = {"planted": 1, "real": None}  # None: every usable CPU
+SUITE_THREADS: dict[str, int | None] = {"planted": 1, "planted-few": 1, "real": None}  # None: every usable CPU
 PAIRED_MODES = ((("graph", "zero-shot"), None), (("mhr", "mhr-mu"), ("mhr", "full")),
                 (("mhr", "mhr-mu"), ("mhr", "routing")), (("graph", "routing"), ("mhr", "routing")),
                 (("graph", "full"), ("mhr", "full")))  # None: the target's MHR-μ baseline
@@ -58,10 +59,10 @@ class QualitySettings:
     """What ``taskgraph bench quality`` runs (None: the suite's default, see :mod:`~taskgraph.bench.quality.suites`).
 
     Args:
-        suites: ``("planted",)``, ``("real",)`` or both.
+        suites: some of ``("planted", "planted-few", "real")``.
         out: the output folder (``OUT/<suite>/...``).
         seeds: seeds per router (≥ 1; ≥ 3 for the targets' statistics).
-        routers: router kinds, in table order.
+        routers: router kinds or variants (:data:`~taskgraph.bench.quality.suites.ROUTER_VARIANTS`), in table order.
         steps, batch_size, lrs, shots, adapt_steps, max_length, train_examples, mhr_heads: budget overrides.
         device: ``cpu`` or ``cuda``.
         config: the real suite's spec (default ``configs/real-text.yaml``); held_out: its held-out tasks.
@@ -69,6 +70,7 @@ class QualitySettings:
         planted: ``(key, value)`` changes to the planted universe or its model (keys:
             :data:`~taskgraph.bench.quality.suites.UNIVERSE_KEYS`), on top of the tiny universe with ``tiny``.
         adapt: run the adaptation part.
+        oracle: run the oracle-relearn cells of the planted suite (:mod:`~taskgraph.bench.quality.oracle`).
         threads: torch threads while the bench runs (None: :data:`SUITE_THREADS` — the planted suite's tiny
             models run fastest on one thread and do not stall when other processes share the cores; the
             real suite uses every usable CPU).
@@ -93,21 +95,22 @@ class QualitySettings:
     planted: tuple[tuple[str, Any], ...] = ()
     adapt: bool = True
     threads: int | None = None
+    oracle: bool = True
 
     def check(self) -> None:
         problems = []
         unknown = [s for s in self.suites if s not in SUITES]
         if unknown or not self.suites:
             problems.append(f"suite {unknown or list(self.suites)}: choose from {list(SUITES)} or 'all'")
-        bad = [r for r in self.routers if r not in QUALITY_ROUTERS]
+        bad = [r for r in self.routers if r not in QUALITY_CHOICES]
         if bad or not self.routers or len(set(self.routers)) != len(self.routers):
-            problems.append(f"routers {list(self.routers)}: give distinct kinds from {list(QUALITY_ROUTERS)}")
+            problems.append(f"routers {list(self.routers)}: give distinct kinds or variants from {list(QUALITY_CHOICES)}")
         if self.seeds < 1:
             problems.append(f"seeds must be at least 1, got {self.seeds}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1, got {self.threads}")
-        if self.planted and "planted" not in self.suites:
-            problems.append("--planted changes the planted universe; add --suite planted or all")
+        if self.planted and not {"planted", "planted-few"} & set(self.suites):
+            problems.append("--planted changes the planted universe; add --suite planted, planted-few or all")
         if self.device not in ("cpu", "cuda"):
             problems.append(f"device {self.device!r}: choose 'cpu' or 'cuda'")
         elif self.device == "cuda" and not torch.cuda.is_available():
@@ -116,7 +119,9 @@ class QualitySettings:
             raise QualityError("bench quality: " + "; ".join(problems))
 
     def budget(self, suite: str) -> Budget:
-        base = TINY_BUDGET if self.tiny else (PLANTED_BUDGET if suite == "planted" else REAL_BUDGET)
+        base = {"planted": PLANTED_BUDGET, "planted-few": FEW_BUDGET}.get(suite, REAL_BUDGET)
+        if self.tiny:
+            base = TINY_BUDGET if suite != "planted-few" else with_overrides(TINY_BUDGET, train_examples=16)
         return with_overrides(base, steps=self.steps, batch_size=self.batch_size, lrs=self.lrs, shots=self.shots,
                               adapt_steps=self.adapt_steps, max_length=self.max_length,
                               train_examples=self.train_examples, mhr_heads=self.mhr_heads)
@@ -130,6 +135,9 @@ class QualitySettings:
         if name == "planted":
             universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
             return planted_suite(self.budget(name), universe or None)
+        if name == "planted-few":
+            universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
+            return planted_few_suite(self.budget(name), universe or None)
         return real_suite(self.budget(name), self.config, self.held_out)
 
 
@@ -173,7 +181,7 @@ def _supported_modes() -> Callable[[str], Sequence[str]] | None:
         from taskgraph.adapt import supported_modes
     except ImportError:
         return None
-    return supported_modes
+    return lambda router: supported_modes(router_kind(router))  # a variant adapts as its kind
 
 
 def _other_seeds(seeds: int) -> str:
@@ -255,7 +263,13 @@ def _run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, A
     adapt_records = _adapt_all(suite, settings, chosen, train, part, notes, say)
     timing["adaptation (few-/zero-shot, held-out tasks)"] = part.close()
 
-    result = summarise(suite, settings, train, chosen, adapt_records, timing, notes)
+    oracle: list[dict[str, Any]] = []
+    if settings.oracle and suite.name in ORACLE_SUITES:
+        part = Part()
+        oracle = run_oracle_cells(suite, settings.out, settings.seeds, settings.device, part.add, say)
+        timing["oracle-relearn ceiling (train under oracle routing, re-learn routing)"] = part.close()
+
+    result = summarise(suite, settings, train, chosen, adapt_records, timing, notes, oracle)
     result["environment"] = {**environment(settings.device), "load_average_start": list(load_start),
                              "load_average_end": list(os.getloadavg())}
     result["timing"]["total"] = {"wall_s": time.perf_counter() - started,
@@ -268,12 +282,16 @@ def _run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, A
 
 def summarise(suite: Suite, settings: QualitySettings, train: dict[tuple[str, float, int], dict[str, Any]],
               chosen: dict[str, float], adapt: list[dict[str, Any]], timing: dict[str, dict[str, Any]],
-              notes: list[str]) -> dict[str, Any]:
+              notes: list[str], oracle: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The suite's result dict from its cells' records (pure; see :mod:`taskgraph.bench.quality.summary`)."""
     rows = {r: router_row(r, lr, chosen_records(train, r, lr), val_by_lr(train, r), suite.families)
             for r, lr in chosen.items()}
     shots = list(suite.budget.shots)
-    targets = planted_targets(rows, adapt, shots) if suite.name == "planted" else real_targets(rows)
+    ceiling = oracle_summary(oracle or [])
+    if suite.name == "planted":
+        targets = planted_targets(rows, adapt, shots, ceiling)
+    else:
+        targets = few_targets(rows) if suite.name == "planted-few" else real_targets(rows)
     targets += paper_targets(rows, adapt, shots)
     few_paired = []
     for a, b in PAIRED_MODES:
@@ -288,6 +306,7 @@ def summarise(suite: Suite, settings: QualitySettings, train: dict[tuple[str, fl
         "router_lr": dict(ROUTER_LR), "chosen_lr": chosen,
         "routers": list(rows.values()), "paired": paired_rows(rows), "few_shot": few_shot_rows(adapt),
         "few_shot_paired": few_paired, "targets": targets, "timing": dict(timing), "notes": notes,
+        "oracle": ceiling,
     }
 
 

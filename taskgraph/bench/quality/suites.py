@@ -6,11 +6,21 @@ splits with the same budget; only the router, the learning rate and the seed cha
 
 * ``planted`` — :func:`~taskgraph.data.planted.planted_spec` (default universe: 8 skills, 24 tasks,
   the last 4 held out; a random-init 2-layer BERT). Ground truth: the task × skill incidence.
+* ``planted-few`` — few examples per task, many tasks, relations the user would know (issue 15's first regime):
+  the planted universe with 44 tasks (40 seen; 8 skills), at most :data:`FEW_TRAIN_EXAMPLES` training examples per
+  task (``--train-examples``; validation and test stay whole), and every seen pair *declared* — weight 1 where the
+  two tasks share a planted skill, 0 where they do not — in every cell's spec. Only the graph router reads
+  declared relations; Poly, MHR, shared and private cannot use them. (Declared pairs are left out of relation
+  AUROC, so with all of them declared no AUROC is scored.)
 * ``real`` — ``configs/real-text.yaml`` (MiniLM-L6 and catalog text tasks with a ``family``), with
   two tasks held out unless ``held_out`` names them: the last task (in the file) of each of the first
   two of :data:`HELD_OUT_FAMILIES` that have at least two tasks, so a task of its family stays seen
   (the catalog has one topic task, so that is sentiment and authorship). Declared relations are dropped: relation recovery is measured
   against the families with none given.
+
+Router *variants* (:data:`ROUTER_VARIANTS`) are a kind plus fixed ``router:`` keys, e.g. ``graph-gradient`` =
+``{kind: graph, relation_estimate: gradient}``: a cell of the variant is the kind's cell with those keys (the kind's
+router rate, heads and adaptation modes), so a mechanism is measured on and off under the same rules.
 
 Fairness rules, the same for every router and seed:
 
@@ -49,8 +59,16 @@ from taskgraph.errors import TaskgraphError, validation_problems
 from taskgraph.registry import ROUTERS
 from taskgraph.spec.models import RENAMED_ADAPTER_KEY
 
-SUITES = ("planted", "real")
+SUITES = ("planted", "planted-few", "real")
 QUALITY_ROUTERS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
+# A variant: (kind, its fixed router keys). Measured on and off beside the kind's own row.
+ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "graph-none": ("graph", {"relation_estimate": "none"}),
+    "graph-gradient": ("graph", {"relation_estimate": "gradient"}),
+    "graph-routing": ("graph", {"relation_estimate": "routing"}),
+    "graph-strong": ("graph", {"smoothness": 3.0}),
+}
+QUALITY_CHOICES = QUALITY_ROUTERS + tuple(ROUTER_VARIANTS)  # what --routers accepts
 ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 1e-2}  # the router group's rate per kind
 UNUSED_ROUTER_LR = 1e-2  # routers with no parameters (shared, private, mhr-mu): the spec default, never used
 REAL_CONFIG = "configs/real-text.yaml"
@@ -109,6 +127,11 @@ PLANTED_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots
 # against 0.77-0.78 at 1e-3), so the grid reaches 1e-2.
 REAL_BUDGET = Budget(steps=200, batch_size=16, lrs=(1e-3, 3e-3, 1e-2), shots=(16, 64), adapt_steps=30, max_length=48,
                      train_examples=2000)
+# Few examples per task (planted-few): the planted budget, at most 64 training examples per task.
+FEW_TRAIN_EXAMPLES = 64
+FEW_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots=(16, 64), adapt_steps=100,
+                    train_examples=FEW_TRAIN_EXAMPLES)
+FEW_UNIVERSE: dict[str, Any] = {"tasks": 44, "held_out": 4}  # 40 seen tasks over the default 8 skills
 TINY_BUDGET = Budget(steps=6, batch_size=8, lrs=(1e-3, 1e-2), shots=(4,), adapt_steps=3)
 # What ``planted_suite(universe=...)`` / ``bench quality --planted KEY=VALUE`` may set: the planted universe
 # (PlantedConfig) and the size of the random-init model it trains (planted_spec's keywords).
@@ -148,6 +171,7 @@ class Suite:
         families: ``{seen task: family}`` (real suite; empty for planted).
         budget: every cell's compute.
         notes: how the suite was built, for the report.
+        declared: relations every cell's spec declares (``planted-few``; empty: none, relations are learned).
     """
 
     name: str
@@ -157,6 +181,7 @@ class Suite:
     families: dict[str, str]
     budget: Budget
     notes: tuple[str, ...] = field(default=())
+    declared: tuple[tuple[str, str, float], ...] = field(default=())
 
     @property
     def seen_tasks(self) -> list[str]:
@@ -164,31 +189,40 @@ class Suite:
 
     def cell_spec(self, router: str, lr: float, seed: int) -> dict[str, Any]:
         """The spec dict of cell (router, lr, seed); see the module docstring for the rules."""
-        return cell_spec(self.base, self.budget, router, lr, seed)
+        return cell_spec(self.base, self.budget, router, lr, seed, self.declared)
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary: budget, seen and held-out tasks, notes."""
         return {"suite": self.name, "budget": asdict(self.budget), "seen_tasks": self.seen_tasks,
                 "held_out": [asdict(t) for t in self.held_out], "families": dict(self.families),
-                "router_lr": dict(ROUTER_LR), "notes": list(self.notes)}
+                "router_lr": dict(ROUTER_LR), "notes": list(self.notes), "declared": len(self.declared)}
 
 
-def cell_spec(base: Mapping[str, Any], budget: Budget, router: str, lr: float, seed: int) -> dict[str, Any]:
-    """``base`` with ``router``'s kind and heads, one rate ``lr`` for adapters and heads, the router's
-    fixed rate, ``seed`` (initialisation and sampling), the budget's steps and batch, no declared relations."""
+def router_kind(router: str) -> str:
+    """The router kind of a bench router name (a kind, or a variant of :data:`ROUTER_VARIANTS`)."""
+    return ROUTER_VARIANTS[router][0] if router in ROUTER_VARIANTS else router
+
+
+def cell_spec(base: Mapping[str, Any], budget: Budget, router: str, lr: float, seed: int,
+              declared: Sequence[tuple[str, str, float]] = ()) -> dict[str, Any]:
+    """``base`` with ``router``'s kind (and a variant's keys) and heads, one rate ``lr`` for adapters and heads, the
+    router's fixed rate, ``seed`` (initialisation and sampling), the budget's steps and batch, the relations
+    ``declared`` (default: none)."""
     spec = copy.deepcopy(dict(base))
+    kind = router_kind(router)
     previous = dict(spec.get("router") or {})
     section = {k: previous[k] for k in ("temperature", "gate_threshold") if k in previous}
-    if router == "graph" and previous.get("kind") == "graph":  # the config's own graph settings
+    if kind == "graph" and previous.get("kind") == "graph":  # the config's own graph settings
         section.update({k: v for k, v in previous.items() if k not in ("kind", "temperature", "gate_threshold")})
-    spec["router"] = {"kind": router, **section}
+    section.update(ROUTER_VARIANTS[router][1] if router in ROUTER_VARIANTS else {})
+    spec["router"] = {"kind": kind, **section}
     adapters = {k: v for k, v in dict(spec.get("adapters") or {}).items() if k != RENAMED_ADAPTER_KEY}  # 0.1's name
-    spec["adapters"] = {**adapters, "splits": budget.mhr_heads if router == "mhr" else 1}
-    spec["relations"] = {**dict(spec.get("relations") or {}), "declared": []}
+    spec["adapters"] = {**adapters, "splits": budget.mhr_heads if kind == "mhr" else 1}
+    spec["relations"] = {**dict(spec.get("relations") or {}), "declared": [list(d) for d in declared]}
     training = dict(spec.get("training") or {})
     training.update({
         "steps": budget.steps, "batch_size": budget.batch_size, "seed": seed,
-        "lr": {"adapters": lr, "heads": lr, "router": ROUTER_LR.get(router, UNUSED_ROUTER_LR)},
+        "lr": {"adapters": lr, "heads": lr, "router": ROUTER_LR.get(kind, UNUSED_ROUTER_LR)},
         "eval_every": budget.steps, "checkpoint_every": max(1, min(100, budget.steps // 4)),
         "keep_checkpoints": 1,
     })
@@ -235,6 +269,26 @@ def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] |
              ("graph zero-shot relations: every seen task sharing a skill with the held-out task, weight 1 "
               "(ground truth, used for routing only)"))
     return Suite("planted", base, Path("."), tuple(held_out), {}, budget, notes)
+
+
+def planted_few_suite(budget: Budget = FEW_BUDGET, universe: Mapping[str, Any] | None = None) -> Suite:
+    """``planted-few``: :func:`planted_suite` over ``FEW_UNIVERSE`` (updated by ``universe``), every seen pair declared
+    (1 when the two tasks share a planted skill, else 0); see the module docstring."""
+    from taskgraph.data.planted import PlantedConfig, planted_universe
+
+    options = {**FEW_UNIVERSE, **dict(universe or {})}
+    base = planted_suite(budget, options)
+    world = planted_universe(PlantedConfig(**{k: v for k, v in options.items() if k in PlantedConfig.model_fields}))
+    row = {t["name"]: t["data"]["task"] for t in base.base["tasks"]}
+    names = list(row)
+    declared = tuple((a, b, 1.0 if set(world.skills_of(row[a])) & set(world.skills_of(row[b])) else 0.0)
+                     for i, a in enumerate(names) for b in names[i + 1:])
+    related = sum(1 for *_, w in declared if w > 0)
+    cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
+    notes = (*base.notes, f"few examples: {cap} training examples per seen task ({len(names)} seen tasks)",
+             f"declared in every cell: all {len(declared)} seen pairs, {related} sharing a planted skill at 1.0, the "
+             "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)")
+    return replace(base, name="planted-few", notes=notes, declared=declared)
 
 
 # ----------------------------------------------------------------------------- real

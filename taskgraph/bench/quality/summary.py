@@ -84,9 +84,23 @@ def router_row(router: str, lr: float, records: Mapping[int, Mapping[str, Any]],
         "families": {f: spread(row.get(f) for row in fams) for f in names},
         "allocation": {key: spread(number(_get(records[k], "test", "allocation", key)) for k in seeds)
                        for key in ("precision", "random")},
+        "allocation_per_layer_head": per_layer_head([_get(records[k], "test", "allocation", "per_layer_head")
+                                                     for k in seeds]),
         "relations": {kind: spread(number(_get(records[k], "test", "relations", "auroc", kind)) for k in seeds)
                       for kind in AUROC_KINDS},
     }
+
+
+def per_layer_head(tables: Sequence[Any]) -> list[list[dict[str, Any]]]:
+    """``[L][H]`` spreads over seeds of per-seed ``[L][H]`` tables (allocation precision per (layer, head));
+    empty when no seed has a table or the seeds' shapes differ."""
+    shaped = [t for t in tables if isinstance(t, list) and all(isinstance(row, list) for row in t)]
+    shapes = {tuple(len(row) for row in t) for t in shaped}
+    if len(shapes) != 1:
+        return []
+    first = shaped[0]
+    return [[spread(number(t[layer][head]) for t in shaped) for head in range(len(first[layer]))]
+            for layer in range(len(first))]
 
 
 def by_seed(row: Mapping[str, Any], *keys: str) -> dict[int, float | None]:
@@ -99,15 +113,26 @@ def by_seed(row: Mapping[str, Any], *keys: str) -> dict[int, float | None]:
 
 
 def paired_rows(rows: Mapping[str, Mapping[str, Any]], split: str = "test") -> list[dict[str, Any]]:
-    """``graph − every other router`` and ``mhr − poly`` on ``split`` mean accuracy, paired by seed."""
-    pairs = [("graph", other) for other in rows if other != "graph" and "graph" in rows]
+    """``graph − every other router``, ``mhr − poly`` and every graph variant − ``graph`` on ``split`` mean accuracy,
+    paired by seed."""
+    pairs = [("graph", other) for other in rows if other != "graph" and not other.startswith("graph-") and "graph" in rows]
     if "mhr" in rows and "poly" in rows:
         pairs.append(("mhr", "poly"))
+    pairs += [(v, "graph") for v in rows if v.startswith("graph-") and "graph" in rows]
     out = []
     for a, b in pairs:
         diff = paired_difference(a, by_seed(rows[a], split), b, by_seed(rows[b], split))
         out.append({**diff.as_dict(), "split": split})
     return out
+
+
+def paired_figure(rows: Mapping[str, Mapping[str, Any]], a: str, b: str, *keys: str) -> dict[str, Any] | None:
+    """``a − b`` on the per-seed figure ``keys`` (e.g. ``"allocation", "precision"``), paired by seed; None when
+    either router is absent."""
+    if a not in rows or b not in rows:
+        return None
+    return {**paired_difference(a, by_seed(rows[a], *keys), b, by_seed(rows[b], *keys)).as_dict(),
+            "figure": ".".join(keys)}
 
 
 def adapt_accuracy(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, int], dict[int, float | None]]:

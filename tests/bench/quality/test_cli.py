@@ -106,7 +106,9 @@ def test_report_files_and_targets(bench: tuple[Path, dict, str]):
     zero = on_disk["targets"][2]
     assert zero["detail"].startswith("baseline poly/mhr-mu") and zero["met"] in (True, False)
     assert on_disk["budget"]["steps"] == 4 and on_disk["budget"]["lrs"] == [1e-3, 1e-2]
-    assert on_disk["timing"]["total"]["ran"] == 6 + 12 and on_disk["timing"]["total"]["skipped"] == 0
+    assert on_disk["timing"]["total"]["ran"] == 6 + 12 + 2 and on_disk["timing"]["total"]["skipped"] == 0  # + oracle
+    assert on_disk["oracle"]["seeds"] == [0, 1] and len(on_disk["oracle"]["per_layer_head"]) == 4
+    assert "## Oracle-relearn ceiling" in md and "## Allocation precision per adapted layer" in md
     assert on_disk["environment"]["threads"] == 1
 
 
@@ -116,10 +118,10 @@ def test_rerun_skips_every_cell_and_reports_the_same_figures(bench: tuple[Path, 
     before = log.read_bytes()
     assert main([*ARGS, "--out", str(out)]) == 0
     again = json.loads((out / "planted" / "quality.json").read_text())
-    assert again["timing"]["total"]["ran"] == 0 and again["timing"]["total"]["skipped"] == 18
+    assert again["timing"]["total"]["ran"] == 0 and again["timing"]["total"]["skipped"] == 20
     assert log.read_bytes() == before
     first_suite = first["suites"]["planted"]
-    for key in ("routers", "paired", "few_shot", "targets", "chosen_lr"):
+    for key in ("routers", "paired", "few_shot", "targets", "chosen_lr", "oracle"):
         assert again[key] == first_suite[key]
     assert "done before, skipped" in capsys.readouterr().err
 
