@@ -97,3 +97,41 @@ def test_the_python_api_section_runs_as_written(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "runs" / "api" / "model" / "manifest.json").is_file()
     assert (tmp_path / "runs" / "api-model" / "manifest.json").is_file()
     assert (tmp_path / "runs" / "api-more" / "adapt.json").is_file()
+
+
+def console_commands(text: str) -> list[str]:
+    """The ``$ taskgraph ...`` commands of a section's console blocks, continuation lines joined."""
+    found = []
+    for block in blocks(text, "console"):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        found += [line[2:].strip() for line in joined.splitlines() if line.startswith("$ taskgraph ")]
+    return found
+
+
+@pytest.mark.slow
+def test_text_to_text_walk_through_runs_as_written_on_a_smaller_universe(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The section's planted commands, verbatim, on configs/planted-gen.yaml cut to 20 steps of 40 examples a task
+    (the same tasks, the same universe otherwise): about 15 s (30 s on a busy 2-core machine), not the section's minutes."""
+    import shlex
+
+    import yaml
+
+    from taskgraph.cli import main
+
+    planted = [c for c in console_commands(section("Text-to-text tasks")) if "planted-gen" in c]
+    assert [c.split()[1] for c in planted] == ["train", "eval", "adapt", "export"], planted
+    spec = yaml.safe_load((ROOT / "configs" / "planted-gen.yaml").read_text(encoding="utf-8"))
+    spec["training"].update(steps=20, eval_every=20, checkpoint_every=20)
+    for task in spec["tasks"]:
+        task["data"]["examples_per_task"] = 40
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "planted-gen.yaml").write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TASKGRAPH_PROGRESS", "off")
+    for command in planted:
+        assert main(shlex.split(command)[1:]) == 0, command  # the words after "taskgraph"
+    adapted = json.loads((tmp_path / "runs" / "planted-gen-7" / "adapt.json").read_text())
+    assert adapted["objective"] == "generate" and adapted["head"] is None and "exact_match" in adapted["test"]
+    assert json.loads((tmp_path / "runs" / "planted-gen-peft" / "adapter_config.json").read_text())["task_type"] == \
+        "CAUSAL_LM"

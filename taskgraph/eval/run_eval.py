@@ -221,7 +221,7 @@ def mean_scores(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
     mean: dict[str, Any] = {}
     for key in MEAN_KEYS:
         values = [r[key] for r in scores.values() if key in r]
-        if values or key in ("accuracy", "macro_f1"):  # a run of classifiers reads as it always did
+        if values or (not scores and key not in FREE_TEXT_METRICS):  # no task: zeros, as always
             mean[key] = sum(values) / max(1, len(values))
     mean["n"] = sum(r["n"] for r in scores.values())
     return mean
