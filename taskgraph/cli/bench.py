@@ -29,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     bench_view.add_parser(benches)
     _add_speed(benches)
     _add_infer(benches)
+    _add_lm(benches)
     _add_scale(benches)
     _add_quality(benches)
     from taskgraph.cli import bench_merge
@@ -80,6 +81,44 @@ def _add_infer(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
     p.set_defaults(run=json_checked(run_infer))
+
+
+def _add_lm(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = benches.add_parser(
+        "lm", help="generative tasks: a causal-LM training step and mixed-task generation beside PEFT",
+        description="Interleaved, paired timing of a GPT-2 from a config (see taskgraph.bench.lm_speed).")
+    p.add_argument("--model", choices=["tiny", "small"], default="small",
+                   help="small: 4 layers x 256; tiny: 2 x 32, for tests (default: small)")
+    p.add_argument("--routers", type=_names, default=None, metavar="A,B",
+                   help="routers to time (default: shared,private,poly,mhr,mhr-mu,graph)")
+    p.add_argument("--tasks", type=task_count, default=8, help="tasks T (default: 8)")
+    p.add_argument("--batch", type=bench_batch, default=16, help="training rows per step (default: 16)")
+    p.add_argument("--seq", type=seq, default=128, help="tokens per training row, half prompt (default: 128)")
+    p.add_argument("--prompts", type=bench_batch, default=32, help="prompts per generate call (default: 32)")
+    p.add_argument("--new-tokens", type=seq, default=32, help="tokens each prompt generates (default: 32)")
+    p.add_argument("--rounds", type=rounds, default=10, help="counted rounds (default: 10)")
+    p.add_argument("--warmup", type=warmup_rounds, default=1, help="uncounted warm-up rounds (default: 1)")
+    p.add_argument("--threads", type=threads, default=None, help="torch threads (default: the usable CPUs)")
+    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument("--seed", type=seed, default=0, help="default: 0")
+    p.set_defaults(run=json_checked(run_lm))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
+    return names
+
+
+def run_lm(args: argparse.Namespace) -> int:
+    from taskgraph.bench.lm_speed import ROUTER_KINDS, LMSettings, render_lm, run_lm_bench
+
+    settings = LMSettings(model=args.model, routers=args.routers or ROUTER_KINDS, tasks=args.tasks, batch=args.batch,
+                          seq=args.seq, prompts=args.prompts, new_tokens=args.new_tokens, rounds=args.rounds,
+                          warmup=args.warmup, threads=args.threads, seed=args.seed)
+    result = run_lm_bench(settings, progress=_progress)
+    return _report(result, render_lm(result), args.json)
 
 
 def run_infer(args: argparse.Namespace) -> int:
