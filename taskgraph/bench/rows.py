@@ -98,7 +98,8 @@ class Shape:
 
 @dataclass
 class Batch:
-    """One batch: ``input_ids``, ``attention_mask`` ``[B, S]``, ``task_ids``, ``labels`` ``[B]``."""
+    """One batch: ``input_ids``, ``attention_mask`` ``[B, S]``, ``task_ids``, ``labels`` ``[B]``, and its distinct
+    tasks ``[U]`` (on the host, as the training loop's collator leaves them) with each example's row ``inverse [B]``."""
 
     input_ids: Tensor
     attention_mask: Tensor

@@ -89,15 +89,22 @@ def knn_pairs(embeddings: Tensor, k: int, block: int = KNN_BLOCK) -> Tensor:
     return canonical_pairs(torch.stack([torch.cat(rows), torch.cat(cols)]))  # [2, E']
 
 
-def density_penalty(r: Tensor, target: float, strength: float) -> Tensor:
-    """``λ_R · (mean(R) − ρ)²`` over the relation weights ``r [E]``; 0 when there are none.
+def masked_mean(x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """``(mean of x [E] over mask [E], count)``, the mean 0 when nothing is masked in — computed on the device, never
+    reading the mask on the host (boolean indexing would wait for the device every training step)."""
+    count = mask.sum()  # []
+    return torch.where(mask, x, torch.zeros_like(x)).sum() / count.clamp(min=1), count
+
+
+def density_penalty(r: Tensor, target: float, strength: float, mask: Tensor | None = None) -> Tensor:
+    """``λ_R · (mean(R) − ρ)²`` over the relation weights ``r [E]`` (those in ``mask [E]``, if given); 0 when there
+    are none.
 
     Its minimum is at ``mean(R) = ρ``: it keeps the graph at a chosen density instead of
     pushing every weight to 0 as an L1 penalty would.
     """
-    if r.numel() == 0:
-        return r.new_zeros(())
-    return strength * (r.mean() - target) ** 2
+    mean, count = masked_mean(r, torch.ones_like(r, dtype=torch.bool) if mask is None else mask)
+    return torch.where(count > 0, strength * (mean - target) ** 2, torch.zeros_like(mean))
 
 
 def declared_pull(r: Tensor, prior: Tensor, declared: Tensor, strength: float) -> Tensor:
@@ -121,9 +128,8 @@ def signal_similarity(signal: Tensor, index: Tensor) -> Tensor:
 
 def target_pull(r: Tensor, target: Tensor, mask: Tensor, strength: float) -> Tensor:
     """``λ_e · mean_(mask) (R_ij − C_ij)²``: ``r``, ``target`` ``[E]``, ``mask [E]`` bool; 0 when nothing is masked in."""
-    if not bool(mask.any()):
-        return r.new_zeros(())
-    return strength * (r[mask] - target[mask]).pow(2).mean()
+    diff = torch.where(mask, r - target, torch.zeros_like(r))  # [E]: unmasked slots' values never reach a gradient
+    return strength * masked_mean(diff.pow(2), mask)[0]
 
 
 # ----------------------------------------------------------------------------- the module
@@ -241,8 +247,8 @@ class RelationMatrix(nn.Module):
             return self.theta.new_zeros(())
         r = torch.sigmoid(self.theta)  # [E_cap]
         on = self.active
-        density = density_penalty(r[on], self.density, regularization)
-        loss = density + declared_pull(r[on], self.prior[on], self.declared[on], pull)
+        density = density_penalty(r, self.density, regularization, mask=on)
+        loss = density + declared_pull(r, self.prior, self.declared & on, pull)
         if estimate > 0 and self.target is not None:
             loss = loss + target_pull(r, self.target, on & self.targeted, estimate)
         return loss

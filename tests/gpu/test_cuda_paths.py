@@ -86,16 +86,11 @@ def sync_sites(kind: str) -> list[str]:
             if "synchronizing" in str(w.message) and Path(w.filename).is_relative_to(ours)]
 
 
-@pytest.mark.parametrize("kind", [k for k in KINDS if k != "graph"])
-def test_a_static_routers_training_step_never_waits_for_the_host(kind: str) -> None:
-    """The fused path launches without a device → host copy (a sync would serialise the step's kernels)."""
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_training_step_never_waits_for_the_host(kind: str) -> None:
+    """The fused path launches without a device → host copy (a sync would serialise the step's kernels); the graph
+    router's relation regulariser reads its active slots as masks, not by boolean indexing."""
     assert sync_sites(kind) == []
-
-
-def test_the_graph_routers_step_syncs_at_most_once() -> None:
-    sites = sync_sites("graph")
-    print("graph router sync sites:", sites)
-    assert len(sites) <= 1, sites
 
 
 @pytest.mark.parametrize("family", ["gpt2", "t5"])
