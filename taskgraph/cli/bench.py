@@ -75,12 +75,16 @@ def _add_infer(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--texts", type=bench_batch, default=64, help="texts per task (default: 64)")
     p.add_argument("--seq", type=seq, default=64, help="the longest text, in tokens (default: 64)")
     p.add_argument("--batch", type=bench_batch, default=64, help="texts per forward pass (default: 64)")
+    _add_timing_options(p)
+    p.set_defaults(run=json_checked(run_infer))
+
+def _add_timing_options(p: argparse.ArgumentParser) -> None:
+    """The interleaved-timing options ``bench infer`` and ``bench lm`` share."""
     p.add_argument("--rounds", type=rounds, default=10, help="counted rounds (default: 10)")
     p.add_argument("--warmup", type=warmup_rounds, default=1, help="uncounted warm-up rounds (default: 1)")
     p.add_argument("--threads", type=threads, default=None, help="torch threads (default: the usable CPUs)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
-    p.set_defaults(run=json_checked(run_infer))
 
 
 def _add_lm(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -96,11 +100,7 @@ def _add_lm(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--seq", type=seq, default=128, help="tokens per training row, half prompt (default: 128)")
     p.add_argument("--prompts", type=bench_batch, default=32, help="prompts per generate call (default: 32)")
     p.add_argument("--new-tokens", type=seq, default=32, help="tokens each prompt generates (default: 32)")
-    p.add_argument("--rounds", type=rounds, default=10, help="counted rounds (default: 10)")
-    p.add_argument("--warmup", type=warmup_rounds, default=1, help="uncounted warm-up rounds (default: 1)")
-    p.add_argument("--threads", type=threads, default=None, help="torch threads (default: the usable CPUs)")
-    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
-    p.add_argument("--seed", type=seed, default=0, help="default: 0")
+    _add_timing_options(p)
     p.set_defaults(run=json_checked(run_lm))
 
 
