@@ -31,9 +31,10 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from taskgraph.atomic import WriteError, file_kind, resolve_target, write_text
 from taskgraph.errors import TaskgraphError, opt

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -296,7 +297,7 @@ def test_an_adapt_record_that_cannot_be_read_is_no_provenance_and_no_hang(tmp_pa
         run.mkdir()
         make(run / "adapt.json")
         found: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: found.update(task_provenance(["a"], [], run)), daemon=True)
+        thread = threading.Thread(target=lambda found=found, run=run: found.update(task_provenance(["a"], [], run)), daemon=True)
         thread.start()
         thread.join(30)
         assert not thread.is_alive(), f"reading a {name} adapt.json blocked"

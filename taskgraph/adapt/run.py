@@ -72,8 +72,8 @@ from taskgraph.model.device import resolve_device
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
-from taskgraph.spec.router_kinds import DEFAULT_ROUTER
 from taskgraph.spec.models import TaskSpec
+from taskgraph.spec.router_kinds import DEFAULT_ROUTER
 from taskgraph.train.batches import TaskData, collate, encode_examples, tokenizer_pad_id
 from taskgraph.train.text2text_data import LMInfo
 

@@ -17,11 +17,11 @@ configuration.
 
 from __future__ import annotations
 
-import copy
 import os
 import platform
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -24,8 +24,9 @@ import contextlib
 import copy
 import platform
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -189,7 +190,7 @@ def check_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 def render_ops(result: dict[str, Any]) -> str:
     """Markdown: per model, ops (× PEFT LoRA) and kernels per row and case, then the targets."""
     parts = []
-    for name, model in result["models"].items():
+    for model in result["models"].values():
         cases, rows = model["cases"], model["rows"]
         reference = rows["PEFT LoRA"]
         head = " | ".join(f"T = {t:,}, U = {u}" for t, u in cases)

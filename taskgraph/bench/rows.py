@@ -21,16 +21,17 @@ Inference rows (eval, no grad) compare a task merged into the weights
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taskgraph.model import MergedTaskModel, TaskGraphModel, TaskHeads, mean_pool
-from taskgraph.spec.models import Spec
 from taskgraph.registry import ROUTERS
+from taskgraph.spec.models import Spec
 
 Step = Callable[[], None]
 ROUTER_KINDS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
@@ -109,7 +110,7 @@ class Batch:
     inverse: Tensor
 
     @classmethod
-    def on(cls, ids: Tensor, mask: Tensor, task_ids: Tensor, labels: Tensor, device: torch.device) -> "Batch":
+    def on(cls, ids: Tensor, mask: Tensor, task_ids: Tensor, labels: Tensor, device: torch.device) -> Batch:
         """The batch of host tensors on ``device``, its distinct tasks found on the host."""
         tasks, inverse = torch.unique(task_ids, return_inverse=True)  # [U], [B]
         return cls(*(t.to(device) for t in (ids, mask, task_ids, labels)), tasks, inverse.to(device))

@@ -10,8 +10,8 @@ median (rounds resampled with replacement, a seeded generator, so a report is re
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

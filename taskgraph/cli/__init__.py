@@ -10,7 +10,8 @@ import contextlib
 import sys
 import traceback
 import warnings
-from typing import Callable, Iterator, Sequence, TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
 
 from taskgraph.errors import TaskgraphError, TaskgraphWarning
 

@@ -9,13 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 
 from taskgraph.atomic import write_text
 from taskgraph.cli.argtypes import (
-    bench_batch, positive_int, rounds, seed, seeds, seq, task_count, threads, warmup_rounds,
+    bench_batch,
+    positive_int,
+    rounds,
+    seed,
+    seeds,
+    seq,
+    task_count,
+    threads,
+    warmup_rounds,
 )
 from taskgraph.run_folder import check_output_file
 
@@ -181,7 +190,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from taskgraph.bench.quality.suites import (
-        FEW_BUDGET, PLANTED_BUDGET, QUALITY_ROUTERS, REAL_BUDGET, ROUTER_VARIANTS, UNIVERSE_KEYS,
+        FEW_BUDGET,
+        PLANTED_BUDGET,
+        QUALITY_ROUTERS,
+        REAL_BUDGET,
+        ROUTER_VARIANTS,
+        UNIVERSE_KEYS,
     )
 
     def budget(b: Any) -> str:
@@ -267,8 +281,7 @@ def run_scale(args: argparse.Namespace) -> int:
 
 def run_speed(args: argparse.Namespace) -> int:
     from taskgraph.bench.report import render_markdown
-    from taskgraph.bench.speed import run_speed_bench
-    from taskgraph.bench.speed import settings_from_args
+    from taskgraph.bench.speed import run_speed_bench, settings_from_args
 
     if args.ops:
         from taskgraph.bench import ops

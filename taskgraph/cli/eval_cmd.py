@@ -16,9 +16,9 @@ import json
 from typing import Any
 
 from taskgraph.atomic import write_text
-from taskgraph.run_folder import check_output_file
 from taskgraph.cli.argtypes import positive_int, rounds
 from taskgraph.cli.threads import add_threads_option, apply_threads
+from taskgraph.run_folder import check_output_file
 
 COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
            ("exact_match", "exact", "{:.4f}"), ("token_f1", "token-F1", "{:.4f}"), ("rouge_l", "ROUGE-L", "{:.4f}"),

@@ -22,15 +22,15 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.threads import add_threads_option, apply_threads
 from taskgraph.errors import DataError
 from taskgraph.files import check_file, check_text
 from taskgraph.run_folder import check_output_file
-from taskgraph.cli.threads import add_threads_option, apply_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 
 from taskgraph.cli.argtypes import MAX_SEEDS, positive_int, seeds
-from taskgraph.errors import SpecError
 from taskgraph.cli.threads import add_threads_option, apply_threads
+from taskgraph.errors import SpecError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

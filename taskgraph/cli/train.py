@@ -26,7 +26,6 @@ from taskgraph.spec import Spec, load_spec
 from taskgraph.spec.overrides import spec_with_overrides
 
 
-
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("train", help="train a spec into a run folder (checkpoints, log, best and final model)")
     p.add_argument("spec", metavar="SPEC", nargs="?", default=None,

@@ -17,8 +17,9 @@ the slot ``{text}``). Every problem names the task, the file and the row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from taskgraph.data.base import Examples, Row, TextParams, _shown, parse_label
 from taskgraph.errors import DataError
@@ -41,7 +42,7 @@ class Text2Text:
     choices: tuple[str, ...] | None = None
 
     @classmethod
-    def of(cls, task: Any) -> "Text2Text | None":
+    def of(cls, task: Any) -> Text2Text | None:
         """The settings of a :class:`~taskgraph.spec.TaskSpec`; None for a classification task."""
         if getattr(task, "objective", "classify") != "generate":
             return None

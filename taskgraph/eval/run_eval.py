@@ -31,7 +31,6 @@ Compute conventions: see :mod:`taskgraph.metrics.compute`; F1 conventions:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,9 +55,9 @@ from taskgraph.metrics import (
 )
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.device import resolve_device
+from taskgraph.model.learned import learned_routing
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
-from taskgraph.model.learned import learned_routing
 from taskgraph.run_records import read_summary
 from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
 from taskgraph.train.text2text_data import LMInfo

@@ -115,7 +115,7 @@ class TaskGraph:
     # ---- spec round trip ------------------------------------------------------------------------
 
     @classmethod
-    def from_spec(cls, spec: Spec) -> "TaskGraph":
+    def from_spec(cls, spec: Spec) -> TaskGraph:
         """The task graph of a validated spec (its other sections are kept for :meth:`to_spec`)."""
         data = spec.model_dump(mode="json", exclude_none=True)
         graph = cls(spec.name, settings={k: v for k, v in data.items() if k not in ("name", "tasks")})

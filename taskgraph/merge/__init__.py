@@ -11,10 +11,10 @@ from taskgraph.merge.dare_ties import DareTies, DareTiesParams, dare_ties
 from taskgraph.merge.lowrank import LowRank, concat, factorize, truncate
 from taskgraph.merge.method import ExactMerge, MergeMethod
 from taskgraph.merge.params import MergeError, MergeParams, parse_params
+from taskgraph.merge.run import MergeResult, merge_runs, write_merge_run  # noqa: E402  (after the methods)
 from taskgraph.merge.subspace import Subspace, SubspaceParams, shared_bases, subspace_merge
 from taskgraph.merge.task_arithmetic import TaskArithmetic, TaskArithmeticParams, task_arithmetic
 from taskgraph.merge.ties import Ties, TiesParams, disjoint_mean, elect_sign, ties, trim_magnitude
-from taskgraph.merge.run import MergeResult, merge_runs, write_merge_run  # noqa: E402  (after the methods)
 
 __all__ = [
     "LowRank", "MergeError", "MergeMethod", "MergeParams", "MergeResult", "average", "merge_runs", "dare", "dare_ties", "factorize",

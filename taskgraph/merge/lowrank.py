@@ -44,7 +44,7 @@ class LowRank:
         """``ΔW [d_out, d_in]``."""
         return self.B @ self.A  # [d_out, d_in]
 
-    def padded(self, rank: int) -> "LowRank":
+    def padded(self, rank: int) -> LowRank:
         """The same update with zero rows / columns appended up to ``rank`` (exact)."""
         if rank < self.rank:
             raise ValueError(f"cannot pad a rank-{self.rank} update down to {rank}")

@@ -40,7 +40,7 @@ class MergeMethod:
     description: ClassVar[str] = ""
 
     @classmethod
-    def from_params(cls, params: MergeParams) -> "MergeMethod":
+    def from_params(cls, params: MergeParams) -> MergeMethod:
         """The method set up by its validated parameters (most methods read them only through ``values``)."""
         return cls()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
@@ -102,7 +102,7 @@ def _auto_or_number(low: float, high: float, *, open_low: bool = False, open_hig
                                       "in {interval}", {"interval": interval, "value": f"{number:g}"})
         return number
 
-    return Annotated[Union[str, float], BeforeValidator(check)]
+    return Annotated[str | float, BeforeValidator(check)]
 
 
 Lambda = _auto_or_number(0.0, 100.0)  # the merged update's scale λ

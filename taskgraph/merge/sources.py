@@ -92,7 +92,7 @@ class MergeSources:
     def linearized(self) -> bool:
         return bool(self.model.spec.adapters.linearized)
 
-    def subset(self, names: Sequence[str]) -> "MergeSources":
+    def subset(self, names: Sequence[str]) -> MergeSources:
         """The same sources with only the tasks ``names``, in that order."""
         by_name = {t.name: t for t in self.tasks}
         return replace(self, tasks=[by_name[n] for n in names])

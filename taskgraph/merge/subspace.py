@@ -103,7 +103,7 @@ class Subspace(MergeMethod):
         self.combine = combine
 
     @classmethod
-    def from_params(cls, params: MergeParams) -> "Subspace":
+    def from_params(cls, params: MergeParams) -> Subspace:
         assert isinstance(params, SubspaceParams)
         return cls(params.combine)
 

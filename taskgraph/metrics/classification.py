@@ -13,13 +13,13 @@ Inputs are 1-D integer tensors or lists of the same length, labels in ``[0, num_
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 import torch
 from torch import Tensor
 
-Labels = Union[Tensor, Sequence[int]]
+Labels = Tensor | Sequence[int]
 
 
 def _as_long(x: Labels) -> Tensor:

@@ -17,8 +17,6 @@ base is the language model itself (``AutoModelForCausalLM`` / ``AutoModelForSeq2
 
 from __future__ import annotations
 
-import importlib
-import importlib.resources
 import os
 from dataclasses import dataclass
 from pathlib import Path

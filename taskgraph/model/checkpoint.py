@@ -28,16 +28,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import safetensors.torch
-from safetensors.torch import load as load_safetensors
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
 from torch import Tensor, nn
 
 from taskgraph.atomic import replace_directory, write_bytes, write_text
 from taskgraph.errors import CheckpointError, TaskgraphError, validation_problems
-from taskgraph.spec.models import Spec
 from taskgraph.model.heads import head_widths
+from taskgraph.spec.models import Spec
 
 if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel
@@ -56,11 +56,11 @@ DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
 
 
 # ----------------------------------------------------------------------------- which tensors
-def _adapter_prefixes(model: "TaskGraphModel") -> list[str]:
+def _adapter_prefixes(model: TaskGraphModel) -> list[str]:
     return [f"base.{name}." for name in model.adapted_names]
 
 
-def plain_base_state(model: "TaskGraphModel") -> dict[str, Tensor]:
+def plain_base_state(model: TaskGraphModel) -> dict[str, Tensor]:
     """The frozen base weights under the names they have in the plain (un-adapted) base model."""
     prefixes = _adapter_prefixes(model)
     out: dict[str, Tensor] = {}
@@ -75,7 +75,7 @@ def plain_base_state(model: "TaskGraphModel") -> dict[str, Tensor]:
     return out
 
 
-def checkpoint_state(model: "TaskGraphModel", with_base: bool) -> dict[str, Tensor]:
+def checkpoint_state(model: TaskGraphModel, with_base: bool) -> dict[str, Tensor]:
     """The state a checkpoint holds: adapters, router, heads (and every base tensor if ``with_base``)."""
     prefixes = _adapter_prefixes(model)
     state = model.state_dict()
@@ -143,7 +143,7 @@ def _save_tokenizer(tokenizer: Any, directory: Path) -> None:
     replace_directory(staging, directory / TOKENIZER_DIR)
 
 
-def save_checkpoint(model: "TaskGraphModel", directory: str | os.PathLike[str]) -> Path:
+def save_checkpoint(model: TaskGraphModel, directory: str | os.PathLike[str]) -> Path:
     """Write ``model`` to ``directory`` (created if needed); returns the folder."""
     folder = Path(directory)
     spec = model.spec
@@ -342,7 +342,7 @@ def read_header(path: Path) -> dict[str, tuple[int, ...]]:
 def _check_size(folder: Path, spec: Spec, manifest: dict[str, Any], header: dict[str, tuple[int, ...]]) -> None:
     """Refuse a manifest whose spec describes a model far larger than the tensors the file holds, or one that does
     not fit this machine's memory, before anything is allocated (:mod:`taskgraph.model.footprint`)."""
-    from taskgraph.model.footprint import GiB, MEMORY_CHECK_ENV, available_memory, plan_model
+    from taskgraph.model.footprint import MEMORY_CHECK_ENV, GiB, available_memory, plan_model
 
     try:
         plan = plan_model(spec)
@@ -364,12 +364,12 @@ def _check_size(folder: Path, spec: Spec, manifest: dict[str, Any], header: dict
 
 
 def load_checkpoint(
-    cls: type["TaskGraphModel"],
+    cls: type[TaskGraphModel],
     directory: str | os.PathLike[str],
     base: nn.Module | None = None,
     tokenizer: Any | None = None,
     device: str | torch.device | None = None,
-) -> "TaskGraphModel":
+) -> TaskGraphModel:
     """Rebuild the model saved in ``directory``; see :meth:`TaskGraphModel.from_pretrained`."""
     folder = Path(directory)
     manifest = read_manifest(folder)

@@ -15,19 +15,19 @@ serving every task.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 import os
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from taskgraph.adapters.routed_lora import RoutedLoRALinear
 from taskgraph.errors import TaskgraphWarning
-from taskgraph.model.pooling import pool
 from taskgraph.model.modes import inference_mode_of
+from taskgraph.model.pooling import pool
 from taskgraph.routing.base import Routing
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class MergedTaskModel(nn.Module):
 
 
 @torch.no_grad()
-def task_routing(model: "TaskGraphModel", task: int | str) -> Routing:
+def task_routing(model: TaskGraphModel, task: int | str) -> Routing:
     """The inference routing of one task: gates ``[1, L]``, weights ``[1, L, H, K]``."""
     index = model.task_index(task)
     with inference_mode_of(model.router):
@@ -139,7 +139,7 @@ def task_routing(model: "TaskGraphModel", task: int | str) -> Routing:
 
 
 @torch.no_grad()
-def fold(model: "TaskGraphModel", task: int | str) -> FoldedLoRA:
+def fold(model: TaskGraphModel, task: int | str) -> FoldedLoRA:
     """One task of ``model`` as a plain LoRA (exact; closed layers dropped) plus its head."""
     index = model.task_index(task)
     routing = task_routing(model, index)
@@ -167,7 +167,7 @@ def _replace(root: nn.Module, name: str, module: nn.Module) -> None:
 
 
 @torch.no_grad()
-def unload(model: "TaskGraphModel") -> nn.Module:
+def unload(model: TaskGraphModel) -> nn.Module:
     """A copy of the plain base model: every routed layer replaced by a copy of the module it wraps."""
     base = copy.deepcopy(model.base)
     for name, module in list(base.named_modules()):
@@ -177,7 +177,7 @@ def unload(model: "TaskGraphModel") -> nn.Module:
 
 
 @torch.no_grad()
-def merge_task(model: "TaskGraphModel", task: int | str) -> MergedTaskModel:
+def merge_task(model: TaskGraphModel, task: int | str) -> MergedTaskModel:
     """A plain transformers model with ``task``'s adapter added into W, plus the task's head.
 
     The routed model is left unchanged (it still serves every task). Closed layers keep their
@@ -193,7 +193,7 @@ def merge_task(model: "TaskGraphModel", task: int | str) -> MergedTaskModel:
     return MergedTaskModel(base, head, model.spec.model.pooling, model.task_names[index]).eval()
 
 
-def merge_and_unload(model: "TaskGraphModel", task: int | str) -> MergedTaskModel:
+def merge_and_unload(model: TaskGraphModel, task: int | str) -> MergedTaskModel:
     """The old name of :func:`merge_task`: the same model, and a :class:`TaskgraphWarning` naming the new name."""
     warn_merge_and_unload()
     return merge_task(model, task)

@@ -113,7 +113,12 @@ def available_memory(device: str = "cpu") -> tuple[int | None, str]:
 def meta_base(spec: Spec) -> nn.Module:
     """The base model of ``spec.model`` with every tensor on the meta device (its config is read, no weight)."""
     from taskgraph.model.base import (
-        _check_encoder_decoder, _instantiate, build_config, config_with_vocabulary, load_tokenizer, resolve_path,
+        _check_encoder_decoder,
+        _instantiate,
+        build_config,
+        config_with_vocabulary,
+        load_tokenizer,
+        resolve_path,
     )
 
     model_spec = spec.model

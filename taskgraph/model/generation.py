@@ -20,9 +20,10 @@ the first of its task's ``stop`` strings. Greedy (default), beam search (``num_b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -81,7 +82,7 @@ class Decoding:
 
 
 @torch.no_grad()
-def generate(model: "TaskGraphModel", task_ids: "TaskIds", prompts: Sequence[str] | Sequence[Sequence[int]], *,
+def generate(model: TaskGraphModel, task_ids: TaskIds, prompts: Sequence[str] | Sequence[Sequence[int]], *,
              max_new_tokens: int | None = None, stop: Sequence[str] | None = None,
              decoding: Decoding = Decoding()) -> list[Completion]:
     """Completions of ``prompts`` (texts, or token id lists), each under its task's routing, in one batch.
@@ -112,7 +113,7 @@ def generate(model: "TaskGraphModel", task_ids: "TaskIds", prompts: Sequence[str
             for row, limit, t in zip(new, limits, specs)]
 
 
-def generate_ids(model: "TaskGraphModel", ids: Tensor, prompts: list[list[int]], limits: Sequence[int],
+def generate_ids(model: TaskGraphModel, ids: Tensor, prompts: list[list[int]], limits: Sequence[int],
                  decoding: Decoding = Decoding()) -> list[list[int]]:
     """The new token ids of every prompt (end token included when written), at most ``limits[b]`` each."""
     base = model.base
@@ -171,7 +172,7 @@ def _cut(row: list[int], end: int, limit: int) -> list[int]:
     return row[: row.index(end) + 1] if end in row else row
 
 
-def _completion(model: "TaskGraphModel", row: list[int], end: int, limit: int, stop: list[str]) -> Completion:
+def _completion(model: TaskGraphModel, row: list[int], end: int, limit: int, stop: list[str]) -> Completion:
     ended = bool(row) and row[-1] == end
     tokens = row[:-1] if ended else row
     stopped = "end" if ended else "length"

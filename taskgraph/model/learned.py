@@ -50,7 +50,7 @@ class Relation:
 
 
 @torch.no_grad()
-def learned_routing(model: "TaskGraphModel") -> Routing:
+def learned_routing(model: TaskGraphModel) -> Routing:
     """The inference routing of every task, on the CPU in float32: gates ``[T, L]``, weights ``[T, L, H, K]``.
 
     Raises:
@@ -85,7 +85,7 @@ def routing_entropy(weights: Tensor) -> Tensor:
     return entropy.mean(dim=(1, 2)).clamp(0.0, 1.0)  # [T]
 
 
-def learned_relations(model: "TaskGraphModel") -> list[Relation]:
+def learned_relations(model: TaskGraphModel) -> list[Relation]:
     """The model's relation weights: learned ones (:class:`LearnsRelations`) or, else, the declared ones."""
     names = model.task_names
     declared = {frozenset((a, b)): float(w) for a, b, w in model.spec.relations.declared}

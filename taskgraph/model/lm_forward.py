@@ -37,9 +37,9 @@ if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput, TaskIds
 
 
-def lm_forward(model: "TaskGraphModel", input_ids: Tensor, attention_mask: Tensor | None, task_ids: "TaskIds",
+def lm_forward(model: TaskGraphModel, input_ids: Tensor, attention_mask: Tensor | None, task_ids: TaskIds,
                labels: Tensor | None, targets: Tensor | None, token_type_ids: Tensor | None,
-               distinct: tuple[Tensor, Tensor] | None) -> "TaskGraphOutput":
+               distinct: tuple[Tensor, Tensor] | None) -> TaskGraphOutput:
     """See the module docstring; shapes as :meth:`TaskGraphModel.forward`, ``targets`` as its docstring says."""
     from taskgraph.model.taskgraph_model import TaskGraphOutput
 
@@ -72,14 +72,14 @@ def lm_forward(model: "TaskGraphModel", input_ids: Tensor, attention_mask: Tenso
                            target_hits=hits if targets is not None else None)
 
 
-def _causal_nll(model: "TaskGraphModel", hidden: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+def _causal_nll(model: TaskGraphModel, hidden: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     rows, positions, tokens = shifted_positions(labels)  # [N] each
     logits = model.base.get_output_embeddings()(hidden[rows, positions])  # [N, V]
     batch = hidden.shape[0]
     return per_example_mean(token_nll(logits, tokens), rows, batch), token_hits(logits, tokens, rows, batch)
 
 
-def _seq2seq_nll(model: "TaskGraphModel", routing: BatchRouting, encoded: Tensor, mask: Tensor,
+def _seq2seq_nll(model: TaskGraphModel, routing: BatchRouting, encoded: Tensor, mask: Tensor,
                  labels: Tensor) -> tuple[Tensor, Tensor]:
     from transformers.modeling_outputs import BaseModelOutput
 
@@ -95,7 +95,7 @@ def _seq2seq_nll(model: "TaskGraphModel", routing: BatchRouting, encoded: Tensor
     return seq2seq_example_nll(logits, labels), hits
 
 
-def _check_labels(model: "TaskGraphModel", labels: Tensor, ids: Tensor, generative: Tensor, given: bool) -> None:
+def _check_labels(model: TaskGraphModel, labels: Tensor, ids: Tensor, generative: Tensor, given: bool) -> None:
     limits = torch.tensor(model.heads.num_labels, device=ids.device)[ids]  # [B]
     bad = ~generative & ((labels < 0) | (labels >= limits)) if given else ~generative  # [B]
     if bool(bad.any()):

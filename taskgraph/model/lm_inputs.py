@@ -15,7 +15,7 @@ A classification example in a mixed batch is a prompt without target: its labels
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

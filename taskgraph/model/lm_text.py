@@ -7,7 +7,8 @@ leading space: ``choices: [" negative", " positive"]``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from taskgraph.errors import ModelError
 from taskgraph.model.lm_inputs import left_truncate
@@ -28,7 +29,7 @@ def tokenize_targets(tokenizer: Any, texts: Sequence[str], end_id: int) -> list[
     return [list(row) + [end_id] for row in ids]
 
 
-def encode_prompts(model: "TaskGraphModel", prompts: Sequence[str] | Sequence[Sequence[int]]) -> list[list[int]]:
+def encode_prompts(model: TaskGraphModel, prompts: Sequence[str] | Sequence[Sequence[int]]) -> list[list[int]]:
     """Token ids of the prompts (texts through the model's tokenizer, or token ids as given), left-truncated."""
     limit = model.spec.model.max_length
     if all(isinstance(p, str) for p in prompts):

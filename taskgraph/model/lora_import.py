@@ -38,7 +38,7 @@ def _few(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")
 
 
-def check_fits(model: "TaskGraphModel", lora: PeftLoRA) -> None:
+def check_fits(model: TaskGraphModel, lora: PeftLoRA) -> None:
     """ModelError naming the folder unless its LoRA fits ``model``'s adapted modules, shapes, rank and base."""
     where = f"PEFT folder {str(lora.folder)!r}"
     problems = []
@@ -82,7 +82,7 @@ def _recorded_fingerprint(folder: Path | None) -> Any:
 
 
 @torch.no_grad()
-def import_lora(model: "TaskGraphModel", folder: str | os.PathLike[str], *, skill: int | None = None,
+def import_lora(model: TaskGraphModel, folder: str | os.PathLike[str], *, skill: int | None = None,
                 task: str | None = None) -> PeftLoRA:
     """Write the PEFT LoRA in ``folder`` into skill ``skill`` of every inventory, or into ``task``'s own skill.
 
@@ -121,7 +121,7 @@ def import_lora(model: "TaskGraphModel", folder: str | os.PathLike[str], *, skil
     return lora
 
 
-def apply_imports(model: "TaskGraphModel", imports: list[Any]) -> None:
+def apply_imports(model: TaskGraphModel, imports: list[Any]) -> None:
     """Every ``adapters.imports`` entry of the spec, in order (paths relative to the current folder)."""
     for entry in imports:
         import_lora(model, Path(entry.path).expanduser(), skill=entry.skill, task=entry.task)

@@ -4,7 +4,7 @@ back to whatever mode each submodule was in."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from torch import nn
 

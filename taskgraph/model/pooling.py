@@ -11,7 +11,7 @@ positions they pick are read from the mask, never assumed.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

@@ -8,7 +8,8 @@ the positions of the real tokens from the attention mask.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar, Union
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -41,7 +42,7 @@ CHUNK = 4096  # texts tokenised in one call; bounds memory on long inputs
 T = TypeVar("T")
 
 
-def label_names(model: "TaskGraphModel", index: int) -> list[str] | None:
+def label_names(model: TaskGraphModel, index: int) -> list[str] | None:
     """The names of task ``index``'s labels when its data block lists them (``labels: [neg, pos]``)."""
     data = model.spec.tasks[index].data
     names = data.own_fields().get("labels") if data is not None else None
@@ -49,10 +50,10 @@ def label_names(model: "TaskGraphModel", index: int) -> list[str] | None:
     return list(names) if ok else None
 
 
-TaskChoice = Union[int, str, Iterable[Union[int, str]]]
+TaskChoice = int | str | Iterable[int | str]
 
 
-def predict(model: "TaskGraphModel", task: TaskChoice, texts: Sequence[str], batch_size: int = 256
+def predict(model: TaskGraphModel, task: TaskChoice, texts: Sequence[str], batch_size: int = 256
             ) -> list[dict[str, Any]]:
     """The predicted label and the class probabilities of every text, for one task or one task per text.
 
@@ -77,7 +78,7 @@ def predict(model: "TaskGraphModel", task: TaskChoice, texts: Sequence[str], bat
 
 
 @torch.no_grad()
-def iter_predictions(model: "TaskGraphModel", task: TaskChoice, texts: Iterable[str], batch_size: int = 256
+def iter_predictions(model: TaskGraphModel, task: TaskChoice, texts: Iterable[str], batch_size: int = 256
                      ) -> Iterator[list[dict[str, Any]]]:
     """:func:`predict` chunk by chunk (:data:`CHUNK` texts each), in input order: for streaming output.
 
@@ -107,7 +108,7 @@ def iter_predictions(model: "TaskGraphModel", task: TaskChoice, texts: Iterable[
 
 
 @torch.no_grad()
-def classify_ids(model: "TaskGraphModel", ids: Sequence[Sequence[int]], tasks: Sequence[int], batch_size: int,
+def classify_ids(model: TaskGraphModel, ids: Sequence[Sequence[int]], tasks: Sequence[int], batch_size: int,
                  logits_of: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> Tensor:
     """Class probabilities ``[N, C_max]`` of token-id sequences, each for its own task (entries past a task's
     label count are exactly 0), in batches of ``batch_size`` similar lengths that may mix tasks.
@@ -127,7 +128,7 @@ def classify_ids(model: "TaskGraphModel", ids: Sequence[Sequence[int]], tasks: S
     return probs
 
 
-def _predict_chunk(model: "TaskGraphModel", tasks: list[int], texts: list[str], batch_size: int,
+def _predict_chunk(model: TaskGraphModel, tasks: list[int], texts: list[str], batch_size: int,
                    names: dict[int, list[str] | None]) -> list[dict[str, Any]]:
     generative = [i for i, t in enumerate(tasks) if model.spec.tasks[t].generative]
     if not generative:
@@ -147,7 +148,7 @@ def _predict_chunk(model: "TaskGraphModel", tasks: list[int], texts: list[str], 
     return out
 
 
-def _classify_chunk(model: "TaskGraphModel", tasks: list[int], texts: list[str], batch_size: int,
+def _classify_chunk(model: TaskGraphModel, tasks: list[int], texts: list[str], batch_size: int,
                     names: dict[int, list[str] | None]) -> list[dict[str, Any]]:
     ids = encode(model.tokenizer, texts, model.spec.model.max_length)
     probs = classify_ids(model, ids, tasks, batch_size)  # [N, C_max]

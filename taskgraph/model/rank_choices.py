@@ -11,7 +11,8 @@ Shapes: ``N`` prompts × ``C`` choices → scores ``[N, C]``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -29,7 +30,7 @@ PAIRS_PER_PASS = 256  # (prompt, choice) rows per forward pass
 
 
 @torch.no_grad()
-def choice_scores(model: "TaskGraphModel", task: int, prompts: Sequence[Sequence[int]],
+def choice_scores(model: TaskGraphModel, task: int, prompts: Sequence[Sequence[int]],
                   choices: Sequence[Sequence[int]], pairs_per_pass: int = PAIRS_PER_PASS) -> Tensor:
     """``[N, C]`` length-normalised log-likelihood of every choice (token ids, end token included) per prompt."""
     n, c = len(prompts), len(choices)
@@ -47,7 +48,7 @@ def choice_scores(model: "TaskGraphModel", task: int, prompts: Sequence[Sequence
     return scores.reshape(n, c)  # [N, C]
 
 
-def rank_choices(model: "TaskGraphModel", task: int | str, prompts: Sequence[str] | Sequence[Sequence[int]],
+def rank_choices(model: TaskGraphModel, task: int | str, prompts: Sequence[str] | Sequence[Sequence[int]],
                  ) -> tuple[list[int], Tensor]:
     """The chosen choice of every prompt of a ``choices`` task and the scores ``[N, C]`` it was chosen by."""
     index = model.task_index(task)

@@ -15,11 +15,11 @@ layer; the router is asked only for the U distinct tasks, so routing cost does n
 from __future__ import annotations
 
 import difflib
-
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +43,7 @@ from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router, Routing
 from taskgraph.spec.models import Spec
 
-TaskIds = Union[Tensor, Sequence[int], Sequence[str], int, str]
+TaskIds = Tensor | Sequence[int] | Sequence[str] | int | str
 SKILL_INITS = ("lora", "average")  # how a skill appended to every inventory starts (add_task_to_learn)
 
 
@@ -438,7 +438,7 @@ class TaskGraphModel(nn.Module):
         base: nn.Module | None = None,
         tokenizer: Any | None = None,
         device: str | torch.device | None = None,
-    ) -> "TaskGraphModel":
+    ) -> TaskGraphModel:
         """Rebuild a saved model; CheckpointError when the folder, weights or base do not match.
 
         ``adapters.imports`` are not read again: the saved weights hold them (and what training made of them).

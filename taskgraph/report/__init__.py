@@ -12,6 +12,8 @@ training loop, which calls :func:`write_run_plots` at the end of a run; it impor
 ``train``, ``merge``, ``export`` or ``cli``.
 """
 
+from taskgraph.model.learned import LearnsRelations, Relation, learned_relations, learned_routing, routing_entropy
+from taskgraph.model.rundir import find_model_dir
 from taskgraph.report.plots import (
     plot_gates,
     plot_loss,
@@ -21,17 +23,7 @@ from taskgraph.report.plots import (
     routing_paths,
     running_mean,
 )
-from taskgraph.report.run_graph import (
-    LearnsRelations,
-    Relation,
-    find_model_dir,
-    learned_relations,
-    learned_routing,
-    load_run_model,
-    routing_entropy,
-    run_graph,
-    task_view,
-)
+from taskgraph.report.run_graph import load_run_model, run_graph, task_view
 from taskgraph.report.run_plots import read_log, relation_matrix, write_run_plots
 
 __all__ = [  # the stage's public API; the other names imported above are internal

@@ -18,7 +18,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -37,9 +37,9 @@ MAX_SIDE_BY_SIDE_HEADS = 4  # routing heatmaps draw up to this many heads side b
 MAX_LEGEND_TASKS = 12  # the accuracy plot names each task in its legend up to this many
 GREY = "#e6e6e6"  # heatmap cells with no value (NaN): the diagonal, pairs with no relation
 
-ArrayLike = Union[np.ndarray, torch.Tensor, Sequence[Any]]
+ArrayLike = np.ndarray | torch.Tensor | Sequence[Any]
 LogRow = Mapping[str, Any]
-PathLike = Union[str, os.PathLike[str]]
+PathLike = str | os.PathLike[str]
 
 
 # ----------------------------------------------------------------------------- pure helpers

@@ -31,23 +31,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Union
 
 import networkx as nx
-import torch
 
-from taskgraph.errors import GraphError, ModelError
+from taskgraph.errors import GraphError
 from taskgraph.graph import TaskGraph
 from taskgraph.graph.vocab import TASK, adapter_node, layer_node, task_node
 from taskgraph.model import TaskGraphModel
-from taskgraph.model.modes import inference_mode_of
+from taskgraph.model.learned import LearnsRelations, learned_relations, learned_routing, routing_entropy
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.report.provenance import task_provenance
-from taskgraph.model.learned import LearnsRelations, Relation, learned_relations, learned_routing, routing_entropy
-from taskgraph.routing.base import Routing
 
-
-Source = Union[str, os.PathLike[str], TaskGraphModel]
+Source = str | os.PathLike[str] | TaskGraphModel
 
 
 # ----------------------------------------------------------------------------- loading

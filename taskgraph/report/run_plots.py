@@ -23,7 +23,6 @@ A run folder (``taskgraph train --out RUN``) holds::
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -32,8 +31,9 @@ import numpy as np
 
 from taskgraph.errors import CheckpointError
 from taskgraph.model import TaskGraphModel
+from taskgraph.model.learned import LearnsRelations, Relation, learned_relations, learned_routing
 from taskgraph.report.plots import plot_gates, plot_loss, plot_relations, plot_routing, plot_val_accuracy
-from taskgraph.report.run_graph import LearnsRelations, Relation, learned_relations, learned_routing, load_run_model
+from taskgraph.report.run_graph import load_run_model
 from taskgraph.run_records import read_log
 
 LOG = "log.jsonl"

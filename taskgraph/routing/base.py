@@ -76,12 +76,12 @@ class Routing:
     weights: Tensor
     choice: Tensor | None = None
 
-    def for_tasks(self, rows: Tensor) -> "Routing":
+    def for_tasks(self, rows: Tensor) -> Routing:
         """The routing of rows ``rows`` ([N] long indices into the U tasks) — e.g. per example."""
         choice = None if self.choice is None else self.choice.index_select(0, rows)
         return Routing(self.gates.index_select(0, rows), self.weights.index_select(0, rows), choice)
 
-    def to(self, device: torch.device | str) -> "Routing":
+    def to(self, device: torch.device | str) -> Routing:
         choice = None if self.choice is None else self.choice.to(device)
         return Routing(self.gates.to(device), self.weights.to(device), choice)
 
@@ -152,7 +152,7 @@ class Router(nn.Module, metaclass=ABCMeta):
         self.skills = skills
 
     @classmethod
-    def from_spec(cls, spec: Spec, num_layers: int, skills: int) -> "Router":
+    def from_spec(cls, spec: Spec, num_layers: int, skills: int) -> Router:
         """Build this router for a model of ``num_layers`` adapted layers with ``skills`` skills each.
 
         Static routers need only the counts; the graph router overrides this to also read the

@@ -81,7 +81,7 @@ from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features, mean_adjacency
 from taskgraph.routing.relations import RelationMatrix
-from taskgraph.spec.router_kinds import GNNParams, GraphRouterParams
+from taskgraph.spec.router_kinds import GraphRouterParams
 
 if TYPE_CHECKING:
     from taskgraph.spec.models import RelationsSpec, RouterSpec, Spec

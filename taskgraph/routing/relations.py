@@ -226,7 +226,7 @@ class RelationMatrix(nn.Module):
         edge_index, pick = _message_edges(index, self.num_trained)
         return edge_index, r.index_select(0, pick)
 
-    def _plan(self) -> "_SlotPlan":
+    def _plan(self) -> _SlotPlan:
         """The active slots and their message edges, recomputed only when the slots changed (a refresh, a
         task added, another device): no host synchronisation and a handful of operations fewer every step."""
         key = (self.index, self.active, self.index._version, self.active._version, self.num_trained)
@@ -290,7 +290,10 @@ class RelationMatrix(nn.Module):
             return
         trained = self.num_trained
         wanted = knn_pairs(embeddings[:trained], self.top_k)  # [2, E'] canonical
-        code = lambda idx: idx[0] * self.num_tasks + idx[1]
+
+        def code(idx: Tensor) -> Tensor:  # [2, E] pairs -> [E] one integer per ordered pair
+            return idx[0] * self.num_tasks + idx[1]
+
         slot_code = code(self.index)  # [E_cap]
         fixed = self.declared | (self.index[1] >= trained)  # declared or zero-shot: never replaced
         wanted = wanted[:, ~torch.isin(code(wanted), slot_code[fixed])]  # [2, E''] the neighbour pairs

@@ -61,7 +61,7 @@ class ModelSpec(Section):
     warm_start: Literal["encoder-decoder"] | None = None
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ModelSpec":
+    def _one_source(self) -> ModelSpec:
         if (self.path is None) == (self.config is None):
             raise ValueError("give exactly one of 'path' (a directory or package:...) and 'config'")
         if self.config is not None and not isinstance(self.config.get("model_type"), str):
@@ -88,7 +88,7 @@ class ImportSpec(Section):
     task: TaskName | None = None
 
     @model_validator(mode="after")
-    def _one_target(self) -> "ImportSpec":
+    def _one_target(self) -> ImportSpec:
         if (self.skill is None) == (self.task is None):
             raise ValueError("give exactly one of 'skill' (a slot of every layer's inventory, 0..K-1) and 'task' "
                              "(the task whose own adapter it becomes; router private)")
@@ -261,7 +261,7 @@ class TaskSpec(Section):
         return value
 
     @model_validator(mode="after")
-    def _generative_keys(self) -> "TaskSpec":
+    def _generative_keys(self) -> TaskSpec:
         if self.objective == "classify":
             given = [k for k in GENERATIVE_KEYS[1:] if k in self.model_fields_set]
             if given:
@@ -341,7 +341,7 @@ class Spec(Section):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _all_problems(cls, data: Any, handler: Any) -> "Spec":
+    def _all_problems(cls, data: Any, handler: Any) -> Spec:
         """Run field validation, then the cross-field and registry checks, and raise them together."""
         errors: list[InitErrorDetails] = []
         spec = None

@@ -11,7 +11,8 @@ positional ``{}``, no attribute or index access (``{a.b}``, ``{a[0]}``) and no c
 from __future__ import annotations
 
 import string
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _FORMATTER = string.Formatter()
 

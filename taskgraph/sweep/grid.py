@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskgraph.spec.overrides import apply_override
 from taskgraph.errors import SpecError
 from taskgraph.spec import Spec, load_spec, spec_from_dict
 from taskgraph.spec.loader import parse_yaml
+from taskgraph.spec.overrides import apply_override
 
 SEED_KEY, STEPS_KEY = "training.seed", "training.steps"
 MAX_CELLS = 10_000  # trainings in one sweep: more is a typo (or a job for several --out folders)

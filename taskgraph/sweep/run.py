@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from taskgraph.atomic import write_text
-from taskgraph.run_folder import check_output_folder, claim_container
-from taskgraph.spec.diff import changed_fields
-from taskgraph.run_records import parse_json
 from taskgraph.errors import TaskgraphError, opt
 from taskgraph.eval import EVAL_SPLITS, evaluate_run
+from taskgraph.run_folder import check_output_folder, claim_container
+from taskgraph.run_records import parse_json
+from taskgraph.spec.diff import changed_fields
 from taskgraph.sweep.grid import Cell, Grid, build_grid
 from taskgraph.sweep.report import Row, aggregate, markdown_table, write_report
 from taskgraph.sweep.resumable import FINISHED, RESUME, continue_run, read_record, run_state

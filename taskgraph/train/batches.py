@@ -24,9 +24,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -388,7 +389,7 @@ class Batch:
     def size(self) -> int:
         return int(self.input_ids.shape[0])
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         """This batch on ``device``, but ``tasks`` (``[U]``) stays on the host: the model moves it for the router and
         reads its ids for the heads there, without waiting for the device."""
         moved = (None if t is None else t.to(device, non_blocking=True) for t in (
@@ -396,7 +397,7 @@ class Batch:
         return Batch(*moved, self.tasks, self.inverse.to(device, non_blocking=True),
                      None if self.targets is None else self.targets.to(device, non_blocking=True))
 
-    def rows(self, part: slice) -> "Batch":
+    def rows(self, part: slice) -> Batch:
         """Examples ``part`` of this batch, as wide as the whole batch, keeping the whole batch's distinct
         tasks (``inverse`` still points into them): one process's share of a data-parallel step."""
         return Batch(self.input_ids[part], self.attention_mask[part], self.labels[part], self.task_ids[part],

@@ -48,8 +48,10 @@ import json
 import os
 import re
 import signal
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -118,7 +120,7 @@ class DataParallel:
             parts = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in group]
             buffers.append((group, torch.cat(parts + ([flags] if dtype == torch.float32 else []))))  # [N]
         for _, flat in buffers:
-            self._collective("summing the gradients", lambda: dist.all_reduce(flat))
+            self._collective("summing the gradients", partial(dist.all_reduce, flat))
         for group, flat in buffers:
             offset = 0
             for p in group:
@@ -146,7 +148,7 @@ class DataParallel:
     def broadcast_tensors(self, tensors: Iterable[Tensor]) -> None:
         """Overwrite every tensor with rank 0's (in place; same shapes and order on every rank)."""
         for t in tensors:
-            self._collective("sharing rank 0's weights", lambda: dist.broadcast(t.data, 0))
+            self._collective("sharing rank 0's weights", partial(dist.broadcast, t.data, 0))
 
     def broadcast_module(self, module: nn.Module) -> None:
         """Every rank gets rank 0's parameters and persistent buffers; a different model is a clear error."""

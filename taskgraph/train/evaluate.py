@@ -10,8 +10,9 @@ no dropout, no random draws), so evaluating never changes the training run it si
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 @torch.no_grad()
-def score_generative(model: "TaskGraphModel", task: TaskData, *, pad_id: int, batch_size: int,
+def score_generative(model: TaskGraphModel, task: TaskData, *, pad_id: int, batch_size: int,
                      device: torch.device, autocast: contextlib.AbstractContextManager[Any] | None = None
                      ) -> tuple[int, float]:
     """``(correct examples, summed example loss)`` of one generative task (the model already in eval mode)."""

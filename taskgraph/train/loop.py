@@ -35,11 +35,11 @@ import json
 import math
 import os
 import random
-import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,7 +50,13 @@ from taskgraph.files import describe
 from taskgraph.model import TaskGraphModel, TaskGraphOutput
 from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import (
-    MARKER, check_output_folder, clear_folder, holds_entries, read_marker, run_lock, write_marker,
+    MARKER,
+    check_output_folder,
+    clear_folder,
+    holds_entries,
+    read_marker,
+    run_lock,
+    write_marker,
 )
 from taskgraph.run_records import read_log
 from taskgraph.spec import Spec, dump_spec, load_spec
@@ -60,8 +66,18 @@ from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.optim import apply_lr, build_optimizer
 from taskgraph.train.progress import Progress
 from taskgraph.train.run_checkpoint import (
-    CHECKPOINTS, RunCheckpoint, TrainerState, capture_rng, fault_point, list_checkpoints, load_optimizer_state,
-    read_checkpoint, remove_partial, restore_rng, spec_hash, write_checkpoint,
+    CHECKPOINTS,
+    RunCheckpoint,
+    TrainerState,
+    capture_rng,
+    fault_point,
+    list_checkpoints,
+    load_optimizer_state,
+    read_checkpoint,
+    remove_partial,
+    restore_rng,
+    spec_hash,
+    write_checkpoint,
 )
 from taskgraph.train.tensorboard import TensorBoardLog
 from taskgraph.train.text2text_data import LMInfo
@@ -121,7 +137,6 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
     """
     training = spec.training
     dev = _device(device)
-    cuda = dev.type == "cuda"
     if max_steps is not None and max_steps < 1:
         raise TrainingError(f"max_steps must be at least 1, got {max_steps}")
     if resume and overwrite:

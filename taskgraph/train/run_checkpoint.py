@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 import safetensors.torch
-from safetensors.torch import load as load_safetensors
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
 from torch import Tensor
 
 from taskgraph.atomic import clean_stale, fsync_dir, replace_directory, staging_dir, write_bytes, write_text

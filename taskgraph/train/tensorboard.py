@@ -56,7 +56,7 @@ class TensorBoardLog:
         self.folder: Path | None = None
 
     @classmethod
-    def for_spec(cls, spec: Spec) -> "TensorBoardLog":
+    def for_spec(cls, spec: Spec) -> TensorBoardLog:
         """The log the spec asks for; :class:`ReportError` when it asks for TensorBoard and it is missing."""
         if TENSORBOARD not in spec.training.report_to:
             return cls(None)

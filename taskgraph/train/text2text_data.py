@@ -12,8 +12,9 @@ labels. Classification rows of the same batch are their text alone, without labe
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -35,7 +36,7 @@ class LMInfo:
     end_id: int
 
     @classmethod
-    def of(cls, model: "TaskGraphModel") -> "LMInfo | None":
+    def of(cls, model: TaskGraphModel) -> LMInfo | None:
         """The model's, or None for a classifier's base."""
         if model.lm_kind is None:
             return None
@@ -43,7 +44,7 @@ class LMInfo:
 
         return cls(model.lm_kind, end_token_id(model.base, model.tokenizer))
 
-    def for_task(self, task: Any) -> "TargetLayout | None":
+    def for_task(self, task: Any) -> TargetLayout | None:
         """The layout of a :class:`~taskgraph.spec.TaskSpec`'s examples; None for a classification task."""
         if not task.generative:
             return None
@@ -97,8 +98,8 @@ def target_rows(targets: Tensor) -> list[list[int]]:
     return [[t for t in row if t != IGNORE] for row in targets.tolist()]
 
 
-def collate_text2text(items: Sequence[tuple[int, int]], data: Sequence["TaskData"] | Mapping[int, "TaskData"],
-                      pad_id: int, task_ids: Tensor, tasks: Tensor, inverse: Tensor, labels: Tensor) -> "Batch":
+def collate_text2text(items: Sequence[tuple[int, int]], data: Sequence[TaskData] | Mapping[int, TaskData],
+                      pad_id: int, task_ids: Tensor, tasks: Tensor, inverse: Tensor, labels: Tensor) -> Batch:
     """A batch holding generative rows, laid out for the base (see the module docstring)."""
     from taskgraph.train.batches import Batch
 

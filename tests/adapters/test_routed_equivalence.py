@@ -49,7 +49,7 @@ class Routed:
             for p in self.router.parameters():
                 p.normal_(generator=g)
 
-    def train(self, mode: bool = True) -> "Routed":
+    def train(self, mode: bool = True) -> Routed:
         self.model.train(mode), self.router.train(mode)
         return self
 

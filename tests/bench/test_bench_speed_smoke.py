@@ -15,9 +15,8 @@ import pytest
 import torch
 
 from taskgraph.bench.report import render_markdown
-from taskgraph.bench.speed import SpeedSettings, run_speed_bench
 from taskgraph.bench.rows import ROUTER_KINDS, Shape
-from taskgraph.bench.speed import BenchError, bench_rows
+from taskgraph.bench.speed import BenchError, SpeedSettings, bench_rows, run_speed_bench
 from taskgraph.cli import bench as bench_cli
 
 MEMORY_ROWS = ("peft-lora/d0.1", "taskgraph-mhr/d0.1")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from taskgraph.bench.merging.summary import merge_figures
 from taskgraph.bench.merging.suites import MergeBenchError, task_subsets
+from taskgraph.bench.merging.summary import merge_figures
 from taskgraph.cli import main
 from taskgraph.merge.params import LAMBDA_GRID
 

@@ -12,8 +12,9 @@ import json
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -56,8 +57,9 @@ def outcome(load: Callable[[], Any]) -> tuple[str, Any]:
 # Every label a file can hold, as JSON gives it; CSV gives str() of the same value (a string as it is).
 LABELS = [0, 1, 2, 1.0, 2.0, "0", "1", "2", "1.0", "2.0", " 1 ", "+1", "01", 0.0, "0.0",
           3, -1, "-1", "3.0", 1.5, "1.5", "1e0", "x", True, None, "", "99999999999999999999999", "\u0661", "\u00b2"]
-ACCEPTED = {0: 0, 1: 1, 2: 2, 1.0: 1, 2.0: 2, "0": 0, "1": 1, "2": 2, "1.0": 1, "2.0": 2, " 1 ": 1, "+1": 1,
-            "01": 1, 0.0: 0, "0.0": 0}
+# 1.0, 2.0 and 0.0 are the keys 1, 2 and 0 of this dict (equal numbers hash alike): they map to the same labels.
+ACCEPTED = {0: 0, 1: 1, 2: 2, "0": 0, "1": 1, "2": 2, "1.0": 1, "2.0": 2, " 1 ": 1, "+1": 1,
+            "01": 1, "0.0": 0}
 
 
 def _csv_text(value: Any) -> str:

@@ -42,7 +42,7 @@ def test_eval_json_matches_predictions(trained, tmp_path, capsys, monkeypatch):
     model = TaskGraphModel.from_pretrained(run / "model")
     per_layer = [2 * 4 * (32 + 32)] * 4  # query/value of 2 layers: d_in = d_out = 32, rank 4
     assert result["adapter_flops_per_token_all_open"] == sum(per_layer)
-    for t, task in enumerate(model.spec.tasks):
+    for task in model.spec.tasks:
         scores = result["tasks"][task.name]
         examples = build_source(task, spec.parent).load("test")
         predicted = [p["label"] for p in model.predict(task.name, examples.texts)]

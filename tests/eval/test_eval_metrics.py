@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from taskgraph.metrics import (
-    LayerShape, accuracy, active_adapter_fraction, adapter_flops_per_token, confusion_matrix, layer_shapes, macro_f1,
+    LayerShape,
+    accuracy,
+    active_adapter_fraction,
+    adapter_flops_per_token,
+    confusion_matrix,
+    layer_shapes,
+    macro_f1,
     per_class_scores,
 )
 

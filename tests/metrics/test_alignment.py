@@ -32,7 +32,10 @@ def test_routing_cosine_uses_gates():
 def test_task_gradients_of_a_toy_loss():
     w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     unused = torch.nn.Parameter(torch.zeros(3))
-    loss_of = lambda x: (w * x).sum() + 0.5 * (w ** 2).sum()  # d/dw = x + w
+
+    def loss_of(x: torch.Tensor) -> torch.Tensor:  # d/dw = x + w
+        return (w * x).sum() + 0.5 * (w ** 2).sum()
+
     batches = [[torch.tensor([1.0, 0.0]), torch.tensor([3.0, 0.0])],  # task 0: mean gradient (2, 0) + w
                [torch.tensor([0.0, -2.0])],                          # task 1: (0, -2) + w
                [torch.tensor([2.0, 0.0])]]                           # task 2: same as task 0

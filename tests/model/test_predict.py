@@ -66,7 +66,7 @@ def test_restores_training_mode_and_empty_input(model: TaskGraphModel) -> None:
 
 
 def test_errors(model: TaskGraphModel) -> None:
-    with pytest.raises(ModelError, match="unknown task 'delta'; did you mean 'beta'\? known tasks are"):
+    with pytest.raises(ModelError, match=r"unknown task 'delta'; did you mean 'beta'\? known tasks are"):
         predict(model, "delta", TEXTS)
     with pytest.raises(ModelError, match="item 1 is int"):
         predict(model, "alpha", ["fine", 3])  # type: ignore[list-item]

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from taskgraph.adapt.modes import ADAPT_MODES
+from taskgraph.adapt.run import ADAPT_JSON
 from taskgraph.errors import CheckpointError, GraphError, ModelError
 from taskgraph.export import check_graph, export_graph, load_graph, render_html
 from taskgraph.graph.vocab import adapter_node, layer_node, task_node
@@ -24,8 +26,6 @@ from taskgraph.report import (
     run_graph,
     task_view,
 )
-from taskgraph.adapt.modes import ADAPT_MODES
-from taskgraph.adapt.run import ADAPT_JSON
 from taskgraph.report.provenance import ADAPT_RECORD, ZERO_SHOT_MODE, task_provenance
 from taskgraph.report.run_graph import transformer_block
 from tests.report.conftest import LAYERS, TASKS, FixedRouter, known_logits, make_model

@@ -17,9 +17,9 @@ import yaml
 from safetensors.torch import load_file
 from torch.testing import assert_close
 
+from taskgraph.spec import load_spec
 from taskgraph.train.distributed import DataParallel
 from taskgraph.train.run_checkpoint import list_checkpoints, read_checkpoint
-from taskgraph.spec import load_spec
 from tests.train.conftest import REPO, spec_dict
 from tests.train.ddp_worker import ROUTERS, one_step
 

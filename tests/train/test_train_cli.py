@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from taskgraph.cli import main
-from taskgraph.spec.overrides import apply_override, spec_with_overrides
 from taskgraph.errors import SpecError
+from taskgraph.spec.overrides import apply_override, spec_with_overrides
 
 
 def _doc() -> dict:

@@ -18,8 +18,6 @@ from taskgraph.run_folder import LOCK, MARKER, read_marker
 from tests.train.conftest import take_snapshot as _tree
 
 
-
-
 def test_overwrite_never_removes_a_folder_taskgraph_did_not_mark(make_spec, tmp_path, capsys):  # noqa: ANN001
     spec = make_spec(steps=2)
     project = tmp_path / "project"

@@ -4,7 +4,6 @@ without repeating SPEC or ``--set``, and the CPU-thread default that does not co
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -31,14 +31,30 @@ import torch
 
 from taskgraph.atomic import write_text
 from taskgraph.bench.merging.cells import (
-    BenchCell, MergeGroup, merge_dir, run_merge_cell, single_dir, subset_tag, together_dir,
+    BenchCell,
+    MergeGroup,
+    merge_dir,
+    run_merge_cell,
+    single_dir,
+    subset_tag,
+    together_dir,
 )
 from taskgraph.bench.merging.suites import (
-    BENCH_METHODS, MODES, PLANTED_MERGE_BUDGET, REAL_MERGE_BUDGET, TINY_MERGE_BUDGET, TOGETHER_ROUTERS,
-    MergeBenchError, MergeSuite, method_params, planted_merge_suite, real_merge_suite, task_subsets,
+    BENCH_METHODS,
+    MODES,
+    PLANTED_MERGE_BUDGET,
+    REAL_MERGE_BUDGET,
+    TINY_MERGE_BUDGET,
+    TOGETHER_ROUTERS,
+    MergeBenchError,
+    MergeSuite,
+    method_params,
+    planted_merge_suite,
+    real_merge_suite,
+    task_subsets,
 )
-from taskgraph.bench.quality.run import Part, environment
 from taskgraph.bench.quality.cells import run_train_cell
+from taskgraph.bench.quality.run import Part, environment
 from taskgraph.bench.quality.stats import select_lr
 from taskgraph.run_folder import claim_container
 from taskgraph.sweep.resumable import read_record

@@ -30,22 +30,47 @@ from typing import Any
 import torch
 
 from taskgraph.atomic import write_text
-from taskgraph.run_folder import claim_container
 from taskgraph.bench.quality.cells import (
-    AdaptCell, TrainCell, adapt_cell_dir, run_adapt_cell, run_train_cell, train_cell_dir,
+    AdaptCell,
+    TrainCell,
+    adapt_cell_dir,
+    run_adapt_cell,
+    run_train_cell,
+    train_cell_dir,
 )
+from taskgraph.bench.quality.oracle import ORACLE_SUITES, oracle_summary, run_oracle_cells
 from taskgraph.bench.quality.plots import plot_few_shot, plot_router_accuracy
 from taskgraph.bench.quality.report import render_suite
 from taskgraph.bench.quality.stats import select_lr
 from taskgraph.bench.quality.suites import (
-    FEW_BUDGET, PLANTED_BUDGET, QUALITY_CHOICES, QUALITY_ROUTERS, REAL_BUDGET, ROUTER_LR, SUITES, TINY_BUDGET,
-    TINY_UNIVERSE, Budget, QualityError, Suite, planted_few_suite, planted_suite, real_suite, router_kind, with_overrides,
+    FEW_BUDGET,
+    PLANTED_BUDGET,
+    QUALITY_CHOICES,
+    QUALITY_ROUTERS,
+    REAL_BUDGET,
+    ROUTER_LR,
+    SUITES,
+    TINY_BUDGET,
+    TINY_UNIVERSE,
+    Budget,
+    QualityError,
+    Suite,
+    planted_few_suite,
+    planted_suite,
+    real_suite,
+    router_kind,
+    with_overrides,
 )
 from taskgraph.bench.quality.summary import (
-    adapt_pair, chosen_records, few_shot_rows, paired_rows, router_row, val_by_lr,
+    adapt_pair,
+    chosen_records,
+    few_shot_rows,
+    paired_rows,
+    router_row,
+    val_by_lr,
 )
-from taskgraph.bench.quality.oracle import ORACLE_SUITES, oracle_summary, run_oracle_cells
 from taskgraph.bench.quality.targets import MU_BASELINES, few_targets, paper_targets, planted_targets, real_targets
+from taskgraph.run_folder import claim_container
 
 Say = Callable[[str], None]
 SUITE_THREADS: dict[str, int | None] = {"planted": 1, "planted-few": 1, "real": None}  # None: every usable CPU

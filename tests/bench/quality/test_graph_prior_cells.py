@@ -10,9 +10,14 @@ import pytest
 from taskgraph.bench.quality.oracle import oracle_summary
 from taskgraph.bench.quality.report import allocation_table, oracle_lines
 from taskgraph.bench.quality.suites import (
-    TINY_BUDGET, TINY_UNIVERSE, cell_spec, planted_few_suite, router_kind, with_overrides,
+    TINY_BUDGET,
+    TINY_UNIVERSE,
+    cell_spec,
+    planted_few_suite,
+    router_kind,
+    with_overrides,
 )
-from taskgraph.bench.quality.summary import paired_figure, per_layer_head, paired_rows
+from taskgraph.bench.quality.summary import paired_figure, paired_rows, per_layer_head
 from taskgraph.bench.quality.targets import allocation_targets, few_targets
 from taskgraph.data.planted import PlantedConfig, planted_universe
 from taskgraph.spec import Spec

@@ -10,14 +10,19 @@ import pytest
 from taskgraph.bench.quality.cells import DONE, adapt_cell_dir, lr_tag, step_ms, train_cell_dir, train_cell_state
 from taskgraph.bench.quality.report import few_shot_table, paired_table, params, pm, router_table, targets_table
 from taskgraph.bench.quality.suites import (
-    PLANTED_BUDGET, TINY_BUDGET, TINY_UNIVERSE, QualityError, cell_spec, choose_held_out, planted_suite,
+    PLANTED_BUDGET,
+    TINY_BUDGET,
+    TINY_UNIVERSE,
+    QualityError,
+    cell_spec,
+    choose_held_out,
+    planted_suite,
     with_overrides,
 )
 from taskgraph.bench.quality.summary import adapt_accuracy, family_accuracy, few_shot_rows, router_row, val_by_lr
 from taskgraph.bench.quality.targets import paper_targets, planted_targets, real_targets
 from taskgraph.spec import Spec
 from taskgraph.sweep.resumable import FINISHED, FRESH, RESUME
-
 
 # ----------------------------------------------------------------------------- cell specs
 BASE = {

@@ -7,7 +7,14 @@ import math
 import pytest
 
 from taskgraph.bench.quality.stats import (
-    LOSS, TIE, UNDECIDED, WIN, paired_difference, select_lr, t_interval, verdict,
+    LOSS,
+    TIE,
+    UNDECIDED,
+    WIN,
+    paired_difference,
+    select_lr,
+    t_interval,
+    verdict,
 )
 from taskgraph.metrics.spread import finite, mean_std
 
