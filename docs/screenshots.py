@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", default=None, help="and put this task beside it")
     args = parser.parse_args(argv)
     if args.source.startswith(SYNTHETIC):
-        graph = synthetic_run_graph(int(args.source[len(SYNTHETIC):]))
+        graph = synthetic_run_graph(int(args.source[len(SYNTHETIC) :]))
     else:
         from taskgraph.report import run_graph
 

@@ -42,9 +42,15 @@ def _owner_tag() -> str:
 
 def file_kind(mode: int) -> str:
     """A word for what a ``st_mode`` is: "regular file", "directory", "FIFO", ..."""
-    for test, word in ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-                       (stat.S_ISLNK, "symlink")):
+    for test, word in (
+        (stat.S_ISREG, "regular file"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "FIFO (named pipe)"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISLNK, "symlink"),
+    ):
         if test(mode):
             return word
     return "special file"
@@ -76,8 +82,10 @@ def resolve_target(path: str | os.PathLike[str]) -> Path:
     if stat.S_ISDIR(mode):
         raise WriteError(f"cannot write {str(path)!r}: it is a directory; give a file path")
     if not stat.S_ISREG(mode):
-        raise WriteError(f"cannot write {str(path)!r}: it is a {file_kind(mode)}, not a regular file; taskgraph "
-                         "replaces regular files only (nothing was written)")
+        raise WriteError(
+            f"cannot write {str(path)!r}: it is a {file_kind(mode)}, not a regular file; taskgraph "
+            "replaces regular files only (nothing was written)"
+        )
     return target
 
 

@@ -46,8 +46,7 @@ def opt(name: str) -> str:
 
 def render_options(message: str, *, cli: bool) -> str:
     """``message`` with each :func:`opt` marker written for Python code or for the command line."""
-    return _OPTION.sub(lambda m: OPTIONS[m.group(1)][1 if cli else 0] if m.group(1) in OPTIONS else m.group(0),
-                       message)
+    return _OPTION.sub(lambda m: OPTIONS[m.group(1)][1 if cli else 0] if m.group(1) in OPTIONS else m.group(0), message)
 
 
 class TaskgraphError(Exception):

@@ -39,8 +39,13 @@ def describe(path: str | os.PathLike[str]) -> str | None:
     return f"is a {file_kind(mode)}, not a regular file"
 
 
-def check_file(path: str | os.PathLike[str], what: str, error: type[TaskgraphError] = TaskgraphError,
-               *, max_bytes: int | None = None) -> Path:
+def check_file(
+    path: str | os.PathLike[str],
+    what: str,
+    error: type[TaskgraphError] = TaskgraphError,
+    *,
+    max_bytes: int | None = None,
+) -> Path:
     """``path`` if it is a regular file (of at most ``max_bytes``); ``error`` saying what it is otherwise."""
     problem = describe(path)
     if problem is not None:
@@ -48,8 +53,10 @@ def check_file(path: str | os.PathLike[str], what: str, error: type[TaskgraphErr
     if max_bytes is not None:
         size = Path(path).stat().st_size
         if size > max_bytes:
-            raise error(f"{what} {str(path)!r} is {size:,} bytes, more than the {max_bytes:,} bytes taskgraph reads "
-                        "from such a file")
+            raise error(
+                f"{what} {str(path)!r} is {size:,} bytes, more than the {max_bytes:,} bytes taskgraph reads "
+                "from such a file"
+            )
     return Path(path)
 
 
@@ -59,6 +66,8 @@ def check_text(text: str, where: str, error: type[TaskgraphError] = TaskgraphErr
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise error(f"{where}: the text holds a lone surrogate {text[exc.start]!r} (U+{ord(text[exc.start]):04X}) at "
-                    f"character {exc.start + 1}, which is not valid Unicode text; fix or drop it") from None
+        raise error(
+            f"{where}: the text holds a lone surrogate {text[exc.start]!r} (U+{ord(text[exc.start]):04X}) at "
+            f"character {exc.start + 1}, which is not valid Unicode text; fix or drop it"
+        ) from None
     return text

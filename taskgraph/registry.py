@@ -82,8 +82,10 @@ class Registry(Generic[T]):
             declared = self._declared.get(kind)
             name = f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', '?')}"
             if declared is not None and (declared[0] != name or declared[1] is not params):
-                raise DuplicateKindError(f"{self.what} kind {kind!r} is declared as {declared[0]} but {name} "
-                                         "registers it (or with other parameters); make the two agree")
+                raise DuplicateKindError(
+                    f"{self.what} kind {kind!r} is declared as {declared[0]} but {name} "
+                    "registers it (or with other parameters); make the two agree"
+                )
             self._entries[kind] = Entry(kind, obj, params)
             return obj
 
@@ -130,8 +132,9 @@ class Registry(Generic[T]):
             module = self._declared[kind][0].partition(":")[0]
             importlib.import_module(module)  # its decorator registers the kind
             if kind not in self._entries:
-                raise DuplicateKindError(f"{self.what} kind {kind!r} is declared in {module}, which does not "
-                                         "register it")
+                raise DuplicateKindError(
+                    f"{self.what} kind {kind!r} is declared in {module}, which does not register it"
+                )
         return self._entries[kind]
 
     def ordered(self) -> list[str]:

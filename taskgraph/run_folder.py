@@ -47,10 +47,29 @@ CONTAINER_KINDS = ("sweep", "bench")
 KINDS = RUN_KINDS + CONTAINER_KINDS
 
 # Every name taskgraph itself writes directly inside a run or container folder: never another command's target.
-RUN_ENTRIES = frozenset({
-    MARKER, LOCK, "spec.yaml", "log.jsonl", "train.json", "checkpoints", "best", "model", "plots", "tensorboard",
-    "adapt.json", "merge.json", "cells", "sweep.md", "sweep.json", "quality.json", "quality.md", "planted", "real",
-})
+RUN_ENTRIES = frozenset(
+    {
+        MARKER,
+        LOCK,
+        "spec.yaml",
+        "log.jsonl",
+        "train.json",
+        "checkpoints",
+        "best",
+        "model",
+        "plots",
+        "tensorboard",
+        "adapt.json",
+        "merge.json",
+        "cells",
+        "sweep.md",
+        "sweep.json",
+        "quality.json",
+        "quality.md",
+        "planted",
+        "real",
+    }
+)
 
 
 class OutputPathError(TaskgraphError):
@@ -78,8 +97,10 @@ def read_marker(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
         if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("kind") not in KINDS:
             raise ValueError(f"format must be {FORMAT!r} and kind one of {list(KINDS)}")
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise OutputPathError(f"{path}: not a taskgraph run marker ({exc}); the folder's owner is unknown, so "
-                              "taskgraph will neither replace it nor write into it") from None
+        raise OutputPathError(
+            f"{path}: not a taskgraph run marker ({exc}); the folder's owner is unknown, so "
+            "taskgraph will neither replace it nor write into it"
+        ) from None
     return record
 
 
@@ -89,8 +110,16 @@ def write_marker(folder: str | os.PathLike[str], kind: str, name: str = "", **ex
 
     if kind not in KINDS:
         raise ValueError(f"unknown run kind {kind!r}; choose from {list(KINDS)}")
-    record = {"format": FORMAT, "version": VERSION, "kind": kind, "id": uuid.uuid4().hex, "name": name,
-              "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "taskgraph": __version__, **extra}
+    record = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "id": uuid.uuid4().hex,
+        "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "taskgraph": __version__,
+        **extra,
+    }
     write_text(Path(folder) / MARKER, json.dumps(record, indent=2) + "\n")
     return record
 
@@ -141,16 +170,27 @@ def _acquire(folder: Path, what: str) -> int:
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
-        raise OutputPathError(f"{what} {str(folder)!r}: cannot create its lock file {LOCK} "
-                              f"({exc.strerror or exc})") from None
+        raise OutputPathError(
+            f"{what} {str(folder)!r}: cannot create its lock file {LOCK} ({exc.strerror or exc})"
+        ) from None
     if not _try_lock(fd):
         holder = _holder(fd)
         os.close(fd)
-        raise RunLockedError(f"{what} {str(folder)!r} is in use by another taskgraph process ({holder}); wait for it "
-                             "to finish or stop it, then run again — nothing was changed")
+        raise RunLockedError(
+            f"{what} {str(folder)!r} is in use by another taskgraph process ({holder}); wait for it "
+            "to finish or stop it, then run again — nothing was changed"
+        )
     os.ftruncate(fd, 0)
-    os.write(fd, json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv[:6])[:300],
-                             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode())
+    os.write(
+        fd,
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "command": " ".join(sys.argv[:6])[:300],
+                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        ).encode(),
+    )
     return fd
 
 
@@ -195,8 +235,9 @@ class OutputFolder:
     marker: dict[str, Any] | None
 
 
-def check_output_folder(out: str | os.PathLike[str], *, kind: str, what: str = opt("out"),
-                        sources: Iterable[str | os.PathLike[str]] = ()) -> OutputFolder:
+def check_output_folder(
+    out: str | os.PathLike[str], *, kind: str, what: str = opt("out"), sources: Iterable[str | os.PathLike[str]] = ()
+) -> OutputFolder:
     """Check that a ``kind`` writer may create (or, later, replace) the folder ``out``.
 
     Refused: an empty path; the current directory or a folder above it; a source, a folder above a
@@ -213,29 +254,38 @@ def check_output_folder(out: str | os.PathLike[str], *, kind: str, what: str = o
     here = f"{what} {str(out)!r}"
     cwd = Path.cwd().resolve()
     if folder == cwd or folder in cwd.parents:
-        raise OutputPathError(f"{here} is the current directory or a folder above it; taskgraph writes a {kind} "
-                              "into a folder of its own (e.g. runs/x) and would never replace the one you work in")
+        raise OutputPathError(
+            f"{here} is the current directory or a folder above it; taskgraph writes a {kind} "
+            "into a folder of its own (e.g. runs/x) and would never replace the one you work in"
+        )
     for source in sources:
         src = _resolve(source, "source")
         if folder == src or folder in src.parents:
-            raise OutputPathError(f"{here} is {'the same as' if folder == src else 'a folder above'} {str(source)!r}, "
-                                  f"which this command reads; give a separate folder for the output")
+            raise OutputPathError(
+                f"{here} is {'the same as' if folder == src else 'a folder above'} {str(source)!r}, "
+                f"which this command reads; give a separate folder for the output"
+            )
     _check_parents_are_folders(folder, here)
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(f"{here} is a {file_kind(folder.stat().st_mode)}; give a folder for the output")
     enclosing = enclosing_run(folder)
     if enclosing is not None and enclosing[1]["kind"] in RUN_KINDS:
-        raise OutputPathError(f"{here} lies inside the taskgraph {enclosing[1]['kind']} run {str(enclosing[0])!r}; "
-                              "a run's folder holds only what that run wrote — give a folder outside it")
+        raise OutputPathError(
+            f"{here} lies inside the taskgraph {enclosing[1]['kind']} run {str(enclosing[0])!r}; "
+            "a run's folder holds only what that run wrote — give a folder outside it"
+        )
     marker = read_marker(folder) if folder.is_dir() else None
     if marker is not None and marker["kind"] != kind:
-        raise OutputPathError(f"{here} holds a taskgraph {marker['kind']} run, which a {kind} never replaces; give a "
-                              "new folder (nothing was changed)")
+        raise OutputPathError(
+            f"{here} holds a taskgraph {marker['kind']} run, which a {kind} never replaces; give a "
+            "new folder (nothing was changed)"
+        )
     return OutputFolder(folder, folder.exists(), marker)
 
 
-def check_output_file(out: str | os.PathLike[str], *, what: str = opt("out"),
-                      sources: Iterable[str | os.PathLike[str]] = ()) -> Path:
+def check_output_file(
+    out: str | os.PathLike[str], *, what: str = opt("out"), sources: Iterable[str | os.PathLike[str]] = ()
+) -> Path:
     """Check that a command may write the file ``out``; returns the file that would be replaced.
 
     Refused: not a file path, a directory, a FIFO / socket / device (a symlink is followed to its
@@ -256,24 +306,29 @@ def check_output_file(out: str | os.PathLike[str], *, what: str = opt("out"),
         src = _resolve(source, "source")
         inside = src in resolved.parents and read_marker(src) is None  # a marked run: rule 4 below decides
         if resolved == src or inside:
-            raise OutputPathError(f"{here} is {'the same file as' if resolved == src else 'inside'} {str(source)!r}, "
-                                  "which this command reads; write the output somewhere else")
+            raise OutputPathError(
+                f"{here} is {'the same file as' if resolved == src else 'inside'} {str(source)!r}, "
+                "which this command reads; write the output somewhere else"
+            )
     enclosing = enclosing_run(resolved)
     if enclosing is not None:
         run, marker = enclosing
         top = resolved.relative_to(run).parts[0]
         if resolved.parent != run or top in RUN_ENTRIES:
-            raise OutputPathError(f"{here} would write into {str(run / top)!r}, which belongs to the taskgraph "
-                                  f"{marker['kind']} run {str(run)!r}; write the output outside the run's own files "
-                                  "(a new file directly in the run folder, or another folder)")
+            raise OutputPathError(
+                f"{here} would write into {str(run / top)!r}, which belongs to the taskgraph "
+                f"{marker['kind']} run {str(run)!r}; write the output outside the run's own files "
+                "(a new file directly in the run folder, or another folder)"
+            )
     return resolved
 
 
 def _check_parents_are_folders(path: Path, here: str) -> None:
     for parent in reversed(path.parents):
         if parent.exists() and not parent.is_dir():
-            raise OutputPathError(f"{here} lies under {str(parent)!r}, which is a {file_kind(parent.stat().st_mode)}, "
-                                  "not a folder")
+            raise OutputPathError(
+                f"{here} lies under {str(parent)!r}, which is a {file_kind(parent.stat().st_mode)}, not a folder"
+            )
 
 
 def _resolve(path: str | os.PathLike[str], what: str) -> Path:
@@ -320,17 +375,27 @@ def check_replaceable(checked: OutputFolder, *, kind: str, overwrite: bool, what
     if not held or (overwrite and checked.marker is not None and checked.marker["kind"] == kind):
         return
     if overwrite:
-        raise OutputPathError(f"{opt('overwrite')}: {what} {str(folder)!r} holds {', '.join(held[:6])} but is not a folder "
-                              f"taskgraph marked as a {kind} run (no {MARKER}); {opt('overwrite')} replaces only taskgraph's "
-                              "own runs, so nothing was removed — give a new folder")
+        raise OutputPathError(
+            f"{opt('overwrite')}: {what} {str(folder)!r} holds {', '.join(held[:6])} but is not a folder "
+            f"taskgraph marked as a {kind} run (no {MARKER}); {opt('overwrite')} replaces only taskgraph's "
+            "own runs, so nothing was removed — give a new folder"
+        )
     also = f" or pass {opt('overwrite')} to replace it" if checked.marker is not None else ""
-    raise OutputPathError(f"{what} {str(folder)!r} already exists and holds {', '.join(held[:6])}; give a new "
-                          f"folder{also} (nothing was changed)")
+    raise OutputPathError(
+        f"{what} {str(folder)!r} already exists and holds {', '.join(held[:6])}; give a new "
+        f"folder{also} (nothing was changed)"
+    )
 
 
 @contextlib.contextmanager
-def claim_output_run(out: str | os.PathLike[str], *, kind: str, sources: Iterable[str | os.PathLike[str]] = (),
-                     overwrite: bool = False, what: str = opt("out")) -> Iterator[Path]:
+def claim_output_run(
+    out: str | os.PathLike[str],
+    *,
+    kind: str,
+    sources: Iterable[str | os.PathLike[str]] = (),
+    overwrite: bool = False,
+    what: str = opt("out"),
+) -> Iterator[Path]:
     """Claim the folder ``out`` for a ``kind`` run that is built in a staging folder and swapped in by
     :func:`publish_run`: check it (:func:`check_output_folder`, :func:`check_replaceable`), create it if
     absent and hold its lock until the block ends. A folder this created is removed again if the block fails.
@@ -365,8 +430,14 @@ def publish_run(staging: Path, out: Path, *, kind: str, name: str = "", **identi
 
 
 @contextlib.contextmanager
-def claim_container(out: str | os.PathLike[str], *, kind: str, sources: Iterable[str | os.PathLike[str]] = (),
-                    legacy: Iterable[str] = (), what: str = opt("out")) -> Iterator[Path]:
+def claim_container(
+    out: str | os.PathLike[str],
+    *,
+    kind: str,
+    sources: Iterable[str | os.PathLike[str]] = (),
+    legacy: Iterable[str] = (),
+    what: str = opt("out"),
+) -> Iterator[Path]:
     """Open the container folder ``out`` (a sweep or bench folder whose cells are runs): new, or one of the
     same ``kind`` to complete. It is marked on first use and locked while the block runs. An unmarked folder
     that is not empty is refused, unless it holds one of the ``legacy`` entries (a container written by
@@ -380,8 +451,10 @@ def claim_container(out: str | os.PathLike[str], *, kind: str, sources: Iterable
     if folder.is_dir() and checked.marker is None:
         held = holds_entries(folder)
         if held and not set(held) & set(legacy):
-            raise OutputPathError(f"{what} {str(out)!r} holds {', '.join(held[:6])} and is not a taskgraph {kind} "
-                                  "folder; give a new or empty folder (nothing was changed)")
+            raise OutputPathError(
+                f"{what} {str(out)!r} holds {', '.join(held[:6])} and is not a taskgraph {kind} "
+                "folder; give a new or empty folder (nothing was changed)"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     with run_lock(folder, what=what):
         if read_marker(folder) is None:

@@ -53,7 +53,9 @@ def parse_json(text: str | bytes) -> Any:
         where = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno} column {exc.colno}"
         raise ValueError(f"is not valid JSON: {exc.msg} at {where}") from None
     except RecursionError:
-        raise ValueError("is nested too deeply (arrays or objects inside one another thousands of levels deep)") from None
+        raise ValueError(
+            "is nested too deeply (arrays or objects inside one another thousands of levels deep)"
+        ) from None
     except ValueError as exc:
         if "int_max_str_digits" in str(exc) or "integer string conversion" in str(exc):
             raise ValueError(f"holds an integer of more than {_int_digits():,} digits") from None
@@ -66,8 +68,13 @@ def _int_digits() -> int:
     return sys.get_int_max_str_digits() or 4300
 
 
-def read_json(path: str | os.PathLike[str], what: str, error: type[TaskgraphError] = CheckpointError,
-              *, max_bytes: int = MAX_RECORD_BYTES) -> Any:
+def read_json(
+    path: str | os.PathLike[str],
+    what: str,
+    error: type[TaskgraphError] = CheckpointError,
+    *,
+    max_bytes: int = MAX_RECORD_BYTES,
+) -> Any:
     """The JSON value in the regular file ``path``; ``error`` naming ``what`` and the path otherwise."""
     file = check_file(path, what, error, max_bytes=max_bytes)
     try:
@@ -81,8 +88,9 @@ def read_json(path: str | os.PathLike[str], what: str, error: type[TaskgraphErro
     raise error(f"{file} {problem}; it should hold {what}, as taskgraph wrote it")
 
 
-def validate_record(data: Any, model: type[Record], where: str,
-                    error: type[TaskgraphError] = CheckpointError) -> Record:
+def validate_record(
+    data: Any, model: type[Record], where: str, error: type[TaskgraphError] = CheckpointError
+) -> Record:
     """``data`` as ``model``; ``error`` listing ``where: field: problem`` for every field that is wrong."""
     try:
         return model.model_validate(data)
@@ -91,8 +99,9 @@ def validate_record(data: Any, model: type[Record], where: str,
         raise error(f"{problems} (the file was edited or damaged; taskgraph wrote it otherwise)") from None
 
 
-def read_record(path: str | os.PathLike[str], model: type[Record], what: str,
-                error: type[TaskgraphError] = CheckpointError) -> Record:
+def read_record(
+    path: str | os.PathLike[str], model: type[Record], what: str, error: type[TaskgraphError] = CheckpointError
+) -> Record:
     """The file ``path`` read with :func:`read_json` and checked by ``model`` (:func:`validate_record`)."""
     return validate_record(read_json(path, what, error), model, str(path), error)
 
@@ -247,7 +256,9 @@ def read_log(path: str | os.PathLike[str], upto: int | None = None) -> list[dict
         except ValueError as exc:
             if number == len(lines):  # no newline after it: a write cut short
                 break
-            raise CheckpointError(f"{log}:{number}: not a JSON line (the line {exc}); the run's log is corrupted") from None
+            raise CheckpointError(
+                f"{log}:{number}: not a JSON line (the line {exc}); the run's log is corrupted"
+            ) from None
         if not isinstance(row, dict):
             raise CheckpointError(f"{log}:{number}: a log line is a JSON object, got {type(row).__name__}")
         validate_record(row, LogRow, f"{log}:{number}")

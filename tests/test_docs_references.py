@@ -23,5 +23,13 @@ def test_code_citations_resolve_to_sections_of_docs_methods():
     assert not outside, f"code cites PAPERS.md, which is not in the repository: {outside}"
     assert cited_numbers and cited_numbers <= numbers, cited_numbers - numbers
     assert cited_names and cited_names <= headings, cited_names - headings
-    for method in ("Task arithmetic", "Average", "TIES", "DARE", "DARE-TIES", "Shared-subspace merge", "Merge-then-SVD"):
+    for method in (
+        "Task arithmetic",
+        "Average",
+        "TIES",
+        "DARE",
+        "DARE-TIES",
+        "Shared-subspace merge",
+        "Merge-then-SVD",
+    ):
         assert method in headings  # a section for every merge method

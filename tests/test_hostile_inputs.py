@@ -52,8 +52,9 @@ TRAINER_EDITS = [
 
 
 @pytest.mark.parametrize("key, value, message", TRAINER_EDITS, ids=[k for k, _, _ in TRAINER_EDITS])
-def test_an_edited_trainer_record_is_named_on_resume_and_changes_nothing(tiny: TinyRun, tmp_path: Path, key: str,
-                                                                          value: Any, message: str) -> None:
+def test_an_edited_trainer_record_is_named_on_resume_and_changes_nothing(
+    tiny: TinyRun, tmp_path: Path, key: str, value: Any, message: str
+) -> None:
     """Before: a negative log_bytes crashed truncate() (OSError), a string mean_acc crashed a comparison
     (TypeError), a bool or a NaN went through."""
     run = copy_run(tiny.run, tmp_path / "run")
@@ -68,14 +69,24 @@ def _line_one_null(run: Path) -> None:
     log.write_text("null\n" + log.read_text().split("\n", 1)[1])
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda run: ((run / "log.jsonl").unlink(), (run / "log.jsonl").mkdir()), "log.jsonl' is a directory, not a file"),
-    (_line_one_null, "log.jsonl:1: a log line is a JSON object, got NoneType"),
-    (lambda run: ((run / "train.json").unlink(), (run / "train.json").mkdir()),
-     "train.json' is a directory, not a file; a resumed run writes a regular file there"),
-], ids=["log-folder", "log-null-line", "summary-folder"])
-def test_resume_checks_what_it_keeps_and_rewrites_before_training(tiny: TinyRun, tmp_path: Path,
-                                                                  edit: Callable[[Path], Any], message: str) -> None:
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda run: ((run / "log.jsonl").unlink(), (run / "log.jsonl").mkdir()),
+            "log.jsonl' is a directory, not a file",
+        ),
+        (_line_one_null, "log.jsonl:1: a log line is a JSON object, got NoneType"),
+        (
+            lambda run: ((run / "train.json").unlink(), (run / "train.json").mkdir()),
+            "train.json' is a directory, not a file; a resumed run writes a regular file there",
+        ),
+    ],
+    ids=["log-folder", "log-null-line", "summary-folder"],
+)
+def test_resume_checks_what_it_keeps_and_rewrites_before_training(
+    tiny: TinyRun, tmp_path: Path, edit: Callable[[Path], Any], message: str
+) -> None:
     """Before: a folder log was IsADirectoryError (exit 1); a `null` log line or a folder train.json was found
     only after the resumed training had rewritten the run (exit 2, the run changed)."""
     run = copy_run(tiny.run, tmp_path / "run")
@@ -85,16 +96,21 @@ def test_resume_checks_what_it_keeps_and_rewrites_before_training(tiny: TinyRun,
     assert tree(run) == before
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda p: _edit_json(p, "base_dir", 5), "train.json: base_dir: Input should be a valid string (got 5)"),
-    (lambda p: _edit_json(p, "final_val", {"mean_acc": 7}), "train.json: final_val.mean_acc: Input should be less"),
-    (lambda p: p.write_text(DEEP), "train.json is nested too deeply"),
-    (lambda p: p.write_text(p.read_text()[:40]), "train.json is not valid JSON"),
-    (lambda p: (p.unlink(), p.mkdir()), "train.json' is a directory, not a file"),
-    (lambda p: (p.unlink(), os.mkfifo(p)), "train.json' is a FIFO (named pipe), not a regular file"),
-], ids=["base_dir-int", "accuracy-7", "deep", "truncated", "folder", "fifo"])
-def test_an_edited_run_summary_is_named_by_eval(tiny: TinyRun, tmp_path: Path, edit: Callable[[Path], Any],
-                                               message: str) -> None:
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: _edit_json(p, "base_dir", 5), "train.json: base_dir: Input should be a valid string (got 5)"),
+        (lambda p: _edit_json(p, "final_val", {"mean_acc": 7}), "train.json: final_val.mean_acc: Input should be less"),
+        (lambda p: p.write_text(DEEP), "train.json is nested too deeply"),
+        (lambda p: p.write_text(p.read_text()[:40]), "train.json is not valid JSON"),
+        (lambda p: (p.unlink(), p.mkdir()), "train.json' is a directory, not a file"),
+        (lambda p: (p.unlink(), os.mkfifo(p)), "train.json' is a FIFO (named pipe), not a regular file"),
+    ],
+    ids=["base_dir-int", "accuracy-7", "deep", "truncated", "folder", "fifo"],
+)
+def test_an_edited_run_summary_is_named_by_eval(
+    tiny: TinyRun, tmp_path: Path, edit: Callable[[Path], Any], message: str
+) -> None:
     """Before: any unreadable train.json was skipped in silence and the data looked up in the cwd."""
     run = copy_run(tiny.run, tmp_path / "run")
     edit(run / "train.json")
@@ -103,30 +119,52 @@ def test_an_edited_run_summary_is_named_by_eval(tiny: TinyRun, tmp_path: Path, e
     assert tree(run) == before
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda p: p.write_text('{"version": "1.0", "model": {"type": "WordPiece"}}'), "cannot load a tokenizer"),
-    (lambda p: p.write_text("[1, 2]"), "cannot load a tokenizer"),
-    (lambda p: (p.unlink(), os.mkfifo(p)), "tokenizer.json is a FIFO (named pipe)"),
-    (lambda p: (p.unlink(), p.mkdir()), "tokenizer.json is a directory"),
-], ids=["wrong-shape", "a-list", "fifo", "folder"])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda p: p.write_text('{"version": "1.0", "model": {"type": "WordPiece"}}'), "cannot load a tokenizer"),
+        (lambda p: p.write_text("[1, 2]"), "cannot load a tokenizer"),
+        (lambda p: (p.unlink(), os.mkfifo(p)), "tokenizer.json is a FIFO (named pipe)"),
+        (lambda p: (p.unlink(), p.mkdir()), "tokenizer.json is a directory"),
+    ],
+    ids=["wrong-shape", "a-list", "fifo", "folder"],
+)
 @pytest.mark.parametrize("command", ["eval", "predict"])
-def test_a_corrupt_tokenizer_is_a_model_error(tiny: TinyRun, tmp_path: Path, edit: Callable[[Path], Any],
-                                              message: str, command: str) -> None:
+def test_a_corrupt_tokenizer_is_a_model_error(
+    tiny: TinyRun, tmp_path: Path, edit: Callable[[Path], Any], message: str, command: str
+) -> None:
     """Before: KeyError('added_tokens') from transformers (exit 1); a FIFO blocked."""
     run = copy_run(tiny.run, tmp_path / "run")
     edit(run / "model" / "tokenizer" / "tokenizer.json")
-    argv = (["eval", str(run), "--no-timing", "--no-alignment"] if command == "eval" else
-            ["predict", str(run), "--task", "color", "--input", str(tiny.folder / "color.jsonl"),
-             "--out", str(tmp_path / "p.jsonl")])
+    argv = (
+        ["eval", str(run), "--no-timing", "--no-alignment"]
+        if command == "eval"
+        else [
+            "predict",
+            str(run),
+            "--task",
+            "color",
+            "--input",
+            str(tiny.folder / "color.jsonl"),
+            "--out",
+            str(tmp_path / "p.jsonl"),
+        ]
+    )
     refused(cli_within(argv), message)
     assert not (tmp_path / "p.jsonl").exists()
 
 
-@pytest.mark.parametrize("line, message", [
-    (DEEP, r"log.jsonl:2: not a JSON line \(the line is nested too deeply"),
-    ('{"step": "3", "split": "train"}', r"log.jsonl:2: step: Input should be a valid integer"),
-    ('{"step": 3, "split": "val", "mean_acc": 2.5}', r"log.jsonl:2: mean_acc: Input should be less than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (DEEP, r"log.jsonl:2: not a JSON line \(the line is nested too deeply"),
+        ('{"step": "3", "split": "train"}', r"log.jsonl:2: step: Input should be a valid integer"),
+        (
+            '{"step": 3, "split": "val", "mean_acc": 2.5}',
+            r"log.jsonl:2: mean_acc: Input should be less than or equal to 1",
+        ),
+    ],
+)
 def test_log_lines_are_checked_by_their_schema(tmp_path: Path, line: str, message: str) -> None:
     """Before: a deep line was a RecursionError; a wrong type reached the plots."""
     log = tmp_path / "log.jsonl"
@@ -136,25 +174,52 @@ def test_log_lines_are_checked_by_their_schema(tmp_path: Path, line: str, messag
 
 
 # ----------------------------------------------------------------------------- item 9: bounds, nesting, text
-@pytest.mark.parametrize("argv, message", [
-    (["export", "SPEC", "--format", "json", "--out", "OUT/g.json", "--layers", "1000000000"],
-     "--layers: must be at most 1,000 (adapted layers to draw), got 1,000,000,000"),
-    (["sweep", "SPEC", "--param", "router.temperature=1", "--out", "OUT/s", "--seeds", "1000000"],
-     "--seeds: must be at most 100"),
-    (["adapt", "RUN", "--task", "n", "--data", "x.jsonl", "--shots", "4", "--mode", "full", "--out", "OUT/a",
-      "--seed", str(2**64)], "--seed: must be at most 4,294,967,295"),
-    (["merge", "RUN", "--method", "dare", "--out", "OUT/m", "--seed", "-1"], "--seed: must be at least 0"),
-    (["bench", "speed", "--seed", str(2**70)], "--seed: must be at most 4,294,967,295"),
-    (["bench", "quality", "--out", "OUT/q", "--seeds", "101"], "--seeds: must be at most 100"),
-    (["bench", "speed", "--tasks", "1000000"], "--tasks: must be at most 100,000 (tasks a benchmark builds)"),
-    (["bench", "speed", "--batch", "100000"], "--batch: must be at most 4,096"),
-    (["bench", "scale", "--tasks", "10", "2000000"], "--tasks: must be at most 100,000"),
-    (["eval", "RUN", "--timing-rounds", "100000"], "--timing-rounds: must be at most 10,000"),
-    (["train", "SPEC", "--out", "OUT/t", "--set", f"training.seed={2**70}"],
-     "training.seed: Input should be less than or equal to 4294967295"),
-])
-def test_counts_and_seeds_are_bounded_with_the_limit_named(tiny: TinyRun, tmp_path: Path, argv: list[str],
-                                                           message: str) -> None:
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["export", "SPEC", "--format", "json", "--out", "OUT/g.json", "--layers", "1000000000"],
+            "--layers: must be at most 1,000 (adapted layers to draw), got 1,000,000,000",
+        ),
+        (
+            ["sweep", "SPEC", "--param", "router.temperature=1", "--out", "OUT/s", "--seeds", "1000000"],
+            "--seeds: must be at most 100",
+        ),
+        (
+            [
+                "adapt",
+                "RUN",
+                "--task",
+                "n",
+                "--data",
+                "x.jsonl",
+                "--shots",
+                "4",
+                "--mode",
+                "full",
+                "--out",
+                "OUT/a",
+                "--seed",
+                str(2**64),
+            ],
+            "--seed: must be at most 4,294,967,295",
+        ),
+        (["merge", "RUN", "--method", "dare", "--out", "OUT/m", "--seed", "-1"], "--seed: must be at least 0"),
+        (["bench", "speed", "--seed", str(2**70)], "--seed: must be at most 4,294,967,295"),
+        (["bench", "quality", "--out", "OUT/q", "--seeds", "101"], "--seeds: must be at most 100"),
+        (["bench", "speed", "--tasks", "1000000"], "--tasks: must be at most 100,000 (tasks a benchmark builds)"),
+        (["bench", "speed", "--batch", "100000"], "--batch: must be at most 4,096"),
+        (["bench", "scale", "--tasks", "10", "2000000"], "--tasks: must be at most 100,000"),
+        (["eval", "RUN", "--timing-rounds", "100000"], "--timing-rounds: must be at most 10,000"),
+        (
+            ["train", "SPEC", "--out", "OUT/t", "--set", f"training.seed={2**70}"],
+            "training.seed: Input should be less than or equal to 4294967295",
+        ),
+    ],
+)
+def test_counts_and_seeds_are_bounded_with_the_limit_named(
+    tiny: TinyRun, tmp_path: Path, argv: list[str], message: str
+) -> None:
     """Before: --layers 1e9 and --seeds 1e6 ran until killed; a seed above 2**64 overflowed (exit 1)."""
     subs = {"SPEC": str(tiny.spec), "RUN": str(tiny.run)}
     argv = [subs.get(a, a.replace("OUT", str(tmp_path))) for a in argv]
@@ -165,28 +230,77 @@ def test_counts_and_seeds_are_bounded_with_the_limit_named(tiny: TinyRun, tmp_pa
 def test_a_sweep_grid_is_bounded(tiny: TinyRun, tmp_path: Path) -> None:
     values = ",".join(str(1 + i / 1000) for i in range(101))
     lrs = ",".join(str(1e-3 * (1 + i)) for i in range(100))
-    refused(cli(["sweep", str(tiny.spec), "--param", f"router.temperature={values}",
-                 "--param", f"training.lr.adapters={lrs}", "--out", str(tmp_path / "s")]),
-            "the grid has 10,100 cells", "a sweep runs at most 10,000")
+    refused(
+        cli(
+            [
+                "sweep",
+                str(tiny.spec),
+                "--param",
+                f"router.temperature={values}",
+                "--param",
+                f"training.lr.adapters={lrs}",
+                "--out",
+                str(tmp_path / "s"),
+            ]
+        ),
+        "the grid has 10,100 cells",
+        "a sweep runs at most 10,000",
+    )
 
 
-@pytest.mark.parametrize("text, message", [
-    (DEEP, "line 2 is nested too deeply"),
-    ('{"text": "a \\ud800"}', "line 2, field 'text': the text holds a lone surrogate"),
-    ('{"text": "a", "n": ' + "9" * 5000 + "}", "line 2 holds an integer of more than 4,300 digits"),
-])
-def test_predict_input_that_python_cannot_read_is_exit_2(tiny: TinyRun, tmp_path: Path, text: str,
-                                                         message: str) -> None:
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (DEEP, "line 2 is nested too deeply"),
+        ('{"text": "a \\ud800"}', "line 2, field 'text': the text holds a lone surrogate"),
+        ('{"text": "a", "n": ' + "9" * 5000 + "}", "line 2 holds an integer of more than 4,300 digits"),
+    ],
+)
+def test_predict_input_that_python_cannot_read_is_exit_2(
+    tiny: TinyRun, tmp_path: Path, text: str, message: str
+) -> None:
     (tmp_path / "in.jsonl").write_text('{"text": "good"}\n' + text + "\n")
-    refused(cli(["predict", str(tiny.run), "--task", "sentiment", "--input", str(tmp_path / "in.jsonl"),
-                 "--out", str(tmp_path / "p.jsonl")]), message)
+    refused(
+        cli(
+            [
+                "predict",
+                str(tiny.run),
+                "--task",
+                "sentiment",
+                "--input",
+                str(tmp_path / "in.jsonl"),
+                "--out",
+                str(tmp_path / "p.jsonl"),
+            ]
+        ),
+        message,
+    )
     assert not (tmp_path / "p.jsonl").exists()
 
 
 def test_adapt_data_that_python_cannot_read_is_exit_2(tiny: TinyRun, tmp_path: Path) -> None:
     (tmp_path / "new.jsonl").write_text('{"text": "good", "label": 0}\n{"text": ' + DEEP + ', "label": 1}\n')
-    refused(cli(["adapt", str(tiny.run), "--task", "new", "--data", str(tmp_path / "new.jsonl"), "--shots", "2",
-                 "--mode", "full", "--out", str(tmp_path / "a"), "--labels", "2"]), "line 2 is nested too deeply")
+    refused(
+        cli(
+            [
+                "adapt",
+                str(tiny.run),
+                "--task",
+                "new",
+                "--data",
+                str(tmp_path / "new.jsonl"),
+                "--shots",
+                "2",
+                "--mode",
+                "full",
+                "--out",
+                str(tmp_path / "a"),
+                "--labels",
+                "2",
+            ]
+        ),
+        "line 2 is nested too deeply",
+    )
     assert not (tmp_path / "a").exists()
 
 
@@ -195,17 +309,23 @@ def test_a_catalog_cache_under_a_regular_file_is_exit_2(tmp_path: Path, monkeypa
     """Before: NotADirectoryError from mkdir (exit 1)."""
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("TASKGRAPH_CACHE", str(tmp_path / "file" / "cache"))
-    refused(cli(["data", "fetch", "vader-tweets"]), f"{str(tmp_path / 'file')!r} is a regular file, where a folder "
-                                                    "is needed; point TASKGRAPH_CACHE at a folder")
+    refused(
+        cli(["data", "fetch", "vader-tweets"]),
+        f"{str(tmp_path / 'file')!r} is a regular file, where a folder is needed; point TASKGRAPH_CACHE at a folder",
+    )
     assert (tmp_path / "file").read_text() == "x"
 
 
-@pytest.mark.parametrize("argv", [
-    ["bench", "quality", "--out", "FILE/q", "--seeds", "1"],
-    ["sweep", "SPEC", "--param", "router.temperature=1", "--out", "FILE/s"],
-    ["adapt", "RUN", "--task", "n", "--data", "DATA", "--shots", "2", "--mode", "full", "--out", "FILE/a"],
-    ["eval", "RUN", "--no-timing", "--no-alignment", "--json", "FILE/e.json"],
-], ids=["bench-quality", "sweep", "adapt", "eval-json"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "quality", "--out", "FILE/q", "--seeds", "1"],
+        ["sweep", "SPEC", "--param", "router.temperature=1", "--out", "FILE/s"],
+        ["adapt", "RUN", "--task", "n", "--data", "DATA", "--shots", "2", "--mode", "full", "--out", "FILE/a"],
+        ["eval", "RUN", "--no-timing", "--no-alignment", "--json", "FILE/e.json"],
+    ],
+    ids=["bench-quality", "sweep", "adapt", "eval-json"],
+)
 def test_an_out_under_a_regular_file_is_exit_2(tiny: TinyRun, tmp_path: Path, argv: list[str]) -> None:
     """Before the run-folder checks: NotADirectoryError (exit 1) from the first mkdir."""
     (tmp_path / "file").write_text("x")
@@ -215,17 +335,39 @@ def test_an_out_under_a_regular_file_is_exit_2(tiny: TinyRun, tmp_path: Path, ar
     assert (tmp_path / "file").read_text() == "x"
 
 
-@pytest.mark.parametrize("make, what", [
-    (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
-    (lambda p: (os.symlink(p.with_name("b"), p), os.symlink(p, p.with_name("b"))), "is a symlink loop"),
-    (lambda p: p.mkdir(), "is a directory"),
-], ids=["fifo", "loop", "folder"])
-def test_special_files_as_adapt_data_are_named(tiny: TinyRun, tmp_path: Path, make: Callable[[Path], Any],
-                                               what: str) -> None:
+@pytest.mark.parametrize(
+    "make, what",
+    [
+        (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
+        (lambda p: (os.symlink(p.with_name("b"), p), os.symlink(p, p.with_name("b"))), "is a symlink loop"),
+        (lambda p: p.mkdir(), "is a directory"),
+    ],
+    ids=["fifo", "loop", "folder"],
+)
+def test_special_files_as_adapt_data_are_named(
+    tiny: TinyRun, tmp_path: Path, make: Callable[[Path], Any], what: str
+) -> None:
     """Before: "no such file" for each of them."""
     make(tmp_path / "new.jsonl")
-    refused(cli_within(["adapt", str(tiny.run), "--task", "new", "--data", str(tmp_path / "new.jsonl"), "--shots", "2",
-                    "--mode", "full", "--out", str(tmp_path / "a")]), what)
+    refused(
+        cli_within(
+            [
+                "adapt",
+                str(tiny.run),
+                "--task",
+                "new",
+                "--data",
+                str(tmp_path / "new.jsonl"),
+                "--shots",
+                "2",
+                "--mode",
+                "full",
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        ),
+        what,
+    )
 
 
 # ----------------------------------------------------------------------------- item 13: consistency
@@ -236,8 +378,18 @@ def test_a_byte_order_mark_does_not_change_predictions(tiny: TinyRun, tmp_path: 
     (tmp_path / "plain.jsonl").write_text(rows)
     (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + rows.encode())
     for name in ("plain", "bom"):
-        outcome = cli(["predict", str(tiny.run), "--task", "sentiment", "--input", str(tmp_path / f"{name}.jsonl"),
-                       "--out", str(tmp_path / f"{name}.out")])
+        outcome = cli(
+            [
+                "predict",
+                str(tiny.run),
+                "--task",
+                "sentiment",
+                "--input",
+                str(tmp_path / f"{name}.jsonl"),
+                "--out",
+                str(tmp_path / f"{name}.out"),
+            ]
+        )
         assert outcome.code == 0, outcome.err
     assert (tmp_path / "bom.out").read_bytes() == (tmp_path / "plain.out").read_bytes()
 
@@ -255,7 +407,8 @@ def test_a_one_label_task_is_a_warning_on_the_command_line(tiny: TinyRun, tmp_pa
     (tmp_path / "animal.jsonl").write_text("".join(json.dumps({**r, "label": 1}) + "\n" for r in rows))
     spec = tiny.spec.read_text().replace("path: animal.jsonl", f"path: {tmp_path / 'animal.jsonl'}")
     spec = spec.replace("path: sentiment.jsonl", f"path: {tiny.folder / 'sentiment.jsonl'}").replace(
-        "path: color.jsonl", f"path: {tiny.folder / 'color.jsonl'}")
+        "path: color.jsonl", f"path: {tiny.folder / 'color.jsonl'}"
+    )
     (tmp_path / "spec.yaml").write_text(spec)
     outcome = cli(["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run"), "--max-steps", "1"])
     assert outcome.code == 0, outcome.err
@@ -263,12 +416,17 @@ def test_a_one_label_task_is_a_warning_on_the_command_line(tiny: TinyRun, tmp_pa
 
 
 # ----------------------------------------------------------------------------- more readers of the same class
-@pytest.mark.parametrize("make, message", [
-    (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
-    (lambda p: p.write_text(DEEP), "is nested too deeply"),
-], ids=["fifo", "deep"])
-def test_a_catalog_manifest_that_cannot_be_read_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          make: Callable[[Path], Any], message: str) -> None:
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
+        (lambda p: p.write_text(DEEP), "is nested too deeply"),
+    ],
+    ids=["fifo", "deep"],
+)
+def test_a_catalog_manifest_that_cannot_be_read_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Callable[[Path], Any], message: str
+) -> None:
     """TASKGRAPH_CATALOG_MANIFEST names the catalog's manifest. Before: a FIFO blocked, nesting was a RecursionError."""
     make(tmp_path / "manifest.json")
     monkeypatch.setenv("TASKGRAPH_CATALOG_MANIFEST", str(tmp_path / "manifest.json"))
@@ -297,7 +455,9 @@ def test_an_adapt_record_that_cannot_be_read_is_no_provenance_and_no_hang(tmp_pa
         run.mkdir()
         make(run / "adapt.json")
         found: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda found=found, run=run: found.update(task_provenance(["a"], [], run)), daemon=True)
+        thread = threading.Thread(
+            target=lambda found=found, run=run: found.update(task_provenance(["a"], [], run)), daemon=True
+        )
         thread.start()
         thread.join(30)
         assert not thread.is_alive(), f"reading a {name} adapt.json blocked"

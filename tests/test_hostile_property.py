@@ -30,8 +30,13 @@ from hypothesis import strategies as st
 
 from tests.hostile import Outcome, TinyRun, cli_within, copy_run, train_tiny_run, tree
 
-FUZZ = settings(deadline=None, database=None, derandomize=True, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    deadline=None,
+    database=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 
 PRISTINE: dict[str, bytes | str] = {}  # the trained run as it was, to check it is never changed
@@ -53,16 +58,34 @@ def check(outcome: Outcome, argv: list[str]) -> None:
 # ----------------------------------------------------------------------------- values
 SURROGATES = st.sampled_from(["\ud800", "\udfff", "a\udc80b"])
 TEXT = st.one_of(st.text(max_size=30), SURROGATES, st.just(""), st.just("x" * 140_000))
-NUMBER = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True),
-                   st.sampled_from([0, 1, 2, -1, 2**64, 10**30]))
+NUMBER = st.one_of(
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, 2, -1, 2**64, 10**30]),
+)
 SCALAR = st.one_of(st.none(), st.booleans(), NUMBER, TEXT)
-JSON = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                       max_size=3), max_leaves=8)
-LABEL = st.one_of(st.sampled_from([0, 1, 2, 1.0, "0", "1", "1.0", "2.0", " 1 ", "+1", "1.5", "pos", "", "9" * 30]),
-                  SCALAR)
-SPECIAL_LINES = st.sampled_from([
-    "[" * 100_000, '{"text": ' + "[" * 5000 + "]" * 5000 + ', "label": 0}', '{"text": "a", "label": ' + "9" * 5000 + "}",
-    '{"text": "a \\ud800", "label": 0}', "NaN", "\x00\x01", '{"text": "a", "label": 1}{"x": 1}', "{}", "[]", " "])
+JSON = st.recursive(
+    SCALAR,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+LABEL = st.one_of(
+    st.sampled_from([0, 1, 2, 1.0, "0", "1", "1.0", "2.0", " 1 ", "+1", "1.5", "pos", "", "9" * 30]), SCALAR
+)
+SPECIAL_LINES = st.sampled_from(
+    [
+        "[" * 100_000,
+        '{"text": ' + "[" * 5000 + "]" * 5000 + ', "label": 0}',
+        '{"text": "a", "label": ' + "9" * 5000 + "}",
+        '{"text": "a \\ud800", "label": 0}',
+        "NaN",
+        "\x00\x01",
+        '{"text": "a", "label": 1}{"x": 1}',
+        "{}",
+        "[]",
+        " ",
+    ]
+)
 
 
 def dumps(value: Any) -> str:
@@ -76,8 +99,9 @@ def jsonl_file(draw: st.DrawFn) -> bytes:
     for _ in range(draw(st.integers(0, 4))):
         kind = draw(st.sampled_from(["row", "value", "special", "bytes"]))
         if kind == "row":
-            line = dumps({draw(st.sampled_from(["text", "label", "x"])): draw(TEXT), "label": draw(LABEL),
-                          "text": draw(TEXT)})
+            line = dumps(
+                {draw(st.sampled_from(["text", "label", "x"])): draw(TEXT), "label": draw(LABEL), "text": draw(TEXT)}
+            )
         elif kind == "value":
             line = dumps(draw(JSON))
         elif kind == "special":
@@ -97,8 +121,9 @@ def csv_file(draw: st.DrawFn) -> bytes:
     for i in range(draw(st.integers(0, 12))):
         writer.writerow([f"good dog {i}", i % 2])
     for _ in range(draw(st.integers(0, 4))):
-        row = draw(st.lists(st.one_of(st.text(max_size=12), st.sampled_from(["0.0", "1", "2.0", "x" * 140_000])),
-                            max_size=4))
+        row = draw(
+            st.lists(st.one_of(st.text(max_size=12), st.sampled_from(["0.0", "1", "2.0", "x" * 140_000])), max_size=4)
+        )
         writer.writerow(row)
     text = out.getvalue()
     if draw(st.booleans()):
@@ -147,8 +172,18 @@ def test_any_predict_input_is_exit_0_or_2_and_writes_only_its_out(tiny: TinyRun,
         folder = Path(tmp)
         (folder / "in.jsonl").write_bytes(content)
         before = tree(folder)
-        argv = ["predict", str(tiny.run), "--task", "color", "--input", str(folder / "in.jsonl"), "--text-field",
-                field, "--out", str(folder / "out.jsonl")]
+        argv = [
+            "predict",
+            str(tiny.run),
+            "--task",
+            "color",
+            "--input",
+            str(folder / "in.jsonl"),
+            "--text-field",
+            field,
+            "--out",
+            str(folder / "out.jsonl"),
+        ]
         outcome = cli_within(argv)
         check(outcome, argv)
         after = tree(folder)
@@ -156,15 +191,24 @@ def test_any_predict_input_is_exit_0_or_2_and_writes_only_its_out(tiny: TinyRun,
         assert after == before
         if outcome.code == 0:
             assert written is not None and len(written.splitlines()) == sum(  # type: ignore[union-attr]
-                1 for line in content.splitlines() if line.strip() and line.strip() != b"\xef\xbb\xbf")
+                1 for line in content.splitlines() if line.strip() and line.strip() != b"\xef\xbb\xbf"
+            )
         else:
             assert written is None
 
 
 # ----------------------------------------------------------------------------- run folders
-RUN_FILES = ["checkpoints/step-000002/trainer.json", "train.json", "log.jsonl", "model/manifest.json",
-             "model/tokenizer/tokenizer.json", "model/tokenizer/tokenizer_config.json", ".taskgraph-run.json",
-             "best/trainer.json", "spec.yaml"]
+RUN_FILES = [
+    "checkpoints/step-000002/trainer.json",
+    "train.json",
+    "log.jsonl",
+    "model/manifest.json",
+    "model/tokenizer/tokenizer.json",
+    "model/tokenizer/tokenizer_config.json",
+    ".taskgraph-run.json",
+    "best/trainer.json",
+    "spec.yaml",
+]
 
 
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -193,8 +237,9 @@ def run_edit(draw: st.DrawFn, files: list[str]) -> tuple[str, str, Any]:
     return name, kind, None
 
 
-SPECIAL_VALUES = st.sampled_from([-1, 0, 2**63, 10**400, math.inf, -math.inf, math.nan, "", "x" * 1000, [], {},
-                                  [[[[[]]]]], "../../../../etc", "/"])
+SPECIAL_VALUES = st.sampled_from(
+    [-1, 0, 2**63, 10**400, math.inf, -math.inf, math.nan, "", "x" * 1000, [], {}, [[[[[]]]]], "../../../../etc", "/"]
+)
 
 
 def apply_edit(run: Path, edit: tuple[str, str, Any]) -> None:
@@ -258,8 +303,16 @@ def _read_only(tiny: TinyRun, edit: tuple[str, str, Any], command: str) -> None:
         argv = {
             "eval": ["eval", str(run), "--no-timing", "--no-alignment", "--task", "sentiment", "--json", str(out)],
             "export": ["export", str(run), "--format", "json", "--out", str(out)],
-            "predict": ["predict", str(run), "--task", "color", "--input", str(tiny.folder / "color.jsonl"),
-                        "--out", str(out)],
+            "predict": [
+                "predict",
+                str(run),
+                "--task",
+                "color",
+                "--input",
+                str(tiny.folder / "color.jsonl"),
+                "--out",
+                str(out),
+            ],
         }[command]
         outcome = cli_within(argv)
         check(outcome, argv)
@@ -270,10 +323,13 @@ def _read_only(tiny: TinyRun, edit: tuple[str, str, Any], command: str) -> None:
 
 
 @settings(FUZZ, max_examples=50)
-@given(edit=run_edit([f for f in RUN_FILES if f != "model/manifest.json"]),
-       command=st.sampled_from(["eval", "export", "predict"]))
-def test_an_edited_run_is_read_with_exit_0_or_2_and_left_as_it_was(tiny: TinyRun, edit: tuple[str, str, Any],
-                                                                   command: str) -> None:
+@given(
+    edit=run_edit([f for f in RUN_FILES if f != "model/manifest.json"]),
+    command=st.sampled_from(["eval", "export", "predict"]),
+)
+def test_an_edited_run_is_read_with_exit_0_or_2_and_left_as_it_was(
+    tiny: TinyRun, edit: tuple[str, str, Any], command: str
+) -> None:
     _read_only(tiny, edit, command)
 
 
@@ -284,10 +340,20 @@ def test_an_edited_manifest_is_read_with_exit_0_or_2(tiny: TinyRun, edit: tuple[
 
 
 @settings(FUZZ, max_examples=10)
-@given(edit=run_edit(["checkpoints/step-000002/trainer.json", "log.jsonl", "train.json", ".taskgraph-run.json",
-                      "checkpoints/step-000002/manifest.json"]))
-def test_resuming_an_edited_run_is_exit_0_or_2_and_a_failure_changes_nothing(tiny: TinyRun,
-                                                                              edit: tuple[str, str, Any]) -> None:
+@given(
+    edit=run_edit(
+        [
+            "checkpoints/step-000002/trainer.json",
+            "log.jsonl",
+            "train.json",
+            ".taskgraph-run.json",
+            "checkpoints/step-000002/manifest.json",
+        ]
+    )
+)
+def test_resuming_an_edited_run_is_exit_0_or_2_and_a_failure_changes_nothing(
+    tiny: TinyRun, edit: tuple[str, str, Any]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         run = copy_run(tiny.run, folder / "run")

@@ -51,15 +51,17 @@ def killed(argv: list[str], at: str) -> None:
     """Run ``taskgraph argv`` in a child that SIGKILLs itself at ``at`` (``name:nth:before|after``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGRAPH_")}
     env.update(OMP_NUM_THREADS="1", CI="true", PYTHONPATH=str(REPO), KILL_AT_REPLACE=at)
-    proc = subprocess.run([sys.executable, "-c", CHILD, *argv], env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", CHILD, *argv], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}, not killed at {at}:\n{proc.stderr}"
 
 
 def leftovers(folder: Path) -> list[str]:
     """Temp files and staging / set-aside folders of the atomic writer anywhere under ``folder``."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*")
-                  if p.name.endswith(".tmp") or ".stage-" in p.name or ".old-" in p.name)
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob(".*")
+        if p.name.endswith(".tmp") or ".stage-" in p.name or ".old-" in p.name
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +87,32 @@ def test_kill_9_during_export_keeps_the_old_file_and_the_next_export_cleans_up(r
     assert json.loads(out.read_text())["graph"] is not None
 
 
-@pytest.mark.parametrize("at", [
-    "adapt.json:1:before",  # inside the staging folder: the run is half built
-    "new:1:after",  # the claimed, empty --out set aside, the new run not yet in its place
-    "new:2:after",  # the new run in place, the set-aside folder not yet removed
-])
+@pytest.mark.parametrize(
+    "at",
+    [
+        "adapt.json:1:before",  # inside the staging folder: the run is half built
+        "new:1:after",  # the claimed, empty --out set aside, the new run not yet in its place
+        "new:2:after",  # the new run in place, the set-aside folder not yet removed
+    ],
+)
 def test_kill_9_during_adapt_then_the_next_adapt_leaves_no_stale_files(run: Path, tmp_path: Path, at: str) -> None:
     out = tmp_path / "new"
-    argv = ["adapt", str(run), "--task", "planted-9", "--data", PLANTED, "--shots", "8", "--mode", "routing",
-            "--steps", "2", "--out", str(out)]
+    argv = [
+        "adapt",
+        str(run),
+        "--task",
+        "planted-9",
+        "--data",
+        PLANTED,
+        "--shots",
+        "8",
+        "--mode",
+        "routing",
+        "--steps",
+        "2",
+        "--out",
+        str(out),
+    ]
     killed(argv, at)
     assert leftovers(tmp_path), "the kill left nothing behind: it did not hit the write"
     outcome = cli([*argv, "--overwrite"])

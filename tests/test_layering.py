@@ -23,12 +23,13 @@ LOWER = {
 
 @pytest.mark.parametrize("stage", list(LOWER))
 def test_a_stage_does_not_import_a_later_one(stage: str) -> None:
-    code = (f"import sys, {stage}\n"
-            + ("from taskgraph.cli import build_parser; build_parser()\n" if stage == "taskgraph.cli" else "")
-            + f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {{'torch', 'transformers'}} and m in "
-              f"{list(LOWER[stage])!r} or any(m == x or m.startswith(x + '.') for x in {list(LOWER[stage])!r} "
-              f"if x.startswith('taskgraph')))\n"
-            + "print(bad)\n")
+    code = (
+        f"import sys, {stage}\n"
+        + ("from taskgraph.cli import build_parser; build_parser()\n" if stage == "taskgraph.cli" else "")
+        + f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {{'torch', 'transformers'}} and m in "
+        f"{list(LOWER[stage])!r} or any(m == x or m.startswith(x + '.') for x in {list(LOWER[stage])!r} "
+        f"if x.startswith('taskgraph')))\n" + "print(bad)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", f"{stage} imports {done.stdout.strip()}"

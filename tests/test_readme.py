@@ -22,8 +22,11 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 POSITIVE = ["warm", "funny", "moving", "brilliant", "charming", "fine", "lovely", "sharp"]
 NEGATIVE = ["dull", "tiresome", "flat", "clumsy", "boring", "weak", "messy", "stale"]
-TOPICS = {"business": ["rates", "shares", "profits", "markets"], "sport": ["match", "goal", "league", "coach"],
-          "science": ["cells", "planets", "atoms", "genes"]}
+TOPICS = {
+    "business": ["rates", "shares", "profits", "markets"],
+    "sport": ["match", "goal", "league", "coach"],
+    "science": ["cells", "planets", "atoms", "genes"],
+}
 
 
 def section(title: str) -> str:
@@ -48,7 +51,7 @@ def write_my_data(folder: Path, rows: int = 120) -> None:
     lines = ["text,topic"]
     for i in range(rows):
         topic = list(TOPICS)[i % 3]
-        lines.append(f"\"the {' and '.join(rng.sample(TOPICS[topic], 2))} again\",{topic}")
+        lines.append(f'"the {" and ".join(rng.sample(TOPICS[topic], 2))} again",{topic}')
     (folder / "topics.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -66,11 +69,16 @@ def test_train_on_your_own_text_runs_as_written(tmp_path: Path) -> None:
     (commands,) = blocks(text, "bash")
     write_my_data(tmp_path / "mydata")
     (tmp_path / "mydata" / "spec.yaml").write_text(spec_text, encoding="utf-8")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "OMP_NUM_THREADS": "1", "TASKGRAPH_PROGRESS": "lines"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "OMP_NUM_THREADS": "1",
+        "TASKGRAPH_PROGRESS": "lines",
+    }
     assert shutil.which("taskgraph", path=env["PATH"]), "the console script is installed with the package"
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=900)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "mydata/spec.yaml: ok (2 tasks" in done.stdout
     assert "mydata: step 30/60" in done.stderr  # progress lines, not a silent run
@@ -109,8 +117,9 @@ def console_commands(text: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_text_to_text_walk_through_runs_as_written_on_a_smaller_universe(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_to_text_walk_through_runs_as_written_on_a_smaller_universe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The section's planted commands, verbatim, on configs/planted-gen.yaml cut to 20 steps of 40 examples a task
     (the same tasks, the same universe otherwise): about 15 s (30 s on a busy 2-core machine), not the section's minutes."""
     import shlex
@@ -133,5 +142,7 @@ def test_text_to_text_walk_through_runs_as_written_on_a_smaller_universe(tmp_pat
         assert main(shlex.split(command)[1:]) == 0, command  # the words after "taskgraph"
     adapted = json.loads((tmp_path / "runs" / "planted-gen-7" / "adapt.json").read_text())
     assert adapted["objective"] == "generate" and adapted["head"] is None and "exact_match" in adapted["test"]
-    assert json.loads((tmp_path / "runs" / "planted-gen-peft" / "adapter_config.json").read_text())["task_type"] == \
-        "CAUSAL_LM"
+    assert (
+        json.loads((tmp_path / "runs" / "planted-gen-peft" / "adapter_config.json").read_text())["task_type"]
+        == "CAUSAL_LM"
+    )

@@ -20,6 +20,12 @@ from taskgraph.adapt.run import AdaptError, AdaptResult, adapt_run
 from taskgraph.adapt.shots import stratified_shots
 
 __all__ = [  # the stage's public API; the other names imported above are internal
-    "ADAPT_MODES", "AdaptError", "AdaptResult", "AdaptationPlan", "adapt_run", "check_mode", "plan_for",
+    "ADAPT_MODES",
+    "AdaptError",
+    "AdaptResult",
+    "AdaptationPlan",
+    "adapt_run",
+    "check_mode",
+    "plan_for",
     "supported_modes",
 ]

@@ -66,8 +66,10 @@ def parse_data_arg(text: str, cwd: str | os.PathLike[str] = ".") -> tuple[dict[s
 
 def _mapping(data: Any, text: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("source"), str):
-        raise DataError(f"--data {text!r}: expected a data block with a 'source', such as {EXAMPLE} or "
-                        f"\"{{source: planted, task: 21}}\", or a path to a .yaml / .jsonl / .csv file")
+        raise DataError(
+            f"--data {text!r}: expected a data block with a 'source', such as {EXAMPLE} or "
+            f'"{{source: planted, task: 21}}", or a path to a .yaml / .jsonl / .csv file'
+        )
     return dict(data)
 
 
@@ -85,8 +87,11 @@ def resolve_block(data: Mapping[str, Any], base_dir: str | os.PathLike[str], run
         block = {"source": source, **_planted_universe_of(run_spec), **block}
     params = _params(entry.params, block)
     base = Path(base_dir)
-    keys = ("path", "train", "val", "test") if isinstance(params, FileParams) else (
-        ("path",) if isinstance(params, HfDiskParams) else ())
+    keys = (
+        ("path", "train", "val", "test")
+        if isinstance(params, FileParams)
+        else (("path",) if isinstance(params, HfDiskParams) else ())
+    )
     for key in keys:
         value = block.get(key)
         if isinstance(value, str) and not Path(value).expanduser().is_absolute():
@@ -145,13 +150,19 @@ def infer_num_labels(task: str, block: dict[str, Any], base_dir: str | os.PathLi
     if isinstance(names, list) and len(names) >= 2:
         return len(names)
     try:
-        source = build_source(TaskSpec.model_validate({"name": task, "num_labels": PROBE_LABELS, "data": block}), base_dir)
+        source = build_source(
+            TaskSpec.model_validate({"name": task, "num_labels": PROBE_LABELS, "data": block}), base_dir
+        )
         top = max(max(source.load(split).labels) for split in ("train", "val", "test"))
     except (TaskgraphError, ValueError) as exc:
-        raise DataError(f"task {task!r}: cannot tell its number of labels from the data ({exc}); give --labels N") from None
+        raise DataError(
+            f"task {task!r}: cannot tell its number of labels from the data ({exc}); give --labels N"
+        ) from None
     if top < 1:
-        raise DataError(f"task {task!r}: every label in its data is {top}; a task needs at least 2 labels "
-                        f"(give --labels N if some labels are absent)")
+        raise DataError(
+            f"task {task!r}: every label in its data is {top}; a task needs at least 2 labels "
+            f"(give --labels N if some labels are absent)"
+        )
     return top + 1
 
 

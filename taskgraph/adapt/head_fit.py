@@ -30,8 +30,9 @@ ITERATIONS = 100  # L-BFGS iterations at most
 CONSTANT = 1e-6  # a dimension whose std is below this share of the largest std is constant over the shots
 
 
-def fit_head(features: Tensor, labels: Tensor, num_labels: int, *, l2: float = L2,
-             iterations: int = ITERATIONS) -> tuple[Tensor, Tensor]:
+def fit_head(
+    features: Tensor, labels: Tensor, num_labels: int, *, l2: float = L2, iterations: int = ITERATIONS
+) -> tuple[Tensor, Tensor]:
     """L2-regularised multinomial logistic regression on standardised features (module docstring).
 
     Args:
@@ -47,7 +48,9 @@ def fit_head(features: Tensor, labels: Tensor, num_labels: int, *, l2: float = L
     x = features.detach().to("cpu", torch.float64)  # [N, D]
     y = labels.detach().to("cpu", torch.long).reshape(-1)  # [N]
     if x.dim() != 2 or x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"fit_head: features [N, D] and labels [N] with N ≥ 1, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"fit_head: features [N, D] and labels [N] with N ≥ 1, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if int(y.min()) < 0 or int(y.max()) >= num_labels:
         raise ValueError(f"fit_head: labels must lie in [0, {num_labels}), got {int(y.min())}..{int(y.max())}")
     mean = x.mean(0)  # [D]
@@ -58,8 +61,15 @@ def fit_head(features: Tensor, labels: Tensor, num_labels: int, *, l2: float = L
     weight = torch.zeros(num_labels, x.shape[1], dtype=torch.float64, requires_grad=True)  # [C, D]
     bias = torch.zeros(num_labels, dtype=torch.float64, requires_grad=True)  # [C]
     n = x.shape[0]
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=iterations, history_size=20,
-                                  tolerance_grad=1e-10, tolerance_change=1e-14, line_search_fn="strong_wolfe")
+    optimizer = torch.optim.LBFGS(
+        [weight, bias],
+        lr=1.0,
+        max_iter=iterations,
+        history_size=20,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> Tensor:
         optimizer.zero_grad()
@@ -89,8 +99,13 @@ def pooled_features(model: TaskGraphModel, data: TaskData, *, pad_id: int, batch
     with inference_mode_of(model):
         for batch in task_batches(data, batch_size, pad_id):
             batch = batch.to(model.device)
-            out.append(model.features(batch.input_ids, batch.attention_mask, batch.task_ids,
-                                      distinct=(batch.tasks, batch.inverse)).float().cpu())  # [b, D]
+            out.append(
+                model.features(
+                    batch.input_ids, batch.attention_mask, batch.task_ids, distinct=(batch.tasks, batch.inverse)
+                )
+                .float()
+                .cpu()
+            )  # [b, D]
     return torch.cat(out)  # [N, D]
 
 

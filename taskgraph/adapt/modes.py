@@ -37,10 +37,10 @@ from taskgraph.routing.base import ADAPT_MODES, AdaptationPlan
 
 _WHY = {
     "zero-shot": "zero-shot routes a new task from its relations, which only the graph router can do "
-                 "(train with router.kind: graph)",
+    "(train with router.kind: graph)",
     "routing": "routing (MHR-z) trains the new task's routing alone, and router {kind!r} has no routing to learn",
     "mhr-mu": "mhr-mu needs an average adapter the new task alone can use, and the graph router weighs every skill "
-              "by a softmax (no weight is exactly 0)",
+    "by a softmax (no weight is exactly 0)",
 }
 
 
@@ -57,8 +57,10 @@ def check_mode(router_kind: str, mode: str) -> None:
     modes = supported_modes(router_kind)
     if mode not in modes:
         why = _WHY.get(mode, "it is not implemented for this router").format(kind=router_kind)
-        raise ModelError(f"{opt('mode')} {mode} is not supported for a run trained with router {router_kind!r}: {why}. "
-                         f"Router {router_kind!r} supports {list(modes)}")
+        raise ModelError(
+            f"{opt('mode')} {mode} is not supported for a run trained with router {router_kind!r}: {why}. "
+            f"Router {router_kind!r} supports {list(modes)}"
+        )
 
 
 def plan_for(router_kind: str, mode: str) -> AdaptationPlan:

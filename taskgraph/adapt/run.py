@@ -108,11 +108,25 @@ class AdaptResult:
     record: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, Any], shots: int, mode: str,
-              out_dir: str | os.PathLike[str], num_labels: int | None = None,
-              relate: Mapping[str, float] | None = None, steps: int = 100, lr: float | None = None, seed: int = 0,
-              device: str = "cpu", base_dir: str | os.PathLike[str] | None = None, family: str | None = None,
-              overwrite: bool = False, generation: Mapping[str, Any] | None = None) -> AdaptResult:
+def adapt_run(
+    run_dir: str | os.PathLike[str],
+    *,
+    task: str,
+    data: Mapping[str, Any],
+    shots: int,
+    mode: str,
+    out_dir: str | os.PathLike[str],
+    num_labels: int | None = None,
+    relate: Mapping[str, float] | None = None,
+    steps: int = 100,
+    lr: float | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    base_dir: str | os.PathLike[str] | None = None,
+    family: str | None = None,
+    overwrite: bool = False,
+    generation: Mapping[str, Any] | None = None,
+) -> AdaptResult:
     """Adapt the run in ``run_dir`` to the new task ``task`` and write the adapted run to ``out_dir``.
 
     Args:
@@ -167,8 +181,9 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
         relations = _relations(model, plan, relate, task)
 
         skills_before = model.skills
-        index = add_new_task(model, plan, task, labels, relations, seed=seed, family=family, data=block,
-                             generation=generation)
+        index = add_new_task(
+            model, plan, task, labels, relations, seed=seed, family=family, data=block, generation=generation
+        )
         splits = _load_splits(model, model.spec.tasks[index], index)
         rows = stratified_shots(splits["train"].labels.tolist(), shots, labels, seed, task=f"task {task!r}")
         shot_data = _subset(splits["train"], rows)
@@ -176,34 +191,58 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
 
         tick = time.perf_counter()
         entries = trainable_entries(model, plan, index)
-        losses = [] if mode == "zero-shot" or steps == 0 else _phase_one(
-            model, plan, entries, index, shot_data, steps=steps, lr=lr, seed=seed, pad_id=pad_id)
+        losses = (
+            []
+            if mode == "zero-shot" or steps == 0
+            else _phase_one(model, plan, entries, index, shot_data, steps=steps, lr=lr, seed=seed, pad_id=pad_id)
+        )
         head = None
         if not generative:  # a generative task has no head to refit
             features = pooled_features(model, shot_data, pad_id=pad_id)  # [N, D]
             weight, bias = fit_head(features, shot_data.labels, labels)
             set_head(model, index, weight, bias)
-            head = {"method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
-                    "l2": L2, "iterations": ITERATIONS, "parameters": int(weight.numel() + bias.numel())}
+            head = {
+                "method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
+                "l2": L2,
+                "iterations": ITERATIONS,
+                "parameters": int(weight.numel() + bias.numel()),
+            }
         seconds = time.perf_counter() - tick
 
         scores = {split: score_split(model, splits[split], pad_id=pad_id) for split in ("val", "test")}
         trainable = sum(e.count() for e in entries)
         lrs = _learning_rates(model, lr)
         record = {
-            "source_run": str(run), "source_model_dir": str(model_dir), "task": task, "mode": mode, "router": kind,
-            "num_labels": labels, "family": family, "data": block, "task_id": index,
-            "shots": shots, "shot_rows": rows, "shot_counts": label_counts(splits["train"].labels.tolist(), rows, labels),
-            "steps": len(losses), "lr": lrs if losses else None, "seed": seed, "device": str(dev),
+            "source_run": str(run),
+            "source_model_dir": str(model_dir),
+            "task": task,
+            "mode": mode,
+            "router": kind,
+            "num_labels": labels,
+            "family": family,
+            "data": block,
+            "task_id": index,
+            "shots": shots,
+            "shot_rows": rows,
+            "shot_counts": label_counts(splits["train"].labels.tolist(), rows, labels),
+            "steps": len(losses),
+            "lr": lrs if losses else None,
+            "seed": seed,
+            "device": str(dev),
             "batch_size": _batch_size(model, len(rows)) if losses else None,
             "relate": relations if plan.add == "relations" else None,
-            "own_skill": plan.own_skill, "skill_init": plan.skill_init if model.skills != skills_before else None,
+            "own_skill": plan.own_skill,
+            "skill_init": plan.skill_init if model.skills != skills_before else None,
             "router_mode_phase1": ("train" if plan.router_train else "eval") if losses else None,
             "other_tasks_change": bool(losses) and plan.other_tasks_change,
-            "trainable": trainable, "trainable_parameters": {e.name: e.count() for e in entries},
-            "head": head, "objective": "generate" if generative else "classify",
+            "trainable": trainable,
+            "trainable_parameters": {e.name: e.count() for e in entries},
+            "head": head,
+            "objective": "generate" if generative else "classify",
             "loss": {"first": losses[0], "last": losses[-1]} if losses else None,
-            "val": scores["val"], "test": scores["test"], "seconds": seconds,
+            "val": scores["val"],
+            "test": scores["test"],
+            "seconds": seconds,
         }
         record["total_seconds"] = time.perf_counter() - started
         _write_run(out, model, record, run_base)
@@ -211,36 +250,61 @@ def adapt_run(run_dir: str | os.PathLike[str], *, task: str, data: Mapping[str, 
 
 
 # ----------------------------------------------------------------------------- pieces
-def add_new_task(model: TaskGraphModel, plan: AdaptationPlan, task: str, num_labels: int, relate: Mapping[str, float], *,
-                 seed: int, family: str | None = None, data: Mapping[str, Any] | None = None,
-                 generation: Mapping[str, Any] | None = None) -> int:
+def add_new_task(
+    model: TaskGraphModel,
+    plan: AdaptationPlan,
+    task: str,
+    num_labels: int,
+    relate: Mapping[str, float],
+    *,
+    seed: int,
+    family: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    generation: Mapping[str, Any] | None = None,
+) -> int:
     """Add the task as ``plan`` says (its new row, skill and head drawn under ``torch.manual_seed(seed)``)."""
     torch.manual_seed(seed)
     if plan.add == "relations":
-        return model.add_task_from_relations(task, num_labels, dict(relate), family=family, data=data,
-                                             generation=generation)
-    return model.add_task_to_learn(task, num_labels, own_skill=plan.own_skill, skill_init=plan.skill_init,
-                                  family=family, data=data, generation=generation)
+        return model.add_task_from_relations(
+            task, num_labels, dict(relate), family=family, data=data, generation=generation
+        )
+    return model.add_task_to_learn(
+        task,
+        num_labels,
+        own_skill=plan.own_skill,
+        skill_init=plan.skill_init,
+        family=family,
+        data=data,
+        generation=generation,
+    )
 
 
-def _relations(model: TaskGraphModel, plan: AdaptationPlan, relate: Mapping[str, float] | None, task: str) -> dict[str, float]:
+def _relations(
+    model: TaskGraphModel, plan: AdaptationPlan, relate: Mapping[str, float] | None, task: str
+) -> dict[str, float]:
     """The new node's relations (graph router); ModelError for relations a static router cannot use."""
     given = dict(relate or {})
     for name, weight in given.items():
         if name not in model.task_names:
-            raise ModelError(f"{opt('relate')} {name}={weight}: unknown task {name!r}; the run's tasks are {model.task_names}")
+            raise ModelError(
+                f"{opt('relate')} {name}={weight}: unknown task {name!r}; the run's tasks are {model.task_names}"
+            )
         if not (isinstance(weight, (int, float)) and 0.0 <= float(weight) <= 1.0):
             raise ModelError(f"{opt('relate')} {name}={weight}: a relation weight lies in [0, 1]")
     if plan.add != "relations":
         if given:
-            raise ModelError(f"{opt('relate')} seeds the new node of a graph router; router {model.spec.router.kind!r} routes "
-                             f"task {task!r} by a learned row and has no relations: drop {opt('relate')}")
+            raise ModelError(
+                f"{opt('relate')} seeds the new node of a graph router; router {model.spec.router.kind!r} routes "
+                f"task {task!r} by a learned row and has no relations: drop {opt('relate')}"
+            )
         return {}
     if given:
         return {name: float(w) for name, w in given.items()}
     if not plan.routing:
-        raise ModelError(f"zero-shot routing needs the new task's relations: give {opt('relate')} TASK=W (W in [0, 1]) for one "
-                         f"or more of the run's tasks {model.task_names}")
+        raise ModelError(
+            f"zero-shot routing needs the new task's relations: give {opt('relate')} TASK=W (W in [0, 1]) for one "
+            f"or more of the run's tasks {model.task_names}"
+        )
     trained = model.router.relations.num_trained
     return {name: float(model.spec.relations.density) for name in model.task_names[:trained]}
 
@@ -252,9 +316,15 @@ def _load_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str,
     out = {}
     for split in ("train", "val", "test"):
         examples = source.load(split)
-        out[split] = encode_examples(examples, index, tokenizer=model.tokenizer, max_length=model.spec.model.max_length,
-                                     pad_id=tokenizer_pad_id(model.tokenizer), vocab_size=vocab,
-                                     target=None if lm is None else lm.for_task(spec))
+        out[split] = encode_examples(
+            examples,
+            index,
+            tokenizer=model.tokenizer,
+            max_length=model.spec.model.max_length,
+            pad_id=tokenizer_pad_id(model.tokenizer),
+            vocab_size=vocab,
+            target=None if lm is None else lm.for_task(spec),
+        )
     return out
 
 
@@ -263,8 +333,9 @@ def _subset(data: TaskData, rows: list[int]) -> TaskData:
     lengths = data.lengths[idx]  # [N]
     width = int(lengths.max())
     targets = None if data.targets is None else data.targets[idx].clone()  # [N, T]
-    return dataclasses.replace(data, ids=data.ids[idx, :width].clone(), lengths=lengths,
-                               labels=data.labels[idx].clone(), targets=targets)
+    return dataclasses.replace(
+        data, ids=data.ids[idx, :width].clone(), lengths=lengths, labels=data.labels[idx].clone(), targets=targets
+    )
 
 
 def _learning_rates(model: TaskGraphModel, lr: float | None) -> dict[str, float]:
@@ -278,8 +349,18 @@ def _batch_size(model: TaskGraphModel, shots: int) -> int:
     return max(1, min(shots, model.spec.training.batch_size))
 
 
-def _phase_one(model: TaskGraphModel, plan: AdaptationPlan, entries: list[Trainable], task: int, shots: TaskData, *,
-               steps: int, lr: float | None, seed: int, pad_id: int) -> list[float]:
+def _phase_one(
+    model: TaskGraphModel,
+    plan: AdaptationPlan,
+    entries: list[Trainable],
+    task: int,
+    shots: TaskData,
+    *,
+    steps: int,
+    lr: float | None,
+    seed: int,
+    pad_id: int,
+) -> list[float]:
     """Train the plan's entries and the new head jointly on the shots; returns the loss of every step."""
     head = [] if model.spec.tasks[task].generative else list(model.heads.heads[task].parameters())
     rates = _learning_rates(model, lr)
@@ -306,13 +387,21 @@ def _phase_one(model: TaskGraphModel, plan: AdaptationPlan, entries: list[Traina
             batch = collate([(task, r) for r in rows], {task: shots}, pad_id).to(model.device)
             model.train()
             model.router.train(plan.router_train)
-            out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
-                        distinct=(batch.tasks, batch.inverse), targets=batch.targets)
+            out = model(
+                batch.input_ids,
+                batch.attention_mask,
+                batch.task_ids,
+                batch.labels,
+                distinct=(batch.tasks, batch.inverse),
+                targets=batch.targets,
+            )
             loss = out.loss + model.router.regularizer()
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise AdaptError(f"adaptation stopped at step {step}: the loss is {value}; lower {opt('lr')} "
-                                 f"(the learning rates were {rates})")
+                raise AdaptError(
+                    f"adaptation stopped at step {step}: the loss is {value}; lower {opt('lr')} "
+                    f"(the learning rates were {rates})"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trained, clip)
@@ -333,8 +422,13 @@ def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_bas
     try:
         write_text(staging / SPEC, dump_spec(model.spec))
         model.save_pretrained(staging / MODEL)
-        summary = {"name": model.spec.name, "base_dir": str(run_base.resolve()), "adapted_from": record["source_run"],
-                   "task": record["task"], "mode": record["mode"]}
+        summary = {
+            "name": model.spec.name,
+            "base_dir": str(run_base.resolve()),
+            "adapted_from": record["source_run"],
+            "task": record["task"],
+            "mode": record["mode"],
+        }
         write_text(staging / SUMMARY, json.dumps(summary, indent=2) + "\n")
         write_text(staging / ADAPT_JSON, json.dumps(record, indent=2) + "\n")
         publish_run(staging, out, kind="adapt", name=model.spec.name, task=record["task"])

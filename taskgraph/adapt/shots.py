@@ -17,7 +17,9 @@ from taskgraph.errors import DataError
 SHOTS_STREAM = 0x5E07  # a fixed second word of the generator's seed: shots draw their own stream
 
 
-def stratified_shots(labels: Sequence[int], shots: int, num_labels: int, seed: int, *, task: str = "the task") -> list[int]:
+def stratified_shots(
+    labels: Sequence[int], shots: int, num_labels: int, seed: int, *, task: str = "the task"
+) -> list[int]:
     """Row indices (ascending) of a seeded, class-stratified sample of ``shots`` rows.
 
     Args:
@@ -34,14 +36,18 @@ def stratified_shots(labels: Sequence[int], shots: int, num_labels: int, seed: i
     if shots < 1:
         raise DataError(f"{task}: --shots must be at least 1, got {shots}")
     if shots > y.shape[0]:
-        raise DataError(f"{task}: --shots {shots} asks for more examples than its train split holds ({y.shape[0]}); "
-                        f"give --shots {y.shape[0]} or fewer")
+        raise DataError(
+            f"{task}: --shots {shots} asks for more examples than its train split holds ({y.shape[0]}); "
+            f"give --shots {y.shape[0]} or fewer"
+        )
     rng = np.random.default_rng([seed, SHOTS_STREAM])
     rows = [np.flatnonzero(y == c) for c in range(num_labels)]  # C x [n_c]
     present = sum(1 for r in rows if len(r))
     if shots < present:
-        raise DataError(f"{task}: --shots {shots} is fewer than the {present} labels of its train split; a "
-                        f"stratified sample needs one example of each label at least (give --shots {present} or more)")
+        raise DataError(
+            f"{task}: --shots {shots} is fewer than the {present} labels of its train split; a "
+            f"stratified sample needs one example of each label at least (give --shots {present} or more)"
+        )
     quota = [0] * num_labels
     order = rng.permutation(num_labels).tolist()
     left = shots

@@ -21,8 +21,23 @@ from taskgraph.adapters.mixing import (
 from taskgraph.adapters.routed_lora import ADAPTABLE, RoutedLoRALinear, linear_dims
 
 __all__ = [
-    "ADAPTABLE", "BatchRouting", "RoutedLoRALinear", "RoutingContext", "TargetMatcher",
-    "adapter_parameters", "add_open_delta", "distinct_tasks", "gather_rows", "inject_adapters", "linear_dims",
-    "linear_module_names", "linearized_factors", "lora_delta", "mix_inventory_a", "mix_inventory_b",
-    "routed_layers", "select_skill_a", "select_skill_b",
+    "ADAPTABLE",
+    "BatchRouting",
+    "RoutedLoRALinear",
+    "RoutingContext",
+    "TargetMatcher",
+    "adapter_parameters",
+    "add_open_delta",
+    "distinct_tasks",
+    "gather_rows",
+    "inject_adapters",
+    "linear_dims",
+    "linear_module_names",
+    "linearized_factors",
+    "lora_delta",
+    "mix_inventory_a",
+    "mix_inventory_b",
+    "routed_layers",
+    "select_skill_a",
+    "select_skill_b",
 ]

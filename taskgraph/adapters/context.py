@@ -54,8 +54,9 @@ class BatchRouting:
             open_ = (self.routing.gates.index_select(0, self.inverse) != 0).cpu()  # [B, L] (one host sync)
             every = open_.all(0).tolist()  # [L]
             device = self.inverse.device
-            self._open = [None if every[l] else open_[:, l].nonzero().squeeze(1).to(device)
-                          for l in range(open_.shape[1])]
+            self._open = [
+                None if every[l] else open_[:, l].nonzero().squeeze(1).to(device) for l in range(open_.shape[1])
+            ]
         return self._open[column]
 
     def __repr__(self) -> str:

@@ -66,7 +66,14 @@ def group_layers(layers: Sequence[RoutedLoRALinear]) -> list[LayerGroup]:
     """Group ``layers`` by everything their stacked math must share: inventory shapes, L-LoRA, scaling, dtype, device."""
     groups: dict[tuple[object, ...], list[RoutedLoRALinear]] = {}
     for layer in sorted(layers, key=lambda m: m.index):
-        key = (tuple(layer.A.shape), tuple(layer.B.shape), layer.linearized, layer.scaling, layer.A.dtype, layer.A.device)
+        key = (
+            tuple(layer.A.shape),
+            tuple(layer.B.shape),
+            layer.linearized,
+            layer.scaling,
+            layer.A.dtype,
+            layer.A.device,
+        )
         groups.setdefault(key, []).append(layer)
     out = []
     for members in groups.values():

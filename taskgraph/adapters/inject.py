@@ -90,8 +90,16 @@ def inject_adapters(
     layers: list[tuple[str, RoutedLoRALinear]] = []
     for index, (name, base) in enumerate(found):
         layer = RoutedLoRALinear(
-            base, index, rank=adapters.rank, alpha=adapters.alpha, heads=adapters.splits, skills=skills,
-            dropout=adapters.dropout, context=context, linearized=adapters.linearized, name=name,
+            base,
+            index,
+            rank=adapters.rank,
+            alpha=adapters.alpha,
+            heads=adapters.splits,
+            skills=skills,
+            dropout=adapters.dropout,
+            context=context,
+            linearized=adapters.linearized,
+            name=name,
         )
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name), attr, layer)

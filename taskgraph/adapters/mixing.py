@@ -198,7 +198,9 @@ def add_example_delta_to_rows(y: Tensor, x: Tensor, a: Tensor, b: Tensor, rows: 
         return y + example_delta(x, a, b)
     if rows.numel() == 0:
         return y
-    delta = example_delta(x.index_select(0, rows), a.index_select(0, rows), b.index_select(0, rows))  # [B_open, ..., d_out]
+    delta = example_delta(
+        x.index_select(0, rows), a.index_select(0, rows), b.index_select(0, rows)
+    )  # [B_open, ..., d_out]
     return y.index_add(0, rows, delta.to(y.dtype))
 
 

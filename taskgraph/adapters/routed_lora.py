@@ -43,9 +43,7 @@ def linear_dims(base: nn.Module) -> tuple[int, int]:
         return base.weight.shape[0], base.weight.shape[1]
     if isinstance(base, nn.Linear):
         return base.in_features, base.out_features
-    raise ModelError(
-        f"cannot adapt a {type(base).__name__}: a routed LoRA wraps nn.Linear or transformers' Conv1D"
-    )
+    raise ModelError(f"cannot adapt a {type(base).__name__}: a routed LoRA wraps nn.Linear or transformers' Conv1D")
 
 
 class RoutedLoRALinear(nn.Module):

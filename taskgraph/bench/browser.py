@@ -19,8 +19,18 @@ from pathlib import Path
 from taskgraph.errors import TaskgraphError
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars", "--enable-logging=stderr", "--v=0")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+)
 TIMEOUT_S = 120
 ROOT = re.compile(r'<main id="taskgraph"[^>]*>')
 
@@ -54,8 +64,9 @@ def find_chromium() -> str | None:
     return None
 
 
-def load(page: Path, *, fragment: str = "", window: tuple[int, int] = (1400, 900),
-         virtual_time_ms: int | None = 2000) -> Loaded:
+def load(
+    page: Path, *, fragment: str = "", window: tuple[int, int] = (1400, 900), virtual_time_ms: int | None = 2000
+) -> Loaded:
     """Open ``page`` (``#fragment`` appended) in headless Chromium; its DOM once loaded, and its console.
 
     ``virtual_time_ms`` lets timers run in virtual time (fast, deterministic); ``None`` runs in real time,
@@ -70,8 +81,14 @@ def load(page: Path, *, fragment: str = "", window: tuple[int, int] = (1400, 900
 def screenshot(page: Path, png: Path, *, fragment: str = "", window: tuple[int, int] = (1400, 900)) -> Path:
     """Save a PNG of ``page`` as a ``window``-sized browser shows it; returns ``png``."""
     png.parent.mkdir(parents=True, exist_ok=True)
-    _run([f"--window-size={window[0]},{window[1]}", "--virtual-time-budget=2000",
-          f"--screenshot={png.resolve()}", _url(page, fragment)])
+    _run(
+        [
+            f"--window-size={window[0]},{window[1]}",
+            "--virtual-time-budget=2000",
+            f"--screenshot={png.resolve()}",
+            _url(page, fragment),
+        ]
+    )
     if not png.is_file() or png.stat().st_size == 0:
         raise BrowserError(f"Chromium wrote no screenshot of {str(page)!r} to {str(png)!r}")
     return png
@@ -84,12 +101,18 @@ def _url(page: Path, fragment: str) -> str:
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     chromium = find_chromium()
     if chromium is None:
-        raise BrowserError("headless Chromium is not installed (apt-get install chromium); it is needed to "
-                           "load the HTML view in a real browser")
+        raise BrowserError(
+            "headless Chromium is not installed (apt-get install chromium); it is needed to "
+            "load the HTML view in a real browser"
+        )
     with tempfile.TemporaryDirectory(prefix="taskgraph-chromium-") as profile:
         try:
-            done = subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", *args],
-                                  capture_output=True, text=True, timeout=TIMEOUT_S)
+            done = subprocess.run(
+                [chromium, *FLAGS, f"--user-data-dir={profile}", *args],
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+            )
         except subprocess.TimeoutExpired:
             raise BrowserError(f"Chromium did not finish within {TIMEOUT_S} s: {' '.join(args[-1:])}") from None
     if done.returncode != 0:

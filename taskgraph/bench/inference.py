@@ -30,8 +30,12 @@ from taskgraph.bench.speed import interleaved
 from taskgraph.bench.stats import median, ratio_summary
 
 CONFIGS = ("mixed", "per-task", "fold", "prefolded")
-LABELS = {"mixed": "routed, mixed-task batches", "per-task": "routed, one task per batch",
-          "fold": "fold each task, then its texts", "prefolded": "pre-folded models, one task after another"}
+LABELS = {
+    "mixed": "routed, mixed-task batches",
+    "per-task": "routed, one task per batch",
+    "fold": "fold each task, then its texts",
+    "prefolded": "pre-folded models, one task after another",
+}
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,14 @@ def build(settings: InferSettings) -> dict[str, Callable[[], None]]:
     config = dict(MODELS[settings.model], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     torch.manual_seed(settings.seed)
     base = AutoModel.from_config(AutoConfig.for_model(**config))
-    spec = Spec.model_validate({
-        "model": {"config": config, "target_modules": ["query", "value"]},
-        "adapters": {"rank": 8, "alpha": 16, "skills": 8}, "router": {"kind": settings.router},
-        "tasks": [{"name": f"task{t}", "num_labels": 2 + t % 3} for t in range(settings.tasks)]})
+    spec = Spec.model_validate(
+        {
+            "model": {"config": config, "target_modules": ["query", "value"]},
+            "adapters": {"rank": 8, "alpha": 16, "skills": 8},
+            "router": {"kind": settings.router},
+            "tasks": [{"name": f"task{t}", "num_labels": 2 + t % 3} for t in range(settings.tasks)],
+        }
+    )
     model = TaskGraphModel(spec, base=base).eval()
     gen = torch.Generator().manual_seed(settings.seed + 1)
     with torch.no_grad():
@@ -114,8 +122,9 @@ def build(settings: InferSettings) -> dict[str, Callable[[], None]]:
     @torch.no_grad()
     def pre_folded() -> None:
         for task, rows in enumerate(groups):
-            classify_ids(model, [ids[i] for i in rows], [task] * len(rows), settings.batch,
-                         merged_logits(prefolded[task]))
+            classify_ids(
+                model, [ids[i] for i in rows], [task] * len(rows), settings.batch, merged_logits(prefolded[task])
+            )
 
     return {"mixed": mixed, "per-task": per_task, "fold": fold, "prefolded": pre_folded}
 
@@ -138,21 +147,38 @@ def run_infer_bench(settings: InferSettings, progress: Callable[[str], None] = l
     rows = {}
     for key in CONFIGS:
         summary = ratio_summary(wall[key], wall["mixed"])
-        rows[key] = {"label": LABELS[key], "median_s": median(wall[key]),
-                     "examples_per_s": examples / median(wall[key]), "time_vs_mixed": asdict(summary)}
-    return {"settings": asdict(settings), "rows": rows, "times_s": wall,
-            "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                            "threads": settings.threads or len(os.sched_getaffinity(0)),
-                            "load_average": list(os.getloadavg())}}
+        rows[key] = {
+            "label": LABELS[key],
+            "median_s": median(wall[key]),
+            "examples_per_s": examples / median(wall[key]),
+            "time_vs_mixed": asdict(summary),
+        }
+    return {
+        "settings": asdict(settings),
+        "rows": rows,
+        "times_s": wall,
+        "environment": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "threads": settings.threads or len(os.sched_getaffinity(0)),
+            "load_average": list(os.getloadavg()),
+        },
+    }
 
 
 def render_infer(result: dict[str, Any]) -> str:
     s = result["settings"]
-    lines = [f"{s['model']} ({s['router']} router), {s['tasks']} tasks × {s['texts']} texts of {s['seq'] // 2}–{s['seq']} "
-             f"tokens, batch {s['batch']}, {s['rounds']} rounds", "",
-             "| inference | median | examples/s | time × mixed [95 % CI] |", "|---|---:|---:|---|"]
+    lines = [
+        f"{s['model']} ({s['router']} router), {s['tasks']} tasks × {s['texts']} texts of {s['seq'] // 2}–{s['seq']} "
+        f"tokens, batch {s['batch']}, {s['rounds']} rounds",
+        "",
+        "| inference | median | examples/s | time × mixed [95 % CI] |",
+        "|---|---:|---:|---|",
+    ]
     for row in result["rows"].values():
         r = row["time_vs_mixed"]
-        lines.append(f"| {row['label']} | {row['median_s'] * 1e3:,.0f} ms | {row['examples_per_s']:,.0f} | "
-                     f"{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}] |")
+        lines.append(
+            f"| {row['label']} | {row['median_s'] * 1e3:,.0f} ms | {row['examples_per_s']:,.0f} | "
+            f"{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}] |"
+        )
     return "\n".join(lines)

@@ -68,21 +68,38 @@ class LMSettings:
         return problems
 
     def config(self) -> dict[str, Any]:
-        return {"model_type": "gpt2", **GPT2[self.model], "n_positions": max(self.seq, PROMPT + self.new_tokens),
-                "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
-                "eos_token_id": GPT2[self.model]["vocab_size"], "pad_token_id": 0}  # no token ends a row early
+        return {
+            "model_type": "gpt2",
+            **GPT2[self.model],
+            "n_positions": max(self.seq, PROMPT + self.new_tokens),
+            "resid_pdrop": 0.0,
+            "embd_pdrop": 0.0,
+            "attn_pdrop": 0.0,
+            "eos_token_id": GPT2[self.model]["vocab_size"],
+            "pad_token_id": 0,
+        }  # no token ends a row early
 
 
 def _routed(settings: LMSettings, base: Any, router: str) -> Any:
     from taskgraph.model import TaskGraphModel
     from taskgraph.spec.models import Spec
 
-    spec = Spec.model_validate({
-        "model": {"config": settings.config(), "target_modules": ["c_attn"], "pooling": "last",
-                  "max_length": settings.seq},
-        "adapters": {"rank": RANK, "alpha": 2.0 * RANK, "skills": 8}, "router": {"kind": router},
-        "tasks": [{"name": f"task{t}", "objective": "generate", "max_new_tokens": settings.new_tokens}
-                  for t in range(settings.tasks)]})
+    spec = Spec.model_validate(
+        {
+            "model": {
+                "config": settings.config(),
+                "target_modules": ["c_attn"],
+                "pooling": "last",
+                "max_length": settings.seq,
+            },
+            "adapters": {"rank": RANK, "alpha": 2.0 * RANK, "skills": 8},
+            "router": {"kind": router},
+            "tasks": [
+                {"name": f"task{t}", "objective": "generate", "max_new_tokens": settings.new_tokens}
+                for t in range(settings.tasks)
+            ],
+        }
+    )
     return TaskGraphModel(spec, base=copy.deepcopy(base))
 
 
@@ -130,25 +147,38 @@ def build(settings: LMSettings) -> dict[str, Callable[[], None]]:
         model = _routed(settings, base, router)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
-        steps[f"train/{router}"] = _train_step(
-            lambda m=model: m(ids, mask, task_ids, targets=labels).loss, params)
+        steps[f"train/{router}"] = _train_step(lambda m=model: m(ids, mask, task_ids, targets=labels).loss, params)
         routed = _routed(settings, base, router).eval()
         steps[f"generate/{router}"] = torch.no_grad()(
-            lambda m=routed: _exact(generate_ids(m, prompt_tasks, prompts.tolist(), [settings.new_tokens] *
-                                                 settings.prompts), settings.new_tokens))
+            lambda m=routed: _exact(
+                generate_ids(m, prompt_tasks, prompts.tolist(), [settings.new_tokens] * settings.prompts),
+                settings.new_tokens,
+            )
+        )
     single = _peft(base, 1).train()
     steps["train/peft-lora"] = _train_step(
         lambda: single(input_ids=ids, attention_mask=mask, labels=labels).loss,
-        [p for p in single.parameters() if p.requires_grad])
-    options = {"max_new_tokens": settings.new_tokens, "min_new_tokens": settings.new_tokens, "do_sample": False,
-               "eos_token_id": config["eos_token_id"], "pad_token_id": 0, "use_cache": True}
+        [p for p in single.parameters() if p.requires_grad],
+    )
+    options = {
+        "max_new_tokens": settings.new_tokens,
+        "min_new_tokens": settings.new_tokens,
+        "do_sample": False,
+        "eos_token_id": config["eos_token_id"],
+        "pad_token_id": 0,
+        "use_cache": True,
+    }
     attention = torch.ones_like(prompts)  # [P, 16]
     mixed, lora = _peft(base, settings.tasks).eval(), _peft(base, 1).eval()
     names = [f"task{t}" for t in prompt_tasks.tolist()]
-    steps["generate/peft-mixed"] = torch.no_grad()(lambda: _exact_out(
-        mixed.generate(input_ids=prompts, attention_mask=attention, adapter_names=names, **options), settings))
-    steps["generate/peft-lora"] = torch.no_grad()(lambda: _exact_out(
-        lora.generate(input_ids=prompts, attention_mask=attention, **options), settings))
+    steps["generate/peft-mixed"] = torch.no_grad()(
+        lambda: _exact_out(
+            mixed.generate(input_ids=prompts, attention_mask=attention, adapter_names=names, **options), settings
+        )
+    )
+    steps["generate/peft-lora"] = torch.no_grad()(
+        lambda: _exact_out(lora.generate(input_ids=prompts, attention_mask=attention, **options), settings)
+    )
     for key in [k for k in steps if k.startswith("generate/")]:
         steps[key]()  # every configuration writes new_tokens tokens per prompt, or the bench stops here
     return steps
@@ -173,22 +203,39 @@ def run_lm_bench(settings: LMSettings, progress: Callable[[str], None] = lambda 
     threads = settings.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     try:
-        wall, _ = interleaved(build(settings), settings.rounds, settings.warmup, torch.device("cpu"), settings.seed,
-                              progress)
+        wall, _ = interleaved(
+            build(settings), settings.rounds, settings.warmup, torch.device("cpu"), settings.seed, progress
+        )
     finally:
         torch.set_num_threads(before)
     train = {r: asdict(ratio_summary(wall[f"train/{r}"], wall["train/peft-lora"])) for r in settings.routers}
-    generate = {r: {"vs_peft_lora": asdict(ratio_summary(wall[f"generate/{r}"], wall["generate/peft-lora"])),
-                    "vs_peft_mixed": asdict(ratio_summary(wall[f"generate/{r}"], wall["generate/peft-mixed"]))}
-                for r in settings.routers}
+    generate = {
+        r: {
+            "vs_peft_lora": asdict(ratio_summary(wall[f"generate/{r}"], wall["generate/peft-lora"])),
+            "vs_peft_mixed": asdict(ratio_summary(wall[f"generate/{r}"], wall["generate/peft-mixed"])),
+        }
+        for r in settings.routers
+    }
     targets = {f"train/{r}": train[r]["high"] <= TRAIN_TARGET for r in settings.routers}
     targets.update({f"generate/{r}": generate[r]["vs_peft_lora"]["high"] <= GENERATE_TARGET for r in settings.routers})
     if "private" in settings.routers:  # throughput ≥ 1.5 × PEFT mixed = time ≤ 1 / 1.5 of it
-        targets["generate/private-vs-peft-mixed"] = generate["private"]["vs_peft_mixed"]["high"] <= 1 / PRIVATE_SPEEDUP_TARGET
-    return {"settings": asdict(settings), "median_s": {k: median(v) for k, v in wall.items()}, "train": train,
-            "generate": generate, "targets": targets, "times_s": wall,
-            "environment": {"torch": torch.__version__, "python": platform.python_version(), "threads": threads,
-                            "load_average": list(os.getloadavg())}}
+        targets["generate/private-vs-peft-mixed"] = (
+            generate["private"]["vs_peft_mixed"]["high"] <= 1 / PRIVATE_SPEEDUP_TARGET
+        )
+    return {
+        "settings": asdict(settings),
+        "median_s": {k: median(v) for k, v in wall.items()},
+        "train": train,
+        "generate": generate,
+        "targets": targets,
+        "times_s": wall,
+        "environment": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "threads": threads,
+            "load_average": list(os.getloadavg()),
+        },
+    }
 
 
 def render_lm(result: dict[str, Any]) -> str:
@@ -198,25 +245,48 @@ def render_lm(result: dict[str, Any]) -> str:
     def ci(r: dict[str, Any]) -> str:
         return f"{r['median']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
 
-    lines = [f"GPT-2 {s['model']} from a config, {s['tasks']} tasks, {s['rounds']} rounds", "",
-             f"training step, batch {s['batch']} × {s['seq']} (tasks mixed, loss on the targets)", "",
-             f"| router | median | × PEFT LoRA [95 % CI] | ≤ {TRAIN_TARGET} |", "|---|---:|---|---|",
-             f"| PEFT LoRA | {med['train/peft-lora'] * 1e3:,.1f} ms | 1 | |"]
-    lines += [f"| {r} | {med[f'train/{r}'] * 1e3:,.1f} ms | {ci(result['train'][r])} | "
-              f"{'met' if hit[f'train/{r}'] else 'missed'} |" for r in s["routers"]]
-    lines += ["", (f"generation, {s['prompts']} prompts of {PROMPT} tokens, {s['new_tokens']} new tokens (greedy, "
-              "tasks mixed in one call)"), "",
-              f"| configuration | median | tokens/s | × PEFT LoRA [95 % CI] | ≤ {GENERATE_TARGET} | × PEFT mixed [95 % CI] |",
-              "|---|---:|---:|---|---|---|"]
+    lines = [
+        f"GPT-2 {s['model']} from a config, {s['tasks']} tasks, {s['rounds']} rounds",
+        "",
+        f"training step, batch {s['batch']} × {s['seq']} (tasks mixed, loss on the targets)",
+        "",
+        f"| router | median | × PEFT LoRA [95 % CI] | ≤ {TRAIN_TARGET} |",
+        "|---|---:|---|---|",
+        f"| PEFT LoRA | {med['train/peft-lora'] * 1e3:,.1f} ms | 1 | |",
+    ]
+    lines += [
+        f"| {r} | {med[f'train/{r}'] * 1e3:,.1f} ms | {ci(result['train'][r])} | "
+        f"{'met' if hit[f'train/{r}'] else 'missed'} |"
+        for r in s["routers"]
+    ]
+    lines += [
+        "",
+        (
+            f"generation, {s['prompts']} prompts of {PROMPT} tokens, {s['new_tokens']} new tokens (greedy, "
+            "tasks mixed in one call)"
+        ),
+        "",
+        f"| configuration | median | tokens/s | × PEFT LoRA [95 % CI] | ≤ {GENERATE_TARGET} | × PEFT mixed [95 % CI] |",
+        "|---|---:|---:|---|---|---|",
+    ]
     tokens = s["prompts"] * s["new_tokens"]
-    for key, label in (("generate/peft-lora", "PEFT LoRA (one adapter)"),
-                       ("generate/peft-mixed", "PEFT mixed (adapter_names)")):
+    for key, label in (
+        ("generate/peft-lora", "PEFT LoRA (one adapter)"),
+        ("generate/peft-mixed", "PEFT mixed (adapter_names)"),
+    ):
         lines.append(f"| {label} | {med[key] * 1e3:,.0f} ms | {tokens / med[key]:,.0f} | | | |")
     for r in s["routers"]:
         g = result["generate"][r]
-        lines.append(f"| {r} | {med[f'generate/{r}'] * 1e3:,.0f} ms | {tokens / med[f'generate/{r}']:,.0f} | "
-                     f"{ci(g['vs_peft_lora'])} | {'met' if hit[f'generate/{r}'] else 'missed'} | {ci(g['vs_peft_mixed'])} |")
+        lines.append(
+            f"| {r} | {med[f'generate/{r}'] * 1e3:,.0f} ms | {tokens / med[f'generate/{r}']:,.0f} | "
+            f"{ci(g['vs_peft_lora'])} | {'met' if hit[f'generate/{r}'] else 'missed'} | {ci(g['vs_peft_mixed'])} |"
+        )
     if "generate/private-vs-peft-mixed" in hit:
-        lines += ["", (f"private ≥ {PRIVATE_SPEEDUP_TARGET} × PEFT mixed's throughput: "
-                      f"{'met' if hit['generate/private-vs-peft-mixed'] else 'missed'}")]
+        lines += [
+            "",
+            (
+                f"private ≥ {PRIVATE_SPEEDUP_TARGET} × PEFT mixed's throughput: "
+                f"{'met' if hit['generate/private-vs-peft-mixed'] else 'missed'}"
+            ),
+        ]
     return "\n".join(lines)

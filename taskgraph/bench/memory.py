@@ -60,11 +60,15 @@ def peak_of(build: Callable[[], Callable[[], None]], device: torch.device, steps
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-        return {"peak_mb": torch.cuda.max_memory_allocated(device) / 2**20,
-                "measure": "torch.cuda.max_memory_allocated"}
+        return {
+            "peak_mb": torch.cuda.max_memory_allocated(device) / 2**20,
+            "measure": "torch.cuda.max_memory_allocated",
+        }
     after = proc_status_kb("VmHWM") if own else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_mb": ((after or 0) - (before or 0)) / 1024.0,
-            "measure": "VmHWM growth after imports" if own else "ru_maxrss growth after imports"}
+    return {
+        "peak_mb": ((after or 0) - (before or 0)) / 1024.0,
+        "measure": "VmHWM growth after imports" if own else "ru_maxrss growth after imports",
+    }
 
 
 def run_python_module(module: str, args: list[str], timeout: float) -> dict[str, Any]:
@@ -76,8 +80,15 @@ def run_python_module(module: str, args: list[str], timeout: float) -> dict[str,
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
-        done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
-                              timeout=timeout, cwd=root, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            cwd=root,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"subprocess timed out after {timeout:.0f} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

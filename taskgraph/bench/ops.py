@@ -35,15 +35,36 @@ from taskgraph.bench.rows import ROUTER_KINDS, Batch, Env, Row, Shape, TrainingS
 
 METADATA_ONLY = {"_unsafe_view"}  # not flagged is_view by aten, yet only a view of its input's memory
 MODELS: dict[str, dict[str, Any]] = {  # built from configs: the counts do not depend on the weights
-    "tiny": dict(model_type="bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                 vocab_size=100),
-    "minilm": dict(model_type="bert", hidden_size=384, num_hidden_layers=6, num_attention_heads=12,  # MiniLM-L6
-                   intermediate_size=1536, vocab_size=30522),
-    "encoder-768": dict(model_type="bert", hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                        intermediate_size=3072, vocab_size=30522),
+    "tiny": dict(
+        model_type="bert",
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=100,
+    ),
+    "minilm": dict(
+        model_type="bert",
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,  # MiniLM-L6
+        intermediate_size=1536,
+        vocab_size=30522,
+    ),
+    "encoder-768": dict(
+        model_type="bert",
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        vocab_size=30522,
+    ),
 }
-TITLES = {"tiny": "tiny BERT (2 layers, 4 adapted modules)", "minilm": "MiniLM-L6 shape (6 layers, 12 adapted modules)",
-          "encoder-768": "encoder 12 layers × 768 (24 adapted modules)"}
+TITLES = {
+    "tiny": "tiny BERT (2 layers, 4 adapted modules)",
+    "minilm": "MiniLM-L6 shape (6 layers, 12 adapted modules)",
+    "encoder-768": "encoder 12 layers × 768 (24 adapted modules)",
+}
 STATIC_TARGET, GRAPH_TARGET = 1.3, 1.5
 DENSE_LIMIT = 64  # the graph router's default relations.dense_limit (router.dense_limit)
 
@@ -94,8 +115,11 @@ class OpsSettings:
 
     def check(self) -> list[str]:
         problems = [f"unknown model {m!r}; choose from {sorted(MODELS)}" for m in self.models if m not in MODELS]
-        problems += [f"case T={t}, U={u}: need 1 ≤ U ≤ T and U ≤ batch {self.batch}" for t, u in self.cases
-                     if not 1 <= u <= min(t, self.batch)]
+        problems += [
+            f"case T={t}, U={u}: need 1 ≤ U ≤ T and U ≤ batch {self.batch}"
+            for t, u in self.cases
+            if not 1 <= u <= min(t, self.batch)
+        ]
         return problems
 
 
@@ -103,9 +127,17 @@ def rows_for(settings: OpsSettings, tasks: int) -> list[Row]:
     """PEFT LoRA (the reference), PEFT Poly (1 and H splits), and every registered router."""
     out = [Row("peft-lora", "PEFT LoRA", "peft-lora", 0.0, tasks=tasks)]
     if settings.peft_poly:
-        out += [Row("peft-poly", "PEFT Poly", "peft-poly", 0.0, tasks=tasks),
-                Row("peft-poly-h", f"PEFT Poly n_splits = {settings.mhr_heads}", "peft-poly", 0.0,
-                    heads=settings.mhr_heads, tasks=tasks)]
+        out += [
+            Row("peft-poly", "PEFT Poly", "peft-poly", 0.0, tasks=tasks),
+            Row(
+                "peft-poly-h",
+                f"PEFT Poly n_splits = {settings.mhr_heads}",
+                "peft-poly",
+                0.0,
+                heads=settings.mhr_heads,
+                tasks=tasks,
+            ),
+        ]
     for kind in settings.routers or ROUTER_KINDS:
         heads = settings.mhr_heads if kind == "mhr" else 1
         label = f"taskgraph {kind}" + (f" (H = {heads})" if kind == "mhr" else "")
@@ -142,8 +174,11 @@ def run_ops_bench(settings: OpsSettings, progress: Callable[[str], None] = lambd
         from taskgraph.bench.speed import BenchError
 
         raise BenchError("bench speed --ops: " + "; ".join(problems))
-    result: dict[str, Any] = {"settings": _settings_record(settings), "models": {},
-                              "environment": {"torch": torch.__version__, "python": platform.python_version()}}
+    result: dict[str, Any] = {
+        "settings": _settings_record(settings),
+        "models": {},
+        "environment": {"torch": torch.__version__, "python": platform.python_version()},
+    }
     for name in settings.models:
         config = dict(MODELS[name], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
         torch.manual_seed(0)
@@ -178,12 +213,24 @@ def check_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             excess = [c["ops"] - r for c, r in zip(counts, reference)]
             # a single-task batch (U = 1) may need a few operations less (contiguous layouts need no copy): the
             # growth that matters is with T and with U >= 2; the graph router has one mode per side of DENSE_LIMIT
-            groups = [[e for e, (t, u) in zip(excess, cases) if u >= 2 and (not graph or (t <= DENSE_LIMIT) == dense)]
-                      for dense in (True, False)]
+            groups = [
+                [e for e, (t, u) in zip(excess, cases) if u >= 2 and (not graph or (t <= DENSE_LIMIT) == dense)]
+                for dense in (True, False)
+            ]
             spread = max((max(g) - min(g) for g in groups if g), default=0)
             limit = GRAPH_TARGET if graph else STATIC_TARGET
-            out.append({"model": name, "row": label, "worst_ratio": ratio, "limit": limit, "met": ratio <= limit,
-                        "excess": excess, "excess_spread": spread, "flat": spread == 0})
+            out.append(
+                {
+                    "model": name,
+                    "row": label,
+                    "worst_ratio": ratio,
+                    "limit": limit,
+                    "met": ratio <= limit,
+                    "excess": excess,
+                    "excess_spread": spread,
+                    "flat": spread == 0,
+                }
+            )
     return out
 
 
@@ -194,20 +241,29 @@ def render_ops(result: dict[str, Any]) -> str:
         cases, rows = model["cases"], model["rows"]
         reference = rows["PEFT LoRA"]
         head = " | ".join(f"T = {t:,}, U = {u}" for t, u in cases)
-        lines = [f"#### {model['title']}", "",
-                 f"| training step: aten ops (× PEFT LoRA) / kernels | {head} |",
-                 "|---|" + "---:|" * len(cases)]
+        lines = [
+            f"#### {model['title']}",
+            "",
+            f"| training step: aten ops (× PEFT LoRA) / kernels | {head} |",
+            "|---|" + "---:|" * len(cases),
+        ]
         for label, counts in rows.items():
-            cells = [f"{c['ops']:,} (× {c['ops'] / r['ops']:.3f}) / {c['kernels']:,}" for c, r in zip(counts, reference)]
+            cells = [
+                f"{c['ops']:,} (× {c['ops'] / r['ops']:.3f}) / {c['kernels']:,}" for c, r in zip(counts, reference)
+            ]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
-    verdicts = ["| model | row | worst × PEFT LoRA (target) | excess over PEFT LoRA per case | flat in T and U |",
-                "|---|---|---:|---|---|"]
+    verdicts = [
+        "| model | row | worst × PEFT LoRA (target) | excess over PEFT LoRA per case | flat in T and U |",
+        "|---|---|---:|---|---|",
+    ]
     for t in result["targets"]:
         met = "met" if t["met"] else "missed"
         excess = ", ".join(f"{e:+,}" for e in t["excess"])
-        verdicts.append(f"| {t['model']} | {t['row']} | {t['worst_ratio']:.3f} (≤ {t['limit']}: {met}) | {excess} | "
-                        f"{'yes' if t['flat'] else 'no'} |")
+        verdicts.append(
+            f"| {t['model']} | {t['row']} | {t['worst_ratio']:.3f} (≤ {t['limit']}: {met}) | {excess} | "
+            f"{'yes' if t['flat'] else 'no'} |"
+        )
     parts.append("\n".join(verdicts))
     return "\n\n".join(parts)
 
@@ -218,12 +274,16 @@ def settings_from_args(args: Any) -> OpsSettings:
     t, many, batch = args.tasks, args.many_tasks, args.batch
     cases = tuple(dict.fromkeys(((t, 1), (t, min(t, batch)), (many, min(t, batch)), (many, min(many, batch)))))
     models = ("tiny",) if args.model == "tiny" else ("minilm", "encoder-768")
-    return OpsSettings(models=models, cases=cases, batch=batch, mhr_heads=2 if args.model == "tiny" else 8,
-                       shape=Shape(batch=batch, seq=16))
+    return OpsSettings(
+        models=models,
+        cases=cases,
+        batch=batch,
+        mhr_heads=2 if args.model == "tiny" else 8,
+        shape=Shape(batch=batch, seq=16),
+    )
 
 
 def _settings_record(settings: OpsSettings) -> dict[str, Any]:
     record = asdict(settings)
     record["cases"] = [list(c) for c in settings.cases]
     return record
-

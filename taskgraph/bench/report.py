@@ -42,8 +42,11 @@ def _table(entries: list[dict[str, Any]], reference_label: str, cpu_column: bool
 def _header(result: dict[str, Any]) -> list[str]:
     s, env = result["settings"], result["environment"]
     shape = s["shape"]
-    load = ", ".join(f"{x:.1f}" for x in env["load_average_start"]) + " → " + ", ".join(
-        f"{x:.1f}" for x in env["load_average_end"])
+    load = (
+        ", ".join(f"{x:.1f}" for x in env["load_average_start"])
+        + " → "
+        + ", ".join(f"{x:.1f}" for x in env["load_average_end"])
+    )
     return [
         f"Model `{s['model']}`, batch {shape['batch']} × {shape['seq']} tokens, {s['tasks']} tasks (ids drawn "
         f"uniformly per example), K = {shape['skills']}, r = {shape['rank']}, alpha = {shape['alpha']:g}, "
@@ -80,8 +83,12 @@ def render_markdown(result: dict[str, Any]) -> str:
         lines.append("")
     targets = result.get("targets", [])
     if targets:
-        lines += ["## Targets", "", "| target | statistic | value | limit | met | same by process CPU time |",
-                  "|---|---|---:|---:|---|---:|"]
+        lines += [
+            "## Targets",
+            "",
+            "| target | statistic | value | limit | met | same by process CPU time |",
+            "|---|---|---:|---:|---|---:|",
+        ]
         for t in targets:
             value = "–" if t["value"] is None else f"{t['value']:.3f}"
             by_cpu = f"{t['value_cpu']:.3f}" if "value_cpu" in t else "–"

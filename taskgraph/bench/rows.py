@@ -224,8 +224,14 @@ def _peft_poly(row: Row, base: nn.Module, env: Env) -> Step:
     from peft import PolyConfig, get_peft_model
 
     batch, shape, device = env.batch, env.shape, env.device
-    config = PolyConfig(r=shape.rank, target_modules=list(shape.targets), n_tasks=row.tasks,
-                        n_skills=shape.skills, n_splits=row.heads, poly_type="poly")
+    config = PolyConfig(
+        r=shape.rank,
+        target_modules=list(shape.targets),
+        n_tasks=row.tasks,
+        n_skills=shape.skills,
+        n_splits=row.heads,
+        poly_type="poly",
+    )
     model = get_peft_model(base, config).train()
     heads = _heads(base, row, shape, device)
     tuner = model.base_model  # PolyModel: takes task_ids (what PEFT's task-specific wrappers call)
@@ -275,14 +281,22 @@ def _floor(row: Row, base: nn.Module, env: Env) -> Step:
 
 def taskgraph_spec(row: Row, shape: Shape, model: dict[str, Any]) -> Spec:
     """The spec of a taskgraph row (``model`` is the spec's model section; the base is passed ready)."""
-    return Spec.model_validate({
-        "name": "bench",
-        "model": {**model, "target_modules": list(shape.targets), "pooling": "mean"},
-        "adapters": {"rank": shape.rank, "alpha": shape.alpha, "dropout": 0.0, "skills": shape.skills,
-                     "splits": row.heads, "linearized": row.linearized},
-        "router": {"kind": row.router},
-        "tasks": [{"name": f"task{t}", "num_labels": shape.labels} for t in range(row.tasks)],
-    })
+    return Spec.model_validate(
+        {
+            "name": "bench",
+            "model": {**model, "target_modules": list(shape.targets), "pooling": "mean"},
+            "adapters": {
+                "rank": shape.rank,
+                "alpha": shape.alpha,
+                "dropout": 0.0,
+                "skills": shape.skills,
+                "splits": row.heads,
+                "linearized": row.linearized,
+            },
+            "router": {"kind": row.router},
+            "tasks": [{"name": f"task{t}", "num_labels": shape.labels} for t in range(row.tasks)],
+        }
+    )
 
 
 def _taskgraph(row: Row, base: nn.Module, env: Env) -> Step:
@@ -293,8 +307,13 @@ def _taskgraph(row: Row, base: nn.Module, env: Env) -> Step:
     groups = [{"params": ps, "lr": getattr(lr, name)} for name, ps in model.parameter_groups().items() if ps]
 
     def loss() -> Tensor:
-        out = model(batch.input_ids, batch.attention_mask, batch.task_ids, labels=batch.labels,
-                    distinct=(batch.tasks, batch.inverse))
+        out = model(
+            batch.input_ids,
+            batch.attention_mask,
+            batch.task_ids,
+            labels=batch.labels,
+            distinct=(batch.tasks, batch.inverse),
+        )
         assert out.loss is not None
         return out.loss
 

@@ -106,8 +106,11 @@ def memory_child(settings: ScaleSettings, num_tasks: int) -> dict[str, Any]:
     import taskgraph.routing  # noqa: F401
 
     torch.set_num_threads(settings.resolved_threads())
-    return peak_of(lambda: router_step(build_router(num_tasks, settings), settings.batch, settings.seed),
-                   torch.device("cpu"), settings.memory_steps)
+    return peak_of(
+        lambda: router_step(build_router(num_tasks, settings), settings.batch, settings.seed),
+        torch.device("cpu"),
+        settings.memory_steps,
+    )
 
 
 def _peak_memory(settings: ScaleSettings, num_tasks: int) -> dict[str, Any]:
@@ -122,12 +125,14 @@ def share_steps(settings: ScaleSettings) -> dict[str, Step]:
     from taskgraph.spec.models import Spec
 
     torch.manual_seed(settings.seed)
-    spec = Spec.model_validate({
-        "model": {"path": MINILM, "target_modules": ["query", "value"], "max_length": 64},
-        "adapters": {"rank": 8, "alpha": 16, "skills": settings.skills, "heads": settings.heads},
-        "router": {"kind": "graph"},
-        "tasks": [{"name": f"task{t}", "num_labels": 2} for t in range(8)],
-    })
+    spec = Spec.model_validate(
+        {
+            "model": {"path": MINILM, "target_modules": ["query", "value"], "max_length": 64},
+            "adapters": {"rank": 8, "alpha": 16, "skills": settings.skills, "heads": settings.heads},
+            "router": {"kind": "graph"},
+            "tasks": [{"name": f"task{t}", "num_labels": 2} for t in range(8)],
+        }
+    )
     model = TaskGraphModel(spec).train()
     gen = torch.Generator().manual_seed(settings.seed)
     ids = torch.randint(1000, model.base.get_input_embeddings().num_embeddings, (settings.batch, 64), generator=gen)
@@ -161,23 +166,42 @@ def run_scale(settings: ScaleSettings, progress: Callable[[str], None] | None = 
     rows = []
     for t in settings.tasks:
         router = routers[t]
-        rows.append({"tasks": t, "median_s": median(wall[str(t)]), "median_cpu_s": median(cpu[str(t)]),
-                     "relation_edges": int(router.relations.active.sum()), "dense": router.relations.dense,
-                     "refresh_s": refresh_seconds(router), "refresh_every": router.relations.refresh_every,
-                     "times_s": wall[str(t)]})
+        rows.append(
+            {
+                "tasks": t,
+                "median_s": median(wall[str(t)]),
+                "median_cpu_s": median(cpu[str(t)]),
+                "relation_edges": int(router.relations.active.sum()),
+                "dense": router.relations.dense,
+                "refresh_s": refresh_seconds(router),
+                "refresh_every": router.relations.refresh_every,
+                "times_s": wall[str(t)],
+            }
+        )
     if settings.memory:
         for row in rows:
             say(f"peak memory, T = {row['tasks']:,} (subprocess)")
             row["memory"] = _peak_memory(settings, row["tasks"])
-    result: dict[str, Any] = {"settings": _settings_json(settings), "environment": _environment(settings),
-                              "rows": rows, "targets": _targets(rows)}
+    result: dict[str, Any] = {
+        "settings": _settings_json(settings),
+        "environment": _environment(settings),
+        "rows": rows,
+        "targets": _targets(rows),
+    }
     if settings.share:
         say("share: MiniLM-L6 training step vs the router's part")
-        share_wall, _ = interleaved(share_steps(settings), settings.share_rounds, settings.warmup,
-                                    torch.device("cpu"), settings.seed, say)
+        share_wall, _ = interleaved(
+            share_steps(settings), settings.share_rounds, settings.warmup, torch.device("cpu"), settings.seed, say
+        )
         step_s, router_s = median(share_wall["step"]), median(share_wall["router"])
-        result["share"] = {"step_s": step_s, "router_s": router_s, "share": router_s / step_s,
-                           "share_of_0.9s": router_s / 0.9, "target": 0.02, "met": router_s / step_s <= 0.02}
+        result["share"] = {
+            "step_s": step_s,
+            "router_s": router_s,
+            "share": router_s / step_s,
+            "share_of_0.9s": router_s / 0.9,
+            "target": 0.02,
+            "met": router_s / step_s <= 0.02,
+        }
     return result
 
 
@@ -195,9 +219,14 @@ def _targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _environment(settings: ScaleSettings) -> dict[str, Any]:
     import torch_geometric
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
-            "cpu": platform.processor() or platform.machine(), "threads": settings.resolved_threads(),
-            "cpus": os.cpu_count()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "threads": settings.resolved_threads(),
+        "cpus": os.cpu_count(),
+    }
 
 
 def _settings_json(settings: ScaleSettings) -> dict[str, Any]:
@@ -208,21 +237,29 @@ def _settings_json(settings: ScaleSettings) -> dict[str, Any]:
 
 def render_scale(result: dict[str, Any]) -> str:
     """The markdown table of a :func:`run_scale` result."""
-    lines = ["| tasks T | relation edges | step (fwd + bwd), median | CPU s | refresh (every N) | peak memory |",
-             "|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| tasks T | relation edges | step (fwd + bwd), median | CPU s | refresh (every N) | peak memory |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
-        refresh = "all pairs" if r["refresh_s"] is None else f"{r['refresh_s'] * 1e3:.0f} ms (every {r['refresh_every']})"
+        refresh = (
+            "all pairs" if r["refresh_s"] is None else f"{r['refresh_s'] * 1e3:.0f} ms (every {r['refresh_every']})"
+        )
         mem = r.get("memory", {})
         memory = f"{mem['peak_mb']:.0f} MiB" if "peak_mb" in mem else ("—" if not mem else "error")
-        lines.append(f"| {r['tasks']:,} | {r['relation_edges']:,} | {r['median_s'] * 1e3:.1f} ms | "
-                     f"{r['median_cpu_s']:.3f} | {refresh} | {memory} |")
+        lines.append(
+            f"| {r['tasks']:,} | {r['relation_edges']:,} | {r['median_s'] * 1e3:.1f} ms | "
+            f"{r['median_cpu_s']:.3f} | {refresh} | {memory} |"
+        )
     for target in result["targets"]:
         lines.append(f"\n{target['name']}: {target['value']:.3g} — {'met' if target['met'] else 'MISSED'}")
     if "share" in result:
         s = result["share"]
-        lines.append(f"\nrouter share of a MiniLM-L6 training step (L = 12, K = 8, 8 tasks): router "
-                     f"{s['router_s'] * 1e3:.1f} ms / step {s['step_s']:.3f} s = {s['share'] * 100:.2f} % "
-                     f"(of a 0.9 s step: {s['share_of_0.9s'] * 100:.2f} %) — {'met' if s['met'] else 'MISSED'} (≤ 2 %)")
+        lines.append(
+            f"\nrouter share of a MiniLM-L6 training step (L = 12, K = 8, 8 tasks): router "
+            f"{s['router_s'] * 1e3:.1f} ms / step {s['step_s']:.3f} s = {s['share'] * 100:.2f} % "
+            f"(of a 0.9 s step: {s['share_of_0.9s'] * 100:.2f} %) — {'met' if s['met'] else 'MISSED'} (≤ 2 %)"
+        )
     env = result["environment"]
     lines.append(f"\n{env['cpu']}, {env['threads']} threads, torch {env['torch']}, PyG {env['torch_geometric']}")
     return "\n".join(lines)

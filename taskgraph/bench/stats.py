@@ -34,15 +34,17 @@ def paired_ratios(numerator: Sequence[float], denominator: Sequence[float]) -> l
         ValueError: when the lengths differ or a denominator is not positive.
     """
     if len(numerator) != len(denominator):
-        raise ValueError(f"paired ratios need one value per round on both sides, got {len(numerator)} "
-                         f"and {len(denominator)}")
+        raise ValueError(
+            f"paired ratios need one value per round on both sides, got {len(numerator)} and {len(denominator)}"
+        )
     if any(not d > 0 for d in denominator):
         raise ValueError("paired ratios need positive reference times")
     return [float(n) / float(d) for n, d in zip(numerator, denominator)]
 
 
-def bootstrap_median_ci(values: Sequence[float], *, level: float = 0.95, resamples: int = 10_000,
-                        seed: int = 0) -> tuple[float, float]:
+def bootstrap_median_ci(
+    values: Sequence[float], *, level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile-bootstrap confidence interval of the median of ``values``.
 
     Draws ``resamples`` samples of ``len(values)`` values with replacement, takes each one's median,
@@ -92,8 +94,14 @@ class RatioSummary:
         return f"{self.median:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def ratio_summary(numerator: Sequence[float], denominator: Sequence[float], *, level: float = 0.95,
-                  resamples: int = 10_000, seed: int = 0) -> RatioSummary:
+def ratio_summary(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    *,
+    level: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+) -> RatioSummary:
     """Median paired ratio of ``numerator`` to ``denominator`` and its bootstrap CI."""
     ratios = paired_ratios(numerator, denominator)
     low, high = bootstrap_median_ci(ratios, level=level, resamples=resamples, seed=seed)

@@ -48,31 +48,69 @@ def speed_targets(keys: list[str], settings: SpeedSettings, model_dropout: float
     targets: list[Target] = []
     for d in sorted({model_dropout, 0.0}, reverse=True):
         for kind in ROUTER_KINDS:
-            targets.append(Target(f"routing is free: taskgraph {kind} vs PEFT LoRA (dropout {d:g}), CI high",
-                                  row_key(f"taskgraph-{kind}", d), reference_key(d), "ci_high", ROUTING_FREE))
-    targets.append(Target("private mixed-task vs PEFT mixed-adapter step (dropout 0)",
-                          row_key("taskgraph-private", 0.0), row_key("peft-mixed", 0.0), "median", PRIVATE_VS_MIXED))
-    targets.append(Target(f"L-LoRA step vs LoRA step: taskgraph shared linearized vs not (dropout {model_dropout:g}), "
-                          "CI high", row_key("taskgraph-shared-llora", model_dropout),
-                          row_key("taskgraph-shared", model_dropout), "ci_high", LINEARIZED))
+            targets.append(
+                Target(
+                    f"routing is free: taskgraph {kind} vs PEFT LoRA (dropout {d:g}), CI high",
+                    row_key(f"taskgraph-{kind}", d),
+                    reference_key(d),
+                    "ci_high",
+                    ROUTING_FREE,
+                )
+            )
+    targets.append(
+        Target(
+            "private mixed-task vs PEFT mixed-adapter step (dropout 0)",
+            row_key("taskgraph-private", 0.0),
+            row_key("peft-mixed", 0.0),
+            "median",
+            PRIVATE_VS_MIXED,
+        )
+    )
+    targets.append(
+        Target(
+            f"L-LoRA step vs LoRA step: taskgraph shared linearized vs not (dropout {model_dropout:g}), CI high",
+            row_key("taskgraph-shared-llora", model_dropout),
+            row_key("taskgraph-shared", model_dropout),
+            "ci_high",
+            LINEARIZED,
+        )
+    )
     many = settings.many_tasks
     for kind in ("poly", "mhr"):
-        targets.append(Target(f"{kind}: T={many} vs T={settings.tasks} (dropout {model_dropout:g})",
-                              row_key(f"taskgraph-{kind}-t{many}", model_dropout), row_key(f"taskgraph-{kind}", model_dropout),
-                              "median", TASK_SCALING))
-    targets.append(Target("merged (folded) inference vs base inference", "folded-infer", "base-infer", "median",
-                          FOLDED_VS_BASE))
+        targets.append(
+            Target(
+                f"{kind}: T={many} vs T={settings.tasks} (dropout {model_dropout:g})",
+                row_key(f"taskgraph-{kind}-t{many}", model_dropout),
+                row_key(f"taskgraph-{kind}", model_dropout),
+                "median",
+                TASK_SCALING,
+            )
+        )
+    targets.append(
+        Target("merged (folded) inference vs base inference", "folded-infer", "base-infer", "median", FOLDED_VS_BASE)
+    )
     if settings.memory:
         for d in sorted({model_dropout, 0.0}, reverse=True):
             for kind in ROUTER_KINDS:
-                targets.append(Target(f"peak memory: taskgraph {kind} vs PEFT LoRA (dropout {d:g})",
-                                      row_key(f"taskgraph-{kind}", d), reference_key(d), "memory", MEMORY))
+                targets.append(
+                    Target(
+                        f"peak memory: taskgraph {kind} vs PEFT LoRA (dropout {d:g})",
+                        row_key(f"taskgraph-{kind}", d),
+                        reference_key(d),
+                        "memory",
+                        MEMORY,
+                    )
+                )
     present = set(keys)
     return [t for t in targets if t.numerator in present and t.denominator in present]
 
 
-def evaluate_targets(result: dict[str, Any], times: dict[str, list[float]], settings: SpeedSettings,
-                     cpu_times: dict[str, list[float]] | None = None) -> list[dict[str, Any]]:
+def evaluate_targets(
+    result: dict[str, Any],
+    times: dict[str, list[float]],
+    settings: SpeedSettings,
+    cpu_times: dict[str, list[float]] | None = None,
+) -> list[dict[str, Any]]:
     """Every applicable target with its figure and whether it is met (None when not measured).
 
     Time targets are judged on wall-clock ratios; with ``cpu_times`` the same statistic of the
@@ -82,9 +120,13 @@ def evaluate_targets(result: dict[str, Any], times: dict[str, list[float]], sett
     model_dropout = float(result["environment"]["model_dropout"])
     out: list[dict[str, Any]] = []
     for target in speed_targets(list(rows), settings, model_dropout):
-        entry: dict[str, Any] = {"name": target.name, "numerator": target.numerator,
-                                 "denominator": target.denominator, "statistic": target.statistic,
-                                 "limit": target.limit}
+        entry: dict[str, Any] = {
+            "name": target.name,
+            "numerator": target.numerator,
+            "denominator": target.denominator,
+            "statistic": target.statistic,
+            "limit": target.limit,
+        }
         if target.statistic == "memory":
             mine = rows[target.numerator].get("memory", {}).get("peak_mb")
             ref = rows[target.denominator].get("memory", {}).get("peak_mb")

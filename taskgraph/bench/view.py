@@ -58,8 +58,9 @@ def synthetic_run_graph(tasks: int, *, layers: int = 4, heads: int = 1, skills: 
     rng = np.random.default_rng(seed)
     count = max(1, tasks // TASKS_PER_COMMUNITY)
     member = [t * count // tasks for t in range(tasks)]
-    graph = nx.Graph(name=f"synthetic-{tasks}", router="graph", relations="learned", layers=layers, heads=heads,
-                     skills=skills)
+    graph = nx.Graph(
+        name=f"synthetic-{tasks}", router="graph", relations="learned", layers=layers, heads=heads, skills=skills
+    )
     adapted = max(1, tasks // 50) if tasks > 1 else 0
     for t in range(tasks):
         attrs: dict[str, Any] = {"type": TASK, "label": f"task-{t:04d}", "num_labels": 2 + t % 3}
@@ -68,20 +69,36 @@ def synthetic_run_graph(tasks: int, *, layers: int = 4, heads: int = 1, skills: 
     names = [f"task-{t:04d}" for t in range(tasks)]
     for layer in range(layers):
         module = f"encoder.layer.{layer // 2}.attention.self.{('query', 'value')[layer % 2]}"
-        graph.add_node(layer_node(layer), type=LAYER, label=module, position=layer, module=module,
-                       block=f"encoder.layer.{layer // 2}")
+        graph.add_node(
+            layer_node(layer),
+            type=LAYER,
+            label=module,
+            position=layer,
+            module=module,
+            block=f"encoder.layer.{layer // 2}",
+        )
         for k in range(skills):
             graph.add_node(adapter_node(layer, k), type=ADAPTER, label=f"L{layer}·s{k}", layer=layer, skill=k)
             graph.add_edge(adapter_node(layer, k), layer_node(layer), type="in", weight=1.0)
     for t in range(tasks):
         mates = [u for u in range(tasks) if member[u] == member[t] and u != t]
         for u in rng.choice(mates, size=min(SAME_COMMUNITY, len(mates)), replace=False) if mates else []:
-            graph.add_edge(task_node(names[t]), task_node(names[int(u)]), type="relates",
-                           weight=float(0.45 + 0.45 * rng.random()), declared=False)
+            graph.add_edge(
+                task_node(names[t]),
+                task_node(names[int(u)]),
+                type="relates",
+                weight=float(0.45 + 0.45 * rng.random()),
+                declared=False,
+            )
         for u in rng.integers(0, tasks, size=ACROSS if tasks > 1 else 0):
             if int(u) != t and not graph.has_edge(task_node(names[t]), task_node(names[int(u)])):
-                graph.add_edge(task_node(names[t]), task_node(names[int(u)]), type="relates",
-                               weight=float(0.05 + 0.3 * rng.random()), declared=False)
+                graph.add_edge(
+                    task_node(names[t]),
+                    task_node(names[int(u)]),
+                    type="relates",
+                    weight=float(0.05 + 0.3 * rng.random()),
+                    declared=False,
+                )
         favourite = [member[t] % skills, (3 * member[t] + 1) % skills]
         for layer in range(layers):
             logits = rng.normal(0.0, 0.7, size=(heads, skills))  # [H, K]
@@ -117,32 +134,53 @@ def time_view(tasks: list[int], *, repeats: int = 3, progress: Any = None) -> di
                 loaded = load(page, virtual_time_ms=None)
                 root = loaded.root
                 if "data-errors" in root or loaded.console or root.get("data-rendered") != str(t):
-                    raise BrowserError(f"the view of T = {t} did not load cleanly: {root.get('data-errors')} "
-                                       f"{loaded.console[:3]} (drew {root.get('data-rendered')} of {t} tasks)")
+                    raise BrowserError(
+                        f"the view of T = {t} did not load cleanly: {root.get('data-errors')} "
+                        f"{loaded.console[:3]} (drew {root.get('data-rendered')} of {t} tasks)"
+                    )
                 ready.append(float(root["data-ready-ms"]))
                 if "data-painted-ms" in root:
                     painted.append(float(root["data-painted-ms"]))
             relations = sum(1 for _, _, d in graph.edges(data=True) if d.get("type") == "relates")
-            row = ViewTiming(t, relations, statistics.median(ready), ready,
-                             statistics.median(painted) if painted else None, export_s, page.stat().st_size, repeats)
+            row = ViewTiming(
+                t,
+                relations,
+                statistics.median(ready),
+                ready,
+                statistics.median(painted) if painted else None,
+                export_s,
+                page.stat().st_size,
+                repeats,
+            )
             rows.append(row)
             if progress is not None:
                 progress(f"T = {t}: ready in {row.ready_ms:.0f} ms (export {export_s:.1f} s, {row.html_bytes:,} bytes)")
-    return {"bench": "view", "target_ms": TARGET_MS, "target_tasks": TARGET_TASKS,
-            "machine": platform.platform(), "rows": [asdict(r) for r in rows]}
+    return {
+        "bench": "view",
+        "target_ms": TARGET_MS,
+        "target_tasks": TARGET_TASKS,
+        "machine": platform.platform(),
+        "rows": [asdict(r) for r in rows],
+    }
 
 
 def render_view_markdown(result: dict[str, Any]) -> str:
     """The bench's table, with the target line."""
-    lines = ["| tasks | relations | time to interactive | painted | loads | export | HTML |",
-             "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| tasks | relations | time to interactive | painted | loads | export | HTML |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["rows"]:
         painted = "–" if r["painted_ms"] is None else f"{r['painted_ms']:.0f} ms"
-        lines.append(f"| {r['tasks']:,} | {r['relations']:,} | {r['ready_ms']:.0f} ms | {painted} | {r['loads']} | "
-                     f"{r['export_s']:.1f} s | {r['html_bytes'] / 1024:.0f} KiB |")
+        lines.append(
+            f"| {r['tasks']:,} | {r['relations']:,} | {r['ready_ms']:.0f} ms | {painted} | {r['loads']} | "
+            f"{r['export_s']:.1f} s | {r['html_bytes'] / 1024:.0f} KiB |"
+        )
     at = [r for r in result["rows"] if r["tasks"] == result["target_tasks"]]
     if at:
         met = "met" if at[0]["ready_ms"] <= result["target_ms"] else "missed"
-        lines.append(f"\ntarget: ≤ {result['target_ms']:.0f} ms at T = {result['target_tasks']:,}: {met} "
-                     f"({at[0]['ready_ms']:.0f} ms)")
+        lines.append(
+            f"\ntarget: ≤ {result['target_ms']:.0f} ms at T = {result['target_tasks']:,}: {met} "
+            f"({at[0]['ready_ms']:.0f} ms)"
+        )
     return "\n".join(lines) + "\n"

@@ -45,8 +45,14 @@ def _warnings_shown_as_lines(previous: Callable[..., None]) -> Callable[..., Non
     """A ``warnings.showwarning``: a :class:`TaskgraphWarning` as one ``warning: ...`` line on stderr, any
     other warning handed to ``previous`` (Python's own display, or a test's recorder)."""
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: TextIO | None = None, line: str | None = None) -> None:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
         if issubclass(category, TaskgraphWarning):
             print(f"warning: {message}", file=sys.stderr)
         else:

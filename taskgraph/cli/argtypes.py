@@ -43,8 +43,9 @@ def int_in(low: int, high: int, what: str = "") -> Callable[[str], int]:
 
     def parse(text: str) -> int:
         if len(text) > 40:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low:,} to {high:,}, got {len(text)} "
-                                             "characters")
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {low:,} to {high:,}, got {len(text)} characters"
+            )
         value = _integer(text)
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low:,}, got {value:,}")

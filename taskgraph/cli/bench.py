@@ -48,37 +48,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = benches.add_parser(
-        "speed", help="training-step time, inference time and peak memory vs PEFT LoRA / Poly",
-        description="Interleaved, paired timing of every configuration (see taskgraph.bench.speed).")
+        "speed",
+        help="training-step time, inference time and peak memory vs PEFT LoRA / Poly",
+        description="Interleaved, paired timing of every configuration (see taskgraph.bench.speed).",
+    )
     p.add_argument("--rounds", type=rounds, default=30, help="counted rounds (default: 30)")
     p.add_argument("--warmup", type=warmup_rounds, default=2, help="uncounted warm-up rounds (default: 2)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
-    p.add_argument("--model", choices=["tiny", "minilm", "minilm-shape", "encoder-768"], default="minilm",
-                   help="minilm: the packaged MiniLM-L6; minilm-shape: its shape built from a config; encoder-768: "
-                        "12 layers x 768 from a config (a GPU-sized base); tiny: a 2-layer BERT from a config "
-                        "(default: minilm)")
+    p.add_argument(
+        "--model",
+        choices=["tiny", "minilm", "minilm-shape", "encoder-768"],
+        default="minilm",
+        help="minilm: the packaged MiniLM-L6; minilm-shape: its shape built from a config; encoder-768: "
+        "12 layers x 768 from a config (a GPU-sized base); tiny: a 2-layer BERT from a config "
+        "(default: minilm)",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
     p.add_argument("--tasks", type=task_count, default=8, help="tasks T of every row (default: 8)")
-    p.add_argument("--many-tasks", type=task_count, default=1000,
-                   help="T of the poly / mhr task-scaling rows (default: 1000)")
-    p.add_argument("--threads", type=threads, default=None,
-                   help="torch.set_num_threads (default: the CPUs this process may use)")
+    p.add_argument(
+        "--many-tasks", type=task_count, default=1000, help="T of the poly / mhr task-scaling rows (default: 1000)"
+    )
+    p.add_argument(
+        "--threads", type=threads, default=None, help="torch.set_num_threads (default: the CPUs this process may use)"
+    )
     p.add_argument("--batch", type=bench_batch, default=32, help="examples per batch (default: 32)")
     p.add_argument("--seq", type=seq, default=64, help="tokens per example (default: 64)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
-    p.add_argument("--ops", action="store_true",
-                   help="count the aten operations of one training step instead of timing it (deterministic; "
-                        "MiniLM-L6 and a 12 x 768 encoder, or --model tiny; see taskgraph.bench.ops)")
+    p.add_argument(
+        "--ops",
+        action="store_true",
+        help="count the aten operations of one training step instead of timing it (deterministic; "
+        "MiniLM-L6 and a 12 x 768 encoder, or --model tiny; see taskgraph.bench.ops)",
+    )
     p.set_defaults(run=json_checked(run_speed))
 
 
 def _add_infer(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = benches.add_parser(
-        "infer", help="inference throughput: mixed-task batches vs one task at a time vs folding each task",
-        description="Interleaved, paired timing of mixed-task inference (see taskgraph.bench.inference).")
-    p.add_argument("--model", choices=["tiny", "minilm"], default="minilm",
-                   help="minilm: the MiniLM-L6 architecture from its config; tiny: a 2-layer BERT (default: minilm)")
+        "infer",
+        help="inference throughput: mixed-task batches vs one task at a time vs folding each task",
+        description="Interleaved, paired timing of mixed-task inference (see taskgraph.bench.inference).",
+    )
+    p.add_argument(
+        "--model",
+        choices=["tiny", "minilm"],
+        default="minilm",
+        help="minilm: the MiniLM-L6 architecture from its config; tiny: a 2-layer BERT (default: minilm)",
+    )
     p.add_argument("--router", default="poly", help="the routed model's router (default: poly)")
     p.add_argument("--tasks", type=task_count, default=8, help="tasks T (default: 8)")
     p.add_argument("--texts", type=bench_batch, default=64, help="texts per task (default: 64)")
@@ -86,6 +103,7 @@ def _add_infer(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--batch", type=bench_batch, default=64, help="texts per forward pass (default: 64)")
     _add_timing_options(p)
     p.set_defaults(run=json_checked(run_infer))
+
 
 def _add_timing_options(p: argparse.ArgumentParser) -> None:
     """The interleaved-timing options ``bench infer`` and ``bench lm`` share."""
@@ -98,12 +116,23 @@ def _add_timing_options(p: argparse.ArgumentParser) -> None:
 
 def _add_lm(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = benches.add_parser(
-        "lm", help="generative tasks: a causal-LM training step and mixed-task generation beside PEFT",
-        description="Interleaved, paired timing of a GPT-2 from a config (see taskgraph.bench.lm_speed).")
-    p.add_argument("--model", choices=["tiny", "small"], default="small",
-                   help="small: 4 layers x 256; tiny: 2 x 32, for tests (default: small)")
-    p.add_argument("--routers", type=_names, default=None, metavar="A,B",
-                   help="routers to time (default: shared,private,poly,mhr,mhr-mu,graph)")
+        "lm",
+        help="generative tasks: a causal-LM training step and mixed-task generation beside PEFT",
+        description="Interleaved, paired timing of a GPT-2 from a config (see taskgraph.bench.lm_speed).",
+    )
+    p.add_argument(
+        "--model",
+        choices=["tiny", "small"],
+        default="small",
+        help="small: 4 layers x 256; tiny: 2 x 32, for tests (default: small)",
+    )
+    p.add_argument(
+        "--routers",
+        type=_names,
+        default=None,
+        metavar="A,B",
+        help="routers to time (default: shared,private,poly,mhr,mhr-mu,graph)",
+    )
     p.add_argument("--tasks", type=task_count, default=8, help="tasks T (default: 8)")
     p.add_argument("--batch", type=bench_batch, default=16, help="training rows per step (default: 16)")
     p.add_argument("--seq", type=seq, default=128, help="tokens per training row, half prompt (default: 128)")
@@ -123,9 +152,19 @@ def _names(text: str) -> tuple[str, ...]:
 def run_lm(args: argparse.Namespace) -> int:
     from taskgraph.bench.lm_speed import ROUTER_KINDS, LMSettings, render_lm, run_lm_bench
 
-    settings = LMSettings(model=args.model, routers=args.routers or ROUTER_KINDS, tasks=args.tasks, batch=args.batch,
-                          seq=args.seq, prompts=args.prompts, new_tokens=args.new_tokens, rounds=args.rounds,
-                          warmup=args.warmup, threads=args.threads, seed=args.seed)
+    settings = LMSettings(
+        model=args.model,
+        routers=args.routers or ROUTER_KINDS,
+        tasks=args.tasks,
+        batch=args.batch,
+        seq=args.seq,
+        prompts=args.prompts,
+        new_tokens=args.new_tokens,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        threads=args.threads,
+        seed=args.seed,
+    )
     result = run_lm_bench(settings, progress=_progress)
     return _report(result, render_lm(result), args.json)
 
@@ -133,25 +172,44 @@ def run_lm(args: argparse.Namespace) -> int:
 def run_infer(args: argparse.Namespace) -> int:
     from taskgraph.bench.inference import InferSettings, render_infer, run_infer_bench
 
-    settings = InferSettings(model=args.model, router=args.router, tasks=args.tasks, texts=args.texts, seq=args.seq,
-                             batch=args.batch, rounds=args.rounds, warmup=args.warmup, threads=args.threads,
-                             seed=args.seed)
+    settings = InferSettings(
+        model=args.model,
+        router=args.router,
+        tasks=args.tasks,
+        texts=args.texts,
+        seq=args.seq,
+        batch=args.batch,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        threads=args.threads,
+        seed=args.seed,
+    )
     result = run_infer_bench(settings, progress=_progress)
     return _report(result, render_infer(result), args.json)
 
 
 def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = benches.add_parser(
-        "scale", help="graph-router forward + backward time and memory for T = 10 ... 10,000 tasks",
-        description="Interleaved timing of the graph router alone (see taskgraph.bench.scale).")
-    p.add_argument("--tasks", type=task_count, nargs="+", default=[10, 100, 1_000, 10_000],
-                   help="task counts T (default: 10 100 1000 10000)")
+        "scale",
+        help="graph-router forward + backward time and memory for T = 10 ... 10,000 tasks",
+        description="Interleaved timing of the graph router alone (see taskgraph.bench.scale).",
+    )
+    p.add_argument(
+        "--tasks",
+        type=task_count,
+        nargs="+",
+        default=[10, 100, 1_000, 10_000],
+        help="task counts T (default: 10 100 1000 10000)",
+    )
     p.add_argument("--rounds", type=rounds, default=15, help="counted rounds (default: 15)")
     p.add_argument("--warmup", type=warmup_rounds, default=2, help="uncounted warm-up rounds (default: 2)")
     p.add_argument("--threads", type=threads, default=None, help="torch threads (default: the usable CPUs)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--share", action="store_true",
-                   help="also time the router against a whole MiniLM-L6 training step (needs the package)")
+    p.add_argument(
+        "--share",
+        action="store_true",
+        help="also time the router against a whole MiniLM-L6 training step (needs the package)",
+    )
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
     p.set_defaults(run=json_checked(run_scale))
@@ -200,24 +258,36 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
 
     def budget(b: Any) -> str:
         length = f", max_length {b.max_length}" if b.max_length else ""
-        return (f"{b.steps} steps × batch {b.batch_size}{length}, lrs {','.join(f'{x:g}' for x in b.lrs)}, "
-                f"shots {','.join(map(str, b.shots))}, {b.adapt_steps} adaptation steps")
+        return (
+            f"{b.steps} steps × batch {b.batch_size}{length}, lrs {','.join(f'{x:g}' for x in b.lrs)}, "
+            f"shots {','.join(map(str, b.shots))}, {b.adapt_steps} adaptation steps"
+        )
 
     p = benches.add_parser(
-        "quality", help="accuracy of every router on the same data and budget; few-/zero-shot; targets",
+        "quality",
+        help="accuracy of every router on the same data and budget; few-/zero-shot; targets",
         description="Every (router, lr, seed) is a resumable cell under OUT; finished cells are skipped on a "
-                    f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; planted-few "
-                    f"the same with at most {FEW_BUDGET.train_examples} training examples per task; real "
-                    f"{budget(REAL_BUDGET)}.")
-    p.add_argument("--suite", choices=["planted", "planted-few", "real", "all"], default="planted",
-                   help="default: planted; planted-few: 40 tasks, few examples each, every pair's relation declared; "
-                        "all: planted and real")
+        f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; planted-few "
+        f"the same with at most {FEW_BUDGET.train_examples} training examples per task; real "
+        f"{budget(REAL_BUDGET)}.",
+    )
+    p.add_argument(
+        "--suite",
+        choices=["planted", "planted-few", "real", "all"],
+        default="planted",
+        help="default: planted; planted-few: 40 tasks, few examples each, every pair's relation declared; "
+        "all: planted and real",
+    )
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{train,adapt,quality.md,...}")
     p.add_argument("--seeds", type=seeds, default=3, help="seeds per router (default: 3)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure of every suite to this file")
-    p.add_argument("--routers", type=_names, default=QUALITY_ROUTERS,
-                   help=f"comma-separated router kinds (default: {','.join(QUALITY_ROUTERS)}) or variants "
-                        f"({','.join(ROUTER_VARIANTS)})")
+    p.add_argument(
+        "--routers",
+        type=_names,
+        default=QUALITY_ROUTERS,
+        help=f"comma-separated router kinds (default: {','.join(QUALITY_ROUTERS)}) or variants "
+        f"({','.join(ROUTER_VARIANTS)})",
+    )
     p.add_argument("--steps", type=positive_int, default=None, help="training steps per cell (default: the suite's)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="examples per step (default: the suite's)")
     p.add_argument("--lrs", type=_floats, default=None, help="adapters + heads lr grid, e.g. 1e-3,3e-3")
@@ -225,24 +295,43 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--adapt-steps", type=positive_int, default=None, help="adaptation steps (default: the suite's)")
     p.add_argument("--no-adapt", action="store_true", help="skip the few-/zero-shot part")
     p.add_argument("--max-length", type=positive_int, default=None, help="tokens per example (real suite)")
-    p.add_argument("--train-examples", type=positive_int, default=None,
-                   help="at most this many training examples per task (default: real 2000, planted-few "
-                        f"{FEW_BUDGET.train_examples}, planted all)")
+    p.add_argument(
+        "--train-examples",
+        type=positive_int,
+        default=None,
+        help="at most this many training examples per task (default: real 2000, planted-few "
+        f"{FEW_BUDGET.train_examples}, planted all)",
+    )
     p.add_argument("--mhr-heads", type=positive_int, default=None, help="heads of the mhr router (default: 4)")
     p.add_argument("--config", default=None, help="the real suite's spec (default: configs/real-text.yaml)")
-    p.add_argument("--held-out", type=_names, default=None,
-                   help="real suite: comma-separated held-out tasks (default: the last task of the first two of "
-                        "sentiment, topic, authorship that have two tasks or more)")
+    p.add_argument(
+        "--held-out",
+        type=_names,
+        default=None,
+        help="real suite: comma-separated held-out tasks (default: the last task of the first two of "
+        "sentiment, topic, authorship that have two tasks or more)",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
-    p.add_argument("--threads", type=threads, default=None,
-                   help="torch threads (default: planted 1 — its tiny models are fastest so and do not stall on a "
-                        "busy machine; real: every usable CPU)")
+    p.add_argument(
+        "--threads",
+        type=threads,
+        default=None,
+        help="torch threads (default: planted 1 — its tiny models are fastest so and do not stall on a "
+        "busy machine; real: every usable CPU)",
+    )
     p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")
-    p.add_argument("--no-oracle", action="store_true",
-                   help="skip the planted suite's oracle-relearn ceiling cells (one per seed)")
-    p.add_argument("--planted", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
-                   help="change the planted universe or its model, e.g. --planted tasks=48 (repeatable; keys: "
-                        f"{', '.join(UNIVERSE_KEYS)})")
+    p.add_argument(
+        "--no-oracle", action="store_true", help="skip the planted suite's oracle-relearn ceiling cells (one per seed)"
+    )
+    p.add_argument(
+        "--planted",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="change the planted universe or its model, e.g. --planted tasks=48 (repeatable; keys: "
+        f"{', '.join(UNIVERSE_KEYS)})",
+    )
     p.set_defaults(run=json_checked(run_quality))
 
 
@@ -273,8 +362,15 @@ def _report(result: dict, markdown: str, json_out: str | None) -> int:
 def run_scale(args: argparse.Namespace) -> int:
     from taskgraph.bench.scale import ScaleSettings, render_scale, run_scale
 
-    settings = ScaleSettings(tasks=tuple(args.tasks), rounds=args.rounds, warmup=args.warmup, threads=args.threads,
-                             memory=not args.no_memory, share=args.share, seed=args.seed)
+    settings = ScaleSettings(
+        tasks=tuple(args.tasks),
+        rounds=args.rounds,
+        warmup=args.warmup,
+        threads=args.threads,
+        memory=not args.no_memory,
+        share=args.share,
+        seed=args.seed,
+    )
     result = run_scale(settings, progress=_progress)
     return _report(result, render_scale(result), args.json)
 
@@ -294,7 +390,6 @@ def run_speed(args: argparse.Namespace) -> int:
     return _report(result, render_markdown(result), args.json)
 
 
-
 def run_quality(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -302,11 +397,27 @@ def run_quality(args: argparse.Namespace) -> int:
     from taskgraph.bench.quality.run import QualitySettings, run_quality
 
     settings = QualitySettings(
-        suites=("planted", "real") if args.suite == "all" else (args.suite,), out=Path(args.out), seeds=args.seeds,
-        routers=tuple(args.routers), steps=args.steps, batch_size=args.batch_size, lrs=args.lrs, shots=args.shots,
-        adapt_steps=args.adapt_steps, max_length=args.max_length, train_examples=args.train_examples,
-        mhr_heads=args.mhr_heads, device=args.device, config=args.config, held_out=args.held_out, tiny=args.tiny,
-        adapt=not args.no_adapt, threads=args.threads, planted=tuple(args.planted), oracle=not args.no_oracle)
+        suites=("planted", "real") if args.suite == "all" else (args.suite,),
+        out=Path(args.out),
+        seeds=args.seeds,
+        routers=tuple(args.routers),
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lrs=args.lrs,
+        shots=args.shots,
+        adapt_steps=args.adapt_steps,
+        max_length=args.max_length,
+        train_examples=args.train_examples,
+        mhr_heads=args.mhr_heads,
+        device=args.device,
+        config=args.config,
+        held_out=args.held_out,
+        tiny=args.tiny,
+        adapt=not args.no_adapt,
+        threads=args.threads,
+        planted=tuple(args.planted),
+        oracle=not args.no_oracle,
+    )
     result = run_quality(settings, progress=_progress)
     markdown = "\n\n".join(render_suite(r) for r in result["suites"].values())
     for name in result["suites"]:

@@ -40,19 +40,34 @@ def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     from taskgraph.cli.bench import json_checked
 
     p = benches.add_parser(
-        "merge", help="fold → merge: every merge method over 2 … T tasks, LoRA vs L-LoRA, vs training together",
+        "merge",
+        help="fold → merge: every merge method over 2 … T tasks, LoRA vs L-LoRA, vs training together",
         description="Single-task LoRA / L-LoRA runs from one seed, merged by every method (λ etc. chosen on the "
-                    "validation split), beside the same tasks trained together; resumable (see taskgraph.bench.merging).")
+        "validation split), beside the same tasks trained together; resumable (see taskgraph.bench.merging).",
+    )
     p.add_argument("--suite", choices=["planted", "real"], default="planted", help="default: planted")
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{single,merge,together,merge.md,...}")
     p.add_argument("--seeds", type=positive_int, default=3, help="seeds (default: 3)")
-    p.add_argument("--tasks", type=_sizes, default=None, metavar="2,4,8",
-                   help="the task counts T merged (default: planted 2,4,8; real 2,4)")
+    p.add_argument(
+        "--tasks",
+        type=_sizes,
+        default=None,
+        metavar="2,4,8",
+        help="the task counts T merged (default: planted 2,4,8; real 2,4)",
+    )
     p.add_argument("--subsets", type=positive_int, default=3, help="random task subsets per T (default: 3)")
-    p.add_argument("--methods", type=_choices(METHOD_LABELS, "method"), default=METHOD_LABELS,
-                   help=f"comma-separated (default: all: {','.join(METHOD_LABELS)})")
-    p.add_argument("--routers", type=_choices(ROUTERS, "router", empty=True), default=ROUTERS,
-                   help="routers of the trained-together rows (default: shared,poly,graph; '' for none)")
+    p.add_argument(
+        "--methods",
+        type=_choices(METHOD_LABELS, "method"),
+        default=METHOD_LABELS,
+        help=f"comma-separated (default: all: {','.join(METHOD_LABELS)})",
+    )
+    p.add_argument(
+        "--routers",
+        type=_choices(ROUTERS, "router", empty=True),
+        default=ROUTERS,
+        help="routers of the trained-together rows (default: shared,poly,graph; '' for none)",
+    )
     p.add_argument("--steps", type=positive_int, default=None, help="single-task steps (default: the suite's)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default: 1)")
     p.add_argument("--config", default=None, help="the real suite's spec (default: configs/real-text.yaml)")
@@ -66,9 +81,19 @@ def run(args: argparse.Namespace) -> int:
     from taskgraph.bench.merging.report import render
     from taskgraph.cli.bench import _progress, _report
 
-    settings = MergeBenchSettings(suite=args.suite, out=Path(args.out), seeds=args.seeds, sizes=args.tasks,
-                                  subsets=args.subsets, methods=args.methods, routers=args.routers, steps=args.steps,
-                                  tiny=args.tiny, threads=args.threads, config=args.config)
+    settings = MergeBenchSettings(
+        suite=args.suite,
+        out=Path(args.out),
+        seeds=args.seeds,
+        sizes=args.tasks,
+        subsets=args.subsets,
+        methods=args.methods,
+        routers=args.routers,
+        steps=args.steps,
+        tiny=args.tiny,
+        threads=args.threads,
+        config=args.config,
+    )
     result = run_merge_bench(settings, progress=_progress)
     _progress(f"wrote {Path(args.out) / args.suite / 'merge.md'}, merge.json, plots/")
     return _report(result, render(result), args.json)

@@ -17,11 +17,18 @@ def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     from taskgraph.cli.bench import json_checked
 
     p = benches.add_parser(
-        "view", help="time to interactive of the HTML graph view in headless Chromium, T = 20 ... 1,000",
+        "view",
+        help="time to interactive of the HTML graph view in headless Chromium, T = 20 ... 1,000",
         description="A synthetic learned graph per T, exported as HTML and loaded in headless Chromium in real "
-                    "time (see taskgraph.bench.view).")
-    p.add_argument("--tasks", type=positive_int, nargs="+", default=list(DEFAULT_TASKS),
-                   help="task counts T (default: 20 200 1000)")
+        "time (see taskgraph.bench.view).",
+    )
+    p.add_argument(
+        "--tasks",
+        type=positive_int,
+        nargs="+",
+        default=list(DEFAULT_TASKS),
+        help="task counts T (default: 20 200 1000)",
+    )
     p.add_argument("--repeats", type=positive_int, default=3, help="page loads per T; the median counts (default: 3)")
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
     p.set_defaults(run=json_checked(run))

@@ -31,6 +31,7 @@ def _usage(parser: argparse.ArgumentParser):
     def run(args: argparse.Namespace) -> int:
         parser.print_help()
         return 2
+
     return run
 
 
@@ -38,7 +39,9 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        ).rstrip()
 
     return "\n".join([line(header), "-" * len(line(header))] + [line(r) for r in rows])
 
@@ -50,12 +53,20 @@ def run_list(args: argparse.Namespace) -> int:
     for task in catalog_tasks():
         hit = cached(task)
         counts = [f"{hit.rows[s]:,}" if hit else "-" for s in ("train", "val", "test")]
-        rows.append([task.name, task.family, str(task.num_labels), *counts, task.licence,
-                     task.package.requirement, "yes" if hit else "no"])
+        rows.append(
+            [
+                task.name,
+                task.family,
+                str(task.num_labels),
+                *counts,
+                task.licence,
+                task.package.requirement,
+                "yes" if hit else "no",
+            ]
+        )
     header = ["task", "family", "labels", "train", "val", "test", "licence", "package", "cached"]
     print(_table(header, rows, right={2, 3, 4, 5}))
-    print(f"manifest {manifest_path()}; cache {cache_root() / 'catalog'} "
-          f"(taskgraph data fetch NAME ... | --all)")
+    print(f"manifest {manifest_path()}; cache {cache_root() / 'catalog'} (taskgraph data fetch NAME ... | --all)")
     return 0
 
 
@@ -68,14 +79,19 @@ def run_fetch(args: argparse.Namespace) -> int:
         raise DataError(f"name the catalog tasks to fetch, or give --all; the tasks are {sorted(tasks)}")
     unknown = [n for n in args.names if n not in tasks]
     if unknown:
-        raise DataError(f"unknown catalog task{'s' if len(unknown) > 1 else ''} {unknown}; choose from "
-                        f"{list(tasks)} (taskgraph data list)")
+        raise DataError(
+            f"unknown catalog task{'s' if len(unknown) > 1 else ''} {unknown}; choose from "
+            f"{list(tasks)} (taskgraph data list)"
+        )
     chosen = list(tasks) if args.all else list(dict.fromkeys(args.names))
     start = time.perf_counter()
     for name in chosen:
         entry, seconds = timed_fetch(tasks[name], force=args.force)
         rows = entry.rows
-        print(f"{name}: train {rows['train']:,} / val {rows['val']:,} / test {rows['test']:,} rows "
-              f"({seconds:.1f} s) -> {entry.directory}", flush=True)
+        print(
+            f"{name}: train {rows['train']:,} / val {rows['val']:,} / test {rows['test']:,} rows "
+            f"({seconds:.1f} s) -> {entry.directory}",
+            flush=True,
+        )
     print(f"{len(chosen)} task{'s' if len(chosen) != 1 else ''} ready in {time.perf_counter() - start:.1f} s")
     return 0

@@ -20,14 +20,25 @@ from taskgraph.cli.argtypes import positive_int, rounds
 from taskgraph.cli.threads import add_threads_option, apply_threads
 from taskgraph.run_folder import check_output_file
 
-COLUMNS = (("n", "n", "{:d}"), ("accuracy", "accuracy", "{:.4f}"), ("macro_f1", "macro-F1", "{:.4f}"),
-           ("exact_match", "exact", "{:.4f}"), ("token_f1", "token-F1", "{:.4f}"), ("rouge_l", "ROUGE-L", "{:.4f}"),
-           ("active_adapter_fraction", "active", "{:.3f}"), ("adapter_flops_per_token", "FLOPs/token", "{:,.0f}"))
+COLUMNS = (
+    ("n", "n", "{:d}"),
+    ("accuracy", "accuracy", "{:.4f}"),
+    ("macro_f1", "macro-F1", "{:.4f}"),
+    ("exact_match", "exact", "{:.4f}"),
+    ("token_f1", "token-F1", "{:.4f}"),
+    ("rouge_l", "ROUGE-L", "{:.4f}"),
+    ("active_adapter_fraction", "active", "{:.3f}"),
+    ("adapter_flops_per_token", "FLOPs/token", "{:,.0f}"),
+)
 GENERATIVE_COLUMNS = ("exact_match", "token_f1", "rouge_l")  # shown when a task has them (a free-text task)
 TOP_RELATIONS = 10
 TIMING_ROUNDS = 5  # = taskgraph.eval.TIMING_ROUNDS (not imported: the CLI loads torch only when it runs)
-AUROC_ROWS = (("learned", "learned R"), ("routing_cosine", "routing cosine"),
-              ("gradient_cosine", "gradient cosine"), ("random", "random R"))
+AUROC_ROWS = (
+    ("learned", "learned R"),
+    ("routing_cosine", "routing cosine"),
+    ("gradient_cosine", "gradient cosine"),
+    ("random", "random R"),
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,18 +46,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("run_dir", metavar="RUN", help="a run directory (taskgraph train --out RUN) or a model folder")
     p.add_argument("--split", default="test", choices=["val", "test"], help="the data split (default: test)")
     p.add_argument("--json", dest="json_out", default=None, metavar="OUT", help="also write the results as JSON")
-    p.add_argument("--which", default="model", choices=["model", "best"],
-                   help="the final model or the best-validation one (default: model)")
+    p.add_argument(
+        "--which",
+        default="model",
+        choices=["model", "best"],
+        help="the final model or the best-validation one (default: model)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="examples per forward pass")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run (default: cpu)")
-    p.add_argument("--task", dest="tasks", action="append", default=None, metavar="NAME",
-                   help="score only this task (repeatable; relations and allocation still cover every task)")
-    p.add_argument("--no-timing", dest="timing", action="store_false",
-                   help="skip timing inference with the gates as learned vs all adapters on")
-    p.add_argument("--no-alignment", dest="alignment", action="store_false",
-                   help="skip the gradient alignment between tasks (and the gradient-cosine AUROC)")
-    p.add_argument("--timing-rounds", type=rounds, default=TIMING_ROUNDS, metavar="N",
-                   help=f"timed rounds of each mode (default: {TIMING_ROUNDS})")
+    p.add_argument(
+        "--task",
+        dest="tasks",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="score only this task (repeatable; relations and allocation still cover every task)",
+    )
+    p.add_argument(
+        "--no-timing",
+        dest="timing",
+        action="store_false",
+        help="skip timing inference with the gates as learned vs all adapters on",
+    )
+    p.add_argument(
+        "--no-alignment",
+        dest="alignment",
+        action="store_false",
+        help="skip the gradient alignment between tasks (and the gradient-cosine AUROC)",
+    )
+    p.add_argument(
+        "--timing-rounds",
+        type=rounds,
+        default=TIMING_ROUNDS,
+        metavar="N",
+        help=f"timed rounds of each mode (default: {TIMING_ROUNDS})",
+    )
     add_threads_option(p)
     p.set_defaults(run=run)
 
@@ -63,8 +97,10 @@ def format_table(result: dict[str, Any]) -> str:
     for (name, _), row in zip(rows, cells):
         lines.append(f"{name:<{width}}  " + "  ".join(f"{cell:>{w}}" for cell, w in zip(row, widths)))
     lines.insert(len(lines) - 1, "-" * len(header))
-    title = (f"{result['run']} ({result['which']}), split {result['split']}, router {result['router']}, "
-             f"{result['layers']} adapted layers")
+    title = (
+        f"{result['run']} ({result['which']}), split {result['split']}, router {result['router']}, "
+        f"{result['layers']} adapted layers"
+    )
     return title + "\n" + "\n".join(lines)
 
 
@@ -80,8 +116,10 @@ def format_allocation(result: dict[str, Any]) -> str:
     if alloc["precision"] is None:
         return "allocation precision: n/a (fewer adapters per layer than planted skills)"
     flat = [p for row in alloc["per_layer_head"] for p in row]
-    return (f"allocation precision: {alloc['precision']:.3f} (random routing {alloc['random']:.3f}); "
-            f"per (layer, head) min {min(flat):.3f}, max {max(flat):.3f} over {len(flat)}")
+    return (
+        f"allocation precision: {alloc['precision']:.3f} (random routing {alloc['random']:.3f}); "
+        f"per (layer, head) min {min(flat):.3f}, max {max(flat):.3f} over {len(flat)}"
+    )
 
 
 def format_relations(result: dict[str, Any]) -> str:
@@ -125,8 +163,10 @@ def format_alignment(result: dict[str, Any]) -> str:
         return "gradient alignment: skipped"
     head = "gradient alignment (cosine of adapter gradients):"
     if align["mean_related"] is not None or align["mean_unrelated"] is not None:
-        return (f"{head} related pairs {_num(align['mean_related'], '{:+.3f}')}, "
-                f"unrelated pairs {_num(align['mean_unrelated'], '{:+.3f}')}")
+        return (
+            f"{head} related pairs {_num(align['mean_related'], '{:+.3f}')}, "
+            f"unrelated pairs {_num(align['mean_unrelated'], '{:+.3f}')}"
+        )
     return f"{head} mean over all pairs {_num(align.get('mean'), '{:+.3f}')}"
 
 
@@ -135,14 +175,21 @@ def format_timing(result: dict[str, Any]) -> str:
     timing = result.get("timing")
     if timing is None:
         return "timing: skipped"
-    return (f"timing (one batch per task, median of {timing['rounds']} rounds): gated {timing['gated_ms']:.2f} ms, "
-            f"all adapters on {timing['all_open_ms']:.2f} ms, ratio {timing['ratio']:.3f}")
+    return (
+        f"timing (one batch per task, median of {timing['rounds']} rounds): gated {timing['gated_ms']:.2f} ms, "
+        f"all adapters on {timing['all_open_ms']:.2f} ms, ratio {timing['ratio']:.3f}"
+    )
 
 
 def format_report(result: dict[str, Any]) -> str:
     """The table and every section, as ``taskgraph eval`` prints them."""
-    parts = [format_table(result), format_allocation(result), format_relations(result), format_alignment(result),
-             format_timing(result)]
+    parts = [
+        format_table(result),
+        format_allocation(result),
+        format_relations(result),
+        format_alignment(result),
+        format_timing(result),
+    ]
     parts += [f"note: {note}" for note in result.get("notes", [])]
     return "\n\n".join(parts)
 
@@ -153,9 +200,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json_out is not None:
         check_output_file(args.json_out, what="--json", sources=[args.run_dir])  # before the work, not after
-    result = evaluate_run(args.run_dir, split=args.split, which=args.which, device=args.device,
-                          batch_size=args.batch_size, tasks=args.tasks, timing=args.timing,
-                          alignment=args.alignment, timing_rounds=args.timing_rounds)
+    result = evaluate_run(
+        args.run_dir,
+        split=args.split,
+        which=args.which,
+        device=args.device,
+        batch_size=args.batch_size,
+        tasks=args.tasks,
+        timing=args.timing,
+        alignment=args.alignment,
+        timing_rounds=args.timing_rounds,
+    )
     print(format_report(result))
     if args.json_out is not None:
         write_text(args.json_out, json.dumps(result, indent=2) + "\n")

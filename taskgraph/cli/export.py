@@ -26,18 +26,34 @@ from taskgraph.spec import load_spec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("export", help="write the task graph (declared, or learned by a run) in a "
-                                      "visualization / interchange format")
-    p.add_argument("source", metavar="SPEC|RUN",
-                   help="a YAML spec file, a run folder (taskgraph train --out RUN) or a model folder (RUN/best)")
-    p.add_argument("--format", required=True, choices=(*FORMATS, "peft"),
-                   help="output format (peft: the task's LoRA as a PEFT adapter folder, RUN only)")
+    p = sub.add_parser(
+        "export", help="write the task graph (declared, or learned by a run) in a visualization / interchange format"
+    )
+    p.add_argument(
+        "source",
+        metavar="SPEC|RUN",
+        help="a YAML spec file, a run folder (taskgraph train --out RUN) or a model folder (RUN/best)",
+    )
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=(*FORMATS, "peft"),
+        help="output format (peft: the task's LoRA as a PEFT adapter folder, RUN only)",
+    )
     p.add_argument("--out", required=True, help="output file (peft: output folder)")
-    p.add_argument("--task", default=None, metavar="NAME",
-                   help="show only this task's neighbourhood: its relations and its routing")
-    p.add_argument("--layers", type=layers, default=None,
-                   help="SPEC only: also draw L adapted layers with the spec's K skills each (default: tasks "
-                        "only); a run has its own layers")
+    p.add_argument(
+        "--task",
+        default=None,
+        metavar="NAME",
+        help="show only this task's neighbourhood: its relations and its routing",
+    )
+    p.add_argument(
+        "--layers",
+        type=layers,
+        default=None,
+        help="SPEC only: also draw L adapted layers with the spec's K skills each (default: tasks "
+        "only); a run has its own layers",
+    )
     p.add_argument("--all-tasks", action="store_true", help="peft: one adapter folder per task, --out/<task>/")
     p.set_defaults(run=run)
 
@@ -53,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
         from taskgraph.report import run_graph  # imports torch and transformers: only when a run is read
 
         if args.layers is not None:
-            raise ExportError(f"--layers is for spec files; {str(source)!r} is a folder (a trained run or "
-                              f"model), whose graph has the adapted layers it was trained with")
+            raise ExportError(
+                f"--layers is for spec files; {str(source)!r} is a folder (a trained run or "
+                f"model), whose graph has the adapted layers it was trained with"
+            )
         nx_graph = run_graph(source)
         what = "learned graph"
     else:
@@ -68,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         nx_graph = task_view(nx_graph, args.task)
         what += f" around task {args.task!r}"
     out = export_graph(nx_graph, args.format, Path(args.out))
-    print(f"wrote {out} ({args.format}, {what}: {nx_graph.number_of_nodes()} nodes, "
-          f"{nx_graph.number_of_edges()} edges)")
+    print(
+        f"wrote {out} ({args.format}, {what}: {nx_graph.number_of_nodes()} nodes, {nx_graph.number_of_edges()} edges)"
+    )
     return 0
 
 
@@ -85,6 +104,8 @@ def run_peft(args: argparse.Namespace, source: Path) -> int:
 
     done = export_peft(source, args.out, tasks=None if args.all_tasks else [args.task])
     ranks = ", ".join(f"{t} r={r}" for t, r in done.ranks.items())
-    print(f"wrote {args.out} (peft: {len(done.tasks)} adapter folder{'s' if len(done.tasks) > 1 else ''}: {ranks}; "
-          f"base {done.base})")
+    print(
+        f"wrote {args.out} (peft: {len(done.tasks)} adapter folder{'s' if len(done.tasks) > 1 else ''}: {ranks}; "
+        f"base {done.base})"
+    )
     return 0

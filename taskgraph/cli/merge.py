@@ -28,21 +28,44 @@ def task_list(text: str) -> list[str]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("merge", help="merge the tasks of LoRA runs into one model (task arithmetic, TIES, DARE, ...)")
-    p.add_argument("sources", nargs="+", metavar="SOURCE",
-                   help="one routed multi-task run, or several runs trained from one shared initialisation")
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="one routed multi-task run, or several runs trained from one shared initialisation",
+    )
     p.add_argument("--method", required=True, metavar="M", help=f"merge method: {', '.join(METHODS)}")
     p.add_argument("--tasks", type=task_list, default=None, metavar="a,b", help="the tasks to merge (default: all)")
-    p.add_argument("--lambda", dest="lam", default=None, metavar="auto|X",
-                   help="scale λ of the merged update (default: auto, chosen on the validation split)")
-    p.add_argument("--density", default=None, metavar="auto|X", help="ties, subspace --combine ties: share of entries kept")
+    p.add_argument(
+        "--lambda",
+        dest="lam",
+        default=None,
+        metavar="auto|X",
+        help="scale λ of the merged update (default: auto, chosen on the validation split)",
+    )
+    p.add_argument(
+        "--density", default=None, metavar="auto|X", help="ties, subspace --combine ties: share of entries kept"
+    )
     p.add_argument("--p", dest="p", default=None, metavar="auto|X", help="dare, dare-ties: drop probability")
-    p.add_argument("--combine", default=None, choices=("sum", "ties"),
-                   help="subspace: how the r×r coordinates merge (default: sum)")
-    p.add_argument("--rank", type=positive_int, default=None, metavar="R",
-                   help="re-factor the merged update at rank R by truncated SVD (subspace: its rank; default: exact)")
+    p.add_argument(
+        "--combine",
+        default=None,
+        choices=("sum", "ties"),
+        help="subspace: how the r×r coordinates merge (default: sum)",
+    )
+    p.add_argument(
+        "--rank",
+        type=positive_int,
+        default=None,
+        metavar="R",
+        help="re-factor the merged update at rank R by truncated SVD (subspace: its rank; default: exact)",
+    )
     p.add_argument("--seed", type=seed, default=None, help="dare, dare-ties: seeds the drops (default: 0)")
-    p.add_argument("--fold-into-base", action="store_true",
-                   help="also write DIR/plain: the base with the update folded into its weights (plain transformers)")
+    p.add_argument(
+        "--fold-into-base",
+        action="store_true",
+        help="also write DIR/plain: the base with the update folded into its weights (plain transformers)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="the merged run folder (new, or --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace a merge run in --out")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
@@ -51,17 +74,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def method_params(args: argparse.Namespace) -> dict[str, Any]:
     """The hyper-parameters given on the command line (the method validates them, naming the ones it lacks)."""
-    given = {"lambda": args.lam, "density": args.density, "p": args.p, "combine": args.combine, "rank": args.rank,
-             "seed": args.seed}
+    given = {
+        "lambda": args.lam,
+        "density": args.density,
+        "p": args.p,
+        "combine": args.combine,
+        "rank": args.rank,
+        "seed": args.seed,
+    }
     return {k: v for k, v in given.items() if v is not None}
 
 
 def run(args: argparse.Namespace) -> int:
     from taskgraph.merge import merge_runs  # torch + transformers: imported when needed
 
-    result = merge_runs(args.sources, method=args.method, tasks=args.tasks, params=method_params(args),
-                        fold_into_base=args.fold_into_base, out_dir=args.out, overwrite=args.overwrite,
-                        device=args.device)
+    result = merge_runs(
+        args.sources,
+        method=args.method,
+        tasks=args.tasks,
+        params=method_params(args),
+        fold_into_base=args.fold_into_base,
+        out_dir=args.out,
+        overwrite=args.overwrite,
+        device=args.device,
+    )
     print("\n".join(summary_lines(result.record)))
     print(f"wrote {args.out} (taskgraph eval {args.out} reads it)")
     return 0
@@ -78,12 +114,15 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
     lines = [f"merged {len(record['tasks'])} tasks of {where} with {record['method']}"]
     chosen = " ".join(f"{k}={v:g}" for k, v in record["chosen"].items()) or "nothing to choose"
     if record["selected_on"]:
-        lines.append(f"  chosen on val   {chosen} (best of {len(record['grid'])} grid points, val mean "
-                     f"{record['val_mean']:.4f})")
+        lines.append(
+            f"  chosen on val   {chosen} (best of {len(record['grid'])} grid points, val mean {record['val_mean']:.4f})"
+        )
     else:
         lines.append(f"  values          {chosen} (given)")
     exact = f"truncated at {record['rank_requested']}" if record["rank_requested"] else "exact"
-    lines.append(f"  rank            {record['rank']} ({exact}){'; folded into the base: DIR/plain' if record['fold_into_base'] else ''}")
+    lines.append(
+        f"  rank            {record['rank']} ({exact}){'; folded into the base: DIR/plain' if record['fold_into_base'] else ''}"
+    )
     if record["val_accuracy"]:
         width = max(len(t) for t in record["tasks"])
         lines.append(f"  {'task':<{width}}  val accuracy")

@@ -38,20 +38,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("run_dir", metavar="RUN", help="a run directory or a saved model folder")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--task", help="the task of every record")
-    which.add_argument("--task-field", metavar="FIELD",
-                       help="the field holding each record's task (records of many tasks share batches)")
+    which.add_argument(
+        "--task-field",
+        metavar="FIELD",
+        help="the field holding each record's task (records of many tasks share batches)",
+    )
     p.add_argument("--input", required=True, help="JSONL file, one object per line with a text field")
     p.add_argument("--text-field", default="text", help="the field holding the text (default: text)")
     p.add_argument("--out", default=None, help="JSONL output (default: standard output)")
-    p.add_argument("--batch-size", type=positive_int, default=256,
-                   help="texts per forward pass, prompts per generate call (default: 256)")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=256,
+        help="texts per forward pass, prompts per generate call (default: 256)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     add_threads_option(p)
     p.set_defaults(run=run)
 
 
-def read_records(path: Path, field: str, task_field: str | None = None, tasks: list[str] | None = None,
-                 templates: Mapping[str, str] | None = None, task: str | None = None) -> list[dict[str, Any]]:
+def read_records(
+    path: Path,
+    field: str,
+    task_field: str | None = None,
+    tasks: list[str] | None = None,
+    templates: Mapping[str, str] | None = None,
+    task: str | None = None,
+) -> list[dict[str, Any]]:
     """The JSONL records of ``path``; each must be an object with a string ``field`` of valid Unicode and, with
     ``task_field``, a string ``task_field`` naming one of ``tasks``.
 
@@ -69,14 +82,19 @@ def read_records(path: Path, field: str, task_field: str | None = None, tasks: l
         else:
             text = record.get(field)
         if not isinstance(text, str):
-            raise DataError(f"input {str(path)!r} {where}: needs a string field {field!r} (found {sorted(record)}); "
-                            "choose the field with --text-field")
+            raise DataError(
+                f"input {str(path)!r} {where}: needs a string field {field!r} (found {sorted(record)}); "
+                "choose the field with --text-field"
+            )
         check_text(text, f"input {str(path)!r} {where}, field {field!r}", DataError)
-        if task_field is not None and (not isinstance(record.get(task_field), str)
-                                       or (tasks is not None and record[task_field] not in tasks)):
+        if task_field is not None and (
+            not isinstance(record.get(task_field), str) or (tasks is not None and record[task_field] not in tasks)
+        ):
             found = record.get(task_field, "nothing")
-            raise DataError(f"input {str(path)!r} {where}: field {task_field!r} must name a task of the model, found "
-                            f"{found!r}; its tasks are {tasks}")
+            raise DataError(
+                f"input {str(path)!r} {where}: field {task_field!r} must name a task of the model, found "
+                f"{found!r}; its tasks are {tasks}"
+            )
     if not rows:
         raise DataError(f"input {str(path)!r}: no records")
     return [record for record, _ in rows]
@@ -91,11 +109,14 @@ def _render(template: str, record: dict[str, Any], field: str, where: str) -> st
     return text
 
 
-def record_texts(records: list[dict[str, Any]], field: str, tasks: list[str], templates: Mapping[str, str],
-                 path: Path) -> list[str]:
+def record_texts(
+    records: list[dict[str, Any]], field: str, tasks: list[str], templates: Mapping[str, str], path: Path
+) -> list[str]:
     """Every record's input: its task's template rendered with its fields, or its ``field``."""
-    return [_render(templates[t], r, field, f"input {str(path)!r} record {n + 1}") if t in templates else r[field]
-            for n, (r, t) in enumerate(zip(records, tasks))]
+    return [
+        _render(templates[t], r, field, f"input {str(path)!r} record {n + 1}") if t in templates else r[field]
+        for n, (r, t) in enumerate(zip(records, tasks))
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,8 +133,9 @@ def run(args: argparse.Namespace) -> int:
     if args.task is not None:
         model.task_index(args.task)  # an unknown task fails before any output is opened
     templates = {t.name: t.template for t in model.spec.tasks if t.generative and t.template is not None}
-    records = read_records(Path(args.input), args.text_field, args.task_field, model.task_names, templates,
-                           args.task)  # every record's task and input known before any output is opened
+    records = read_records(
+        Path(args.input), args.text_field, args.task_field, model.task_names, templates, args.task
+    )  # every record's task and input known before any output is opened
     if args.task_field is None:
         task: Any = args.task
         what = f"task {args.task!r}"
@@ -133,8 +155,11 @@ def run(args: argparse.Namespace) -> int:
             _write(handle, records, iter_predictions(model, task, texts, args.batch_size))
     seconds = time.perf_counter() - start
     where = "standard output" if args.out is None else args.out
-    print(f"wrote {len(records)} predictions for {what} to {where} in {seconds:.1f} s "
-          f"({len(records) / max(seconds, 1e-9):,.0f} examples/s)", file=sys.stderr)
+    print(
+        f"wrote {len(records)} predictions for {what} to {where} in {seconds:.1f} s "
+        f"({len(records) / max(seconds, 1e-9):,.0f} examples/s)",
+        file=sys.stderr,
+    )
     return 0
 
 

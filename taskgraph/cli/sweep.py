@@ -19,14 +19,30 @@ from taskgraph.errors import SpecError
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("sweep", help="train a grid of spec values × seeds; table and plots of mean ± std")
     p.add_argument("spec", metavar="SPEC", help="a YAML spec file")
-    p.add_argument("--param", dest="params", action="append", required=True, metavar="KEY=v1,v2",
-                   help="a swept field and its values, e.g. router.temperature=0.5,1,2 or "
-                        "tasks.*.data.seq_len=8,16 (repeat for a grid)")
-    p.add_argument("--seeds", type=seeds, default=1, metavar="N",
-                   help=f"seeds per grid point: training.seed + 0 .. N-1 (default: 1; at most {MAX_SEEDS})")
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        required=True,
+        metavar="KEY=v1,v2",
+        help="a swept field and its values, e.g. router.temperature=0.5,1,2 or "
+        "tasks.*.data.seq_len=8,16 (repeat for a grid)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=seeds,
+        default=1,
+        metavar="N",
+        help=f"seeds per grid point: training.seed + 0 .. N-1 (default: 1; at most {MAX_SEEDS})",
+    )
     p.add_argument("--split", default="val", choices=["val", "test"], help="the split evaluated (default: val)")
-    p.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
-                   help="cap training.steps of every cell at N (quick sweeps)")
+    p.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="cap training.steps of every cell at N (quick sweeps)",
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="the sweep folder (new, or a sweep to complete)")
     add_threads_option(p)
@@ -43,8 +59,16 @@ def run(args: argparse.Namespace) -> int:
         if key in params:
             raise SpecError([f"--param {key} is given twice; give all its values in one: {key}=v1,v2,..."])
         params[key] = values
-    result = run_sweep(args.spec, params, args.out, seeds=args.seeds, device=args.device, split=args.split,
-                       max_steps=args.max_steps, progress=lambda line: print(line, flush=True))
+    result = run_sweep(
+        args.spec,
+        params,
+        args.out,
+        seeds=args.seeds,
+        device=args.device,
+        split=args.split,
+        max_steps=args.max_steps,
+        progress=lambda line: print(line, flush=True),
+    )
     counts = ", ".join(f"{n} {status}" for status, n in result.counts().items() if n)
     print()
     print(f"{args.split} split, mean ± std over {len(result.grid.seeds)} seed(s):")

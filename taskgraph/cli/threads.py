@@ -16,9 +16,13 @@ from taskgraph.cli.argtypes import positive_int
 
 
 def add_threads_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                        help="CPU threads for torch (default: the cores the machine's load leaves free; see "
-                             "taskgraph.cli.threads)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default: the cores the machine's load leaves free; see taskgraph.cli.threads)",
+    )
 
 
 def default_threads(cores: int, load: float | None, torch_default: int) -> int:

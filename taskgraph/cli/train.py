@@ -28,17 +28,39 @@ from taskgraph.spec.overrides import spec_with_overrides
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("train", help="train a spec into a run folder (checkpoints, log, best and final model)")
-    p.add_argument("spec", metavar="SPEC", nargs="?", default=None,
-                   help="a YAML spec file (with --resume: optional, the run's recorded spec is used)")
-    p.add_argument("--out", required=True, metavar="RUN", help="the run folder (new, or an interrupted run with --resume)")
-    p.add_argument("--set", dest="overrides", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="change a spec field, e.g. training.steps=50 router.temperature=0.5")
+    p.add_argument(
+        "spec",
+        metavar="SPEC",
+        nargs="?",
+        default=None,
+        help="a YAML spec file (with --resume: optional, the run's recorded spec is used)",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="RUN", help="the run folder (new, or an interrupted run with --resume)"
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a spec field, e.g. training.steps=50 router.temperature=0.5",
+    )
     p.add_argument("--resume", action="store_true", help="continue RUN from its newest checkpoint")
-    p.add_argument("--overwrite", action="store_true",
-                   help="replace the previous run in RUN (only a folder taskgraph marked as its run; the new spec "
-                        "and data are checked before anything is removed)")
-    p.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
-                   help="stop after step N (the schedule still spans training.steps); --resume goes on later")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the previous run in RUN (only a folder taskgraph marked as its run; the new spec "
+        "and data are checked before anything is removed)",
+    )
+    p.add_argument(
+        "--max-steps",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="stop after step N (the schedule still spans training.steps); --resume goes on later",
+    )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     add_threads_option(p)
     p.set_defaults(run=run)
@@ -51,17 +73,29 @@ def run(args: argparse.Namespace) -> int:
     spec, base_dir = _spec_and_folder(args)
     apply_threads(args)
     try:
-        result = train(spec, args.out, base_dir=base_dir, resume=args.resume, overwrite=args.overwrite,
-                       max_steps=args.max_steps, device=args.device)
+        result = train(
+            spec,
+            args.out,
+            base_dir=base_dir,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            max_steps=args.max_steps,
+            device=args.device,
+        )
     except KeyboardInterrupt:
         saved = list_checkpoints(Path(args.out)) if Path(args.out).is_dir() else []
         if saved:
-            print(f"interrupted; the last checkpoint is {saved[-1]}. Resume with:\n"
-                  f"  taskgraph train --out {shlex.quote(str(args.out))} --resume", file=sys.stderr)
+            print(
+                f"interrupted; the last checkpoint is {saved[-1]}. Resume with:\n"
+                f"  taskgraph train --out {shlex.quote(str(args.out))} --resume",
+                file=sys.stderr,
+            )
         else:
-            print("interrupted before the first checkpoint (training.checkpoint_every = "
-                  f"{spec.training.checkpoint_every} steps); nothing to resume — start again with --overwrite",
-                  file=sys.stderr)
+            print(
+                "interrupted before the first checkpoint (training.checkpoint_every = "
+                f"{spec.training.checkpoint_every} steps); nothing to resume — start again with --overwrite",
+                file=sys.stderr,
+            )
         return 130
     if result.rank != 0:  # a data-parallel run (torchrun): rank 0 reports it
         return 0
@@ -71,11 +105,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {acc:.4f}")
     print(f"{'mean':<{width}}  {result.final.mean_acc:.4f}")
     print(f"plots: {', '.join(str(p) for p in result.plots)}")
-    best = "" if result.best_step is None else f" (best {result.best_mean_acc:.4f} at step {result.best_step}" + \
-        (", the final model)" if result.best_in == "model" else ")")
+    best = (
+        ""
+        if result.best_step is None
+        else f" (best {result.best_mean_acc:.4f} at step {result.best_step}"
+        + (", the final model)" if result.best_in == "model" else ")")
+    )
     status = "done" if result.completed else f"stopped at step {result.step} of {spec.training.steps}"
-    print(f"{args.out}: {status}; {result.wall_time_s:.1f} s, {result.examples_per_s:.0f} examples/s; "
-          f"val mean accuracy {result.final.mean_acc:.4f}{best}; model in {Path(args.out) / 'model'}")
+    print(
+        f"{args.out}: {status}; {result.wall_time_s:.1f} s, {result.examples_per_s:.0f} examples/s; "
+        f"val mean accuracy {result.final.mean_acc:.4f}{best}; model in {Path(args.out) / 'model'}"
+    )
     return 0
 
 
@@ -93,18 +133,27 @@ def _spec_and_folder(args: argparse.Namespace) -> tuple[Spec, Path]:
     recorded = run / "spec.yaml"
     if not recorded.is_file():
         if args.spec is None:
-            raise SpecError([f"--resume: {str(run)!r} holds no recorded spec (spec.yaml); give the SPEC it was trained "
-                             "with"])
+            raise SpecError(
+                [f"--resume: {str(run)!r} holds no recorded spec (spec.yaml); give the SPEC it was trained with"]
+            )
         return spec_with_overrides(args.spec, []), Path(args.spec).parent
     spec = load_spec(recorded)
     marker = read_marker(run) or {}
-    folder = Path(marker["spec_dir"]) if isinstance(marker.get("spec_dir"), str) else \
-        Path(args.spec).parent if args.spec is not None else run
+    folder = (
+        Path(marker["spec_dir"])
+        if isinstance(marker.get("spec_dir"), str)
+        else Path(args.spec).parent
+        if args.spec is not None
+        else run
+    )
     if args.spec is not None:
         from taskgraph.train.run_checkpoint import spec_hash
 
         given = spec_with_overrides(args.spec, [])
         if spec_hash(given) != spec_hash(spec):
-            print(f"note: {args.spec} differs from the spec {str(run)!r} was trained with (its --set values included); "
-                  "resuming with the recorded spec", file=sys.stderr)
+            print(
+                f"note: {args.spec} differs from the spec {str(run)!r} was trained with (its --set values included); "
+                "resuming with the recorded spec",
+                file=sys.stderr,
+            )
     return spec, folder

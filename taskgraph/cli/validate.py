@@ -17,8 +17,9 @@ from taskgraph.spec import load_spec
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("validate", help="check spec files as train would before its first step; list every problem")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="YAML spec file(s)")
-    p.add_argument("--spec-only", action="store_true",
-                   help="check the spec's fields only (no model is built, no data read)")
+    p.add_argument(
+        "--spec-only", action="store_true", help="check the spec's fields only (no model is built, no data read)"
+    )
     p.set_defaults(run=run)
 
 
@@ -30,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
         except SpecError as exc:
             problems.extend(exc.problems)
             continue
-        summary = (f"{len(spec.tasks)} tasks, router {spec.router.kind}, "
-                   f"{len(spec.relations.declared)} declared relations")
+        summary = (
+            f"{len(spec.tasks)} tasks, router {spec.router.kind}, {len(spec.relations.declared)} declared relations"
+        )
         if not args.spec_only:
             from taskgraph.train.preflight import preflight  # torch and transformers: only for the full check
 
@@ -43,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
                 continue
             if found.footprint is not None:
                 fp = found.footprint
-                summary += (f"; model {fp.base_class}, {len(fp.adapted)} adapted modules, "
-                            f"{fp.trainable_params:,} trainable parameters")
+                summary += (
+                    f"; model {fp.base_class}, {len(fp.adapted)} adapted modules, "
+                    f"{fp.trainable_params:,} trainable parameters"
+                )
         print(f"{path}: ok ({summary})")
     if problems:
         raise SpecError(problems)

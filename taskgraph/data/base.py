@@ -125,8 +125,12 @@ class Examples:
         target_ids = None if self.target_ids is None else [self.target_ids[i] for i in idx]
         if self.texts is not None:
             return Examples(self.task, labels, texts=[self.texts[i] for i in idx], targets=targets)
-        return Examples(self.task, labels, token_ids=[self.token_ids[i] for i in idx],  # type: ignore[index]
-                        target_ids=target_ids)
+        return Examples(
+            self.task,
+            labels,
+            token_ids=[self.token_ids[i] for i in idx],  # type: ignore[index]
+            target_ids=target_ids,
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -154,8 +158,9 @@ class Source(ABC):
 
     kind: ClassVar[str] = "source"
 
-    def __init__(self, params: Any, *, task: str, num_labels: int, base_dir: str | Path = ".",
-                 text2text: Text2Text | None = None) -> None:
+    def __init__(
+        self, params: Any, *, task: str, num_labels: int, base_dir: str | Path = ".", text2text: Text2Text | None = None
+    ) -> None:
         self.params = params
         self.task = task
         self.num_labels = num_labels
@@ -170,8 +175,9 @@ class Source(ABC):
         if self._splits is None:
             splits = self._read()
             if self.text2text is not None:  # a labelled source cast as text-to-text: the label's choice is the target
-                splits = {name: (self.text2text.cast(ex, self.task, origin), origin)
-                          for name, (ex, origin) in splits.items()}
+                splits = {
+                    name: (self.text2text.cast(ex, self.task, origin), origin) for name, (ex, origin) in splits.items()
+                }
             self._splits = splits
             self._warn_one_label(*self._splits["train"])
         examples, origin = self._splits[split]
@@ -185,10 +191,13 @@ class Source(ABC):
     def _warn_one_label(self, train: Examples, origin: str) -> None:
         present = sorted(set(train.labels))
         if len(present) == 1 and self.num_labels > 1:
-            warnings.warn(DataWarning(
-                f"task {self.task!r}: its train split holds label {present[0]} only ({len(train)} rows; {origin}); "
-                f"its head can learn nothing but that label, so check data.label and the labels of the file"),
-                stacklevel=3)
+            warnings.warn(
+                DataWarning(
+                    f"task {self.task!r}: its train split holds label {present[0]} only ({len(train)} rows; {origin}); "
+                    f"its head can learn nothing but that label, so check data.label and the labels of the file"
+                ),
+                stacklevel=3,
+            )
 
     @abstractmethod
     def _read(self) -> dict[str, tuple[Examples, str]]:
@@ -215,8 +224,10 @@ def build_source(task: Any, base_dir: str | Path = ".") -> Source:
     """
     data = task.data
     if data is None:
-        raise DataError(f"task {task.name!r} has no data section; give one, e.g. "
-                        f"data: {{source: jsonl, path: data/{task.name}.jsonl}}")
+        raise DataError(
+            f"task {task.name!r} has no data section; give one, e.g. "
+            f"data: {{source: jsonl, path: data/{task.name}.jsonl}}"
+        )
     try:
         entry = SOURCES.get(data.source)
     except UnknownKindError as exc:
@@ -230,8 +241,9 @@ def build_source(task: Any, base_dir: str | Path = ".") -> Source:
             raise DataError(f"task {task.name!r}: invalid {data.source} data section: {problems}") from None
     from taskgraph.data.text2text import Text2Text
 
-    return entry.obj(params, task=task.name, num_labels=task.num_labels, base_dir=base_dir,
-                     text2text=Text2Text.of(task))
+    return entry.obj(
+        params, task=task.name, num_labels=task.num_labels, base_dir=base_dir, text2text=Text2Text.of(task)
+    )
 
 
 # --------------------------------------------------------------------------- splits
@@ -249,8 +261,9 @@ class SplitParams(BaseModel):
     @classmethod
     def _fractions(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
         if any(f < 0 for f in value) or abs(sum(value) - 1.0) > 1e-6 or value[0] <= 0:
-            raise ValueError(f"split must be three fractions [train, val, test], >= 0, train > 0, "
-                             f"summing to 1; got {list(value)}")
+            raise ValueError(
+                f"split must be three fractions [train, val, test], >= 0, train > 0, summing to 1; got {list(value)}"
+            )
         return value
 
 
@@ -266,7 +279,7 @@ def seeded_split(n: int, fractions: tuple[float, ...], seed: int) -> list[np.nda
     """Disjoint sorted row indices covering ``range(n)``, one array per fraction, fixed by ``seed``."""
     order = np.random.default_rng(seed).permutation(n)  # [n]
     bounds = np.cumsum([0] + split_counts(n, fractions))
-    return [np.sort(order[bounds[i]:bounds[i + 1]]) for i in range(len(fractions))]
+    return [np.sort(order[bounds[i] : bounds[i + 1]]) for i in range(len(fractions))]
 
 
 def carve(examples: Examples, names: list[str], params: SplitParams, origin: str) -> dict[str, tuple[Examples, str]]:
@@ -318,8 +331,10 @@ class FileParams(TextParams):
     @model_validator(mode="after")
     def _one_main_file(self) -> FileParams:
         if (self.path is None) == (self.train is None):
-            raise ValueError("give exactly one of 'path' (one file, split by the seeded split) and "
-                             "'train' (the training file, with optional 'val' and 'test' files)")
+            raise ValueError(
+                "give exactly one of 'path' (one file, split by the seeded split) and "
+                "'train' (the training file, with optional 'val' and 'test' files)"
+            )
         return self
 
 
@@ -349,8 +364,10 @@ def parse_label(value: Any, names: list[str] | None, num_labels: int) -> int:
     elif isinstance(value, str) and names is not None:
         raise ValueError(f"label {shown} is not one of the label names {names} (data.labels) nor an integer")
     elif isinstance(value, str):
-        raise ValueError(f"label {shown} is not an integer; to use label names, list them in the "
-                         f"task's data section, e.g. labels: [negative, positive]")
+        raise ValueError(
+            f"label {shown} is not an integer; to use label names, list them in the "
+            f"task's data section, e.g. labels: [negative, positive]"
+        )
     else:
         raise ValueError(f"label {shown} is not an integer (it is a JSON {type(value).__name__})")
     if not 0 <= index < num_labels:
@@ -370,35 +387,52 @@ def check_fields(record: dict[str, Any], where: str) -> None:
     """ValueError when a field of ``record`` holds more than :data:`MAX_FIELD_CHARS` characters."""
     for column, value in record.items():
         if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
-            raise ValueError(f"{where}: field {_shown(column)} holds {len(value):,} characters, more than the "
-                             f"{MAX_FIELD_CHARS:,} taskgraph reads from one field (JSONL and CSV alike)")
+            raise ValueError(
+                f"{where}: field {_shown(column)} holds {len(value):,} characters, more than the "
+                f"{MAX_FIELD_CHARS:,} taskgraph reads from one field (JSONL and CSV alike)"
+            )
 
 
-def rows_to_examples(rows: Iterable[Row], params: TextParams, *, task: str, num_labels: int, file: str,
-                     text2text: Text2Text | None = None) -> Examples:
+def rows_to_examples(
+    rows: Iterable[Row],
+    params: TextParams,
+    *,
+    task: str,
+    num_labels: int,
+    file: str,
+    text2text: Text2Text | None = None,
+) -> Examples:
     """Texts and labels of ``rows`` (records with their locations); :class:`DataError` at the first bad row.
 
     With ``text2text`` (a generative task) the inputs and targets (:func:`~taskgraph.data.text2text.rows_to_pairs`).
     """
     if params.labels is not None and len(params.labels) != num_labels:
-        raise DataError(f"task {task!r}: data.labels names {len(params.labels)} labels {params.labels} "
-                        f"but the task has num_labels: {num_labels}; make them agree")
+        raise DataError(
+            f"task {task!r}: data.labels names {len(params.labels)} labels {params.labels} "
+            f"but the task has num_labels: {num_labels}; make them agree"
+        )
     if text2text is not None:
         return text2text.rows_to_examples(rows, params, task=task, num_labels=num_labels, file=file)
     if params.target is not None:
-        raise DataError(f"task {task!r}: data.target ({params.target!r}) names a target column, which only a "
-                        "generative task reads; give the task objective: generate, or drop data.target")
+        raise DataError(
+            f"task {task!r}: data.target ({params.target!r}) names a target column, which only a "
+            "generative task reads; give the task objective: generate, or drop data.target"
+        )
     texts: list[str] = []
     labels: list[int] = []
     for record, where in rows:
         for column in (params.text, params.label):
             if column not in record:
-                raise DataError(f"task {task!r}: {file} {where}: no column {column!r}; the row has columns "
-                                f"{sorted(record)}; name the right ones with data.text / data.label")
+                raise DataError(
+                    f"task {task!r}: {file} {where}: no column {column!r}; the row has columns "
+                    f"{sorted(record)}; name the right ones with data.text / data.label"
+                )
         text = record[params.text]
         if not isinstance(text, str):
-            raise DataError(f"task {task!r}: {file} {where}: text column {params.text!r} holds "
-                            f"{type(text).__name__} {_shown(text)}, expected a string")
+            raise DataError(
+                f"task {task!r}: {file} {where}: text column {params.text!r} holds "
+                f"{type(text).__name__} {_shown(text)}, expected a string"
+            )
         check_text(text, f"task {task!r}: {file} {where}, column {params.text!r}", DataError)
         try:
             labels.append(parse_label(record[params.label], params.labels, num_labels))
@@ -434,8 +468,14 @@ class FileSource(Source):
         return out
 
     def _examples(self, path: Path) -> Examples:
-        return rows_to_examples(self.read_rows(path), self.params, task=self.task,
-                                num_labels=self.num_labels, file=str(path), text2text=self.text2text)
+        return rows_to_examples(
+            self.read_rows(path),
+            self.params,
+            task=self.task,
+            num_labels=self.num_labels,
+            file=str(path),
+            text2text=self.text2text,
+        )
 
     def check_file(self, path: str, key: str) -> Path:
         """``path`` resolved; :class:`DataError` saying what it is when it is not a regular file (a missing
@@ -443,6 +483,8 @@ class FileSource(Source):
         file = self.resolve(path)
         problem = describe(file)
         if problem is not None:
-            raise self.fail(f"data file {str(file)!r} {problem} (data.{key}: {path!r}, relative to "
-                            f"the spec's directory {str(self.base_dir)!r})")
+            raise self.fail(
+                f"data file {str(file)!r} {problem} (data.{key}: {path!r}, relative to "
+                f"the spec's directory {str(self.base_dir)!r})"
+            )
         return file

@@ -38,7 +38,7 @@ def read_csv(path: Path, delimiter: str = ",") -> list[Row]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{str(path)!r} line {line} is not UTF-8 text") from None
     rows: list[Row] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -52,8 +52,9 @@ def read_csv(path: Path, delimiter: str = ",") -> list[Row]:
                 header = fields
                 continue
             if len(fields) != len(header):
-                raise DataError(f"{str(path)!r} {where} has {len(fields)} fields but the header "
-                                f"has {len(header)} ({header})")
+                raise DataError(
+                    f"{str(path)!r} {where} has {len(fields)} fields but the header has {len(header)} ({header})"
+                )
             record = dict(zip(header, fields))
             check_fields(record, where)
             rows.append((record, where))
@@ -61,8 +62,10 @@ def read_csv(path: Path, delimiter: str = ",") -> list[Row]:
         raise DataError(f"{str(path)!r} {exc}") from None
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
-            raise DataError(f"{str(path)!r} line {reader.line_num}: a field holds more than the {MAX_FIELD_CHARS:,} "
-                            "characters taskgraph reads from one field (JSONL and CSV alike)") from None
+            raise DataError(
+                f"{str(path)!r} line {reader.line_num}: a field holds more than the {MAX_FIELD_CHARS:,} "
+                "characters taskgraph reads from one field (JSONL and CSV alike)"
+            ) from None
         raise DataError(f"{str(path)!r} line {reader.line_num}: unreadable CSV: {exc}") from None
     return rows
 

@@ -45,8 +45,10 @@ def read_jsonl(path: Path) -> list[Row]:
         except ValueError as exc:
             raise DataError(f"{str(path)!r} {where} {exc}; each line must be one JSON object") from None
         if not isinstance(record, dict):
-            raise DataError(f"{str(path)!r} {where} holds a JSON {type(record).__name__}, "
-                            f"expected an object like {{\"text\": ..., \"label\": ...}}")
+            raise DataError(
+                f"{str(path)!r} {where} holds a JSON {type(record).__name__}, "
+                f'expected an object like {{"text": ..., "label": ...}}'
+            )
         try:
             check_fields(record, where)
         except ValueError as exc:

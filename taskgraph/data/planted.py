@@ -88,22 +88,30 @@ class PlantedConfig(BaseModel):
         lo, hi = self.skills_per_task
         problems = []
         if not 1 <= lo <= hi <= self.skills:
-            problems.append(f"skills_per_task {list(self.skills_per_task)} must be [min, max] with "
-                            f"1 <= min <= max <= skills ({self.skills})")
+            problems.append(
+                f"skills_per_task {list(self.skills_per_task)} must be [min, max] with "
+                f"1 <= min <= max <= skills ({self.skills})"
+            )
         elif sum(math.comb(self.skills, k) for k in range(lo, hi + 1)) < self.tasks:
             problems.append(f"{self.skills} skills in sets of {lo}-{hi} make fewer than {self.tasks} distinct tasks")
         if self.held_out >= self.tasks:
             problems.append(f"held_out ({self.held_out}) must be smaller than tasks ({self.tasks})")
         elif (self.tasks - self.held_out) * hi < self.skills * self.min_tasks_per_skill:
-            problems.append(f"{self.tasks - self.held_out} seen tasks of at most {hi} skills cannot use each of "
-                            f"{self.skills} skills {self.min_tasks_per_skill} times; add tasks or lower "
-                            f"min_tasks_per_skill")
+            problems.append(
+                f"{self.tasks - self.held_out} seen tasks of at most {hi} skills cannot use each of "
+                f"{self.skills} skills {self.min_tasks_per_skill} times; add tasks or lower "
+                f"min_tasks_per_skill"
+            )
         if self.seq_len < 2 * self.skills:
-            problems.append(f"seq_len ({self.seq_len}) must be at least 2 x skills ({2 * self.skills}): "
-                            f"each half of a sequence may have to hold every skill's token")
+            problems.append(
+                f"seq_len ({self.seq_len}) must be at least 2 x skills ({2 * self.skills}): "
+                f"each half of a sequence may have to hold every skill's token"
+            )
         if self.vocab_size - 1 < 2 * self.skills * self.tokens_per_skill:
-            problems.append(f"vocab_size ({self.vocab_size}) leaves too few filler tokens: it must exceed "
-                            f"2 x skills x tokens_per_skill ({2 * self.skills * self.tokens_per_skill})")
+            problems.append(
+                f"vocab_size ({self.vocab_size}) leaves too few filler tokens: it must exceed "
+                f"2 x skills x tokens_per_skill ({2 * self.skills * self.tokens_per_skill})"
+            )
         if any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6 or self.split[0] <= 0:
             problems.append(f"split must be [train, val, test] fractions summing to 1; got {list(self.split)}")
         if problems:
@@ -129,8 +137,15 @@ class PlantedParams(PlantedConfig):
 # --------------------------------------------------------------------------- pure generators
 
 
-def sample_incidence(rng: np.random.Generator, skills: int, tasks: int, sizes: tuple[int, int],
-                     held_out: int, min_tasks_per_skill: int, tries: int = 1000) -> np.ndarray:
+def sample_incidence(
+    rng: np.random.Generator,
+    skills: int,
+    tasks: int,
+    sizes: tuple[int, int],
+    held_out: int,
+    min_tasks_per_skill: int,
+    tries: int = 1000,
+) -> np.ndarray:
     """``[tasks, skills]`` bool: distinct skill sets of ``sizes[0]..sizes[1]`` skills each, such that
     every skill is used by ``min_tasks_per_skill`` of the first ``tasks - held_out`` (seen) tasks."""
     seen = tasks - held_out
@@ -147,13 +162,16 @@ def sample_incidence(rng: np.random.Generator, skills: int, tasks: int, sizes: t
                 t += 1
         if incidence[:seen].sum(0).min() >= min_tasks_per_skill:
             return incidence
-    raise DataError(f"planted: no task × skill incidence found in {tries} tries: {seen} seen tasks of "
-                    f"{sizes[0]}-{sizes[1]} skills rarely use each of {skills} skills {min_tasks_per_skill} "
-                    f"times; add tasks or lower min_tasks_per_skill")
+    raise DataError(
+        f"planted: no task × skill incidence found in {tries} tries: {seen} seen tasks of "
+        f"{sizes[0]}-{sizes[1]} skills rarely use each of {skills} skills {min_tasks_per_skill} "
+        f"times; add tasks or lower min_tasks_per_skill"
+    )
 
 
-def plant_examples(rng: np.random.Generator, members: np.ndarray, skill_tokens: np.ndarray,
-                   filler: np.ndarray, n: int, seq_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def plant_examples(
+    rng: np.random.Generator, members: np.ndarray, skill_tokens: np.ndarray, filler: np.ndarray, n: int, seq_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` examples of the task whose skills are ``members`` (see the module docstring).
 
     Returns:
@@ -172,8 +190,11 @@ def plant_examples(rng: np.random.Generator, members: np.ndarray, skill_tokens: 
     first = np.argsort(rng.random((n, half)), axis=1)  # [n, half] free positions of the first half, shuffled
     second = half + np.argsort(rng.random((n, seq_len - half)), axis=1)  # [n, L - half] and of the second
     nth = np.where(bits, np.cumsum(bits, axis=1), np.cumsum(~bits, axis=1)) - 1  # [n, S] slot in its half
-    pos = np.where(bits, np.take_along_axis(first, np.minimum(nth, half - 1), axis=1),
-                   np.take_along_axis(second, np.minimum(nth, seq_len - half - 1), axis=1))  # [n, S]
+    pos = np.where(
+        bits,
+        np.take_along_axis(first, np.minimum(nth, half - 1), axis=1),
+        np.take_along_axis(second, np.minimum(nth, seq_len - half - 1), axis=1),
+    )  # [n, S]
     ids = filler[rng.integers(len(filler), size=(n, seq_len))]  # [n, L]
     tok = skill_tokens[np.arange(S)[None, :], rng.integers(m, size=(n, S))]  # [n, S]
     np.put_along_axis(ids, pos, tok, axis=1)
@@ -247,23 +268,27 @@ class PlantedUniverse:
             c = self.config
             rng = np.random.default_rng([c.seed, 1, task, SPLITS.index(split)])
             members = np.flatnonzero(self.incidence[task])
-            self._cache[key] = plant_examples(rng, members, self.skill_tokens, self.filler_tokens,
-                                              self.split_sizes()[split], c.seq_len)
+            self._cache[key] = plant_examples(
+                rng, members, self.skill_tokens, self.filler_tokens, self.split_sizes()[split], c.seq_len
+            )
         return self._cache[key]
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"PlantedUniverse(seed={c.seed}, skills={self.num_skills}, tasks={self.num_tasks}, "
-                f"held_out={int(self.held_out.sum())}, seq_len={c.seq_len}, vocab_size={c.vocab_size})")
+        return (
+            f"PlantedUniverse(seed={c.seed}, skills={self.num_skills}, tasks={self.num_tasks}, "
+            f"held_out={int(self.held_out.sum())}, seq_len={c.seq_len}, vocab_size={c.vocab_size})"
+        )
 
 
 def build_universe(config: PlantedConfig) -> PlantedUniverse:
     """A new universe built from ``config`` (see the module docstring); :func:`planted_universe` caches it."""
     rng = np.random.default_rng([config.seed, 0])
-    incidence = sample_incidence(rng, config.skills, config.tasks, config.skills_per_task,
-                                 config.held_out, config.min_tasks_per_skill)
+    incidence = sample_incidence(
+        rng, config.skills, config.tasks, config.skills_per_task, config.held_out, config.min_tasks_per_skill
+    )
     held_out = np.zeros(config.tasks, dtype=bool)
-    held_out[config.tasks - config.held_out:] = True
+    held_out[config.tasks - config.held_out :] = True
     tokens = rng.permutation(np.arange(1, config.vocab_size))  # id 0 stays free for padding
     n_skill = config.skills * config.tokens_per_skill
     skill_tokens = np.sort(tokens[:n_skill].reshape(config.skills, config.tokens_per_skill), axis=1)
@@ -291,9 +316,11 @@ class PlantedSource(Source):
         universe, t = self.universe, self.params.task
         expected = universe.num_labels(t)
         if self.num_labels != expected:
-            raise self.fail(f"planted task {t} uses skills {universe.skills_of(t)}, so it has {expected} labels "
-                            f"(how many of its skills sit in the first half), but the task says num_labels: "
-                            f"{self.num_labels}; set num_labels: {expected} (planted_spec() does)")
+            raise self.fail(
+                f"planted task {t} uses skills {universe.skills_of(t)}, so it has {expected} labels "
+                f"(how many of its skills sit in the first half), but the task says num_labels: "
+                f"{self.num_labels}; set num_labels: {expected} (planted_spec() does)"
+            )
         c = universe.config
         origin = f"planted task {t}: examples_per_task {c.examples_per_task}, split {list(c.split)}"
         out: dict[str, tuple[Examples, str]] = {}
@@ -303,22 +330,46 @@ class PlantedSource(Source):
         return out
 
 
-def planted_spec(*, seed: int = 0, skills: int = 8, tasks: int = 24, held_out: int = 4,
-                 skills_per_task: tuple[int, int] = (2, 3), min_tasks_per_skill: int = 3,
-                 tokens_per_skill: int = 1, seq_len: int = 16, vocab_size: int = 512,
-                 examples_per_task: int = 1000, include_held_out: bool = False, router: str = "poly",
-                 hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4, rank: int = 4,
-                 steps: int = 3000, batch_size: int = 32, name: str = "planted") -> dict[str, Any]:
+def planted_spec(
+    *,
+    seed: int = 0,
+    skills: int = 8,
+    tasks: int = 24,
+    held_out: int = 4,
+    skills_per_task: tuple[int, int] = (2, 3),
+    min_tasks_per_skill: int = 3,
+    tokens_per_skill: int = 1,
+    seq_len: int = 16,
+    vocab_size: int = 512,
+    examples_per_task: int = 1000,
+    include_held_out: bool = False,
+    router: str = "poly",
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    rank: int = 4,
+    steps: int = 3000,
+    batch_size: int = 32,
+    name: str = "planted",
+) -> dict[str, Any]:
     """A full spec dict over a planted universe: a random-init tiny BERT, LoRA on query / value,
     K = ``skills`` adapters per layer, one task per planted task (named ``planted-NN``; held-out
     tasks only with ``include_held_out``). The universe arguments are :class:`PlantedConfig`'s;
     each task's ``data:`` repeats those that differ from the defaults, so all share one universe.
     No relations are declared: they are the ground truth to recover.
     """
-    config = PlantedConfig(seed=seed, skills=skills, tasks=tasks, held_out=held_out,
-                           skills_per_task=skills_per_task, min_tasks_per_skill=min_tasks_per_skill,
-                           tokens_per_skill=tokens_per_skill, seq_len=seq_len, vocab_size=vocab_size,
-                           examples_per_task=examples_per_task)
+    config = PlantedConfig(
+        seed=seed,
+        skills=skills,
+        tasks=tasks,
+        held_out=held_out,
+        skills_per_task=skills_per_task,
+        min_tasks_per_skill=min_tasks_per_skill,
+        tokens_per_skill=tokens_per_skill,
+        seq_len=seq_len,
+        vocab_size=vocab_size,
+        examples_per_task=examples_per_task,
+    )
     universe = planted_universe(config)
     defaults = PlantedConfig()
     given = {k: v for k, v in config.model_dump().items() if k == "seed" or v != getattr(defaults, k)}
@@ -329,10 +380,15 @@ def planted_spec(*, seed: int = 0, skills: int = 8, tasks: int = 24, held_out: i
         "name": name,
         "model": {
             "config": {
-                "model_type": "bert", "vocab_size": config.vocab_size, "hidden_size": hidden_size,
-                "num_hidden_layers": num_layers, "num_attention_heads": num_heads,
-                "intermediate_size": 2 * hidden_size, "max_position_embeddings": max(64, config.seq_len),
-                "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+                "model_type": "bert",
+                "vocab_size": config.vocab_size,
+                "hidden_size": hidden_size,
+                "num_hidden_layers": num_layers,
+                "num_attention_heads": num_heads,
+                "intermediate_size": 2 * hidden_size,
+                "max_position_embeddings": max(64, config.seq_len),
+                "hidden_dropout_prob": 0.0,
+                "attention_probs_dropout_prob": 0.0,
             },
             "max_length": config.seq_len,
             "pooling": "mean",
@@ -341,8 +397,11 @@ def planted_spec(*, seed: int = 0, skills: int = 8, tasks: int = 24, held_out: i
         "adapters": {"rank": rank, "alpha": 2.0 * rank, "skills": skills, "splits": 1},
         "router": {"kind": router},
         "tasks": [
-            {"name": f"planted-{t:0{width}d}", "num_labels": universe.num_labels(t),
-             "data": {"source": "planted", "task": t, **given}}
+            {
+                "name": f"planted-{t:0{width}d}",
+                "num_labels": universe.num_labels(t),
+                "data": {"source": "planted", "task": t, **given},
+            }
             for t in chosen
         ],
         "training": {"steps": steps, "batch_size": batch_size},

@@ -56,11 +56,26 @@ class PlantedGenSource(Source):
         return out
 
 
-def planted_gen_spec(*, seed: int = 0, skills: int = 6, tasks: int = 8, held_out: int = 0,
-                     skills_per_task: tuple[int, int] = (2, 3), min_tasks_per_skill: int = 2, seq_len: int = 12,
-                     vocab_size: int = 64, examples_per_task: int = 400, router: str = "poly", hidden_size: int = 64,
-                     num_layers: int = 2, num_heads: int = 4, rank: int = 4, steps: int = 1000,
-                     batch_size: int = 32, name: str = "planted-gen") -> dict[str, Any]:
+def planted_gen_spec(
+    *,
+    seed: int = 0,
+    skills: int = 6,
+    tasks: int = 8,
+    held_out: int = 0,
+    skills_per_task: tuple[int, int] = (2, 3),
+    min_tasks_per_skill: int = 2,
+    seq_len: int = 12,
+    vocab_size: int = 64,
+    examples_per_task: int = 400,
+    router: str = "poly",
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    rank: int = 4,
+    steps: int = 1000,
+    batch_size: int = 32,
+    name: str = "planted-gen",
+) -> dict[str, Any]:
     """A full spec dict over a planted generative universe: a random-init tiny GPT-2, LoRA on its attention and MLP
     (``c_attn``, ``c_proj``, ``c_fc``), one generate task per seen planted task (``gen-NN``), ``max_new_tokens`` =
     the most skills + end.
@@ -69,25 +84,58 @@ def planted_gen_spec(*, seed: int = 0, skills: int = 6, tasks: int = 8, held_out
     small that no adapter can make the logits peak: measured, the target loss stalled at 3.77 nats where 0.3
     reaches 1.3 in 60 steps).
     """
-    config = PlantedConfig(seed=seed, skills=skills, tasks=tasks, held_out=held_out,
-                           skills_per_task=skills_per_task, min_tasks_per_skill=min_tasks_per_skill,
-                           seq_len=seq_len, vocab_size=vocab_size, examples_per_task=examples_per_task)
+    config = PlantedConfig(
+        seed=seed,
+        skills=skills,
+        tasks=tasks,
+        held_out=held_out,
+        skills_per_task=skills_per_task,
+        min_tasks_per_skill=min_tasks_per_skill,
+        seq_len=seq_len,
+        vocab_size=vocab_size,
+        examples_per_task=examples_per_task,
+    )
     universe = planted_universe(config)
     given = {k: list(v) if isinstance(v, tuple) else v for k, v in config.model_dump().items()}
     width = len(str(tasks - 1))
     return {
         "name": name,
         "model": {
-            "config": {"model_type": "gpt2", "vocab_size": vocab_size + 1, "n_embd": hidden_size, "n_layer": num_layers,
-                       "n_head": num_heads, "n_positions": 2 * seq_len + 8, "bos_token_id": vocab_size,
-                       "eos_token_id": vocab_size, "pad_token_id": 0, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
-                       "attn_pdrop": 0.0, "initializer_range": 0.3},
-            "max_length": seq_len, "pooling": "last", "target_modules": ["c_attn", "c_proj", "c_fc"],
+            "config": {
+                "model_type": "gpt2",
+                "vocab_size": vocab_size + 1,
+                "n_embd": hidden_size,
+                "n_layer": num_layers,
+                "n_head": num_heads,
+                "n_positions": 2 * seq_len + 8,
+                "bos_token_id": vocab_size,
+                "eos_token_id": vocab_size,
+                "pad_token_id": 0,
+                "resid_pdrop": 0.0,
+                "embd_pdrop": 0.0,
+                "attn_pdrop": 0.0,
+                "initializer_range": 0.3,
+            },
+            "max_length": seq_len,
+            "pooling": "last",
+            "target_modules": ["c_attn", "c_proj", "c_fc"],
         },
         "adapters": {"rank": rank, "alpha": 2.0 * rank, "skills": skills, "splits": 1},
         "router": {"kind": router},
-        "tasks": [{"name": f"gen-{t:0{width}d}", "objective": "generate", "max_new_tokens": skills_per_task[1] + 1,
-                   "data": {"source": "planted-gen", "task": t, **given}} for t in universe.seen_tasks()],
-        "training": {"steps": steps, "batch_size": batch_size, "eval_every": max(1, steps // 4),
-                     "checkpoint_every": steps, "lr": {"adapters": 3e-2, "router": 1e-2, "heads": 1e-3}},
+        "tasks": [
+            {
+                "name": f"gen-{t:0{width}d}",
+                "objective": "generate",
+                "max_new_tokens": skills_per_task[1] + 1,
+                "data": {"source": "planted-gen", "task": t, **given},
+            }
+            for t in universe.seen_tasks()
+        ],
+        "training": {
+            "steps": steps,
+            "batch_size": batch_size,
+            "eval_every": max(1, steps // 4),
+            "checkpoint_every": steps,
+            "lr": {"adapters": 3e-2, "router": 1e-2, "heads": 1e-3},
+        },
     }

@@ -54,16 +54,21 @@ class Text2Text:
             return _string_column(record, text_column, "input column (data.text; or give the task a template)", where)
         for name in template_fields(self.template):
             if name not in record:
-                raise DataError(f"{where}: no column {name!r} for the template's slot {{{name}}}; the row has "
-                                f"columns {sorted(record)[:20]}")
+                raise DataError(
+                    f"{where}: no column {name!r} for the template's slot {{{name}}}; the row has "
+                    f"columns {sorted(record)[:20]}"
+                )
             value = record[name]
             if isinstance(value, bool) or not isinstance(value, FIELD_TYPES):
-                raise DataError(f"{where}: column {name!r} (template slot {{{name}}}) holds "
-                                f"{type(value).__name__} {_shown(value)}; a slot takes a string or a number")
+                raise DataError(
+                    f"{where}: column {name!r} (template slot {{{name}}}) holds "
+                    f"{type(value).__name__} {_shown(value)}; a slot takes a string or a number"
+                )
         return render(self.template, record)
 
-    def rows_to_examples(self, rows: Iterable[Row], params: TextParams, *, task: str, num_labels: int,
-                         file: str) -> Examples:
+    def rows_to_examples(
+        self, rows: Iterable[Row], params: TextParams, *, task: str, num_labels: int, file: str
+    ) -> Examples:
         """Inputs, targets and labels of ``rows``; :class:`DataError` at the first bad row."""
         texts: list[str] = []
         targets: list[str] = []
@@ -85,15 +90,20 @@ class Text2Text:
             if self.choices is None:
                 return target, 0
             if target not in self.choices:
-                raise DataError(f"{where}: target {_shown(target)} is not one of the task's choices "
-                                f"{list(self.choices)[:20]}")
+                raise DataError(
+                    f"{where}: target {_shown(target)} is not one of the task's choices {list(self.choices)[:20]}"
+                )
             return target, self.choices.index(target)
         if self.choices is None:
-            raise DataError(f"{where}: a generative task needs a target: name its column with data.target, or "
-                            f"give the task choices (then the row's label picks its target)")
+            raise DataError(
+                f"{where}: a generative task needs a target: name its column with data.target, or "
+                f"give the task choices (then the row's label picks its target)"
+            )
         if params.label not in record:
-            raise DataError(f"{where}: no column {params.label!r} (data.label) and no data.target; the row has "
-                            f"columns {sorted(record)[:20]}")
+            raise DataError(
+                f"{where}: no column {params.label!r} (data.label) and no data.target; the row has "
+                f"columns {sorted(record)[:20]}"
+            )
         try:
             label = parse_label(record[params.label], params.labels, num_labels)
         except ValueError as exc:
@@ -109,17 +119,23 @@ class Text2Text:
         if examples.generative:
             return examples
         if examples.texts is None:
-            raise DataError(f"task {task!r}: {origin} gives token ids, not texts, so it cannot be cast as "
-                            "text-to-text; use the planted-gen source, or a text source")
+            raise DataError(
+                f"task {task!r}: {origin} gives token ids, not texts, so it cannot be cast as "
+                "text-to-text; use the planted-gen source, or a text source"
+            )
         if self.choices is None:
-            raise DataError(f"task {task!r}: {origin} gives labels, not targets; give the task choices (the "
-                            "label's choice is its target), or a source with a target column (data.target)")
+            raise DataError(
+                f"task {task!r}: {origin} gives labels, not targets; give the task choices (the "
+                "label's choice is its target), or a source with a target column (data.target)"
+            )
         texts = examples.texts
         if self.template is not None:
             missing = [name for name in template_fields(self.template) if name != "text"]
             if missing:
-                raise DataError(f"task {task!r}: the template's slot {{{missing[0]}}} names no field of {origin}; "
-                                "its rows give the slot {text} only")
+                raise DataError(
+                    f"task {task!r}: the template's slot {{{missing[0]}}} names no field of {origin}; "
+                    "its rows give the slot {text} only"
+                )
             texts = [render(self.template, {"text": t}) for t in texts]
         targets = [self.choices[y] for y in examples.labels]
         return Examples(task, list(examples.labels), texts=texts, targets=targets)
@@ -128,10 +144,13 @@ class Text2Text:
 def _string_column(record: dict[str, Any], column: str, what: str, where: str) -> str:
     """``record[column]``, a string; DataError naming the row when it is missing or not a string."""
     if column not in record:
-        raise DataError(f"{where}: no {what.split(' (')[0]} {column!r} ({what.split(' (', 1)[1]}; the row has "
-                        f"columns {sorted(record)[:20]}")
+        raise DataError(
+            f"{where}: no {what.split(' (')[0]} {column!r} ({what.split(' (', 1)[1]}; the row has "
+            f"columns {sorted(record)[:20]}"
+        )
     value = record[column]
     if not isinstance(value, str):
-        raise DataError(f"{where}: {what.split(' (')[0]} {column!r} holds {type(value).__name__} {_shown(value)}, "
-                        "expected a string")
+        raise DataError(
+            f"{where}: {what.split(' (')[0]} {column!r} holds {type(value).__name__} {_shown(value)}, expected a string"
+        )
     return value

@@ -8,5 +8,10 @@ from taskgraph.eval.structure import learned_relation_matrix
 from taskgraph.eval.timing import GatingTiming, all_gates_open, time_gating
 
 __all__ = [  # the stage's public API; the other names imported above are internal
-    "EVAL_SPLITS", "GatingTiming", "GroundTruth", "evaluate_run", "ground_truth", "time_gating",
+    "EVAL_SPLITS",
+    "GatingTiming",
+    "GroundTruth",
+    "evaluate_run",
+    "ground_truth",
+    "time_gating",
 ]

@@ -43,26 +43,37 @@ def score_generative_split(model: TaskGraphModel, data: TaskData, *, batch_size:
     if data.choices is not None:
         scores = choice_scores(model, data.task_id, prompts, [list(c) for c in data.choices])  # [N, C]
         pred = scores.argmax(dim=1)  # [N]
-        return {"n": len(data), "accuracy": accuracy(pred, data.labels),
-                "macro_f1": macro_f1(pred, data.labels, len(data.choices))}
+        return {
+            "n": len(data),
+            "accuracy": accuracy(pred, data.labels),
+            "macro_f1": macro_f1(pred, data.labels, len(data.choices)),
+        }
     predictions, golds = completions_and_golds(model, data, prompts, batch_size)
     return {"n": len(data), **text_scores(predictions, golds)}
 
 
-def completions_and_golds(model: TaskGraphModel, data: TaskData, prompts: list[list[int]],
-                          batch_size: int) -> tuple[list[Answer], list[Answer]]:
+def completions_and_golds(
+    model: TaskGraphModel, data: TaskData, prompts: list[list[int]], batch_size: int
+) -> tuple[list[Answer], list[Answer]]:
     """Greedy completions and gold targets of a free-text task, both texts (with a tokenizer) or both token ids."""
     task = model.spec.tasks[data.task_id]
     end = end_token_id(model.base, model.tokenizer)
     ids = torch.full((len(prompts),), data.task_id, dtype=torch.long, device=model.device)  # [N]
     written: list[list[int]] = []
     for start in range(0, len(prompts), batch_size):
-        rows = generate_ids(model, ids[start : start + batch_size], prompts[start : start + batch_size],
-                            [task.max_new_tokens] * len(prompts[start : start + batch_size]), Decoding())
+        rows = generate_ids(
+            model,
+            ids[start : start + batch_size],
+            prompts[start : start + batch_size],
+            [task.max_new_tokens] * len(prompts[start : start + batch_size]),
+            Decoding(),
+        )
         written += [row[:-1] if row and row[-1] == end else row for row in rows]
     golds = [row[:-1] if row and row[-1] == end else row for row in target_rows(data.targets)]
     if model.tokenizer is None:
         return list(written), list(golds)
     decode = model.tokenizer.decode
-    return ([stop_text(decode(row, skip_special_tokens=True), task.stop)[0] for row in written],
-            [decode(row, skip_special_tokens=True) for row in golds])
+    return (
+        [stop_text(decode(row, skip_special_tokens=True), task.stop)[0] for row in written],
+        [decode(row, skip_special_tokens=True) for row in golds],
+    )

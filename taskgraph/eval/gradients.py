@@ -26,18 +26,32 @@ ALIGNMENT_BATCHES = 2
 ALIGNMENT_BATCH_SIZE = 32
 
 
-def seeded_batches(data: TaskData, *, pad_id: int, batches: int = ALIGNMENT_BATCHES,
-                   batch_size: int = ALIGNMENT_BATCH_SIZE, seed: int = 0) -> list[Batch]:
+def seeded_batches(
+    data: TaskData,
+    *,
+    pad_id: int,
+    batches: int = ALIGNMENT_BATCHES,
+    batch_size: int = ALIGNMENT_BATCH_SIZE,
+    seed: int = 0,
+) -> list[Batch]:
     """Up to ``batches`` batches of ``batch_size`` distinct rows of one task (fewer when it has fewer rows)."""
     gen = torch.Generator().manual_seed(int(seed))  # not by task: two tasks with the same data get the same rows
     order = torch.randperm(len(data), generator=gen)[: batches * batch_size].tolist()  # [≤ batches·batch_size]
-    return [collate([(data.task_id, r) for r in order[i: i + batch_size]], {data.task_id: data}, pad_id)
-            for i in range(0, len(order), batch_size)]
+    return [
+        collate([(data.task_id, r) for r in order[i : i + batch_size]], {data.task_id: data}, pad_id)
+        for i in range(0, len(order), batch_size)
+    ]
 
 
-def model_gradient_alignment(model: TaskGraphModel, data: Sequence[TaskData], *, pad_id: int,
-                             batches: int = ALIGNMENT_BATCHES, batch_size: int = ALIGNMENT_BATCH_SIZE,
-                             seed: int = 0) -> Tensor:
+def model_gradient_alignment(
+    model: TaskGraphModel,
+    data: Sequence[TaskData],
+    *,
+    pad_id: int,
+    batches: int = ALIGNMENT_BATCHES,
+    batch_size: int = ALIGNMENT_BATCH_SIZE,
+    seed: int = 0,
+) -> Tensor:
     """``[T, T]`` cosine between the tasks' adapter gradients (rows in the order of ``data``).
 
     Raises:
@@ -50,8 +64,14 @@ def model_gradient_alignment(model: TaskGraphModel, data: Sequence[TaskData], *,
 
     def loss_of(batch: Batch) -> Tensor:
         batch = batch.to(model.device)
-        out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
-                    distinct=(batch.tasks, batch.inverse), targets=batch.targets)
+        out = model(
+            batch.input_ids,
+            batch.attention_mask,
+            batch.task_ids,
+            batch.labels,
+            distinct=(batch.tasks, batch.inverse),
+            targets=batch.targets,
+        )
         assert out.loss is not None  # labels were given
         return out.loss
 

@@ -76,9 +76,17 @@ def oracle_logits(incidence: np.ndarray, num_layers: int, heads: int, skills: in
     return logits[:, None, None, :].expand(tasks, num_layers, heads, skills).clone()  # [T, L, H, K]
 
 
-def oracle_relearn(spec: Spec, incidence: np.ndarray, *, train_steps: int, relearn_steps: int, seed: int,
-                   router_lr: float = ROUTER_LR, base_dir: str | os.PathLike[str] = ".",
-                   device: str = "cpu") -> OracleRelearn:
+def oracle_relearn(
+    spec: Spec,
+    incidence: np.ndarray,
+    *,
+    train_steps: int,
+    relearn_steps: int,
+    seed: int,
+    router_lr: float = ROUTER_LR,
+    base_dir: str | os.PathLike[str] = ".",
+    device: str = "cpu",
+) -> OracleRelearn:
     """Train ``spec``'s model under oracle routing, then re-learn routing alone (see the module docstring).
 
     Args:
@@ -97,8 +105,14 @@ def oracle_relearn(spec: Spec, incidence: np.ndarray, *, train_steps: int, relea
     np.random.seed(seed % 2**32)
     model = TaskGraphModel(spec).to(device)
     pad_id = tokenizer_pad_id(model.tokenizer)
-    data = load_task_data(spec, Path(base_dir), tokenizer=model.tokenizer, pad_id=pad_id,
-                          vocab_size=model.base.get_input_embeddings().num_embeddings, splits=("train", "val", "test"))
+    data = load_task_data(
+        spec,
+        Path(base_dir),
+        tokenizer=model.tokenizer,
+        pad_id=pad_id,
+        vocab_size=model.base.get_input_embeddings().num_embeddings,
+        splits=("train", "val", "test"),
+    )
     train_under_oracle(model, incidence, data["train"], spec, train_steps, seed, pad_id, device)
     oracle_val = evaluate(model, data["val"], pad_id=pad_id, device=device).mean_acc
     relearn_routing(model, data["train"], spec, relearn_steps, seed + 1, pad_id, device, router_lr)
@@ -110,33 +124,68 @@ def oracle_relearn(spec: Spec, incidence: np.ndarray, *, train_steps: int, relea
     related = (inc @ inc.T) > 0  # [T, T]
     np.fill_diagonal(related, False)
     return OracleRelearn(
-        precision=result.precision, per_layer_head=result.per_layer_head, random=result.random,
-        oracle_val=oracle_val, relearn_val=evaluate(model, data["val"], pad_id=pad_id, device=device).mean_acc,
+        precision=result.precision,
+        per_layer_head=result.per_layer_head,
+        random=result.random,
+        oracle_val=oracle_val,
+        relearn_val=evaluate(model, data["val"], pad_id=pad_id, device=device).mean_acc,
         relearn_test=evaluate(model, data["test"], pad_id=pad_id, device=device).mean_acc,
         relation_auroc=pair_auroc(routing_cosine(weights), related, np.zeros_like(related)) if related.any() else None,
-        layers=list(model.adapted_names))
+        layers=list(model.adapted_names),
+    )
 
 
-def train_under_oracle(model: TaskGraphModel, incidence: np.ndarray, train: list[TaskData], spec: Spec, steps: int,
-                       seed: int, pad_id: int, device: str) -> None:
+def train_under_oracle(
+    model: TaskGraphModel,
+    incidence: np.ndarray,
+    train: list[TaskData],
+    spec: Spec,
+    steps: int,
+    seed: int,
+    pad_id: int,
+    device: str,
+) -> None:
     """Phase 1: fix a poly model's routing to the planted skills (router frozen), train adapters and heads."""
     router = model.router
-    if not isinstance(getattr(router, "logits", None), torch.nn.Parameter) or router.heads != 1 \
-            or incidence.shape[0] != router.num_tasks:
-        raise ModelError(f"oracle routing needs a one-head poly router and one incidence row per task; got "
-                         f"{type(router).__name__} with {router.heads} heads, {incidence.shape[0]} rows for "
-                         f"{router.num_tasks} tasks")
+    if (
+        not isinstance(getattr(router, "logits", None), torch.nn.Parameter)
+        or router.heads != 1
+        or incidence.shape[0] != router.num_tasks
+    ):
+        raise ModelError(
+            f"oracle routing needs a one-head poly router and one incidence row per task; got "
+            f"{type(router).__name__} with {router.heads} heads, {incidence.shape[0]} rows for "
+            f"{router.num_tasks} tasks"
+        )
     with torch.no_grad():
         router.logits.copy_(oracle_logits(incidence, router.num_layers, 1, router.skills))
     router.logits.requires_grad_(False)
     lr, decay = spec.training.lr, spec.training.weight_decay
-    _fit(model, [{"params": model.adapter_parameters(), "lr": lr.adapters, "weight_decay": decay},
-                 {"params": model.head_parameters(), "lr": lr.heads, "weight_decay": decay}], train, spec, steps, seed,
-         pad_id, device)
+    _fit(
+        model,
+        [
+            {"params": model.adapter_parameters(), "lr": lr.adapters, "weight_decay": decay},
+            {"params": model.head_parameters(), "lr": lr.heads, "weight_decay": decay},
+        ],
+        train,
+        spec,
+        steps,
+        seed,
+        pad_id,
+        device,
+    )
 
 
-def relearn_routing(model: TaskGraphModel, train: list[TaskData], spec: Spec, steps: int, seed: int, pad_id: int,
-                    device: str, router_lr: float = ROUTER_LR) -> None:
+def relearn_routing(
+    model: TaskGraphModel,
+    train: list[TaskData],
+    spec: Spec,
+    steps: int,
+    seed: int,
+    pad_id: int,
+    device: str,
+    router_lr: float = ROUTER_LR,
+) -> None:
     """Phase 2: freeze adapters and heads, restart the routing logits at Poly's initialisation, train them alone."""
     for p in (*model.adapter_parameters(), *model.head_parameters()):
         p.requires_grad_(False)
@@ -147,14 +196,23 @@ def relearn_routing(model: TaskGraphModel, train: list[TaskData], spec: Spec, st
     _fit(model, [{"params": [logits], "lr": router_lr, "weight_decay": 0.0}], train, spec, steps, seed, pad_id, device)
 
 
-def _fit(model: TaskGraphModel, groups: list[dict[str, Any]], train: list[TaskData], spec: Spec, steps: int,
-         seed: int, pad_id: int, device: str) -> None:
+def _fit(
+    model: TaskGraphModel,
+    groups: list[dict[str, Any]],
+    train: list[TaskData],
+    spec: Spec,
+    steps: int,
+    seed: int,
+    pad_id: int,
+    device: str,
+) -> None:
     """AdamW on ``groups`` for ``steps`` mixed-task batches (the spec's batch size, warm-up + cosine schedule)."""
     params = [p for g in groups for p in g["params"]]
     base = [g["lr"] for g in groups]
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
-    sampler = MultiTaskSampler([len(t) for t in train], spec.training.sampling, spec.training.sampling_temperature,
-                               seed=seed)
+    sampler = MultiTaskSampler(
+        [len(t) for t in train], spec.training.sampling, spec.training.sampling_temperature, seed=seed
+    )
     clip = spec.training.grad_clip or float("inf")
     model.train()
     for step in range(steps):
@@ -163,8 +221,14 @@ def _fit(model: TaskGraphModel, groups: list[dict[str, Any]], train: list[TaskDa
             group["lr"] = rate * factor
         batch = collate(sampler.sample(spec.training.batch_size), train, pad_id).to(device)
         optimizer.zero_grad(set_to_none=True)
-        out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
-                    distinct=(batch.tasks, batch.inverse), targets=batch.targets)
+        out = model(
+            batch.input_ids,
+            batch.attention_mask,
+            batch.task_ids,
+            batch.labels,
+            distinct=(batch.tasks, batch.inverse),
+            targets=batch.targets,
+        )
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()

@@ -68,10 +68,19 @@ TIMING_ROUNDS = 5
 MEAN_KEYS = ("accuracy", "macro_f1", *FREE_TEXT_METRICS, "active_adapter_fraction", "adapter_flops_per_token")
 
 
-def evaluate_run(run_dir: str | os.PathLike[str], split: str = "test", which: str = "model",
-                 device: str = "cpu", batch_size: int = 64,
-                 base_dir: str | os.PathLike[str] | None = None, *, tasks: Sequence[str] | None = None,
-                 timing: bool = True, alignment: bool = True, timing_rounds: int = TIMING_ROUNDS) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    split: str = "test",
+    which: str = "model",
+    device: str = "cpu",
+    batch_size: int = 64,
+    base_dir: str | os.PathLike[str] | None = None,
+    *,
+    tasks: Sequence[str] | None = None,
+    timing: bool = True,
+    alignment: bool = True,
+    timing_rounds: int = TIMING_ROUNDS,
+) -> dict[str, Any]:
     """Per-task accuracy, macro-F1 and adapter compute of the run in ``run_dir`` on ``split``, and how its
     learned routing and relations compare with the ground truth (see the module docstring).
 
@@ -133,23 +142,32 @@ def evaluate_run(run_dir: str | os.PathLike[str], split: str = "test", which: st
     mean = mean_scores(scores)
 
     truth = ground_truth(model.spec)
-    gradient_cos = (model_gradient_alignment(model, [data[t] for t in range(len(names))], pad_id=pad_id)
-                    if alignment else None)  # [T, T]
+    gradient_cos = (
+        model_gradient_alignment(model, [data[t] for t in range(len(names))], pad_id=pad_id) if alignment else None
+    )  # [T, T]
     routing_cos = routing_cosine(routing.weights, routing.gates)  # [T, T]
-    relations = relations_section(truth, declared_mask(model.spec), learned_relation_matrix(model), routing_cos,
-                                  gradient_cos)
+    relations = relations_section(
+        truth, declared_mask(model.spec), learned_relation_matrix(model), routing_cos, gradient_cos
+    )
     gating = None
     if timing and not model.router.has_gates:
-        notes.append(f"timing left out: router {model.spec.router.kind} has no gates (every gate is 1), so gated "
-                     "and all-open inference are the same computation")
+        notes.append(
+            f"timing left out: router {model.spec.router.kind} has no gates (every gate is 1), so gated "
+            "and all-open inference are the same computation"
+        )
     elif timing:
         batches = [next(task_batches(data[t], batch_size, pad_id)) for t in selected if len(data[t])]
         gating = time_gating(model, batches, rounds=timing_rounds).as_dict() if batches else None
     return {
-        "run": str(run_dir), "model_dir": str(model_dir), "which": which, "split": split,
-        "router": model.spec.router.kind, "layers": len(shapes),
+        "run": str(run_dir),
+        "model_dir": str(model_dir),
+        "which": which,
+        "split": split,
+        "router": model.spec.router.kind,
+        "layers": len(shapes),
         "adapter_flops_per_token_all_open": float(sum(s.flops_per_token for s in shapes)),
-        "tasks": scores, "mean": mean,
+        "tasks": scores,
+        "mean": mean,
         "ground_truth": truth.kind if truth is not None else None,
         "allocation": allocation_section(routing, truth),
         "relations": relations,
@@ -171,33 +189,44 @@ def select_tasks(names: Sequence[str], tasks: Sequence[str] | None) -> list[int]
         tasks = [tasks]
     unknown = [t for t in tasks if t not in names]
     if unknown:
-        raise ModelError(f"unknown task{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"the run's tasks are {list(names)}")
+        raise ModelError(
+            f"unknown task{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"the run's tasks are {list(names)}"
+        )
     if not tasks:
         raise ModelError(f"no task selected; the run's tasks are {list(names)}")
     wanted = set(tasks)
     return [t for t, name in enumerate(names) if name in wanted]
 
 
-def _load(model: TaskGraphModel, task_id: int, split: str, base: Path, pad_id: int,
-          run_dir: str | os.PathLike[str]) -> TaskData:
+def _load(
+    model: TaskGraphModel, task_id: int, split: str, base: Path, pad_id: int, run_dir: str | os.PathLike[str]
+) -> TaskData:
     """One task's ``split``, encoded like training encodes it."""
     task = model.spec.tasks[task_id]
     try:
         examples = build_source(task, base).load(split)
         lm = LMInfo.of(model)
-        return encode_examples(examples, task_id, tokenizer=model.tokenizer, pad_id=pad_id,
-                               max_length=model.spec.model.max_length,
-                               vocab_size=model.base.get_input_embeddings().num_embeddings,
-                               target=None if lm is None else lm.for_task(task))
+        return encode_examples(
+            examples,
+            task_id,
+            tokenizer=model.tokenizer,
+            pad_id=pad_id,
+            max_length=model.spec.model.max_length,
+            vocab_size=model.base.get_input_embeddings().num_embeddings,
+            target=None if lm is None else lm.for_task(task),
+        )
     except DataError as exc:
-        raise DataError(f"run {str(run_dir)!r}: cannot read the {split!r} split of its data (paths resolve "
-                        f"against {str(base)!r}): {exc}") from None
+        raise DataError(
+            f"run {str(run_dir)!r}: cannot read the {split!r} split of its data (paths resolve "
+            f"against {str(base)!r}): {exc}"
+        ) from None
 
 
 @torch.no_grad()
-def predict_split(model: TaskGraphModel, data: TaskData, *, pad_id: int,
-                  batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_split(
+    model: TaskGraphModel, data: TaskData, *, pad_id: int, batch_size: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(predictions [N], labels [N])`` of one task's examples, argmax over the task's own classes.
 
     The model is put in eval mode here (inference routing, no dropout); every module's mode is restored after.
@@ -207,8 +236,9 @@ def predict_split(model: TaskGraphModel, data: TaskData, *, pad_id: int,
     with inference_mode_of(model):
         for batch in task_batches(data, batch_size, pad_id):
             batch = batch.to(model.device)
-            logits = model(batch.input_ids, batch.attention_mask, batch.task_ids,
-                           distinct=(batch.tasks, batch.inverse)).logits  # [b, C_max]
+            logits = model(
+                batch.input_ids, batch.attention_mask, batch.task_ids, distinct=(batch.tasks, batch.inverse)
+            ).logits  # [b, C_max]
             preds.append(logits[:, :num_labels].float().argmax(dim=-1).cpu())  # [b]
     pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)  # [N]
     return pred, data.labels.clone()
@@ -232,8 +262,11 @@ def score_split(model: TaskGraphModel, data: TaskData, *, pad_id: int, batch_siz
     if data.targets is not None:
         return score_generative_split(model, data, batch_size=batch_size)
     pred, target = predict_split(model, data, pad_id=pad_id, batch_size=batch_size)
-    return {"n": len(data), "accuracy": accuracy(pred, target),
-            "macro_f1": macro_f1(pred, target, model.num_labels[data.task_id])}
+    return {
+        "n": len(data),
+        "accuracy": accuracy(pred, target),
+        "macro_f1": macro_f1(pred, target, model.num_labels[data.task_id]),
+    }
 
 
 def recorded_base_dir(run_dir: Path, model_dir: Path) -> Path:

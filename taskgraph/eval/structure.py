@@ -54,9 +54,13 @@ def allocation_section(routing: Routing, truth: GroundTruth | None) -> dict[str,
     return {"precision": result.precision, "random": result.random, "per_layer_head": result.per_layer_head}
 
 
-def relations_section(truth: GroundTruth | None, declared: np.ndarray,
-                      learned: tuple[np.ndarray, list[dict[str, Any]]] | None,
-                      routing_cos: Tensor, gradient_cos: Tensor | None) -> dict[str, Any]:
+def relations_section(
+    truth: GroundTruth | None,
+    declared: np.ndarray,
+    learned: tuple[np.ndarray, list[dict[str, Any]]] | None,
+    routing_cos: Tensor,
+    gradient_cos: Tensor | None,
+) -> dict[str, Any]:
     """AUROCs of the learned R, routing cosine, gradient cosine and random R (None without truth); counts."""
     size = declared.shape[0]
     related = truth.related if truth is not None else np.zeros((size, size), dtype=bool)
@@ -71,8 +75,12 @@ def relations_section(truth: GroundTruth | None, declared: np.ndarray,
         "gradient_cosine": score(gradient_cos),
         "random": None if truth is None else random_pair_auroc(related, declared),
     }
-    return {"auroc": auroc, "pairs": pairs, "positives": positives if truth is not None else 0,
-            "learned": learned[1] if learned is not None else None}
+    return {
+        "auroc": auroc,
+        "pairs": pairs,
+        "positives": positives if truth is not None else 0,
+        "learned": learned[1] if learned is not None else None,
+    }
 
 
 def alignment_section(names: list[str], gradient_cos: Tensor, truth: GroundTruth | None) -> dict[str, Any]:
@@ -86,5 +94,10 @@ def alignment_section(names: list[str], gradient_cos: Tensor, truth: GroundTruth
     both = (cos + cos.T) / 2
     mean = float(both[upper].mean()) if upper.any() else None
     related, unrelated = (None, None) if truth is None else pair_means(cos, truth.related)
-    return {"tasks": list(names), "matrix": cos.tolist(), "mean_related": related,
-            "mean_unrelated": unrelated, "mean": mean}
+    return {
+        "tasks": list(names),
+        "matrix": cos.tolist(),
+        "mean_related": related,
+        "mean_unrelated": unrelated,
+        "mean": mean,
+    }

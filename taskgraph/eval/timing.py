@@ -58,8 +58,14 @@ class GatingTiming:
         return self.gated_ms / self.all_open_ms if self.all_open_ms > 0 else 1.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"gated_ms": self.gated_ms, "all_open_ms": self.all_open_ms, "ratio": self.ratio,
-                "rounds": self.rounds, "batches": self.batches, "examples": self.examples}
+        return {
+            "gated_ms": self.gated_ms,
+            "all_open_ms": self.all_open_ms,
+            "ratio": self.ratio,
+            "rounds": self.rounds,
+            "batches": self.batches,
+            "examples": self.examples,
+        }
 
 
 def _open_gates(module: torch.nn.Module, args: Any, output: Routing) -> Routing:
@@ -108,9 +114,14 @@ def time_gating(model: TaskGraphModel, batches: Sequence[Batch], rounds: int = 5
         for r in range(rounds):
             spent = {False: 0.0, True: 0.0}
             for i, batch in enumerate(on_device):
-                for open_all in ((False, True) if (r + i) % 2 == 0 else (True, False)):
+                for open_all in (False, True) if (r + i) % 2 == 0 else (True, False):
                     spent[open_all] += _forward_ms(model, batch, open_all)
             for open_all, ms in spent.items():
                 totals[open_all].append(ms)
-    return GatingTiming(statistics.median(totals[False]), statistics.median(totals[True]), rounds,
-                        len(on_device), sum(b.size for b in on_device))
+    return GatingTiming(
+        statistics.median(totals[False]),
+        statistics.median(totals[True]),
+        rounds,
+        len(on_device),
+        sum(b.size for b in on_device),
+    )

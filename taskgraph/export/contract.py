@@ -35,8 +35,7 @@ def check_graph(graph: Any) -> nx.Graph:
     """Return ``graph`` if it follows the export contract; :class:`ExportError` saying where otherwise."""
     if not isinstance(graph, nx.Graph) or graph.is_directed() or graph.is_multigraph():
         raise ExportError(
-            f"exports take an undirected networkx.Graph (from TaskGraph.to_networkx()); "
-            f"got {type(graph).__name__}"
+            f"exports take an undirected networkx.Graph (from TaskGraph.to_networkx()); got {type(graph).__name__}"
         )
     _check_attrs("graph", graph.graph, ())
     for node, data in graph.nodes(data=True):
@@ -102,4 +101,3 @@ def attribute_lines(data: dict[str, Any], skip: Iterable[str] = ()) -> list[str]
 
 def _show(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-

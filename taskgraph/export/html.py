@@ -84,36 +84,38 @@ def render_html(graph: nx.Graph) -> str:
         "base-uri 'none'; form-action 'none'"
     )
     record = view_model(graph)
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_esc(name)} \u2014 taskgraph</title>",
-        f"<style>{css}</style>",
-        "</head>",
-        "<body>",
-        f'<main id="taskgraph" data-tasks="{len(record["tasks"])}" data-relations="{len(record["relations"])}">',
-        f'<header><h1>{_esc(name)}</h1><span class="meta" id="meta"></span>',
-        CONTROLS,
-        '<div class="legend" id="legend"></div>',
-        f'<p class="meta">{HINT}</p></header>',
-        '<div id="body">',
-        f'<svg id="map" role="img" aria-label="{_esc(name)}: {len(record["tasks"])} tasks, '
-        f'{len(record["relations"])} relations"></svg>',
-        '<aside id="panel" hidden></aside>',
-        "</div>",
-        '<noscript><p class="empty">This view draws with JavaScript, which is off; the same graph is in '
-        "taskgraph export --format graphml, dot or png.</p></noscript>",
-        "</main>",
-        f'<script type="application/json" id="taskgraph-data">{embed_json(record)}</script>',
-        f"<script>{script}</script>",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{_esc(name)} \u2014 taskgraph</title>",
+            f"<style>{css}</style>",
+            "</head>",
+            "<body>",
+            f'<main id="taskgraph" data-tasks="{len(record["tasks"])}" data-relations="{len(record["relations"])}">',
+            f'<header><h1>{_esc(name)}</h1><span class="meta" id="meta"></span>',
+            CONTROLS,
+            '<div class="legend" id="legend"></div>',
+            f'<p class="meta">{HINT}</p></header>',
+            '<div id="body">',
+            f'<svg id="map" role="img" aria-label="{_esc(name)}: {len(record["tasks"])} tasks, '
+            f'{len(record["relations"])} relations"></svg>',
+            '<aside id="panel" hidden></aside>',
+            "</div>",
+            '<noscript><p class="empty">This view draws with JavaScript, which is off; the same graph is in '
+            "taskgraph export --format graphml, dot or png.</p></noscript>",
+            "</main>",
+            f'<script type="application/json" id="taskgraph-data">{embed_json(record)}</script>',
+            f"<script>{script}</script>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 @EXPORTS.register("html")

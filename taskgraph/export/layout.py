@@ -62,8 +62,7 @@ def _place_tasks(graph: nx.Graph, tasks: list[str], region: tuple[float, float])
     sub = nx.Graph()
     sub.add_nodes_from(tasks)
     sub.add_edges_from(
-        (u, v, {"weight": float(d.get("weight", 1.0))})
-        for u, v, d in graph.subgraph(tasks).edges(data=True)
+        (u, v, {"weight": float(d.get("weight", 1.0))}) for u, v, d in graph.subgraph(tasks).edges(data=True)
     )
     raw = nx.spring_layout(sub, weight="weight", seed=SEED, iterations=200)
     xs = {n: float(p[0]) for n, p in raw.items()}

@@ -63,4 +63,3 @@ def render_mermaid(graph: nx.Graph) -> str:
 def write_mermaid(graph: nx.Graph, out: Path) -> Path:
     """Write :func:`render_mermaid` to ``out`` atomically."""
     return write_text(out, render_mermaid(graph))
-

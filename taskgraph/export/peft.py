@@ -70,8 +70,10 @@ class PeftExport:
 def peft_lora(folded: FoldedLoRA, base_name: str | None, task_type: str | None = None) -> PeftLoRA:
     """A folded task as one PEFT LoRA: every module padded to the largest rank (exact), ``lora_alpha = s · r``."""
     if not folded.modules:
-        raise ExportError(f"task {folded.task!r} has every adapted layer's gate closed: its adapter is empty and PEFT "
-                          "cannot load a LoRA with no target module; the base model alone serves it")
+        raise ExportError(
+            f"task {folded.task!r} has every adapted layer's gate closed: its adapter is empty and PEFT "
+            "cannot load a LoRA with no target module; the base model alone serves it"
+        )
     rank = max(m.rank for m in folded.modules.values())
     scaling = {m.scaling for m in folded.modules.values()}
     assert len(scaling) == 1, scaling  # one adapters.alpha / rank for every module
@@ -82,12 +84,23 @@ def peft_lora(folded: FoldedLoRA, base_name: str | None, task_type: str | None =
         b = torch.cat([m.B, m.B.new_zeros(m.B.shape[0], pad)], dim=1)  # [d_out, r]
         modules[name] = (a, b)
     fan = {m.fan_in_fan_out for m in folded.modules.values()}
-    return PeftLoRA(modules, rank, scaling.pop() * rank, fan_in_fan_out=True in fan, base_model_name_or_path=base_name,
-                    task_type=task_type)
+    return PeftLoRA(
+        modules,
+        rank,
+        scaling.pop() * rank,
+        fan_in_fan_out=True in fan,
+        base_model_name_or_path=base_name,
+        task_type=task_type,
+    )
 
 
-def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *, tasks: Sequence[str] | None = None,
-                device: str = "cpu") -> PeftExport:
+def export_peft(
+    run_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    tasks: Sequence[str] | None = None,
+    device: str = "cpu",
+) -> PeftExport:
     """Write the tasks of the run in ``run_dir`` as PEFT folders under ``out`` (see the module docstring).
 
     Args:
@@ -103,8 +116,10 @@ def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
     model_dir = find_model_dir(run)
     target = check_output_folder(out, kind="peft export", sources=[run, model_dir]).path
     if target.is_dir() and holds_entries(target) and not (target / META).is_file():
-        raise ExportError(f"--out {str(out)!r} holds {', '.join(holds_entries(target)[:5])} and is not a PEFT export "
-                          "of taskgraph (no taskgraph.json); give a new or empty folder (nothing was changed)")
+        raise ExportError(
+            f"--out {str(out)!r} holds {', '.join(holds_entries(target)[:5])} and is not a PEFT export "
+            "of taskgraph (no taskgraph.json); give a new or empty folder (nothing was changed)"
+        )
     model = TaskGraphModel.from_pretrained(model_dir, device=device).eval()
     names = list(model.task_names) if tasks is None else [model.task_names[model.task_index(t)] for t in tasks]
     single = tasks is not None and len(names) == 1
@@ -122,14 +137,24 @@ def export_peft(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
             generative = model.spec.tasks[model.task_index(name)].generative
             lora = peft_lora(model.fold(name), base_name, PEFT_TASK_TYPES[model.lm_kind] if generative else None)
             write_peft_folder(lora, folder)
-            where = {"fingerprint": fingerprint, "class": type(model.base).__name__,
-                     "folder": ("base" if single else "../base") if from_config else None, "path": base_name}
+            where = {
+                "fingerprint": fingerprint,
+                "class": type(model.base).__name__,
+                "folder": ("base" if single else "../base") if from_config else None,
+                "path": base_name,
+            }
             (_write_generation if generative else _write_head)(folder, model, name, where, run)
             ranks[name] = lora.rank
         if not single:
-            index = {"format": FORMAT, "version": 1, "tasks": names, "base": base_name, "source_run": str(run),
-                     "load": "PeftModel.from_pretrained(base, DIR/<task>, adapter_name=<task>), then "
-                             "load_adapter(DIR/<other>, adapter_name=<other>)"}
+            index = {
+                "format": FORMAT,
+                "version": 1,
+                "tasks": names,
+                "base": base_name,
+                "source_run": str(run),
+                "load": "PeftModel.from_pretrained(base, DIR/<task>, adapter_name=<task>), then "
+                "load_adapter(DIR/<other>, adapter_name=<other>)",
+            }
             write_text(staging / META, json.dumps(index, indent=2) + "\n")
         replace_directory(staging, target)
     finally:
@@ -153,15 +178,25 @@ def _write_generation(folder: Path, model: TaskGraphModel, task: str, base: dict
     """``taskgraph.json`` of a generative task: how to generate as taskgraph does (no head)."""
     spec = model.spec.tasks[model.task_index(task)]
     meta = {
-        "format": FORMAT, "version": 1, "task": task, "objective": "generate", "model_kind": model.lm_kind,
-        "task_type": PEFT_TASK_TYPES[model.lm_kind], "max_length": model.spec.model.max_length,
-        "end_token_id": end_token_id(model.base, model.tokenizer), "padding_side": PADDING[model.lm_kind],
-        "max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "template": spec.template,
+        "format": FORMAT,
+        "version": 1,
+        "task": task,
+        "objective": "generate",
+        "model_kind": model.lm_kind,
+        "task_type": PEFT_TASK_TYPES[model.lm_kind],
+        "max_length": model.spec.model.max_length,
+        "end_token_id": end_token_id(model.base, model.tokenizer),
+        "padding_side": PADDING[model.lm_kind],
+        "max_new_tokens": spec.max_new_tokens,
+        "stop": list(spec.stop),
+        "template": spec.template,
         "choices": None if spec.choices is None else list(spec.choices),
-        "generate": "PeftModel.from_pretrained(AutoModelFor" + ("CausalLM" if model.lm_kind == "causal" else "Seq2SeqLM")
-                    + ".from_pretrained(base), DIR).generate(input_ids, attention_mask, max_new_tokens=max_new_tokens, "
-                      "eos_token_id=end_token_id); the text is cut before the first stop string",
-        "base": base, "source_run": str(run),
+        "generate": "PeftModel.from_pretrained(AutoModelFor"
+        + ("CausalLM" if model.lm_kind == "causal" else "Seq2SeqLM")
+        + ".from_pretrained(base), DIR).generate(input_ids, attention_mask, max_new_tokens=max_new_tokens, "
+        "eos_token_id=end_token_id); the text is cut before the first stop string",
+        "base": base,
+        "source_run": str(run),
     }
     write_text(folder / META, json.dumps(meta, indent=2) + "\n")
 
@@ -171,9 +206,15 @@ def _write_head(folder: Path, model: TaskGraphModel, task: str, base: dict[str, 
     tensors = {"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()}
     write_bytes(folder / HEAD, safetensors.torch.save(tensors, metadata={"format": "pt"}))
     meta = {
-        "format": FORMAT, "version": 1, "task": task, "num_labels": int(head.out_features),
-        "pooling": model.spec.model.pooling, "max_length": model.spec.model.max_length,
-        "head": HEAD, "logits": "head.weight @ pool(base(input_ids, attention_mask).last_hidden_state) + head.bias",
-        "base": base, "source_run": str(run),
+        "format": FORMAT,
+        "version": 1,
+        "task": task,
+        "num_labels": int(head.out_features),
+        "pooling": model.spec.model.pooling,
+        "max_length": model.spec.model.max_length,
+        "head": HEAD,
+        "logits": "head.weight @ pool(base(input_ids, attention_mask).last_hidden_state) + head.bias",
+        "base": base,
+        "source_run": str(run),
     }
     write_text(folder / META, json.dumps(meta, indent=2) + "\n")

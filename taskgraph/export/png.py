@@ -67,15 +67,32 @@ def render_png(graph: nx.Graph) -> bytes:
         style = node_style(kind)
         size = style.size * (scale**2 if kind == TASK else 1.0)
         xy = np.array([pos[n] for n in nodes])  # [N, 2]
-        ax.scatter(xy[:, 0], xy[:, 1], s=size, marker=style.marker, c=style.fill,
-                   edgecolors=style.stroke, linewidths=1.2, zorder=3, label=f"{kind} ({len(nodes)})")
+        ax.scatter(
+            xy[:, 0],
+            xy[:, 1],
+            s=size,
+            marker=style.marker,
+            c=style.fill,
+            edgecolors=style.stroke,
+            linewidths=1.2,
+            zorder=3,
+            label=f"{kind} ({len(nodes)})",
+        )
         if kind == ADAPTER and n_adapters > MAX_ADAPTER_LABELS:
             continue
         for n in nodes:
             big = kind == TASK
-            ax.text(pos[n][0], pos[n][1] - (0.045 * scale if big else 0.03), node_label(graph, n),
-                    ha="center", va="top", fontsize=10 if big else 7, zorder=4,
-                    fontweight="bold" if big else "normal", parse_math=False)
+            ax.text(
+                pos[n][0],
+                pos[n][1] - (0.045 * scale if big else 0.03),
+                node_label(graph, n),
+                ha="center",
+                va="top",
+                fontsize=10 if big else 7,
+                zorder=4,
+                fontweight="bold" if big else "normal",
+                parse_math=False,
+            )
     ax.set_xlim(-0.06, 1.06)
     ax.set_ylim(-0.1, 1.06)
     if len(graph):
@@ -109,8 +126,16 @@ def render_relation_heatmap_png(graph: nx.Graph) -> bytes:
         if n <= MAX_ANNOTATED:
             for i, j in zip(*np.nonzero(~np.isnan(matrix)), strict=True):
                 value = matrix[i, j]
-                ax.text(j, i, f"{value:.2f}" + ("*" if declared[i, j] else ""), ha="center", va="center",
-                        fontsize=7, color="white" if value < 0.6 else "black", parse_math=False)
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.2f}" + ("*" if declared[i, j] else ""),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if value < 0.6 else "black",
+                    parse_math=False,
+                )
         if declared.any():
             title += " (* declared)"
     ax.set_title(title, fontsize=11, parse_math=False)
@@ -156,9 +181,15 @@ def _draw_edges(ax: Axes, graph: nx.Graph, pos: dict[str, tuple[float, float]]) 
         weighted = is_weighted(kind)
         widths = [edge_width(w, 0.3, 3.5) if weighted else 0.6 for _, _, w in edges]
         colors = [to_rgba(style.color, edge_opacity(w, len(edges)) if weighted else 0.35) for _, _, w in edges]
-        ax.add_collection(LineCollection([(a, b) for a, b, _ in edges], linewidths=widths, colors=colors,
-                                         linestyles="dashed" if style.dashed else "solid",
-                                         zorder=2 if kind == "relates" else 1))
+        ax.add_collection(
+            LineCollection(
+                [(a, b) for a, b, _ in edges],
+                linewidths=widths,
+                colors=colors,
+                linestyles="dashed" if style.dashed else "solid",
+                zorder=2 if kind == "relates" else 1,
+            )
+        )
 
 
 def _png_bytes(fig: Figure) -> bytes:

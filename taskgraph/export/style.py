@@ -94,8 +94,18 @@ def task_scale(n_tasks: int) -> float:
 
 # Communities of the HTML view's task map: a qualitative palette (Tableau 10 and two more), repeating.
 COMMUNITY_PALETTE = (
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948",
-    "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#8c564b",
+    "#4e79a7",
+    "#f28e2b",
+    "#59a14f",
+    "#e15759",
+    "#76b7b2",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+    "#17becf",
+    "#8c564b",
 )
 SMALL_COMMUNITY = "#c7c7c7"  # a task related to no other (a community of one)
 

@@ -64,13 +64,24 @@ def view_model(graph: nx.Graph) -> dict[str, Any]:
         "name": str(graph.graph.get("name", "taskgraph")),
         "meta": dict(graph.graph),
         "tasks": [
-            {"id": node, "name": node_label(graph, node), "community": community[i],
-             "x": round(float(positions[i][0]), DIGITS), "y": round(float(positions[i][1]), DIGITS),
-             "attrs": {k: v for k, v in graph.nodes[node].items() if k not in ("type", "label") and not GATE_KEY.fullmatch(k)}}
+            {
+                "id": node,
+                "name": node_label(graph, node),
+                "community": community[i],
+                "x": round(float(positions[i][0]), DIGITS),
+                "y": round(float(positions[i][1]), DIGITS),
+                "attrs": {
+                    k: v
+                    for k, v in graph.nodes[node].items()
+                    if k not in ("type", "label") and not GATE_KEY.fullmatch(k)
+                },
+            }
             for i, node in enumerate(tasks)
         ],
-        "relations": [[a, b, round(w, DIGITS), rank, int(declared), extra or None]
-                      for (a, b, w, declared, extra), rank in zip(relations, ranks, strict=True)],
+        "relations": [
+            [a, b, round(w, DIGITS), rank, int(declared), extra or None]
+            for (a, b, w, declared, extra), rank in zip(relations, ranks, strict=True)
+        ],
         "topK": default_top_k(len(tasks)),
         "maxRank": max(ranks, default=-1) + 1,
         "communities": [{"size": n, "color": community_color(c, n)} for c, n in enumerate(sizes)],
@@ -119,10 +130,18 @@ def _module_record(graph: nx.Graph, layer: str | None, skills: list[str]) -> dic
     attrs = {} if layer is None else dict(graph.nodes[layer])
     name = LOOSE_ADAPTERS if layer is None else str(attrs.get("module", node_label(graph, layer)))
     return {
-        "id": layer, "name": name, "block": str(attrs.get("block", "")),
+        "id": layer,
+        "name": name,
+        "block": str(attrs.get("block", "")),
         "attrs": {k: v for k, v in attrs.items() if k != "type"},
-        "skills": [{"id": n, "name": node_label(graph, n),
-                    "attrs": {k: v for k, v in graph.nodes[n].items() if k not in ("type", "label")}} for n in skills],
+        "skills": [
+            {
+                "id": n,
+                "name": node_label(graph, n),
+                "attrs": {k: v for k, v in graph.nodes[n].items() if k not in ("type", "label")},
+            }
+            for n in skills
+        ],
     }
 
 
@@ -138,8 +157,9 @@ def _heads(graph: nx.Graph) -> int:
     return top + 1 if top >= 0 else 1
 
 
-def _routing(graph: nx.Graph, tasks: list[str], modules: list[tuple[str | None, list[str]]],
-             heads: int) -> list[list[list[list[float]]]] | None:
+def _routing(
+    graph: nx.Graph, tasks: list[str], modules: list[tuple[str | None, list[str]]], heads: int
+) -> list[list[list[list[float]]]] | None:
     """``routing[t][m][h][k]``: the weight of skill k of module m for task t at head h (0 without an edge)."""
     if not any(d.get("type") == USES for _, _, d in graph.edges(data=True)):
         return None

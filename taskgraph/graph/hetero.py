@@ -75,8 +75,10 @@ def to_hetero(
         relation_index, relation_weight = declared_edges(graph)
     assert relation_weight is not None
     if relation_index.shape[0] != 2 or relation_index.shape[1] != relation_weight.shape[0]:
-        raise GraphError(f"to_hetero: relation_index must be [2, E] and relation_weight [E], got "
-                         f"{tuple(relation_index.shape)} and {tuple(relation_weight.shape)}")
+        raise GraphError(
+            f"to_hetero: relation_index must be [2, E] and relation_weight [E], got "
+            f"{tuple(relation_index.shape)} and {tuple(relation_weight.shape)}"
+        )
     device = relation_weight.device
     LK = num_layers * skills
 

@@ -17,6 +17,18 @@ from taskgraph.merge.task_arithmetic import TaskArithmetic, TaskArithmeticParams
 from taskgraph.merge.ties import Ties, TiesParams, disjoint_mean, elect_sign, ties, trim_magnitude
 
 __all__ = [
-    "LowRank", "MergeError", "MergeMethod", "MergeParams", "MergeResult", "average", "merge_runs", "dare", "dare_ties", "factorize",
-    "parse_params", "subspace_merge", "task_arithmetic", "ties",
+    "LowRank",
+    "MergeError",
+    "MergeMethod",
+    "MergeParams",
+    "MergeResult",
+    "average",
+    "merge_runs",
+    "dare",
+    "dare_ties",
+    "factorize",
+    "parse_params",
+    "subspace_merge",
+    "task_arithmetic",
+    "ties",
 ]

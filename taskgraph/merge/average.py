@@ -38,7 +38,8 @@ class Average(ExactMerge):
     def combine(self, deltas: Tensor, values: Mapping[str, float], generator: torch.Generator) -> Tensor:
         return average(deltas)
 
-    def merge(self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None,
-              generator: torch.Generator) -> LowRank:
+    def merge(
+        self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None, generator: torch.Generator
+    ) -> LowRank:
         merged = concat(list(updates), [1.0 / len(updates)] * len(updates))
         return truncate(merged, rank)  # rank None: exact, at the sum's own rank

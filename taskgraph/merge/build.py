@@ -32,8 +32,7 @@ def merged_spec(sources: MergeSources, rank: int, name: str | None = None) -> Sp
     data: dict[str, Any] = {
         "name": name or f"{source.name}-merged",
         "model": source.model.model_dump(mode="json", exclude_none=True),
-        "adapters": {"rank": rank, "alpha": float(rank), "dropout": 0.0, "skills": 1, "splits": 1,
-                     "linearized": False},
+        "adapters": {"rank": rank, "alpha": float(rank), "dropout": 0.0, "skills": 1, "splits": 1, "linearized": False},
         "router": {"kind": "shared"},
         "relations": {"declared": declared, "learn": False},
         "tasks": [t.spec.model_dump(mode="json", exclude_none=True) for t in sources.tasks],

@@ -31,8 +31,9 @@ class MergedScorer:
         batch_size: examples per forward pass.
     """
 
-    def __init__(self, model: TaskGraphModel, heads: Sequence[tuple[Tensor, Tensor]], *, pad_id: int,
-                 batch_size: int = 128) -> None:
+    def __init__(
+        self, model: TaskGraphModel, heads: Sequence[tuple[Tensor, Tensor]], *, pad_id: int, batch_size: int = 128
+    ) -> None:
         self.base = unload(model).eval()
         self.device = model.device
         self.pooling = model.spec.model.pooling
@@ -66,7 +67,11 @@ class MergedScorer:
             preds.append((pooled.to(weight.dtype) @ weight.T + bias).argmax(-1))  # [b]
         pred = torch.cat(preds).cpu() if preds else torch.empty(0, dtype=torch.long)  # [N]
         classes = weight.shape[0]
-        return {"n": len(data), "accuracy": accuracy(pred, data.labels), "macro_f1": macro_f1(pred, data.labels, classes)}
+        return {
+            "n": len(data),
+            "accuracy": accuracy(pred, data.labels),
+            "macro_f1": macro_f1(pred, data.labels, classes),
+        }
 
     def score_all(self, data: Sequence[TaskData]) -> list[dict[str, float]]:
         """:meth:`score` of every task (``data[i]`` is task i's split)."""

@@ -28,8 +28,9 @@ class LowRank:
 
     def __post_init__(self) -> None:
         if self.A.dim() != 2 or self.B.dim() != 2 or self.A.shape[0] != self.B.shape[1]:
-            raise ValueError(f"LowRank needs A [r, d_in] and B [d_out, r], got {tuple(self.A.shape)} and "
-                             f"{tuple(self.B.shape)}")
+            raise ValueError(
+                f"LowRank needs A [r, d_in] and B [d_out, r], got {tuple(self.A.shape)} and {tuple(self.B.shape)}"
+            )
 
     @property
     def rank(self) -> int:

@@ -13,8 +13,9 @@ from taskgraph.merge.sources import MergeSources
 SEED_STRIDE = 1_000_003  # module i of a merge seeded s draws from generator seed s · SEED_STRIDE + i
 
 
-def merge_modules(sources: MergeSources, method: MergeMethod, values: Mapping[str, float], *, rank: int | None,
-                  seed: int = 0) -> dict[str, LowRank]:
+def merge_modules(
+    sources: MergeSources, method: MergeMethod, values: Mapping[str, float], *, rank: int | None, seed: int = 0
+) -> dict[str, LowRank]:
     """``{module: merged update}`` for every adapted module, in layer order.
 
     Each module merges the tasks' task vectors with ``method`` (its own seeded generator for random

@@ -44,8 +44,9 @@ class MergeMethod:
         """The method set up by its validated parameters (most methods read them only through ``values``)."""
         return cls()
 
-    def merge(self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None,
-              generator: torch.Generator) -> LowRank:
+    def merge(
+        self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None, generator: torch.Generator
+    ) -> LowRank:
         """The merged update of one module.
 
         Args:
@@ -67,8 +68,8 @@ class ExactMerge(MergeMethod):
         """``[T, d_out, d_in]`` task updates -> the merged ``[d_out, d_in]`` update."""
         raise NotImplementedError
 
-    def merge(self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None,
-              generator: torch.Generator) -> LowRank:
+    def merge(
+        self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None, generator: torch.Generator
+    ) -> LowRank:
         deltas = torch.stack([u.dense() for u in updates])  # [T, d_out, d_in]
         return factorize(self.combine(deltas, values, generator), rank)
-

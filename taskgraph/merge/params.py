@@ -26,7 +26,17 @@ from taskgraph.errors import TaskgraphError, validation_problems
 
 AUTO = "auto"
 Auto = Literal["auto"]
-LAMBDA_GRID = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)  # task arithmetic: best λ falls as 1/T; TIES: near 1 or above
+LAMBDA_GRID = (
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    0.7,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+)  # task arithmetic: best λ falls as 1/T; TIES: near 1 or above
 DENSITY_GRID = (0.2, 0.5, 0.8, 1.0)  # TIES keeps the top 20 % by default in its paper; 1: no trim
 DROP_GRID = (0.1, 0.3, 0.6, 0.9)  # DARE's drop probability p
 
@@ -68,7 +78,12 @@ class MergeParams(BaseModel):
         out: dict[str, float] = {}
         for name, info in type(self).model_fields.items():
             value = getattr(self, name)
-            if name in ("rank", "seed") or name.endswith("_grid") or value == AUTO or not isinstance(value, (int, float)):
+            if (
+                name in ("rank", "seed")
+                or name.endswith("_grid")
+                or value == AUTO
+                or not isinstance(value, (int, float))
+            ):
                 continue
             out[info.alias or name] = float(value)
         return out
@@ -94,12 +109,18 @@ def _auto_or_number(low: float, high: float, *, open_low: bool = False, open_hig
                 raise ValueError
             number = float(value)
         except (TypeError, ValueError):
-            raise PydanticCustomError("auto_or_number", "give 'auto' or a number in {interval}, got {value}",
-                                      {"interval": interval, "value": repr(value)}) from None
+            raise PydanticCustomError(
+                "auto_or_number",
+                "give 'auto' or a number in {interval}, got {value}",
+                {"interval": interval, "value": repr(value)},
+            ) from None
         inside = (low < number if open_low else low <= number) and (number < high if open_high else number <= high)
         if not inside or number != number:
-            raise PydanticCustomError("auto_or_number", "{value} lies outside {interval}; give 'auto' or a number "
-                                      "in {interval}", {"interval": interval, "value": f"{number:g}"})
+            raise PydanticCustomError(
+                "auto_or_number",
+                "{value} lies outside {interval}; give 'auto' or a number in {interval}",
+                {"interval": interval, "value": f"{number:g}"},
+            )
         return number
 
     return Annotated[str | float, BeforeValidator(check)]
@@ -142,8 +163,9 @@ def parse_params(method: str, model: type[MergeParams], given: Mapping[str, Any]
     """``given`` validated by ``model``; MergeError listing every problem, and the method's parameters."""
     allowed = sorted(info.alias or name for name, info in model.model_fields.items())
     unknown = [k for k in given if k not in allowed and k not in model.model_fields]
-    problems = [f"{k}: method {method!r} takes no parameter {k!r} (its parameters: {', '.join(allowed)})"
-                for k in unknown]
+    problems = [
+        f"{k}: method {method!r} takes no parameter {k!r} (its parameters: {', '.join(allowed)})" for k in unknown
+    ]
     try:
         params = model.model_validate({k: v for k, v in given.items() if k not in unknown})
     except ValidationError as exc:

@@ -97,10 +97,18 @@ def resolve_method(method: str, params: Mapping[str, Any] | None) -> tuple[Merge
     return entry.obj.from_params(parsed), parsed
 
 
-def merge_runs(sources: Sequence[str | os.PathLike[str]], *, method: str, tasks: Sequence[str] | None = None,
-               params: Mapping[str, Any] | None = None, fold_into_base: bool = False,
-               out_dir: str | os.PathLike[str] | None = None, overwrite: bool = False, device: str = "cpu",
-               name: str | None = None) -> MergeResult:
+def merge_runs(
+    sources: Sequence[str | os.PathLike[str]],
+    *,
+    method: str,
+    tasks: Sequence[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    fold_into_base: bool = False,
+    out_dir: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    device: str = "cpu",
+    name: str | None = None,
+) -> MergeResult:
     """Merge the tasks of ``sources`` with ``method`` into one model (see the module docstring).
 
     Args:
@@ -129,8 +137,16 @@ def merge_runs(sources: Sequence[str | os.PathLike[str]], *, method: str, tasks:
     return result
 
 
-def _merge(sources: Sequence[str | os.PathLike[str]], method: str, merger: MergeMethod, params: MergeParams,
-           tasks: Sequence[str] | None, fold_into_base: bool, device: str, name: str | None) -> MergeResult:
+def _merge(
+    sources: Sequence[str | os.PathLike[str]],
+    method: str,
+    merger: MergeMethod,
+    params: MergeParams,
+    tasks: Sequence[str] | None,
+    fold_into_base: bool,
+    device: str,
+    name: str | None,
+) -> MergeResult:
     started = time.perf_counter()
     loaded = load_sources(sources, tasks, device=resolve_device(device))
     grid = params.grid()
@@ -147,17 +163,23 @@ def _merge(sources: Sequence[str | os.PathLike[str]], method: str, merger: Merge
     model = build_merged_model(loaded, merged, name)
     plain = plain_merged_base(model, merged) if fold_into_base else None
     record = {
-        "method": method, "description": merger.description,
+        "method": method,
+        "description": merger.description,
         "params": params.model_dump(mode="json", by_alias=True),
-        "chosen": values, "selected_on": "val" if len(grid) > 1 else None,
+        "chosen": values,
+        "selected_on": "val" if len(grid) > 1 else None,
         "val_mean": points[best].mean if best is not None else None,
         "val_accuracy": points[best].accuracy if best is not None else None,
         "grid": [p.as_dict() for p in points],
-        "rank": merged_rank(merged), "rank_requested": params.rank,
+        "rank": merged_rank(merged),
+        "rank_requested": params.rank,
         "ranks": {module: update.rank for module, update in merged.items()},
-        "sources": [str(s) for s in loaded.runs], "source_kind": loaded.kind,
-        "tasks": loaded.task_names, "linearized": loaded.linearized,
-        "fold_into_base": fold_into_base, "seconds": time.perf_counter() - started,
+        "sources": [str(s) for s in loaded.runs],
+        "source_kind": loaded.kind,
+        "tasks": loaded.task_names,
+        "linearized": loaded.linearized,
+        "fold_into_base": fold_into_base,
+        "seconds": time.perf_counter() - started,
     }
     return MergeResult(model, merged, record, plain, None, points)
 
@@ -169,15 +191,24 @@ def _validation(sources: MergeSources, pad_id: int, *, required: bool) -> list[T
     for index, task in enumerate(sources.tasks):
         try:
             examples = build_source(task.spec, ".").load("val")
-            out.append(encode_examples(examples, index, tokenizer=model.tokenizer, pad_id=pad_id,
-                                       max_length=model.spec.model.max_length,
-                                       vocab_size=model.base.get_input_embeddings().num_embeddings))
+            out.append(
+                encode_examples(
+                    examples,
+                    index,
+                    tokenizer=model.tokenizer,
+                    pad_id=pad_id,
+                    max_length=model.spec.model.max_length,
+                    vocab_size=model.base.get_input_embeddings().num_embeddings,
+                )
+            )
         except DataError as exc:
             if not required:
                 return None
-            raise DataError(f"merge: choosing the hyper-parameters given as 'auto' needs every task's validation "
-                            f"split, and task {task.name!r} of {str(task.run)!r} has none readable: {exc} — give "
-                            "every value as a number (e.g. --lambda 0.5) to merge without data") from None
+            raise DataError(
+                f"merge: choosing the hyper-parameters given as 'auto' needs every task's validation "
+                f"split, and task {task.name!r} of {str(task.run)!r} has none readable: {exc} — give "
+                "every value as a number (e.g. --lambda 0.5) to merge without data"
+            ) from None
     return out
 
 
@@ -189,8 +220,12 @@ def write_merge_run(result: MergeResult, out: Path) -> Path:
     try:
         write_text(staging / SPEC, dump_spec(model.spec))
         model.save_pretrained(staging / MODEL)
-        summary = {"name": model.spec.name, "base_dir": str(Path(".").resolve()),
-                   "merged_from": result.record["sources"], "method": result.record["method"]}
+        summary = {
+            "name": model.spec.name,
+            "base_dir": str(Path(".").resolve()),
+            "merged_from": result.record["sources"],
+            "method": result.record["method"],
+        }
         write_text(staging / SUMMARY, json.dumps(summary, indent=2) + "\n")
         if result.plain is not None:
             _write_plain(staging / PLAIN, result.plain, model)
@@ -207,12 +242,17 @@ def write_merge_run(result: MergeResult, out: Path) -> Path:
 def _write_plain(folder: Path, plain: nn.Module, model: TaskGraphModel) -> None:
     """The folded base (transformers ``save_pretrained``), its tokenizer, and every task's head."""
     save_plain(plain, folder, model.tokenizer)
-    heads = {f"{name}.{part}": tensor.detach().cpu().contiguous()
-             for name, head in zip(model.task_names, model.heads.heads)
-             for part, tensor in (("weight", head.weight), ("bias", head.bias))}
+    heads = {
+        f"{name}.{part}": tensor.detach().cpu().contiguous()
+        for name, head in zip(model.task_names, model.heads.heads)
+        for part, tensor in (("weight", head.weight), ("bias", head.bias))
+    }
     write_bytes(folder / HEADS, safetensors.torch.save(heads, metadata={"format": "pt"}))
-    info = {"pooling": model.spec.model.pooling, "max_length": model.spec.model.max_length,
-            "tasks": [{"name": n, "num_labels": c} for n, c in zip(model.task_names, model.num_labels)],
-            "logits": "head(pool(base(input_ids, attention_mask).last_hidden_state)): "
-                      "<task>.weight [C, D], <task>.bias [C] in heads.safetensors"}
+    info = {
+        "pooling": model.spec.model.pooling,
+        "max_length": model.spec.model.max_length,
+        "tasks": [{"name": n, "num_labels": c} for n, c in zip(model.task_names, model.num_labels)],
+        "logits": "head(pool(base(input_ids, attention_mask).last_hidden_state)): "
+        "<task>.weight [C, D], <task>.bias [C] in heads.safetensors",
+    }
     write_text(folder / HEADS_JSON, json.dumps(info, indent=2) + "\n")

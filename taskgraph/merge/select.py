@@ -38,8 +38,9 @@ class GridPoint:
         return {"values": self.values, "val_accuracy": self.accuracy, "val_mean": self.mean}
 
 
-def search(sources: MergeSources, method: MergeMethod, params: MergeParams, scorer: MergedScorer,
-           val: Sequence[TaskData]) -> tuple[int, list[GridPoint], dict[str, LowRank]]:
+def search(
+    sources: MergeSources, method: MergeMethod, params: MergeParams, scorer: MergedScorer, val: Sequence[TaskData]
+) -> tuple[int, list[GridPoint], dict[str, LowRank]]:
     """Score every grid point on ``val`` (task i's validation split at ``val[i]``).
 
     Returns:

@@ -111,12 +111,15 @@ class MergeSources:
         return concat(inits, [1.0 / len(self.tasks)] * len(inits))
 
     def __repr__(self) -> str:
-        return (f"MergeSources(kind={self.kind!r}, runs={len(self.runs)}, tasks={self.task_names}, "
-                f"modules={len(self.shapes)})")
+        return (
+            f"MergeSources(kind={self.kind!r}, runs={len(self.runs)}, tasks={self.task_names}, "
+            f"modules={len(self.shapes)})"
+        )
 
 
-def load_sources(sources: Sequence[str | os.PathLike[str]], tasks: Sequence[str] | None = None,
-                 device: str | torch.device = "cpu") -> MergeSources:
+def load_sources(
+    sources: Sequence[str | os.PathLike[str]], tasks: Sequence[str] | None = None, device: str | torch.device = "cpu"
+) -> MergeSources:
     """Read the runs, check they share one initialisation, and fold the selected tasks.
 
     Args:
@@ -129,8 +132,9 @@ def load_sources(sources: Sequence[str | os.PathLike[str]], tasks: Sequence[str]
         CheckpointError: a source holds no readable model.
     """
     if not sources:
-        raise MergeError("no source: give one routed multi-task run, or several runs trained from one shared "
-                         "initialisation")
+        raise MergeError(
+            "no source: give one routed multi-task run, or several runs trained from one shared initialisation"
+        )
     runs = [Path(s) for s in sources]
     dirs = [find_model_dir(r) for r in runs]
     _check_distinct(runs, dirs)
@@ -143,8 +147,10 @@ def load_sources(sources: Sequence[str | os.PathLike[str]], tasks: Sequence[str]
     for i, model in enumerate(models):
         for name in model.task_names:
             if name in owner:
-                raise MergeError(f"task {name!r} is in both {str(runs[owner[name]])!r} and {str(runs[i])!r}; a merge "
-                                 "takes each task once — choose with --tasks, or rename one")
+                raise MergeError(
+                    f"task {name!r} is in both {str(runs[owner[name]])!r} and {str(runs[i])!r}; a merge "
+                    "takes each task once — choose with --tasks, or rename one"
+                )
             owner[name] = i
     chosen = list(owner) if tasks is None else _select(list(tasks), owner, runs)
     vectors = []
@@ -153,8 +159,9 @@ def load_sources(sources: Sequence[str | os.PathLike[str]], tasks: Sequence[str]
         vectors.append(task_vector(models[i], name, runs[i], recorded_base_dir(runs[i], dirs[i])))
     first = models[0]
     shapes = {name: (layer.out_features, layer.in_features) for name, layer in first.adapted}
-    return MergeSources(vectors, first, runs, "routed" if len(runs) == 1 else "runs",
-                        recorded_base_dir(runs[0], dirs[0]), shapes)
+    return MergeSources(
+        vectors, first, runs, "routed" if len(runs) == 1 else "runs", recorded_base_dir(runs[0], dirs[0]), shapes
+    )
 
 
 @torch.no_grad()
@@ -190,7 +197,9 @@ def _check_distinct(runs: list[Path], dirs: list[Path]) -> None:
     for i, d in enumerate(dirs):
         key = d.resolve()
         if key in seen:
-            raise MergeError(f"source {str(runs[i])!r} is the same model as {str(runs[seen[key]])!r}; give each run once")
+            raise MergeError(
+                f"source {str(runs[i])!r} is the same model as {str(runs[seen[key]])!r}; give each run once"
+            )
         seen[key] = i
 
 
@@ -200,8 +209,10 @@ INIT_KEYS: tuple[tuple[str, ...], ...] = (("model",), ("adapters",), ("router", 
 def _init_record(manifest: dict[str, Any]) -> dict[str, Any]:
     """What decides a run's starting point: base weights, model / adapter sections, router kind, seed."""
     spec = manifest["spec"]
-    record: dict[str, Any] = {"base weights": manifest["base"].get("fingerprint"),
-                              "adapted modules": manifest.get("adapted_modules")}
+    record: dict[str, Any] = {
+        "base weights": manifest["base"].get("fingerprint"),
+        "adapted modules": manifest.get("adapted_modules"),
+    }
     for path in INIT_KEYS:
         value: Any = spec
         for key in path:
@@ -221,9 +232,11 @@ def _check_shared_init(runs: list[Path], manifests: list[dict[str, Any]]) -> Non
             what = "; ".join(_difference(key, record[key], first[key]) for key in differ)
             problems.append(f"{str(run)!r} was not trained from the initialisation of {str(runs[0])!r}: {what}")
     if problems:
-        raise MergeError("the runs do not share one initialisation, so their task vectors do not start from one "
-                         "point: " + " | ".join(problems) + " — train every run from the same base, model / "
-                         "adapters sections, router kind and training.seed")
+        raise MergeError(
+            "the runs do not share one initialisation, so their task vectors do not start from one "
+            "point: " + " | ".join(problems) + " — train every run from the same base, model / "
+            "adapters sections, router kind and training.seed"
+        )
 
 
 def _difference(key: str, got: Any, want: Any) -> str:
@@ -242,16 +255,20 @@ def _check_same_origin(runs: list[Path], models: list[TaskGraphModel]) -> None:
             for buffer in ("A0", "B0"):
                 got, want = getattr(layer, buffer), getattr(ref, buffer)
                 if got.shape != want.shape or not torch.equal(got, want):
-                    raise MergeError(f"{str(run)!r} was not trained from the initialisation of {str(runs[0])!r}: its "
-                                     f"L-LoRA linearisation point {name}.{buffer} differs; train every run from the "
-                                     "same seed")
+                    raise MergeError(
+                        f"{str(run)!r} was not trained from the initialisation of {str(runs[0])!r}: its "
+                        f"L-LoRA linearisation point {name}.{buffer} differs; train every run from the "
+                        "same seed"
+                    )
 
 
 def _select(tasks: list[str], owner: dict[str, int], runs: list[Path]) -> list[str]:
     unknown = [t for t in tasks if t not in owner]
     if unknown:
-        raise MergeError(f"--tasks: unknown task{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"the sources' tasks are {list(owner)}")
+        raise MergeError(
+            f"--tasks: unknown task{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"the sources' tasks are {list(owner)}"
+        )
     repeated = sorted({t for t in tasks if tasks.count(t) > 1})
     if repeated:
         raise MergeError(f"--tasks names {', '.join(map(repr, repeated))} more than once; name each task once")

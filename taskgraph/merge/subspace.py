@@ -44,8 +44,7 @@ def shared_bases(updates: Sequence[LowRank]) -> tuple[Tensor, Tensor, Tensor]:
     return qb, qa, coords
 
 
-def subspace_merge(updates: Sequence[LowRank], rank: int, combine: str, lam: float,
-                   density: float = 1.0) -> LowRank:
+def subspace_merge(updates: Sequence[LowRank], rank: int, combine: str, lam: float, density: float = 1.0) -> LowRank:
     """The shared-subspace merge of one module's task updates into one rank-``rank`` LoRA (see the module docstring).
 
     Args:
@@ -107,7 +106,8 @@ class Subspace(MergeMethod):
         assert isinstance(params, SubspaceParams)
         return cls(params.combine)
 
-    def merge(self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None,
-              generator: torch.Generator) -> LowRank:
+    def merge(
+        self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None, generator: torch.Generator
+    ) -> LowRank:
         r = rank if rank is not None else max(u.rank for u in updates)
         return subspace_merge(updates, r, self.combine, values["lambda"], values.get("density", 1.0))

@@ -43,7 +43,8 @@ class TaskArithmetic(ExactMerge):
     def combine(self, deltas: Tensor, values: Mapping[str, float], generator: torch.Generator) -> Tensor:
         return task_arithmetic(deltas, values["lambda"])
 
-    def merge(self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None,
-              generator: torch.Generator) -> LowRank:
+    def merge(
+        self, updates: Sequence[LowRank], values: Mapping[str, float], *, rank: int | None, generator: torch.Generator
+    ) -> LowRank:
         merged = concat(list(updates), [values["lambda"]] * len(updates))  # exact, rank Σ r_t
         return truncate(merged, rank)  # rank None: exact, at the sum's own rank

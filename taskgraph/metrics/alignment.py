@@ -45,12 +45,14 @@ def routing_cosine(weights: Tensor, gates: Tensor | None = None) -> Tensor:
 def flat_gradient(loss: Tensor, params: Sequence[Tensor]) -> Tensor:
     """``[P]``: d loss / d params, flattened and concatenated (zeros for a parameter the loss does not reach)."""
     grads = torch.autograd.grad(loss, list(params), allow_unused=True)
-    return torch.cat([(torch.zeros_like(p) if g is None else g).detach().reshape(-1).float()
-                      for p, g in zip(params, grads)])  # [P]
+    return torch.cat(
+        [(torch.zeros_like(p) if g is None else g).detach().reshape(-1).float() for p, g in zip(params, grads)]
+    )  # [P]
 
 
-def task_gradients(loss_of: Callable[[BatchT], Tensor], params: Sequence[Tensor],
-                   batches: Sequence[Sequence[BatchT]]) -> Tensor:
+def task_gradients(
+    loss_of: Callable[[BatchT], Tensor], params: Sequence[Tensor], batches: Sequence[Sequence[BatchT]]
+) -> Tensor:
     """``[T, P]``: per task, the mean over its batches of the gradient of ``loss_of(batch)`` w.r.t. ``params``.
 
     Args:
@@ -73,7 +75,8 @@ def task_gradients(loss_of: Callable[[BatchT], Tensor], params: Sequence[Tensor]
     return torch.stack(rows)  # [T, P]
 
 
-def gradient_cosine(loss_of: Callable[[BatchT], Tensor], params: Sequence[Tensor],
-                    batches: Sequence[Sequence[BatchT]]) -> Tensor:
+def gradient_cosine(
+    loss_of: Callable[[BatchT], Tensor], params: Sequence[Tensor], batches: Sequence[Sequence[BatchT]]
+) -> Tensor:
     """``[T, T]``: the cosine between the tasks' mean gradients (:func:`task_gradients`)."""
     return cosine_matrix(task_gradients(loss_of, params, batches))

@@ -55,8 +55,10 @@ class AllocationPrecision:
 
     def __repr__(self) -> str:
         flat = [p for row in self.per_layer_head for p in row]
-        return (f"AllocationPrecision(precision={self.precision:.4f}, random={self.random:.4f}, "
-                f"layers={len(self.per_layer_head)}, min={min(flat):.4f}, max={max(flat):.4f})")
+        return (
+            f"AllocationPrecision(precision={self.precision:.4f}, random={self.random:.4f}, "
+            f"layers={len(self.per_layer_head)}, min={min(flat):.4f}, max={max(flat):.4f})"
+        )
 
 
 def match_adapters(weights: ArrayLike, incidence: ArrayLike) -> np.ndarray:
@@ -136,8 +138,9 @@ def allocation_precision(weights: ArrayLike, incidence: ArrayLike) -> Allocation
     """
     w, inc = _numpy(weights, np.float64), _numpy(incidence, bool)  # [T, L, H, K], [T, S]
     if w.ndim != 4 or inc.ndim != 2 or w.shape[0] != inc.shape[0]:
-        raise ValueError(f"weights must be [T, L, H, K] and incidence [T, S] with the same T; "
-                         f"got {w.shape} and {inc.shape}")
+        raise ValueError(
+            f"weights must be [T, L, H, K] and incidence [T, S] with the same T; got {w.shape} and {inc.shape}"
+        )
     random = random_allocation_precision(inc, w.shape[3])
     if random is None:
         return None

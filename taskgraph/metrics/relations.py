@@ -71,8 +71,9 @@ def pair_auroc(scores: ArrayLike, truth: ArrayLike, exclude: ArrayLike | None = 
     return auroc(s, y)
 
 
-def random_pair_auroc(truth: ArrayLike, exclude: ArrayLike | None = None, draws: int = RANDOM_DRAWS,
-                      seed: int = 0) -> float | None:
+def random_pair_auroc(
+    truth: ArrayLike, exclude: ArrayLike | None = None, draws: int = RANDOM_DRAWS, seed: int = 0
+) -> float | None:
     """The mean :func:`pair_auroc` of ``draws`` uniform random ``[T, T]`` matrices (seeded by ``seed``)."""
     y = _numpy(truth, bool)  # [T, T]
     values = []
@@ -92,8 +93,9 @@ def pair_counts(truth: ArrayLike, exclude: ArrayLike | None = None) -> tuple[int
     return len(i), int((y[i, j] | y[j, i]).sum())
 
 
-def pair_means(scores: ArrayLike, truth: ArrayLike,
-               exclude: ArrayLike | None = None) -> tuple[float | None, float | None]:
+def pair_means(
+    scores: ArrayLike, truth: ArrayLike, exclude: ArrayLike | None = None
+) -> tuple[float | None, float | None]:
     """``(mean score of related pairs, of unrelated pairs)``; None for a class with no pair."""
     s, y = _pairs(scores, truth, exclude)
     related = float(s[y].mean()) if y.any() else None

@@ -10,8 +10,9 @@ import numpy as np
 
 def finite(values: Sequence[float | None]) -> list[float]:
     """The values that are numbers and finite, in order (None and NaN dropped)."""
-    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(float(v))]
+    return [
+        float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+    ]
 
 
 def mean_std(values: Sequence[float | None]) -> tuple[float | None, float | None]:

@@ -85,6 +85,8 @@ def text_scores(predictions: Sequence[Answer], golds: Sequence[Answer]) -> dict[
         raise ValueError(f"predictions and gold answers differ in number: {len(predictions)} vs {len(golds)}")
     n = max(1, len(golds))
     pairs = list(zip(predictions, golds))
-    return {"exact_match": sum(exact_match(p, g) for p, g in pairs) / n,
-            "token_f1": sum(token_f1(p, g) for p, g in pairs) / n,
-            "rouge_l": sum(rouge_l(p, g) for p, g in pairs) / n}
+    return {
+        "exact_match": sum(exact_match(p, g) for p, g in pairs) / n,
+        "token_f1": sum(token_f1(p, g) for p, g in pairs) / n,
+        "rouge_l": sum(rouge_l(p, g) for p, g in pairs) / n,
+    }

@@ -14,6 +14,15 @@ from taskgraph.model.predict import predict
 from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput
 
 __all__ = [  # the stage's public API; the other names imported above are internal
-    "FoldedLoRA", "FoldedModule", "MergedTaskModel", "TaskGraphModel", "TaskGraphOutput", "fold", "load_base",
-    "load_tokenizer", "merge_task", "predict", "unload",
+    "FoldedLoRA",
+    "FoldedModule",
+    "MergedTaskModel",
+    "TaskGraphModel",
+    "TaskGraphOutput",
+    "fold",
+    "load_base",
+    "load_tokenizer",
+    "merge_task",
+    "predict",
+    "unload",
 ]

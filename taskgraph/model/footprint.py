@@ -85,11 +85,14 @@ class Footprint:
                 f"training this spec needs about {need / GiB:,.1f} GiB ({self.total_params:,} parameters, "
                 f"{self.trainable_params:,} trainable; batch {spec.training.batch_size} × {spec.model.max_length} "
                 f"tokens) but {where} has {have / GiB:,.1f} GiB free; lower model size, adapters.rank / skills, "
-                f"training.batch_size or model.max_length ({MEMORY_CHECK_ENV}=0 skips this check)")
+                f"training.batch_size or model.max_length ({MEMORY_CHECK_ENV}=0 skips this check)"
+            )
 
     def __repr__(self) -> str:
-        return (f"Footprint({self.base_class}, base={self.base_params:,}, adapted={len(self.adapted)}, "
-                f"K={self.skills}, trainable={self.trainable_params:,})")
+        return (
+            f"Footprint({self.base_class}, base={self.base_params:,}, adapted={len(self.adapted)}, "
+            f"K={self.skills}, trainable={self.trainable_params:,})"
+        )
 
 
 def available_memory(device: str = "cpu") -> tuple[int | None, str]:
@@ -123,8 +126,11 @@ def meta_base(spec: Spec) -> nn.Module:
 
     model_spec = spec.model
     if model_spec.config is not None:
-        tokenizer = load_tokenizer(model_spec.tokenizer) if model_spec.tokenizer and \
-            "vocab_size" not in model_spec.config else None
+        tokenizer = (
+            load_tokenizer(model_spec.tokenizer)
+            if model_spec.tokenizer and "vocab_size" not in model_spec.config
+            else None
+        )
         config, where = build_config(config_with_vocabulary(model_spec.config, tokenizer)), "model.config"
     else:
         from transformers import AutoConfig
@@ -135,7 +141,9 @@ def meta_base(spec: Spec) -> nn.Module:
         try:
             config = AutoConfig.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError, TypeError) as exc:
-            raise ModelError(f"{where}: not a transformers model directory (reading config.json failed: {exc})") from None
+            raise ModelError(
+                f"{where}: not a transformers model directory (reading config.json failed: {exc})"
+            ) from None
     generative = any(t.generative for t in spec.tasks)
     if model_spec.warm_start == "encoder-decoder":
         from transformers import EncoderDecoderConfig
@@ -148,8 +156,9 @@ def meta_base(spec: Spec) -> nn.Module:
         with torch.device("meta"):
             return _instantiate(config, generative)
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, RuntimeError, AssertionError) as exc:
-        raise ModelError(f"{where}: transformers cannot build a {config.model_type!r} model from it: "
-                         f"{type(exc).__name__}: {exc}") from None
+        raise ModelError(
+            f"{where}: transformers cannot build a {config.model_type!r} model from it: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def plan_model(spec: Spec) -> Footprint:
@@ -172,25 +181,33 @@ def plan_model(spec: Spec) -> Footprint:
     if not found:
         names = linear_module_names(base)
         sample = sorted({n.rsplit(".", 1)[-1] for n in names})[:20]
-        raise ModelError(f"model.target_modules {list(spec.model.target_modules)}: no linear module of the "
-                         f"{type(base).__name__} matches; its linear modules are named {sample}")
+        raise ModelError(
+            f"model.target_modules {list(spec.model.target_modules)}: no linear module of the "
+            f"{type(base).__name__} matches; its linear modules are named {sample}"
+        )
     adapted = tuple(AdaptedModule(n, *linear_dims(m)) for n, m in found)
     heads = spec.adapters.splits
     uneven = [a for a in adapted if a.d_in % heads or a.d_out % heads]
     if uneven:
         a = uneven[0]
-        raise ModelError(f"adapters.splits {heads} must divide the input and output width of every adapted module; "
-                         f"{a.name} is {a.d_in} → {a.d_out}")
+        raise ModelError(
+            f"adapters.splits {heads} must divide the input and output width of every adapted module; "
+            f"{a.name} is {a.d_in} → {a.d_out}"
+        )
     config = getattr(base, "config", None)
     max_positions = _first_int(config, "max_position_embeddings", "n_positions", "n_ctx")
     if max_positions is not None and spec.model.max_length > max_positions:
-        raise ModelError(f"model.max_length {spec.model.max_length} is longer than the model's "
-                         f"{max_positions} position embeddings; lower model.max_length")
+        raise ModelError(
+            f"model.max_length {spec.model.max_length} is longer than the model's "
+            f"{max_positions} position embeddings; lower model.max_length"
+        )
     new_tokens = max((t.max_new_tokens for t in spec.tasks if t.generative), default=0)
     causal = new_tokens and not getattr(config, "is_encoder_decoder", False)
     if causal and max_positions is not None and spec.model.max_length + new_tokens > max_positions:
-        raise ModelError(f"model.max_length {spec.model.max_length} + max_new_tokens {new_tokens} (a prompt and its "
-                         f"target share a decoder's {max_positions} positions) is too long; lower either")
+        raise ModelError(
+            f"model.max_length {spec.model.max_length} + max_new_tokens {new_tokens} (a prompt and its "
+            f"target share a decoder's {max_positions} positions) is too long; lower either"
+        )
     router_cls = ROUTERS.get(spec.router.kind).obj
     tasks = len(spec.tasks)
     skills = router_cls.inventory_size(spec.adapters.skills, tasks)
@@ -200,12 +217,19 @@ def plan_model(spec: Spec) -> Footprint:
     hidden = _first_int(config, "hidden_size", "d_model", "n_embd") or adapted[0].d_in
     labels = sum(head_widths(spec.tasks))
     return Footprint(
-        base_class=type(base).__name__, base_params=sum(p.numel() for p in base.parameters()), hidden=hidden,
+        base_class=type(base).__name__,
+        base_params=sum(p.numel() for p in base.parameters()),
+        hidden=hidden,
         layers=_first_int(config, "num_hidden_layers", "n_layer", "num_layers") or 1,
         attention_heads=_first_int(config, "num_attention_heads", "n_head", "num_heads") or 1,
-        vocab_size=_first_int(config, "vocab_size"), max_positions=max_positions, adapted=adapted, skills=skills,
-        adapter_params=adapter_params, router_params=_router_params(spec, len(adapted), skills),
-        head_params=hidden * labels + labels)
+        vocab_size=_first_int(config, "vocab_size"),
+        max_positions=max_positions,
+        adapted=adapted,
+        skills=skills,
+        adapter_params=adapter_params,
+        router_params=_router_params(spec, len(adapted), skills),
+        head_params=hidden * labels + labels,
+    )
 
 
 def _router_params(spec: Spec, layers: int, skills: int) -> int:

@@ -82,9 +82,15 @@ class Decoding:
 
 
 @torch.no_grad()
-def generate(model: TaskGraphModel, task_ids: TaskIds, prompts: Sequence[str] | Sequence[Sequence[int]], *,
-             max_new_tokens: int | None = None, stop: Sequence[str] | None = None,
-             decoding: Decoding = Decoding()) -> list[Completion]:
+def generate(
+    model: TaskGraphModel,
+    task_ids: TaskIds,
+    prompts: Sequence[str] | Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int | None = None,
+    stop: Sequence[str] | None = None,
+    decoding: Decoding = Decoding(),
+) -> list[Completion]:
     """Completions of ``prompts`` (texts, or token id lists), each under its task's routing, in one batch.
 
     Args:
@@ -104,17 +110,21 @@ def generate(model: TaskGraphModel, task_ids: TaskIds, prompts: Sequence[str] | 
     specs = [model.spec.tasks[i] for i in ids.tolist()]
     classify = sorted({t.name for t in specs if not t.generative})
     if classify:
-        raise ModelError(f"tasks {classify} classify; generate writes text for generative tasks only "
-                         "(predict their labels instead)")
+        raise ModelError(
+            f"tasks {classify} classify; generate writes text for generative tasks only (predict their labels instead)"
+        )
     limits = [max_new_tokens or t.max_new_tokens for t in specs]
     new = generate_ids(model, ids, encode_prompts(model, prompts), limits, decoding)
     end = end_token_id(model.base, model.tokenizer)
-    return [_completion(model, row, end, limit, list(stop) if stop is not None else t.stop)
-            for row, limit, t in zip(new, limits, specs)]
+    return [
+        _completion(model, row, end, limit, list(stop) if stop is not None else t.stop)
+        for row, limit, t in zip(new, limits, specs)
+    ]
 
 
-def generate_ids(model: TaskGraphModel, ids: Tensor, prompts: list[list[int]], limits: Sequence[int],
-                 decoding: Decoding = Decoding()) -> list[list[int]]:
+def generate_ids(
+    model: TaskGraphModel, ids: Tensor, prompts: list[list[int]], limits: Sequence[int], decoding: Decoding = Decoding()
+) -> list[list[int]]:
     """The new token ids of every prompt (end token included when written), at most ``limits[b]`` each."""
     base = model.base
     end = end_token_id(base, model.tokenizer)
@@ -126,14 +136,20 @@ def generate_ids(model: TaskGraphModel, ids: Tensor, prompts: list[list[int]], l
         routing = model.router(tasks)  # gates [U, L], weights [U, L, H, K]: fixed for every step
         rows = inverse.repeat_interleave(beams)  # [B·n]
         expanded = BatchRouting(routing, rows, model.fused(routing, rows) if model.fuse_layers else None)
-        options = dict(max_new_tokens=max(limits), eos_token_id=end, pad_token_id=pad, use_cache=True,
-                       num_return_sequences=1, **decoding.options())
+        options = dict(
+            max_new_tokens=max(limits),
+            eos_token_id=end,
+            pad_token_id=pad,
+            use_cache=True,
+            num_return_sequences=1,
+            **decoding.options(),
+        )
         seeded = _seeded(decoding.seed, device)
         if model.lm_kind == "causal":
             input_ids, mask = (t.to(device) for t in left_pad(prompts, pad))  # [B, S]
             with model.context.use(expanded), seeded:
                 out = base.generate(input_ids=input_ids, attention_mask=mask, **options)  # [B, S + M]
-            new = out[:, input_ids.shape[1]:]  # [B, M]
+            new = out[:, input_ids.shape[1] :]  # [B, M]
         else:
             from transformers.modeling_outputs import BaseModelOutput
 
@@ -142,8 +158,9 @@ def generate_ids(model: TaskGraphModel, ids: Tensor, prompts: list[list[int]], l
             with model.context.use(prompt_rows):
                 encoded = base.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [B, S, D]
             with model.context.use(expanded), seeded:
-                out = base.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded), attention_mask=mask,
-                                    **options)  # [B, 1 + M]
+                out = base.generate(
+                    encoder_outputs=BaseModelOutput(last_hidden_state=encoded), attention_mask=mask, **options
+                )  # [B, 1 + M]
             new = out[:, 1:]  # the decoder's start token dropped
     return [_cut(row, end, limit) for row, limit in zip(new.tolist(), limits)]
 

@@ -65,8 +65,10 @@ def learned_routing(model: TaskGraphModel) -> Routing:
         bad = (~torch.isfinite(tensor)).nonzero()
         if len(bad):
             t, layer = int(bad[0, 0]), int(bad[0, 1])
-            raise ModelError(f"the router gives a non-finite {name} for task {model.task_names[t]!r} at adapted "
-                             f"layer {layer} ({model.adapted_names[layer]}); the model is broken")
+            raise ModelError(
+                f"the router gives a non-finite {name} for task {model.task_names[t]!r} at adapted "
+                f"layer {layer} ({model.adapted_names[layer]}); the model is broken"
+            )
     return Routing(gates, weights)
 
 
@@ -96,8 +98,10 @@ def learned_relations(model: TaskGraphModel) -> list[Relation]:
     index = index.detach().to("cpu", torch.long)  # [2, E]
     weight = weight.detach().to("cpu", torch.float64).reshape(-1)  # [E]
     if index.dim() != 2 or index.shape[0] != 2 or index.shape[1] != weight.shape[0]:
-        raise ModelError(f"{type(model.router).__name__}.relation_weights() must give index [2, E] and weight [E]; "
-                         f"got {tuple(index.shape)} and {tuple(weight.shape)}")
+        raise ModelError(
+            f"{type(model.router).__name__}.relation_weights() must give index [2, E] and weight [E]; "
+            f"got {tuple(index.shape)} and {tuple(weight.shape)}"
+        )
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= len(names)):
         raise ModelError(f"{type(model.router).__name__}.relation_weights(): task ids outside 0..{len(names) - 1}")
     pairs: dict[tuple[int, int], list[float]] = {}
@@ -105,8 +109,10 @@ def learned_relations(model: TaskGraphModel) -> list[Relation]:
         if i == j:
             continue
         if not math.isfinite(w) or not -1e-6 <= w <= 1.0 + 1e-6:
-            raise ModelError(f"{type(model.router).__name__}.relation_weights(): the relation {names[i]!r}–"
-                             f"{names[j]!r} has weight {w!r}; relation weights are finite and in [0, 1]")
+            raise ModelError(
+                f"{type(model.router).__name__}.relation_weights(): the relation {names[i]!r}–"
+                f"{names[j]!r} has weight {w!r}; relation weights are finite and in [0, 1]"
+            )
         pairs.setdefault((min(i, j), max(i, j)), []).append(min(max(w, 0.0), 1.0))
     out = []
     for (i, j), values in sorted(pairs.items()):

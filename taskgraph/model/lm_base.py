@@ -40,9 +40,11 @@ def lm_kind_of_config(config: Any, where: str) -> str:
     encoder_only = model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES and not getattr(config, "is_decoder", False)
     if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not encoder_only:
         return "causal"
-    raise ModelError(f"{where}: a generate task needs a language model that writes text, but {model_type!r} is an "
-                     f"encoder{'' if encoder_only else ' without a causal-LM form'}; use {GENERATIVE_BASES}, or "
-                     "make every task objective: classify")
+    raise ModelError(
+        f"{where}: a generate task needs a language model that writes text, but {model_type!r} is an "
+        f"encoder{'' if encoder_only else ' without a causal-LM form'}; use {GENERATIVE_BASES}, or "
+        "make every task objective: classify"
+    )
 
 
 def lm_kind_of(base: nn.Module) -> str | None:
@@ -89,7 +91,8 @@ def warm_started_encoder_decoder(directory: Path, tokenizer: Any | None, seed: i
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = transformers.EncoderDecoderModel.from_encoder_decoder_pretrained(
-            str(directory), str(directory), local_files_only=True)
+            str(directory), str(directory), local_files_only=True
+        )
     if tokenizer is not None:
         start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
@@ -114,20 +117,28 @@ def hidden_trunk(base: nn.Module) -> nn.Module:
 def end_token_id(base: nn.Module, tokenizer: Any | None) -> int:
     """The token that ends a target (appended in training, where ``generate`` stops): the tokenizer's end of
     sequence (``[SEP]`` for a BERT tokenizer), else the config's."""
-    for value in (getattr(tokenizer, "eos_token_id", None), getattr(tokenizer, "sep_token_id", None),
-                  getattr(base.generation_config, "eos_token_id", None), getattr(base.config, "eos_token_id", None)):
+    for value in (
+        getattr(tokenizer, "eos_token_id", None),
+        getattr(tokenizer, "sep_token_id", None),
+        getattr(base.generation_config, "eos_token_id", None),
+        getattr(base.config, "eos_token_id", None),
+    ):
         if isinstance(value, list) and value:
             value = value[0]
         if isinstance(value, int):
             return value
-    raise ModelError("a generate task needs an end-of-sequence token: the tokenizer has none and the model config "
-                     "gives no eos_token_id; set eos_token_id in model.config")
+    raise ModelError(
+        "a generate task needs an end-of-sequence token: the tokenizer has none and the model config "
+        "gives no eos_token_id; set eos_token_id in model.config"
+    )
 
 
 def decoder_start_id(base: nn.Module) -> int:
     """The token an encoder-decoder's decoder starts from (T5: the pad token; BERT2BERT: ``[CLS]``)."""
-    for value in (getattr(base.generation_config, "decoder_start_token_id", None),
-                  getattr(base.config, "decoder_start_token_id", None)):
+    for value in (
+        getattr(base.generation_config, "decoder_start_token_id", None),
+        getattr(base.config, "decoder_start_token_id", None),
+    ):
         if isinstance(value, int):
             return value
     raise ModelError(f"{type(base).__name__}: no decoder_start_token_id in its config; set it in model.config")

@@ -37,14 +37,22 @@ if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput, TaskIds
 
 
-def lm_forward(model: TaskGraphModel, input_ids: Tensor, attention_mask: Tensor | None, task_ids: TaskIds,
-               labels: Tensor | None, targets: Tensor | None, token_type_ids: Tensor | None,
-               distinct: tuple[Tensor, Tensor] | None) -> TaskGraphOutput:
+def lm_forward(
+    model: TaskGraphModel,
+    input_ids: Tensor,
+    attention_mask: Tensor | None,
+    task_ids: TaskIds,
+    labels: Tensor | None,
+    targets: Tensor | None,
+    token_type_ids: Tensor | None,
+    distinct: tuple[Tensor, Tensor] | None,
+) -> TaskGraphOutput:
     """See the module docstring; shapes as :meth:`TaskGraphModel.forward`, ``targets`` as its docstring says."""
     from taskgraph.model.taskgraph_model import TaskGraphOutput
 
     hidden, mask, ids, routing, tasks, inverse, factors = model.route_hidden(
-        input_ids, attention_mask, task_ids, token_type_ids, distinct)
+        input_ids, attention_mask, task_ids, token_type_ids, distinct
+    )
     batch = input_ids.shape[0]
     class_logits = model.heads(pool(model.spec.model.pooling, hidden, mask), tasks, inverse)  # [B, C_max]
     generative = model.generative_tasks(ids.device)[ids]  # [B] bool
@@ -57,8 +65,9 @@ def lm_forward(model: TaskGraphModel, input_ids: Tensor, attention_mask: Tensor 
         else:
             rows = generative.nonzero().squeeze(1)  # [G]
             if rows.numel():
-                sub = BatchRouting(routing, inverse[rows], None if factors is None else
-                                   [(a[rows], b[rows]) for a, b in factors])
+                sub = BatchRouting(
+                    routing, inverse[rows], None if factors is None else [(a[rows], b[rows]) for a, b in factors]
+                )
                 nll_g, hits_g = _seq2seq_nll(model, sub, hidden[rows], mask[rows], targets[rows])  # [G], [G]
                 nll, hits = nll.index_copy(0, rows, nll_g), hits.index_copy(0, rows, hits_g)
     loss = example_loss = None
@@ -68,8 +77,15 @@ def lm_forward(model: TaskGraphModel, input_ids: Tensor, attention_mask: Tensor 
         given = torch.zeros_like(ids) if labels is None else labels.to(ids.device, torch.long).reshape(-1)  # [B]
         _check_labels(model, given, ids, generative, labels is not None)
         loss, example_loss = mixed_batch_loss(class_logits, given, generative, nll)
-    return TaskGraphOutput(class_logits, loss, routing, tasks, inverse, example_loss=example_loss,
-                           target_hits=hits if targets is not None else None)
+    return TaskGraphOutput(
+        class_logits,
+        loss,
+        routing,
+        tasks,
+        inverse,
+        example_loss=example_loss,
+        target_hits=hits if targets is not None else None,
+    )
 
 
 def _causal_nll(model: TaskGraphModel, hidden: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -79,8 +95,9 @@ def _causal_nll(model: TaskGraphModel, hidden: Tensor, labels: Tensor) -> tuple[
     return per_example_mean(token_nll(logits, tokens), rows, batch), token_hits(logits, tokens, rows, batch)
 
 
-def _seq2seq_nll(model: TaskGraphModel, routing: BatchRouting, encoded: Tensor, mask: Tensor,
-                 labels: Tensor) -> tuple[Tensor, Tensor]:
+def _seq2seq_nll(
+    model: TaskGraphModel, routing: BatchRouting, encoded: Tensor, mask: Tensor, labels: Tensor
+) -> tuple[Tensor, Tensor]:
     from transformers.modeling_outputs import BaseModelOutput
 
     base = model.base
@@ -88,8 +105,12 @@ def _seq2seq_nll(model: TaskGraphModel, routing: BatchRouting, encoded: Tensor, 
     pad = base.config.pad_token_id if isinstance(base.config.pad_token_id, int) else 0
     dec_ids, dec_mask = decoder_inputs(labels, start, pad)  # [G, T], [G, T]
     with model.context.use(routing):
-        logits = base(encoder_outputs=BaseModelOutput(last_hidden_state=encoded), attention_mask=mask,
-                      decoder_input_ids=dec_ids, decoder_attention_mask=dec_mask).logits  # [G, T, V]
+        logits = base(
+            encoder_outputs=BaseModelOutput(last_hidden_state=encoded),
+            attention_mask=mask,
+            decoder_input_ids=dec_ids,
+            decoder_attention_mask=dec_mask,
+        ).logits  # [G, T, V]
     rows, cols = (labels != -100).nonzero(as_tuple=True)  # [N], [N]
     hits = token_hits(logits[rows, cols], labels[rows, cols], rows, labels.shape[0])  # [G]
     return seq2seq_example_nll(logits, labels), hits
@@ -103,5 +124,7 @@ def _check_labels(model: TaskGraphModel, labels: Tensor, ids: Tensor, generative
         name = model.task_names[int(ids[b])]
         if not given:
             raise ModelError(f"example {b} is of classification task {name!r}: give labels=...")
-        raise ModelError(f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "
-                         f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})")
+        raise ModelError(
+            f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "
+            f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})"
+        )

@@ -28,8 +28,9 @@ def left_truncate(sequence: Sequence[int], max_length: int) -> list[int]:
     return list(sequence[-max_length:]) if len(sequence) > max_length else list(sequence)
 
 
-def causal_rows(prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int] | None],
-                pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
+def causal_rows(
+    prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int] | None], pad_id: int
+) -> tuple[Tensor, Tensor, Tensor]:
     """``(input_ids [B, S], attention_mask [B, S], labels [B, S])`` of ``prompt + target`` rows, right-padded.
 
     A row whose target is None (a classification example) is its prompt alone, with no label.
@@ -47,8 +48,9 @@ def causal_rows(prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int
     return ids, mask, labels
 
 
-def seq2seq_rows(prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int] | None],
-                 pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
+def seq2seq_rows(
+    prompts: Sequence[Sequence[int]], targets: Sequence[Sequence[int] | None], pad_id: int
+) -> tuple[Tensor, Tensor, Tensor]:
     """``(input_ids [B, S], attention_mask [B, S], labels [B, T])``: prompts right-padded, targets padded with
     :data:`IGNORE` (``T = 1`` and all IGNORE when no row has a target)."""
     ids, mask = right_pad(prompts, pad_id)

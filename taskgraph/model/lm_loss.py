@@ -29,7 +29,8 @@ def per_example_mean(values: Tensor, rows: Tensor, batch: int) -> Tensor:
     """``[B]`` mean of ``values [N]`` per row index ``rows [N]`` (0 for a row with no value)."""
     total = torch.zeros(batch, dtype=values.dtype, device=values.device).index_add(0, rows, values)  # [B]
     count = torch.zeros(batch, dtype=values.dtype, device=values.device).index_add(
-        0, rows, torch.ones_like(values))  # [B]
+        0, rows, torch.ones_like(values)
+    )  # [B]
     return total / count.clamp(min=1.0)  # [B]
 
 

@@ -53,20 +53,24 @@ def check_fits(model: TaskGraphModel, lora: PeftLoRA) -> None:
     for name in sorted(set(adapted) & set(lora.modules)):
         layer, (a, b) = adapted[name], lora.modules[name]
         if (a.shape[1], b.shape[0]) != (layer.in_features, layer.out_features):
-            shapes.append(f"{name} is {layer.out_features}x{layer.in_features} here but "
-                          f"{b.shape[0]}x{a.shape[1]} in the folder")
+            shapes.append(
+                f"{name} is {layer.out_features}x{layer.in_features} here but {b.shape[0]}x{a.shape[1]} in the folder"
+            )
     if shapes:
         problems.append("another base model: " + "; ".join(shapes[:3]))
     if lora.rank != model.spec.adapters.rank:
-        problems.append(f"another rank: r = {lora.rank} in the folder, adapters.rank = {model.spec.adapters.rank} "
-                        "here (an imported LoRA keeps its rank: set adapters.rank to it)")
+        problems.append(
+            f"another rank: r = {lora.rank} in the folder, adapters.rank = {model.spec.adapters.rank} "
+            "here (an imported LoRA keeps its rank: set adapters.rank to it)"
+        )
     recorded = _recorded_fingerprint(lora.folder)
     if recorded is not None and not shapes:
         from taskgraph.model.checkpoint import base_fingerprint, plain_base_state
 
         if recorded != base_fingerprint(plain_base_state(model)):
-            problems.append("another base model: the base weights fingerprint its taskgraph.json records differs "
-                            "from this model's")
+            problems.append(
+                "another base model: the base weights fingerprint its taskgraph.json records differs from this model's"
+            )
     if problems:
         raise ModelError(f"{where} does not fit the model: {'; '.join(problems)}")
 
@@ -82,8 +86,9 @@ def _recorded_fingerprint(folder: Path | None) -> Any:
 
 
 @torch.no_grad()
-def import_lora(model: TaskGraphModel, folder: str | os.PathLike[str], *, skill: int | None = None,
-                task: str | None = None) -> PeftLoRA:
+def import_lora(
+    model: TaskGraphModel, folder: str | os.PathLike[str], *, skill: int | None = None, task: str | None = None
+) -> PeftLoRA:
     """Write the PEFT LoRA in ``folder`` into skill ``skill`` of every inventory, or into ``task``'s own skill.
 
     Raises:
@@ -96,15 +101,19 @@ def import_lora(model: TaskGraphModel, folder: str | os.PathLike[str], *, skill:
     where = f"PEFT folder {str(lora.folder)!r}"
     if task is not None:
         if model.spec.router.kind != "private":
-            raise ModelError(f"{where}: importing it as task {task!r}'s adapter needs router.kind 'private' (one "
-                             f"adapter per task); router {model.spec.router.kind!r} mixes skills that tasks share — "
-                             "import it as a skill (skill: K) instead")
+            raise ModelError(
+                f"{where}: importing it as task {task!r}'s adapter needs router.kind 'private' (one "
+                f"adapter per task); router {model.spec.router.kind!r} mixes skills that tasks share — "
+                "import it as a skill (skill: K) instead"
+            )
         slot = model.task_index(task)
     else:
         assert skill is not None
         if not 0 <= skill < model.skills:
-            raise ModelError(f"{where}: skill {skill} is out of range; every inventory has {model.skills} skills "
-                             f"(0..{model.skills - 1}) with router {model.spec.router.kind!r}")
+            raise ModelError(
+                f"{where}: skill {skill} is out of range; every inventory has {model.skills} skills "
+                f"(0..{model.skills - 1}) with router {model.spec.router.kind!r}"
+            )
         slot = skill
     check_fits(model, lora)
     for name, layer in model.adapted:

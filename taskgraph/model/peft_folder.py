@@ -64,19 +64,35 @@ class PeftLoRA:
         return self.alpha / self.rank
 
     def __repr__(self) -> str:
-        return (f"PeftLoRA(modules={len(self.modules)}, rank={self.rank}, alpha={self.alpha:g}, "
-                f"folder={str(self.folder) if self.folder else None!r})")
+        return (
+            f"PeftLoRA(modules={len(self.modules)}, rank={self.rank}, alpha={self.alpha:g}, "
+            f"folder={str(self.folder) if self.folder else None!r})"
+        )
 
 
 def peft_config(lora: PeftLoRA) -> dict[str, Any]:
     """The ``adapter_config.json`` of ``lora`` (PEFT's LoraConfig fields; unset ones at PEFT's defaults)."""
     return {
-        "peft_type": "LORA", "task_type": lora.task_type, "auto_mapping": None, "inference_mode": True,
-        "base_model_name_or_path": lora.base_model_name_or_path, "revision": None,
-        "r": lora.rank, "lora_alpha": lora.alpha, "lora_dropout": 0.0, "target_modules": sorted(lora.modules),
-        "fan_in_fan_out": lora.fan_in_fan_out, "bias": "none", "use_rslora": False, "use_dora": False,
-        "modules_to_save": None, "init_lora_weights": True, "layers_to_transform": None, "layers_pattern": None,
-        "rank_pattern": {}, "alpha_pattern": {},
+        "peft_type": "LORA",
+        "task_type": lora.task_type,
+        "auto_mapping": None,
+        "inference_mode": True,
+        "base_model_name_or_path": lora.base_model_name_or_path,
+        "revision": None,
+        "r": lora.rank,
+        "lora_alpha": lora.alpha,
+        "lora_dropout": 0.0,
+        "target_modules": sorted(lora.modules),
+        "fan_in_fan_out": lora.fan_in_fan_out,
+        "bias": "none",
+        "use_rslora": False,
+        "use_dora": False,
+        "modules_to_save": None,
+        "init_lora_weights": True,
+        "layers_to_transform": None,
+        "layers_pattern": None,
+        "rank_pattern": {},
+        "alpha_pattern": {},
     }
 
 
@@ -107,8 +123,10 @@ def read_peft_folder(folder: str | os.PathLike[str]) -> PeftLoRA:
     path = Path(folder)
     where = f"PEFT folder {str(path)!r}"
     if not path.is_dir():
-        raise ModelError(f"{where}: no such folder; give a folder holding {CONFIG} and {WEIGHTS} "
-                         "(PeftModel.save_pretrained writes one)")
+        raise ModelError(
+            f"{where}: no such folder; give a folder holding {CONFIG} and {WEIGHTS} "
+            "(PeftModel.save_pretrained writes one)"
+        )
     config = _read_config(path, where)
     rank, alpha = config.get("r"), config.get("lora_alpha")
     problems = []
@@ -129,8 +147,15 @@ def read_peft_folder(folder: str | os.PathLike[str]) -> PeftLoRA:
     if problems:
         raise ModelError(f"{where}: {'; '.join(problems)}")
     modules = _read_weights(path, where, int(rank))  # type: ignore[arg-type]
-    return PeftLoRA(modules, int(rank), float(alpha), bool(config.get("fan_in_fan_out", False)),  # type: ignore[arg-type]
-                    config.get("base_model_name_or_path"), path, config)
+    return PeftLoRA(
+        modules,
+        int(rank),
+        float(alpha),
+        bool(config.get("fan_in_fan_out", False)),  # type: ignore[arg-type]
+        config.get("base_model_name_or_path"),
+        path,
+        config,
+    )
 
 
 def _read_config(path: Path, where: str) -> dict[str, Any]:
@@ -151,8 +176,11 @@ def _read_config(path: Path, where: str) -> dict[str, Any]:
 def _read_weights(path: Path, where: str, rank: int) -> dict[str, tuple[Tensor, Tensor]]:
     file = path / WEIGHTS
     if not file.is_file():
-        other = " (it holds adapter_model.bin: re-save it with safe_serialization=True)" \
-            if (path / "adapter_model.bin").exists() else ""
+        other = (
+            " (it holds adapter_model.bin: re-save it with safe_serialization=True)"
+            if (path / "adapter_model.bin").exists()
+            else ""
+        )
         raise ModelError(f"{where}: no {WEIGHTS}{other}; only safetensors weights are read (nothing is unpickled)")
     try:
         state = safetensors.torch.load(file.read_bytes())
@@ -167,18 +195,24 @@ def _read_weights(path: Path, where: str, rank: int) -> dict[str, tuple[Tensor, 
             continue
         parts.setdefault(match["module"], {})[match["part"]] = tensor
     if extra:
-        raise ModelError(f"{where}: {len(extra)} tensors are not LoRA factors ({', '.join(sorted(extra)[:3])}"
-                         f"{', ...' if len(extra) > 3 else ''}); only base_model.model.<module>.lora_A/lora_B.weight "
-                         "can be imported (no modules_to_save, embeddings or DoRA magnitudes)")
+        raise ModelError(
+            f"{where}: {len(extra)} tensors are not LoRA factors ({', '.join(sorted(extra)[:3])}"
+            f"{', ...' if len(extra) > 3 else ''}); only base_model.model.<module>.lora_A/lora_B.weight "
+            "can be imported (no modules_to_save, embeddings or DoRA magnitudes)"
+        )
     modules: dict[str, tuple[Tensor, Tensor]] = {}
     for name, pair in sorted(parts.items()):
         if set(pair) != {"A", "B"}:
-            raise ModelError(f"{where}: module {name} has lora_{next(iter(pair))} but no "
-                             f"lora_{'B' if 'A' in pair else 'A'}; the folder is incomplete")
+            raise ModelError(
+                f"{where}: module {name} has lora_{next(iter(pair))} but no "
+                f"lora_{'B' if 'A' in pair else 'A'}; the folder is incomplete"
+            )
         a, b = pair["A"], pair["B"]
         if a.shape[0] != rank or b.shape[1] != rank:
-            raise ModelError(f"{where}: module {name} has rank {a.shape[0]} (lora_A {list(a.shape)}, lora_B "
-                             f"{list(b.shape)}) but the config says r = {rank}")
+            raise ModelError(
+                f"{where}: module {name} has rank {a.shape[0]} (lora_A {list(a.shape)}, lora_B "
+                f"{list(b.shape)}) but the config says r = {rank}"
+            )
         modules[name] = (a, b)
     if not modules:
         raise ModelError(f"{where}: {WEIGHTS} holds no LoRA factors")

@@ -53,8 +53,9 @@ def label_names(model: TaskGraphModel, index: int) -> list[str] | None:
 TaskChoice = int | str | Iterable[int | str]
 
 
-def predict(model: TaskGraphModel, task: TaskChoice, texts: Sequence[str], batch_size: int = 256
-            ) -> list[dict[str, Any]]:
+def predict(
+    model: TaskGraphModel, task: TaskChoice, texts: Sequence[str], batch_size: int = 256
+) -> list[dict[str, Any]]:
     """The predicted label and the class probabilities of every text, for one task or one task per text.
 
     Runs in eval mode (inference routing, no dropout) and restores the model's mode after. With a task per
@@ -78,17 +79,20 @@ def predict(model: TaskGraphModel, task: TaskChoice, texts: Sequence[str], batch
 
 
 @torch.no_grad()
-def iter_predictions(model: TaskGraphModel, task: TaskChoice, texts: Iterable[str], batch_size: int = 256
-                     ) -> Iterator[list[dict[str, Any]]]:
+def iter_predictions(
+    model: TaskGraphModel, task: TaskChoice, texts: Iterable[str], batch_size: int = 256
+) -> Iterator[list[dict[str, Any]]]:
     """:func:`predict` chunk by chunk (:data:`CHUNK` texts each), in input order: for streaming output.
 
     Each chunk is tokenised in one call and run in batches of similar length (sorted, then put back
     in order), so padding stays short; with a task per text, a batch mixes tasks.
     """
     if model.tokenizer is None:
-        raise ModelError("this model has no tokenizer: set model.tokenizer (e.g. "
-                         "transformers.AutoTokenizer.from_pretrained(<local dir>)), or give "
-                         "model.tokenizer in the spec")
+        raise ModelError(
+            "this model has no tokenizer: set model.tokenizer (e.g. "
+            "transformers.AutoTokenizer.from_pretrained(<local dir>)), or give "
+            "model.tokenizer in the spec"
+        )
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ModelError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
     if isinstance(task, (str, int)):
@@ -108,8 +112,13 @@ def iter_predictions(model: TaskGraphModel, task: TaskChoice, texts: Iterable[st
 
 
 @torch.no_grad()
-def classify_ids(model: TaskGraphModel, ids: Sequence[Sequence[int]], tasks: Sequence[int], batch_size: int,
-                 logits_of: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None) -> Tensor:
+def classify_ids(
+    model: TaskGraphModel,
+    ids: Sequence[Sequence[int]],
+    tasks: Sequence[int],
+    batch_size: int,
+    logits_of: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+) -> Tensor:
     """Class probabilities ``[N, C_max]`` of token-id sequences, each for its own task (entries past a task's
     label count are exactly 0), in batches of ``batch_size`` similar lengths that may mix tasks.
 
@@ -123,13 +132,16 @@ def classify_ids(model: TaskGraphModel, ids: Sequence[Sequence[int]], tasks: Seq
         rows = order[start : start + batch_size]
         batch, mask = pad_batch([list(ids[i]) for i in rows], pad_id, model.device)  # [b, S]
         task_ids = torch.tensor([tasks[i] for i in rows], dtype=torch.long, device=model.device)  # [b]
-        logits = model(batch, mask, task_ids).logits if logits_of is None else logits_of(batch, mask, task_ids)  # [b, C]
+        logits = (
+            model(batch, mask, task_ids).logits if logits_of is None else logits_of(batch, mask, task_ids)
+        )  # [b, C]
         probs[rows, : logits.shape[1]] = torch.softmax(logits.float(), dim=-1).cpu()  # [b, C_max]
     return probs
 
 
-def _predict_chunk(model: TaskGraphModel, tasks: list[int], texts: list[str], batch_size: int,
-                   names: dict[int, list[str] | None]) -> list[dict[str, Any]]:
+def _predict_chunk(
+    model: TaskGraphModel, tasks: list[int], texts: list[str], batch_size: int, names: dict[int, list[str] | None]
+) -> list[dict[str, Any]]:
     generative = [i for i, t in enumerate(tasks) if model.spec.tasks[t].generative]
     if not generative:
         return _classify_chunk(model, tasks, texts, batch_size, names)
@@ -148,8 +160,9 @@ def _predict_chunk(model: TaskGraphModel, tasks: list[int], texts: list[str], ba
     return out
 
 
-def _classify_chunk(model: TaskGraphModel, tasks: list[int], texts: list[str], batch_size: int,
-                    names: dict[int, list[str] | None]) -> list[dict[str, Any]]:
+def _classify_chunk(
+    model: TaskGraphModel, tasks: list[int], texts: list[str], batch_size: int, names: dict[int, list[str] | None]
+) -> list[dict[str, Any]]:
     ids = encode(model.tokenizer, texts, model.spec.model.max_length)
     probs = classify_ids(model, ids, tasks, batch_size)  # [N, C_max]
     out = []

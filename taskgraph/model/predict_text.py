@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
 
 @torch.no_grad()
-def predict_generative(model: TaskGraphModel, tasks: Sequence[int], texts: Sequence[str],
-                       batch_size: int) -> list[dict[str, Any]]:
+def predict_generative(
+    model: TaskGraphModel, tasks: Sequence[int], texts: Sequence[str], batch_size: int
+) -> list[dict[str, Any]]:
     """One record per text (see the module docstring), in input order; every task in ``tasks`` generates."""
     prompts = encode_prompts(model, list(texts))
     out: list[dict[str, Any]] = [{} for _ in texts]

@@ -30,12 +30,19 @@ PAIRS_PER_PASS = 256  # (prompt, choice) rows per forward pass
 
 
 @torch.no_grad()
-def choice_scores(model: TaskGraphModel, task: int, prompts: Sequence[Sequence[int]],
-                  choices: Sequence[Sequence[int]], pairs_per_pass: int = PAIRS_PER_PASS) -> Tensor:
+def choice_scores(
+    model: TaskGraphModel,
+    task: int,
+    prompts: Sequence[Sequence[int]],
+    choices: Sequence[Sequence[int]],
+    pairs_per_pass: int = PAIRS_PER_PASS,
+) -> Tensor:
     """``[N, C]`` length-normalised log-likelihood of every choice (token ids, end token included) per prompt."""
     n, c = len(prompts), len(choices)
     layout = causal_rows if model.lm_kind == "causal" else seq2seq_rows
-    pad = model.tokenizer.pad_token_id if model.tokenizer is not None and model.tokenizer.pad_token_id is not None else 0
+    pad = (
+        model.tokenizer.pad_token_id if model.tokenizer is not None and model.tokenizer.pad_token_id is not None else 0
+    )
     pairs = [(p, ch) for p in prompts for ch in choices]  # N·C, prompt-major
     scores = torch.empty(n * c)  # [N·C]
     with inference_mode_of(model):
@@ -48,14 +55,18 @@ def choice_scores(model: TaskGraphModel, task: int, prompts: Sequence[Sequence[i
     return scores.reshape(n, c)  # [N, C]
 
 
-def rank_choices(model: TaskGraphModel, task: int | str, prompts: Sequence[str] | Sequence[Sequence[int]],
-                 ) -> tuple[list[int], Tensor]:
+def rank_choices(
+    model: TaskGraphModel,
+    task: int | str,
+    prompts: Sequence[str] | Sequence[Sequence[int]],
+) -> tuple[list[int], Tensor]:
     """The chosen choice of every prompt of a ``choices`` task and the scores ``[N, C]`` it was chosen by."""
     index = model.task_index(task)
     spec = model.spec.tasks[index]
     if not spec.generative or not spec.choices:
-        raise ModelError(f"task {spec.name!r} has no choices to rank; rank classification is for a generate task "
-                         "with choices: [...]")
+        raise ModelError(
+            f"task {spec.name!r} has no choices to rank; rank classification is for a generate task with choices: [...]"
+        )
     if model.tokenizer is None:
         raise ModelError("ranking choices needs the model's tokenizer (the choices are text)")
     choices = tokenize_targets(model.tokenizer, spec.choices, end_token_id(model.base, model.tokenizer))

@@ -19,8 +19,10 @@ def find_model_dir(path: str | os.PathLike[str], which: str = "model") -> Path:
     folder = Path(path)
     if not folder.is_dir():
         what = "is a file" if folder.exists() else "no such folder"
-        raise CheckpointError(f"{str(folder)!r}: {what}; give a run folder (taskgraph train --out RUN) "
-                              "or a model folder (save_pretrained)")
+        raise CheckpointError(
+            f"{str(folder)!r}: {what}; give a run folder (taskgraph train --out RUN) "
+            "or a model folder (save_pretrained)"
+        )
     if (folder / MANIFEST).is_file():
         return folder
     if (folder / which / MANIFEST).is_file():

@@ -95,8 +95,9 @@ class TaskGraphModel(nn.Module):
         context: the :class:`RoutingContext` shared by every adapted layer.
     """
 
-    def __init__(self, spec: Spec, base: nn.Module | None = None, tokenizer: Any | None = None, *,
-                 import_adapters: bool = True) -> None:
+    def __init__(
+        self, spec: Spec, base: nn.Module | None = None, tokenizer: Any | None = None, *, import_adapters: bool = True
+    ) -> None:
         super().__init__()
         self.spec = spec
         generative = any(t.generative for t in spec.tasks)
@@ -105,19 +106,25 @@ class TaskGraphModel(nn.Module):
             base, tokenizer = loaded.model, tokenizer if tokenizer is not None else loaded.tokenizer
         self.tokenizer = tokenizer
         self.base = base
-        self.lm_kind = lm_kind_of(base)  # "causal" | "seq2seq": a language model (lm_forward); None: a classifier's base
+        self.lm_kind = lm_kind_of(
+            base
+        )  # "causal" | "seq2seq": a language model (lm_forward); None: a classifier's base
         if generative and self.lm_kind is None:
-            raise ModelError(f"the spec has generate tasks but the base is a {type(base).__name__}, which has no LM "
-                             f"head; give a causal or seq2seq language model (transformers' AutoModelForCausalLM / "
-                             f"AutoModelForSeq2SeqLM)")
+            raise ModelError(
+                f"the spec has generate tasks but the base is a {type(base).__name__}, which has no LM "
+                f"head; give a causal or seq2seq language model (transformers' AutoModelForCausalLM / "
+                f"AutoModelForSeq2SeqLM)"
+            )
         self.context = RoutingContext()
         router_cls: type[Router] = ROUTERS.get(spec.router.kind).obj
         num_tasks = len(spec.tasks)
         skills = router_cls.inventory_size(spec.adapters.skills, num_tasks)
         self.adapted = inject_adapters(base, list(spec.model.target_modules), spec.adapters, skills, self.context)
         if not self.adapted:
-            raise ModelError(f"model.target_modules {spec.model.target_modules}: no module of "
-                             f"{type(base).__name__} matched; nothing to adapt")
+            raise ModelError(
+                f"model.target_modules {spec.model.target_modules}: no module of "
+                f"{type(base).__name__} matched; nothing to adapt"
+            )
         self.router = router_cls.from_spec(spec, len(self.adapted), skills)
         self.fused = FusedFactors([layer for _, layer in self.adapted])
         self.fuse_layers = True  # every layer's factors at once per batch; False: each layer mixes its own (equal)
@@ -171,11 +178,15 @@ class TaskGraphModel(nn.Module):
                 raise ModelError(f"unknown task {task!r}; {hint}known tasks are {self.task_names}")
             return self._task_ids[task]
         if isinstance(task, bool) or not isinstance(task, int):
-            raise ModelError(f"a task is a name or an integer id, got {task!r} ({type(task).__name__}); "
-                             f"known tasks are {self.task_names}")
+            raise ModelError(
+                f"a task is a name or an integer id, got {task!r} ({type(task).__name__}); "
+                f"known tasks are {self.task_names}"
+            )
         if not 0 <= task < len(self.task_names):
-            raise ModelError(f"task id {task} is out of range: {len(self.task_names)} tasks "
-                             f"(ids 0..{len(self.task_names) - 1}: {self.task_names})")
+            raise ModelError(
+                f"task id {task} is out of range: {len(self.task_names)} tasks "
+                f"(ids 0..{len(self.task_names) - 1}: {self.task_names})"
+            )
         return task
 
     def task_tensor(self, task_ids: TaskIds, batch_size: int, device: torch.device) -> Tensor:
@@ -190,24 +201,31 @@ class TaskGraphModel(nn.Module):
             if ids.device.type == "cpu":  # checked where reading them costs no device sync
                 if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self.task_names)):
                     bad = sorted({i for i in ids.tolist() if not 0 <= i < len(self.task_names)})
-                    raise ModelError(f"task ids {bad} are out of range: {len(self.task_names)} tasks "
-                                     f"(ids 0..{len(self.task_names) - 1}: {self.task_names})")
+                    raise ModelError(
+                        f"task ids {bad} are out of range: {len(self.task_names)} tasks "
+                        f"(ids 0..{len(self.task_names) - 1}: {self.task_names})"
+                    )
             else:  # on an accelerator a host-side check would stall the step: an asynchronous device assert
-                torch._assert_async(((ids >= 0) & (ids < len(self.task_names))).all(),
-                                    "task ids out of range")
+                torch._assert_async(((ids >= 0) & (ids < len(self.task_names))).all(), "task ids out of range")
             ids = ids.to(device=device)  # [B]
         else:
             ids = torch.tensor([self.task_index(t) for t in task_ids], dtype=torch.long, device=device)
         if ids.shape[0] != batch_size:
-            raise ModelError(f"task_ids has {ids.shape[0]} entries for a batch of {batch_size} examples; "
-                             "give one task per example (or one task for the whole batch)")
+            raise ModelError(
+                f"task_ids has {ids.shape[0]} entries for a batch of {batch_size} examples; "
+                "give one task per example (or one task for the whole batch)"
+            )
         return ids
 
     # ----------------------------------------------------------------- parameter groups
     def adapter_parameters(self) -> list[nn.Parameter]:
         """The adapter inventories (A, B) of every adapted layer — the ``adapters`` optimizer group."""
-        return [p for _, layer in self.adapted for n, p in layer.named_parameters()
-                if not n.startswith("base.") and p.requires_grad]
+        return [
+            p
+            for _, layer in self.adapted
+            for n, p in layer.named_parameters()
+            if not n.startswith("base.") and p.requires_grad
+        ]
 
     def router_parameters(self) -> list[nn.Parameter]:
         """The router's parameters — the ``router`` optimizer group (a much larger learning rate)."""
@@ -219,8 +237,11 @@ class TaskGraphModel(nn.Module):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """``{"adapters": ..., "router": ..., "heads": ...}``, keyed like ``spec.training.lr``."""
-        return {"adapters": self.adapter_parameters(), "router": self.router_parameters(),
-                "heads": self.head_parameters()}
+        return {
+            "adapters": self.adapter_parameters(),
+            "router": self.router_parameters(),
+            "heads": self.head_parameters(),
+        }
 
     def _freeze_base(self) -> None:
         trainable = {id(p) for p in self.adapter_parameters()}
@@ -260,7 +281,9 @@ class TaskGraphModel(nn.Module):
         """
         if self.lm_kind is not None:
             return lm_forward(self, input_ids, attention_mask, task_ids, labels, targets, token_type_ids, distinct)
-        pooled, ids, routing, tasks, inverse = self._encode(input_ids, attention_mask, task_ids, token_type_ids, distinct)
+        pooled, ids, routing, tasks, inverse = self._encode(
+            input_ids, attention_mask, task_ids, token_type_ids, distinct
+        )
         host = distinct is not None and distinct[0].device.type == "cpu"  # the heads read the ids without a sync
         logits = self.heads(pooled, distinct[0] if host else tasks, inverse)  # [B, C_max]
         loss = None if labels is None else self._loss(logits, labels, ids)
@@ -280,24 +303,36 @@ class TaskGraphModel(nn.Module):
         """
         return self._encode(input_ids, attention_mask, task_ids, token_type_ids, distinct)[0]
 
-    def _encode(self, input_ids: Tensor, attention_mask: Tensor | None, task_ids: TaskIds,
-                token_type_ids: Tensor | None, distinct: tuple[Tensor, Tensor] | None,
-                ) -> tuple[Tensor, Tensor, Routing, Tensor, Tensor]:
+    def _encode(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None,
+        task_ids: TaskIds,
+        token_type_ids: Tensor | None,
+        distinct: tuple[Tensor, Tensor] | None,
+    ) -> tuple[Tensor, Tensor, Routing, Tensor, Tensor]:
         """``(pooled [B, D], task ids [B], routing, tasks [U], inverse [B])``."""
         hidden, mask, ids, routing, tasks, inverse, _ = self.route_hidden(
-            input_ids, attention_mask, task_ids, token_type_ids, distinct)
+            input_ids, attention_mask, task_ids, token_type_ids, distinct
+        )
         pooled = pool(self.spec.model.pooling, hidden, mask)  # [B, D]
         return pooled, ids, routing, tasks, inverse
 
-    def route_hidden(self, input_ids: Tensor, attention_mask: Tensor | None, task_ids: TaskIds,
-                     token_type_ids: Tensor | None, distinct: tuple[Tensor, Tensor] | None,
-                     ) -> tuple[Tensor, Tensor, Tensor, Routing, Tensor, Tensor, list[tuple[Tensor, Tensor]] | None]:
+    def route_hidden(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None,
+        task_ids: TaskIds,
+        token_type_ids: Tensor | None,
+        distinct: tuple[Tensor, Tensor] | None,
+    ) -> tuple[Tensor, Tensor, Tensor, Routing, Tensor, Tensor, list[tuple[Tensor, Tensor]] | None]:
         """The routed base's last hidden states: ``(hidden [B, S, D], mask [B, S], task ids [B], routing, tasks [U],
         inverse [B], every layer's factors or None)`` — of the encoder or decoder trunk for a language model."""
         batch = input_ids.shape[0]
         if batch == 0 or input_ids.dim() != 2:
-            raise ModelError(f"input_ids must be [batch, seq] with at least one example, got shape "
-                             f"{tuple(input_ids.shape)}")
+            raise ModelError(
+                f"input_ids must be [batch, seq] with at least one example, got shape {tuple(input_ids.shape)}"
+            )
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask  # [B, S]
         ids = self.task_tensor(task_ids, batch, input_ids.device)  # [B]
         if distinct is None:
@@ -308,7 +343,9 @@ class TaskGraphModel(nn.Module):
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         factors = self.fused(routing, inverse) if self.fuse_layers else None  # every layer's, once per batch
         with self.context.use(BatchRouting(routing, inverse, factors)):
-            hidden = hidden_trunk(self.base)(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
+            hidden = hidden_trunk(self.base)(
+                input_ids=input_ids, attention_mask=mask, **extra
+            ).last_hidden_state  # [B, S, D]
         return hidden, mask, ids, routing, tasks, inverse, factors
 
     def _route(self, tasks: Tensor) -> Routing:
@@ -331,14 +368,24 @@ class TaskGraphModel(nn.Module):
         elif bool(bad.any()):
             b = int(bad.nonzero()[0, 0])
             name = self.task_names[int(ids[b])]
-            raise ModelError(f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "
-                             f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})")
+            raise ModelError(
+                f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "
+                f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})"
+            )
         return F.cross_entropy(logits.float(), labels)
 
     # ----------------------------------------------------------------- tasks added after training
-    def add_task_from_relations(self, name: str, num_labels: int, relate: dict[str, float], description: str | None = None, *,
-                 family: str | None = None, data: Mapping[str, Any] | None = None,
-                 generation: Mapping[str, Any] | None = None) -> int:
+    def add_task_from_relations(
+        self,
+        name: str,
+        num_labels: int,
+        relate: dict[str, float],
+        description: str | None = None,
+        *,
+        family: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        generation: Mapping[str, Any] | None = None,
+    ) -> int:
         """Add a task unseen in training, routed zero-shot through its relations; returns its id.
 
         The router gives the task a node related to the existing tasks ``relate`` (``{name:
@@ -355,12 +402,24 @@ class TaskGraphModel(nn.Module):
         ids = {self.task_index(other): weight for other, weight in relate.items()}
         index = self.router.add_task_from_relations(ids)  # static routers raise here, before anything changed
         data_spec["relations"]["declared"] += [[other, name, float(w)] for other, w in relate.items()]
-        data_spec["router"]["zero_shot"] = [*data_spec["router"].get("zero_shot", []), name]  # how the router rebuilds it
+        data_spec["router"]["zero_shot"] = [
+            *data_spec["router"].get("zero_shot", []),
+            name,
+        ]  # how the router rebuilds it
         return self._register_task(Spec.model_validate(data_spec), name, num_labels, index)
 
-    def add_task_to_learn(self, name: str, num_labels: int, *, own_skill: bool = False, skill_init: str = "lora",
-                         description: str | None = None, family: str | None = None,
-                         data: Mapping[str, Any] | None = None, generation: Mapping[str, Any] | None = None) -> int:
+    def add_task_to_learn(
+        self,
+        name: str,
+        num_labels: int,
+        *,
+        own_skill: bool = False,
+        skill_init: str = "lora",
+        description: str | None = None,
+        family: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        generation: Mapping[str, Any] | None = None,
+    ) -> int:
         """Add a task whose routing is learned from a few examples (few-shot); returns its id.
 
         The router gives it a routing row (:meth:`Router.add_task_to_learn`): ``poly`` / ``mhr`` a
@@ -390,8 +449,15 @@ class TaskGraphModel(nn.Module):
                 spec = Spec.model_validate(data_spec)
         return self._register_task(spec, name, num_labels, index)
 
-    def _spec_with_task(self, name: str, num_labels: int, description: str | None, family: str | None,
-                        data: Mapping[str, Any] | None, generation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _spec_with_task(
+        self,
+        name: str,
+        num_labels: int,
+        description: str | None,
+        family: str | None,
+        data: Mapping[str, Any] | None,
+        generation: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """The spec as a dict with the task appended, checked whole; ModelError for a taken name or an invalid task."""
         from taskgraph.spec.models import TaskSpec
 
@@ -471,8 +537,10 @@ class TaskGraphModel(nn.Module):
         from taskgraph.model.predict import encode, pad_batch
 
         if self.tokenizer is None:
-            raise ModelError("this model has no tokenizer: give model.tokenizer in the spec (a local folder), or set "
-                             "model.tokenizer to a transformers tokenizer")
+            raise ModelError(
+                "this model has no tokenizer: give model.tokenizer in the spec (a local folder), or set "
+                "model.tokenizer to a transformers tokenizer"
+            )
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         return pad_batch(encode(self.tokenizer, list(texts), self.spec.model.max_length), pad, self.device)
 
@@ -483,8 +551,10 @@ class TaskGraphModel(nn.Module):
     # ----------------------------------------------------------------- repr
     def extra_repr(self) -> str:
         a = self.spec.adapters
-        return (f"tasks={len(self.task_names)}, layers={self.num_layers}, heads={a.heads}, "
-                f"skills={self.skills}, rank={a.rank}, pooling={self.spec.model.pooling}")
+        return (
+            f"tasks={len(self.task_names)}, layers={self.num_layers}, heads={a.heads}, "
+            f"skills={self.skills}, rank={a.rank}, pooling={self.spec.model.pooling}"
+        )
 
     def __repr__(self) -> str:
         frozen = sum(p.numel() for p in self.base.parameters() if not p.requires_grad)

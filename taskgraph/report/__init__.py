@@ -27,6 +27,14 @@ from taskgraph.report.run_graph import load_run_model, run_graph, task_view
 from taskgraph.report.run_plots import read_log, relation_matrix, write_run_plots
 
 __all__ = [  # the stage's public API; the other names imported above are internal
-    "load_run_model", "plot_gates", "plot_loss", "plot_relations", "plot_routing", "plot_val_accuracy",
-    "read_log", "run_graph", "task_view", "write_run_plots",
+    "load_run_model",
+    "plot_gates",
+    "plot_loss",
+    "plot_relations",
+    "plot_routing",
+    "plot_val_accuracy",
+    "read_log",
+    "run_graph",
+    "task_view",
+    "write_run_plots",
 ]

@@ -118,20 +118,37 @@ def _figure(size: tuple[float, float], layout: str | None = None) -> Figure:
 
 def _empty(ax: Axes, message: str) -> None:
     ax.set_axis_off()
-    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=13, color="#555555",
-            transform=ax.transAxes, parse_math=False)
+    ax.text(
+        0.5,
+        0.5,
+        message,
+        ha="center",
+        va="center",
+        fontsize=13,
+        color="#555555",
+        transform=ax.transAxes,
+        parse_math=False,
+    )
 
 
-def _heatmap(ax: Axes, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str],
-             marks: np.ndarray | None = None) -> Any:
+def _heatmap(
+    ax: Axes, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], marks: np.ndarray | None = None
+) -> Any:
     """Draw ``matrix [R, C]`` on ``ax`` on a 0–1 scale (NaN in grey), naming rows / columns, annotating small ones."""
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad=GREY)
-    image = ax.imshow(np.ma.masked_invalid(matrix), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
-                      interpolation="nearest")
+    image = ax.imshow(
+        np.ma.masked_invalid(matrix), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest"
+    )
     n_rows, n_cols = matrix.shape
     if n_cols <= MAX_TICKS:
-        ax.set_xticks(range(n_cols), labels=list(cols), rotation=45 if n_cols > 6 else 0,
-                      ha="right" if n_cols > 6 else "center", fontsize=8, parse_math=False)
+        ax.set_xticks(
+            range(n_cols),
+            labels=list(cols),
+            rotation=45 if n_cols > 6 else 0,
+            ha="right" if n_cols > 6 else "center",
+            fontsize=8,
+            parse_math=False,
+        )
     else:
         ax.set_xticks([])
     if n_rows <= MAX_TICKS:
@@ -142,8 +159,16 @@ def _heatmap(ax: Axes, matrix: np.ndarray, rows: Sequence[str], cols: Sequence[s
         for i, j in zip(*np.nonzero(np.isfinite(matrix)), strict=True):
             value = float(matrix[i, j])
             mark = "*" if marks is not None and marks[i, j] else ""
-            ax.text(j, i, f"{value:.2f}{mark}", ha="center", va="center", fontsize=7,
-                    color="white" if value < 0.6 else "black", parse_math=False)
+            ax.text(
+                j,
+                i,
+                f"{value:.2f}{mark}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if value < 0.6 else "black",
+                parse_math=False,
+            )
     return image
 
 
@@ -183,16 +208,24 @@ def plot_loss(log_rows: Sequence[LogRow], out: PathLike, title: str = "training 
     else:
         steps = np.array([r["step"] for r in train], dtype=np.float64)  # [N]
         window = smoothing_window(len(train))
-        for key, color, width in (("loss", "#08519c", 1.8), ("task_loss", "#6baed6", 1.2),
-                                  ("reg_loss", "#e6550d", 1.2)):
+        for key, color, width in (
+            ("loss", "#08519c", 1.8),
+            ("task_loss", "#6baed6", 1.2),
+            ("reg_loss", "#e6550d", 1.2),
+        ):
             values = np.array([_number(r.get(key)) for r in train])  # [N]
             if not np.isfinite(values).any():
                 continue
             if window > 1:
                 ax.plot(steps, values, color=color, linewidth=0.6, alpha=0.3)
                 values = running_mean(values, window)
-            ax.plot(steps, values, color=color, linewidth=width,
-                    label=key + (f" (running mean of {window})" if window > 1 else ""))
+            ax.plot(
+                steps,
+                values,
+                color=color,
+                linewidth=width,
+                label=key + (f" (running mean of {window})" if window > 1 else ""),
+            )
         val_loss = np.array([_number(r.get("loss")) for r in val])  # [V]
         if np.isfinite(val_loss).any():
             ax.plot([r["step"] for r in val], val_loss, "o", color="#31a354", markersize=5, label="validation loss")
@@ -233,8 +266,15 @@ def plot_val_accuracy(log_rows: Sequence[LogRow], out: PathLike, title: str = "v
         for i, name in enumerate(tasks):
             acc = [_number(r["acc"].get(name)) if isinstance(r.get("acc"), Mapping) else math.nan for r in val]
             label = name if named else (f"tasks ({len(tasks)})" if i == 0 else None)
-            ax.plot(steps, acc, marker="." if len(val) < 40 else None, linewidth=1.2 if named else 0.7,
-                    color=palette(i % palette.N), alpha=1.0 if named else 0.6, label=label)
+            ax.plot(
+                steps,
+                acc,
+                marker="." if len(val) < 40 else None,
+                linewidth=1.2 if named else 0.7,
+                color=palette(i % palette.N),
+                alpha=1.0 if named else 0.6,
+                label=label,
+            )
         mean = np.array([_number(r.get("mean_acc")) for r in val])  # [V]
         if np.isfinite(mean).any():
             ax.plot(steps, mean, color="black", linewidth=2.6, label="mean")
@@ -250,8 +290,13 @@ def plot_val_accuracy(log_rows: Sequence[LogRow], out: PathLike, title: str = "v
 
 
 # ----------------------------------------------------------------------------- heatmaps
-def plot_relations(task_names: Sequence[str], matrix: ArrayLike, out: PathLike,
-                   declared: ArrayLike | None = None, title: str = "task relations") -> Path:
+def plot_relations(
+    task_names: Sequence[str],
+    matrix: ArrayLike,
+    out: PathLike,
+    declared: ArrayLike | None = None,
+    title: str = "task relations",
+) -> Path:
     """Heatmap of the task × task relation weights (scale 0–1; grey: NaN, i.e. no edge or the diagonal).
 
     Args:
@@ -289,8 +334,13 @@ def routing_paths(out_dir: PathLike, num_layers: int) -> list[Path]:
     return [Path(out_dir) / f"routing-l{layer:0{width}d}.png" for layer in range(num_layers)]
 
 
-def plot_routing(task_names: Sequence[str], weights: ArrayLike, out_dir: PathLike,
-                 layer_names: Sequence[str] | None = None, title: str = "routing") -> list[Path]:
+def plot_routing(
+    task_names: Sequence[str],
+    weights: ArrayLike,
+    out_dir: PathLike,
+    layer_names: Sequence[str] | None = None,
+    title: str = "routing",
+) -> list[Path]:
     """One task × skill heatmap per adapted layer: ``out_dir/routing-l<l>.png`` (see :func:`routing_paths`).
 
     Up to :data:`MAX_SIDE_BY_SIDE_HEADS` heads are drawn side by side, more as their mean. The colour
@@ -328,8 +378,9 @@ def plot_routing(task_names: Sequence[str], weights: ArrayLike, out_dir: PathLik
                 if n_heads > 1:
                     ax.set_title(f"head {h}", fontsize=9)
                 ax.set_xlabel("skill", fontsize=9)
-            fig.colorbar(image, ax=list(axes), fraction=0.046 if panels == 1 else 0.03, pad=0.02,
-                         label="mixture weight")
+            fig.colorbar(
+                image, ax=list(axes), fraction=0.046 if panels == 1 else 0.03, pad=0.02, label="mixture weight"
+            )
         else:
             image = _heatmap(axes[0], w[:, layer].mean(axis=1), names, skills)  # [T, K]
             axes[0].set_title(f"mean over {n_heads} heads", fontsize=9)
@@ -340,8 +391,13 @@ def plot_routing(task_names: Sequence[str], weights: ArrayLike, out_dir: PathLik
     return [write_bytes(path, data) for path, data in zip(routing_paths(out_dir, n_layers), figures, strict=True)]
 
 
-def plot_gates(task_names: Sequence[str], gates: ArrayLike, out: PathLike,
-               layer_names: Sequence[str] | None = None, title: str = "gates (path selection)") -> Path:
+def plot_gates(
+    task_names: Sequence[str],
+    gates: ArrayLike,
+    out: PathLike,
+    layer_names: Sequence[str] | None = None,
+    title: str = "gates (path selection)",
+) -> Path:
     """Heatmap of every task's gate per adapted layer (task × layer, scale 0–1); writes ``out``.
 
     Args:
@@ -367,8 +423,14 @@ def plot_gates(task_names: Sequence[str], gates: ArrayLike, out: PathLike,
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="gate")
         if layer_names is not None and n_layers <= MAX_TICKS:
             short = [name.rsplit(".", 1)[-1] for name in layer_names]
-            ax.set_xticks(range(n_layers), labels=[f"{i}\n{s}" for i, s in enumerate(short)], fontsize=7,
-                          rotation=0, ha="center", parse_math=False)
+            ax.set_xticks(
+                range(n_layers),
+                labels=[f"{i}\n{s}" for i, s in enumerate(short)],
+                fontsize=7,
+                rotation=0,
+                ha="center",
+                parse_math=False,
+            )
     ax.set_title(title, fontsize=11, parse_math=False)
     fig.tight_layout()
     return _write(fig, out)

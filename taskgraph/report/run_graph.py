@@ -94,8 +94,13 @@ def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
 
     graph = TaskGraph.from_spec(spec).to_networkx(num_layers=n_layers, skills=n_skills)
     learns = isinstance(model.router, LearnsRelations)
-    graph.graph.update(router=spec.router.kind, relations="learned" if learns else "declared",
-                       layers=n_layers, heads=spec.adapters.splits, skills=n_skills)
+    graph.graph.update(
+        router=spec.router.kind,
+        relations="learned" if learns else "declared",
+        layers=n_layers,
+        heads=spec.adapters.splits,
+        skills=n_skills,
+    )
     for t, name in enumerate(names):
         node = graph.nodes[task_node(name)]
         node.update({f"gate_l{layer}": float(g) for layer, g in enumerate(gates[t])})
@@ -112,12 +117,18 @@ def run_graph(source: Source, *, min_weight: float = 0.0) -> nx.Graph:
                 else:
                     graph.edges[edge].update(weight=weight, gate=float(gates[t][layer]))
                     if per_head is not None:
-                        graph.edges[edge].update({f"weight_h{h}": float(w[k]) for h, w in enumerate(per_head[t][layer])})
+                        graph.edges[edge].update(
+                            {f"weight_h{h}": float(w[k]) for h, w in enumerate(per_head[t][layer])}
+                        )
     mean_use = mix.mean(dim=0).tolist()  # [L][K]
     for layer in range(n_layers):
         module = model.adapted_names[layer]
-        graph.nodes[layer_node(layer)].update(label=module, module=module, block=transformer_block(module),
-                                              gate_mean=sum(g[layer] for g in gates) / len(names))
+        graph.nodes[layer_node(layer)].update(
+            label=module,
+            module=module,
+            block=transformer_block(module),
+            gate_mean=sum(g[layer] for g in gates) / len(names),
+        )
         for k in range(n_skills):
             graph.nodes[adapter_node(layer, k)]["mean_use"] = float(mean_use[layer][k])
 
@@ -150,8 +161,11 @@ def task_view(graph: nx.Graph, task: str) -> nx.Graph:
     if center not in tasks:
         known = [str(graph.nodes[n].get("label", n)) for n in tasks]
         raise GraphError(f"unknown task {task!r}; the graph's tasks are {known}")
-    keep = {center} | {n for n in graph[center]
-                       if graph.nodes[n].get("type") == TASK and graph.edges[center, n].get("type") == "relates"}
+    keep = {center} | {
+        n
+        for n in graph[center]
+        if graph.nodes[n].get("type") == TASK and graph.edges[center, n].get("type") == "relates"
+    }
     view = nx.Graph()
     view.graph.update(graph.graph)
     view.graph["name"] = f"{graph.graph.get('name', 'taskgraph')}: task {task}"
@@ -166,4 +180,3 @@ def task_view(graph: nx.Graph, task: str) -> nx.Graph:
         elif u in view and v in view:
             view.add_edge(u, v, **data)
     return view
-

@@ -82,12 +82,21 @@ def write_run_plots(run_dir: str | os.PathLike[str], model: TaskGraphModel | Non
     if learns or model.spec.relations.declared:  # a router without relations and none declared: nothing to draw
         matrix, declared = relation_matrix(names, learned_relations(model))
         what = "learned" if learns else f"declared; router {model.spec.router.kind} does not learn relations"
-        written.append(plot_relations(names, matrix, out / "relations.png", declared=declared,
-                                      title=f"{name}: task relations ({what})"))
+        written.append(
+            plot_relations(
+                names, matrix, out / "relations.png", declared=declared, title=f"{name}: task relations ({what})"
+            )
+        )
     routing = learned_routing(model)
-    written += plot_routing(names, routing.weights, out, layer_names=model.adapted_names,
-                            title=f"{name}: routing ({model.spec.router.kind})")
+    written += plot_routing(
+        names,
+        routing.weights,
+        out,
+        layer_names=model.adapted_names,
+        title=f"{name}: routing ({model.spec.router.kind})",
+    )
     if model.router.has_gates:  # a static router's gates are all 1
-        written.append(plot_gates(names, routing.gates, out / "gates.png", layer_names=model.adapted_names,
-                                  title=f"{name}: gates"))
+        written.append(
+            plot_gates(names, routing.gates, out / "gates.png", layer_names=model.adapted_names, title=f"{name}: gates")
+        )
     return written

@@ -13,6 +13,15 @@ from taskgraph.routing.relations import RelationMatrix
 from taskgraph.routing.shared import SharedRouter
 
 __all__ = [
-    "GraphRouter", "GraphRouterParams", "MHRMuRouter", "MHRRouter", "PolyRouter", "PrivateRouter", "RelationMatrix",
-    "Router", "Routing", "SharedRouter", "poly_weights",
+    "GraphRouter",
+    "GraphRouterParams",
+    "MHRMuRouter",
+    "MHRRouter",
+    "PolyRouter",
+    "PrivateRouter",
+    "RelationMatrix",
+    "Router",
+    "Routing",
+    "SharedRouter",
+    "poly_weights",
 ]

@@ -144,15 +144,24 @@ class GraphEncoder(nn.Module):
 
         self.hidden, self.conv = hidden, conv
         self.convs = nn.ModuleList(
-            HeteroConv({TASK_RELATES_TASK: _relation_conv(conv, hidden),
-                        **{et: _structure_conv(conv, hidden) for et in STRUCTURE_EDGES}}, aggr="sum")
+            HeteroConv(
+                {
+                    TASK_RELATES_TASK: _relation_conv(conv, hidden),
+                    **{et: _structure_conv(conv, hidden) for et in STRUCTURE_EDGES},
+                },
+                aggr="sum",
+            )
             for _ in range(layers)
         )
         self.norms = nn.ModuleDict({nt: nn.LayerNorm(hidden) for nt in NODE_TYPES})
 
-    def forward(self, x: dict[str, Tensor], edge_index: dict[tuple[str, str, str], Tensor],
-                relation_weight: Tensor, structure: Mapping[tuple[str, str, str], Tensor] | None = None,
-                ) -> dict[str, Tensor]:
+    def forward(
+        self,
+        x: dict[str, Tensor],
+        edge_index: dict[tuple[str, str, str], Tensor],
+        relation_weight: Tensor,
+        structure: Mapping[tuple[str, str, str], Tensor] | None = None,
+    ) -> dict[str, Tensor]:
         """``structure``: :func:`mean_adjacency` of every structure edge type; with ``graphconv`` those
         convolutions are then matrix products (the same result as PyG's; see the module docstring)."""
         relates = edge_index[TASK_RELATES_TASK]  # [2, E]
@@ -172,8 +181,13 @@ class GraphEncoder(nn.Module):
         return f"conv={self.conv}, layers={len(self.convs)}, hidden={self.hidden}"
 
 
-def _dense_structure_round(conv: nn.Module, h: dict[str, Tensor], relates: Tensor, weight: Tensor,
-                           structure: Mapping[tuple[str, str, str], Tensor]) -> dict[str, Tensor]:
+def _dense_structure_round(
+    conv: nn.Module,
+    h: dict[str, Tensor],
+    relates: Tensor,
+    weight: Tensor,
+    structure: Mapping[tuple[str, str, str], Tensor],
+) -> dict[str, Tensor]:
     """One ``HeteroConv`` round of ``GraphConv`` layers, the structure edges as products with their mean
     adjacency ``M [N_dst, N_src]``: ``lin_rel(M x_src) + lin_root(x_dst)``; outputs summed per destination
     type in the convolutions' order, as ``HeteroConv(aggr="sum")`` does."""

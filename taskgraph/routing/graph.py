@@ -170,12 +170,21 @@ class GraphRouter(Router):
         cls.check_adapt_mode(mode)
         if mode == "zero-shot":
             return AdaptationPlan("relations", False, "lora", routing=False, adapters="none", router_train=False)
-        return AdaptationPlan("relations", False, "lora", routing=True, adapters="all" if mode == "full" else "none",
-                              router_train=False)
+        return AdaptationPlan(
+            "relations", False, "lora", routing=True, adapters="all" if mode == "full" else "none", router_train=False
+        )
 
-    def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec,
-                 relations: RelationsSpec | None = None, task_names: Sequence[str] | None = None,
-                 descriptions: Sequence[str | None] | None = None) -> None:
+    def __init__(
+        self,
+        num_tasks: int,
+        num_layers: int,
+        heads: int,
+        skills: int,
+        spec: RouterSpec,
+        relations: RelationsSpec | None = None,
+        task_names: Sequence[str] | None = None,
+        descriptions: Sequence[str | None] | None = None,
+    ) -> None:
         from taskgraph.spec.models import RelationsSpec
 
         params = _params(spec)
@@ -194,13 +203,17 @@ class GraphRouter(Router):
         self.params, self.temperature, self.threshold = params, float(spec.temperature), threshold
         self.lam_relations, self.lam_pull = float(rel.regularization), float(rel.pull)
         if params.gate_init < self.threshold:
-            raise ModelError(f"router.gate_init={params.gate_init} is below router.gate_threshold={self.threshold}: "
-                             "every gate would start closed; choose gate_init above the threshold")
+            raise ModelError(
+                f"router.gate_init={params.gate_init} is below router.gate_threshold={self.threshold}: "
+                "every gate would start closed; choose gate_init above the threshold"
+            )
         d = params.gnn.hidden
         self.key_dim = max(8, d // heads)
         self.task_embedding = nn.Parameter(torch.randn(trained, d))  # [T, d]
         use_text = params.descriptions and any(texts[:trained])
-        self.register_buffer("description", description_features(texts[:trained], DESCRIPTION_DIM) if use_text else None)
+        self.register_buffer(
+            "description", description_features(texts[:trained], DESCRIPTION_DIM) if use_text else None
+        )
         self.describe = nn.Linear(DESCRIPTION_DIM, d, bias=False) if use_text else None
         self.adapter_embedding = nn.Parameter(torch.randn(num_layers * skills, d))  # [L·K, d]
         self.layer_embedding = nn.Parameter(torch.randn(num_layers, d))  # [L, d]
@@ -221,21 +234,41 @@ class GraphRouter(Router):
             raise ModelError(f"relations.declared names unknown tasks {unknown}; tasks are {names}")
         declared = [(ids[a], ids[b], w) for a, b, w in rel.declared]
         self.relations = RelationMatrix(
-            trained, [(a, b, w) for a, b, w in declared if a < trained and b < trained], learn=rel.learn,
-            density=rel.density, top_k=rel.top_k, refresh_every=rel.refresh_every, dense_limit=params.dense_limit,
+            trained,
+            [(a, b, w) for a, b, w in declared if a < trained and b < trained],
+            learn=rel.learn,
+            density=rel.density,
+            top_k=rel.top_k,
+            refresh_every=rel.refresh_every,
+            dense_limit=params.dense_limit,
             embeddings=self.task_features().detach() if trained > params.dense_limit else None,
-            track_targets=params.relation_estimate != "none")
-        self.register_buffer("task_signal", torch.zeros(trained, num_layers * heads * skills)  # [T, L·H·K]
-                             if params.relation_estimate == "gradient" else None)
+            track_targets=params.relation_estimate != "none",
+        )
+        self.register_buffer(
+            "task_signal",
+            torch.zeros(trained, num_layers * heads * skills)  # [T, L·H·K]
+            if params.relation_estimate == "gradient"
+            else None,
+        )
         self._state: GraphState | None = None
         self._cache: tuple[tuple[object, ...], GraphState] | None = None  # see _cached_encoding
         for g in range(trained, num_tasks):  # replay the zero-shot additions, in order
-            self.add_task_from_relations({(b if a == g else a): w for a, b, w in declared if g in (a, b) and min(a, b) < g})
+            self.add_task_from_relations(
+                {(b if a == g else a): w for a, b, w in declared if g in (a, b) and min(a, b) < g}
+            )
 
     @classmethod
     def from_spec(cls, spec: Spec, num_layers: int, skills: int) -> GraphRouter:
-        return cls(len(spec.tasks), num_layers, spec.adapters.splits, skills, spec.router, relations=spec.relations,
-                   task_names=spec.task_names, descriptions=[t.description for t in spec.tasks])
+        return cls(
+            len(spec.tasks),
+            num_layers,
+            spec.adapters.splits,
+            skills,
+            spec.router,
+            relations=spec.relations,
+            task_names=spec.task_names,
+            descriptions=[t.description for t in spec.tasks],
+        )
 
     def _register_structure(self, name: str, num_layers: int, skills: int) -> None:
         """The adapter / layer edges of :func:`~taskgraph.graph.hetero.to_hetero` (independent of the tasks)."""
@@ -265,13 +298,21 @@ class GraphRouter(Router):
     def embed(self) -> tuple[dict[str, Tensor], Tensor, Tensor]:
         """Run the GNN once: ``({task, adapter, layer} embeddings, relation index [2, E], R [E])``."""
         index, r = self.relations.weights()  # [2, E], [E]
-        edges = {TASK_RELATES_TASK: None, **{et: getattr(self, f"structure_{i}")
-                                             for i, et in enumerate(self.structure_types)}}
+        edges = {
+            TASK_RELATES_TASK: None,
+            **{et: getattr(self, f"structure_{i}") for i, et in enumerate(self.structure_types)},
+        }
         edges[TASK_RELATES_TASK], r_directed = self.relations.directed(index, r)  # [2, E'], [E']
-        x = {TASK: self.task_features(), ADAPTER: self.adapter_embedding,
-             LAYER: self.layer_embedding + self.layer_position}
-        structure = {et: getattr(self, f"structure_mean_{i}") for i, et in enumerate(self.structure_types)} \
-            if self.dense_structure else None
+        x = {
+            TASK: self.task_features(),
+            ADAPTER: self.adapter_embedding,
+            LAYER: self.layer_embedding + self.layer_position,
+        }
+        structure = (
+            {et: getattr(self, f"structure_mean_{i}") for i, et in enumerate(self.structure_types)}
+            if self.dense_structure
+            else None
+        )
         return self.encoder(x, edges, r_directed, structure), index, r
 
     def encode(self, rows: Tensor | None = None) -> GraphState:
@@ -340,11 +381,21 @@ class GraphRouter(Router):
         """Encoder + read-out of every task, kept while nothing it reads changed: every parameter and buffer
         (the same tensors at the same versions — an optimizer step, a load or a task added changes them), τ
         and θ. Inference with the graph router then runs its GNN once, not once per batch."""
-        key = (torch.is_inference_mode_enabled(), self.temperature, self.threshold, self.num_tasks,
-               *((t, t._version) for t in (*self.parameters(), *self.buffers())))
+        key = (
+            torch.is_inference_mode_enabled(),
+            self.temperature,
+            self.threshold,
+            self.num_tasks,
+            *((t, t._version) for t in (*self.parameters(), *self.buffers())),
+        )
         cached = self._cache
-        if cached is None or len(cached[0]) != len(key) or any(
-                (a[0] is not b[0] or a[1] != b[1]) if isinstance(a, tuple) else a != b for a, b in zip(cached[0], key)):
+        if (
+            cached is None
+            or len(cached[0]) != len(key)
+            or any(
+                (a[0] is not b[0] or a[1] != b[1]) if isinstance(a, tuple) else a != b for a, b in zip(cached[0], key)
+            )
+        ):
             with torch.no_grad():
                 cached = self._cache = (key, self.encode())
         return cached[1]
@@ -362,14 +413,17 @@ class GraphRouter(Router):
         state = self.encode(rows)
         touch = torch.isin(state.relation_index, tasks).any(0)  # [E] pairs with an end in the batch
         index = torch.searchsorted(rows, state.relation_index[:, touch])  # [2, E_b] positions in rows
-        return GraphState(state.weights, state.gates, index, state.relation_weight[touch]), torch.searchsorted(rows, tasks)
+        return GraphState(state.weights, state.gates, index, state.relation_weight[touch]), torch.searchsorted(
+            rows, tasks
+        )
 
     def regularizer(self) -> Tensor:
         """Relations + compute budget + smoothness, on the last training forward's state (else a fresh one)."""
         state, self._state = (self._state or self.encode()), None
         p = self.params
-        loss = self.relations.regularizer(self.lam_relations, self.lam_pull,
-                                          p.estimate_weight if p.relation_estimate != "none" else 0.0)
+        loss = self.relations.regularizer(
+            self.lam_relations, self.lam_pull, p.estimate_weight if p.relation_estimate != "none" else 0.0
+        )
         if p.budget > 0:
             loss = loss + budget_penalty(state.gates, p.budget_target, p.budget)
         if p.smoothness > 0:
@@ -394,8 +448,10 @@ class GraphRouter(Router):
         weights = {int(t): float(w) for t, w in relate.items()}
         bad = {t: w for t, w in weights.items() if not 0 <= t < self.num_tasks or not 0.0 <= w <= 1.0}
         if not weights or sum(weights.values()) <= 0 or bad:
-            raise ModelError(f"add_task_from_relations: relate must map existing task ids (0..{self.num_tasks - 1}) to weights in "
-                             f"[0, 1], at least one above 0; got {relate}")
+            raise ModelError(
+                f"add_task_from_relations: relate must map existing task ids (0..{self.num_tasks - 1}) to weights in "
+                f"[0, 1], at least one above 0; got {relate}"
+            )
         ids = torch.tensor(list(weights), device=self.task_embedding.device)  # [n]
         w = torch.tensor(list(weights.values()), device=ids.device, dtype=self.task_embedding.dtype)  # [n]
         row = (w[:, None] * self.task_features().index_select(0, ids)).sum(0) / w.sum()  # [d]
@@ -423,11 +479,13 @@ class GraphRouter(Router):
 
     def extra_repr(self) -> str:
         p = self.params
-        return (f"{super().extra_repr()}, trained={self.relations.num_trained}, conv={p.gnn.conv}, "
-                f"gnn_layers={p.gnn.layers}, hidden={p.gnn.hidden}, temperature={self.temperature:g}, "
-                f"gate_threshold={self.threshold:g}, smoothness={p.smoothness:g}, "
-                f"budget={p.budget:g}@{p.budget_target:g}"
-                + (f", relation_estimate={p.relation_estimate}/{p.estimate_every}" if p.relation_estimate != "none" else ""))
+        return (
+            f"{super().extra_repr()}, trained={self.relations.num_trained}, conv={p.gnn.conv}, "
+            f"gnn_layers={p.gnn.layers}, hidden={p.gnn.hidden}, temperature={self.temperature:g}, "
+            f"gate_threshold={self.threshold:g}, smoothness={p.smoothness:g}, "
+            f"budget={p.budget:g}@{p.budget_target:g}"
+            + (f", relation_estimate={p.relation_estimate}/{p.estimate_every}" if p.relation_estimate != "none" else "")
+        )
 
 
 def _params(spec: RouterSpec) -> GraphRouterParams:
@@ -436,9 +494,10 @@ def _params(spec: RouterSpec) -> GraphRouterParams:
 
 def _guests(names: list[str], zero_shot: list[str]) -> list[str]:
     """Zero-shot tasks must be the last tasks, in the order they were added."""
-    if zero_shot and names[len(names) - len(zero_shot):] != list(zero_shot):
-        raise ModelError(f"router.zero_shot {zero_shot} must name the last tasks of the spec, in order; "
-                         f"the tasks are {names}")
+    if zero_shot and names[len(names) - len(zero_shot) :] != list(zero_shot):
+        raise ModelError(
+            f"router.zero_shot {zero_shot} must name the last tasks of the spec, in order; the tasks are {names}"
+        )
     return list(zero_shot)
 
 

@@ -34,14 +34,17 @@ class MHRMuRouter(Router):
     def add_task_to_learn(self, own_skill: bool = False) -> int:
         """A new task, routed uniformly like every other (nothing to learn); no skill of its own."""
         if own_skill:
-            raise ModelError("the mhr-mu router weighs every skill 1/K for every task, so no task can own a skill; "
-                             "adapt by tuning the skills (their uniform average is the new task's adapter)")
+            raise ModelError(
+                "the mhr-mu router weighs every skill 1/K for every task, so no task can own a skill; "
+                "adapt by tuning the skills (their uniform average is the new task's adapter)"
+            )
         self.num_tasks += 1
         return self.num_tasks - 1
 
     def forward(self, tasks: Tensor) -> Routing:
         u = tasks.shape[0]
         gates = torch.ones(u, self.num_layers, device=tasks.device)  # [U, L]
-        weights = torch.full((u, self.num_layers, self.heads, self.skills), 1.0 / self.skills,
-                             device=tasks.device)  # [U, L, H, K]
+        weights = torch.full(
+            (u, self.num_layers, self.heads, self.skills), 1.0 / self.skills, device=tasks.device
+        )  # [U, L, H, K]
         return Routing(gates, weights)

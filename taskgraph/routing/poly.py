@@ -86,8 +86,9 @@ class PolyRouter(Router):
         cls.check_adapt_mode(mode)
         if mode == "mhr-mu":
             return AdaptationPlan("learned", True, "average", routing=False, adapters="new", router_train=True)
-        return AdaptationPlan("learned", False, "lora", routing=True, adapters="all" if mode == "full" else "none",
-                              router_train=True)
+        return AdaptationPlan(
+            "learned", False, "lora", routing=True, adapters="all" if mode == "full" else "none", router_train=True
+        )
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
         self._check_heads(heads)

@@ -40,8 +40,10 @@ class PrivateRouter(Router):
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
         if skills != num_tasks:
-            raise ModelError(f"the private router has one skill per task (skills={num_tasks}), got "
-                             f"skills={skills}; build it with PrivateRouter.inventory_size(...)")
+            raise ModelError(
+                f"the private router has one skill per task (skills={num_tasks}), got "
+                f"skills={skills}; build it with PrivateRouter.inventory_size(...)"
+            )
         super().__init__(num_tasks, num_layers, heads, skills)
 
     @classmethod

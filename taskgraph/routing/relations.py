@@ -177,7 +177,9 @@ class RelationMatrix(nn.Module):
         pairs = {}
         for i, j, w in declared:
             if not (0 <= i < num_tasks and 0 <= j < num_tasks) or i == j:
-                raise ModelError(f"declared relation ({i}, {j}) is not a pair of distinct task ids in 0..{num_tasks - 1}")
+                raise ModelError(
+                    f"declared relation ({i}, {j}) is not a pair of distinct task ids in 0..{num_tasks - 1}"
+                )
             pairs[(min(i, j), max(i, j))] = float(w)
         if self.dense:
             index = all_pairs(num_tasks)  # [2, E_cap]
@@ -231,8 +233,11 @@ class RelationMatrix(nn.Module):
         task added, another device): no host synchronisation and a handful of operations fewer every step."""
         key = (self.index, self.active, self.index._version, self.active._version, self.num_trained)
         cached = self._slot_plan
-        if cached is None or len(cached.key) != len(key) or any(
-                a is not b if isinstance(a, Tensor) else a != b for a, b in zip(cached.key, key)):
+        if (
+            cached is None
+            or len(cached.key) != len(key)
+            or any(a is not b if isinstance(a, Tensor) else a != b for a, b in zip(cached.key, key))
+        ):
             with torch.no_grad():
                 slots = None if bool(self.active.all()) else self.active.nonzero().squeeze(1)  # [E]
                 index = self.index if slots is None else self.index.index_select(1, slots)  # [2, E]
@@ -336,9 +341,11 @@ class RelationMatrix(nn.Module):
 
     def extra_repr(self) -> str:
         mode = "all pairs" if self.dense else f"top_k={self.top_k}, refresh_every={self.refresh_every}"
-        return (f"tasks={self.num_tasks}, trained={self.num_trained}, slots={self.index.shape[1]}, "
-                f"active={int(self.active.sum())}, {mode}, density={self.density:g}, learn={self.learn}"
-                + (", targets" if self.target is not None else ""))
+        return (
+            f"tasks={self.num_tasks}, trained={self.num_trained}, slots={self.index.shape[1]}, "
+            f"active={int(self.active.sum())}, {mode}, density={self.density:g}, learn={self.learn}"
+            + (", targets" if self.target is not None else "")
+        )
 
 
 @dataclass(frozen=True)

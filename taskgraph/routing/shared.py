@@ -26,8 +26,10 @@ class SharedRouter(Router):
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int, spec: RouterSpec) -> None:
         if skills != 1:
-            raise ModelError(f"the shared router has one skill per layer, got skills={skills}; "
-                             f"build it with SharedRouter.inventory_size(...) == 1")
+            raise ModelError(
+                f"the shared router has one skill per layer, got skills={skills}; "
+                f"build it with SharedRouter.inventory_size(...) == 1"
+            )
         super().__init__(num_tasks, num_layers, heads, skills)
 
     @classmethod
@@ -37,8 +39,10 @@ class SharedRouter(Router):
     def add_task_to_learn(self, own_skill: bool = False) -> int:
         """A new task using the one shared skill (nothing to learn); no skill of its own."""
         if own_skill:
-            raise ModelError("the shared router has one skill that every task uses, so no task can own a skill; "
-                             "adapt by tuning the shared skill")
+            raise ModelError(
+                "the shared router has one skill that every task uses, so no task can own a skill; "
+                "adapt by tuning the shared skill"
+            )
         self.num_tasks += 1
         return self.num_tasks - 1
 

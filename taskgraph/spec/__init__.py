@@ -14,6 +14,16 @@ from taskgraph.spec.models import (
 )
 
 __all__ = [
-    "AdaptersSpec", "DataSpec", "LearningRates", "ModelSpec", "RelationsSpec", "RouterSpec",
-    "Spec", "TaskSpec", "TrainingSpec", "dump_spec", "load_spec", "spec_from_dict",
+    "AdaptersSpec",
+    "DataSpec",
+    "LearningRates",
+    "ModelSpec",
+    "RelationsSpec",
+    "RouterSpec",
+    "Spec",
+    "TaskSpec",
+    "TrainingSpec",
+    "dump_spec",
+    "load_spec",
+    "spec_from_dict",
 ]

@@ -35,7 +35,21 @@ MAX_DEPTH = 64
 MAX_INT_DIGITS = 4300  # Python's int-string conversion limit (sys.get_int_max_str_digits)
 _SAFE_TAGS = {
     "tag:yaml.org,2002:" + t
-    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "omap", "pairs", "set", "merge")
+    for t in (
+        "str",
+        "int",
+        "float",
+        "bool",
+        "null",
+        "map",
+        "seq",
+        "timestamp",
+        "binary",
+        "omap",
+        "pairs",
+        "set",
+        "merge",
+    )
 }
 
 Loc = tuple[Any, ...]
@@ -57,9 +71,13 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     adapters = data.get("adapters") if isinstance(data, dict) else None
     if isinstance(adapters, dict) and RENAMED_ADAPTER_KEY in adapters:
         line = lines.get(("adapters", RENAMED_ADAPTER_KEY), lines.get(("adapters",), 1))
-        warnings.warn(TaskgraphWarning(f"{source}:{line}: adapters.heads is now adapters.splits (the splits of MHR; "
-                                       "'heads' means the classification heads); the old key still works"),
-                      stacklevel=2)
+        warnings.warn(
+            TaskgraphWarning(
+                f"{source}:{line}: adapters.heads is now adapters.splits (the splits of MHR; "
+                "'heads' means the classification heads); the old key still works"
+            ),
+            stacklevel=2,
+        )
     return spec
 
 
@@ -145,8 +163,12 @@ def _check_nodes(loader: yaml.SafeLoader, root: yaml.Node, source: str) -> None:
         if depth > MAX_DEPTH:
             raise SpecError([f"{source}:{node.start_mark.line + 1}: nesting is too deep (at most {MAX_DEPTH} levels)"])
         if node.tag not in _SAFE_TAGS:
-            raise SpecError([f"{source}:{node.start_mark.line + 1}: tag {node.tag!r} is not allowed; "
-                             "a spec holds plain mappings, lists, strings and numbers"])
+            raise SpecError(
+                [
+                    f"{source}:{node.start_mark.line + 1}: tag {node.tag!r} is not allowed; "
+                    "a spec holds plain mappings, lists, strings and numbers"
+                ]
+            )
         if id(node) in sizes:  # an alias: counted again, computed once
             return sizes[id(node)]
         size = 1
@@ -160,14 +182,22 @@ def _check_nodes(loader: yaml.SafeLoader, root: yaml.Node, source: str) -> None:
             _check_scalar(loader, node, source)
         sizes[id(node)] = size
         if len(sizes) > MAX_NODES:
-            raise SpecError([f"{source}:{node.start_mark.line + 1}: the spec holds more than {MAX_NODES:,} values; "
-                             "split it, or generate the task list in Python (taskgraph.spec.spec_from_dict)"])
+            raise SpecError(
+                [
+                    f"{source}:{node.start_mark.line + 1}: the spec holds more than {MAX_NODES:,} values; "
+                    "split it, or generate the task list in Python (taskgraph.spec.spec_from_dict)"
+                ]
+            )
         # the written values seen so far bound those below this node, so this underestimates what aliases
         # added below it: never a false alarm, and the root's check is exact
         if size - len(sizes) > MAX_ALIAS_VALUES:
-            raise SpecError([f"{source}:{node.start_mark.line + 1}: through aliases the document expands to more "
-                             f"than {MAX_ALIAS_VALUES:,} values beyond those written (an alias bomb?); write the "
-                             "values out, or use fewer aliases of large sections"])
+            raise SpecError(
+                [
+                    f"{source}:{node.start_mark.line + 1}: through aliases the document expands to more "
+                    f"than {MAX_ALIAS_VALUES:,} values beyond those written (an alias bomb?); write the "
+                    "values out, or use fewer aliases of large sections"
+                ]
+            )
         return size
 
     visit(root, 0)
@@ -180,13 +210,17 @@ def _check_scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode, source: str) -
     value, tag = node.value, node.tag
     if not value.isascii():
         _check_unicode(value, f"{source}:{node.start_mark.line + 1}: the value")
-    kind = tag[tag.rfind(":") + 1:]
+    kind = tag[tag.rfind(":") + 1 :]
     if kind not in _BUILT:
         return
     line = node.start_mark.line + 1
     if kind == "int" and len(value) > MAX_INT_DIGITS and sum(c.isdigit() for c in value) > MAX_INT_DIGITS:
-        raise SpecError([f"{source}:{line}: an integer of {sum(c.isdigit() for c in value):,} digits; taskgraph "
-                         f"reads integers of at most {MAX_INT_DIGITS:,} digits (and every field bounds its own range)"])
+        raise SpecError(
+            [
+                f"{source}:{line}: an integer of {sum(c.isdigit() for c in value):,} digits; taskgraph "
+                f"reads integers of at most {MAX_INT_DIGITS:,} digits (and every field bounds its own range)"
+            ]
+        )
     # a date can be impossible (2024-13-45); an explicit tag can name what the text is not (!!int abc)
     if kind == "timestamp" or loader.resolve(yaml.ScalarNode, value, (True, False)) != tag:
         try:
@@ -206,8 +240,12 @@ def _check_unicode(text: str, what: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise SpecError([f"{what} holds {text[exc.start]!r} (U+{ord(text[exc.start]):04X}) at character "
-                         f"{exc.start + 1}, a lone surrogate that is not valid Unicode text"]) from None
+        raise SpecError(
+            [
+                f"{what} holds {text[exc.start]!r} (U+{ord(text[exc.start]):04X}) at character "
+                f"{exc.start + 1}, a lone surrogate that is not valid Unicode text"
+            ]
+        ) from None
 
 
 def _record_lines(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> None:
@@ -245,8 +283,10 @@ def format_problems(exc: ValidationError, data: Any, source: str, lines: dict[Lo
 def _shows_value(err: Any) -> bool:
     """Whether the offending value is short and helpful to show beside pydantic's message."""
     value = err.get("input")
-    return isinstance(value, (int, float, str, bool)) and len(repr(value)) <= 40 and (
-        err["type"].startswith(("greater", "less", "literal", "string_pattern", "int_", "float_", "bool_"))
+    return (
+        isinstance(value, (int, float, str, bool))
+        and len(repr(value)) <= 40
+        and (err["type"].startswith(("greater", "less", "literal", "string_pattern", "int_", "float_", "bool_")))
     )
 
 

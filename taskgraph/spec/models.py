@@ -32,7 +32,9 @@ TaskName = Annotated[
     Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
 ]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-MAX_SEED = 2**32 - 1  # NumPy's legacy seed range; leaves room for seed + offsets (sweep seeds, merge strides) in 64 bits
+MAX_SEED = (
+    2**32 - 1
+)  # NumPy's legacy seed range; leaves room for seed + offsets (sweep seeds, merge strides) in 64 bits
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
@@ -67,8 +69,10 @@ class ModelSpec(Section):
         if self.config is not None and not isinstance(self.config.get("model_type"), str):
             raise ValueError("config needs a 'model_type' string, e.g. 'bert', 'gpt2', 'llama'")
         if self.warm_start is not None and self.path is None:
-            raise ValueError("warm_start starts from pretrained weights: give 'path'; a config-built encoder-decoder "
-                             "is config: {model_type: encoder-decoder, encoder: {...}, decoder: {...}}")
+            raise ValueError(
+                "warm_start starts from pretrained weights: give 'path'; a config-built encoder-decoder "
+                "is config: {model_type: encoder-decoder, encoder: {...}, decoder: {...}}"
+            )
         return self
 
     @model_serializer(mode="wrap")
@@ -90,8 +94,10 @@ class ImportSpec(Section):
     @model_validator(mode="after")
     def _one_target(self) -> ImportSpec:
         if (self.skill is None) == (self.task is None):
-            raise ValueError("give exactly one of 'skill' (a slot of every layer's inventory, 0..K-1) and 'task' "
-                             "(the task whose own adapter it becomes; router private)")
+            raise ValueError(
+                "give exactly one of 'skill' (a slot of every layer's inventory, 0..K-1) and 'task' "
+                "(the task whose own adapter it becomes; router private)"
+            )
         return self
 
 
@@ -209,8 +215,9 @@ class TaskSpec(Section):
 
     name: TaskName
     objective: Literal["classify", "generate"] = "classify"
-    choices: list[Annotated[str, Field(min_length=1, max_length=1024)]] | None = Field(None, min_length=2,
-                                                                                      max_length=1024)
+    choices: list[Annotated[str, Field(min_length=1, max_length=1024)]] | None = Field(
+        None, min_length=2, max_length=1024
+    )
     num_labels: int | None = Field(None, validate_default=True)
     data: DataSpec | None = None
     description: str | None = None
@@ -244,8 +251,11 @@ class TaskSpec(Section):
             return value  # objective or choices invalid: reported there
         count = len(choices) if choices is not None else 1
         if value is not None and value != count:
-            raise PydanticCustomError("num_labels", f"a generate task's num_labels follows its choices ({count}: "
-                                      f"{'the choices' if choices else 'no choices, one label'}); drop num_labels")
+            raise PydanticCustomError(
+                "num_labels",
+                f"a generate task's num_labels follows its choices ({count}: "
+                f"{'the choices' if choices else 'no choices, one label'}); drop num_labels",
+            )
         return count
 
     @field_validator("template")
@@ -265,8 +275,11 @@ class TaskSpec(Section):
         if self.objective == "classify":
             given = [k for k in GENERATIVE_KEYS[1:] if k in self.model_fields_set]
             if given:
-                raise PydanticCustomError("generative_key", f"{', '.join(given)}: for objective: generate; this task "
-                                          "classifies (objective: classify, the default)")
+                raise PydanticCustomError(
+                    "generative_key",
+                    f"{', '.join(given)}: for objective: generate; this task "
+                    "classifies (objective: classify, the default)",
+                )
         return self
 
     @model_serializer(mode="wrap")
@@ -412,16 +425,21 @@ def _cross_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
             loc = ("relations", "declared", j)
             for end in (a, b):
                 if isinstance(end, str) and end not in known:
-                    problems.append(_problem("unknown_task", loc, f"relation names unknown task {end!r}; {listed}", end))
+                    problems.append(
+                        _problem("unknown_task", loc, f"relation names unknown task {end!r}; {listed}", end)
+                    )
             if isinstance(a, str) and a == b:
                 problems.append(_problem("self_relation", loc, f"task {a!r} is related to itself", rel))
             elif isinstance(a, str) and isinstance(b, str):
                 pair = frozenset((a, b))
                 if pair in seen_pairs:
                     problems.append(
-                        _problem("duplicate_relation", loc,
-                                 f"relation {a!r}–{b!r} is declared twice "
-                                 f"(first at relations.declared[{seen_pairs[pair]}])", rel)
+                        _problem(
+                            "duplicate_relation",
+                            loc,
+                            f"relation {a!r}–{b!r} is declared twice (first at relations.declared[{seen_pairs[pair]}])",
+                            rel,
+                        )
                     )
                 else:
                     seen_pairs[pair] = j
@@ -446,11 +464,22 @@ def _import_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
             if slot[1] not in names:
                 problems.append(_problem("unknown_task", loc, f"unknown task {slot[1]!r}; tasks are {sorted(names)}"))
             if kind != "private":
-                problems.append(_problem("import_task", loc, f"a task's own adapter needs router.kind 'private'; "
-                                         f"router {kind!r} mixes skills that tasks share: import it as a skill"))
+                problems.append(
+                    _problem(
+                        "import_task",
+                        loc,
+                        f"a task's own adapter needs router.kind 'private'; "
+                        f"router {kind!r} mixes skills that tasks share: import it as a skill",
+                    )
+                )
         if slot in seen and slot[1] is not None:
-            problems.append(_problem("duplicate_import", loc, f"{slot[0]} {slot[1]!r} is imported twice "
-                                     f"(first at adapters.imports[{seen[slot]}])"))
+            problems.append(
+                _problem(
+                    "duplicate_import",
+                    loc,
+                    f"{slot[0]} {slot[1]!r} is imported twice (first at adapters.imports[{seen[slot]}])",
+                )
+            )
         seen.setdefault(slot, i)
     return problems
 
@@ -472,18 +501,24 @@ def _registry_checks(data: dict[str, Any]) -> list[InitErrorDetails]:
     return problems
 
 
-def _check_kind(registry: Registry[Any], raw: dict[str, Any], kind: Any, section: type[BaseModel],
-                loc: tuple[Any, ...], key: str) -> list[InitErrorDetails]:
+def _check_kind(
+    registry: Registry[Any], raw: dict[str, Any], kind: Any, section: type[BaseModel], loc: tuple[Any, ...], key: str
+) -> list[InitErrorDetails]:
     if not isinstance(kind, str):
         return []  # pydantic reports the type error
     if kind not in registry:
-        return [_problem("unknown_kind", loc + (key,),
-                         f"unknown {registry.what} {kind!r}; choose from {registry.kinds()}", kind)]
+        return [
+            _problem(
+                "unknown_kind", loc + (key,), f"unknown {registry.what} {kind!r}; choose from {registry.kinds()}", kind
+            )
+        ]
     own = {k: v for k, v in raw.items() if k not in section.model_fields}
     params = registry.params_of(kind)
     if params is None:
-        return [_problem("extra_forbidden", loc + (name,), f"{registry.what} {kind!r} takes no parameter {name!r}", value)
-                for name, value in own.items()]
+        return [
+            _problem("extra_forbidden", loc + (name,), f"{registry.what} {kind!r} takes no parameter {name!r}", value)
+            for name, value in own.items()
+        ]
     try:
         params.model_validate(own)
     except ValidationError as exc:

@@ -49,7 +49,7 @@ def apply_override(data: dict[str, Any], item: str) -> None:
     parts = _path(key, item)
     node: Any = data
     for depth, part in enumerate(parts[:-1]):
-        here = _dotted(parts[:depth + 1])
+        here = _dotted(parts[: depth + 1])
         if isinstance(node, dict):
             part = str(part)
             if node.get(part) is None:
@@ -71,8 +71,9 @@ def _path(key: str, item: str) -> list[str | int]:
     for piece in key.split("."):
         match = _PART.match(piece)
         if match is None:
-            raise SpecError([f"--set {item!r}: cannot read the key {key!r}; write it like training.steps "
-                             "or tasks[0].num_labels"])
+            raise SpecError(
+                [f"--set {item!r}: cannot read the key {key!r}; write it like training.steps or tasks[0].num_labels"]
+            )
         name, indices = match.groups()
         parts.append(int(name) if name.isdigit() else name)
         parts += [int(i) for i in re.findall(r"\d+", indices)]

@@ -29,12 +29,16 @@ def template_fields(template: str) -> list[str]:
             continue
         if not name.isidentifier() or spec or conversion:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            raise ValueError(f"template slot {shown!r}: a slot is a field name in braces, e.g. '{{text}}' "
-                             "(no positions, attributes, indexes, conversions or format specs)")
+            raise ValueError(
+                f"template slot {shown!r}: a slot is a field name in braces, e.g. '{{text}}' "
+                "(no positions, attributes, indexes, conversions or format specs)"
+            )
         if name not in names:
             names.append(name)
     if not names:
-        raise ValueError(f"template {template[:60]!r} has no '{{field}}' slot; name the field(s) the input is built from")
+        raise ValueError(
+            f"template {template[:60]!r} has no '{{field}}' slot; name the field(s) the input is built from"
+        )
     return names
 
 

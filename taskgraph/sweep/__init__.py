@@ -18,5 +18,11 @@ from taskgraph.sweep.report import METRICS, Row, Stat, aggregate, markdown_table
 from taskgraph.sweep.run import CellOutcome, SweepError, SweepResult, run_cell, run_sweep
 
 __all__ = [  # the stage's public API; the other names imported above are internal
-    "METRICS", "Grid", "SweepError", "SweepResult", "build_grid", "parse_param", "run_sweep",
+    "METRICS",
+    "Grid",
+    "SweepError",
+    "SweepResult",
+    "build_grid",
+    "parse_param",
+    "run_sweep",
 ]

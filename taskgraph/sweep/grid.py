@@ -175,8 +175,10 @@ def expand_key(data: Mapping[str, Any], key: str) -> list[str]:
         node = _child(node, int(index) if index else (int(name) if name.isdigit() else name))
     if not prefix or not isinstance(node, list) or not node:
         where = prefix or "(top level)"
-        message = (f"--param {key}: '*' stands for every item of a list, but {where!r} is not a non-empty "
-                   "list in the spec; e.g. tasks.*.data.seq_len sets it in every task")
+        message = (
+            f"--param {key}: '*' stands for every item of a list, but {where!r} is not a non-empty "
+            "list in the spec; e.g. tasks.*.data.seq_len sets it in every task"
+        )
         raise SpecError([message])
     return [k for i in range(len(node)) for k in expand_key(data, f"{prefix}[{i}]{rest}")]
 
@@ -191,8 +193,13 @@ def _child(node: Any, step: str | int) -> Any:
 
 
 # ----------------------------------------------------------------------------- the grid
-def build_grid(spec_path: str | os.PathLike[str], params: Mapping[str, Sequence[str]], *, seeds: int = 1,
-               max_steps: int | None = None) -> Grid:
+def build_grid(
+    spec_path: str | os.PathLike[str],
+    params: Mapping[str, Sequence[str]],
+    *,
+    seeds: int = 1,
+    max_steps: int | None = None,
+) -> Grid:
     """Read ``spec_path``, type and expand ``params``, and validate every cell's spec.
 
     Args:
@@ -222,8 +229,10 @@ def build_grid(spec_path: str | os.PathLike[str], params: Mapping[str, Sequence[
             swept.append(param)
     total = math.prod(len(p.values) for p in swept) * seeds
     if total > MAX_CELLS:
-        problems.append(f"the grid has {total:,} cells (values of every --param multiplied, times --seeds {seeds}); "
-                        f"a sweep runs at most {MAX_CELLS:,}: sweep fewer values at once")
+        problems.append(
+            f"the grid has {total:,} cells (values of every --param multiplied, times --seeds {seeds}); "
+            f"a sweep runs at most {MAX_CELLS:,}: sweep fewer values at once"
+        )
     if problems:
         raise SpecError(problems)
 
@@ -258,12 +267,15 @@ def _read_param(path: Path, data: dict[str, Any], key: str, raws: list[str], pro
     """Type, expand and validate one ``--param``, alone on the spec; its problems go to ``problems``."""
     before = len(problems)
     if key in (SEED_KEY, "training[seed]"):
-        problems.append(f"--param {key}: the seeds are set by --seeds N (training.seed + 0 .. N-1); "
-                        "set the first one in the spec")
+        problems.append(
+            f"--param {key}: the seeds are set by --seeds N (training.seed + 0 .. N-1); set the first one in the spec"
+        )
     empty = [i for i, raw in enumerate(raws) if not raw.strip()]
     if not raws or empty:
-        problems.append(f"--param {key}: value {empty[0] + 1 if empty else 1} is empty; give values as "
-                        "KEY=v1,v2,... (write null for none)")
+        problems.append(
+            f"--param {key}: value {empty[0] + 1 if empty else 1} is empty; give values as "
+            "KEY=v1,v2,... (write null for none)"
+        )
     if len(problems) > before:
         return None
     try:
@@ -280,8 +292,9 @@ def _read_param(path: Path, data: dict[str, Any], key: str, raws: list[str], pro
     if len(problems) > before:
         return None
     for i, value in enumerate(values):
-        twin = next((j for j in range(i) if values[j] == value and
-                     isinstance(values[j], bool) == isinstance(value, bool)), None)
+        twin = next(
+            (j for j in range(i) if values[j] == value and isinstance(values[j], bool) == isinstance(value, bool)), None
+        )
         if twin is not None:
             problems.append(f"--param {key}: value {raws[i]!r} repeats {raws[twin]!r}; give each value once")
     for raw in raws:
@@ -316,8 +329,9 @@ def cell_slug(point: Sequence[tuple[str, Any]], raw: Sequence[str], seed: int) -
     the readable part is cut and the sha256 of the exact settings appended, so names never collide.
     """
     exact = "_".join([f"{key}={value}" for (key, _), value in zip(point, raw)] + [f"seed={seed}"])
-    readable = "_".join([f"{safe_name(key)}={safe_name(value)}" for (key, _), value in zip(point, raw)]
-                        + [f"seed={seed}"])
+    readable = "_".join(
+        [f"{safe_name(key)}={safe_name(value)}" for (key, _), value in zip(point, raw)] + [f"seed={seed}"]
+    )
     changed = any(safe_name(value) != value for value in raw)
     if not changed and len(readable) <= MAX_SLUG:
         return readable
@@ -329,7 +343,9 @@ def _check_unique_slugs(cells: Sequence[Cell]) -> None:
     seen: dict[str, Cell] = {}
     for cell in cells:
         if cell.slug in seen:  # cannot happen for distinct settings; guards the invariant
-            message = (f"cells {seen[cell.slug].label()!r} and {cell.label()!r} share the folder name "
-                       f"{cell.slug!r}; give the values in a different spelling")
+            message = (
+                f"cells {seen[cell.slug].label()!r} and {cell.label()!r} share the folder name "
+                f"{cell.slug!r}; give the values in a different spelling"
+            )
             raise SpecError([message])
         seen[cell.slug] = cell

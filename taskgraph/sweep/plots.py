@@ -92,8 +92,9 @@ def series(rows: Sequence[Row], grid: Grid, metric: str, param: int) -> list[Ser
     return out
 
 
-def plot_metric(lines: Sequence[Series], values: Sequence[Any], param: str, metric: str, out: Path, *,
-                title: str) -> Path:
+def plot_metric(
+    lines: Sequence[Series], values: Sequence[Any], param: str, metric: str, out: Path, *, title: str
+) -> Path:
     """Draw ``lines`` (mean ± std error bars) against ``values`` of ``param``; writes the PNG ``out``."""
     fig = Figure(figsize=LINE_FIGSIZE, dpi=DPI)
     FigureCanvasAgg(fig)
@@ -102,8 +103,16 @@ def plot_metric(lines: Sequence[Series], values: Sequence[Any], param: str, metr
     named = len(lines) <= MAX_LEGEND_LINES
     for j, line in enumerate(lines):
         shifted = dodge(x, j, len(lines), log)  # [V]
-        ax.errorbar(shifted, line.mean, yerr=line.std, marker="o", markersize=5, capsize=4, linewidth=1.6,
-                    label=(line.label or None) if named else None)
+        ax.errorbar(
+            shifted,
+            line.mean,
+            yerr=line.std,
+            marker="o",
+            markersize=5,
+            capsize=4,
+            linewidth=1.6,
+            label=(line.label or None) if named else None,
+        )
     if log:
         ax.set_xscale("log")
     ax.set_xticks(x, labels=labels, fontsize=9, parse_math=False)
@@ -134,6 +143,14 @@ def write_plots(out_dir: Path, grid: Grid, rows: Sequence[Row], *, split: str) -
     for metric in metrics:
         for i, param in enumerate(grid.params):
             title = f"{METRIC_LABELS.get(metric, metric)} ({split}) vs {param.key}: {spread}"
-            written.append(plot_metric(series(rows, grid, metric, i), param.values, param.key, metric,
-                                       plot_path(out_dir, metric, param.key), title=title))
+            written.append(
+                plot_metric(
+                    series(rows, grid, metric, i),
+                    param.values,
+                    param.key,
+                    metric,
+                    plot_path(out_dir, metric, param.key),
+                    title=title,
+                )
+            )
     return written

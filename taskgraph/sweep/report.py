@@ -21,8 +21,12 @@ from taskgraph.metrics.spread import mean_std
 from taskgraph.sweep.grid import Grid
 
 METRICS = ("accuracy", "macro_f1", "allocation_precision", "relation_auroc")
-METRIC_LABELS = {"accuracy": "accuracy", "macro_f1": "macro-F1", "allocation_precision": "allocation precision",
-                 "relation_auroc": "relation AUROC"}
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+    "allocation_precision": "allocation precision",
+    "relation_auroc": "relation AUROC",
+}
 MARKDOWN, SUMMARY = "sweep.md", "sweep.json"
 
 
@@ -118,8 +122,10 @@ def markdown_table(grid: Grid, rows: Sequence[Row]) -> str:
     """The table: one row per grid point, the params, each metric as mean ± std, and n (seeds)."""
     metrics = list(rows[0].metrics) if rows else []
     header = [p.key for p in grid.params] + [METRIC_LABELS[m] for m in metrics] + ["n"]
-    lines = ["| " + " | ".join(_cell_text(h) for h in header) + " |",
-             "|" + "|".join("---" if i < len(grid.params) else "---:" for i in range(len(header))) + "|"]
+    lines = [
+        "| " + " | ".join(_cell_text(h) for h in header) + " |",
+        "|" + "|".join("---" if i < len(grid.params) else "---:" for i in range(len(header))) + "|",
+    ]
     for row in rows:
         cells = [format_value(v) for _, v in row.point]
         cells += [str(s) if (s := row.metrics[m]) is not None else "—" for m in metrics]
@@ -132,29 +138,51 @@ def _cell_text(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def write_report(out: Path, grid: Grid, rows: Sequence[Row], outcomes: Sequence[Any], *,
-                 split: str) -> tuple[Path, Path]:
+def write_report(
+    out: Path, grid: Grid, rows: Sequence[Row], outcomes: Sequence[Any], *, split: str
+) -> tuple[Path, Path]:
     """Write ``OUT/sweep.md`` and ``OUT/sweep.json`` atomically; returns their paths.
 
     ``outcomes`` are the :class:`~taskgraph.sweep.run.CellOutcome` of ``grid.cells``, in order.
     """
     seeds = ", ".join(str(s) for s in grid.seeds)
     steps = f"; training.steps capped at {grid.max_steps}" if grid.max_steps is not None else ""
-    text = (f"# Sweep of {grid.base.name} ({grid.spec_path})\n\n"
-            f"Metrics on the {split} split, mean over tasks; per grid point mean ± std over seeds "
-            f"(sample std; seeds {seeds}{steps}). n: seeds.\n\n" + markdown_table(grid, rows))
+    text = (
+        f"# Sweep of {grid.base.name} ({grid.spec_path})\n\n"
+        f"Metrics on the {split} split, mean over tasks; per grid point mean ± std over seeds "
+        f"(sample std; seeds {seeds}{steps}). n: seeds.\n\n" + markdown_table(grid, rows)
+    )
     markdown = write_text(out / MARKDOWN, text)
     record = {
-        "spec": str(grid.spec_path), "name": grid.base.name, "split": split, "seeds": list(grid.seeds),
+        "spec": str(grid.spec_path),
+        "name": grid.base.name,
+        "split": split,
+        "seeds": list(grid.seeds),
         "max_steps": grid.max_steps,
-        "params": [{"key": p.key, "values": list(p.values), "raw": list(p.raw), "keys": list(p.keys)}
-                   for p in grid.params],
+        "params": [
+            {"key": p.key, "values": list(p.values), "raw": list(p.raw), "keys": list(p.keys)} for p in grid.params
+        ],
         "metrics": list(rows[0].metrics) if rows else [],
-        "rows": [{"params": row.params, "n": row.n, "cells": list(row.cells),
-                  "metrics": {m: (s.as_dict() if s is not None else None) for m, s in row.metrics.items()}}
-                 for row in rows],
-        "cells": [{"slug": o.cell.slug, "params": o.cell.params, "seed": o.cell.seed, "status": o.status,
-                   "folder": str(o.folder), "metrics": metric_values(o.evaluation)} for o in outcomes],
+        "rows": [
+            {
+                "params": row.params,
+                "n": row.n,
+                "cells": list(row.cells),
+                "metrics": {m: (s.as_dict() if s is not None else None) for m, s in row.metrics.items()},
+            }
+            for row in rows
+        ],
+        "cells": [
+            {
+                "slug": o.cell.slug,
+                "params": o.cell.params,
+                "seed": o.cell.seed,
+                "status": o.status,
+                "folder": str(o.folder),
+                "metrics": metric_values(o.evaluation),
+            }
+            for o in outcomes
+        ],
     }
     summary = write_text(out / SUMMARY, json.dumps(record, indent=1, default=str) + "\n")
     return markdown, summary

@@ -52,8 +52,9 @@ def run_state(run: Path) -> RunState:
     return FRESH
 
 
-def continue_run(spec: Spec, run: Path, state: RunState, *, base_dir: str | os.PathLike[str],
-                 device: str) -> TrainResult:
+def continue_run(
+    spec: Spec, run: Path, state: RunState, *, base_dir: str | os.PathLike[str], device: str
+) -> TrainResult:
     """Train ``run`` to its last step from where ``state`` (:func:`run_state`) says it stands.
 
     Raises:
@@ -61,8 +62,9 @@ def continue_run(spec: Spec, run: Path, state: RunState, *, base_dir: str | os.P
         TrainingError, DataError, CheckpointError: from the run.
     """
     if state not in (RESUME, FRESH):
-        raise ValueError(f"continue_run: state {state!r}: choose {RESUME!r} or {FRESH!r}; a finished run is "
-                         "evaluated, not trained")
+        raise ValueError(
+            f"continue_run: state {state!r}: choose {RESUME!r} or {FRESH!r}; a finished run is evaluated, not trained"
+        )
     if state == FRESH and run.exists():
         shutil.rmtree(run)  # a start that wrote no checkpoint: nothing to resume
     return train(spec, run, base_dir=base_dir, resume=state == RESUME, device=device)

@@ -76,8 +76,11 @@ class CellOutcome:
         """``ran (3.1 s)``, ``resumed from step 2 (1.2 s)``, ``skipped (finished)``, ..."""
         if self.status == "skipped":
             return "skipped (finished)"
-        what = {"evaluated": "evaluated (trained before)", "trained": "trained",
-                "resumed": f"resumed from step {self.resumed_from}"}[self.status]
+        what = {
+            "evaluated": "evaluated (trained before)",
+            "trained": "trained",
+            "resumed": f"resumed from step {self.resumed_from}",
+        }[self.status]
         return f"{what} ({self.seconds:.1f} s)"
 
 
@@ -110,10 +113,18 @@ class SweepResult:
         return f"SweepResult(out_dir={str(self.out_dir)!r}, cells={len(self.outcomes)}, counts={self.counts()})"
 
 
-def run_sweep(spec_path: str | os.PathLike[str], params: Mapping[str, Sequence[str]],
-              out_dir: str | os.PathLike[str], *, seeds: int = 1, base_dir: str | os.PathLike[str] | None = None,
-              device: str = "cpu", split: str = "val", max_steps: int | None = None,
-              progress: Callable[[str], None] | None = None) -> SweepResult:
+def run_sweep(
+    spec_path: str | os.PathLike[str],
+    params: Mapping[str, Sequence[str]],
+    out_dir: str | os.PathLike[str],
+    *,
+    seeds: int = 1,
+    base_dir: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    split: str = "val",
+    max_steps: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SweepResult:
     """Train and evaluate every cell of the grid (skipping finished ones), then write the report.
 
     Args:
@@ -150,15 +161,22 @@ def run_sweep(spec_path: str | os.PathLike[str], params: Mapping[str, Sequence[s
         rows = aggregate(grid, [o.evaluation for o in outcomes])
         markdown, summary = write_report(out, grid, rows, outcomes, split=split)
         plots = write_plots(out, grid, rows, split=split)
-    return SweepResult(out, grid, split, tuple(outcomes), tuple(rows), markdown_table(grid, rows), markdown,
-                       summary, tuple(plots))
+    return SweepResult(
+        out, grid, split, tuple(outcomes), tuple(rows), markdown_table(grid, rows), markdown, summary, tuple(plots)
+    )
 
 
 # ----------------------------------------------------------------------------- one cell
 def cell_record(cell: Cell) -> dict[str, Any]:
     """What ``cell.json`` holds: the settings, the seed, the spec and its hash."""
-    return {"slug": cell.slug, "params": cell.params, "raw": dict(zip(cell.params, cell.raw)), "seed": cell.seed,
-            "spec_hash": spec_hash(cell.spec), "spec": cell.spec.model_dump(mode="json")}
+    return {
+        "slug": cell.slug,
+        "params": cell.params,
+        "raw": dict(zip(cell.params, cell.raw)),
+        "seed": cell.seed,
+        "spec_hash": spec_hash(cell.spec),
+        "spec": cell.spec.model_dump(mode="json"),
+    }
 
 
 def check_cells(out: Path, grid: Grid) -> None:
@@ -174,11 +192,16 @@ def check_cells(out: Path, grid: Grid) -> None:
         if problem:
             problems.append(problem)
     if problems:
-        shown = problems[:MAX_LISTED] + ([f"... and {len(problems) - MAX_LISTED} more"] if len(problems) > MAX_LISTED else [])
-        raise SweepError(f"{len(problems)} cell folder(s) under {str(out / CELLS)!r} do not match this sweep; "
-                         "nothing was run:\n" + "\n".join(f"  {p}" for p in shown) +
-                         f"\nrun the sweep with the spec and {opt('max-steps')} those cells were trained with, "
-                         f"give a new {opt('out')}, or remove those cell folders")
+        shown = problems[:MAX_LISTED] + (
+            [f"... and {len(problems) - MAX_LISTED} more"] if len(problems) > MAX_LISTED else []
+        )
+        raise SweepError(
+            f"{len(problems)} cell folder(s) under {str(out / CELLS)!r} do not match this sweep; "
+            "nothing was run:\n"
+            + "\n".join(f"  {p}" for p in shown)
+            + f"\nrun the sweep with the spec and {opt('max-steps')} those cells were trained with, "
+            f"give a new {opt('out')}, or remove those cell folders"
+        )
 
 
 def _cell_problem(folder: Path, cell: Cell) -> str | None:
@@ -216,7 +239,8 @@ def run_cell(cell: Cell, folder: Path, *, base_dir: Path, device: str, split: st
         if not (folder / CELL_RECORD).is_file():
             write_text(folder / CELL_RECORD, json.dumps(cell_record(cell), indent=1) + "\n")
         resumed_from = continue_run(cell.spec, run, state, base_dir=base_dir, device=device).resumed_from
-    evaluation = evaluate_run(run, split=split, device=device, base_dir=base_dir, timing=False,
-                              alignment=False)  # a sweep reports quality, not speed
+    evaluation = evaluate_run(
+        run, split=split, device=device, base_dir=base_dir, timing=False, alignment=False
+    )  # a sweep reports quality, not speed
     write_text(folder / EVAL, json.dumps(evaluation, indent=1) + "\n")
     return CellOutcome(cell, folder, status, evaluation, time.perf_counter() - start, resumed_from)

@@ -25,6 +25,13 @@ from taskgraph.train.run_checkpoint import (
 )
 
 __all__ = [  # the stage's public API; the other names imported above are internal
-    "EvalResult", "MultiTaskSampler", "TrainResult", "TrainingError", "evaluate", "list_checkpoints",
-    "load_task_data", "read_checkpoint", "train",
+    "EvalResult",
+    "MultiTaskSampler",
+    "TrainResult",
+    "TrainingError",
+    "evaluate",
+    "list_checkpoints",
+    "load_task_data",
+    "read_checkpoint",
+    "train",
 ]

@@ -83,8 +83,16 @@ class TaskData:
         return f"TaskData(name={self.name!r}, task_id={self.task_id}, n={len(self)}, width={self.ids.shape[1]})"
 
 
-def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, max_length: int,
-                    pad_id: int, vocab_size: int | None = None, target: TargetLayout | None = None) -> TaskData:
+def encode_examples(
+    examples: Examples,
+    task_id: int,
+    *,
+    tokenizer: Any | None,
+    max_length: int,
+    pad_id: int,
+    vocab_size: int | None = None,
+    target: TargetLayout | None = None,
+) -> TaskData:
     """Token ids of every example: the tokenizer's (truncated at ``max_length``) or the given ``token_ids``.
 
     A generative task's examples (``target``: its layout) keep the end of a long prompt and their targets
@@ -96,18 +104,24 @@ def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, 
             longer than its task's ``max_new_tokens``.
     """
     if examples.generative != (target is not None):
-        raise DataError(f"task {examples.task!r}: its examples {'carry' if examples.generative else 'lack'} targets "
-                        f"but the task is {'not ' if target is None else ''}generative here (objective and model disagree)")
+        raise DataError(
+            f"task {examples.task!r}: its examples {'carry' if examples.generative else 'lack'} targets "
+            f"but the task is {'not ' if target is None else ''}generative here (objective and model disagree)"
+        )
     if examples.token_ids is not None:
         sequences = [list(map(int, row)) for row in examples.token_ids]
         longest = max((len(s) for s in sequences), default=0)
         if longest > max_length:
-            raise DataError(f"task {examples.task!r}: token_ids rows are up to {longest} tokens long but "
-                            f"model.max_length is {max_length}; raise model.max_length or shorten the rows")
+            raise DataError(
+                f"task {examples.task!r}: token_ids rows are up to {longest} tokens long but "
+                f"model.max_length is {max_length}; raise model.max_length or shorten the rows"
+            )
     else:
         if tokenizer is None:
-            raise DataError(f"task {examples.task!r} has text data but the model has no tokenizer; give "
-                            f"model.tokenizer (a local directory or package: path) in the spec")
+            raise DataError(
+                f"task {examples.task!r} has text data but the model has no tokenizer; give "
+                f"model.tokenizer (a local directory or package: path) in the spec"
+            )
         if target is not None:
             from taskgraph.model.lm_text import tokenize_prompts
 
@@ -126,15 +140,19 @@ def encode_examples(examples: Examples, task_id: int, *, tokenizer: Any | None, 
         top = max(max(s) for s in sequences)
         low = min(min(s) for s in sequences)
         if top >= vocab_size or low < 0:
-            raise DataError(f"task {examples.task!r}: token id {top if top >= vocab_size else low} is outside "
-                            f"the model's vocabulary [0, {vocab_size}); the data and model.config disagree")
+            raise DataError(
+                f"task {examples.task!r}: token id {top if top >= vocab_size else low} is outside "
+                f"the model's vocabulary [0, {vocab_size}); the data and model.config disagree"
+            )
     labels = torch.tensor(examples.labels, dtype=torch.long)  # [N]
     if target is None:
         return TaskData(examples.task, task_id, ids, lengths, labels)
     targets, choices = encode_targets(examples, target, tokenizer)  # [N, T]
     if vocab_size is not None and int(targets.max()) >= vocab_size:
-        raise DataError(f"task {examples.task!r}: target token id {int(targets.max())} is outside the model's "
-                        f"vocabulary [0, {vocab_size}); the data and model.config disagree")
+        raise DataError(
+            f"task {examples.task!r}: target token id {int(targets.max())} is outside the model's "
+            f"vocabulary [0, {vocab_size}); the data and model.config disagree"
+        )
     return TaskData(examples.task, task_id, ids, lengths, labels, targets, target.kind, choices)
 
 
@@ -144,10 +162,18 @@ def tokenizer_pad_id(tokenizer: Any | None) -> int:
     return int(pad) if pad is not None else 0
 
 
-def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, pad_id: int,
-                   vocab_size: int | None = None, splits: Sequence[str] = ("train", "val"),
-                   problems: list[str] | None = None, skip: Collection[str] = (),
-                   lm: LMInfo | None = None) -> dict[str, list[TaskData]]:
+def load_task_data(
+    spec: Spec,
+    base_dir: str | Path,
+    *,
+    tokenizer: Any | None,
+    pad_id: int,
+    vocab_size: int | None = None,
+    splits: Sequence[str] = ("train", "val"),
+    problems: list[str] | None = None,
+    skip: Collection[str] = (),
+    lm: LMInfo | None = None,
+) -> dict[str, list[TaskData]]:
     """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order.
 
     ``lm`` (:meth:`LMInfo.of` the model) encodes the generative tasks' targets for the model's layout.
@@ -168,11 +194,23 @@ def load_task_data(spec: Spec, base_dir: str | Path, *, tokenizer: Any | None, p
                 raise DataError(f"task {task.name!r} generates, but the model has no LM head to write with")
             for split in splits:
                 examples = source.load(split)
-                encoded = encode_examples(examples, task_id, tokenizer=tokenizer, pad_id=pad_id,
-                                          max_length=spec.model.max_length, vocab_size=vocab_size, target=layout)
+                encoded = encode_examples(
+                    examples,
+                    task_id,
+                    tokenizer=tokenizer,
+                    pad_id=pad_id,
+                    max_length=spec.model.max_length,
+                    vocab_size=vocab_size,
+                    target=layout,
+                )
                 if split == "train":
-                    encoded = perturb_train(encoded, task.num_labels, limit=training.train_examples,
-                                            noise=training.label_noise, seed=training.seed)
+                    encoded = perturb_train(
+                        encoded,
+                        task.num_labels,
+                        limit=training.train_examples,
+                        noise=training.label_noise,
+                        seed=training.seed,
+                    )
                 out[split].append(encoded)
         except TaskgraphError as exc:
             if problems is None:
@@ -335,25 +373,40 @@ class MultiTaskSampler:
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-ready state: generator, per-task epoch and position, and what the sampler was built with."""
-        return {"generator": encode_state(self.generator.get_state()), "epoch": list(self.epoch),
-                "position": list(self.position), "sizes": list(self.sizes), "mode": self.mode,
-                "temperature": self.temperature, "seed": self.seed}
+        return {
+            "generator": encode_state(self.generator.get_state()),
+            "epoch": list(self.epoch),
+            "position": list(self.position),
+            "sizes": list(self.sizes),
+            "mode": self.mode,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state``; CheckpointError when it is malformed or was built for other data."""
         try:
-            same = (list(state["sizes"]) == self.sizes and state["mode"] == self.mode
-                    and float(state["temperature"]) == self.temperature and int(state["seed"]) == self.seed)
+            same = (
+                list(state["sizes"]) == self.sizes
+                and state["mode"] == self.mode
+                and float(state["temperature"]) == self.temperature
+                and int(state["seed"]) == self.seed
+            )
             epoch, position = [int(e) for e in state["epoch"]], [int(p) for p in state["position"]]
             generator = decode_state(state["generator"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"the sampler state is malformed ({type(exc).__name__}: {exc})") from None
         if not same:
-            raise CheckpointError(f"the sampler state was saved for task sizes {state.get('sizes')} "
-                                  f"({state.get('mode')}), but the data now gives {self.sizes} ({self.mode}); "
-                                  f"the training data changed since the checkpoint")
-        if len(epoch) != len(self.sizes) or len(position) != len(self.sizes) or any(
-                not 0 <= p <= n for p, n in zip(position, self.sizes)):
+            raise CheckpointError(
+                f"the sampler state was saved for task sizes {state.get('sizes')} "
+                f"({state.get('mode')}), but the data now gives {self.sizes} ({self.mode}); "
+                f"the training data changed since the checkpoint"
+            )
+        if (
+            len(epoch) != len(self.sizes)
+            or len(position) != len(self.sizes)
+            or any(not 0 <= p <= n for p, n in zip(position, self.sizes))
+        ):
             raise CheckpointError("the sampler state's epochs / positions do not fit the task sizes")
         try:
             self.generator.set_state(generator)
@@ -392,16 +445,29 @@ class Batch:
     def to(self, device: torch.device | str) -> Batch:
         """This batch on ``device``, but ``tasks`` (``[U]``) stays on the host: the model moves it for the router and
         reads its ids for the heads there, without waiting for the device."""
-        moved = (None if t is None else t.to(device, non_blocking=True) for t in (
-            self.input_ids, self.attention_mask, self.labels, self.task_ids))
-        return Batch(*moved, self.tasks, self.inverse.to(device, non_blocking=True),
-                     None if self.targets is None else self.targets.to(device, non_blocking=True))
+        moved = (
+            None if t is None else t.to(device, non_blocking=True)
+            for t in (self.input_ids, self.attention_mask, self.labels, self.task_ids)
+        )
+        return Batch(
+            *moved,
+            self.tasks,
+            self.inverse.to(device, non_blocking=True),
+            None if self.targets is None else self.targets.to(device, non_blocking=True),
+        )
 
     def rows(self, part: slice) -> Batch:
         """Examples ``part`` of this batch, as wide as the whole batch, keeping the whole batch's distinct
         tasks (``inverse`` still points into them): one process's share of a data-parallel step."""
-        return Batch(self.input_ids[part], self.attention_mask[part], self.labels[part], self.task_ids[part],
-                     self.tasks, self.inverse[part], None if self.targets is None else self.targets[part])
+        return Batch(
+            self.input_ids[part],
+            self.attention_mask[part],
+            self.labels[part],
+            self.task_ids[part],
+            self.tasks,
+            self.inverse[part],
+            None if self.targets is None else self.targets[part],
+        )
 
     def task_names(self, names: Sequence[str]) -> list[str]:
         """The names of the distinct tasks of the batch."""

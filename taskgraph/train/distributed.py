@@ -110,8 +110,11 @@ class DataParallel:
         One all-reduce per gradient dtype; the presence flags and ``values`` ride with the float32 buffer.
         Afterwards each ``p.grad`` is a view of the summed buffer. Returns the summed ``values``.
         """
-        flags = torch.tensor([float(p.grad is not None) for p in params] + [float(v) for v in values],
-                             dtype=torch.float32, device=self.device)  # [P + V]
+        flags = torch.tensor(
+            [float(p.grad is not None) for p in params] + [float(v) for v in values],
+            dtype=torch.float32,
+            device=self.device,
+        )  # [P + V]
         groups: dict[torch.dtype, list[nn.Parameter]] = {torch.float32: []}
         for p in params:
             groups.setdefault(p.dtype, []).append(p)
@@ -124,14 +127,14 @@ class DataParallel:
         for group, flat in buffers:
             offset = 0
             for p in group:
-                p.grad = flat[offset: offset + p.numel()].view_as(p)
+                p.grad = flat[offset : offset + p.numel()].view_as(p)
                 offset += p.numel()
             if group is groups[torch.float32]:
                 flags = flat[offset:]  # [P + V]
         for p, seen in zip(params, flags[: len(params)].tolist()):
             if seen == 0:
                 p.grad = None
-        return flags[len(params):].tolist()
+        return flags[len(params) :].tolist()
 
     # ---- state from rank 0 -----------------------------------------------------------------
     def broadcast_json(self, value: Any) -> Any:
@@ -157,8 +160,10 @@ class DataParallel:
         theirs = self.broadcast_json(layout)
         if theirs != layout:
             differ = [a[0] for a, b in zip(theirs, layout) if a != b] or ["(the number of tensors)"]
-            raise DistributedError(f"rank {self.rank}: its model differs from rank 0's at {differ[:4]}; every "
-                                   "process must build the same model from the same spec")
+            raise DistributedError(
+                f"rank {self.rank}: its model differs from rank 0's at {differ[:4]}; every "
+                "process must build the same model from the same spec"
+            )
         self.broadcast_tensors(t.data for t in state.values())
 
     def share_resume_state(self, step: int, sampler: Any, optimizer: torch.optim.Optimizer) -> int:
@@ -171,18 +176,26 @@ class DataParallel:
 
         tensors, meta = optimizer_tensors(optimizer) if self.main else ({}, {})
         layout = [[name, list(t.shape), str(t.dtype).removeprefix("torch.")] for name, t in tensors.items()]
-        shared = self.broadcast_json({"step": step, "sampler": sampler.state_dict(), "optimizer": meta,
-                                      "tensors": layout} if self.main else None)
+        shared = self.broadcast_json(
+            {"step": step, "sampler": sampler.state_dict(), "optimizer": meta, "tensors": layout} if self.main else None
+        )
         if shared["step"] == 0:
             return 0
-        received = tensors if self.main else {name: torch.empty(shape, dtype=getattr(torch, dtype))
-                                              for name, shape, dtype in shared["tensors"]}
+        received = (
+            tensors
+            if self.main
+            else {name: torch.empty(shape, dtype=getattr(torch, dtype)) for name, shape, dtype in shared["tensors"]}
+        )
         moved = {name: t.to(self.device) for name, t in received.items()}  # nccl broadcasts device tensors
         self.broadcast_tensors(moved.values())
         if not self.main:
             sampler.load_state_dict(shared["sampler"])
-            load_optimizer_state(optimizer, {k: v.cpu() for k, v in moved.items()}, shared["optimizer"],
-                                 f"rank 0's optimizer state (rank {self.rank})")
+            load_optimizer_state(
+                optimizer,
+                {k: v.cpu() for k, v in moved.items()},
+                shared["optimizer"],
+                f"rank 0's optimizer state (rank {self.rank})",
+            )
         return int(shared["step"])
 
     def barrier(self) -> None:
@@ -204,7 +217,8 @@ class DataParallel:
             first = _first_sentence(str(exc)) or type(exc).__name__
             raise DistributedError(
                 f"rank {self.rank} of {self.world}: lost the other processes while {what} ({first}); another "
-                f"process ended or stopped answering (its own message says why), so this one stops too") from None
+                f"process ended or stopped answering (its own message says why), so this one stops too"
+            ) from None
 
     def __repr__(self) -> str:
         return f"DataParallel(rank={self.rank}, world={self.world}, device={self.device}, backend={self.backend!r})"
@@ -232,9 +246,11 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
     except ValueError:
-        raise DistributedError("WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (torchrun sets them); got "
-                               f"{os.environ.get('WORLD_SIZE')!r}, {os.environ.get('RANK')!r}, "
-                               f"{os.environ.get('LOCAL_RANK')!r}") from None
+        raise DistributedError(
+            "WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (torchrun sets them); got "
+            f"{os.environ.get('WORLD_SIZE')!r}, {os.environ.get('RANK')!r}, "
+            f"{os.environ.get('LOCAL_RANK')!r}"
+        ) from None
     if world <= 1:
         return None
     if not 0 <= rank < world:
@@ -242,8 +258,10 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
     timeout = _timeout()
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
-            raise DistributedError(f"LOCAL_RANK={local} but this machine has {torch.cuda.device_count()} CUDA "
-                                   "device(s); start at most that many processes per machine (--nproc_per_node)")
+            raise DistributedError(
+                f"LOCAL_RANK={local} but this machine has {torch.cuda.device_count()} CUDA "
+                "device(s); start at most that many processes per machine (--nproc_per_node)"
+            )
         device, backend = torch.device("cuda", local), "nccl"
         torch.cuda.set_device(device)
     else:
@@ -252,9 +270,11 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
         try:
             dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(seconds=timeout))
         except (RuntimeError, ValueError) as exc:
-            raise DistributedError(f"rank {rank} of {world}: could not join the process group ({backend}): {exc}; "
-                                   "start the job with torchrun (it sets MASTER_ADDR, MASTER_PORT, RANK, "
-                                   "WORLD_SIZE)") from None
+            raise DistributedError(
+                f"rank {rank} of {world}: could not join the process group ({backend}): {exc}; "
+                "start the job with torchrun (it sets MASTER_ADDR, MASTER_PORT, RANK, "
+                "WORLD_SIZE)"
+            ) from None
     parallel = DataParallel(rank, world, device, backend)
     signal.signal(signal.SIGTERM, _stopped_by(parallel))
     return parallel
@@ -275,7 +295,9 @@ def _timeout() -> float:
 
 def _stopped_by(parallel: DataParallel) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
-        raise DistributedError(f"rank {parallel.rank} of {parallel.world}: stopped by the launcher (SIGTERM): torchrun "
-                               "ends every process of the job when one of them fails; that one's message says why")
+        raise DistributedError(
+            f"rank {parallel.rank} of {parallel.world}: stopped by the launcher (SIGTERM): torchrun "
+            "ends every process of the job when one of them fails; that one's message says why"
+        )
 
     return handler

@@ -44,8 +44,15 @@ class EvalResult:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Sequence[TaskData], *, pad_id: int, batch_size: int = EVAL_BATCH_SIZE,
-             device: torch.device | str = "cpu", autocast: bool = False) -> EvalResult:
+def evaluate(
+    model: nn.Module,
+    data: Sequence[TaskData],
+    *,
+    pad_id: int,
+    batch_size: int = EVAL_BATCH_SIZE,
+    device: torch.device | str = "cpu",
+    autocast: bool = False,
+) -> EvalResult:
     """Accuracy and loss of ``model`` on every task's examples in ``data`` (e.g. the val split).
 
     Args:
@@ -63,16 +70,23 @@ def evaluate(model: nn.Module, data: Sequence[TaskData], *, pad_id: int, batch_s
         for task in data:
             correct = 0
             if task.targets is not None:
-                correct, summed = score_generative(model, task, pad_id=pad_id, batch_size=batch_size, device=device,
-                                                   autocast=_autocast(device, autocast))
+                correct, summed = score_generative(
+                    model,
+                    task,
+                    pad_id=pad_id,
+                    batch_size=batch_size,
+                    device=device,
+                    autocast=_autocast(device, autocast),
+                )
                 acc[task.name] = correct / len(task)
                 total_loss, total = total_loss + summed, total + len(task)
                 continue
             for batch in task_batches(task, batch_size, pad_id):
                 batch = batch.to(device)
                 with _autocast(device, autocast):
-                    logits = model(batch.input_ids, batch.attention_mask, batch.task_ids,
-                                   distinct=(batch.tasks, batch.inverse)).logits  # [b, C_max]
+                    logits = model(
+                        batch.input_ids, batch.attention_mask, batch.task_ids, distinct=(batch.tasks, batch.inverse)
+                    ).logits  # [b, C_max]
                 logits = logits.float()
                 total_loss += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
                 correct += int((logits.argmax(dim=-1) == batch.labels).sum())

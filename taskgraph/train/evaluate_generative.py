@@ -22,17 +22,29 @@ if TYPE_CHECKING:
 
 
 @torch.no_grad()
-def score_generative(model: TaskGraphModel, task: TaskData, *, pad_id: int, batch_size: int,
-                     device: torch.device, autocast: contextlib.AbstractContextManager[Any] | None = None
-                     ) -> tuple[int, float]:
+def score_generative(
+    model: TaskGraphModel,
+    task: TaskData,
+    *,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    autocast: contextlib.AbstractContextManager[Any] | None = None,
+) -> tuple[int, float]:
     """``(correct examples, summed example loss)`` of one generative task (the model already in eval mode)."""
     correct, loss_sum = 0, 0.0
     hits: list[bool] = []
     for batch in task_batches(task, batch_size, pad_id):
         batch = batch.to(device)
         with autocast or contextlib.nullcontext():
-            out = model(batch.input_ids, batch.attention_mask, batch.task_ids, batch.labels,
-                        distinct=(batch.tasks, batch.inverse), targets=batch.targets)
+            out = model(
+                batch.input_ids,
+                batch.attention_mask,
+                batch.task_ids,
+                batch.labels,
+                distinct=(batch.tasks, batch.inverse),
+                targets=batch.targets,
+            )
         loss_sum += float(out.example_loss.float().sum())
         hits += out.target_hits.tolist()
     if task.choices is None:

@@ -110,9 +110,16 @@ class TrainResult:
     plots: list[Path] = field(default_factory=list)  # RUN/plots/*.png, written at the end
 
 
-def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.PathLike[str] = ".",
-          resume: bool = False, overwrite: bool = False, max_steps: int | None = None,
-          device: str = "cpu") -> TrainResult:
+def train(
+    spec: Spec,
+    out_dir: str | os.PathLike[str],
+    *,
+    base_dir: str | os.PathLike[str] = ".",
+    resume: bool = False,
+    overwrite: bool = False,
+    max_steps: int | None = None,
+    device: str = "cpu",
+) -> TrainResult:
     """Train ``spec`` into the run directory ``out_dir`` (see the module docstring for its layout).
 
     Args:
@@ -140,8 +147,9 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
     if max_steps is not None and max_steps < 1:
         raise TrainingError(f"max_steps must be at least 1, got {max_steps}")
     if resume and overwrite:
-        raise TrainingError("resume and overwrite contradict each other: resume continues the run, overwrite "
-                            "starts it afresh; give one")
+        raise TrainingError(
+            "resume and overwrite contradict each other: resume continues the run, overwrite starts it afresh; give one"
+        )
     stop = training.steps if max_steps is None else min(max_steps, training.steps)
     run = Path(out_dir)
     parallel = data_parallel_from_env(dev)  # torchrun with several processes: data parallel, else None
@@ -150,8 +158,10 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
             held.callback(parallel.close)
             dev = parallel.device
             if training.batch_size < parallel.world:
-                raise TrainingError(f"training.batch_size = {training.batch_size} is the whole step's batch, split "
-                                    f"across {parallel.world} processes: give at least one example per process")
+                raise TrainingError(
+                    f"training.batch_size = {training.batch_size} is the whole step's batch, split "
+                    f"across {parallel.world} processes: give at least one example per process"
+                )
         checkpoint = None
         if parallel is None or parallel.main:  # rank 0 alone reads and writes the run folder
             check_output_folder(run, kind="train", sources=[base_dir])
@@ -159,18 +169,37 @@ def train(spec: Spec, out_dir: str | os.PathLike[str], *, base_dir: str | os.Pat
                 held.enter_context(run_lock(run, what="run folder"))
             checkpoint = _checkpoint_to_resume(run, spec) if resume else _check_fresh(run, spec, overwrite)
         try:
-            return _train(spec, run, held, checkpoint, base_dir=base_dir, overwrite=overwrite, stop=stop, dev=dev,
-                          parallel=parallel)
+            return _train(
+                spec,
+                run,
+                held,
+                checkpoint,
+                base_dir=base_dir,
+                overwrite=overwrite,
+                stop=stop,
+                dev=dev,
+                parallel=parallel,
+            )
         except DistributedError as exc:
             saved = list_checkpoints(run) if run.is_dir() else []
             last = f"the last checkpoint is {str(saved[-1])!r}" if saved else "no checkpoint was written yet"
-            raise DistributedError(f"{exc}; {last} (resume: the same command with {opt('resume')}, with any "
-                                   "number of processes)") from None
+            raise DistributedError(
+                f"{exc}; {last} (resume: the same command with {opt('resume')}, with any number of processes)"
+            ) from None
 
 
-def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunCheckpoint | None, *,
-           base_dir: str | os.PathLike[str], overwrite: bool, stop: int, dev: torch.device,
-           parallel: DataParallel | None = None) -> TrainResult:
+def _train(
+    spec: Spec,
+    run: Path,
+    held: contextlib.ExitStack,
+    checkpoint: RunCheckpoint | None,
+    *,
+    base_dir: str | os.PathLike[str],
+    overwrite: bool,
+    stop: int,
+    dev: torch.device,
+    parallel: DataParallel | None = None,
+) -> TrainResult:
     training, cuda = spec.training, dev.type == "cuda"
     main = parallel is None or parallel.main
     with _deterministic(cuda):
@@ -184,12 +213,19 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
         if parallel is not None:
             parallel.broadcast_module(model)
         pad_id = tokenizer_pad_id(model.tokenizer)
-        data = load_task_data(spec, base_dir, tokenizer=model.tokenizer, pad_id=pad_id,
-                              vocab_size=model.base.get_input_embeddings().num_embeddings, lm=LMInfo.of(model))
+        data = load_task_data(
+            spec,
+            base_dir,
+            tokenizer=model.tokenizer,
+            pad_id=pad_id,
+            vocab_size=model.base.get_input_embeddings().num_embeddings,
+            lm=LMInfo.of(model),
+        )
         train_data, val_data = data["train"], data["val"]
         names = [t.name for t in train_data]
-        sampler = MultiTaskSampler([len(t) for t in train_data], training.sampling,
-                                   training.sampling_temperature, seed=training.seed)
+        sampler = MultiTaskSampler(
+            [len(t) for t in train_data], training.sampling, training.sampling_temperature, seed=training.seed
+        )
         optimizer = build_optimizer(model, training)
         trainable = [p for group in optimizer.param_groups for p in group["params"]]
         forward = _compiled(model) if training.compile else model  # the training steps' forward
@@ -199,8 +235,9 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
         if checkpoint is not None:
             state = checkpoint.state
             _check_same_data(state.data, fingerprints, checkpoint.folder)
-            load_optimizer_state(optimizer, checkpoint.optimizer_tensors, checkpoint.optimizer_meta,
-                                 str(checkpoint.folder))
+            load_optimizer_state(
+                optimizer, checkpoint.optimizer_tensors, checkpoint.optimizer_meta, str(checkpoint.folder)
+            )
             sampler.load_state_dict(state.sampler)
         if parallel is not None:  # rank 0's step, sampler and optimizer state (a resume) on every rank
             state.step = parallel.share_resume_state(state.step, sampler, optimizer)
@@ -216,8 +253,13 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             (run / LOG).write_bytes(b"")
         elif main:
             if read_marker(run) is None:
-                write_marker(run, "train", spec.name, spec_hash=spec_hash(spec),  # a run from before markers
-                             spec_dir=str(Path(base_dir).resolve()))
+                write_marker(
+                    run,
+                    "train",
+                    spec.name,
+                    spec_hash=spec_hash(spec),  # a run from before markers
+                    spec_dir=str(Path(base_dir).resolve()),
+                )
             remove_partial(run)
             _cut_log(run / LOG, state.log_bytes)
             restore_rng(state.rng, cuda)
@@ -235,25 +277,46 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
                 factor = apply_lr(optimizer, step - 1, training)
                 batch = collate(sampler.sample(training.batch_size), train_data, pad_id)  # the same on every rank
                 optimizer.zero_grad(set_to_none=True)
-                loss_value, task_value, reg_value = step_gradients(model, batch, trainable, dev, step, training.seed,
-                                                                   parallel, forward)
+                loss_value, task_value, reg_value = step_gradients(
+                    model, batch, trainable, dev, step, training.seed, parallel, forward
+                )
                 if not math.isfinite(loss_value):
-                    raise TrainingError(_non_finite_message(step, f"the loss is not finite (task loss {task_value}, "
-                                                            f"router regularizer {reg_value})",
-                                                            batch.task_names(names), list_checkpoints(run)))
+                    raise TrainingError(
+                        _non_finite_message(
+                            step,
+                            f"the loss is not finite (task loss {task_value}, router regularizer {reg_value})",
+                            batch.task_names(names),
+                            list_checkpoints(run),
+                        )
+                    )
                 grad_norm = torch.nn.utils.clip_grad_norm_(trainable, training.grad_clip or math.inf)  # inf: no clip
                 if not math.isfinite(float(grad_norm)):
-                    raise TrainingError(_non_finite_message(step, f"the gradient norm is {float(grad_norm)}",
-                                                            batch.task_names(names), list_checkpoints(run)))
+                    raise TrainingError(
+                        _non_finite_message(
+                            step,
+                            f"the gradient norm is {float(grad_norm)}",
+                            batch.task_names(names),
+                            list_checkpoints(run),
+                        )
+                    )
                 optimizer.step()
 
                 seconds = time.perf_counter() - tick
                 step_seconds, session_examples = step_seconds + seconds, session_examples + batch.size
                 state.step, state.examples = step, state.examples + batch.size
-                _write_line(log, {"step": step, "split": "train", "loss": loss_value, "task_loss": task_value,
-                                  "reg_loss": reg_value, "lr_adapters": training.lr.adapters * factor,
-                                  "examples_per_s": batch.size / max(seconds, 1e-9),
-                                  "time": elapsed_before + time.perf_counter() - session_start})
+                _write_line(
+                    log,
+                    {
+                        "step": step,
+                        "split": "train",
+                        "loss": loss_value,
+                        "task_loss": task_value,
+                        "reg_loss": reg_value,
+                        "lr_adapters": training.lr.adapters * factor,
+                        "examples_per_s": batch.size / max(seconds, 1e-9),
+                        "time": elapsed_before + time.perf_counter() - session_start,
+                    },
+                )
                 board.train_step(step, loss_value, task_value, reg_value, optimizer)
                 progress.update(step, loss_value, session_examples / max(step_seconds, 1e-9))
                 if parallel is None or parallel.faults_here():
@@ -287,17 +350,32 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
             model.routing_seed = None
         if not main:  # rank 0 validates and writes; the others return its figures once it has
             assert parallel is not None
-            return _rank_result(parallel.broadcast_json(None), run, state.step, training.steps, model, parallel.rank,
-                                resumed_from, session_examples / step_seconds if step_seconds > 0 else 0.0)
+            return _rank_result(
+                parallel.broadcast_json(None),
+                run,
+                state.step,
+                training.steps,
+                model,
+                parallel.rank,
+                resumed_from,
+                session_examples / step_seconds if step_seconds > 0 else 0.0,
+            )
         assert last_eval is not None
         _save_model(model, run / FINAL, None)
         best_step, best_mean_acc, best_in = _best_with_final(state.best_step, state.best_mean_acc, last_eval)
         result = TrainResult(
-            run_dir=run, step=state.step, completed=state.step == training.steps, final=last_eval[1],
-            best_step=best_step, best_mean_acc=best_mean_acc, best_in=best_in,
+            run_dir=run,
+            step=state.step,
+            completed=state.step == training.steps,
+            final=last_eval[1],
+            best_step=best_step,
+            best_mean_acc=best_mean_acc,
+            best_in=best_in,
             wall_time_s=elapsed_before + time.perf_counter() - session_start,
             examples_per_s=session_examples / step_seconds if step_seconds > 0 else 0.0,
-            resumed_from=resumed_from, model=model)
+            resumed_from=resumed_from,
+            model=model,
+        )
         write_text(run / SUMMARY, json.dumps(_summary(result, spec, base_dir, dev), indent=2) + "\n")
         from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)
 
@@ -307,9 +385,16 @@ def _train(spec: Spec, run: Path, held: contextlib.ExitStack, checkpoint: RunChe
         return result
 
 
-def step_gradients(model: TaskGraphModel, batch: Batch, trainable: list[torch.nn.Parameter], dev: torch.device,
-                   step: int, seed: int, parallel: DataParallel | None = None,
-                   forward: Callable[..., TaskGraphOutput] | None = None) -> tuple[float, float, float]:
+def step_gradients(
+    model: TaskGraphModel,
+    batch: Batch,
+    trainable: list[torch.nn.Parameter],
+    dev: torch.device,
+    step: int,
+    seed: int,
+    parallel: DataParallel | None = None,
+    forward: Callable[..., TaskGraphOutput] | None = None,
+) -> tuple[float, float, float]:
     """Forward and backward of one training step; returns ``(loss, task loss, regularizer)`` of the whole batch.
 
     ``forward`` is the model's forward to call (``torch.compile(model)`` under ``training.compile``; default: the
@@ -326,8 +411,14 @@ def step_gradients(model: TaskGraphModel, batch: Batch, trainable: list[torch.nn
         torch.manual_seed(rank_seed)
     with _autocast(dev.type == "cuda"):
         call = model if forward is None else forward
-        out = call(shard.input_ids, shard.attention_mask, shard.task_ids, shard.labels, distinct=(shard.tasks, shard.inverse),
-                   targets=shard.targets)
+        out = call(
+            shard.input_ids,
+            shard.attention_mask,
+            shard.task_ids,
+            shard.labels,
+            distinct=(shard.tasks, shard.inverse),
+            targets=shard.targets,
+        )
         reg_loss = model.router.regularizer()
     share = shard.size / batch.size  # the ranks' gradients sum to the whole batch's
     loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world
@@ -350,22 +441,43 @@ def _compiled(model: TaskGraphModel) -> Callable[..., TaskGraphOutput]:
 def _shared_result(result: TrainResult) -> dict[str, Any]:
     """What rank 0 tells the other processes at the end of a data-parallel run."""
     final = result.final
-    return {"final": {"acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss, "examples": final.examples},
-            "best_step": result.best_step, "best_mean_acc": result.best_mean_acc, "best_in": result.best_in,
-            "wall_time_s": result.wall_time_s}
+    return {
+        "final": {"acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss, "examples": final.examples},
+        "best_step": result.best_step,
+        "best_mean_acc": result.best_mean_acc,
+        "best_in": result.best_in,
+        "wall_time_s": result.wall_time_s,
+    }
 
 
-def _rank_result(shared: dict[str, Any], run: Path, step: int, total: int, model: TaskGraphModel, rank: int,
-                 resumed_from: int | None, examples_per_s: float) -> TrainResult:
+def _rank_result(
+    shared: dict[str, Any],
+    run: Path,
+    step: int,
+    total: int,
+    model: TaskGraphModel,
+    rank: int,
+    resumed_from: int | None,
+    examples_per_s: float,
+) -> TrainResult:
     """Another rank's :class:`TrainResult`: rank 0's validation, this process's model and speed."""
-    return TrainResult(run_dir=run, step=step, completed=step == total, final=EvalResult(**shared["final"]),
-                       best_step=shared["best_step"], best_mean_acc=shared["best_mean_acc"],
-                       best_in=shared["best_in"], wall_time_s=shared["wall_time_s"], examples_per_s=examples_per_s,
-                       resumed_from=resumed_from, model=model, rank=rank)
+    return TrainResult(
+        run_dir=run,
+        step=step,
+        completed=step == total,
+        final=EvalResult(**shared["final"]),
+        best_step=shared["best_step"],
+        best_mean_acc=shared["best_mean_acc"],
+        best_in=shared["best_in"],
+        wall_time_s=shared["wall_time_s"],
+        examples_per_s=examples_per_s,
+        resumed_from=resumed_from,
+        model=model,
+        rank=rank,
+    )
 
 
-def _best_with_final(step: int | None, acc: float | None,
-                     final: tuple[int, EvalResult]) -> tuple[int, float, str]:
+def _best_with_final(step: int | None, acc: float | None, final: tuple[int, EvalResult]) -> tuple[int, float, str]:
     """The best validation counting the final one too, and the folder holding that model.
 
     A run stopped off the validation schedule (``--max-steps``) is validated at its last step; that
@@ -396,12 +508,16 @@ def _check_fresh(run: Path, spec: Spec, overwrite: bool) -> None:
     if not held or (overwrite and marker is not None) or _never_started(run, held, marker):
         return None
     if overwrite:
-        raise TrainingError(f"{opt('overwrite')}: {str(run)!r} holds {', '.join(held[:6])} but is not a folder taskgraph "
-                            f"marked as a run (no {MARKER}); {opt('overwrite')} replaces only taskgraph's own runs, so "
-                            f"nothing was removed — give a new {opt('out')}, or remove the folder yourself")
+        raise TrainingError(
+            f"{opt('overwrite')}: {str(run)!r} holds {', '.join(held[:6])} but is not a folder taskgraph "
+            f"marked as a run (no {MARKER}); {opt('overwrite')} replaces only taskgraph's own runs, so "
+            f"nothing was removed — give a new {opt('out')}, or remove the folder yourself"
+        )
     if marker is None:
-        raise TrainingError(f"{opt('out')} {str(run)!r} is not empty ({', '.join(held[:6])}) and is not a taskgraph run; "
-                            "give a new or empty folder for the run (nothing was changed)")
+        raise TrainingError(
+            f"{opt('out')} {str(run)!r} is not empty ({', '.join(held[:6])}) and is not a taskgraph run; "
+            "give a new or empty folder for the run (nothing was changed)"
+        )
     same = ""
     if (run / SPEC).is_file():
         try:
@@ -409,12 +525,16 @@ def _check_fresh(run: Path, spec: Spec, overwrite: bool) -> None:
         except (SpecError, OSError):
             same = ""
     if not list_checkpoints(run) and not (run / FINAL).is_dir():
-        raise TrainingError(f"{opt('out')} {str(run)!r} holds a run{same} that stopped before its first checkpoint, so "
-                            f"there is nothing to resume; pass {opt('overwrite')} to start it again, or give a new {opt('out')} "
-                            "(nothing was changed)")
-    raise TrainingError(f"{opt('out')} {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass {opt('resume')} to "
-                        f"continue it with the same spec, {opt('overwrite')} to replace it, or give a new {opt('out')} "
-                        "(nothing was changed)")
+        raise TrainingError(
+            f"{opt('out')} {str(run)!r} holds a run{same} that stopped before its first checkpoint, so "
+            f"there is nothing to resume; pass {opt('overwrite')} to start it again, or give a new {opt('out')} "
+            "(nothing was changed)"
+        )
+    raise TrainingError(
+        f"{opt('out')} {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass {opt('resume')} to "
+        f"continue it with the same spec, {opt('overwrite')} to replace it, or give a new {opt('out')} "
+        "(nothing was changed)"
+    )
 
 
 def _never_started(run: Path, held: list[str], marker: dict[str, Any] | None) -> bool:
@@ -427,13 +547,17 @@ def _never_started(run: Path, held: list[str], marker: dict[str, Any] | None) ->
 
 def _checkpoint_to_resume(run: Path, spec: Spec) -> RunCheckpoint:
     if not run.is_dir():
-        raise CheckpointError(f"{opt('resume')}: {str(run)!r} does not exist; there is no run to continue "
-                              f"(drop {opt('resume')} to start one)")
+        raise CheckpointError(
+            f"{opt('resume')}: {str(run)!r} does not exist; there is no run to continue "
+            f"(drop {opt('resume')} to start one)"
+        )
     found = list_checkpoints(run)
     if not found:
-        raise CheckpointError(f"{opt('resume')}: {str(run / CHECKPOINTS)!r} holds no complete checkpoint (a run writes "
-                              f"one every training.checkpoint_every = {spec.training.checkpoint_every} steps); "
-                              f"start again without {opt('resume')} into a new {opt('out')}")
+        raise CheckpointError(
+            f"{opt('resume')}: {str(run / CHECKPOINTS)!r} holds no complete checkpoint (a run writes "
+            f"one every training.checkpoint_every = {spec.training.checkpoint_every} steps); "
+            f"start again without {opt('resume')} into a new {opt('out')}"
+        )
     checkpoint = read_checkpoint(found[-1], spec)
     _check_run_entries(run)
     if os.path.lexists(run / LOG):  # the lines resume keeps are read by the plots: check them before any write
@@ -444,21 +568,32 @@ def _checkpoint_to_resume(run: Path, spec: Spec) -> RunCheckpoint:
 def _check_run_entries(run: Path) -> None:
     """CheckpointError when an entry a resumed run writes is there but of the wrong kind (a folder where
     train.json goes, a file where plots/ goes): found now, not after the training it would cost."""
-    for name, folder in ((LOG, False), (SUMMARY, False), (SPEC, False), (BEST, True), (FINAL, True),
-                         ("plots", True), ("tensorboard", True)):
+    for name, folder in (
+        (LOG, False),
+        (SUMMARY, False),
+        (SPEC, False),
+        (BEST, True),
+        (FINAL, True),
+        ("plots", True),
+        ("tensorboard", True),
+    ):
         problem = describe(run / name)
         wrong = problem != "is a directory, not a file" if folder else problem is not None
         if wrong and problem != "does not exist":
             what = "a folder" if folder else "a regular file"
-            raise CheckpointError(f"{str(run / name)!r} {problem or 'is a regular file'}; a resumed run writes "
-                                  f"{what} there: move it away to resume the run")
+            raise CheckpointError(
+                f"{str(run / name)!r} {problem or 'is a regular file'}; a resumed run writes "
+                f"{what} there: move it away to resume the run"
+            )
 
 
 def _check_same_data(saved: dict[str, str], now: dict[str, str], folder: Path) -> None:
     changed = sorted(name for name in now if saved.get(name) != now[name])
     if changed or set(saved) != set(now):
-        raise CheckpointError(f"checkpoint {str(folder)!r}: the training data of task(s) {changed or sorted(saved)} "
-                              "changed since it was written; resume needs the same data (or start a new run)")
+        raise CheckpointError(
+            f"checkpoint {str(folder)!r}: the training data of task(s) {changed or sorted(saved)} "
+            "changed since it was written; resume needs the same data (or start a new run)"
+        )
 
 
 def _cut_log(path: Path, size: int) -> None:
@@ -489,9 +624,14 @@ def _save_model(model: TaskGraphModel, target: Path, extra: dict[str, Any] | Non
 def _summary(result: TrainResult, spec: Spec, base_dir: str | os.PathLike[str], dev: torch.device) -> dict[str, Any]:
     final = result.final
     return {
-        "name": spec.name, "steps": result.step, "target_steps": spec.training.steps, "completed": result.completed,
-        "resumed_from": result.resumed_from, "wall_time_s": result.wall_time_s,
-        "examples_per_s": result.examples_per_s, "device": str(dev),
+        "name": spec.name,
+        "steps": result.step,
+        "target_steps": spec.training.steps,
+        "completed": result.completed,
+        "resumed_from": result.resumed_from,
+        "wall_time_s": result.wall_time_s,
+        "examples_per_s": result.examples_per_s,
+        "device": str(dev),
         "final_val": {"step": result.step, "acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss},
         "best_val": None if result.best_step is None else {"step": result.best_step, "mean_acc": result.best_mean_acc},
         "base_dir": str(Path(base_dir).resolve()),
@@ -500,8 +640,10 @@ def _summary(result: TrainResult, spec: Spec, base_dir: str | os.PathLike[str], 
 
 def _non_finite_message(step: int, what: str, tasks: list[str], saved: list[Path]) -> str:
     last = f"the last good checkpoint is {str(saved[-1])!r}" if saved else "no checkpoint was written yet"
-    return (f"training stopped at step {step}: {what} on a batch of tasks {tasks}; {last}. Lower the learning "
-            f"rates (training.lr) or add warm-up (training.warmup_steps), then start again")
+    return (
+        f"training stopped at step {step}: {what} on a batch of tasks {tasks}; {last}. Lower the learning "
+        f"rates (training.lr) or add warm-up (training.warmup_steps), then start again"
+    )
 
 
 # ----------------------------------------------------------------------------- environment
@@ -513,8 +655,9 @@ def _device(name: str) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise TrainingError(f"device {name!r}: taskgraph trains on 'cpu' or 'cuda'")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"{opt('device')} {name}: no CUDA device is available to torch {torch.__version__}; "
-                            f"use {opt('device-cpu')}")
+        raise TrainingError(
+            f"{opt('device')} {name}: no CUDA device is available to torch {torch.__version__}; use {opt('device-cpu')}"
+        )
     return dev
 
 
@@ -529,7 +672,10 @@ def _deterministic(cuda: bool) -> Iterator[None]:
     """Deterministic kernels while training (warn-only on CUDA, where some kernels have none)."""
     if cuda:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    before, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
     torch.use_deterministic_algorithms(True, warn_only=cuda)
     try:
         yield

@@ -49,15 +49,23 @@ def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cp
         found.problems.append(f"model: {exc}")
         return found
     skip = _uncached_catalog_tasks(spec, found.notes)
-    data = load_task_data(spec, Path(base_dir), tokenizer=model.tokenizer, pad_id=tokenizer_pad_id(model.tokenizer),
-                          vocab_size=model.base.get_input_embeddings().num_embeddings, problems=found.problems,
-                          skip=skip, lm=LMInfo.of(model))
+    data = load_task_data(
+        spec,
+        Path(base_dir),
+        tokenizer=model.tokenizer,
+        pad_id=tokenizer_pad_id(model.tokenizer),
+        vocab_size=model.base.get_input_embeddings().num_embeddings,
+        problems=found.problems,
+        skip=skip,
+        lm=LMInfo.of(model),
+    )
     if found.problems or skip:
         return found
     try:
         training = spec.training
-        MultiTaskSampler([len(t) for t in data["train"]], training.sampling, training.sampling_temperature,
-                         seed=training.seed)
+        MultiTaskSampler(
+            [len(t) for t in data["train"]], training.sampling, training.sampling_temperature, seed=training.seed
+        )
         build_optimizer(model, training)
     except TaskgraphError as exc:
         found.problems.append(f"training: {exc}")
@@ -79,6 +87,8 @@ def _uncached_catalog_tasks(spec: Spec, notes: list[str]) -> set[str]:
             continue  # the spec check named it already
         if hit is None:
             skip.add(task.name)
-            notes.append(f"tasks {task.name!r}: catalog task {name!r} is not in the cache yet; train downloads it "
-                         f"(run `taskgraph data fetch {name}` to fetch and check it now)")
+            notes.append(
+                f"tasks {task.name!r}: catalog task {name!r} is not in the cache yet; train downloads it "
+                f"(run `taskgraph data fetch {name}` to fetch and check it now)"
+            )
     return skip

@@ -29,16 +29,24 @@ class Progress:
         least every this many seconds. stream: where it writes (default: stderr).
     """
 
-    def __init__(self, total: int, initial: int, name: str, every: int, seconds: float = 30.0,
-                 stream: TextIO | None = None) -> None:
+    def __init__(
+        self, total: int, initial: int, name: str, every: int, seconds: float = 30.0, stream: TextIO | None = None
+    ) -> None:
         self.total, self.initial, self.name = total, initial, name
         self.every, self.seconds = max(1, every), seconds
         self.stream = stream if stream is not None else sys.stderr
         mode = os.environ.get(PROGRESS_ENV, "").strip().lower()
         terminal = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.lines = mode != "off" and (mode == "lines" or not terminal)
-        self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, desc=name, file=self.stream,
-                        disable=mode == "off" or self.lines)
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            unit="step",
+            dynamic_ncols=True,
+            desc=name,
+            file=self.stream,
+            disable=mode == "off" or self.lines,
+        )
         self.start = self.last_line = time.perf_counter()
 
     def update(self, step: int, loss: float, examples_per_s: float) -> None:
@@ -55,8 +63,10 @@ class Progress:
         """``name: step s/T (p%)  loss x  n examples/s  elapsed h:mm:ss  ETA h:mm:ss``."""
         done = step - self.initial
         eta = elapsed / done * (self.total - step) if done > 0 else 0.0
-        return (f"{self.name}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%)  loss {loss:.4f}  "
-                f"{examples_per_s:,.0f} examples/s  elapsed {_clock(elapsed)}  ETA {_clock(eta)}")
+        return (
+            f"{self.name}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%)  loss {loss:.4f}  "
+            f"{examples_per_s:,.0f} examples/s  elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
+        )
 
     def close(self) -> None:
         self.bar.close()

@@ -143,8 +143,9 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Tenso
     return tensors, {"param_groups": groups, "scalars": scalars}
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict[str, Any],
-                         where: str) -> None:
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict[str, Any], where: str
+) -> None:
     """Load what :func:`optimizer_tensors` split; CheckpointError when it does not fit ``optimizer``."""
     state: dict[int, dict[str, Any]] = {}
     try:
@@ -179,8 +180,10 @@ class TrainerState:
     data: dict[str, str] = field(default_factory=dict)  # task -> fingerprint of its encoded train split
 
     def __repr__(self) -> str:
-        return (f"TrainerState(step={self.step}, best_step={self.best_step}, best_mean_acc={self.best_mean_acc}, "
-                f"examples={self.examples})")
+        return (
+            f"TrainerState(step={self.step}, best_step={self.best_step}, best_mean_acc={self.best_mean_acc}, "
+            f"examples={self.examples})"
+        )
 
 
 @dataclass
@@ -193,8 +196,9 @@ class RunCheckpoint:
     optimizer_meta: dict[str, Any] = field(repr=False)
 
 
-def write_checkpoint(run_dir: Path, model: Any, optimizer: torch.optim.Optimizer, state: TrainerState,
-                     spec: Spec, keep: int) -> Path:
+def write_checkpoint(
+    run_dir: Path, model: Any, optimizer: torch.optim.Optimizer, state: TrainerState, spec: Spec, keep: int
+) -> Path:
     """Write ``RUN/checkpoints/step-N`` atomically (staging folder + rename); keep the newest ``keep``."""
     final = run_dir / CHECKPOINTS / step_dir_name(state.step)
     tmp = staging_dir(final)
@@ -204,13 +208,20 @@ def write_checkpoint(run_dir: Path, model: Any, optimizer: torch.optim.Optimizer
     write_bytes(tmp / OPTIMIZER, data)
     fault_point(FAULT_IN_CHECKPOINT, state.step)
     record = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "step": state.step,
-        "spec_hash": spec_hash(spec), "spec": spec.model_dump(mode="json"),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "step": state.step,
+        "spec_hash": spec_hash(spec),
+        "spec": spec.model_dump(mode="json"),
         "scheduler": {"step": state.step, "total": spec.training.steps, "warmup": spec.training.warmup_steps},
         "optimizer": {"file": OPTIMIZER, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), **meta},
-        "rng": state.rng, "sampler": state.sampler,
+        "rng": state.rng,
+        "sampler": state.sampler,
         "best": {"step": state.best_step, "mean_acc": state.best_mean_acc},
-        "log_bytes": state.log_bytes, "elapsed_s": state.elapsed_s, "examples": state.examples, "data": state.data,
+        "log_bytes": state.log_bytes,
+        "elapsed_s": state.elapsed_s,
+        "examples": state.examples,
+        "data": state.data,
     }
     write_text(tmp / TRAINER, json.dumps(record, indent=1) + "\n")
     fsync_dir(tmp)
@@ -242,7 +253,7 @@ def remove_partial(run_dir: Path) -> None:
             if p.name.startswith(".tmp-"):
                 shutil.rmtree(p, ignore_errors=True)
             elif p.name.startswith(".old-"):
-                target = root / p.name[len(".old-"):]
+                target = root / p.name[len(".old-") :]
                 if target.exists():
                     shutil.rmtree(p, ignore_errors=True)
                 else:
@@ -268,24 +279,33 @@ def read_checkpoint(folder: Path, spec: Spec) -> RunCheckpoint:
         raise CheckpointError(
             f"checkpoint {str(folder)!r} was written for another spec (spec hash "
             f"{str(record.get('spec_hash'))[:12]} vs {want[:12]}; differing fields: {', '.join(changed[:6]) or '?'}); "
-            f"resume with the spec it was trained with (RUN/spec.yaml, the same {opt('set')}), or train into a new {opt('out')}")
+            f"resume with the spec it was trained with (RUN/spec.yaml, the same {opt('set')}), or train into a new {opt('out')}"
+        )
     try:
         manifest = read_manifest(folder)
     except CheckpointError as exc:
         raise CheckpointError(f"checkpoint {str(folder)!r}: {exc}") from None
     if manifest.get("spec") != record.get("spec"):
-        raise CheckpointError(f"{folder / MANIFEST}: its spec differs from {TRAINER}'s; the checkpoint's files "
-                              "do not belong together")
+        raise CheckpointError(
+            f"{folder / MANIFEST}: its spec differs from {TRAINER}'s; the checkpoint's files do not belong together"
+        )
     state = TrainerState(
-        step=record["step"], rng=record["rng"], sampler=record["sampler"],
-        best_step=record["best"]["step"], best_mean_acc=record["best"]["mean_acc"],
-        log_bytes=record["log_bytes"], elapsed_s=record["elapsed_s"], examples=record["examples"],
-        data=record["data"])
+        step=record["step"],
+        rng=record["rng"],
+        sampler=record["sampler"],
+        best_step=record["best"]["step"],
+        best_mean_acc=record["best"]["mean_acc"],
+        log_bytes=record["log_bytes"],
+        elapsed_s=record["elapsed_s"],
+        examples=record["examples"],
+        data=record["data"],
+    )
     try:
         _check_rng(state.rng)
     except (TypeError, ValueError, IndexError, OverflowError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: rng: not a generator state this machine can restore "
-                              f"({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(
+            f"{path}: rng: not a generator state this machine can restore ({type(exc).__name__}: {exc})"
+        ) from None
     meta = record["optimizer"]
     size, digest = meta["bytes"], meta["sha256"]
     groups = {"param_groups": meta["param_groups"], "scalars": meta["scalars"]}
@@ -299,8 +319,9 @@ def _read_optimizer(path: Path, size: int, digest: str) -> dict[str, Tensor]:
         raise CheckpointError(f"{path}: missing; the checkpoint is incomplete")
     data = path.read_bytes()
     if len(data) != size:
-        raise CheckpointError(f"{path}: {len(data)} bytes where {TRAINER} says {size}; the file is truncated "
-                              "or was replaced")
+        raise CheckpointError(
+            f"{path}: {len(data)} bytes where {TRAINER} says {size}; the file is truncated or was replaced"
+        )
     if hashlib.sha256(data).hexdigest() != digest:
         raise CheckpointError(f"{path}: its sha256 does not match {TRAINER}; the file is corrupted")
     try:

@@ -63,8 +63,10 @@ class TensorBoardLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise ReportError(f"training.report_to: [{TENSORBOARD}] needs the tensorboard package, which is not "
-                              f"installed; install it ({INSTALL}) or drop report_to from the spec") from None
+            raise ReportError(
+                f"training.report_to: [{TENSORBOARD}] needs the tensorboard package, which is not "
+                f"installed; install it ({INSTALL}) or drop report_to from the spec"
+            ) from None
         return cls(SummaryWriter)
 
     @property
@@ -79,8 +81,9 @@ class TensorBoardLog:
         purge = None if resumed_from is None else resumed_from + 1
         self._writer = self._writer_class(log_dir=str(self.folder), purge_step=purge)
 
-    def train_step(self, step: int, loss: float, task_loss: float, reg_loss: float,
-                   optimizer: torch.optim.Optimizer) -> None:
+    def train_step(
+        self, step: int, loss: float, task_loss: float, reg_loss: float, optimizer: torch.optim.Optimizer
+    ) -> None:
         """The step's losses and every optimizer group's learning rate."""
         if self._writer is None:
             return

@@ -48,8 +48,9 @@ class LMInfo:
         """The layout of a :class:`~taskgraph.spec.TaskSpec`'s examples; None for a classification task."""
         if not task.generative:
             return None
-        return TargetLayout(self.kind, self.end_id, task.max_new_tokens, None if task.choices is None else
-                            tuple(task.choices))
+        return TargetLayout(
+            self.kind, self.end_id, task.max_new_tokens, None if task.choices is None else tuple(task.choices)
+        )
 
 
 @dataclass(frozen=True)
@@ -62,25 +63,31 @@ class TargetLayout:
     choices: tuple[str, ...] | None = None
 
 
-def encode_targets(examples: Examples, layout: TargetLayout, tokenizer: Any | None, split: str = "") -> tuple[Tensor, tuple[tuple[int, ...], ...] | None]:
+def encode_targets(
+    examples: Examples, layout: TargetLayout, tokenizer: Any | None, split: str = ""
+) -> tuple[Tensor, tuple[tuple[int, ...], ...] | None]:
     """``(targets [N, T], choices)``: every target's tokens and the end token, :data:`IGNORE`-padded, and the choices'
     tokens (None without choices). DataError for a target longer than ``max_new_tokens``."""
     if examples.target_ids is not None:
         sequences = [list(map(int, t)) + [layout.end_id] for t in examples.target_ids]
     else:
         if tokenizer is None:
-            raise DataError(f"task {examples.task!r} has text targets but the model has no tokenizer; give "
-                            "model.tokenizer in the spec")
+            raise DataError(
+                f"task {examples.task!r} has text targets but the model has no tokenizer; give "
+                "model.tokenizer in the spec"
+            )
         from taskgraph.model.lm_text import tokenize_targets
 
         sequences = tokenize_targets(tokenizer, examples.targets or [], layout.end_id)
     too_long = [i for i, s in enumerate(sequences) if len(s) > layout.max_new_tokens]
     if too_long:
         i = too_long[0]
-        raise DataError(f"task {examples.task!r}: example {i}{f' of the {split} split' if split else ''} has a target "
-                        f"of {len(sequences[i])} tokens (with the end token), more than the task's max_new_tokens "
-                        f"{layout.max_new_tokens}; raise tasks[].max_new_tokens or shorten the target "
-                        f"({len(too_long)} example(s) are too long)")
+        raise DataError(
+            f"task {examples.task!r}: example {i}{f' of the {split} split' if split else ''} has a target "
+            f"of {len(sequences[i])} tokens (with the end token), more than the task's max_new_tokens "
+            f"{layout.max_new_tokens}; raise tasks[].max_new_tokens or shorten the target "
+            f"({len(too_long)} example(s) are too long)"
+        )
     width = max(len(s) for s in sequences)
     targets = torch.full((len(sequences), width), IGNORE, dtype=torch.long)  # [N, T]
     for row, seq in enumerate(sequences):
@@ -98,8 +105,15 @@ def target_rows(targets: Tensor) -> list[list[int]]:
     return [[t for t in row if t != IGNORE] for row in targets.tolist()]
 
 
-def collate_text2text(items: Sequence[tuple[int, int]], data: Sequence[TaskData] | Mapping[int, TaskData],
-                      pad_id: int, task_ids: Tensor, tasks: Tensor, inverse: Tensor, labels: Tensor) -> Batch:
+def collate_text2text(
+    items: Sequence[tuple[int, int]],
+    data: Sequence[TaskData] | Mapping[int, TaskData],
+    pad_id: int,
+    task_ids: Tensor,
+    tasks: Tensor,
+    inverse: Tensor,
+    labels: Tensor,
+) -> Batch:
     """A batch holding generative rows, laid out for the base (see the module docstring)."""
     from taskgraph.train.batches import Batch
 

@@ -23,13 +23,33 @@ HELD_OUT = 9  # the planted task the tests adapt to (held out of every run)
 
 def small_planted(router: str = "poly", *, heads: int = 1, steps: int = 40, **extra: Any) -> dict[str, Any]:
     """A planted spec: 8 seen tasks (planted-0..7) of 10, 4 skills, seq_len 8, hidden 32, rank 2."""
-    spec = planted_spec(skills=4, tasks=10, held_out=2, seq_len=8, vocab_size=64, examples_per_task=120,
-                        router=router, hidden_size=32, num_layers=2, num_heads=2, rank=2, steps=steps, batch_size=16)
+    spec = planted_spec(
+        skills=4,
+        tasks=10,
+        held_out=2,
+        seq_len=8,
+        vocab_size=64,
+        examples_per_task=120,
+        router=router,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        rank=2,
+        steps=steps,
+        batch_size=16,
+    )
     spec["adapters"]["splits"] = heads
     if router == "graph":
         spec["router"].update({"gnn": {"hidden": 16}, "gate_threshold": 0.1})
-    spec["training"].update({"eval_every": steps, "checkpoint_every": steps, "seed": 0,
-                             "lr": {"adapters": 1e-2, "router": 5e-2, "heads": 1e-2}, **extra})
+    spec["training"].update(
+        {
+            "eval_every": steps,
+            "checkpoint_every": steps,
+            "seed": 0,
+            "lr": {"adapters": 1e-2, "router": 5e-2, "heads": 1e-2},
+            **extra,
+        }
+    )
     return spec
 
 
@@ -37,12 +57,13 @@ def perturb(model: TaskGraphModel, seed: int = 1) -> None:
     """Give every adapter and router parameter random values (B = 0 would make the adapters vanish)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in [*model.router.named_parameters(), *((n, p) for n, p in model.named_parameters()
-                                                            if n.endswith((".A", ".B")))]:
+        for name, p in [
+            *model.router.named_parameters(),
+            *((n, p) for n, p in model.named_parameters() if n.endswith((".A", ".B"))),
+        ]:
             if name == "relations.theta":
                 continue  # relation weights stay at their declared / neutral values
             p.add_(torch.randn(p.shape, generator=gen) * 0.3)
-
 
 
 @pytest.fixture(scope="session")

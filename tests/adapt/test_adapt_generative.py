@@ -22,8 +22,19 @@ DATA = f"{{source: planted-gen, task: {HELD_OUT}}}"
 
 
 def gen_run(folder: Path, router: str) -> Path:
-    spec = planted_gen_spec(router=router, tasks=4, held_out=1, skills=3, examples_per_task=60, hidden_size=16,
-                            num_heads=2, seq_len=8, vocab_size=24, steps=10, batch_size=8)
+    spec = planted_gen_spec(
+        router=router,
+        tasks=4,
+        held_out=1,
+        skills=3,
+        examples_per_task=60,
+        hidden_size=16,
+        num_heads=2,
+        seq_len=8,
+        vocab_size=24,
+        steps=10,
+        batch_size=8,
+    )
     if router == "graph":
         spec["router"]["gnn"] = {"hidden": 8}
     torch.manual_seed(0)
@@ -35,8 +46,27 @@ def gen_run(folder: Path, router: str) -> Path:
 
 def adapt(run: Path, out: Path, mode: str, *extra: str) -> int:
     """8 shots, one batch of 8 (the run's batch size): every phase-1 step sees the same examples."""
-    return main(["adapt", str(run), "--task", "new", "--data", DATA, "--shots", "8", "--mode", mode,
-                 "--objective", "generate", "--max-new-tokens", "4", "--out", str(out), *extra])
+    return main(
+        [
+            "adapt",
+            str(run),
+            "--task",
+            "new",
+            "--data",
+            DATA,
+            "--shots",
+            "8",
+            "--mode",
+            mode,
+            "--objective",
+            "generate",
+            "--max-new-tokens",
+            "4",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_routing_mode_learns_the_new_tasks_routing_alone(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -76,8 +106,29 @@ def test_zero_shot_routes_a_generative_task_from_its_relations(tmp_path: Path) -
 
 def test_generate_flags_need_the_generate_objective(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run = gen_run(tmp_path, "poly")
-    assert main(["adapt", str(run), "--task", "new", "--data", DATA, "--shots", "4", "--mode", "routing",
-                 "--choice", "a", "--stop", ".", "--out", str(tmp_path / "out")]) == 2
+    assert (
+        main(
+            [
+                "adapt",
+                str(run),
+                "--task",
+                "new",
+                "--data",
+                DATA,
+                "--shots",
+                "4",
+                "--mode",
+                "routing",
+                "--choice",
+                "a",
+                "--stop",
+                ".",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 2
+    )
     assert "--choice, --stop describe a generative task; add --objective generate" in capsys.readouterr().err
     assert adapt(run, tmp_path / "out", "routing", "--labels", "3") == 2
     assert "drop --labels" in capsys.readouterr().err

@@ -51,7 +51,9 @@ def test_poly_own_skill_is_exactly_one_hot_for_its_owner_and_zero_for_everyone_e
     router.eval()
     assert_close(router(torch.arange(3)).weights[..., :4], old, rtol=0, atol=1e-7)
     later = router.add_task_to_learn()  # a later task never routes to the owned skill
-    assert torch.isneginf(router.logits[later, ..., 4]).all() and bool(torch.isfinite(router.logits[later, ..., :4]).all())
+    assert torch.isneginf(router.logits[later, ..., 4]).all() and bool(
+        torch.isfinite(router.logits[later, ..., :4]).all()
+    )
     assert float(router(torch.tensor([later])).weights[..., 4].detach().abs().max()) == 0.0
     router.train()
     z = router(torch.arange(5)).weights.sum()
@@ -84,7 +86,11 @@ def test_private_inventory_grows_by_one_skill_initialised_as_asked(init):
     before = [(layer.A.detach().clone(), layer.B.detach().clone()) for _, layer in model.adapted]
     old_logits = model(tokens(), None, 2).logits
     index = model.add_task_to_learn("new", 4, skill_init=init)
-    assert index == 8 and model.skills == 9 and model.spec.adapters.skills == small_planted("private")["adapters"]["skills"]
+    assert (
+        index == 8
+        and model.skills == 9
+        and model.spec.adapters.skills == small_planted("private")["adapters"]["skills"]
+    )
     for (_, layer), (a, b) in zip(model.adapted, before):
         assert layer.A.shape[1] == 9 and torch.equal(layer.A[:, :8], a) and torch.equal(layer.B[:, :8], b)
         if init == "average":
@@ -103,8 +109,14 @@ def test_own_skill_average_is_the_uniform_mixture_and_the_spec_counts_it():
     model = model_for("mhr", heads=2)
     uniform = torch.full((1, 2, 4), 0.25)  # [1, H, K]: what MHR-μ starts from
     expected = [layer._factors(uniform, None) for _, layer in model.adapted]
-    model.add_task_to_learn("new", 3, own_skill=True, skill_init="average", family="counting",
-                           data={"source": "planted", "task": 9, "tasks": 10, "held_out": 2, "skills": 4})
+    model.add_task_to_learn(
+        "new",
+        3,
+        own_skill=True,
+        skill_init="average",
+        family="counting",
+        data={"source": "planted", "task": 9, "tasks": 10, "held_out": 2, "skills": 4},
+    )
     assert model.spec.adapters.skills == 5 and model.skills == 5 and model.spec.tasks[-1].family == "counting"
     batch = model.router(torch.tensor([8]))
     for (_, layer), (a, b) in zip(model.adapted, expected):
@@ -113,8 +125,17 @@ def test_own_skill_average_is_the_uniform_mixture_and_the_spec_counts_it():
         assert_close(b_new, b, rtol=0, atol=1e-7)
 
 
-@pytest.mark.parametrize("router, heads, own", [("poly", 1, False), ("poly", 1, True), ("mhr", 2, True),
-                                                ("mhr-mu", 1, False), ("shared", 1, False), ("private", 1, False)])
+@pytest.mark.parametrize(
+    "router, heads, own",
+    [
+        ("poly", 1, False),
+        ("poly", 1, True),
+        ("mhr", 2, True),
+        ("mhr-mu", 1, False),
+        ("shared", 1, False),
+        ("private", 1, False),
+    ],
+)
 def test_save_and_from_pretrained_rebuild_an_adapted_model_exactly(tmp_path: Path, router, heads, own):
     model = model_for(router, heads)
     ids = tokens()

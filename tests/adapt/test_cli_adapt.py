@@ -45,16 +45,42 @@ def text_run(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_adapt_a_held_out_planted_task_then_eval_reads_it(planted_run, tmp_path, capsys, monkeypatch):
     out = tmp_path / "adapted"
-    code = main(["adapt", str(planted_run), "--task", NEW, "--data", PLANTED, "--shots", "16", "--mode", "routing",
-                 "--out", str(out), "--steps", "30", "--lr", "0.05"])
+    code = main(
+        [
+            "adapt",
+            str(planted_run),
+            "--task",
+            NEW,
+            "--data",
+            PLANTED,
+            "--shots",
+            "16",
+            "--mode",
+            "routing",
+            "--out",
+            str(out),
+            "--steps",
+            "30",
+            "--lr",
+            "0.05",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert f"to task '{NEW}', mode routing" in printed and "shots      16 (per label 4/4/4/4), 30 steps" in printed
     assert "trainable  16 parameters" in printed and "test       accuracy" in printed
     record = json.loads((out / "adapt.json").read_text())
     assert (record["mode"], record["router"], record["shots"], record["steps"], record["trainable"]) == (
-        "routing", "poly", 16, 30, 2 * 2 * 4)  # L = 4 adapted layers x K = 4 skills
-    assert record["lr"] == {"router": 0.05, "adapters": 0.05, "heads": 0.05} and record["loss"]["last"] < record["loss"]["first"]
+        "routing",
+        "poly",
+        16,
+        30,
+        2 * 2 * 4,
+    )  # L = 4 adapted layers x K = 4 skills
+    assert (
+        record["lr"] == {"router": 0.05, "adapters": 0.05, "heads": 0.05}
+        and record["loss"]["last"] < record["loss"]["first"]
+    )
     spec = load_spec(out / "spec.yaml")
     assert spec.task_names[-1] == NEW and spec.tasks[-1].data.own_fields()["task"] == HELD_OUT
     assert json.loads((out / "train.json").read_text())["base_dir"] == str(Path.cwd())
@@ -71,8 +97,29 @@ def test_adapt_a_text_task_from_a_jsonl_file_then_predict_reads_it(text_run, tmp
     folder, run = text_run
     monkeypatch.chdir(folder)
     out = tmp_path / "animal"
-    assert main(["adapt", str(run), "--task", "animal", "--data", "animal.jsonl", "--shots", "8", "--mode", "mhr-mu",
-                 "--out", str(out), "--steps", "5", "--family", "zoology"]) == 0
+    assert (
+        main(
+            [
+                "adapt",
+                str(run),
+                "--task",
+                "animal",
+                "--data",
+                "animal.jsonl",
+                "--shots",
+                "8",
+                "--mode",
+                "mhr-mu",
+                "--out",
+                str(out),
+                "--steps",
+                "5",
+                "--family",
+                "zoology",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     spec = load_spec(out / "spec.yaml")
     assert spec.tasks[-1].family == "zoology" and spec.tasks[-1].num_labels == 2
@@ -89,8 +136,22 @@ def test_adapt_a_text_task_from_a_jsonl_file_then_predict_reads_it(text_run, tmp
 
 def test_overwrite(planted_run, tmp_path, capsys):
     out = tmp_path / "o"
-    args = ["adapt", str(planted_run), "--task", NEW, "--data", PLANTED, "--shots", "8", "--mode", "mhr-mu",
-            "--out", str(out), "--steps", "2"]
+    args = [
+        "adapt",
+        str(planted_run),
+        "--task",
+        NEW,
+        "--data",
+        PLANTED,
+        "--shots",
+        "8",
+        "--mode",
+        "mhr-mu",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+    ]
     assert main(args) == 0
     before = (out / "adapt.json").read_text()
     assert main(args) == 2
@@ -100,20 +161,35 @@ def test_overwrite(planted_run, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]  # no staging folder left behind
 
 
-@pytest.mark.parametrize("extra, needle", [
-    (["--mode", "zero-shot"], "not supported for a run trained with router 'poly'"),
-    (["--mode", "routing", "--relate", "planted-0=0.5"], "--relate seeds the new node of a graph router"),
-    (["--mode", "routing", "--relate", "planted-0=2"], "expected TASK=W with a weight W in [0, 1]"),
-    (["--mode", "routing", "--data", "{source: planted"], "YAML syntax error"),
-    (["--mode", "routing", "--data", "{source: nope}"], "unknown data source 'nope'"),
-    (["--mode", "routing", "--task", "planted-0"], "task 'planted-0' already exists"),
-    (["--mode", "routing", "--shots", "500"], "more examples than its train split holds (96)"),
-    (["--mode", "routing", "--labels", "7"], "set num_labels"),
-    (["--mode", "lora"], "invalid choice: 'lora'"),
-])
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--mode", "zero-shot"], "not supported for a run trained with router 'poly'"),
+        (["--mode", "routing", "--relate", "planted-0=0.5"], "--relate seeds the new node of a graph router"),
+        (["--mode", "routing", "--relate", "planted-0=2"], "expected TASK=W with a weight W in [0, 1]"),
+        (["--mode", "routing", "--data", "{source: planted"], "YAML syntax error"),
+        (["--mode", "routing", "--data", "{source: nope}"], "unknown data source 'nope'"),
+        (["--mode", "routing", "--task", "planted-0"], "task 'planted-0' already exists"),
+        (["--mode", "routing", "--shots", "500"], "more examples than its train split holds (96)"),
+        (["--mode", "routing", "--labels", "7"], "set num_labels"),
+        (["--mode", "lora"], "invalid choice: 'lora'"),
+    ],
+)
 def test_bad_input_is_exit_2_with_one_message(planted_run, tmp_path, capsys, extra, needle):
-    args = ["adapt", str(planted_run), "--task", NEW, "--data", PLANTED, "--shots", "8", "--out", str(tmp_path / "o"),
-            "--steps", "1"]
+    args = [
+        "adapt",
+        str(planted_run),
+        "--task",
+        NEW,
+        "--data",
+        PLANTED,
+        "--shots",
+        "8",
+        "--out",
+        str(tmp_path / "o"),
+        "--steps",
+        "1",
+    ]
     for i in range(0, len(extra), 2):  # later options replace earlier ones
         if extra[i] in args:
             args[args.index(extra[i]) + 1] = extra[i + 1]
@@ -126,8 +202,25 @@ def test_bad_input_is_exit_2_with_one_message(planted_run, tmp_path, capsys, ext
 
 
 def test_missing_run_is_exit_2(tmp_path, capsys):
-    assert main(["adapt", str(tmp_path / "nope"), "--task", "x", "--data", PLANTED, "--shots", "4", "--mode", "full",
-                 "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "adapt",
+                str(tmp_path / "nope"),
+                "--task",
+                "x",
+                "--data",
+                PLANTED,
+                "--shots",
+                "4",
+                "--mode",
+                "full",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "no such folder" in capsys.readouterr().err
 
 

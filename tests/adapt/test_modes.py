@@ -33,7 +33,9 @@ def test_supported_modes_and_clear_errors_for_the_rest():
     assert supported_modes("graph") == ("full", "routing", "zero-shot")
     assert supported_modes("private") == supported_modes("shared") == supported_modes("mhr-mu") == ("full", "mhr-mu")
     assert supported_modes("mlp") == ()
-    with pytest.raises(ModelError, match=r"zero-shot .* only the graph router .* supports \['full', 'routing', 'mhr-mu'\]"):
+    with pytest.raises(
+        ModelError, match=r"zero-shot .* only the graph router .* supports \['full', 'routing', 'mhr-mu'\]"
+    ):
         check_mode("poly", "zero-shot")
     with pytest.raises(ModelError, match=r"router 'private' has no routing to learn"):
         check_mode("private", "routing")
@@ -44,19 +46,30 @@ def test_supported_modes_and_clear_errors_for_the_rest():
     assert len(PAIRS) == 15 and {m for _, m in PAIRS} == set(ADAPT_MODES)
 
 
-def adapted(make_run, tmp_path: Path, router: str, mode: str, **kw) -> tuple[Path, dict, TaskGraphModel, TaskGraphModel]:
+def adapted(
+    make_run, tmp_path: Path, router: str, mode: str, **kw
+) -> tuple[Path, dict, TaskGraphModel, TaskGraphModel]:
     """Adapt; returns (run, adapt.json, the model right after the task was added, the adapted model)."""
     run = make_run(router, heads=2 if router == "mhr" else 1)
     relate = {"planted-0": 0.8, "planted-3": 0.4} if mode == "zero-shot" else None
-    args = {"task": NEW, "data": {"source": "planted", "task": HELD_OUT}, "shots": 12, "mode": mode,
-            "out_dir": tmp_path / "out", "relate": relate, "steps": 3, "seed": 0}
+    args = {
+        "task": NEW,
+        "data": {"source": "planted", "task": HELD_OUT},
+        "shots": 12,
+        "mode": mode,
+        "out_dir": tmp_path / "out",
+        "relate": relate,
+        "steps": 3,
+        "seed": 0,
+    }
     args.update(kw)
     result = adapt_run(run, **args)
     record = json.loads((result.out_dir / "adapt.json").read_text())
     assert record == json.loads(json.dumps(result.record))
     ref = TaskGraphModel.from_pretrained(run / "model").eval()
-    add_new_task(ref, plan_for(router, mode), NEW, record["num_labels"], record["relate"] or {}, seed=0,
-                 data=record["data"])
+    add_new_task(
+        ref, plan_for(router, mode), NEW, record["num_labels"], record["relate"] or {}, seed=0, data=record["data"]
+    )
     return run, record, ref, TaskGraphModel.from_pretrained(result.out_dir / "model").eval()
 
 
@@ -104,11 +117,24 @@ def test_zero_shot_takes_no_gradient_step_and_needs_relations(make_run, tmp_path
     assert record["relate"] == {"planted-0": 0.8, "planted-3": 0.4}
     assert out.spec.router.params.zero_shot == [NEW]
     with pytest.raises(ModelError, match="needs the new task's relations: give relate"):
-        adapt_run(run, task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=8, mode="zero-shot",
-                  out_dir=tmp_path / "o2")
+        adapt_run(
+            run,
+            task=NEW,
+            data={"source": "planted", "task": HELD_OUT},
+            shots=8,
+            mode="zero-shot",
+            out_dir=tmp_path / "o2",
+        )
     with pytest.raises(ModelError, match="relate nope=0.5: unknown task 'nope'"):
-        adapt_run(run, task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=8, mode="zero-shot",
-                  out_dir=tmp_path / "o2", relate={"nope": 0.5})
+        adapt_run(
+            run,
+            task=NEW,
+            data={"source": "planted", "task": HELD_OUT},
+            shots=8,
+            mode="zero-shot",
+            out_dir=tmp_path / "o2",
+            relate={"nope": 0.5},
+        )
     assert not (tmp_path / "o2").exists()
 
 
@@ -120,8 +146,15 @@ def test_graph_few_shot_defaults_to_neutral_relations_with_every_trained_task(ma
 
 def test_static_routers_refuse_relations(make_run, tmp_path):
     with pytest.raises(ModelError, match="relate seeds the new node of a graph router"):
-        adapt_run(make_run("poly"), task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=8, mode="routing",
-                  out_dir=tmp_path / "o", relate={"planted-0": 0.5})
+        adapt_run(
+            make_run("poly"),
+            task=NEW,
+            data={"source": "planted", "task": HELD_OUT},
+            shots=8,
+            mode="routing",
+            out_dir=tmp_path / "o",
+            relate={"planted-0": 0.5},
+        )
 
 
 def test_the_head_protocol_does_not_depend_on_the_mode(make_run, tmp_path):
@@ -129,8 +162,15 @@ def test_the_head_protocol_does_not_depend_on_the_mode(make_run, tmp_path):
     run = make_run("poly")
     heads = []
     for mode in ("full", "routing"):
-        result = adapt_run(run, task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=12, mode=mode,
-                           out_dir=tmp_path / mode, steps=0)
+        result = adapt_run(
+            run,
+            task=NEW,
+            data={"source": "planted", "task": HELD_OUT},
+            shots=12,
+            mode=mode,
+            out_dir=tmp_path / mode,
+            steps=0,
+        )
         head = TaskGraphModel.from_pretrained(result.out_dir / "model").heads.heads[-1]
         heads.append((head.weight.detach(), head.bias.detach(), result.test))
     assert torch.equal(heads[0][0], heads[1][0]) and torch.equal(heads[0][1], heads[1][1])
@@ -138,12 +178,34 @@ def test_the_head_protocol_does_not_depend_on_the_mode(make_run, tmp_path):
 
 
 def test_same_seed_same_run_other_seed_other_shots(make_run, tmp_path):
-    a = adapt_run(make_run("poly"), task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=12, mode="full",
-                  out_dir=tmp_path / "a", steps=3)
-    b = adapt_run(make_run("poly"), task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=12, mode="full",
-                  out_dir=tmp_path / "b", steps=3)
-    c = adapt_run(make_run("poly"), task=NEW, data={"source": "planted", "task": HELD_OUT}, shots=12, mode="full",
-                  out_dir=tmp_path / "c", steps=3, seed=1)
+    a = adapt_run(
+        make_run("poly"),
+        task=NEW,
+        data={"source": "planted", "task": HELD_OUT},
+        shots=12,
+        mode="full",
+        out_dir=tmp_path / "a",
+        steps=3,
+    )
+    b = adapt_run(
+        make_run("poly"),
+        task=NEW,
+        data={"source": "planted", "task": HELD_OUT},
+        shots=12,
+        mode="full",
+        out_dir=tmp_path / "b",
+        steps=3,
+    )
+    c = adapt_run(
+        make_run("poly"),
+        task=NEW,
+        data={"source": "planted", "task": HELD_OUT},
+        shots=12,
+        mode="full",
+        out_dir=tmp_path / "c",
+        steps=3,
+        seed=1,
+    )
     assert a.record["loss"] == b.record["loss"] and a.test == b.test
     wa, wb = (load_file(str(r.out_dir / "model" / "model.safetensors")) for r in (a, b))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -97,10 +97,13 @@ def test_fused_model_equals_layerwise_model(kind: str, train: bool):
         assert_close(grads_f[name], grads_l[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
-@pytest.mark.parametrize("family,targets,linearized", [
-    ("gpt2", ["c_attn", "c_proj"], False),  # Conv1D, three shapes interleaved: groups with gathered columns
-    ("bert", ["query", "value", r"re:.*intermediate\.dense"], True),  # L-LoRA, two shapes
-])
+@pytest.mark.parametrize(
+    "family,targets,linearized",
+    [
+        ("gpt2", ["c_attn", "c_proj"], False),  # Conv1D, three shapes interleaved: groups with gathered columns
+        ("bert", ["query", "value", r"re:.*intermediate\.dense"], True),  # L-LoRA, two shapes
+    ],
+)
 def test_fused_equals_layerwise_with_several_shapes(family: str, targets: list[str], linearized: bool):
     spec = _make_spec(family, router="mhr", heads=2, target_modules=targets)
     spec = spec.model_copy(update={"adapters": spec.adapters.model_copy(update={"linearized": linearized})})

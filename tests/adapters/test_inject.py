@@ -38,8 +38,9 @@ def build(family: str, heads: int = 2, skills: int = 3, targets: list[str] | Non
     return model, base, context, layers
 
 
-def route(model: nn.Module, context: RoutingContext, router: nn.Module, task_ids: torch.Tensor,
-          input_ids: torch.Tensor) -> torch.Tensor:
+def route(
+    model: nn.Module, context: RoutingContext, router: nn.Module, task_ids: torch.Tensor, input_ids: torch.Tensor
+) -> torch.Tensor:
     tasks, inverse = distinct_tasks(task_ids)
     with context.use(BatchRouting(router(tasks), inverse)):
         return model(input_ids=input_ids).last_hidden_state
@@ -53,13 +54,25 @@ def train_all_b(layers: list[tuple[str, RoutedLoRALinear]]) -> None:
 
 
 EXPECTED = {
-    "bert": ["encoder.layer.0.attention.self.query", "encoder.layer.0.attention.self.value",
-             "encoder.layer.1.attention.self.query", "encoder.layer.1.attention.self.value"],
+    "bert": [
+        "encoder.layer.0.attention.self.query",
+        "encoder.layer.0.attention.self.value",
+        "encoder.layer.1.attention.self.query",
+        "encoder.layer.1.attention.self.value",
+    ],
     "gpt2": ["h.0.attn.c_attn", "h.1.attn.c_attn"],
-    "t5": ["encoder.block.0.layer.0.SelfAttention.q", "encoder.block.0.layer.0.SelfAttention.v",
-           "encoder.block.1.layer.0.SelfAttention.q", "encoder.block.1.layer.0.SelfAttention.v"],
-    "llama": ["layers.0.self_attn.q_proj", "layers.0.self_attn.v_proj",
-              "layers.1.self_attn.q_proj", "layers.1.self_attn.v_proj"],
+    "t5": [
+        "encoder.block.0.layer.0.SelfAttention.q",
+        "encoder.block.0.layer.0.SelfAttention.v",
+        "encoder.block.1.layer.0.SelfAttention.q",
+        "encoder.block.1.layer.0.SelfAttention.v",
+    ],
+    "llama": [
+        "layers.0.self_attn.q_proj",
+        "layers.0.self_attn.v_proj",
+        "layers.1.self_attn.q_proj",
+        "layers.1.self_attn.v_proj",
+    ],
 }
 
 

@@ -62,8 +62,13 @@ class Routed:
 
 def peft_model(routed: Routed, factors: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> nn.Module:
     """A PEFT LoRA on a copy of the base, with ``lora_A [r, d_in]`` / ``lora_B [d_out, r]`` set per module."""
-    config = LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=routed.targets, lora_dropout=0.0,
-                        fan_in_fan_out=routed.family == "gpt2")
+    config = LoraConfig(
+        r=RANK,
+        lora_alpha=ALPHA,
+        target_modules=routed.targets,
+        lora_dropout=0.0,
+        fan_in_fan_out=routed.family == "gpt2",
+    )
     model = get_peft_model(copy.deepcopy(routed.base), config).eval()
     with torch.no_grad():
         for name, (a_t, b_t) in factors.items():

@@ -19,12 +19,29 @@ from taskgraph.spec.models import RouterSpec
 D_IN, D_OUT, RANK, ALPHA = 8, 12, 2, 6.0
 
 
-def make_layer(base: nn.Module | None = None, *, heads: int = 1, skills: int = 3, linearized: bool = False,
-               dropout: float = 0.0, index: int = 0) -> RoutedLoRALinear:
+def make_layer(
+    base: nn.Module | None = None,
+    *,
+    heads: int = 1,
+    skills: int = 3,
+    linearized: bool = False,
+    dropout: float = 0.0,
+    index: int = 0,
+) -> RoutedLoRALinear:
     torch.manual_seed(0)
     base = nn.Linear(D_IN, D_OUT) if base is None else base
-    return RoutedLoRALinear(base, index, rank=RANK, alpha=ALPHA, heads=heads, skills=skills, dropout=dropout,
-                            context=RoutingContext(), linearized=linearized, name="enc.query")
+    return RoutedLoRALinear(
+        base,
+        index,
+        rank=RANK,
+        alpha=ALPHA,
+        heads=heads,
+        skills=skills,
+        dropout=dropout,
+        context=RoutingContext(),
+        linearized=linearized,
+        name="enc.query",
+    )
 
 
 def train_b(layer: RoutedLoRALinear, seed: int = 1) -> None:
@@ -67,7 +84,7 @@ def test_untrained_layer_equals_base_exactly(base, mode):
 def test_parameters_shapes_init_and_frozen_base():
     layer = make_layer(heads=2, skills=3)
     assert layer.A.shape == (2, 3, D_IN // 2, RANK) and layer.B.shape == (2, 3, RANK, D_OUT // 2)
-    assert layer.A.abs().max() <= D_IN ** -0.5 and layer.A.std() > 0.1 * D_IN ** -0.5
+    assert layer.A.abs().max() <= D_IN**-0.5 and layer.A.std() > 0.1 * D_IN**-0.5
     assert layer.scaling == ALPHA / RANK
     assert not any(p.requires_grad for p in layer.base.parameters())
     assert [n for n, p in layer.named_parameters() if p.requires_grad] == ["A", "B"]
@@ -303,16 +320,27 @@ class OpRecorder(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-HOST_SYNC_OPS = {"_local_scalar_dense", "nonzero", "_unique2", "unique_dim", "unique_consecutive", "masked_select",
-                 "is_nonzero", "equal"}
+HOST_SYNC_OPS = {
+    "_local_scalar_dense",
+    "nonzero",
+    "_unique2",
+    "unique_dim",
+    "unique_consecutive",
+    "masked_select",
+    "is_nonzero",
+    "equal",
+}
 
 
 @pytest.mark.parametrize("kind", ["mhr", "private"])
 def test_training_forward_and_backward_never_sync_with_the_host(kind):
     layer = make_layer(heads=2, skills=4 if kind == "mhr" else 3, dropout=0.1)
     train_b(layer)
-    router = (MHRRouter(3, 1, 2, 4, RouterSpec(kind="mhr")) if kind == "mhr"
-              else PrivateRouter(3, 1, 2, 3, RouterSpec(kind="private")))
+    router = (
+        MHRRouter(3, 1, 2, 4, RouterSpec(kind="mhr"))
+        if kind == "mhr"
+        else PrivateRouter(3, 1, 2, 3, RouterSpec(kind="private"))
+    )
     routing, inverse = router(torch.tensor([0, 2])), torch.tensor([1, 0, 0, 1])
     with OpRecorder() as ops:
         run(layer, X, routing, inverse).sum().backward()
@@ -352,8 +380,11 @@ def test_cuda_training_step_never_syncs_and_runs_under_bf16_autocast(kind):
     layer = make_layer(heads=2, skills=4 if kind == "mhr" else 3, dropout=0.1).to(device)
     train_b(layer)
     assert layer.A.device.type == "cuda" and layer.A.dtype == torch.float32
-    router = (MHRRouter(3, 1, 2, 4, RouterSpec(kind="mhr")) if kind == "mhr"
-              else PrivateRouter(3, 1, 2, 3, RouterSpec(kind="private"))).to(device)
+    router = (
+        MHRRouter(3, 1, 2, 4, RouterSpec(kind="mhr"))
+        if kind == "mhr"
+        else PrivateRouter(3, 1, 2, 3, RouterSpec(kind="private"))
+    ).to(device)
     tasks, inverse = distinct_tasks(torch.tensor([2, 0, 0, 2], device=device))  # once per batch, outside layers
     x = X.to(device)
     torch.cuda.synchronize()
@@ -376,6 +407,9 @@ def test_cuda_training_step_never_syncs_and_runs_under_bf16_autocast(kind):
     assert_close(auto.float(), run(layer, x, routing, inverse), atol=0.1, rtol=0.05)
     cpu = make_layer(heads=2, skills=layer.skills)
     cpu.load_state_dict({k: v.cpu() for k, v in layer.state_dict().items()})
-    routing_cpu = Routing(routing.gates.cpu(), routing.weights.cpu(), None if routing.choice is None else routing.choice.cpu())
-    assert_close(run(layer, x, routing, inverse).cpu(), run(cpu.eval(), X, routing_cpu, inverse.cpu()),
-                 atol=1e-4, rtol=1e-4)
+    routing_cpu = Routing(
+        routing.gates.cpu(), routing.weights.cpu(), None if routing.choice is None else routing.choice.cpu()
+    )
+    assert_close(
+        run(layer, x, routing, inverse).cpu(), run(cpu.eval(), X, routing_cpu, inverse.cpu()), atol=1e-4, rtol=1e-4
+    )

@@ -12,12 +12,20 @@ from taskgraph.cli import main
 
 @pytest.mark.slow
 def test_the_lm_bench_times_training_and_mixed_generation_beside_peft() -> None:
-    settings = LMSettings(model="tiny", tasks=2, batch=2, seq=8, prompts=4, new_tokens=3, routers=("private", "poly"),
-                          rounds=2, warmup=0)
+    settings = LMSettings(
+        model="tiny", tasks=2, batch=2, seq=8, prompts=4, new_tokens=3, routers=("private", "poly"), rounds=2, warmup=0
+    )
     result = run_lm_bench(settings)
     times = result["times_s"]
-    assert set(times) == {"train/private", "train/poly", "train/peft-lora", "generate/private", "generate/poly",
-                          "generate/peft-lora", "generate/peft-mixed"}
+    assert set(times) == {
+        "train/private",
+        "train/poly",
+        "train/peft-lora",
+        "generate/private",
+        "generate/poly",
+        "generate/peft-lora",
+        "generate/peft-mixed",
+    }
     assert all(len(v) == 2 and min(v) > 0 for v in times.values())
     ratio = result["train"]["poly"]["median"]
     assert ratio == pytest.approx(median(paired_ratios(times["train/poly"], times["train/peft-lora"])))
@@ -30,5 +38,7 @@ def test_the_lm_bench_times_training_and_mixed_generation_beside_peft() -> None:
 
 def test_bad_lm_bench_settings_are_exit_2(capsys: pytest.CaptureFixture) -> None:
     assert main(["bench", "lm", "--model", "tiny", "--routers", "poly,mlp", "--rounds", "2"]) == 2
-    assert "routers ['mlp']: choose from ['shared', 'private', 'poly', 'mhr', 'mhr-mu', 'graph']" in \
-        capsys.readouterr().err
+    assert (
+        "routers ['mlp']: choose from ['shared', 'private', 'poly', 'mhr', 'mhr-mu', 'graph']"
+        in capsys.readouterr().err
+    )

@@ -28,8 +28,15 @@ def test_routing_adds_operations_that_grow_with_neither_tasks_nor_layers(four_la
     """The fused path: the excess over PEFT LoRA is the same at T = 3 and T = 100 (U = 3) and with 8 adapted modules
     instead of 4 — a routed layer costs no more operations than a PEFT LoRA layer; routing is a fixed cost."""
     torch.set_num_threads(1)
-    settings = ops.OpsSettings(models=("tiny", "tiny-4"), cases=((3, 3), (100, 3)), batch=8, mhr_heads=2,
-                               shape=Shape(batch=8, seq=8), routers=("poly", "private", "mhr"), peft_poly=False)
+    settings = ops.OpsSettings(
+        models=("tiny", "tiny-4"),
+        cases=((3, 3), (100, 3)),
+        batch=8,
+        mhr_heads=2,
+        shape=Shape(batch=8, seq=8),
+        routers=("poly", "private", "mhr"),
+        peft_poly=False,
+    )
     result = ops.run_ops_bench(settings)
     targets = {(t["model"], t["row"]): t for t in result["targets"]}
     for router in ("taskgraph poly", "taskgraph private", "taskgraph mhr (H = 2)"):
@@ -41,8 +48,9 @@ def test_routing_adds_operations_that_grow_with_neither_tasks_nor_layers(four_la
 
 
 def test_infer_bench_runs_every_configuration():
-    result = run_infer_bench(InferSettings(model="tiny", tasks=2, texts=4, seq=8, batch=4, rounds=2, warmup=0,
-                                           threads=1))
+    result = run_infer_bench(
+        InferSettings(model="tiny", tasks=2, texts=4, seq=8, batch=4, rounds=2, warmup=0, threads=1)
+    )
     assert set(result["rows"]) == {"mixed", "per-task", "fold", "prefolded"}
     assert all(row["examples_per_s"] > 0 for row in result["rows"].values())
     assert result["rows"]["mixed"]["time_vs_mixed"]["median"] == pytest.approx(1.0)

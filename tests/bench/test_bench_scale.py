@@ -24,8 +24,21 @@ def test_run_scale_rows_and_table():
 
 def test_cli_writes_json(tmp_path: Path):
     out = tmp_path / "scale.json"
-    argv = ["bench", "scale", "--tasks", "10", "--rounds", "1", "--warmup", "0", "--threads", "1", "--no-memory",
-            "--json", str(out)]
+    argv = [
+        "bench",
+        "scale",
+        "--tasks",
+        "10",
+        "--rounds",
+        "1",
+        "--warmup",
+        "0",
+        "--threads",
+        "1",
+        "--no-memory",
+        "--json",
+        str(out),
+    ]
     assert main(argv) == 0
     data = json.loads(out.read_text())
     assert data["settings"]["tasks"] == [10] and data["rows"][0]["tasks"] == 10

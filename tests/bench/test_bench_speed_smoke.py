@@ -20,8 +20,18 @@ from taskgraph.bench.speed import BenchError, SpeedSettings, bench_rows, run_spe
 from taskgraph.cli import bench as bench_cli
 
 MEMORY_ROWS = ("peft-lora/d0.1", "taskgraph-mhr/d0.1")
-SETTINGS = SpeedSettings(model="tiny", rounds=2, warmup=1, tasks=4, many_tasks=50, mhr_heads=4, threads=1,
-                         memory_rows=MEMORY_ROWS, memory_steps=1, shape=Shape(batch=4, seq=8))
+SETTINGS = SpeedSettings(
+    model="tiny",
+    rounds=2,
+    warmup=1,
+    tasks=4,
+    many_tasks=50,
+    mhr_heads=4,
+    threads=1,
+    memory_rows=MEMORY_ROWS,
+    memory_steps=1,
+    shape=Shape(batch=4, seq=8),
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +87,10 @@ def test_targets_and_environment(result):
     assert any(n.startswith("merged (folded) inference") for n in names)
     llora = next(t for t in result["targets"] if t["name"].startswith("L-LoRA step vs LoRA step"))
     assert (llora["numerator"], llora["denominator"], llora["limit"]) == (
-        "taskgraph-shared-llora/d0.1", "taskgraph-shared/d0.1", 1.2)
+        "taskgraph-shared-llora/d0.1",
+        "taskgraph-shared/d0.1",
+        1.2,
+    )
     for t in result["targets"]:
         if t["statistic"] != "memory":
             assert _finite_positive(t["value"]) and t["met"] == (t["value"] <= t["limit"])
@@ -101,9 +114,31 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     parser = argparse.ArgumentParser()
     bench_cli.add_parser(parser.add_subparsers())
     out = tmp_path / "speed.json"
-    args = parser.parse_args(["bench", "speed", "--model", "tiny", "--rounds", "2", "--warmup", "0",
-                              "--batch", "2", "--seq", "4", "--tasks", "2", "--many-tasks", "3", "--threads", "1",
-                              "--no-memory", "--json", str(out)])
+    args = parser.parse_args(
+        [
+            "bench",
+            "speed",
+            "--model",
+            "tiny",
+            "--rounds",
+            "2",
+            "--warmup",
+            "0",
+            "--batch",
+            "2",
+            "--seq",
+            "4",
+            "--tasks",
+            "2",
+            "--many-tasks",
+            "3",
+            "--threads",
+            "1",
+            "--no-memory",
+            "--json",
+            str(out),
+        ]
+    )
     assert args.run(args) == 0
     data = json.loads(out.read_text())
     assert data["settings"]["rounds"] == 2 and data["settings"]["memory"] is False

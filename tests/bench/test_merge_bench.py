@@ -31,18 +31,41 @@ def test_subsets_are_fixed_distinct_and_checked():
 
 def test_a_tiny_bench_runs_resumes_and_reports(tmp_path, capsys):
     out = tmp_path / "bench"
-    args = ["bench", "merge", "--tiny", "--seeds", "1", "--tasks", "2", "--subsets", "1", "--routers", "shared",
-            "--methods", "task-arithmetic,ta-svd", "--out", str(out), "--json", str(tmp_path / "b.json")]
+    args = [
+        "bench",
+        "merge",
+        "--tiny",
+        "--seeds",
+        "1",
+        "--tasks",
+        "2",
+        "--subsets",
+        "1",
+        "--routers",
+        "shared",
+        "--methods",
+        "task-arithmetic,ta-svd",
+        "--out",
+        str(out),
+        "--json",
+        str(tmp_path / "b.json"),
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "# bench merge — planted" in printed and "| 2 | task-arithmetic |" in printed
     result = json.loads((tmp_path / "b.json").read_text())
-    assert (out / "planted" / "merge.md").is_file() and (out / "planted" / "plots" / "normalised_accuracy.png").is_file()
+    assert (out / "planted" / "merge.md").is_file() and (
+        out / "planted" / "plots" / "normalised_accuracy.png"
+    ).is_file()
     assert result["timing"]["single-task runs"]["ran"] == 2 * 2  # 2 tasks x 2 modes
     # the table's normalised accuracy is mean_t merged_t / single_t of the cell
     cell = json.loads((out / "planted" / "merge" / "lora" / "seed0" / "T2-0" / "task-arithmetic.json").read_text())
-    single = {t: json.loads((out / "planted" / "single" / "lora" / "lr0.03" / "seed0" / t / "eval.json").read_text())
-              ["test"]["mean"]["accuracy"] for t in ("planted-0", "planted-1")}
+    single = {
+        t: json.loads((out / "planted" / "single" / "lora" / "lr0.03" / "seed0" / t / "eval.json").read_text())["test"][
+            "mean"
+        ]["accuracy"]
+        for t in ("planted-0", "planted-1")
+    }
     want = sum(cell["test"][t] / single[t] for t in cell["test"]) / 2
     assert cell["chosen"]["lambda"] in LAMBDA_GRID and len(cell["grid"]) == len(LAMBDA_GRID)
     row = next(r for r in result["rows"] if r["method"] == "task-arithmetic")
@@ -54,11 +77,14 @@ def test_a_tiny_bench_runs_resumes_and_reports(tmp_path, capsys):
     assert again["rows"] == result["rows"]
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--tasks", "1"], "distinct task counts of at least 2"),
-    (["--methods", "nope"], "unknown method ['nope']"),
-    (["--suite", "other"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--tasks", "1"], "distinct task counts of at least 2"),
+        (["--methods", "nope"], "unknown method ['nope']"),
+        (["--suite", "other"], "invalid choice"),
+    ],
+)
 def test_bad_arguments_are_exit_2(tmp_path, capsys, args, needle):
     assert main(["bench", "merge", *args, "--out", str(tmp_path / "b")]) == 2
     assert needle in capsys.readouterr().err

@@ -27,8 +27,17 @@ def test_synthetic_graph_has_the_run_graph_shape():
 
 
 def test_markdown_states_the_target():
-    rows = [{"tasks": 1000, "relations": 7000, "ready_ms": 512.4, "painted_ms": None, "loads": 3, "export_s": 2.5,
-             "html_bytes": 600_000}]
+    rows = [
+        {
+            "tasks": 1000,
+            "relations": 7000,
+            "ready_ms": 512.4,
+            "painted_ms": None,
+            "loads": 3,
+            "export_s": 2.5,
+            "html_bytes": 600_000,
+        }
+    ]
     text = render_view_markdown({"rows": rows, "target_ms": 2000.0, "target_tasks": 1000})
     assert "| 1,000 | 7,000 | 512 ms | – | 3 | 2.5 s | 586 KiB |" in text
     assert "target: ≤ 2000 ms at T = 1,000: met (512 ms)" in text

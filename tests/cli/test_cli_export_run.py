@@ -47,8 +47,9 @@ def test_model_folder_exports_the_same_graph(run_dir, tmp_path, fmt):
     assert export(run_dir / "model", "--format", fmt, "--out", out) == 0
     got, want = load_graph(out, fmt), run_graph(run_dir)
     assert dict(got.nodes(data=True)) == dict(want.nodes(data=True))
-    assert {frozenset((u, v)): d for u, v, d in got.edges(data=True)} == \
-        {frozenset((u, v)): d for u, v, d in want.edges(data=True)}
+    assert {frozenset((u, v)): d for u, v, d in got.edges(data=True)} == {
+        frozenset((u, v)): d for u, v, d in want.edges(data=True)
+    }
 
 
 def test_html_of_a_run_embeds_gates_and_routing(run_dir, tmp_path):
@@ -56,7 +57,7 @@ def test_html_of_a_run_embeds_gates_and_routing(run_dir, tmp_path):
     assert export(run_dir, "--format", "html", "--out", out) == 0
     text = out.read_text()
     start = text.index('id="taskgraph-data">') + len('id="taskgraph-data">')
-    data = json.loads(text[start:text.index("</script>", start)])
+    data = json.loads(text[start : text.index("</script>", start)])
     a = next(i for i, t in enumerate(data["tasks"]) if t["id"] == "task:a")
     assert data["gates"][a] == [1.0] * LAYERS
     assert {"gate_mean", "open_layers", "routing_entropy", "provenance"} <= set(data["tasks"][a]["attrs"])
@@ -81,8 +82,10 @@ def test_task_restricts_a_run_to_its_neighbourhood(run_dir, tmp_path, capsys):
     assert sorted(n for n, d in g.nodes(data=True) if d["type"] == "task") == ["task:b", "task:c"]
     uses = [(u, v) for u, v, d in g.edges(data=True) if d["type"] == "uses"]
     assert len(uses) == LAYERS * 4 and all("task:c" in e for e in uses)
-    assert [(u, v) for u, v, d in g.edges(data=True) if d["type"] == "relates"] in ([("task:b", "task:c")],
-                                                                                    [("task:c", "task:b")])
+    assert [(u, v) for u, v, d in g.edges(data=True) if d["type"] == "relates"] in (
+        [("task:b", "task:c")],
+        [("task:c", "task:b")],
+    )
     assert g.graph["focus"] == "c"
 
 

@@ -53,7 +53,9 @@ def test_predict_to_file_matches_the_api(run_dir, tmp_path):
 
 def test_predict_to_stdout_and_model_dir(run_dir, tmp_path, capsys):
     src = write_jsonl(tmp_path / "in.jsonl", [{"sentence": "good"}])
-    assert main(["predict", str(run_dir / "model"), "--task", "a", "--input", str(src), "--text-field", "sentence"]) == 0
+    assert (
+        main(["predict", str(run_dir / "model"), "--task", "a", "--input", str(src), "--text-field", "sentence"]) == 0
+    )
     (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert row["sentence"] == "good" and len(row["probs"]) == 2
 
@@ -61,12 +63,34 @@ def test_predict_to_stdout_and_model_dir(run_dir, tmp_path, capsys):
 @pytest.mark.parametrize(
     "make, needle",
     [
-        (lambda tmp: ["--task", "zz", "--input", str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}]))], "unknown task 'zz'"),
+        (
+            lambda tmp: ["--task", "zz", "--input", str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}]))],
+            "unknown task 'zz'",
+        ),
         (lambda tmp: ["--task", "a", "--input", str(tmp / "missing.jsonl")], "missing.jsonl' does not exist"),
-        (lambda tmp: ["--task", "a", "--input", str(write_jsonl(tmp / "i.jsonl", [{"txt": "x"}]))], "line 1: needs a string field 'text'"),
-        (lambda tmp: ["--task", "a", "--input", str((tmp / "b.jsonl").write_text("{oops\n") and tmp / "b.jsonl")], "not valid JSON"),
-        (lambda tmp: ["--task", "a", "--input", str((tmp / "e.jsonl").write_text("\n") and tmp / "e.jsonl")], "no records"),
-        (lambda tmp: ["--task", "a", "--device", "cuda:7", "--input", str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}]))], "cuda"),
+        (
+            lambda tmp: ["--task", "a", "--input", str(write_jsonl(tmp / "i.jsonl", [{"txt": "x"}]))],
+            "line 1: needs a string field 'text'",
+        ),
+        (
+            lambda tmp: ["--task", "a", "--input", str((tmp / "b.jsonl").write_text("{oops\n") and tmp / "b.jsonl")],
+            "not valid JSON",
+        ),
+        (
+            lambda tmp: ["--task", "a", "--input", str((tmp / "e.jsonl").write_text("\n") and tmp / "e.jsonl")],
+            "no records",
+        ),
+        (
+            lambda tmp: [
+                "--task",
+                "a",
+                "--device",
+                "cuda:7",
+                "--input",
+                str(write_jsonl(tmp / "i.jsonl", [{"text": "x"}])),
+            ],
+            "cuda",
+        ),
     ],
 )
 def test_bad_input_exit_2(run_dir, tmp_path, capsys, make, needle):
@@ -100,7 +124,18 @@ def test_mixed_tasks_from_a_field_equal_one_task_at_a_time(run_dir, tmp_path, ca
     tasks = ["b", "a", "b", "a", "a", "b"]
     src = write_jsonl(tmp_path / "in.jsonl", [{"text": t, "task": k} for t, k in zip(texts, tasks)])
     out = tmp_path / "out.jsonl"
-    argv = ["predict", str(run_dir), "--task-field", "task", "--input", str(src), "--out", str(out), "--batch-size", "4"]
+    argv = [
+        "predict",
+        str(run_dir),
+        "--task-field",
+        "task",
+        "--input",
+        str(src),
+        "--out",
+        str(out),
+        "--batch-size",
+        "4",
+    ]
     assert main(argv) == 0
     assert "6 predictions for 2 task(s) in mixed batches" in capsys.readouterr().err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -118,11 +153,17 @@ def test_mixed_tasks_from_a_field_equal_one_task_at_a_time(run_dir, tmp_path, ca
         assert a["probs"] == pytest.approx(r["probs"], abs=1e-6)
 
 
-@pytest.mark.parametrize("rows, needle", [
-    ([{"text": "x", "task": "a"}, {"text": "y", "task": "zz"}], "line 2: field 'task' must name a task of the model, found 'zz'"),
-    ([{"text": "x"}], "line 1: field 'task' must name a task of the model, found 'nothing'"),
-    ([{"text": "x", "task": 3}], "found 3"),
-])
+@pytest.mark.parametrize(
+    "rows, needle",
+    [
+        (
+            [{"text": "x", "task": "a"}, {"text": "y", "task": "zz"}],
+            "line 2: field 'task' must name a task of the model, found 'zz'",
+        ),
+        ([{"text": "x"}], "line 1: field 'task' must name a task of the model, found 'nothing'"),
+        ([{"text": "x", "task": 3}], "found 3"),
+    ],
+)
 def test_a_bad_task_field_is_exit_2_naming_the_line(run_dir, tmp_path, capsys, rows, needle):
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     assert main(["predict", str(run_dir), "--task-field", "task", "--input", str(src)]) == 2

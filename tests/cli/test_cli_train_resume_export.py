@@ -13,8 +13,14 @@ from taskgraph.data import planted_spec
 
 def test_train_resume_export(tmp_path, capsys):
     data = planted_spec(skills=4, tasks=6, held_out=0, steps=8, examples_per_task=60, router="graph")
-    data["training"].update({"eval_every": 4, "checkpoint_every": 2, "batch_size": 8,
-                             "lr": {"adapters": 1e-2, "router": 1e-2, "heads": 1e-2}})
+    data["training"].update(
+        {
+            "eval_every": 4,
+            "checkpoint_every": 2,
+            "batch_size": 8,
+            "lr": {"adapters": 1e-2, "router": 1e-2, "heads": 1e-2},
+        }
+    )
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     run = tmp_path / "run"
@@ -26,7 +32,9 @@ def test_train_resume_export(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "done" in out and "mean" in out
     summary = json.loads((run / "train.json").read_text())
-    assert summary["steps"] == 8 and summary["completed"] and summary["resumed_from"] == 5  # --max-steps checkpoints where it stops
+    assert (
+        summary["steps"] == 8 and summary["completed"] and summary["resumed_from"] == 5
+    )  # --max-steps checkpoints where it stops
     plots = sorted(p.name for p in (run / "plots").iterdir())
     assert "loss.png" in plots and "routing-l0.png" in plots and "val_accuracy.png" in plots
 

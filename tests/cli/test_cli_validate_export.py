@@ -90,9 +90,19 @@ def test_export_unwritable_out_exit_2(spec_path, tmp_path, capsys):
 
 
 def test_python_dash_m_and_console_script(spec_path):
-    done = subprocess.run([sys.executable, "-m", "taskgraph", "validate", "--spec-only", str(spec_path)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "taskgraph", "validate", "--spec-only", str(spec_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    done = subprocess.run([sys.executable, "-m", "taskgraph", "validate", str(spec_path) + ".missing"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "taskgraph", "validate", str(spec_path) + ".missing"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr

@@ -15,12 +15,15 @@ from taskgraph.cli import main
 from taskgraph.run_folder import LOCK, read_marker
 from tests.adapt.conftest import small_planted
 
-PLANTED = "{source: planted, task: 9, seed: 0, skills: 4, tasks: 10, seq_len: 8, vocab_size: 64, examples_per_task: 120}"
+PLANTED = (
+    "{source: planted, task: 9, seed: 0, skills: 4, tasks: 10, seq_len: 8, vocab_size: 64, examples_per_task: 120}"
+)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != LOCK}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK
+    }
 
 
 @pytest.fixture(scope="module")
@@ -38,22 +41,43 @@ def test_train_marks_its_run(trained):  # noqa: ANN001
     assert marker is not None and marker["kind"] == "train" and len(marker["id"]) == 32
 
 
-@pytest.mark.parametrize("argv, target", [
-    (["eval", "RUN", "--json", "RUN/model/manifest.json", "--no-timing", "--no-alignment"], "RUN/model/manifest.json"),
-    (["eval", "RUN", "--json", "RUN/train.json", "--no-timing", "--no-alignment"], "RUN/train.json"),
-    (["export", "RUN", "--format", "json", "--out", "RUN/model/model.safetensors"], "RUN/model/model.safetensors"),
-    (["export", "RUN", "--format", "json", "--out", "RUN/spec.yaml"], "RUN/spec.yaml"),
-    (["export", "RUN", "--format", "json", "--out", "RUN/checkpoints/x.json"], None),
-    (["export", "SPEC", "--format", "dot", "--out", "SPEC"], "SPEC"),
-    (["predict", "RUN", "--task", "planted-0", "--input", "IN", "--out", "IN"], "IN"),
-    (["predict", "RUN", "--task", "planted-0", "--input", "IN", "--out", "RUN/best/manifest.json"], None),
-    (["adapt", "RUN", "--task", "new", "--data", PLANTED, "--shots", "8", "--mode", "full", "--out", "RUN"], None),
-    (["adapt", "RUN", "--task", "new", "--data", PLANTED, "--shots", "8", "--mode", "full", "--out", "RUN/model/x"],
-     None),
-    (["sweep", "SPEC", "--param", "router.temperature=1", "--out", "RUN"], None),
-    (["sweep", "SPEC", "--param", "router.temperature=1", "--out", "RUN/cells"], None),
-    (["bench", "scale", "--tasks", "10", "--json", "RUN/model/manifest.json"], None),
-])
+@pytest.mark.parametrize(
+    "argv, target",
+    [
+        (
+            ["eval", "RUN", "--json", "RUN/model/manifest.json", "--no-timing", "--no-alignment"],
+            "RUN/model/manifest.json",
+        ),
+        (["eval", "RUN", "--json", "RUN/train.json", "--no-timing", "--no-alignment"], "RUN/train.json"),
+        (["export", "RUN", "--format", "json", "--out", "RUN/model/model.safetensors"], "RUN/model/model.safetensors"),
+        (["export", "RUN", "--format", "json", "--out", "RUN/spec.yaml"], "RUN/spec.yaml"),
+        (["export", "RUN", "--format", "json", "--out", "RUN/checkpoints/x.json"], None),
+        (["export", "SPEC", "--format", "dot", "--out", "SPEC"], "SPEC"),
+        (["predict", "RUN", "--task", "planted-0", "--input", "IN", "--out", "IN"], "IN"),
+        (["predict", "RUN", "--task", "planted-0", "--input", "IN", "--out", "RUN/best/manifest.json"], None),
+        (["adapt", "RUN", "--task", "new", "--data", PLANTED, "--shots", "8", "--mode", "full", "--out", "RUN"], None),
+        (
+            [
+                "adapt",
+                "RUN",
+                "--task",
+                "new",
+                "--data",
+                PLANTED,
+                "--shots",
+                "8",
+                "--mode",
+                "full",
+                "--out",
+                "RUN/model/x",
+            ],
+            None,
+        ),
+        (["sweep", "SPEC", "--param", "router.temperature=1", "--out", "RUN"], None),
+        (["sweep", "SPEC", "--param", "router.temperature=1", "--out", "RUN/cells"], None),
+        (["bench", "scale", "--tasks", "10", "--json", "RUN/model/manifest.json"], None),
+    ],
+)
 def test_no_command_writes_into_a_run_or_over_its_source(trained, tmp_path, capsys, argv, target):  # noqa: ANN001
     spec, run = trained
     inputs = tmp_path / "in.jsonl"
@@ -64,8 +88,15 @@ def test_no_command_writes_into_a_run_or_over_its_source(trained, tmp_path, caps
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
-    assert any(word in err for word in ("belongs to the taskgraph train run", "which this command reads",
-                                        "inside the taskgraph train run", "holds a taskgraph train run")), err
+    assert any(
+        word in err
+        for word in (
+            "belongs to the taskgraph train run",
+            "which this command reads",
+            "inside the taskgraph train run",
+            "holds a taskgraph train run",
+        )
+    ), err
     assert _tree(run) == run_before and spec.read_bytes() == spec_before and inputs.read_bytes() == in_before
 
 
@@ -101,14 +132,42 @@ def test_adapt_into_a_locked_folder_is_refused_naming_the_holder(trained, tmp_pa
     _, run = trained
     out = tmp_path / "adapted"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from taskgraph.run_folder import run_lock\n"
-        f"with run_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from taskgraph.run_folder import run_lock\n"
+                f"with run_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        assert main(["adapt", str(run), "--task", "new", "--data", PLANTED, "--shots", "8", "--mode", "full",
-                     "--steps", "1", "--out", str(out)]) == 2
+        assert (
+            main(
+                [
+                    "adapt",
+                    str(run),
+                    "--task",
+                    "new",
+                    "--data",
+                    PLANTED,
+                    "--shots",
+                    "8",
+                    "--mode",
+                    "full",
+                    "--steps",
+                    "1",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 2
+        )
         assert f"pid {holder.pid}" in capsys.readouterr().err
     finally:
         holder.kill()

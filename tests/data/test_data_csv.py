@@ -30,8 +30,15 @@ def test_reads_header_quoting_and_integer_strings(tmp_path: Path) -> None:
 
 def test_tsv_label_names_and_bom(tmp_path: Path) -> None:
     (tmp_path / "x.tsv").write_bytes("\ufeffsentence\tsentiment\nnice\tpos\nawful\tneg\n".encode())
-    src = source(tmp_path, path="x.tsv", delimiter="\t", text="sentence", label="sentiment",
-                 labels=["neg", "pos"], split=ALL_TRAIN)
+    src = source(
+        tmp_path,
+        path="x.tsv",
+        delimiter="\t",
+        text="sentence",
+        label="sentiment",
+        labels=["neg", "pos"],
+        split=ALL_TRAIN,
+    )
     assert src.load("train").labels == [1, 0]
 
 

@@ -30,8 +30,9 @@ class FakeDatasetDict(dict):
 
 
 def rows(n: int, start: int = 0) -> FakeDataset:
-    return FakeDataset({"text": [f"t{i}" for i in range(start, start + n)], "label": [i % 2 for i in range(n)],
-                        "idx": list(range(n))})
+    return FakeDataset(
+        {"text": [f"t{i}" for i in range(start, start + n)], "label": [i % 2 for i in range(n)], "idx": list(range(n))}
+    )
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def test_the_bag_of_tokens_says_nothing_about_the_label() -> None:
     """Every example holds the same skill tokens; only their positions differ (why heads-only fails)."""
     u = build_universe(PlantedConfig(examples_per_task=400))
     ids, _, _ = u.examples(0, "train")
-    skill_bag = np.sort(np.where(np.isin(ids, u.skill_tokens), ids, 0), axis=1)[:, -u.num_skills:]  # [n, S]
+    skill_bag = np.sort(np.where(np.isin(ids, u.skill_tokens), ids, 0), axis=1)[:, -u.num_skills :]  # [n, S]
     assert (skill_bag == np.sort(u.skill_tokens.ravel())).all()
     filler = np.isin(ids, u.filler_tokens).sum(1)  # [n]
     assert (filler == u.config.seq_len - u.num_skills).all()

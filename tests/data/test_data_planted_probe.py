@@ -17,8 +17,9 @@ from taskgraph.data.planted import PlantedConfig, build_universe
 transformers = pytest.importorskip("transformers")
 
 
-def probe_accuracy(train_x: torch.Tensor, train_y: np.ndarray, test_x: torch.Tensor, test_y: np.ndarray,
-                   num_labels: int) -> float:
+def probe_accuracy(
+    train_x: torch.Tensor, train_y: np.ndarray, test_x: torch.Tensor, test_y: np.ndarray, num_labels: int
+) -> float:
     """Test accuracy of a multinomial logistic regression fitted with L-BFGS (small L2)."""
     mu, sd = train_x.mean(0), train_x.std(0) + 1e-6
     train_x, test_x = (train_x - mu) / sd, (test_x - mu) / sd
@@ -53,8 +54,11 @@ def test_linear_probe_on_frozen_random_encoder_is_at_chance() -> None:
         (xtr, ytr, btr), (xte, yte, bte) = universe.examples(task, "train"), universe.examples(task, "test")
         k = universe.num_labels(task)
         frozen.append(probe_accuracy(pooled(xtr), ytr, pooled(xte), yte, k))
-        truth.append(probe_accuracy(torch.as_tensor(btr, dtype=torch.float32), ytr,
-                                    torch.as_tensor(bte, dtype=torch.float32), yte, k))
+        truth.append(
+            probe_accuracy(
+                torch.as_tensor(btr, dtype=torch.float32), ytr, torch.as_tensor(bte, dtype=torch.float32), yte, k
+            )
+        )
         chance.append(1.0 / k)
     assert min(truth) == 1.0
     assert np.mean(frozen) < np.mean(chance) + 0.06, (frozen, chance)

@@ -51,15 +51,23 @@ def test_choices_cast_labels_and_index_targets(tmp_path: Path) -> None:
     assert cast.texts == ["Review: a", "Review: b"] and cast.targets == ["good", "bad"]
 
 
-@pytest.mark.parametrize("fields, row, message", [
-    ({"target": "a"}, {"text": "x"}, "line 1: no target column 'a'"),
-    ({}, {"text": "x", "label": 0}, "needs a target: name its column with data.target, or give the task choices"),
-    ({"target": "a", "_choices": ["p", "q"]}, {"text": "x", "a": "r"}, "target 'r' is not one of the task's choices"),
-    ({"target": "a", "_template": "{q}"}, {"text": "x", "a": "r"}, "no column 'q' for the template's slot {q}"),
-    ({"target": "a"}, {"text": "x", "a": 3}, "target column 'a' holds int 3, expected a string"),
-])
-def test_row_errors_name_task_file_and_row(tmp_path: Path, fields: dict[str, Any], row: dict[str, Any],
-                                           message: str) -> None:
+@pytest.mark.parametrize(
+    "fields, row, message",
+    [
+        ({"target": "a"}, {"text": "x"}, "line 1: no target column 'a'"),
+        ({}, {"text": "x", "label": 0}, "needs a target: name its column with data.target, or give the task choices"),
+        (
+            {"target": "a", "_choices": ["p", "q"]},
+            {"text": "x", "a": "r"},
+            "target 'r' is not one of the task's choices",
+        ),
+        ({"target": "a", "_template": "{q}"}, {"text": "x", "a": "r"}, "no column 'q' for the template's slot {q}"),
+        ({"target": "a"}, {"text": "x", "a": 3}, "target column 'a' holds int 3, expected a string"),
+    ],
+)
+def test_row_errors_name_task_file_and_row(
+    tmp_path: Path, fields: dict[str, Any], row: dict[str, Any], message: str
+) -> None:
     path = jsonl(tmp_path / "d.jsonl", [row] * 4)
     extra = {k[1:]: fields.pop(k) for k in list(fields) if k.startswith("_")}
     spec = task(data={"source": "jsonl", "path": str(path), **fields}, **extra)
@@ -70,19 +78,26 @@ def test_row_errors_name_task_file_and_row(tmp_path: Path, fields: dict[str, Any
 
 def test_target_column_on_a_classify_task_is_an_error(tmp_path: Path) -> None:
     path = jsonl(tmp_path / "d.jsonl", [{"text": "x", "label": 0, "a": "b"}] * 4)
-    spec = TaskSpec.model_validate({"name": "t", "num_labels": 2,
-                                    "data": {"source": "jsonl", "path": str(path), "target": "a"}})
+    spec = TaskSpec.model_validate(
+        {"name": "t", "num_labels": 2, "data": {"source": "jsonl", "path": str(path), "target": "a"}}
+    )
     with pytest.raises(DataError, match="only a generative task reads"):
         build_source(spec).load("train")
 
 
 def test_spec_problems_are_reported_together() -> None:
     with pytest.raises(SpecError) as info:
-        spec_from_dict({"model": {"config": {"model_type": "gpt2"}}, "tasks": [
-            {"name": "a", "num_labels": 2, "template": "{x}", "choices": ["p", "q"]},
-            {"name": "b", "objective": "generate", "choices": ["p", "q"], "num_labels": 3},
-            {"name": "c", "objective": "generate", "template": "{x.y}"},
-            {"name": "d", "objective": "write"}]})
+        spec_from_dict(
+            {
+                "model": {"config": {"model_type": "gpt2"}},
+                "tasks": [
+                    {"name": "a", "num_labels": 2, "template": "{x}", "choices": ["p", "q"]},
+                    {"name": "b", "objective": "generate", "choices": ["p", "q"], "num_labels": 3},
+                    {"name": "c", "objective": "generate", "template": "{x.y}"},
+                    {"name": "d", "objective": "write"},
+                ],
+            }
+        )
     text = "\n".join(info.value.problems)
     assert "tasks[0]: template, choices: for objective: generate" in text
     assert "tasks[1].num_labels: a generate task's num_labels follows its choices" in text
@@ -92,17 +107,29 @@ def test_spec_problems_are_reported_together() -> None:
 
 def test_classify_specs_hash_and_train_as_before_objectives_existed() -> None:
     """Hashes and a first step taken from the code before generative tasks: a resumed old run still matches."""
-    assert spec_hash(load_spec(REPO / "configs/quickstart.yaml")) == \
-        "1c5b94948d12e94ff452b157c21b97a32b1dc3818fd86f8ab505292292f5e644"
-    assert spec_hash(load_spec(REPO / "configs/planted.yaml")) == \
-        "9499819c1a0db793213fd10ce29200ee8e2778ada441b7210404a045375c1aae"
+    assert (
+        spec_hash(load_spec(REPO / "configs/quickstart.yaml"))
+        == "1c5b94948d12e94ff452b157c21b97a32b1dc3818fd86f8ab505292292f5e644"
+    )
+    assert (
+        spec_hash(load_spec(REPO / "configs/planted.yaml"))
+        == "9499819c1a0db793213fd10ce29200ee8e2778ada441b7210404a045375c1aae"
+    )
     from taskgraph.model import TaskGraphModel
 
-    spec = spec_from_dict({
-        "model": {"config": dict(model_type="gpt2", n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64),
-                  "target_modules": ["c_attn"], "pooling": "last"},
-        "adapters": {"rank": 2, "skills": 2}, "router": {"kind": "poly"},
-        "tasks": [{"name": "a", "num_labels": 2}, {"name": "b", "num_labels": 3}], "training": {"seed": 3}})
+    spec = spec_from_dict(
+        {
+            "model": {
+                "config": dict(model_type="gpt2", n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64),
+                "target_modules": ["c_attn"],
+                "pooling": "last",
+            },
+            "adapters": {"rank": 2, "skills": 2},
+            "router": {"kind": "poly"},
+            "tasks": [{"name": "a", "num_labels": 2}, {"name": "b", "num_labels": 3}],
+            "training": {"seed": 3},
+        }
+    )
     assert spec_hash(spec) == "0905df57b4076d9f070afa00f5587fe82d0ca10b61f981a674d592681dbc4b40"
     torch.manual_seed(0)
     model = TaskGraphModel(spec)

@@ -58,8 +58,12 @@ def test_eval_json_matches_predictions(trained, tmp_path, capsys, monkeypatch):
 
     # no planted data, no families: nothing to score the learned structure against
     assert result["ground_truth"] is None and result["allocation"] is None
-    assert result["relations"]["auroc"] == {"learned": None, "routing_cosine": None, "gradient_cosine": None,
-                                            "random": None}
+    assert result["relations"]["auroc"] == {
+        "learned": None,
+        "routing_cosine": None,
+        "gradient_cosine": None,
+        "random": None,
+    }
     assert result["relations"]["pairs"] == 3 and result["relations"]["learned"] is None  # poly learns no R
     align = result["gradient_alignment"]
     assert align["mean_related"] is None and align["mean_unrelated"] is None

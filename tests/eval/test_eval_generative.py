@@ -23,8 +23,18 @@ from tests.train.test_generative_train import mixed_spec, write_data
 
 
 def small_planted_gen() -> dict:
-    return planted_gen_spec(router="private", tasks=3, skills=3, examples_per_task=40, hidden_size=16, num_heads=2,
-                            seq_len=8, vocab_size=24, steps=30, batch_size=16)
+    return planted_gen_spec(
+        router="private",
+        tasks=3,
+        skills=3,
+        examples_per_task=40,
+        hidden_size=16,
+        num_heads=2,
+        seq_len=8,
+        vocab_size=24,
+        steps=30,
+        batch_size=16,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +72,9 @@ def test_mixed_text_run_scores_each_task_by_its_objective(tmp_path: Path) -> Non
     assert main(["train", str(tmp_path / "spec.yaml"), "--out", str(tmp_path / "run")]) == 0
     result = evaluate_run(tmp_path / "run", split="val", batch_size=4, timing=False)
     model = TaskGraphModel.from_pretrained(tmp_path / "run" / "model")
-    data = load_task_data(model.spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=LMInfo.of(model),
-                          splits=("val",))["val"]
+    data = load_task_data(
+        model.spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=LMInfo.of(model), splits=("val",)
+    )["val"]
     forced = evaluate(model, data, pad_id=0)
     assert set(result["tasks"]["rt"]) >= {"accuracy", "macro_f1"} and "exact_match" not in result["tasks"]["rt"]
     assert result["tasks"]["rt-gen"]["accuracy"] == pytest.approx(forced.acc["rt-gen"])  # rank classification
@@ -72,6 +83,7 @@ def test_mixed_text_run_scores_each_task_by_its_objective(tmp_path: Path) -> Non
     written = [c.text for c in generate(model, "sum", examples.texts)]
     manual = text_scores(written, examples.targets)  # the gold text as the data gives it
     assert {k: result["tasks"]["sum"][k] for k in manual} == pytest.approx(manual)
-    assert result["mean"]["accuracy"] == pytest.approx((result["tasks"]["rt"]["accuracy"]
-                                                        + result["tasks"]["rt-gen"]["accuracy"]) / 2)
+    assert result["mean"]["accuracy"] == pytest.approx(
+        (result["tasks"]["rt"]["accuracy"] + result["tasks"]["rt-gen"]["accuracy"]) / 2
+    )
     assert result["mean"]["exact_match"] == result["tasks"]["sum"]["exact_match"]

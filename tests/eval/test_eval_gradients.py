@@ -10,18 +10,27 @@ from taskgraph.model import TaskGraphModel
 from taskgraph.spec import Spec
 from taskgraph.train.batches import TaskData
 
-BERT = dict(model_type="bert", num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-            vocab_size=100, max_position_embeddings=32)
+BERT = dict(
+    model_type="bert",
+    num_hidden_layers=2,
+    hidden_size=32,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+    max_position_embeddings=32,
+)
 
 
 def model(router: str = "shared") -> TaskGraphModel:
     torch.manual_seed(0)
-    spec = Spec.model_validate({
-        "model": {"config": dict(BERT), "max_length": 8},
-        "adapters": {"rank": 2, "alpha": 4, "skills": 3, "dropout": 0.5},
-        "router": {"kind": router},
-        "tasks": [{"name": n, "num_labels": 2} for n in ("a", "b", "c")],
-    })
+    spec = Spec.model_validate(
+        {
+            "model": {"config": dict(BERT), "max_length": 8},
+            "adapters": {"rank": 2, "alpha": 4, "skills": 3, "dropout": 0.5},
+            "router": {"kind": router},
+            "tasks": [{"name": n, "num_labels": 2} for n in ("a", "b", "c")],
+        }
+    )
     m = TaskGraphModel(spec)
     with torch.no_grad():
         for _, layer in m.adapted:
@@ -57,6 +66,7 @@ def test_seeded_batches():
     assert [b.size for b in batches] == [16, 16]
     rows = torch.cat([b.input_ids for b in batches])
     assert len({tuple(r) for r in rows.tolist()}) == 32  # distinct rows
-    assert torch.equal(rows, torch.cat([b.input_ids for b in seeded_batches(data, pad_id=0, batches=2,
-                                                                           batch_size=16, seed=0)]))
+    assert torch.equal(
+        rows, torch.cat([b.input_ids for b in seeded_batches(data, pad_id=0, batches=2, batch_size=16, seed=0)])
+    )
     assert [b.size for b in seeded_batches(task(0, seed=3, n=20), pad_id=0, batches=2, batch_size=16)] == [16, 4]

@@ -10,8 +10,17 @@ from taskgraph.eval import declared_mask, ground_truth
 from taskgraph.spec import Spec
 from tests.conftest import minimal_spec
 
-SMALL = dict(seed=0, skills=4, tasks=7, held_out=1, skills_per_task=(2, 3), min_tasks_per_skill=2, seq_len=8,
-             vocab_size=64, examples_per_task=30)
+SMALL = dict(
+    seed=0,
+    skills=4,
+    tasks=7,
+    held_out=1,
+    skills_per_task=(2, 3),
+    min_tasks_per_skill=2,
+    seq_len=8,
+    vocab_size=64,
+    examples_per_task=30,
+)
 
 
 def small_universe():

@@ -36,7 +36,9 @@ def test_macro_f1_by_hand():
     scores = per_class_scores(confusion_matrix(PRED, TRUE, 4))
     assert scores.tp == [1, 2, 1, 0] and scores.fp == [2, 0, 0, 0] and scores.fn == [0, 1, 1, 0]
     assert scores.f1[:3] == pytest.approx([0.5, 0.8, 2 / 3]) and scores.counted == [True, True, True, False]
-    assert scores.precision[:3] == pytest.approx([1 / 3, 1.0, 1.0]) and scores.recall[:3] == pytest.approx([1, 2 / 3, 0.5])
+    assert scores.precision[:3] == pytest.approx([1 / 3, 1.0, 1.0]) and scores.recall[:3] == pytest.approx(
+        [1, 2 / 3, 0.5]
+    )
     assert macro_f1(PRED, TRUE, 4) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     assert macro_f1(PRED, TRUE, 3) == macro_f1(PRED, TRUE, 4)  # an unused class changes nothing
 

@@ -26,18 +26,29 @@ from taskgraph.spec import Spec
 from taskgraph.train import train
 from tests.train.conftest import spec_dict
 
-UNIVERSE = dict(seed=0, skills=6, tasks=6, held_out=0, skills_per_task=(2, 2), min_tasks_per_skill=2, seq_len=12,
-                vocab_size=64, examples_per_task=60)
+UNIVERSE = dict(
+    seed=0,
+    skills=6,
+    tasks=6,
+    held_out=0,
+    skills_per_task=(2, 2),
+    min_tasks_per_skill=2,
+    seq_len=12,
+    vocab_size=64,
+    examples_per_task=60,
+)
 NEW_KEYS = {"ground_truth", "allocation", "relations", "gradient_alignment", "timing"}
 
 
 def train_planted(folder: Path, router: str, steps: int = 40) -> Path:
-    data = planted_spec(**UNIVERSE, hidden_size=32, num_layers=1, num_heads=2, rank=2, steps=steps, batch_size=16,
-                        router=router)
+    data = planted_spec(
+        **UNIVERSE, hidden_size=32, num_layers=1, num_heads=2, rank=2, steps=steps, batch_size=16, router=router
+    )
     if router == "graph":
         data["router"]["gate_threshold"] = 0.0  # gates stay open (else they may all close in 40 steps: no gradient)
-    data["training"].update({"eval_every": steps, "checkpoint_every": steps,
-                             "lr": {"adapters": 1e-2, "router": 1e-1, "heads": 1e-2}})
+    data["training"].update(
+        {"eval_every": steps, "checkpoint_every": steps, "lr": {"adapters": 1e-2, "router": 1e-1, "heads": 1e-2}}
+    )
     train(Spec.model_validate(data), folder / router)
     return folder / router
 
@@ -55,8 +66,17 @@ def graph_result(runs) -> dict:
 
 def test_graph_run_has_every_section(runs, graph_result):
     r = graph_result
-    assert set(r) >= NEW_KEYS | {"run", "model_dir", "which", "split", "router", "layers",
-                                 "adapter_flops_per_token_all_open", "tasks", "mean"}
+    assert set(r) >= NEW_KEYS | {
+        "run",
+        "model_dir",
+        "which",
+        "split",
+        "router",
+        "layers",
+        "adapter_flops_per_token_all_open",
+        "tasks",
+        "mean",
+    }
     assert r["ground_truth"] == "planted" and r["router"] == "graph" and len(r["tasks"]) == 6
     json.dumps(r, allow_nan=False)  # plain JSON
 
@@ -67,8 +87,11 @@ def test_graph_run_has_every_section(runs, graph_result):
     routing = learned_routing(model)
 
     alloc = allocation_precision(routing.weights, incidence)  # K = 6 adapters, S = 6 skills
-    assert r["allocation"] == {"precision": alloc.precision, "random": alloc.random,
-                               "per_layer_head": alloc.per_layer_head}
+    assert r["allocation"] == {
+        "precision": alloc.precision,
+        "random": alloc.random,
+        "per_layer_head": alloc.per_layer_head,
+    }
     assert r["allocation"]["random"] == pytest.approx(2 / 6) == random_allocation_precision(incidence, 6)
     assert len(r["allocation"]["per_layer_head"]) == 2 and 0 <= r["allocation"]["precision"] <= 1  # query, value
 
@@ -79,11 +102,13 @@ def test_graph_run_has_every_section(runs, graph_result):
     for x in learned_relations(model):
         dense[names.index(x.a), names.index(x.b)] = dense[names.index(x.b), names.index(x.a)] = x.weight
     assert rel["auroc"]["learned"] == pytest.approx(pair_auroc(dense, related))
-    assert rel["auroc"]["routing_cosine"] == pytest.approx(pair_auroc(routing_cosine(routing.weights, routing.gates),
-                                                                      related))
+    assert rel["auroc"]["routing_cosine"] == pytest.approx(
+        pair_auroc(routing_cosine(routing.weights, routing.gates), related)
+    )
     assert 0.3 < rel["auroc"]["random"] < 0.7
     assert len(rel["learned"]) == 15 and [x["weight"] for x in rel["learned"]] == sorted(
-        (x["weight"] for x in rel["learned"]), reverse=True)
+        (x["weight"] for x in rel["learned"]), reverse=True
+    )
     assert np.array_equal(learned_relation_matrix(model)[0], dense)
 
     align = r["gradient_alignment"]
@@ -110,8 +135,9 @@ def test_task_filter_and_switches(runs, graph_result):
     r = evaluate_run(runs["graph"], tasks=["planted-3", "planted-1"], timing_rounds=1, alignment=False)
     assert list(r["tasks"]) == ["planted-1", "planted-3"]  # the run's task order
     assert r["tasks"]["planted-1"] == graph_result["tasks"]["planted-1"]
-    assert r["mean"]["accuracy"] == pytest.approx((r["tasks"]["planted-1"]["accuracy"]
-                                                   + r["tasks"]["planted-3"]["accuracy"]) / 2)
+    assert r["mean"]["accuracy"] == pytest.approx(
+        (r["tasks"]["planted-1"]["accuracy"] + r["tasks"]["planted-3"]["accuracy"]) / 2
+    )
     assert r["allocation"] == graph_result["allocation"]  # the whole graph, whatever the filter
     assert r["relations"]["auroc"]["learned"] == graph_result["relations"]["auroc"]["learned"]
     assert r["gradient_alignment"] is None and r["relations"]["auroc"]["gradient_cosine"] is None
@@ -147,12 +173,37 @@ def test_cli_sections_json_and_unknown_task(runs, tmp_path, capsys):
 
     assert eval_cmd.TIMING_ROUNDS == TIMING_ROUNDS  # the CLI's default is the API's
     out = tmp_path / "eval.json"
-    assert main(["eval", str(runs["graph"]), "--task", "planted-2", "--task", "planted-0", "--timing-rounds", "1",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(runs["graph"]),
+                "--task",
+                "planted-2",
+                "--task",
+                "planted-0",
+                "--timing-rounds",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
-    for piece in ("allocation precision:", "random routing", "relation AUROC vs planted truth", "learned R",
-                  "routing cosine", "gradient cosine", "random R", "top learned relations (10 of 15)",
-                  "gradient alignment", "related pairs", "timing (one batch per task, median of 1 rounds)"):
+    for piece in (
+        "allocation precision:",
+        "random routing",
+        "relation AUROC vs planted truth",
+        "learned R",
+        "routing cosine",
+        "gradient cosine",
+        "random R",
+        "top learned relations (10 of 15)",
+        "gradient alignment",
+        "related pairs",
+        "timing (one batch per task, median of 1 rounds)",
+    ):
         assert piece in text, piece
     result = json.loads(out.read_text())
     assert list(result["tasks"]) == ["planted-0", "planted-2"] and set(result) >= NEW_KEYS
@@ -195,5 +246,6 @@ def test_cuda_eval_matches_cpu(runs, graph_result):
     assert result["tasks"].keys() == graph_result["tasks"].keys()
     for name, row in graph_result["tasks"].items():
         assert abs(result["tasks"][name]["accuracy"] - row["accuracy"]) <= 0.02
-    np.testing.assert_allclose(result["gradient_alignment"]["matrix"], graph_result["gradient_alignment"]["matrix"],
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        result["gradient_alignment"]["matrix"], graph_result["gradient_alignment"]["matrix"], atol=1e-3
+    )

@@ -22,8 +22,17 @@ from taskgraph.routing.poly import poly_weights
 from taskgraph.spec import Spec
 from taskgraph.train.batches import load_task_data, tokenizer_pad_id
 
-UNIVERSE = dict(seed=0, skills=4, tasks=6, held_out=0, skills_per_task=(2, 2), min_tasks_per_skill=2, seq_len=8,
-                vocab_size=32, examples_per_task=120)
+UNIVERSE = dict(
+    seed=0,
+    skills=4,
+    tasks=6,
+    held_out=0,
+    skills_per_task=(2, 2),
+    min_tasks_per_skill=2,
+    seq_len=8,
+    vocab_size=32,
+    examples_per_task=120,
+)
 
 
 def tiny_spec(steps: int = 150) -> Spec:

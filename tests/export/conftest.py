@@ -16,8 +16,7 @@ def build_graph(description: str = "Tweets scored by VADER.") -> nx.Graph:
     """3 tasks, 2 layers x 3 skills, 2 relations (one declared), every task using every adapter."""
     graph = nx.Graph(name="example")
     for i, name in enumerate(TASKS):
-        graph.add_node(task_node(name), type="task", label=name, num_labels=2 + i,
-                       gate_l0=0.1 + 0.2, gate_l1=1 / 3 + i)
+        graph.add_node(task_node(name), type="task", label=name, num_labels=2 + i, gate_l0=0.1 + 0.2, gate_l1=1 / 3 + i)
     graph.nodes[task_node(TASKS[0])]["description"] = description
     for layer in range(LAYERS):
         graph.add_node(layer_node(layer), type="layer", label=f"layer {layer}")
@@ -39,8 +38,13 @@ def build_graph(description: str = "Tweets scored by VADER.") -> nx.Graph:
 def build_tricky_graph() -> nx.Graph:
     """Labels and ids with quotes, backslashes, newlines, markup, colons and a mathtext dollar."""
     graph = nx.Graph(name='tricky "spec" <1>')
-    graph.add_node("task:a", type="task", label='say "hi" \\ back\\n', num_labels=2,
-                   description=f"line one\nline two\t& {INJECTION}")
+    graph.add_node(
+        "task:a",
+        type="task",
+        label='say "hi" \\ back\\n',
+        num_labels=2,
+        description=f"line one\nline two\t& {INJECTION}",
+    )
     graph.add_node("task:b#c", type="task", label="a$b$c$ <b>bold</b> `x` #1 & end", num_labels=3)
     graph.add_node("layer:0", type="layer", label="end")
     graph.add_node("adapter:0:0", type="adapter", label="o x")

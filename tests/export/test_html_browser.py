@@ -79,7 +79,10 @@ def test_chromium_runs_no_injected_script(make_graph, tmp_path):
 def test_the_sliders_hide_and_show_relations(tmp_path):
     graph = synthetic_run_graph(60)
     relations = sum(1 for _, _, d in graph.edges(data=True) if d["type"] == "relates")
-    result = driven(graph, DRIVER + """
+    result = driven(
+        graph,
+        DRIVER
+        + """
 out.start = [q("#map .edge"), Number(document.getElementById("topk").value)];
 slide("topk", 1); out.k1 = q("#map .edge");
 slide("topk", 0); out.k0 = q("#map .edge");
@@ -87,7 +90,9 @@ slide("topk", document.getElementById("topk").max); out.all = q("#map .edge");
 slide("minw", 1000); out.strongest = q("#map .edge");
 out.shown = document.getElementById("shown").textContent;
 put();
-""", tmp_path)
+""",
+        tmp_path,
+    )
     start, default_k = result["start"]
     assert default_k == 3
     assert 60 <= start < relations  # each task's 3 strongest: sparse, and every task has some
@@ -99,7 +104,10 @@ put();
 
 
 def test_clicking_a_task_opens_its_panel_and_compare_and_skill(graph, tmp_path):
-    result = driven(graph, DRIVER + """
+    result = driven(
+        graph,
+        DRIVER
+        + """
 click('.node[data-t="0"]');
 out.open = [panel.hidden, panel.querySelector("h2").firstChild.textContent, q("#panel table.heat td.w"),
             q("#panel table.heat th.block"), q("#map .node.dim"), q("#map .edge.hot")];
@@ -110,7 +118,9 @@ out.skill = [panel.querySelector(".col").dataset.skill, q("#panel .bar-row")];
 click("#close");
 out.closed = [panel.hidden, q("#map .dim")];
 put();
-""", tmp_path)
+""",
+        tmp_path,
+    )
     # task 0 relates to task 1 only: task 2 dims; their relation is highlighted; 2 modules x 3 skills
     assert result["open"] == [False, "vader-tweets", 2 * 3, 0, 1, 1]
     assert result["compare"] == ["vader-tweets", "rotten-tomatoes"]
@@ -120,23 +130,35 @@ put();
 
 def test_run_panel_names_modules_groups_layers_and_shows_heads_and_provenance(tmp_path):
     graph = synthetic_run_graph(50, heads=2)
-    result = driven(graph, DRIVER + """
+    result = driven(
+        graph,
+        DRIVER
+        + """
 window.taskgraphView.select(window.taskgraphView.find("task-0049"), false);
 out.badge = panel.querySelector(".badge").textContent;
 out.blocks = [...panel.querySelectorAll("th.block")].map((th) => th.textContent);
 out.modules = [...panel.querySelectorAll("table.heat")[0].querySelectorAll("th.module")].map((th) => th.title);
 out.tables = [...panel.querySelectorAll("table.heat caption")].map((c) => c.textContent);
 put();
-""", tmp_path)
+""",
+        tmp_path,
+    )
     assert result["badge"] == "zero-shot"  # the last 2 % are adapted, few-shot and zero-shot in turn
     assert result["blocks"] == ["encoder.layer.0", "encoder.layer.1"] * 3  # mean + 2 heads
-    assert result["modules"] == ["encoder.layer.0.attention.self.query", "encoder.layer.0.attention.self.value",
-                                 "encoder.layer.1.attention.self.query", "encoder.layer.1.attention.self.value"]
+    assert result["modules"] == [
+        "encoder.layer.0.attention.self.query",
+        "encoder.layer.0.attention.self.value",
+        "encoder.layer.1.attention.self.query",
+        "encoder.layer.1.attention.self.value",
+    ]
     assert result["tables"] == ["mean over heads", "head 0", "head 1"]
 
 
 def test_search_jumps_to_a_task(tmp_path):
-    result = driven(synthetic_run_graph(200), DRIVER + """
+    result = driven(
+        synthetic_run_graph(200),
+        DRIVER
+        + """
 const search = document.getElementById("search");
 const before = window.taskgraphView.view.w;
 search.value = "task-0123";
@@ -146,7 +168,9 @@ search.value = "no such task";
 search.dispatchEvent(new Event("change"));
 out.miss = search.classList.contains("miss");
 put();
-""", tmp_path)
+""",
+        tmp_path,
+    )
     assert result["found"] == ["task-0123", True]  # selected, and the view zoomed in on it
     assert result["miss"] is True
 
@@ -160,7 +184,7 @@ def test_screenshot_at_200_tasks_is_drawn_with_its_legend(tmp_path):
     pixels = matplotlib.image.imread(png)[:, :, :3]  # [H, W, 3] in [0, 1]
     assert pixels.shape[:2] == (900, 1400)
     assert float(pixels.std()) > 0.05  # not blank
-    colours = [tuple(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)) for c in COMMUNITY_PALETTE[:10]]
+    colours = [tuple(int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)) for c in COMMUNITY_PALETTE[:10]]
     for colour in colours:  # every community colour is painted (legend and nodes)
         assert (np.abs(pixels - np.array(colour)).max(axis=-1) < 0.02).sum() > 50, colour
 

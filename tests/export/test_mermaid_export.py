@@ -80,7 +80,7 @@ def test_tricky_labels_are_escaped_and_ids_are_safe(tricky):
     check_structure(tricky, text)
     assert "task:" not in text and "$" in text
     assert all(re.fullmatch(r"(task|adapter|layer|n)\d+", i) for i in mermaid_ids(tricky).values())  # never `end`
-    assert 'say #quot;hi#quot; \\ back\\n' in text
+    assert "say #quot;hi#quot; \\ back\\n" in text
     assert "#lt;b#gt;bold#lt;/b#gt; #96;x#96; #35;1 #amp; end" in text
 
 

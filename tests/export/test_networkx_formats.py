@@ -12,7 +12,7 @@ import pytest
 from taskgraph.errors import ExportError
 from taskgraph.export import export_graph, load_graph, render_gexf, render_graphml, render_json
 
-EXACT_FLOATS = [0.1 + 0.2, 1 / 3, 2.0 ** -40, 1e-300, 0.8, 0.0, 1.0, 123456.789e10]
+EXACT_FLOATS = [0.1 + 0.2, 1 / 3, 2.0**-40, 1e-300, 0.8, 0.0, 1.0, 123456.789e10]
 READERS = {
     "graphml": lambda text: nx.read_graphml(io.BytesIO(text.encode())),
     "gexf": lambda text: nx.read_gexf(io.BytesIO(text.encode())),

@@ -61,8 +61,9 @@ def test_all_tasks_are_named_adapters_of_one_peft_model(tmp_path):
     assert export(run, "--format", "peft", "--all-tasks", "--out", out) == 0
     index = json.loads((out / "taskgraph.json").read_text())
     assert index["tasks"] == [f"planted-{t}" for t in range(4)]
-    loaded = PeftModel.from_pretrained(AutoModel.from_pretrained(out / "base"), out / "planted-0",
-                                       adapter_name="planted-0")
+    loaded = PeftModel.from_pretrained(
+        AutoModel.from_pretrained(out / "base"), out / "planted-0", adapter_name="planted-0"
+    )
     for task in index["tasks"][1:]:
         loaded.load_adapter(out / task, adapter_name=task)
     loaded.eval()
@@ -75,9 +76,14 @@ def test_gpt2_conv1d_and_a_linearized_fold_of_rank_2r(tmp_path):
     """GPT-2 stores Conv1D weights [in, out] (fan_in_fan_out); an L-LoRA around B0 != 0 folds to rank 2r."""
     from taskgraph.spec import Spec
 
-    spec = Spec.model_validate({"model": {"config": dict(TINY["gpt2"]), "target_modules": ["c_attn"], "pooling": "last"},
-                                "adapters": {"rank": 2, "alpha": 4, "skills": 3, "linearized": True},
-                                "router": {"kind": "poly"}, "tasks": [{"name": "a", "num_labels": 3}]})
+    spec = Spec.model_validate(
+        {
+            "model": {"config": dict(TINY["gpt2"]), "target_modules": ["c_attn"], "pooling": "last"},
+            "adapters": {"rank": 2, "alpha": 4, "skills": 3, "linearized": True},
+            "router": {"kind": "poly"},
+            "tasks": [{"name": "a", "num_labels": 3}],
+        }
+    )
     torch.manual_seed(0)
     model = TaskGraphModel(spec)
     with torch.no_grad():
@@ -100,11 +106,14 @@ def test_gpt2_conv1d_and_a_linearized_fold_of_rank_2r(tmp_path):
     assert_close(got, want, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--task", "nope"], "unknown task 'nope'"),
-    ([], "give --task NAME (one adapter folder) or --all-tasks"),
-    (["--task", "planted-0", "--all-tasks"], "give --task NAME"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--task", "nope"], "unknown task 'nope'"),
+        ([], "give --task NAME (one adapter folder) or --all-tasks"),
+        (["--task", "planted-0", "--all-tasks"], "give --task NAME"),
+    ],
+)
 def test_bad_peft_exports_are_exit_2(tmp_path, capsys, args, needle):
     run = save_run(planted("poly"), tmp_path / "run", 1)
     assert export(run, "--format", "peft", *args, "--out", tmp_path / "peft") == 2

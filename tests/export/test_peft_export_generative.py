@@ -19,8 +19,12 @@ from taskgraph.spec import spec_from_dict
 from tests.model.test_generative import trained
 from tests.train.test_generative_train import mixed_spec, write_data
 
-PROMPTS = ["what is one plus two ? answer :", "what is three plus three ? answer :", "review : the movie was",
-           "what is two plus one ?"]
+PROMPTS = [
+    "what is one plus two ? answer :",
+    "what is three plus three ? answer :",
+    "review : the movie was",
+    "what is two plus one ?",
+]
 
 
 def test_a_generative_task_exports_to_peft_and_generates_the_routed_tokens(tmp_path: Path) -> None:
@@ -28,8 +32,9 @@ def test_a_generative_task_exports_to_peft_and_generates_the_routed_tokens(tmp_p
     spec = mixed_spec(tmp_path, stop=["three"])
     model = trained(spec_from_dict(spec), seed=7)  # the config's eos (GPT-2's 50256) is not the end: [SEP] (3) is
     model.save_pretrained(tmp_path / "run" / "model")
-    assert main(["export", str(tmp_path / "run"), "--format", "peft", "--all-tasks", "--out",
-                 str(tmp_path / "peft")]) == 0
+    assert (
+        main(["export", str(tmp_path / "run"), "--format", "peft", "--all-tasks", "--out", str(tmp_path / "peft")]) == 0
+    )
 
     meta = json.loads((tmp_path / "peft" / "sum" / "taskgraph.json").read_text())
     assert meta["objective"] == "generate" and meta["task_type"] == "CAUSAL_LM" and meta["padding_side"] == "left"
@@ -46,7 +51,7 @@ def test_a_generative_task_exports_to_peft_and_generates_the_routed_tokens(tmp_p
         peft = PeftModel.from_pretrained(base, tmp_path / "peft" / task).eval()
         with torch.no_grad():
             out = peft.generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, do_sample=False)  # [B, S + M]
-        written = [row[: row.index(3) + 1] if 3 in row else row for row in out[:, ids.shape[1]:].tolist()]
+        written = [row[: row.index(3) + 1] if 3 in row else row for row in out[:, ids.shape[1] :].tolist()]
         routed = generate_ids(model, torch.full((len(prompts),), model.task_index(task)), prompts, [4] * len(prompts))
         assert written == routed, task
         assert any(len(row) > 1 for row in routed) or task == "rt-gen"  # not only an immediate end token

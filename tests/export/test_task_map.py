@@ -19,8 +19,11 @@ from taskgraph.export.task_map import (
 
 def two_cliques(size: int = 5, strong: float = 0.9, weak: float = 0.1) -> list[tuple[int, int, float]]:
     """Tasks 0..size-1 and size..2size-1 related strongly inside, one weak relation between."""
-    inside = [(a, b, strong - 0.01 * (a + b) / size) for group in (range(size), range(size, 2 * size))
-              for a, b in itertools.combinations(group, 2)]
+    inside = [
+        (a, b, strong - 0.01 * (a + b) / size)
+        for group in (range(size), range(size, 2 * size))
+        for a, b in itertools.combinations(group, 2)
+    ]
     return inside + [(0, size, weak)]
 
 

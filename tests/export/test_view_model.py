@@ -24,7 +24,8 @@ def test_the_fixture_graph(graph):
     assert (v["topK"], v["maxRank"], v["heads"]) == (2, 1, 1)
     assert [m["name"] for m in v["modules"]] == ["layer 0", "layer 1"]  # no module path: the label
     assert [[s["id"] for s in m["skills"]] for m in v["modules"]] == [
-        [f"adapter:{layer}:{k}" for k in range(3)] for layer in range(2)]
+        [f"adapter:{layer}:{k}" for k in range(3)] for layer in range(2)
+    ]
     for t, task in enumerate(v["tasks"]):
         for m in range(2):
             for k in range(3):

@@ -82,8 +82,11 @@ def sync_sites(kind: str) -> list[str]:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     ours = Path(taskgraph.__file__).parent  # the base model's own syncs (transformers' mask checks) PEFT pays too
-    return [f"{Path(w.filename).name}:{w.lineno}" for w in caught
-            if "synchronizing" in str(w.message) and Path(w.filename).is_relative_to(ours)]
+    return [
+        f"{Path(w.filename).name}:{w.lineno}"
+        for w in caught
+        if "synchronizing" in str(w.message) and Path(w.filename).is_relative_to(ours)
+    ]
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -21,12 +21,33 @@ from taskgraph.spec import Spec
 TASKS = 4  # planted-0 .. planted-3
 
 
-def planted(router: str = "poly", tasks: list[int] | None = None, *, linearized: bool = False, seed: int = 0,
-            hidden: int = 32, heads: int = 1) -> dict[str, Any]:
+def planted(
+    router: str = "poly",
+    tasks: list[int] | None = None,
+    *,
+    linearized: bool = False,
+    seed: int = 0,
+    hidden: int = 32,
+    heads: int = 1,
+) -> dict[str, Any]:
     """A planted spec over a tiny BERT (4 skills, seq 8, rank 2), keeping the planted tasks ``tasks``."""
-    spec = planted_spec(skills=4, tasks=TASKS, held_out=0, skills_per_task=(2, 2), min_tasks_per_skill=1,
-                        seq_len=8, vocab_size=64, examples_per_task=60, router=router, hidden_size=hidden,
-                        num_layers=2, num_heads=2, rank=2, steps=10, batch_size=8)
+    spec = planted_spec(
+        skills=4,
+        tasks=TASKS,
+        held_out=0,
+        skills_per_task=(2, 2),
+        min_tasks_per_skill=1,
+        seq_len=8,
+        vocab_size=64,
+        examples_per_task=60,
+        router=router,
+        hidden_size=hidden,
+        num_layers=2,
+        num_heads=2,
+        rank=2,
+        steps=10,
+        batch_size=8,
+    )
     if tasks is not None:
         spec["tasks"] = [spec["tasks"][i] for i in tasks]
     spec["adapters"].update({"linearized": linearized, "splits": heads})
@@ -40,8 +61,10 @@ def perturb(model: TaskGraphModel, seed: int) -> None:
     """Random adapter (and router) values, as if trained; L-LoRA's A0 / B0 buffers are left as drawn."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in [*model.router.named_parameters(), *((n, p) for n, p in model.named_parameters()
-                                                            if n.endswith((".A", ".B")))]:
+        for name, p in [
+            *model.router.named_parameters(),
+            *((n, p) for n, p in model.named_parameters() if n.endswith((".A", ".B"))),
+        ]:
             if name != "relations.theta":
                 p.add_(torch.randn(p.shape, generator=gen) * 0.3)
         for head in model.heads.heads:
@@ -78,8 +101,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Any]:
             router = "poly" if name == "routed" else name
             made[name] = save_run(planted(router, heads=2 if name == "mhr" else 1), root / name, 1)
         elif name in ("single", "single-llora"):
-            made[name] = [save_run(planted("shared", [t], linearized=name.endswith("llora")), root / f"{name}-{t}",
-                                   10 + t) for t in range(3)]
+            made[name] = [
+                save_run(planted("shared", [t], linearized=name.endswith("llora")), root / f"{name}-{t}", 10 + t)
+                for t in range(3)
+            ]
         elif name == "single-again":  # planted-0 once more, from the same init
             made[name] = save_run(planted("shared", [0]), root / name, 20)
         elif name == "llora-b0":

@@ -22,9 +22,14 @@ from tests.merge.conftest import TASKS
 
 IDS = torch.randint(1, 64, (5, 8), generator=torch.Generator().manual_seed(0))
 MASK = torch.ones_like(IDS)
-FIXED = {"task-arithmetic": ["--lambda", "0.6"], "average": [], "ties": ["--lambda", "0.9", "--density", "0.5"],
-         "dare": ["--lambda", "0.4", "--p", "0.5", "--seed", "3"], "dare-ties": ["--lambda", "0.8", "--p", "0.3"],
-         "subspace": ["--lambda", "0.7", "--rank", "3"]}
+FIXED = {
+    "task-arithmetic": ["--lambda", "0.6"],
+    "average": [],
+    "ties": ["--lambda", "0.9", "--density", "0.5"],
+    "dare": ["--lambda", "0.4", "--p", "0.5", "--seed", "3"],
+    "dare-ties": ["--lambda", "0.8", "--p", "0.3"],
+    "subspace": ["--lambda", "0.7", "--rank", "3"],
+}
 
 
 def merge(*args: object) -> int:
@@ -42,8 +47,9 @@ def plain_logits(base: torch.nn.Module, head: torch.nn.Linear, pooling: str = "m
         return head(pool(pooling, hidden, MASK))
 
 
-def reference_merge(sources: list[Path], method: str, values: dict[str, float], rank: int | None,
-                    seed: int = 0) -> dict[str, torch.Tensor]:
+def reference_merge(
+    sources: list[Path], method: str, values: dict[str, float], rank: int | None, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """The merged ΔW of every module, recomputed from the source runs' folds with the pure functions."""
     models = [TaskGraphModel.from_pretrained(s / "model") for s in sources]
     folds = [(m, m.fold(t)) for m in models for t in m.task_names]
@@ -105,8 +111,21 @@ def test_every_method_on_single_task_runs_equals_the_pure_functions(runs, tmp_pa
 def test_one_task_with_lambda_one_is_the_routed_task_and_fold_into_base_equals_the_run(runs, tmp_path):
     routed = TaskGraphModel.from_pretrained(runs("routed") / "model")
     out = tmp_path / "one"
-    assert merge(runs("routed"), "--method", "task-arithmetic", "--lambda", "1", "--tasks", "planted-2",
-                 "--fold-into-base", "--out", out) == 0
+    assert (
+        merge(
+            runs("routed"),
+            "--method",
+            "task-arithmetic",
+            "--lambda",
+            "1",
+            "--tasks",
+            "planted-2",
+            "--fold-into-base",
+            "--out",
+            out,
+        )
+        == 0
+    )
     merged = TaskGraphModel.from_pretrained(out / "model")
     assert merged.task_names == ["planted-2"] and merged.spec.router.kind == "shared"
     assert_close(logits(merged, "planted-2"), logits(routed, "planted-2"), rtol=1e-4, atol=1e-5)
@@ -137,8 +156,9 @@ def test_llora_task_arithmetic_is_task_arithmetic_on_the_task_vectors(runs, tmp_
 def test_llora_linearised_around_a_nonzero_b0_merges_its_task_vector(runs, tmp_path):
     """B₀ ≠ 0: the update at φ₀ is added back once, so one task at λ = 1 is the routed task exactly."""
     routed = TaskGraphModel.from_pretrained(runs("llora-b0") / "model")
-    assert all(layer.fold(torch.ones(1, layer.skills) / layer.skills, 1.0)[0].shape[0] == 4
-               for _, layer in routed.adapted)  # folds of rank 2r
+    assert all(
+        layer.fold(torch.ones(1, layer.skills) / layer.skills, 1.0)[0].shape[0] == 4 for _, layer in routed.adapted
+    )  # folds of rank 2r
     result = merge_runs([runs("llora-b0")], method="task-arithmetic", tasks=["planted-1"], params={"lambda": 1})
     assert_close(logits(result.model, "planted-1"), logits(routed, "planted-1"), rtol=1e-4, atol=1e-5)
 
@@ -151,24 +171,28 @@ def test_other_routers_fold_then_merge(runs, router):
 
 
 def test_python_api_returns_what_the_cli_saves(runs, tmp_path):
-    result = merge_runs([runs("routed")], method="ties", params={"lambda": "auto", "density": 0.5},
-                        out_dir=tmp_path / "m")
+    result = merge_runs(
+        [runs("routed")], method="ties", params={"lambda": "auto", "density": 0.5}, out_dir=tmp_path / "m"
+    )
     assert result.out_dir == tmp_path / "m" and result.chosen["density"] == 0.5
     saved = TaskGraphModel.from_pretrained(tmp_path / "m" / "model")
     assert_close(logits(saved, "planted-3"), logits(result.model, "planted-3"))
     assert json.loads((tmp_path / "m" / "merge.json").read_text())["chosen"] == result.chosen
 
 
-@pytest.mark.parametrize("case, needle", [
-    ("other-seed", "was not trained from the initialisation of"),
-    ("other-base", "another base model"),
-    ("duplicate", "takes each task once"),
-    ("unknown-task", "--tasks: unknown task 'nope'"),
-    ("method", "unknown merge method 'nope'; choose from ['average'"),
-    ("params", "lambda: 2000 lies outside [0, 100]"),
-    ("out-is-source", "which this command reads"),
-    ("no-run", "give the folder of `taskgraph train --out RUN`"),
-])
+@pytest.mark.parametrize(
+    "case, needle",
+    [
+        ("other-seed", "was not trained from the initialisation of"),
+        ("other-base", "another base model"),
+        ("duplicate", "takes each task once"),
+        ("unknown-task", "--tasks: unknown task 'nope'"),
+        ("method", "unknown merge method 'nope'; choose from ['average'"),
+        ("params", "lambda: 2000 lies outside [0, 100]"),
+        ("out-is-source", "which this command reads"),
+        ("no-run", "give the folder of `taskgraph train --out RUN`"),
+    ],
+)
 def test_bad_input_is_exit_2_with_one_paragraph(runs, tmp_path, capsys, case, needle):
     single = runs("single")
     args = {

@@ -22,8 +22,13 @@ from taskgraph.registry import MERGES
 
 def updates(t: int = 3, r: int = 2, d_out: int = 6, d_in: int = 5, seed: int = 0) -> list[LowRank]:
     g = torch.Generator().manual_seed(seed)
-    return [LowRank(torch.randn(r, d_in, generator=g, dtype=torch.float64),
-                    torch.randn(d_out, r, generator=g, dtype=torch.float64)) for _ in range(t)]
+    return [
+        LowRank(
+            torch.randn(r, d_in, generator=g, dtype=torch.float64),
+            torch.randn(d_out, r, generator=g, dtype=torch.float64),
+        )
+        for _ in range(t)
+    ]
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -205,7 +210,9 @@ def test_every_method_is_registered_with_its_parameters_and_the_cli_lists_them()
 
 def test_grids_are_the_product_of_the_auto_values():
     params = parse_params("ties", TiesParams, {"lambda_grid": [0.5, 1.0], "density": "auto"})
-    assert params.grid() == [{"lambda": a, "density": d} for a, d in itertools.product([0.5, 1.0], [0.2, 0.5, 0.8, 1.0])]
+    assert params.grid() == [
+        {"lambda": a, "density": d} for a, d in itertools.product([0.5, 1.0], [0.2, 0.5, 0.8, 1.0])
+    ]
     fixed = parse_params("ties", TiesParams, {"lambda": "0.5", "density": 0.2, "rank": 4})
     assert fixed.grid() == [{}] and fixed.values({}) == {"lambda": 0.5, "density": 0.2} and fixed.rank == 4
     assert SubspaceParams(lambda_grid=(1.0, 2.0)).grid() == [{"lambda": 1.0}, {"lambda": 2.0}]  # density is TIES'
@@ -215,6 +222,11 @@ def test_bad_parameters_are_reported_together():
     with pytest.raises(MergeError) as err:
         parse_params("ties", TiesParams, {"lambda": -1, "density": 1.5, "p": 0.3, "rank": 0, "lambda_grid": []})
     text = str(err.value)
-    for needle in ("lambda: -1 lies outside [0, 100]", "density: 1.5 lies outside (0, 1]", "rank:",
-                   "lambda_grid", "takes no parameter 'p'"):
+    for needle in (
+        "lambda: -1 lies outside [0, 100]",
+        "density: 1.5 lies outside (0, 1]",
+        "rank:",
+        "lambda_grid",
+        "takes no parameter 'p'",
+    ):
         assert needle in text, text

@@ -34,11 +34,13 @@ def test_task_gradients_of_a_toy_loss():
     unused = torch.nn.Parameter(torch.zeros(3))
 
     def loss_of(x: torch.Tensor) -> torch.Tensor:  # d/dw = x + w
-        return (w * x).sum() + 0.5 * (w ** 2).sum()
+        return (w * x).sum() + 0.5 * (w**2).sum()
 
-    batches = [[torch.tensor([1.0, 0.0]), torch.tensor([3.0, 0.0])],  # task 0: mean gradient (2, 0) + w
-               [torch.tensor([0.0, -2.0])],                          # task 1: (0, -2) + w
-               [torch.tensor([2.0, 0.0])]]                           # task 2: same as task 0
+    batches = [
+        [torch.tensor([1.0, 0.0]), torch.tensor([3.0, 0.0])],  # task 0: mean gradient (2, 0) + w
+        [torch.tensor([0.0, -2.0])],  # task 1: (0, -2) + w
+        [torch.tensor([2.0, 0.0])],
+    ]  # task 2: same as task 0
     grads = task_gradients(loss_of, [w, unused], batches)
     assert grads.tolist() == [[3.0, 2.0, 0, 0, 0], [1.0, 0.0, 0, 0, 0], [3.0, 2.0, 0, 0, 0]]
     assert w.grad is None and unused.grad is None  # .grad untouched
@@ -46,7 +48,7 @@ def test_task_gradients_of_a_toy_loss():
     assert torch.equal(cos, cos.T) and cos.diagonal().tolist() == [1.0, 1.0, 1.0]
     assert cos[0, 2] == pytest.approx(1.0)  # identical tasks
     assert cos[0, 1] == pytest.approx(3 / math.sqrt(13))
-    assert flat_gradient((w ** 2).sum(), [w]).tolist() == [2.0, 4.0]
+    assert flat_gradient((w**2).sum(), [w]).tolist() == [2.0, 4.0]
     with pytest.raises(ValueError, match="no batch"):
         task_gradients(loss_of, [w], [[]])
     with pytest.raises(ValueError, match="no parameters"):

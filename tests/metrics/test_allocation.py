@@ -70,7 +70,9 @@ def test_top_share_tie_rule():
     assert top_share(np.array([0.5, 0.25, 0.25, 0.0]), np.array([0, 1, 0, 0], bool), 2) == pytest.approx(0.25)
     assert top_share(np.array([0.5, 0.25, 0.25, 0.0]), np.array([1, 1, 0, 0], bool), 2) == pytest.approx(0.75)
     assert top_share(np.array([0.4, 0.4, 0.2]), np.array([1, 0, 0], bool), 1) == pytest.approx(0.5)
-    assert top_share(np.array([0.4, 0.4 + 1e-12, 0.2]), np.array([1, 0, 0], bool), 1) == pytest.approx(0.5)  # within tol
+    assert top_share(np.array([0.4, 0.4 + 1e-12, 0.2]), np.array([1, 0, 0], bool), 1) == pytest.approx(
+        0.5
+    )  # within tol
     assert top_share(np.array([0.9, 0.1, 0.0]), np.array([1, 0, 0], bool), 1) == 1.0
     with pytest.raises(ValueError, match="count"):
         top_share(np.array([1.0]), np.array([True]), 0)

@@ -91,7 +91,9 @@ def test_random_baseline_and_pair_means():
     scores[3, 4] = 0.4  # the pair (3, 4) scores (0.4 + 0.8) / 2
     related, unrelated = pair_means(scores, TRUTH)
     assert related == pytest.approx((0.8 * 3 + 0.6) / 4) and unrelated == pytest.approx(0.2)
-    assert pair_means(scores, np.zeros((5, 5), dtype=bool)) == (None, pytest.approx(np.mean([
-        (scores[i, j] + scores[j, i]) / 2 for i, j in itertools.combinations(range(5), 2)])))
+    assert pair_means(scores, np.zeros((5, 5), dtype=bool)) == (
+        None,
+        pytest.approx(np.mean([(scores[i, j] + scores[j, i]) / 2 for i, j in itertools.combinations(range(5), 2)])),
+    )
     with pytest.raises(ValueError, match=r"\[T, T\]"):
         pair_auroc(np.zeros((4, 4)), TRUTH)

@@ -11,12 +11,35 @@ import torch
 from taskgraph.spec.models import Spec
 
 TINY: dict[str, dict[str, Any]] = {
-    "bert": dict(model_type="bert", num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
-                 intermediate_size=64, vocab_size=100, max_position_embeddings=64),
-    "gpt2": dict(model_type="gpt2", n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=64,
-                 bos_token_id=0, eos_token_id=0),
-    "llama": dict(model_type="llama", num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
-                  num_key_value_heads=1, intermediate_size=64, vocab_size=100, max_position_embeddings=64),
+    "bert": dict(
+        model_type="bert",
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=100,
+        max_position_embeddings=64,
+    ),
+    "gpt2": dict(
+        model_type="gpt2",
+        n_layer=2,
+        n_embd=32,
+        n_head=2,
+        vocab_size=100,
+        n_positions=64,
+        bos_token_id=0,
+        eos_token_id=0,
+    ),
+    "llama": dict(
+        model_type="llama",
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        intermediate_size=64,
+        vocab_size=100,
+        max_position_embeddings=64,
+    ),
     "t5": dict(model_type="t5", num_layers=2, d_model=32, num_heads=2, d_ff=64, d_kv=16, vocab_size=100),
 }
 TARGETS: dict[str, list[str]] = {
@@ -29,16 +52,23 @@ POOLING = {"bert": "mean", "gpt2": "last", "llama": "last", "t5": "mean"}
 TASKS = [{"name": "alpha", "num_labels": 2}, {"name": "beta", "num_labels": 3}, {"name": "gamma", "num_labels": 5}]
 
 
-def _make_spec(family: str = "bert", router: str = "poly", heads: int = 1, skills: int = 3,
-              rank: int = 4, **model: Any) -> Spec:
+def _make_spec(
+    family: str = "bert", router: str = "poly", heads: int = 1, skills: int = 3, rank: int = 4, **model: Any
+) -> Spec:
     """A 3-task spec over a tiny model of ``family`` built from its config."""
-    return Spec.model_validate({
-        "model": {"config": dict(TINY[family]), "target_modules": TARGETS[family],
-                  "pooling": POOLING[family], **model},
-        "adapters": {"rank": rank, "alpha": 8, "skills": skills, "splits": heads},
-        "router": {"kind": router},
-        "tasks": TASKS,
-    })
+    return Spec.model_validate(
+        {
+            "model": {
+                "config": dict(TINY[family]),
+                "target_modules": TARGETS[family],
+                "pooling": POOLING[family],
+                **model,
+            },
+            "adapters": {"rank": rank, "alpha": 8, "skills": skills, "splits": heads},
+            "router": {"kind": router},
+            "tasks": TASKS,
+        }
+    )
 
 
 def _perturb(model: torch.nn.Module, seed: int = 1) -> None:

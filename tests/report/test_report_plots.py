@@ -59,11 +59,18 @@ def test_smoothing_window():
 
 
 def test_latest_rows_keeps_the_last_row_of_a_repeated_step():
-    rows = [{"step": 2, "split": "train", "loss": 9.0}, {"step": 1, "split": "train", "loss": 1.0},
-            {"step": 2, "split": "val", "loss": 5.0}, {"step": 2, "split": "train", "loss": 2.0},
-            {"step": True, "split": "train"}, {"split": "train"}]
-    assert latest_rows(rows, "train") == [{"step": 1, "split": "train", "loss": 1.0},
-                                          {"step": 2, "split": "train", "loss": 2.0}]
+    rows = [
+        {"step": 2, "split": "train", "loss": 9.0},
+        {"step": 1, "split": "train", "loss": 1.0},
+        {"step": 2, "split": "val", "loss": 5.0},
+        {"step": 2, "split": "train", "loss": 2.0},
+        {"step": True, "split": "train"},
+        {"split": "train"},
+    ]
+    assert latest_rows(rows, "train") == [
+        {"step": 1, "split": "train", "loss": 1.0},
+        {"step": 2, "split": "train", "loss": 2.0},
+    ]
     assert [r["loss"] for r in latest_rows(rows, "val")] == [5.0]
 
 
@@ -111,8 +118,10 @@ def test_val_accuracy_one_line_per_task_and_a_bold_mean(tmp_path):
 
 def test_many_tasks_share_one_legend_entry(tmp_path):
     tasks = [f"t{i}" for i in range(30)]
-    rows = [{"step": s, "split": "val", "acc": {t: (i + s) % 7 / 7 for i, t in enumerate(tasks)}, "mean_acc": 0.5}
-            for s in range(5)]
+    rows = [
+        {"step": s, "split": "val", "acc": {t: (i + s) % 7 / 7 for i, t in enumerate(tasks)}, "mean_acc": 0.5}
+        for s in range(5)
+    ]
     image = pixels(plot_val_accuracy(rows, tmp_path / "acc.png").read_bytes())
     assert image.shape == LINE_SHAPE and non_white(image) > 0.05
 
@@ -134,8 +143,11 @@ def test_routing_one_file_per_layer_with_the_weights_colours(tmp_path):
     weights[:, :, 0, 0] = 1.0  # layer 0 and 1: every task uses skill 0 only ...
     weights[2, 1, 0] = torch.tensor([0.0, 0.5, 0.5, 0.0])  # ... but task c splits layer 1 over skills 1, 2
     paths = plot_routing(["a", "b", "c"], weights, tmp_path / "plots", layer_names=["x.query", "x.value"])
-    assert paths == routing_paths(tmp_path / "plots", 2) == [tmp_path / "plots" / "routing-l0.png",
-                                                              tmp_path / "plots" / "routing-l1.png"]
+    assert (
+        paths
+        == routing_paths(tmp_path / "plots", 2)
+        == [tmp_path / "plots" / "routing-l0.png", tmp_path / "plots" / "routing-l1.png"]
+    )
     l0, l1 = (pixels(p.read_bytes()) for p in paths)
     assert l0.shape == l1.shape == shape_of(heatmap_figsize(3, 4))
     cell = count_colour(l0, viridis(1.0)) / 3  # three cells of weight 1 in layer 0
@@ -175,17 +187,29 @@ def test_gates_heatmap(tmp_path):
 def test_same_inputs_same_bytes(tmp_path):
     rows = log_rows(50)
     weights = torch.softmax(torch.randn(3, 2, 2, 4, generator=torch.Generator().manual_seed(0)), dim=-1)
-    first = [plot_loss(rows, tmp_path / "1" / "l.png"), plot_val_accuracy(rows, tmp_path / "1" / "v.png"),
-             plot_gates(["a", "b", "c"], torch.ones(3, 2), tmp_path / "1" / "g.png"),
-             plot_relations(["a", "b", "c"], np.eye(3), tmp_path / "1" / "r.png"),
-             *plot_routing(["a", "b", "c"], weights, tmp_path / "1")]
-    second = [plot_loss(rows, tmp_path / "2" / "l.png"), plot_val_accuracy(rows, tmp_path / "2" / "v.png"),
-              plot_gates(["a", "b", "c"], torch.ones(3, 2), tmp_path / "2" / "g.png"),
-              plot_relations(["a", "b", "c"], np.eye(3), tmp_path / "2" / "r.png"),
-              *plot_routing(["a", "b", "c"], weights, tmp_path / "2")]
+    first = [
+        plot_loss(rows, tmp_path / "1" / "l.png"),
+        plot_val_accuracy(rows, tmp_path / "1" / "v.png"),
+        plot_gates(["a", "b", "c"], torch.ones(3, 2), tmp_path / "1" / "g.png"),
+        plot_relations(["a", "b", "c"], np.eye(3), tmp_path / "1" / "r.png"),
+        *plot_routing(["a", "b", "c"], weights, tmp_path / "1"),
+    ]
+    second = [
+        plot_loss(rows, tmp_path / "2" / "l.png"),
+        plot_val_accuracy(rows, tmp_path / "2" / "v.png"),
+        plot_gates(["a", "b", "c"], torch.ones(3, 2), tmp_path / "2" / "g.png"),
+        plot_relations(["a", "b", "c"], np.eye(3), tmp_path / "2" / "r.png"),
+        *plot_routing(["a", "b", "c"], weights, tmp_path / "2"),
+    ]
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
-    assert sorted(p.name for p in (tmp_path / "1").iterdir()) == ["g.png", "l.png", "r.png", "routing-l0.png",
-                                                                  "routing-l1.png", "v.png"]  # no temp files
+    assert sorted(p.name for p in (tmp_path / "1").iterdir()) == [
+        "g.png",
+        "l.png",
+        "r.png",
+        "routing-l0.png",
+        "routing-l1.png",
+        "v.png",
+    ]  # no temp files
 
 
 def test_plain_text_labels_and_no_tasks(tmp_path):
@@ -196,14 +220,17 @@ def test_plain_text_labels_and_no_tasks(tmp_path):
     assert pixels(path.read_bytes()).shape[2] == 4
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda d: plot_relations(["a"], np.zeros((1, 2)), d / "x.png"), "square"),
-    (lambda d: plot_relations(["a", "b"], np.zeros(2), d / "x.png"), "2 dimensions"),
-    (lambda d: plot_relations(["a"], np.zeros((2, 2)), d / "x.png"), "2 task rows but 1 task names"),
-    (lambda d: plot_routing(["a"], torch.zeros(1, 2, 3), d), "4 dimensions"),
-    (lambda d: plot_routing(["a"], torch.zeros(1, 2, 1, 3), d, layer_names=["q"]), "1 layer names for 2 layers"),
-    (lambda d: plot_gates(["a", "b"], torch.zeros(3, 2), d / "x.png"), "3 task rows but 2 task names"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda d: plot_relations(["a"], np.zeros((1, 2)), d / "x.png"), "square"),
+        (lambda d: plot_relations(["a", "b"], np.zeros(2), d / "x.png"), "2 dimensions"),
+        (lambda d: plot_relations(["a"], np.zeros((2, 2)), d / "x.png"), "2 task rows but 1 task names"),
+        (lambda d: plot_routing(["a"], torch.zeros(1, 2, 3), d), "4 dimensions"),
+        (lambda d: plot_routing(["a"], torch.zeros(1, 2, 1, 3), d, layer_names=["q"]), "1 layer names for 2 layers"),
+        (lambda d: plot_gates(["a", "b"], torch.zeros(3, 2), d / "x.png"), "3 task rows but 2 task names"),
+    ],
+)
 def test_shape_errors_say_what(tmp_path, call, message):
     with pytest.raises(ValueError, match=message):
         call(tmp_path)

@@ -56,16 +56,27 @@ def test_poly_graph_structure_and_router_weights():
     model = make_model("poly")
     graph = check_graph(run_graph(model))
     skills = 4
-    assert graph.graph == {"name": "tiny", "router": "poly", "relations": "declared", "layers": LAYERS,
-                           "heads": 1, "skills": skills}
+    assert graph.graph == {
+        "name": "tiny",
+        "router": "poly",
+        "relations": "declared",
+        "layers": LAYERS,
+        "heads": 1,
+        "skills": skills,
+    }
     kinds = [d["type"] for _, d in graph.nodes(data=True)]
     assert (kinds.count("task"), kinds.count("layer"), kinds.count("adapter")) == (3, LAYERS, LAYERS * skills)
     counts = {k: len(edges_of(graph, k)) for k in ("relates", "uses", "in", "next")}
-    assert counts == {"relates": 2, "uses": 3 * LAYERS * skills, "in": LAYERS * skills,
-                      "next": (LAYERS - 1) * skills * skills}
+    assert counts == {
+        "relates": 2,
+        "uses": 3 * LAYERS * skills,
+        "in": LAYERS * skills,
+        "next": (LAYERS - 1) * skills * skills,
+    }
     want = expected_weights(known_logits(3, LAYERS, 1, skills))[:, :, 0, :]  # [T, L, K]
-    got = np.array([[[uses_weight(graph, t, layer, k) for k in range(skills)] for layer in range(LAYERS)]
-                    for t in TASKS])
+    got = np.array(
+        [[[uses_weight(graph, t, layer, k) for k in range(skills)] for layer in range(LAYERS)] for t in TASKS]
+    )
     np.testing.assert_allclose(got, want, rtol=1e-6)
     assert want.max() > 0.6 and want.min() < 0.03  # the known logits are far from uniform (1/4)
     routing = learned_routing(model)
@@ -146,8 +157,12 @@ def test_gates_and_learned_relations_from_the_hook():
     assert isinstance(model.router, LearnsRelations)
     graph = check_graph(run_graph(model))
     assert graph.graph["relations"] == "learned" and graph.graph["skills"] == 2
-    assert graph.edges[task_node("a"), task_node("b")] == {"type": "relates", "weight": pytest.approx(0.5),
-                                                           "declared": True, "declared_weight": 0.8}
+    assert graph.edges[task_node("a"), task_node("b")] == {
+        "type": "relates",
+        "weight": pytest.approx(0.5),
+        "declared": True,
+        "declared_weight": 0.8,
+    }
     assert graph.edges[task_node("a"), task_node("c")] == {"type": "relates", "weight": 0.125, "declared": False}
     assert not graph.has_edge(task_node("b"), task_node("c"))
     a, c = graph.nodes[task_node("a")], graph.nodes[task_node("c")]
@@ -158,12 +173,15 @@ def test_gates_and_learned_relations_from_the_hook():
     assert [(r.a, r.b, r.declared) for r in learned_relations(model)] == [("a", "b", True), ("a", "c", False)]
 
 
-@pytest.mark.parametrize("index, relation, message", [
-    ([[0], [1]], [float("nan")], "finite and in \\[0, 1\\]"),
-    ([[0], [1]], [1.5], "finite and in \\[0, 1\\]"),
-    ([[0, 1]], [0.5], "index \\[2, E\\]"),
-    ([[0], [7]], [0.5], "task ids outside 0..2"),
-])
+@pytest.mark.parametrize(
+    "index, relation, message",
+    [
+        ([[0], [1]], [float("nan")], "finite and in \\[0, 1\\]"),
+        ([[0], [1]], [1.5], "finite and in \\[0, 1\\]"),
+        ([[0, 1]], [0.5], "index \\[2, E\\]"),
+        ([[0], [7]], [0.5], "task ids outside 0..2"),
+    ],
+)
 def test_malformed_relation_weights_are_model_errors(index, relation, message):
     model = fixed_model(torch.ones(3, LAYERS), torch.full((3, LAYERS, 1, 2), 0.5), index, relation)
     with pytest.raises(ModelError, match=message):
@@ -208,8 +226,9 @@ def test_graphml_round_trip_keeps_the_learned_attributes(run_dir, tmp_path):
     graph = run_graph(run_dir)
     back = load_graph(export_graph(graph, "graphml", tmp_path / "g.graphml"), "graphml")
     assert dict(back.nodes(data=True)) == dict(graph.nodes(data=True))
-    assert {frozenset((u, v)): d for u, v, d in back.edges(data=True)} == \
-        {frozenset((u, v)): d for u, v, d in graph.edges(data=True)}
+    assert {frozenset((u, v)): d for u, v, d in back.edges(data=True)} == {
+        frozenset((u, v)): d for u, v, d in graph.edges(data=True)
+    }
 
 
 class _Data(HTMLParser):
@@ -277,13 +296,16 @@ def test_layers_are_named_by_module_path_and_grouped_by_transformer_layer():
     assert [d["block"] for d in layers] == ["encoder.layer.0", "encoder.layer.0", "encoder.layer.1", "encoder.layer.1"]
 
 
-@pytest.mark.parametrize("module, block", [
-    ("encoder.layer.0.attention.self.query", "encoder.layer.0"),
-    ("transformer.h.11.attn.c_attn", "transformer.h.11"),
-    ("encoder.block.2.layer.0.SelfAttention.q", "encoder.block.2"),
-    ("model.layers.3.self_attn.q_proj", "model.layers.3"),
-    ("pooler.dense", "pooler.dense"),
-])
+@pytest.mark.parametrize(
+    "module, block",
+    [
+        ("encoder.layer.0.attention.self.query", "encoder.layer.0"),
+        ("transformer.h.11.attn.c_attn", "transformer.h.11"),
+        ("encoder.block.2.layer.0.SelfAttention.q", "encoder.block.2"),
+        ("model.layers.3.self_attn.q_proj", "model.layers.3"),
+        ("pooler.dense", "pooler.dense"),
+    ],
+)
 def test_transformer_block(module, block):
     assert transformer_block(module) == block
 
@@ -303,10 +325,12 @@ def test_provenance_from_the_adapt_records_of_a_run_chain(run_dir, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     shutil.copytree(run_dir, first)
     shutil.copytree(run_dir, second)
-    (first / ADAPT_RECORD).write_text(json.dumps({"source_run": str(run_dir), "task": "b", "mode": "routing",
-                                                  "shots": 16}))
-    (second / ADAPT_RECORD).write_text(json.dumps({"source_run": str(first), "task": "c", "mode": "zero-shot",
-                                                   "shots": 64}))
+    (first / ADAPT_RECORD).write_text(
+        json.dumps({"source_run": str(run_dir), "task": "b", "mode": "routing", "shots": 16})
+    )
+    (second / ADAPT_RECORD).write_text(
+        json.dumps({"source_run": str(first), "task": "c", "mode": "zero-shot", "shots": 64})
+    )
     graph = run_graph(second / "model")  # a model folder reads its run's record, then the chain back
     nodes = {t: graph.nodes[task_node(t)] for t in TASKS}
     assert nodes["a"]["provenance"] == "trained" and "adapt_mode" not in nodes["a"]

@@ -35,8 +35,14 @@ def test_writes_every_plot_into_run_plots(run):
     images = {p.name: pixels(p.read_bytes()) for p in paths}
     line = (round(LINE_FIGSIZE[1] * DPI), round(LINE_FIGSIZE[0] * DPI), 4)
     assert images["loss.png"].shape == images["val_accuracy.png"].shape == line
-    assert images["relations.png"].shape[:2] == (round(heatmap_figsize(3, 3)[1] * DPI), round(heatmap_figsize(3, 3)[0] * DPI))
-    assert images["routing-l0.png"].shape[:2] == (round(heatmap_figsize(3, 4)[1] * DPI), round(heatmap_figsize(3, 4)[0] * DPI))
+    assert images["relations.png"].shape[:2] == (
+        round(heatmap_figsize(3, 3)[1] * DPI),
+        round(heatmap_figsize(3, 3)[0] * DPI),
+    )
+    assert images["routing-l0.png"].shape[:2] == (
+        round(heatmap_figsize(3, 4)[1] * DPI),
+        round(heatmap_figsize(3, 4)[0] * DPI),
+    )
     for name, image in images.items():
         assert (image[..., :3].min(axis=-1) < 0.95).mean() > 0.03, name  # drawn on, not blank
     assert count_colour(images["relations.png"], viridis(0.8)) > 2 * 1500  # the declared a–b 0.8, twice
@@ -53,14 +59,19 @@ def test_model_in_memory_and_what_the_log_has(tmp_path):
     """The training loop passes its model (no RUN/model needed); a log with no validation gives no accuracy plot."""
     gates = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0] * 4, [0.0] * 4])  # [T, L]: 6 of 12 closed
     model = make_model()
-    model.router = FixedRouter(gates, torch.full((3, LAYERS, 1, 2), 0.5), torch.tensor([[0], [2]]),
-                               torch.tensor([0.25]))
+    model.router = FixedRouter(
+        gates, torch.full((3, LAYERS, 1, 2), 0.5), torch.tensor([[0], [2]]), torch.tensor([0.25])
+    )
     run = tmp_path / "RUN"
     run.mkdir()
     (run / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_rows(30) if r["split"] == "train"))
     paths = write_run_plots(run, model=model)
-    assert [p.name for p in paths] == ["loss.png", "relations.png", *[f"routing-l{i}.png" for i in range(LAYERS)],
-                                       "gates.png"]
+    assert [p.name for p in paths] == [
+        "loss.png",
+        "relations.png",
+        *[f"routing-l{i}.png" for i in range(LAYERS)],
+        "gates.png",
+    ]
     image = pixels((run / "plots" / "gates.png").read_bytes())
     assert count_colour(image, viridis(0.0)) == pytest.approx(count_colour(image, viridis(1.0)), rel=0.1)
     relations = pixels((run / "plots" / "relations.png").read_bytes())

@@ -27,8 +27,11 @@ def inputs(seed: int = 0) -> tuple[dict, dict, torch.Tensor]:
     index = torch.tensor([[0, 0, 1, 2], [1, 2, 3, 3]])  # pairs i < j
     edges = {TASK_RELATES_TASK: torch.cat([index, index.flip(0)], dim=1)}
     edges.update({et: getattr(router, f"structure_{i}") for i, et in enumerate(router.structure_types)})
-    x = {TASK: torch.randn(T, D, generator=gen), ADAPTER: torch.randn(L * K, D, generator=gen),
-         LAYER: torch.randn(L, D, generator=gen)}
+    x = {
+        TASK: torch.randn(T, D, generator=gen),
+        ADAPTER: torch.randn(L * K, D, generator=gen),
+        LAYER: torch.randn(L, D, generator=gen),
+    }
     r = torch.tensor([0.9, 0.1, 0.5, 0.7])
     return x, edges, torch.cat([r, r])
 
@@ -94,8 +97,9 @@ def test_dense_structure_rounds_equal_pygs_message_passing():
     encoder = GraphEncoder(D, layers=2, conv="graphconv")
     x, edges, r = inputs()
     sizes = {TASK: T, ADAPTER: L * K, LAYER: L}
-    structure = {et: mean_adjacency(index, sizes[et[0]], sizes[et[2]]) for et, index in edges.items()
-                 if et != TASK_RELATES_TASK}
+    structure = {
+        et: mean_adjacency(index, sizes[et[0]], sizes[et[2]]) for et, index in edges.items() if et != TASK_RELATES_TASK
+    }
     leaves = {nt: v.clone().requires_grad_(True) for nt, v in x.items()}
     outs, grads = [], []
     for given in (None, structure):

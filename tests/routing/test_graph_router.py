@@ -28,20 +28,52 @@ from taskgraph.routing.graph import (
 )
 from taskgraph.spec.models import RouterSpec, Spec
 
-BERT = dict(model_type="bert", num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-            vocab_size=100, max_position_embeddings=64)
-WORDS = ["the", "a", "movie", "film", "was", "is", "good", "bad", "great", "awful", "plot", "acting", "not", "very", "fun", "dull"]
+BERT = dict(
+    model_type="bert",
+    num_hidden_layers=2,
+    hidden_size=32,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+    max_position_embeddings=64,
+)
+WORDS = [
+    "the",
+    "a",
+    "movie",
+    "film",
+    "was",
+    "is",
+    "good",
+    "bad",
+    "great",
+    "awful",
+    "plot",
+    "acting",
+    "not",
+    "very",
+    "fun",
+    "dull",
+]
 
 
-def spec(tasks: int = 3, router: dict[str, Any] | None = None, skills: int = 4, rank: int = 4,
-         declared: list | None = None, **relations: Any) -> Spec:
-    return Spec.model_validate({
-        "model": {"config": dict(BERT), "target_modules": ["query", "value"], "max_length": 8},
-        "adapters": {"rank": rank, "alpha": 2 * rank, "skills": skills},
-        "router": {"kind": "graph", **(router or {})},
-        "relations": {"declared": declared or [], **relations},
-        "tasks": [{"name": f"t{i}", "num_labels": 2 + i % 2} for i in range(tasks)],
-    })
+def spec(
+    tasks: int = 3,
+    router: dict[str, Any] | None = None,
+    skills: int = 4,
+    rank: int = 4,
+    declared: list | None = None,
+    **relations: Any,
+) -> Spec:
+    return Spec.model_validate(
+        {
+            "model": {"config": dict(BERT), "target_modules": ["query", "value"], "max_length": 8},
+            "adapters": {"rank": rank, "alpha": 2 * rank, "skills": skills},
+            "router": {"kind": "graph", **(router or {})},
+            "relations": {"declared": declared or [], **relations},
+            "tasks": [{"name": f"t{i}", "num_labels": 2 + i % 2} for i in range(tasks)],
+        }
+    )
 
 
 def perturb(module: torch.nn.Module, seed: int = 1, scale: float = 0.3) -> None:
@@ -100,8 +132,10 @@ def test_weights_are_a_distribution_and_gates_are_hard_with_gradient_to_the_gate
 def test_gates_close_only_under_a_compute_budget():
     # Soft gates pushed far below θ = 0.5: with no budget the layer stays open (nothing asks for closing; a
     # closed gate would stop its adapter's gradient for good), with a budget the same soft gates close it.
-    routers = {budget: GraphRouter(4, 3, 1, 4, RouterSpec(kind="graph", gnn={"hidden": 16}, budget=budget))
-               for budget in (0.0, 0.5)}
+    routers = {
+        budget: GraphRouter(4, 3, 1, 4, RouterSpec(kind="graph", gnn={"hidden": 16}, budget=budget))
+        for budget in (0.0, 0.5)
+    }
     for router in routers.values():
         with torch.no_grad():
             router.gate_out.bias.fill_(-20.0)  # σ(-20 / τ) ≈ 2e-9 for every (task, layer)
@@ -116,7 +150,7 @@ def test_routing_weights_are_the_centred_cosine_softmax():
     keys = torch.tensor([[[[2.0, 0.0]], [[0.0, 0.0]]]])  # [L=1, K=2, H=1, 2]: centred keys ±(1, 0)
     mean = q.mean(0, keepdim=True)  # (0, 0)
     w = routing_weights(q, mean, keys, temperature=0.5)
-    logits = 5.0 / 0.5 * torch.tensor([[1.0, -1.0], [0.0, 0.0], [-2 ** -0.5, 2 ** -0.5]])
+    logits = 5.0 / 0.5 * torch.tensor([[1.0, -1.0], [0.0, 0.0], [-(2**-0.5), 2**-0.5]])
     assert_close(w[:, 0, 0], logits.softmax(-1))
     assert_close(routing_weights(q[:1], q[:1], keys, 1.0)[0, 0, 0], torch.tensor([0.5, 0.5]))  # the mean task: uniform
 
@@ -137,15 +171,23 @@ def test_regularisers_on_hand_made_tensors():
 
 def test_regularizer_is_the_sum_of_its_terms():
     torch.manual_seed(0)
-    router = GraphRouter(4, 2, 1, 3, RouterSpec(kind="graph", gnn={"hidden": 8}, budget=2.0, budget_target=0.2,
-                                                smoothness=0.7),
-                         task_names=list("abcd")).train()
+    router = GraphRouter(
+        4,
+        2,
+        1,
+        3,
+        RouterSpec(kind="graph", gnn={"hidden": 8}, budget=2.0, budget_target=0.2, smoothness=0.7),
+        task_names=list("abcd"),
+    ).train()
     perturb(router)
     router(torch.tensor([1, 2]))
     state = router._state
     _, r = router.relations.weights()
-    expected = (0.01 * (r.mean() - 0.5) ** 2 + budget_penalty(state.gates, 0.2, 2.0)
-                + smoothness_penalty(state.weights, state.relation_index, state.relation_weight, 0.7))
+    expected = (
+        0.01 * (r.mean() - 0.5) ** 2
+        + budget_penalty(state.gates, 0.2, 2.0)
+        + smoothness_penalty(state.weights, state.relation_index, state.relation_weight, 0.7)
+    )
     assert_close(router.regularizer(), expected)
     assert router._state is None  # used once
 
@@ -172,8 +214,14 @@ def test_frozen_relations_are_not_trained():
 def test_large_task_sets_use_sparse_refreshed_candidates():
     torch.manual_seed(0)
     T = 120
-    router = GraphRouter(T, 2, 1, 2, RouterSpec(kind="graph", gnn={"hidden": 8}),
-                         relations=spec().relations.model_copy(update={"top_k": 3, "refresh_every": 2})).train()
+    router = GraphRouter(
+        T,
+        2,
+        1,
+        2,
+        RouterSpec(kind="graph", gnn={"hidden": 8}),
+        relations=spec().relations.model_copy(update={"top_k": 3, "refresh_every": 2}),
+    ).train()
     assert not router.relations.dense and router.relations.theta.shape == (T * 3,)
     opt = torch.optim.SGD([router.task_embedding], lr=50.0)
     seen = []
@@ -215,7 +263,9 @@ def test_gates_close_under_a_compute_budget_and_closed_layers_are_skipped(one_th
     task = closed[0]
     logits = model(ids, None, task).logits[:, : model.num_labels[task]]
     base = unload(model)  # the plain base: no adapter anywhere
-    pooled = pool("mean", base(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state, torch.ones_like(ids))
+    pooled = pool(
+        "mean", base(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state, torch.ones_like(ids)
+    )
     assert_close(logits, model.heads.heads[task](pooled), rtol=0, atol=1e-6)
     assert model.fold(task).dropped == model.adapted_names  # every closed layer dropped
 
@@ -239,10 +289,15 @@ def test_router_add_task_is_message_passing_from_its_neighbours():
     old = index[:, :3]
     edge_index = torch.cat([old, old.flip(0), torch.tensor([[0, 2], [3, 3]])], dim=1)
     weight = torch.cat([r[:3], r[:3], torch.tensor([0.8, 0.4])])
-    edges = {TASK_RELATES_TASK: edge_index, **{et: getattr(router, f"structure_{i}")
-                                               for i, et in enumerate(router.structure_types)}}
-    x = {TASK: torch.cat([x_old, row[None]]), ADAPTER: router.adapter_embedding,
-         LAYER: router.layer_embedding + router.layer_position}
+    edges = {
+        TASK_RELATES_TASK: edge_index,
+        **{et: getattr(router, f"structure_{i}") for i, et in enumerate(router.structure_types)},
+    }
+    x = {
+        TASK: torch.cat([x_old, row[None]]),
+        ADAPTER: router.adapter_embedding,
+        LAYER: router.layer_embedding + router.layer_position,
+    }
     h = router.encoder(x, edges, weight)
     query = router.query(h[TASK]).view(4, 1, -1)
     keys = router.key(h[ADAPTER]).view(2, 4, 1, -1)
@@ -300,7 +355,9 @@ def test_model_add_task_then_fold_predict_and_an_exact_save_load_round_trip(tmp_
 
 
 # ----------------------------------------------------------------------------- the planted check
-def planted(seed: int, n: int, groups: list[list[int]], seq: int = 8, skills: int = 4) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def planted(
+    seed: int, n: int, groups: list[list[int]], seq: int = 8, skills: int = 4
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Each task counts which of its two skills appear (label 0..2); skill s is token s+1 among filler tokens
     20..99; the other group's skill tokens appear at random as distractors."""
     rng = np.random.default_rng(seed)
@@ -319,18 +376,30 @@ def planted(seed: int, n: int, groups: list[list[int]], seq: int = 8, skills: in
     return data
 
 
-def train_planted(kind: str, skills: int, train: list, test: list, seed: int, steps: int = 300) -> tuple[TaskGraphModel, list[float]]:
+def train_planted(
+    kind: str, skills: int, train: list, test: list, seed: int, steps: int = 300
+) -> tuple[TaskGraphModel, list[float]]:
     torch.manual_seed(seed)
-    model = TaskGraphModel(Spec.model_validate({
-        "model": {"config": dict(BERT), "target_modules": ["query", "value"]},
-        "adapters": {"rank": 2, "alpha": 4, "skills": skills},
-        "router": {"kind": kind},
-        "relations": {"declared": []},  # nothing declared: the groups must be learned
-        "tasks": [{"name": f"t{i}", "num_labels": 3} for i in range(len(train))],
-    }))
+    model = TaskGraphModel(
+        Spec.model_validate(
+            {
+                "model": {"config": dict(BERT), "target_modules": ["query", "value"]},
+                "adapters": {"rank": 2, "alpha": 4, "skills": skills},
+                "router": {"kind": kind},
+                "relations": {"declared": []},  # nothing declared: the groups must be learned
+                "tasks": [{"name": f"t{i}", "num_labels": 3} for i in range(len(train))],
+            }
+        )
+    )
     groups = model.parameter_groups()
-    opt = torch.optim.AdamW([{"params": groups["adapters"], "lr": 2e-2}, {"params": groups["router"], "lr": 1e-2},
-                             {"params": groups["heads"], "lr": 2e-2}], weight_decay=0.0)
+    opt = torch.optim.AdamW(
+        [
+            {"params": groups["adapters"], "lr": 2e-2},
+            {"params": groups["router"], "lr": 1e-2},
+            {"params": groups["heads"], "lr": 2e-2},
+        ],
+        weight_decay=0.0,
+    )
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for _ in range(steps):
@@ -361,8 +430,10 @@ def test_planted_groups_are_learned_without_declared_relations_and_graph_beats_s
     index, r = graph.router.relation_weights()
     within = [float(w) for (i, j), w in zip(index.T.tolist(), r) if i // 3 == j // 3]  # planted groups of 3
     between = [float(w) for (i, j), w in zip(index.T.tolist(), r) if i // 3 != j // 3]
-    print(f"planted: graph acc {np.mean(graph_acc):.3f} vs shared {np.mean(shared_acc):.3f}; "
-          f"R within {np.mean(within):.3f} vs between {np.mean(between):.3f}")
+    print(
+        f"planted: graph acc {np.mean(graph_acc):.3f} vs shared {np.mean(shared_acc):.3f}; "
+        f"R within {np.mean(within):.3f} vs between {np.mean(between):.3f}"
+    )
     assert np.mean(within) > np.mean(between) + 0.05
     assert np.mean(graph_acc) > np.mean(shared_acc) + 0.05
     # zero-shot: a new task related to two group-0 tasks routes like group 0, not like group 1
@@ -411,8 +482,14 @@ def test_inference_runs_the_gnn_once_until_an_input_changes():
 def test_relation_message_edges_are_cached_until_the_slots_change():
     torch.manual_seed(0)
     T = 120
-    router = GraphRouter(T, 2, 1, 2, RouterSpec(kind="graph", gnn={"hidden": 8}),
-                         relations=spec().relations.model_copy(update={"top_k": 3, "refresh_every": 2})).train()
+    router = GraphRouter(
+        T,
+        2,
+        1,
+        2,
+        RouterSpec(kind="graph", gnn={"hidden": 8}),
+        relations=spec().relations.model_copy(update={"top_k": 3, "refresh_every": 2}),
+    ).train()
     rel = router.relations
     for _ in range(3):
         router(torch.arange(0, T, 7))

@@ -64,7 +64,7 @@ def test_a_few_shot_row_and_an_owned_skill_keep_the_shared_shape():
     shared.eval()
     w = shared(torch.tensor([0, task])).weights  # [2, L, H, K+1]
     assert_close(w[1, ..., -1], torch.ones(L, H)) and w[0, ..., -1].abs().sum() == 0
-    (name, param, mask), = shared.task_parameters(task)
+    ((name, param, mask),) = shared.task_parameters(task)
     assert name == "logits" and param is shared.logits and mask.shape == (T + 1, 1, 1, 1)
     assert "share_layers=True" in repr(shared)
 

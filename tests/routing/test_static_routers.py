@@ -24,9 +24,13 @@ def build(kind: str, heads: int = 1, skills: int = 4, temperature: float = 1.0):
 def test_builtin_kinds_are_registered_with_their_own_parameters():
     from taskgraph.routing.poly import PolyRouterParams
 
-    for kind, cls, params in [("shared", SharedRouter, None), ("private", PrivateRouter, None),
-                              ("poly", PolyRouter, PolyRouterParams), ("mhr", MHRRouter, PolyRouterParams),
-                              ("mhr-mu", MHRMuRouter, None)]:
+    for kind, cls, params in [
+        ("shared", SharedRouter, None),
+        ("private", PrivateRouter, None),
+        ("poly", PolyRouter, PolyRouterParams),
+        ("mhr", MHRRouter, PolyRouterParams),
+        ("mhr-mu", MHRMuRouter, None),
+    ]:
         entry = ROUTERS.get(kind)
         assert entry.obj is cls
         assert entry.params is params

@@ -129,8 +129,9 @@ def one_problem(write, **overrides) -> str:
 
 
 def test_duplicate_task_names(write):
-    p = one_problem(write, tasks=[{"name": "a", "num_labels": 2}, {"name": "a", "num_labels": 2}],
-                    relations={"declared": []})
+    p = one_problem(
+        write, tasks=[{"name": "a", "num_labels": 2}, {"name": "a", "num_labels": 2}], relations={"declared": []}
+    )
     assert "tasks[1].name: duplicate task name 'a'" in p
 
 
@@ -221,7 +222,9 @@ def test_router_params_of_a_kind_without_params(write):
 
 def test_router_params_another_kind_owns(write):
     p = one_problem(write, router={"kind": "poly", "gnn": {"layers": 2}})
-    assert "router.gnn: unknown key 'gnn'; allowed keys are ['gate_threshold', 'kind', 'share_layers', 'temperature']" in p
+    assert (
+        "router.gnn: unknown key 'gnn'; allowed keys are ['gate_threshold', 'kind', 'share_layers', 'temperature']" in p
+    )
 
 
 def test_every_problem_reported_at_once_with_lines(write):

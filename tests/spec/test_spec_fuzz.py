@@ -13,13 +13,36 @@ from taskgraph.errors import SpecError
 from taskgraph.spec import Spec, load_spec
 from tests.conftest import minimal_spec
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True),
-                    st.text(max_size=8), st.sampled_from(["a", "b", "poly", "mhr", "bert", "query"]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=6), inner, max_size=4)),
-                      max_leaves=12)
-keys = st.sampled_from(["name", "model", "adapters", "router", "relations", "tasks", "training",
-                        "rank", "kind", "declared", "num_labels", "config", "bogus"])
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.sampled_from(["a", "b", "poly", "mhr", "bert", "query"]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    max_leaves=12,
+)
+keys = st.sampled_from(
+    [
+        "name",
+        "model",
+        "adapters",
+        "router",
+        "relations",
+        "tasks",
+        "training",
+        "rank",
+        "kind",
+        "declared",
+        "num_labels",
+        "config",
+        "bogus",
+    ]
+)
 
 
 def check(text: str | bytes) -> None:

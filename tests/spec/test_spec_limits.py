@@ -28,15 +28,22 @@ def problems(text: str) -> list[str]:
     return info.value.problems
 
 
-@pytest.mark.parametrize("text, line, message", [
-    ("a: 1\nseed: " + "9" * 5000 + "\n", 2, "an integer of 5,000 digits; taskgraph reads integers of at most 4,300"),
-    ("a: 1\nwhen: 2024-13-45\n", 2, "'2024-13-45' cannot be read as a date"),
-    ("a: !!int abc\n", 1, "'abc' cannot be read as an integer"),
-    ("a: !!float abc\n", 1, "'abc' cannot be read as a number"),
-    ("a: !!bool maybe\n", 1, "'maybe' cannot be read as true or false"),
-    ("a: !!timestamp soon\n", 1, "'soon' cannot be read as a date"),
-    ("a: 1\nb: !!int ''\n", 2, "'' cannot be read as an integer"),
-])
+@pytest.mark.parametrize(
+    "text, line, message",
+    [
+        (
+            "a: 1\nseed: " + "9" * 5000 + "\n",
+            2,
+            "an integer of 5,000 digits; taskgraph reads integers of at most 4,300",
+        ),
+        ("a: 1\nwhen: 2024-13-45\n", 2, "'2024-13-45' cannot be read as a date"),
+        ("a: !!int abc\n", 1, "'abc' cannot be read as an integer"),
+        ("a: !!float abc\n", 1, "'abc' cannot be read as a number"),
+        ("a: !!bool maybe\n", 1, "'maybe' cannot be read as true or false"),
+        ("a: !!timestamp soon\n", 1, "'soon' cannot be read as a date"),
+        ("a: 1\nb: !!int ''\n", 2, "'' cannot be read as an integer"),
+    ],
+)
 def test_a_value_python_cannot_build_is_named_with_its_line(text: str, line: int, message: str) -> None:
     """Before: ValueError (int-string limit, month 13), KeyError (!!bool maybe), AttributeError, IndexError: exit 1."""
     (problem,) = problems(text)
@@ -64,8 +71,10 @@ def test_seeds_are_bounded_where_numpy_and_torch_take_them(write: Callable[[str]
 def test_ten_thousand_tasks_load(tmp_path: Path) -> None:
     """T = 10,000 is a supported scale. Before: refused as "more than 100,000 values"."""
     spec = minimal_spec()
-    spec["tasks"] = [{"name": f"t{i}", "num_labels": 2, "data": {"source": "jsonl", "path": f"data/t{i}.jsonl"}}
-                     for i in range(10_000)]
+    spec["tasks"] = [
+        {"name": f"t{i}", "num_labels": 2, "data": {"source": "jsonl", "path": f"data/t{i}.jsonl"}}
+        for i in range(10_000)
+    ]
     spec["relations"] = {"declared": [[f"t{i}", f"t{i + 1}", 0.5] for i in range(0, 10_000, 2)]}
     path = tmp_path / "big.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -79,7 +88,8 @@ def test_aliases_are_bounded_by_what_they_add() -> None:
     fine = "base: &b {rank: 4}\n" + "".join(f"k{i}: *b\n" for i in range(1000))
     assert parse_yaml(fine)[0]["k999"] == {"rank": 4}
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
-        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)
+    ]
     start = time.perf_counter()
     (problem,) = problems("\n".join(lines) + "\n")
     assert time.perf_counter() - start < 2.0
@@ -102,11 +112,15 @@ def _within(fn: Callable[[], Any], seconds: float = 20.0) -> Any:
     return out
 
 
-@pytest.mark.parametrize("make, what", [
-    (lambda p: os.mkfifo(p), "is a FIFO (named pipe), not a regular file"),
-    (lambda p: (os.symlink(p.with_name("b.yaml"), p), os.symlink(p, p.with_name("b.yaml"))), "is a symlink loop"),
-    (lambda p: os.symlink(p.with_name("gone.yaml"), p), "is a broken symlink to"),
-], ids=["fifo", "loop", "broken-link"])
+@pytest.mark.parametrize(
+    "make, what",
+    [
+        (lambda p: os.mkfifo(p), "is a FIFO (named pipe), not a regular file"),
+        (lambda p: (os.symlink(p.with_name("b.yaml"), p), os.symlink(p, p.with_name("b.yaml"))), "is a symlink loop"),
+        (lambda p: os.symlink(p.with_name("gone.yaml"), p), "is a broken symlink to"),
+    ],
+    ids=["fifo", "loop", "broken-link"],
+)
 def test_a_special_file_as_spec_is_named(tmp_path: Path, make: Callable[[Path], Any], what: str) -> None:
     """Before: a FIFO blocked forever, a loop or a broken link was "no such file"."""
     path = tmp_path / "spec.yaml"
@@ -123,14 +137,58 @@ def test_a_byte_order_mark_is_allowed(write: Callable[[str], Path]) -> None:
     assert load_spec(path) == plain
 
 
-TOKENS = st.sampled_from(["a", ":", " ", "\n", "- ", "[", "]", "{", "}", ",", "&x ", "*x", "!!int ", "!!float ",
-                          "!!bool ", "!!timestamp ", "!!binary ", "!!set ", "!!python/name:os.system ", "<<: ", "'", '"',
-                          "\\ud800", "2024-13-45", "9" * 5000, "1e999", ".nan", "? ", "|", "#", "---\n", "\t",
-                          "\ufeff", "~", "tasks", "model", "name", "seed", "0"])
+TOKENS = st.sampled_from(
+    [
+        "a",
+        ":",
+        " ",
+        "\n",
+        "- ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "&x ",
+        "*x",
+        "!!int ",
+        "!!float ",
+        "!!bool ",
+        "!!timestamp ",
+        "!!binary ",
+        "!!set ",
+        "!!python/name:os.system ",
+        "<<: ",
+        "'",
+        '"',
+        "\\ud800",
+        "2024-13-45",
+        "9" * 5000,
+        "1e999",
+        ".nan",
+        "? ",
+        "|",
+        "#",
+        "---\n",
+        "\t",
+        "\ufeff",
+        "~",
+        "tasks",
+        "model",
+        "name",
+        "seed",
+        "0",
+    ]
+)
 
 
-@settings(max_examples=300, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(text=st.lists(TOKENS, max_size=30).map("".join))
 def test_any_yaml_text_is_a_spec_or_a_spec_error(text: str) -> None:
     """Property (issue 12): whatever a spec file holds, reading it gives a Spec or a SpecError, nothing else."""

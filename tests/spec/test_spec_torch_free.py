@@ -11,14 +11,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_loading_and_checking_every_shipped_spec_imports_no_torch() -> None:
-    code = ("import sys, glob\n"
-            "from taskgraph.spec import load_spec\n"
-            "from taskgraph.cli import main\n"
-            "for path in sorted(glob.glob('configs/**/*.yaml', recursive=True)):\n"
-            "    load_spec(path)\n"
-            "assert main(['validate', '--spec-only', 'configs/planted.yaml']) == 0\n"
-            "heavy = sorted(m for m in ('torch', 'transformers', 'torch_geometric') if m in sys.modules)\n"
-            "print('loaded:', heavy)\n")
+    code = (
+        "import sys, glob\n"
+        "from taskgraph.spec import load_spec\n"
+        "from taskgraph.cli import main\n"
+        "for path in sorted(glob.glob('configs/**/*.yaml', recursive=True)):\n"
+        "    load_spec(path)\n"
+        "assert main(['validate', '--spec-only', 'configs/planted.yaml']) == 0\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'torch_geometric') if m in sys.modules)\n"
+        "print('loaded:', heavy)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("loaded: []"), done.stdout

@@ -55,6 +55,7 @@ def _recorder(calls: list[dict[str, Any]], run_exists: list[bool]) -> Any:
         calls.append(kwargs)
         run_exists.append(run.exists())
         return "result"
+
     return train
 
 
@@ -73,11 +74,13 @@ def test_continue_run_resumes_or_starts_afresh(tmp_path: Path, monkeypatch: pyte
         continue_run(spec, run, FINISHED, base_dir=tmp_path, device="cpu")
 
 
-def test_a_sweep_cell_written_before_is_skipped_or_only_evaluated(tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sweep_cell_written_before_is_skipped_or_only_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = spec_from_dict(tiny_spec_dict())
-    cell = Cell(point=(("router.temperature", 0.5),), raw=("0.5",), seed=0, slug="router.temperature=0.5_seed=0",
-                spec=spec)
+    cell = Cell(
+        point=(("router.temperature", 0.5),), raw=("0.5",), seed=0, slug="router.temperature=0.5_seed=0", spec=spec
+    )
     folder = tmp_path / "cells" / cell.slug
     (folder / "run" / "model").mkdir(parents=True)
     (folder / "run" / "train.json").write_text(json.dumps({"completed": True, "steps": 4}))

@@ -18,9 +18,12 @@ from tests.sweep.conftest import write_spec
 
 
 def _evaluation(acc: float, f1: float, precision: float | None = None) -> dict[str, Any]:
-    return {"split": "val", "mean": {"accuracy": acc, "macro_f1": f1},
-            "allocation": None if precision is None else {"precision": precision, "random": 0.5},
-            "relations": {"auroc": {"learned": None}}}
+    return {
+        "split": "val",
+        "mean": {"accuracy": acc, "macro_f1": f1},
+        "allocation": None if precision is None else {"precision": precision, "random": 0.5},
+        "relations": {"auroc": {"learned": None}},
+    }
 
 
 def test_stat_is_the_mean_and_sample_std() -> None:
@@ -34,29 +37,47 @@ def test_stat_is_the_mean_and_sample_std() -> None:
 
 def test_metric_values_read_missing_sections_as_none() -> None:
     assert metric_values({"mean": {"accuracy": 0.5, "macro_f1": 0.4}}) == {
-        "accuracy": 0.5, "macro_f1": 0.4, "allocation_precision": None, "relation_auroc": None}
-    full = {"mean": {"accuracy": 1, "macro_f1": 0.5}, "allocation": {"precision": 0.75},
-            "relations": {"auroc": {"learned": 0.6, "random": 0.5}}}
-    assert metric_values(full) == {"accuracy": 1.0, "macro_f1": 0.5, "allocation_precision": 0.75,
-                                   "relation_auroc": 0.6}
-    assert metric_values({"mean": {"accuracy": float("nan")}, "allocation": None, "relations": None})["accuracy"] is None
+        "accuracy": 0.5,
+        "macro_f1": 0.4,
+        "allocation_precision": None,
+        "relation_auroc": None,
+    }
+    full = {
+        "mean": {"accuracy": 1, "macro_f1": 0.5},
+        "allocation": {"precision": 0.75},
+        "relations": {"auroc": {"learned": 0.6, "random": 0.5}},
+    }
+    assert metric_values(full) == {
+        "accuracy": 1.0,
+        "macro_f1": 0.5,
+        "allocation_precision": 0.75,
+        "relation_auroc": 0.6,
+    }
+    assert (
+        metric_values({"mean": {"accuracy": float("nan")}, "allocation": None, "relations": None})["accuracy"] is None
+    )
 
 
 def test_rows_table_and_plots_from_made_up_cells(tmp_path: Path) -> None:
-    grid = build_grid(write_spec(tmp_path), {"training.train_examples": ["8", "null"],
-                                             "router.temperature": ["0.5", "5", "50"]}, seeds=2)
+    grid = build_grid(
+        write_spec(tmp_path),
+        {"training.train_examples": ["8", "null"], "router.temperature": ["0.5", "5", "50"]},
+        seeds=2,
+    )
     evaluations = []
     for i, cell in enumerate(grid.cells):
         acc = 0.5 + 0.1 * (cell.params["training.train_examples"] is None) + 0.01 * i
         evaluations.append(_evaluation(acc, acc / 2, precision=0.9 if i % 2 else None))  # precision: one seed
     rows = aggregate(grid, evaluations)
     assert [r.n for r in rows] == [2] * 6 and list(rows[0].metrics) == ["accuracy", "macro_f1", "allocation_precision"]
-    assert rows[0].metrics["accuracy"].mean == pytest.approx(0.505) and rows[0].metrics["accuracy"].std == \
-        pytest.approx(math.sqrt(0.5) * 0.01)
+    assert rows[0].metrics["accuracy"].mean == pytest.approx(0.505) and rows[0].metrics[
+        "accuracy"
+    ].std == pytest.approx(math.sqrt(0.5) * 0.01)
     assert rows[0].metrics["allocation_precision"].n == 1
     table = markdown_table(grid, rows)
-    assert table.splitlines()[0] == ("| training.train_examples | router.temperature | accuracy | macro-F1 | "
-                                     "allocation precision | n |")
+    assert table.splitlines()[0] == (
+        "| training.train_examples | router.temperature | accuracy | macro-F1 | allocation precision | n |"
+    )
     assert "| 8 | 0.5 | 0.5050 ± 0.0071 | 0.2525 ± 0.0035 | 0.9000 | 2 |" in table
     assert "| null | 50 | " in table
 
@@ -84,4 +105,4 @@ def test_axis_positions_and_dodge() -> None:
     assert dodge(base, 0, 1, False).tolist() == [0.0, 10.0]
     assert dodge(base, 0, 2, False).tolist() == pytest.approx([-0.3, 9.7])
     assert dodge(base, 1, 2, False).tolist() == pytest.approx([0.3, 10.3])
-    assert dodge(np.array([1.0, 100.0]), 1, 2, True).tolist() == pytest.approx([100 ** 0.03, 100 * 100 ** 0.03])
+    assert dodge(np.array([1.0, 100.0]), 1, 2, True).tolist() == pytest.approx([100**0.03, 100 * 100**0.03])

@@ -33,7 +33,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> SweepResult:
     folder = tmp_path_factory.mktemp("sweep")
     lines: list[str] = []
     result = run_sweep(write_spec(folder), PARAMS, folder / "out", seeds=2, progress=lines.append)
-    assert len(lines) == 8 and lines[0].startswith("[1/8] router.temperature=0.5 training.label_noise=0 seed=0: trained")
+    assert len(lines) == 8 and lines[0].startswith(
+        "[1/8] router.temperature=0.5 training.label_noise=0 seed=0: trained"
+    )
     return result
 
 
@@ -54,7 +56,10 @@ def test_every_cell_is_trained_and_evaluated(sweep: SweepResult) -> None:
         assert json.loads((folder / "run" / "train.json").read_text())["steps"] == 4
         trained = load_spec(folder / "run" / "spec.yaml")
         assert (trained.router.temperature, trained.training.label_noise, trained.training.seed) == (
-            outcome.cell.params["router.temperature"], outcome.cell.params["training.label_noise"], outcome.cell.seed)
+            outcome.cell.params["router.temperature"],
+            outcome.cell.params["training.label_noise"],
+            outcome.cell.seed,
+        )
 
 
 def _cell_metrics(sweep: SweepResult) -> dict[tuple[Any, ...], dict[str, list[float]]]:
@@ -64,8 +69,9 @@ def _cell_metrics(sweep: SweepResult) -> dict[tuple[Any, ...], dict[str, list[fl
         record = json.loads((folder / "cell.json").read_text())
         e = json.loads((folder / "eval.json").read_text())
         point = tuple(record["params"][k] for k in PARAMS)
-        values = out.setdefault(point, {"accuracy": [], "macro_f1": [], "allocation_precision": [],
-                                        "relation_auroc": []})
+        values = out.setdefault(
+            point, {"accuracy": [], "macro_f1": [], "allocation_precision": [], "relation_auroc": []}
+        )
         values["accuracy"].append(e["mean"]["accuracy"])
         values["macro_f1"].append(e["mean"]["macro_f1"])
         values["allocation_precision"].append(e["allocation"]["precision"])
@@ -79,8 +85,10 @@ def test_table_is_the_mean_and_std_of_the_cells(sweep: SweepResult) -> None:
     summary = json.loads((sweep.out_dir / "sweep.json").read_text())
     assert summary["metrics"] == ["accuracy", "macro_f1", "allocation_precision", "relation_auroc"]
     markdown = (sweep.out_dir / "sweep.md").read_text()
-    assert "| router.temperature | training.label_noise | accuracy | macro-F1 | allocation precision | " \
-           "relation AUROC | n |" in markdown
+    assert (
+        "| router.temperature | training.label_noise | accuracy | macro-F1 | allocation precision | "
+        "relation AUROC | n |" in markdown
+    )
     for row in summary["rows"]:
         values = expected[tuple(row["params"][k] for k in PARAMS)]
         assert row["n"] == 2
@@ -96,16 +104,18 @@ def test_table_is_the_mean_and_std_of_the_cells(sweep: SweepResult) -> None:
 
 def test_plots_are_valid_pngs_one_per_metric_and_param(sweep: SweepResult) -> None:
     names = sorted(p.name for p in (sweep.out_dir / "plots").iterdir())
-    assert names == sorted(f"{m}-vs-{p}.png" for m in ("accuracy", "macro_f1", "allocation_precision",
-                                                       "relation_auroc") for p in PARAMS)
+    assert names == sorted(
+        f"{m}-vs-{p}.png" for m in ("accuracy", "macro_f1", "allocation_precision", "relation_auroc") for p in PARAMS
+    )
     for path in sweep.plots:
         with Image.open(path) as image:
             image.verify()
             assert image.format == "PNG" and image.size[0] > 400 and image.size[1] > 300
 
 
-def test_rerun_skips_every_cell_without_training(sweep: SweepResult, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_rerun_skips_every_cell_without_training(
+    sweep: SweepResult, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a finished cell was trained or evaluated again")
 
@@ -122,21 +132,43 @@ def test_rerun_skips_every_cell_without_training(sweep: SweepResult, monkeypatch
     assert (sweep.out_dir / "sweep.md").read_text() == table
 
 
-def test_a_changed_spec_is_refused_and_nothing_is_touched(sweep: SweepResult, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_changed_spec_is_refused_and_nothing_is_touched(
+    sweep: SweepResult, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = _files(sweep.out_dir)
-    args = ["sweep", str(sweep.grid.spec_path), *CLI_PARAMS, "--seeds", "2", "--max-steps", "3",
-            "--out", str(sweep.out_dir)]
+    args = [
+        "sweep",
+        str(sweep.grid.spec_path),
+        *CLI_PARAMS,
+        "--seeds",
+        "2",
+        "--max-steps",
+        "3",
+        "--out",
+        str(sweep.out_dir),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "8 cell folder(s)" in err and "differing fields: training.steps" in err and "nothing was run" in err
     assert _files(sweep.out_dir) == before
 
 
-def test_an_interrupted_cell_resumes_to_the_same_result(sweep: SweepResult, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_cell_resumes_to_the_same_result(
+    sweep: SweepResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
-    args = ["-m", "taskgraph", "sweep", str(sweep.grid.spec_path), "--param", "router.temperature=0.5",
-            "--param", "training.label_noise=0.25", "--out", str(out)]
+    args = [
+        "-m",
+        "taskgraph",
+        "sweep",
+        str(sweep.grid.spec_path),
+        "--param",
+        "router.temperature=0.5",
+        "--param",
+        "training.label_noise=0.25",
+        "--out",
+        str(out),
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGRAPH_")}
     env.update(OMP_NUM_THREADS="1", CI="true", PYTHONPATH=str(REPO), TASKGRAPH_FAULT_AT_STEP="3")
     proc = subprocess.run([sys.executable, *args], check=False, env=env, capture_output=True, text=True, timeout=300)
@@ -155,8 +187,9 @@ def test_an_interrupted_cell_resumes_to_the_same_result(sweep: SweepResult, tmp_
         assert resumed[key] == reference[key]  # bit-exact resume: the same scores as the uninterrupted cell
 
     monkeypatch.setattr(resumable, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
-    again = run_sweep(sweep.grid.spec_path, {"router.temperature": ["0.5"], "training.label_noise": ["0.25"]},
-                      out, split="test")
+    again = run_sweep(
+        sweep.grid.spec_path, {"router.temperature": ["0.5"], "training.label_noise": ["0.25"]}, out, split="test"
+    )
     assert again.outcomes[0].status == "evaluated" and again.outcomes[0].evaluation["split"] == "test"
     assert "test split" in (out / "sweep.md").read_text()
 

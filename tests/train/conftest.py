@@ -57,8 +57,9 @@ def write_tasks(folder: Path, n: int = 80, seed: int = 0) -> dict[str, int]:
 def write_tokenizer(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
-    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True,
-                                                              "tokenizer_class": "BertTokenizer"}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"do_lower_case": True, "tokenizer_class": "BertTokenizer"})
+    )
     return folder
 
 
@@ -70,19 +71,37 @@ def spec_dict(folder: Path, **training: Any) -> dict[str, Any]:
     labels = {"sentiment": 2, "color": 3, "animal": 2}
     return {
         "name": "tiny-train",
-        "model": {"config": {"model_type": "bert", "hidden_size": 32, "num_hidden_layers": 2,
-                             "num_attention_heads": 2, "intermediate_size": 64, "vocab_size": len(VOCAB),
-                             "max_position_embeddings": 32},
-                  "tokenizer": str(tokenizer), "max_length": 16},
+        "model": {
+            "config": {
+                "model_type": "bert",
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "intermediate_size": 64,
+                "vocab_size": len(VOCAB),
+                "max_position_embeddings": 32,
+            },
+            "tokenizer": str(tokenizer),
+            "max_length": 16,
+        },
         "adapters": {"rank": 4, "alpha": 8, "skills": 3, "splits": 1, "dropout": 0.1},
         "router": {"kind": "poly"},
-        "tasks": [{"name": t, "num_labels": c, "data": {"source": "jsonl", "path": f"{t}.jsonl"}}
-                  for t, c in labels.items()],
-        "training": {"steps": 24, "batch_size": 16, "lr": {"adapters": 3e-2, "router": 1e-1, "heads": 1e-1},
-                     "warmup_steps": 2, "eval_every": 4, "checkpoint_every": 4, "keep_checkpoints": 2,
-                     "sampling": "temperature", "seed": 0, **training},
+        "tasks": [
+            {"name": t, "num_labels": c, "data": {"source": "jsonl", "path": f"{t}.jsonl"}} for t, c in labels.items()
+        ],
+        "training": {
+            "steps": 24,
+            "batch_size": 16,
+            "lr": {"adapters": 3e-2, "router": 1e-1, "heads": 1e-1},
+            "warmup_steps": 2,
+            "eval_every": 4,
+            "checkpoint_every": 4,
+            "keep_checkpoints": 2,
+            "sampling": "temperature",
+            "seed": 0,
+            **training,
+        },
     }
-
 
 
 @pytest.fixture
@@ -169,5 +188,6 @@ def take_snapshot(folder: Path) -> dict[str, bytes]:
     locked it last, which is not content)."""
     from taskgraph.run_folder import LOCK
 
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
-            and p.name != LOCK}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK
+    }

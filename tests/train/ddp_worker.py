@@ -26,19 +26,34 @@ from taskgraph.train.optim import build_optimizer
 
 ROUTERS = ("poly", "mhr", "private", "graph")
 BATCH, SEQ = 16, 7
-TINY = dict(model_type="bert", num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-            vocab_size=100, max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+TINY = dict(
+    model_type="bert",
+    num_hidden_layers=2,
+    hidden_size=32,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+    max_position_embeddings=64,
+    hidden_dropout_prob=0.0,
+    attention_probs_dropout_prob=0.0,
+)
 
 
 def spec(router: str) -> Spec:
     """Three tasks on a tiny BERT without dropout (one step of 2 × 8 must equal one of 16 exactly)."""
-    return Spec.model_validate({
-        "model": {"config": dict(TINY), "target_modules": ["query", "value"]},
-        "adapters": {"rank": 4, "alpha": 8, "skills": 3, "heads": 2 if router in ("mhr", "private") else 1},
-        "router": {"kind": router},
-        "tasks": [{"name": "alpha", "num_labels": 2}, {"name": "beta", "num_labels": 3}, {"name": "gamma", "num_labels": 4}],
-        "training": {"lr": {"adapters": 1e-2, "router": 1e-1, "heads": 1e-2}, "weight_decay": 0.01},
-    })
+    return Spec.model_validate(
+        {
+            "model": {"config": dict(TINY), "target_modules": ["query", "value"]},
+            "adapters": {"rank": 4, "alpha": 8, "skills": 3, "heads": 2 if router in ("mhr", "private") else 1},
+            "router": {"kind": router},
+            "tasks": [
+                {"name": "alpha", "num_labels": 2},
+                {"name": "beta", "num_labels": 3},
+                {"name": "gamma", "num_labels": 4},
+            ],
+            "training": {"lr": {"adapters": 1e-2, "router": 1e-1, "heads": 1e-2}, "weight_decay": 0.01},
+        }
+    )
 
 
 def model_for(router: str) -> TaskGraphModel:
@@ -103,8 +118,12 @@ def main(out: Path, spec_dir: Path) -> None:
     for router in ROUTERS:
         save_file(one_step(router, parallel), str(out / f"{router}-rank{parallel.rank}.safetensors"))
     result = train(load_spec(spec_dir / "spec.yaml"), spec_dir / "run", base_dir=spec_dir)  # closes the group
-    record = {"rank": result.rank, "step": result.step, "mean_acc": result.final.mean_acc,
-              "heads": float(sum(p.detach().abs().sum() for p in result.model.heads.parameters()))}
+    record = {
+        "rank": result.rank,
+        "step": result.step,
+        "mean_acc": result.final.mean_acc,
+        "heads": float(sum(p.detach().abs().sum() for p in result.model.heads.parameters())),
+    }
     (out / f"result-rank{parallel.rank}.json").write_text(json.dumps(record))
 
 

@@ -47,8 +47,14 @@ def _train_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -
 
 
 def _compare(eager: Path, compiled: Path, atol: float) -> None:
-    losses = [[json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()
-               if json.loads(line)["split"] == "train"] for run in (eager, compiled)]
+    losses = [
+        [
+            json.loads(line)["loss"]
+            for line in (run / "log.jsonl").read_text().splitlines()
+            if json.loads(line)["split"] == "train"
+        ]
+        for run in (eager, compiled)
+    ]
     assert len(losses[0]) == 2 and losses[0] == pytest.approx(losses[1], abs=atol)
     weights = [load_file(str(run / "model" / "model.safetensors")) for run in (eager, compiled)]
     assert weights[0].keys() == weights[1].keys()
@@ -67,8 +73,10 @@ def test_compiled_steps_equal_eager_steps(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("TASKGRAPH_TEST_INDUCTOR") != "1",
-                    reason="inductor compiles C++ for minutes on a 2-core CI machine; TASKGRAPH_TEST_INDUCTOR=1 runs it")
+@pytest.mark.skipif(
+    os.environ.get("TASKGRAPH_TEST_INDUCTOR") != "1",
+    reason="inductor compiles C++ for minutes on a 2-core CI machine; TASKGRAPH_TEST_INDUCTOR=1 runs it",
+)
 def test_inductor_compiled_steps_equal_eager_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(torch._inductor.config, "fallback_random", True)  # eager's random numbers (Poly's noise)
     eager, compiled = _train_both(tmp_path, monkeypatch, "inductor")

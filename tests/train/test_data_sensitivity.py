@@ -23,8 +23,9 @@ def _spec_dict(**training: Any) -> dict[str, Any]:
 
 
 def _load(**training: Any) -> dict[str, list[TaskData]]:
-    return load_task_data(spec_from_dict(_spec_dict(**training)), ".", tokenizer=None, pad_id=0,
-                          splits=("train", "val", "test"))
+    return load_task_data(
+        spec_from_dict(_spec_dict(**training)), ".", tokenizer=None, pad_id=0, splits=("train", "val", "test")
+    )
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -114,8 +115,10 @@ def test_sensitivity_is_seeded_by_training_seed_and_changes_the_fingerprint() ->
     other = _load(train_examples=30, label_noise=0.2, seed=1)
     assert [t.fingerprint() for t in a["train"]] == [t.fingerprint() for t in b["train"]]
     assert all(x.fingerprint() != y.fingerprint() for x, y in zip(a["train"], other["train"]))
-    prints = {tuple(t.fingerprint() for t in _load(**kw)["train"])
-              for kw in ({}, {"train_examples": 30}, {"train_examples": 31}, {"label_noise": 0.1})}
+    prints = {
+        tuple(t.fingerprint() for t in _load(**kw)["train"])
+        for kw in ({}, {"train_examples": 30}, {"train_examples": 31}, {"label_noise": 0.1})
+    }
     assert len(prints) == 4
 
 

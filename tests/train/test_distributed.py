@@ -57,10 +57,17 @@ def test_two_processes_of_batch_8_equal_one_of_batch_16(tmp_path: Path):
     half included), then a short run under the same two processes: one run folder, written by rank 0."""
     spec_dir = _spec_folder(tmp_path / "data", steps=4, eval_every=2, checkpoint_every=2, batch_size=8)
     port = str(_free_port())
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.train.ddp_worker", str(tmp_path), str(spec_dir)],
-                              cwd=REPO, env=_env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
-                                                 MASTER_ADDR="127.0.0.1", MASTER_PORT=port),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.train.ddp_worker", str(tmp_path), str(spec_dir)],
+            cwd=REPO,
+            env=_env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(2)
+    ]
     outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     torch.set_num_threads(1)
@@ -102,15 +109,37 @@ def test_a_rank_that_dies_ends_the_job_and_one_process_resumes(tmp_path: Path):
     checkpoint (step 2), no final files; then one process resumes the run from it to the end."""
     spec_dir = _spec_folder(tmp_path, steps=6, eval_every=3, checkpoint_every=2, batch_size=8)
     run = spec_dir / "run"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "--monitor-interval", "0.2", "-m", "taskgraph", "train", str(spec_dir / "spec.yaml"), "--out", str(run)]
-    done = subprocess.run(command, cwd=REPO, env=_env(TASKGRAPH_FAULT_AT_STEP="3", TASKGRAPH_FAULT_RANK="1"),
-                          capture_output=True, text=True, timeout=TIMEOUT)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--monitor-interval",
+        "0.2",
+        "-m",
+        "taskgraph",
+        "train",
+        str(spec_dir / "spec.yaml"),
+        "--out",
+        str(run),
+    ]
+    done = subprocess.run(
+        command,
+        cwd=REPO,
+        env=_env(TASKGRAPH_FAULT_AT_STEP="3", TASKGRAPH_FAULT_RANK="1"),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
     assert done.returncode != 0
     assert "rank 0 of 2" in done.stderr and "step-000002" in done.stderr, done.stderr[-3000:]
     ours = done.stderr.split("Traceback")[0]  # what our processes printed, before the launcher's own report
     # rank 0 sees rank 1's connection close, or torchrun's SIGTERM first: either way one message, and the checkpoint
-    assert "error: rank 0 of 2: lost the other processes" in ours or "error: rank 0 of 2: stopped by the launcher" in ours
+    assert (
+        "error: rank 0 of 2: lost the other processes" in ours or "error: rank 0 of 2: stopped by the launcher" in ours
+    )
     assert done.stderr.count("Traceback") == 1 and "ChildFailedError" in done.stderr  # torchrun's, not ours
     assert [p.name for p in list_checkpoints(run)] == ["step-000002"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000002"]  # nothing half-written
@@ -152,7 +181,7 @@ def test_the_readmes_torchrun_commands_are_taskgraph_commands():
     from taskgraph.cli import build_parser
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Several processes"):]
+    section = readme[readme.index("## Several processes") :]
     section = section[: section.index("\n## ")]
     lines = [line for line in section.splitlines() if line.startswith("torchrun ")]
     assert len(lines) >= 4, lines
@@ -161,5 +190,5 @@ def test_the_readmes_torchrun_commands_are_taskgraph_commands():
         cut = words.index("-m")
         launcher = get_args_parser().parse_args(words[1:cut] + ["script"])
         assert launcher.nproc_per_node and words[cut + 1] == "taskgraph"
-        args = build_parser().parse_args(words[cut + 2:])
+        args = build_parser().parse_args(words[cut + 2 :])
         assert args.command == "train" and args.out, line

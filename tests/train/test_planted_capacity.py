@@ -20,8 +20,9 @@ STEPS = 1500
 
 def run(kind: str, out) -> tuple[float, float]:
     data = planted_spec(router=kind, steps=STEPS)
-    data["training"].update({"lr": {"adapters": 3e-3, "router": 1e-1, "heads": 3e-3},
-                             "eval_every": STEPS, "checkpoint_every": STEPS})
+    data["training"].update(
+        {"lr": {"adapters": 3e-3, "router": 1e-1, "heads": 3e-3}, "eval_every": STEPS, "checkpoint_every": STEPS}
+    )
     result = train(Spec.model_validate(data), out / kind)
     rows = [json.loads(line) for line in (out / kind / "log.jsonl").read_text().splitlines()]
     losses = [r["task_loss"] for r in rows if r["split"] == "train"][-200:]

@@ -17,8 +17,9 @@ from taskgraph.train.evaluate import EvalResult
 from taskgraph.train.loop import _best_with_final
 from tests.train.conftest import spec_dict
 
-event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
-                                        reason="the tensorboard extra is not installed")
+event_accumulator = pytest.importorskip(
+    "tensorboard.backend.event_processing.event_accumulator", reason="the tensorboard extra is not installed"
+)
 TASKS = ["sentiment", "color", "animal"]
 
 
@@ -105,13 +106,16 @@ def _val(acc: float) -> EvalResult:
     return EvalResult({"a": acc}, acc, 1.0, 10)
 
 
-@pytest.mark.parametrize("best, final, want", [
-    ((250, 0.3355), (300, 0.4355), (300, 0.4355, "model")),  # the run: the final evaluation was better
-    ((250, 0.5), (300, 0.4), (250, 0.5, "best")),
-    ((300, 0.5), (300, 0.5), (300, 0.5, "best")),  # the final step was a scheduled validation
-    ((250, 0.5), (300, 0.5), (250, 0.5, "best")),  # a tie keeps the earlier one
-    ((None, None), (3, 0.2), (3, 0.2, "model")),  # stopped before the first scheduled validation
-])
+@pytest.mark.parametrize(
+    "best, final, want",
+    [
+        ((250, 0.3355), (300, 0.4355), (300, 0.4355, "model")),  # the run: the final evaluation was better
+        ((250, 0.5), (300, 0.4), (250, 0.5, "best")),
+        ((300, 0.5), (300, 0.5), (300, 0.5, "best")),  # the final step was a scheduled validation
+        ((250, 0.5), (300, 0.5), (250, 0.5, "best")),  # a tie keeps the earlier one
+        ((None, None), (3, 0.2), (3, 0.2, "model")),  # stopped before the first scheduled validation
+    ],
+)
 def test_the_best_counts_the_final_evaluation(best, final, want):
     assert _best_with_final(best[0], best[1], (final[0], _val(final[1]))) == want
 

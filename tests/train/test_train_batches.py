@@ -55,7 +55,7 @@ def test_every_row_once_per_epoch_and_epochs_differ() -> None:
     while len(rows[0]) < 15:
         for task, row in sampler.sample(4):
             rows[task].append(row)
-    epochs = [rows[0][i:i + 5] for i in (0, 5, 10)]
+    epochs = [rows[0][i : i + 5] for i in (0, 5, 10)]
     assert all(sorted(e) == [0, 1, 2, 3, 4] for e in epochs)
     assert len({tuple(e) for e in epochs}) > 1  # a new order each epoch
     assert sampler.epoch[0] >= 2

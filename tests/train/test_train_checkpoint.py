@@ -35,8 +35,11 @@ class _Toy(nn.Module):
         self.adapter, self.router, self.head = nn.Linear(4, 4), nn.Linear(4, 2), nn.Linear(4, 3)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"adapters": list(self.adapter.parameters()), "router": list(self.router.parameters()),
-                "heads": list(self.head.parameters())}
+        return {
+            "adapters": list(self.adapter.parameters()),
+            "router": list(self.router.parameters()),
+            "heads": list(self.head.parameters()),
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.tanh(self.adapter(x))).sum() + self.router(x).pow(2).sum()
@@ -68,8 +71,9 @@ def test_optimizer_state_roundtrip_continues_bit_identically() -> None:
         assert torch.equal(pa, pb)
     fresh = copy.deepcopy(b)
     with pytest.raises(CheckpointError, match="parameter groups"):
-        load_optimizer_state(build_optimizer(fresh, training), tensors,
-                             {**meta, "param_groups": meta["param_groups"][:2]}, "test")
+        load_optimizer_state(
+            build_optimizer(fresh, training), tensors, {**meta, "param_groups": meta["param_groups"][:2]}, "test"
+        )
 
 
 def test_rng_states_roundtrip_through_json() -> None:

@@ -13,8 +13,11 @@ from taskgraph.spec.overrides import apply_override, spec_with_overrides
 
 
 def _doc() -> dict:
-    return {"router": {"kind": "poly"}, "tasks": [{"name": "a", "num_labels": 2}, {"name": "b", "num_labels": 3}],
-            "training": {"steps": 10}}
+    return {
+        "router": {"kind": "poly"},
+        "tasks": [{"name": "a", "num_labels": 2}, {"name": "b", "num_labels": 3}],
+        "training": {"steps": 10},
+    }
 
 
 def test_set_values_are_yaml_and_paths_reach_into_sections_and_lists() -> None:
@@ -32,15 +35,18 @@ def test_set_values_are_yaml_and_paths_reach_into_sections_and_lists() -> None:
     assert doc["model"]["target_modules"] == ["query", "value"]
 
 
-@pytest.mark.parametrize("item, message", [
-    ("training.steps", "write it as key=value"),
-    ("=5", "write it as key=value"),
-    ("tasks[5].num_labels=2", r"tasks has 2 items \(indices 0..1\)"),
-    ("tasks.name=x", r"tasks is a list; index it by number"),
-    ("router.kind.x=1", r"router.kind is a str \('poly'\), not a section"),
-    ("training..steps=1", "cannot read the key"),
-    ("training.steps=[1", "YAML syntax error"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("training.steps", "write it as key=value"),
+        ("=5", "write it as key=value"),
+        ("tasks[5].num_labels=2", r"tasks has 2 items \(indices 0..1\)"),
+        ("tasks.name=x", r"tasks is a list; index it by number"),
+        ("router.kind.x=1", r"router.kind is a str \('poly'\), not a section"),
+        ("training..steps=1", "cannot read the key"),
+        ("training.steps=[1", "YAML syntax error"),
+    ],
+)
 def test_malformed_set_items_say_what_is_wrong(item: str, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         apply_override(_doc(), item)
@@ -66,11 +72,14 @@ def test_a_broken_spec_file_reports_its_lines(tmp_path: Path, capsys) -> None:  
     assert f"{path}:" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--max-steps", "0"], "must be at least 1"),
-    (["--max-steps", "ten"], "expected a whole number"),
-    (["--device", "tpu"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--max-steps", "0"], "must be at least 1"),
+        (["--max-steps", "ten"], "expected a whole number"),
+        (["--device", "tpu"], "invalid choice"),
+    ],
+)
 def test_argument_errors_are_exit_2(make_spec, tmp_path, capsys, argv, message) -> None:  # noqa: ANN001
     assert main(["train", str(make_spec()), "--out", str(tmp_path / "run"), *argv]) == 2
     assert message in capsys.readouterr().err

@@ -37,32 +37,51 @@ def _resume_and_compare(spec: Path, out: Path, reference: Path, same_weights) ->
 
 def test_fault_at_step_then_resume_is_bit_identical(reference, tmp_path, child_env, same_weights) -> None:  # noqa: ANN001
     out = tmp_path / "run"
-    proc = subprocess.run(_command(reference.spec, out), env=child_env(TASKGRAPH_FAULT_AT_STEP="6"),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        _command(reference.spec, out),
+        env=child_env(TASKGRAPH_FAULT_AT_STEP="6"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == FAULT_EXIT, proc.stderr
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-000004"]
     assert not (out / "model").exists()
     _resume_and_compare(reference.spec, out, reference.run, same_weights)
 
 
-def test_fault_inside_a_checkpoint_write_then_resume_is_bit_identical(reference, tmp_path, child_env,  # noqa: ANN001
-                                                                      same_weights) -> None:
+def test_fault_inside_a_checkpoint_write_then_resume_is_bit_identical(
+    reference,
+    tmp_path,
+    child_env,  # noqa: ANN001
+    same_weights,
+) -> None:
     out = tmp_path / "run"
-    proc = subprocess.run(_command(reference.spec, out), env=child_env(TASKGRAPH_FAULT_IN_CHECKPOINT="8"),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        _command(reference.spec, out),
+        env=child_env(TASKGRAPH_FAULT_IN_CHECKPOINT="8"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == FAULT_EXIT, proc.stderr
-    partial, = (out / "checkpoints").glob(".step-000008.stage-*")  # the killed writer's staging folder
+    (partial,) = (out / "checkpoints").glob(".step-000008.stage-*")  # the killed writer's staging folder
     assert (partial / "model.safetensors").is_file() and not (partial / "trainer.json").exists()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [partial.name, "step-000004"]
     _resume_and_compare(reference.spec, out, reference.run, same_weights)
 
 
-def test_sigkill_after_the_first_checkpoint_then_resume_is_bit_identical(reference, tmp_path, child_env,  # noqa: ANN001
-                                                                         same_weights) -> None:
+def test_sigkill_after_the_first_checkpoint_then_resume_is_bit_identical(
+    reference,
+    tmp_path,
+    child_env,  # noqa: ANN001
+    same_weights,
+) -> None:
     out = tmp_path / "run"
     first = out / "checkpoints" / "step-000004"
-    child = subprocess.Popen(_command(reference.spec, out), env=child_env(), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        _command(reference.spec, out), env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 240
         while not first.is_dir() and child.poll() is None and time.monotonic() < deadline:

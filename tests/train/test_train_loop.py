@@ -89,8 +89,9 @@ def test_max_steps_then_resume_equals_the_uninterrupted_run(reference, tmp_path,
     same_weights(out / "model", reference.run / "model")
     same_weights(out / "best", reference.run / "best")
     ours, ref = _log(out), _log(reference.run)
-    assert [(r["step"], r["loss"]) for r in ours if r["split"] == "train"] == \
-        [(r["step"], r["loss"]) for r in ref if r["split"] == "train"]
+    assert [(r["step"], r["loss"]) for r in ours if r["split"] == "train"] == [
+        (r["step"], r["loss"]) for r in ref if r["split"] == "train"
+    ]
     assert [r for r in ours if r["split"] == "val" and r["step"] % 4 == 0] == [r for r in ref if r["split"] == "val"]
     assert json.loads((out / "train.json").read_text())["resumed_from"] == 10
 
@@ -145,14 +146,24 @@ CORRUPTIONS = {
     "truncated model": (lambda c: _truncate(c / "model.safetensors"), "model.safetensors: .* bytes where the manifest"),
     "truncated optimizer": (lambda c: _truncate(c / "optimizer.safetensors"), "optimizer.safetensors: .* truncated"),
     "garbage trainer.json": (lambda c: (c / "trainer.json").write_text("{not json"), "trainer.json is not valid JSON"),
-    "trainer.json of another shape": (lambda c: (c / "trainer.json").write_text(
-        json.dumps({**json.loads((c / "trainer.json").read_text()), "rng": {"torch": 5}})), r"trainer.json: rng.torch: .*string"),
+    "trainer.json of another shape": (
+        lambda c: (c / "trainer.json").write_text(
+            json.dumps({**json.loads((c / "trainer.json").read_text()), "rng": {"torch": 5}})
+        ),
+        r"trainer.json: rng.torch: .*string",
+    ),
 }
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
-def test_corrupted_checkpoint_is_exit_2_and_changes_nothing(stopped, reference, tmp_path, capsys, snapshot,  # noqa: ANN001
-                                                            corruption) -> None:
+def test_corrupted_checkpoint_is_exit_2_and_changes_nothing(
+    stopped,
+    reference,
+    tmp_path,
+    capsys,
+    snapshot,  # noqa: ANN001
+    corruption,
+) -> None:
     out = tmp_path / "run"
     shutil.copytree(stopped, out)
     corrupt, message = CORRUPTIONS[corruption]
@@ -167,13 +178,31 @@ def test_corrupted_checkpoint_is_exit_2_and_changes_nothing(stopped, reference, 
     assert (out / "checkpoints" / ".tmp-step-000008").is_dir()
 
 
-def test_checkpoint_of_another_spec_is_exit_2_naming_the_difference(stopped, reference, tmp_path, capsys,  # noqa: ANN001
-                                                                    snapshot) -> None:
+def test_checkpoint_of_another_spec_is_exit_2_naming_the_difference(
+    stopped,
+    reference,
+    tmp_path,
+    capsys,  # noqa: ANN001
+    snapshot,
+) -> None:
     out = tmp_path / "run"
     shutil.copytree(stopped, out)
     before = snapshot(out)
-    assert main(["train", str(reference.spec), "--out", str(out), "--resume",
-                 "--set", "training.seed=7", "router.temperature=0.5"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                str(reference.spec),
+                "--out",
+                str(out),
+                "--resume",
+                "--set",
+                "training.seed=7",
+                "router.temperature=0.5",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "was written for another spec" in err
     assert "router.temperature" in err and "training.seed" in err

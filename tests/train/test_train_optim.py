@@ -33,14 +33,17 @@ class _Toy(nn.Module):
         self.with_router = with_router
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        return {"adapters": list(self.adapter.parameters()),
-                "router": list(self.router.parameters()) if self.with_router else [],
-                "heads": list(self.head.parameters())}
+        return {
+            "adapters": list(self.adapter.parameters()),
+            "router": list(self.router.parameters()) if self.with_router else [],
+            "heads": list(self.head.parameters()),
+        }
 
 
 def test_groups_carry_their_learning_rates_and_no_decay_on_the_router() -> None:
-    training = TrainingSpec(steps=10, warmup_steps=2, weight_decay=0.1,
-                            lr={"adapters": 1e-3, "router": 1e-1, "heads": 2e-3})
+    training = TrainingSpec(
+        steps=10, warmup_steps=2, weight_decay=0.1, lr={"adapters": 1e-3, "router": 1e-1, "heads": 2e-3}
+    )
     optimizer = build_optimizer(_Toy(), training)
     groups = {g["name"]: g for g in optimizer.param_groups}
     assert list(groups) == ["adapters", "router", "heads"]

@@ -52,8 +52,13 @@ def test_overwrite_replaces_a_marked_run_only_after_the_new_spec_and_data_check(
 
 
 @pytest.mark.parametrize("out", ["", ".", "..", "SPECDIR", "SPECDIR/.."])
-def test_out_may_not_be_the_working_folder_the_spec_folder_or_above(make_spec, tmp_path, monkeypatch, capsys,  # noqa: ANN001
-                                                                    out):
+def test_out_may_not_be_the_working_folder_the_spec_folder_or_above(
+    make_spec,
+    tmp_path,
+    monkeypatch,
+    capsys,  # noqa: ANN001
+    out,
+):
     spec = make_spec(steps=2)
     work = tmp_path / "work"
     work.mkdir()
@@ -106,8 +111,9 @@ def test_stale_temps_of_a_killed_writer_are_removed_by_the_next_run(make_spec, t
     spec = make_spec(steps=2, eval_every=2, checkpoint_every=2)
     run = tmp_path / "run"
     assert main(["train", str(spec), "--out", str(run)]) == 0
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     stale = [run / f".train.json.{HOST}-{dead}-abcdefgh.tmp", run / f".model.stage-{HOST}-{dead}-abcdefgh"]
     stale[0].write_text("half")
     stale[1].mkdir()
@@ -121,10 +127,19 @@ def test_stale_temps_of_a_killed_writer_are_removed_by_the_next_run(make_spec, t
 def test_two_trains_into_one_folder_the_second_is_refused_naming_the_first(make_spec, tmp_path, capsys):  # noqa: ANN001
     spec = make_spec(steps=100000, eval_every=100000, checkpoint_every=100000)
     run = tmp_path / "run"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TASKGRAPH_")}, "OMP_NUM_THREADS": "1",
-           "CI": "true", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    first = subprocess.Popen([sys.executable, "-m", "taskgraph", "train", str(spec), "--out", str(run)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TASKGRAPH_")},
+        "OMP_NUM_THREADS": "1",
+        "CI": "true",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    first = subprocess.Popen(
+        [sys.executable, "-m", "taskgraph", "train", str(spec), "--out", str(run)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not ((run / "log.jsonl").is_file() and (run / "log.jsonl").stat().st_size > 0):

@@ -21,8 +21,12 @@ def test_progress_lines_when_stderr_is_not_a_terminal(make_spec, tmp_path, capsy
     assert lines[-1].startswith("tiny-train: step 8/8 (100%)")
 
 
-def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command_that_works(make_spec, tmp_path, capsys,  # noqa: ANN001
-                                                                          monkeypatch):
+def test_ctrl_c_names_the_last_checkpoint_and_the_resume_command_that_works(
+    make_spec,
+    tmp_path,
+    capsys,  # noqa: ANN001
+    monkeypatch,
+):
     import taskgraph.train.loop as loop
 
     spec = make_spec(steps=8, eval_every=4, checkpoint_every=4)
@@ -59,12 +63,15 @@ def test_resume_needs_neither_the_spec_nor_the_set_values_again(make_spec, tmp_p
     assert "give a SPEC file" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("cores, load, torch_default, want", [
-    (2, 0.05, 2, 2),   # idle: every core
-    (2, 1.2, 2, 1),    # a neighbour on one core: one thread
-    (2, 5.0, 2, 1),    # overloaded: never fewer than one
-    (16, 3.4, 8, 8),   # never more than torch's own default
-    (4, None, 4, 4),   # load unknown (no getloadavg): the cores
-])
+@pytest.mark.parametrize(
+    "cores, load, torch_default, want",
+    [
+        (2, 0.05, 2, 2),  # idle: every core
+        (2, 1.2, 2, 1),  # a neighbour on one core: one thread
+        (2, 5.0, 2, 1),  # overloaded: never fewer than one
+        (16, 3.4, 8, 8),  # never more than torch's own default
+        (4, None, 4, 4),  # load unknown (no getloadavg): the cores
+    ],
+)
 def test_the_default_thread_count_leaves_the_loaded_cores(cores, load, torch_default, want):  # noqa: ANN001
     assert default_threads(cores, load, torch_default) == want

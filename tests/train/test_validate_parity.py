@@ -26,6 +26,7 @@ def _set(path: str, value: Any) -> Callable[[dict], None]:
             node[int(last)] = value
         else:
             node[last] = value
+
     return change
 
 
@@ -66,7 +67,7 @@ def test_validate_raises_what_train_raises_before_step_one(tmp_path, capsys, cas
     validate_err = capsys.readouterr().err
     free = re.compile(r"has [\d,.]+ GiB free")  # the machine's free memory moves between the two calls
     train_err, validate_err = free.sub("has N GiB free", train_err), free.sub("has N GiB free", validate_err)
-    message = train_err[len("error: "):].strip()
+    message = train_err[len("error: ") :].strip()
     if message.startswith("invalid spec"):  # a spec-level problem: both list the same lines
         assert validate_err.strip() == train_err.strip()
     else:

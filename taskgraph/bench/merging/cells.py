@@ -100,9 +100,14 @@ class MergeGroup:
         best, points, merged = search(sources, merger, parsed, scorer, [self.val[t] for t in tasks])
         scorer.apply(merged)
         test = {t: s["accuracy"] for t, s in zip(tasks, scorer.score_all([self.test[t] for t in tasks]))}
-        return {"chosen": points[best].values, "val_mean": points[best].mean, "val": points[best].accuracy,
-                "grid": [p.as_dict() for p in points], "test": test,
-                "rank": max(u.rank for u in merged.values())}
+        return {
+            "chosen": points[best].values,
+            "val_mean": points[best].mean,
+            "val": points[best].accuracy,
+            "grid": [p.as_dict() for p in points],
+            "test": test,
+            "rank": max(u.rank for u in merged.values()),
+        }
 
 
 def _split(sources: Any, task: Any, split: str, pad_id: int, limit: int | None) -> Any:
@@ -111,15 +116,29 @@ def _split(sources: Any, task: Any, split: str, pad_id: int, limit: int | None) 
 
     model = sources.model
     examples = build_source(task.spec, ".").load(split)
-    data = encode_examples(examples, 0, tokenizer=model.tokenizer, pad_id=pad_id, max_length=model.spec.model.max_length,
-                           vocab_size=model.base.get_input_embeddings().num_embeddings)
+    data = encode_examples(
+        examples,
+        0,
+        tokenizer=model.tokenizer,
+        pad_id=pad_id,
+        max_length=model.spec.model.max_length,
+        vocab_size=model.base.get_input_embeddings().num_embeddings,
+    )
     if limit is None or len(data) <= limit:
         return data
     return TaskData(data.name, 0, data.ids[:limit], data.lengths[:limit], data.labels[:limit])
 
 
-def run_merge_cell(path: Path, group: Callable[[], MergeGroup], tasks: Sequence[str], label: str, method: str,
-                   params: Mapping[str, Any], say: Say, where: str = "") -> tuple[dict[str, Any], bool]:
+def run_merge_cell(
+    path: Path,
+    group: Callable[[], MergeGroup],
+    tasks: Sequence[str],
+    label: str,
+    method: str,
+    params: Mapping[str, Any],
+    say: Say,
+    where: str = "",
+) -> tuple[dict[str, Any], bool]:
     """One merge of ``tasks`` by the bench method ``label`` (``method`` with ``params``; the group is loaded only
     when the cell must run); ``(record, ran)``. ``where`` prefixes the progress line."""
     held = read_record(path)
@@ -130,6 +149,8 @@ def run_merge_cell(path: Path, group: Callable[[], MergeGroup], tasks: Sequence[
     record.update(group().merge(tasks, method, params))
     record["seconds"] = time.perf_counter() - start
     write_text(path, json.dumps(record, indent=2) + "\n")
-    say(f"{where}{label} {'+'.join(tasks) if len(tasks) <= 3 else f'{len(tasks)} tasks'}: test "
-        f"{sum(record['test'].values()) / len(tasks):.3f} ({record['seconds']:.1f} s)")
+    say(
+        f"{where}{label} {'+'.join(tasks) if len(tasks) <= 3 else f'{len(tasks)} tasks'}: test "
+        f"{sum(record['test'].values()) / len(tasks):.3f} ({record['seconds']:.1f} s)"
+    )
     return record, True

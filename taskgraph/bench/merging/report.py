@@ -44,11 +44,15 @@ def render(result: Mapping[str, Any]) -> str:
     lines.append(f"# bench merge — {result['suite']}\n")
     lines += [f"- {n}" for n in result.get("notes", [])]
     budget = result["single_budget"]
-    lines.append(f"- single-task runs: {budget['steps']} steps × batch {budget['batch_size']}, router shared, rank "
-                 f"{result['rank']}; lr chosen on seed 0's validation: "
-                 + ", ".join(f"{MODE_NAMES[m]} {lr:g} (grid {result['mode_lrs'][m]})" for m, lr in result["chosen_lr"].items()))
-    lines.append(f"- {seeds} seeds; T ∈ {result['sizes']}; subsets per T: "
-                 + ", ".join(f"T = {k}: {len(v)}" for k, v in result["subsets"].items()))
+    lines.append(
+        f"- single-task runs: {budget['steps']} steps × batch {budget['batch_size']}, router shared, rank "
+        f"{result['rank']}; lr chosen on seed 0's validation: "
+        + ", ".join(f"{MODE_NAMES[m]} {lr:g} (grid {result['mode_lrs'][m]})" for m, lr in result["chosen_lr"].items())
+    )
+    lines.append(
+        f"- {seeds} seeds; T ∈ {result['sizes']}; subsets per T: "
+        + ", ".join(f"T = {k}: {len(v)}" for k, v in result["subsets"].items())
+    )
     lines.append("- hyper-parameters (λ, density, p) chosen on the validation split; every figure on the test split\n")
     lines.append("## Single-task runs (test accuracy, mean over tasks; mean ± std over seeds)\n")
     lines.append("| mode | single-task | heads only (ΔW = 0) |\n|---|---|---|")
@@ -60,8 +64,12 @@ def render(result: Mapping[str, Any]) -> str:
     for t in tasks:
         lines.append(f"| {t} | " + " | ".join(_ms(result["single"][m]["tasks"][t]) for m in MODES) + " |")
     lines.append("\n## Merged (test; mean ± std over seeds)\n")
-    lines.append("Normalised accuracy = mean_t merged_t / single_t; gain = (merged − heads only) / (single − heads only).\n")
-    lines.append("| T | method | LoRA accuracy | LoRA normalised | LoRA gain | L-LoRA accuracy | L-LoRA normalised | L-LoRA gain |")
+    lines.append(
+        "Normalised accuracy = mean_t merged_t / single_t; gain = (merged − heads only) / (single − heads only).\n"
+    )
+    lines.append(
+        "| T | method | LoRA accuracy | LoRA normalised | LoRA gain | L-LoRA accuracy | L-LoRA normalised | L-LoRA gain |"
+    )
     lines.append("|---:|---|---|---|---|---|---|---|")
     for row in result["rows"]:
         cells = [_ms(row[f"{m}_{f}"]) for m in MODES for f in ("absolute", "normalised", "gain")]
@@ -76,14 +84,22 @@ def render(result: Mapping[str, Any]) -> str:
         lines.append("| T | mode | subspace − ta-svd | subspace-ties − ta-svd |\n|---:|---|---|---|")
         for size in result["sizes"]:
             for mode in MODES:
-                got = {r["method"]: _ci(r) for r in result["subspace_vs_svd"] if r["size"] == size and r["mode"] == mode}
-                lines.append(f"| {size} | {MODE_NAMES[mode]} | {got.get('subspace', '–')} | {got.get('subspace-ties', '–')} |")
+                got = {
+                    r["method"]: _ci(r) for r in result["subspace_vs_svd"] if r["size"] == size and r["mode"] == mode
+                }
+                lines.append(
+                    f"| {size} | {MODE_NAMES[mode]} | {got.get('subspace', '–')} | {got.get('subspace-ties', '–')} |"
+                )
     if result["together"]:
-        lines.append("\n## Merge after vs train together (the first subset of each T; normalised by single-task LoRA)\n")
+        lines.append(
+            "\n## Merge after vs train together (the first subset of each T; normalised by single-task LoRA)\n"
+        )
         lines.append("| T | kind | name | accuracy | normalised | gain | seeds |\n|---:|---|---|---|---|---|---:|")
         for row in result["together"]:
-            lines.append(f"| {row['size']} | {row['kind']} | {row['name']} | {_ms(row['absolute'])} | "
-                         f"{_ms(row['normalised'])} | {_ms(row['gain'])} | {row['seeds']} |")
+            lines.append(
+                f"| {row['size']} | {row['kind']} | {row['name']} | {_ms(row['absolute'])} | "
+                f"{_ms(row['normalised'])} | {_ms(row['gain'])} | {row['seeds']} |"
+            )
     lines.append("\n## Values chosen on validation\n")
     for key, values in result["chosen_values"].items():
         counts = {name: _counts(v) for name, v in values.items()}
@@ -96,12 +112,16 @@ def render(result: Mapping[str, Any]) -> str:
         lines.append("\n## Time\n\n| part | wall | compute | cells run | skipped |\n|---|---:|---:|---:|---:|")
         for part, t in timing.items():
             if part != "total":
-                lines.append(f"| {part} | {t['wall_s'] / 60:.1f} min | {t['compute_s'] / 60:.1f} min | {t['ran']} | {t['skipped']} |")
+                lines.append(
+                    f"| {part} | {t['wall_s'] / 60:.1f} min | {t['compute_s'] / 60:.1f} min | {t['ran']} | {t['skipped']} |"
+                )
         total = timing["total"]
         lines.append(f"| total | {total['wall_s'] / 60:.1f} min | {total['compute_s'] / 60:.1f} min | | |")
         env = result.get("environment", {})
-        lines.append(f"\n{env.get('threads')} torch thread(s), {env.get('cpus_usable')} usable CPUs, load average "
-                     f"{env.get('load_average_start')} → {env.get('load_average_end')}")
+        lines.append(
+            f"\n{env.get('threads')} torch thread(s), {env.get('cpus_usable')} usable CPUs, load average "
+            f"{env.get('load_average_start')} → {env.get('load_average_end')}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -120,14 +140,23 @@ def plot_normalised(result: Mapping[str, Any], out: Path) -> Path:
     axes = fig.subplots(1, len(MODES), sharey=True)
     for ax, mode in zip(np.atleast_1d(axes), MODES):
         for i, method in enumerate(methods):
-            rows = [next(r for r in result["rows"] if r["method"] == method and r["size"] == s) for s in result["sizes"]]
+            rows = [
+                next(r for r in result["rows"] if r["method"] == method and r["size"] == s) for s in result["sizes"]
+            ]
             mean = np.array([_num(r[f"{mode}_normalised"][0]) for r in rows])  # [S]
             std = np.nan_to_num(np.array([_num(r[f"{mode}_normalised"][1]) for r in rows]))  # [S]
             ax.errorbar(sizes + 0.04 * (i - len(methods) / 2), mean, yerr=std, marker="o", capsize=3, label=method)
         for router in dict.fromkeys(r["name"] for r in result["together"] if r["kind"] == "trained together"):
             rows = [r for r in result["together"] if r["name"] == router and r["kind"] == "trained together"]
-            ax.plot([r["size"] for r in rows], [_num(r["normalised"][0]) for r in rows], linestyle="--", marker="s",
-                    color="gray", alpha=0.6, label=f"together: {router}")
+            ax.plot(
+                [r["size"] for r in rows],
+                [_num(r["normalised"][0]) for r in rows],
+                linestyle="--",
+                marker="s",
+                color="gray",
+                alpha=0.6,
+                label=f"together: {router}",
+            )
         ax.set_title(f"{result['suite']}: merged {MODE_NAMES[mode]} (test)", parse_math=False)
         ax.set_xlabel("tasks merged T")
         ax.set_xticks(sizes)

@@ -100,8 +100,9 @@ class MergeBenchSettings:
         if self.suite not in SUITES:
             problems.append(f"suite {self.suite!r}: choose from {list(SUITES)}")
         if self.seeds < 1 or self.subsets < 1 or self.threads < 1:
-            problems.append(f"seeds, subsets and threads must be at least 1, got {self.seeds}, {self.subsets}, "
-                            f"{self.threads}")
+            problems.append(
+                f"seeds, subsets and threads must be at least 1, got {self.seeds}, {self.subsets}, {self.threads}"
+            )
         known = [label for label, _, _ in BENCH_METHODS]
         bad = [m for m in self.methods if m not in known]
         if bad or not self.methods:
@@ -143,8 +144,9 @@ def run_merge_bench(settings: MergeBenchSettings, progress: Say | None = None) -
             torch.set_num_threads(before)
 
 
-def _run(suite: MergeSuite, settings: MergeBenchSettings, subsets: dict[int, list[tuple[str, ...]]],
-         say: Say) -> dict[str, Any]:
+def _run(
+    suite: MergeSuite, settings: MergeBenchSettings, subsets: dict[int, list[tuple[str, ...]]], say: Say
+) -> dict[str, Any]:
     from taskgraph.bench.merging.report import write_report
     from taskgraph.bench.merging.summary import summarise, time_target
 
@@ -172,8 +174,11 @@ def _run(suite: MergeSuite, settings: MergeBenchSettings, subsets: dict[int, lis
     for mode, lr in chosen.items():
         for seed in range(settings.seeds):
             runs = {t: single_dir(out, suite.name, mode, lr, seed, t) for t in suite.tasks}
-            group = _lazy(lambda runs=runs: MergeGroup(runs, val_examples=suite.budget.val_examples,
-                                                       test_examples=suite.budget.test_examples))
+            group = _lazy(
+                lambda runs=runs: MergeGroup(
+                    runs, val_examples=suite.budget.val_examples, test_examples=suite.budget.test_examples
+                )
+            )
             folder = merge_dir(out, suite.name, mode, seed)
             heads[(mode, seed)] = _heads_only(folder / "heads-only.json", group)
             for size, sets in subsets.items():
@@ -181,8 +186,9 @@ def _run(suite: MergeSuite, settings: MergeBenchSettings, subsets: dict[int, lis
                     for label, method, fixed in methods:
                         path = folder / subset_tag(size, index) / f"{label}.json"
                         params = method_params(method, fixed, suite.rank, suite.budget.grids)
-                        record, ran = run_merge_cell(path, group, tasks, label, method, params, say,
-                                                     where=f"[{suite.name}] {mode} seed {seed} ")
+                        record, ran = run_merge_cell(
+                            path, group, tasks, label, method, params, say, where=f"[{suite.name}] {mode} seed {seed} "
+                        )
                         part.add(record, ran, "seconds")
                         merges.append({**record, "mode": mode, "seed": seed, "size": size, "subset": index})
     timing["merges"] = part.close()
@@ -193,10 +199,17 @@ def _run(suite: MergeSuite, settings: MergeBenchSettings, subsets: dict[int, lis
         for seed in range(settings.seeds):
             for size, sets in subsets.items():
                 tag = subset_tag(size, 0)
-                cell = BenchCell(suite.name, router, suite.budget.together_lr, seed,
-                                 together_dir(out, suite.name, router, seed, tag), what=f"together {router} {tag}")
-                record, ran = run_train_cell(cell, suite.together_spec(sets[0], router, seed), suite.base_dir,
-                                             settings.device, say)
+                cell = BenchCell(
+                    suite.name,
+                    router,
+                    suite.budget.together_lr,
+                    seed,
+                    together_dir(out, suite.name, router, seed, tag),
+                    what=f"together {router} {tag}",
+                )
+                record, ran = run_train_cell(
+                    cell, suite.together_spec(sets[0], router, seed), suite.base_dir, settings.device, say
+                )
                 part.add(record, ran, "train_seconds", "eval_seconds")
                 together.append({**record, "size": size, "subset": 0, "tasks": list(sets[0])})
     timing["trained together"] = part.close()
@@ -205,20 +218,40 @@ def _run(suite: MergeSuite, settings: MergeBenchSettings, subsets: dict[int, lis
     total = time.perf_counter() - started
     result["timing"] = {**timing, "total": {"wall_s": total, "compute_s": sum(t["compute_s"] for t in timing.values())}}
     result["targets"].append(time_target(sum(t["compute_s"] for t in timing.values())))
-    result["environment"] = {**environment(settings.device), "load_average_start": list(load_start),
-                             "load_average_end": list(os.getloadavg())}
+    result["environment"] = {
+        **environment(settings.device),
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
+    }
     write_report(result, out / suite.name)
     return result
 
 
-def _single(suite: MergeSuite, settings: MergeBenchSettings, mode: str, lr: float, seed: int, task: str,
-            single: dict[tuple[str, float, int, str], dict[str, Any]], part: Part, say: Say) -> None:
-    cell = BenchCell(suite.name, mode, lr, seed, single_dir(settings.out, suite.name, mode, lr, seed, task),
-                     what=f"single {mode} {task}")
+def _single(
+    suite: MergeSuite,
+    settings: MergeBenchSettings,
+    mode: str,
+    lr: float,
+    seed: int,
+    task: str,
+    single: dict[tuple[str, float, int, str], dict[str, Any]],
+    part: Part,
+    say: Say,
+) -> None:
+    cell = BenchCell(
+        suite.name,
+        mode,
+        lr,
+        seed,
+        single_dir(settings.out, suite.name, mode, lr, seed, task),
+        what=f"single {mode} {task}",
+    )
     record, ran = run_train_cell(cell, suite.single_spec(task, mode, lr, seed), suite.base_dir, settings.device, say)
     if record.get("error"):
-        raise MergeBenchError(f"{cell.label} failed: {record['error']}; every merge needs every single-task run "
-                              f"(delete {str(cell.path)!r} to retry)")
+        raise MergeBenchError(
+            f"{cell.label} failed: {record['error']}; every merge needs every single-task run "
+            f"(delete {str(cell.path)!r} to retry)"
+        )
     part.add(record, ran, "train_seconds", "eval_seconds")
     single[(mode, lr, seed, task)] = record
 

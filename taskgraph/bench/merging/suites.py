@@ -69,17 +69,23 @@ class MergeBudget:
 
 PLANTED_MERGE_BUDGET = MergeBudget(
     Budget(steps=300, batch_size=32, lrs=(0.0,), shots=(1,), adapt_steps=1),
-    {"lora": (1e-2, 3e-2, 1e-1), "llora": (3e-2, 1e-1, 3e-1, 1.0, 3.0)}, TOGETHER_LR)
+    {"lora": (1e-2, 3e-2, 1e-1), "llora": (3e-2, 1e-1, 3e-1, 1.0, 3.0)},
+    TOGETHER_LR,
+)
 # Real: MiniLM forward passes dominate on CPU, so single-task runs are short (60 steps × 16 examples of ≤ 32 tokens),
 # LoRA keeps the rate the quality bench chose for MiniLM (3e-3) while L-LoRA (A frozen) picks from two, and λ / density
 # / p are chosen from smaller grids on 64 validation rows per task; the test split is capped at 300 rows per task.
 REAL_MERGE_BUDGET = MergeBudget(
     Budget(steps=60, batch_size=16, lrs=(0.0,), shots=(1,), adapt_steps=1, max_length=32, train_examples=2000),
-    {"lora": (3e-3,), "llora": (1e-2, 3e-2)}, 3e-3, val_examples=64, test_examples=300,
-    grids={"lambda_grid": (0.3, 0.5, 0.7, 1.0, 1.5), "density_grid": (0.2, 0.5, 1.0), "p_grid": (0.3, 0.6)})
+    {"lora": (3e-3,), "llora": (1e-2, 3e-2)},
+    3e-3,
+    val_examples=64,
+    test_examples=300,
+    grids={"lambda_grid": (0.3, 0.5, 0.7, 1.0, 1.5), "density_grid": (0.2, 0.5, 1.0), "p_grid": (0.3, 0.6)},
+)
 TINY_MERGE_BUDGET = MergeBudget(
-    Budget(steps=8, batch_size=8, lrs=(0.0,), shots=(1,), adapt_steps=1),
-    {"lora": (3e-2,), "llora": (1e-1,)}, 3e-2)
+    Budget(steps=8, batch_size=8, lrs=(0.0,), shots=(1,), adapt_steps=1), {"lora": (3e-2,), "llora": (1e-1,)}, 3e-2
+)
 
 
 @dataclass(frozen=True)
@@ -131,30 +137,51 @@ class MergeSuite:
         return spec
 
     def describe(self) -> dict[str, Any]:
-        return {"suite": self.name, "tasks": self.tasks, "families": dict(self.families), "rank": self.rank,
-                "single_budget": asdict(self.budget.single), "mode_lrs": {k: list(v) for k, v in self.budget.mode_lrs.items()},
-                "together_lr": self.budget.together_lr, "val_examples": self.budget.val_examples,
-                "test_examples": self.budget.test_examples, "grids": {k: list(v) for k, v in (self.budget.grids or {}).items()},
-                "notes": list(self.notes)}
+        return {
+            "suite": self.name,
+            "tasks": self.tasks,
+            "families": dict(self.families),
+            "rank": self.rank,
+            "single_budget": asdict(self.budget.single),
+            "mode_lrs": {k: list(v) for k, v in self.budget.mode_lrs.items()},
+            "together_lr": self.budget.together_lr,
+            "val_examples": self.budget.val_examples,
+            "test_examples": self.budget.test_examples,
+            "grids": {k: list(v) for k, v in (self.budget.grids or {}).items()},
+            "notes": list(self.notes),
+        }
 
 
-def planted_merge_suite(budget: MergeBudget = PLANTED_MERGE_BUDGET, *, tasks: int = 8,
-                        tiny: bool = False) -> MergeSuite:
+def planted_merge_suite(
+    budget: MergeBudget = PLANTED_MERGE_BUDGET, *, tasks: int = 8, tiny: bool = False
+) -> MergeSuite:
     """``tasks`` tasks of a planted universe (8 skills; tiny: 4 skills, a 16-wide BERT, for tests)."""
     from taskgraph.data.planted import planted_spec
 
     if tiny:
-        spec = planted_spec(skills=4, tasks=tasks, held_out=0, skills_per_task=(2, 2), min_tasks_per_skill=1,
-                            seq_len=8, vocab_size=64, examples_per_task=60, hidden_size=16, num_heads=2, rank=2,
-                            name="planted")
+        spec = planted_spec(
+            skills=4,
+            tasks=tasks,
+            held_out=0,
+            skills_per_task=(2, 2),
+            min_tasks_per_skill=1,
+            seq_len=8,
+            vocab_size=64,
+            examples_per_task=60,
+            hidden_size=16,
+            num_heads=2,
+            rank=2,
+            name="planted",
+        )
     else:
         spec = planted_spec(skills=8, tasks=tasks, held_out=0, min_tasks_per_skill=1, name="planted")
     notes = (f"planted universe of {tasks} tasks over {8 if not tiny else 4} skills; every task is seen",)
     return MergeSuite("planted", spec, Path("."), {}, budget, notes)
 
 
-def real_merge_suite(budget: MergeBudget = REAL_MERGE_BUDGET, config: str | None = None,
-                     tasks: Sequence[str] = REAL_TASKS) -> MergeSuite:
+def real_merge_suite(
+    budget: MergeBudget = REAL_MERGE_BUDGET, config: str | None = None, tasks: Sequence[str] = REAL_TASKS
+) -> MergeSuite:
     """The catalog tasks ``tasks`` of ``configs/real-text.yaml`` (MiniLM-L6), one per family where possible."""
     import yaml
 
@@ -163,7 +190,9 @@ def real_merge_suite(budget: MergeBudget = REAL_MERGE_BUDGET, config: str | None
     entries = {t["name"]: dict(t) for t in raw["tasks"]}
     missing = [t for t in tasks if t not in entries]
     if missing:
-        raise MergeBenchError(f"bench merge --suite real: tasks {missing} are not in {str(path)!r}; it has {list(entries)}")
+        raise MergeBenchError(
+            f"bench merge --suite real: tasks {missing} are not in {str(path)!r}; it has {list(entries)}"
+        )
     chosen = [entries[t] for t in tasks]
     families = {t["name"]: str(task_family(t)) for t in chosen}
     for t in chosen:
@@ -173,7 +202,9 @@ def real_merge_suite(budget: MergeBudget = REAL_MERGE_BUDGET, config: str | None
     return MergeSuite("real", base, path.parent.resolve(), families, budget, notes)
 
 
-def task_subsets(pool: Sequence[str], sizes: Sequence[int], per_size: int, seed: int = 0) -> dict[int, list[tuple[str, ...]]]:
+def task_subsets(
+    pool: Sequence[str], sizes: Sequence[int], per_size: int, seed: int = 0
+) -> dict[int, list[tuple[str, ...]]]:
     """``{T: [subset, ...]}``: ``per_size`` distinct random subsets of the pool per size (one: the whole pool).
 
     The same subsets serve every mode, method and seed, so every comparison is paired.
@@ -185,7 +216,9 @@ def task_subsets(pool: Sequence[str], sizes: Sequence[int], per_size: int, seed:
     out: dict[int, list[tuple[str, ...]]] = {}
     for size in sizes:
         if not 2 <= size <= len(pool):
-            raise MergeBenchError(f"bench merge --tasks {size}: a merge takes 2 to {len(pool)} tasks of the pool {list(pool)}")
+            raise MergeBenchError(
+                f"bench merge --tasks {size}: a merge takes 2 to {len(pool)} tasks of the pool {list(pool)}"
+            )
         every = list(itertools.combinations(pool, size))
         if len(every) <= per_size:
             out[size] = every
@@ -194,11 +227,15 @@ def task_subsets(pool: Sequence[str], sizes: Sequence[int], per_size: int, seed:
     return out
 
 
-def method_params(method: str, fixed: Mapping[str, Any], rank: int,
-                  grids: Mapping[str, tuple[float, ...]] | None = None) -> dict[str, Any]:
+def method_params(
+    method: str, fixed: Mapping[str, Any], rank: int, grids: Mapping[str, tuple[float, ...]] | None = None
+) -> dict[str, Any]:
     """A bench method's parameters: its fixed ones with ``"r"`` replaced by the suite's LoRA rank, and the suite's
     grids that ``method`` has."""
     from taskgraph.registry import MERGES
 
     fields = MERGES.get(method).params.model_fields
-    return {**{k: v for k, v in (grids or {}).items() if k in fields}, **{k: (rank if v == "r" else v) for k, v in fixed.items()}}
+    return {
+        **{k: v for k, v in (grids or {}).items() if k in fields},
+        **{k: (rank if v == "r" else v) for k, v in fixed.items()},
+    }

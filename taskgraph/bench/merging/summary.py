@@ -27,7 +27,9 @@ PRIMARY = "task-arithmetic"  # the seed paper's method: the L-LoRA target is jud
 TIME_TARGET_S = 90 * 60
 
 
-def merge_figures(test: Mapping[str, float], single: Mapping[str, float], heads: Mapping[str, float]) -> dict[str, float]:
+def merge_figures(
+    test: Mapping[str, float], single: Mapping[str, float], heads: Mapping[str, float]
+) -> dict[str, float]:
     """``{"absolute", "normalised", "gain"}`` of one merge (see the module docstring)."""
     tasks = list(test)
     merged = sum(test[t] for t in tasks) / len(tasks)
@@ -41,21 +43,35 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-def summarise(suite: MergeSuite, seeds: int, chosen: Mapping[str, float],
-              single: Mapping[tuple[str, float, int, str], Mapping[str, Any]],
-              heads: Mapping[tuple[str, int], Scores], merges: Sequence[Mapping[str, Any]],
-              together: Sequence[Mapping[str, Any]], subsets: Mapping[int, Sequence[Sequence[str]]]) -> dict[str, Any]:
+def summarise(
+    suite: MergeSuite,
+    seeds: int,
+    chosen: Mapping[str, float],
+    single: Mapping[tuple[str, float, int, str], Mapping[str, Any]],
+    heads: Mapping[tuple[str, int], Scores],
+    merges: Sequence[Mapping[str, Any]],
+    together: Sequence[Mapping[str, Any]],
+    subsets: Mapping[int, Sequence[Sequence[str]]],
+) -> dict[str, Any]:
     """The result dict: single-task and heads-only accuracy, the merge table, paired differences, the trained
     together rows, the targets."""
-    acc = {(mode, seed): {t: float(single[(mode, lr, seed, t)]["test"]["tasks"][t]["accuracy"]) for t in suite.tasks}
-           for mode, lr in chosen.items() for seed in range(seeds)}
+    acc = {
+        (mode, seed): {t: float(single[(mode, lr, seed, t)]["test"]["tasks"][t]["accuracy"]) for t in suite.tasks}
+        for mode, lr in chosen.items()
+        for seed in range(seeds)
+    }
     by_cell: dict[tuple[str, str, int, int], list[dict[str, float]]] = {}
     for record in merges:
         key = (record["mode"], record["label"], record["size"], record["seed"])
         by_cell.setdefault(key, []).append(
-            merge_figures(record["test"], acc[(record["mode"], record["seed"])], heads[(record["mode"], record["seed"])]))
-    per_seed = {key: {f: _mean([c[f] for c in cells]) for f in ("absolute", "normalised", "gain")}
-                for key, cells in by_cell.items()}
+            merge_figures(
+                record["test"], acc[(record["mode"], record["seed"])], heads[(record["mode"], record["seed"])]
+            )
+        )
+    per_seed = {
+        key: {f: _mean([c[f] for c in cells]) for f in ("absolute", "normalised", "gain")}
+        for key, cells in by_cell.items()
+    }
     labels = list(dict.fromkeys(r["label"] for r in merges))
     sizes = sorted(subsets)
     rows = []
@@ -64,8 +80,11 @@ def summarise(suite: MergeSuite, seeds: int, chosen: Mapping[str, float],
             row: dict[str, Any] = {"size": size, "method": label}
             for mode in MODES:
                 for figure in ("absolute", "normalised", "gain"):
-                    values = [per_seed[(mode, label, size, s)][figure] for s in range(seeds)
-                              if (mode, label, size, s) in per_seed]
+                    values = [
+                        per_seed[(mode, label, size, s)][figure]
+                        for s in range(seeds)
+                        if (mode, label, size, s) in per_seed
+                    ]
                     row[f"{mode}_{figure}"] = mean_std(values)
             rows.append(row)
     paired = []
@@ -73,8 +92,14 @@ def summarise(suite: MergeSuite, seeds: int, chosen: Mapping[str, float],
         for label in labels:
             a = {s: per_seed.get(("llora", label, size, s), {}).get("normalised") for s in range(seeds)}
             b = {s: per_seed.get(("lora", label, size, s), {}).get("normalised") for s in range(seeds)}
-            paired.append({"size": size, "method": label, "what": "L-LoRA − LoRA normalised accuracy",
-                           **paired_difference("llora", a, "lora", b).as_dict()})
+            paired.append(
+                {
+                    "size": size,
+                    "method": label,
+                    "what": "L-LoRA − LoRA normalised accuracy",
+                    **paired_difference("llora", a, "lora", b).as_dict(),
+                }
+            )
     subspace = []
     for size in sizes:
         for mode in MODES:
@@ -83,45 +108,81 @@ def summarise(suite: MergeSuite, seeds: int, chosen: Mapping[str, float],
                     continue
                 a = {s: per_seed.get((mode, label, size, s), {}).get("normalised") for s in range(seeds)}
                 b = {s: per_seed.get((mode, "ta-svd", size, s), {}).get("normalised") for s in range(seeds)}
-                subspace.append({"size": size, "mode": mode, "method": label,
-                                 **paired_difference(label, a, "ta-svd", b).as_dict()})
+                subspace.append(
+                    {"size": size, "mode": mode, "method": label, **paired_difference(label, a, "ta-svd", b).as_dict()}
+                )
     singles = {mode: mean_std([_mean(list(acc[(mode, s)].values())) for s in range(seeds)]) for mode in MODES}
     bare = {mode: mean_std([_mean(list(heads[(mode, s)].values())) for s in range(seeds)]) for mode in MODES}
     per_task = {mode: {t: mean_std([acc[(mode, s)][t] for s in range(seeds)]) for t in suite.tasks} for mode in MODES}
     together_rows = _together(together, merges, acc, heads, seeds, sizes)
     result = {
-        "bench": "merge", **suite.describe(), "seeds": seeds, "chosen_lr": dict(chosen), "sizes": sizes,
+        "bench": "merge",
+        **suite.describe(),
+        "seeds": seeds,
+        "chosen_lr": dict(chosen),
+        "sizes": sizes,
         "subsets": {str(k): [list(s) for s in v] for k, v in subsets.items()},
         "single": {m: {"mean": singles[m], "heads_only": bare[m], "tasks": per_task[m]} for m in MODES},
-        "rows": rows, "paired": paired, "subspace_vs_svd": subspace, "together": together_rows,
+        "rows": rows,
+        "paired": paired,
+        "subspace_vs_svd": subspace,
+        "together": together_rows,
         "chosen_values": _chosen_values(merges),
     }
     result["targets"] = targets(result)
     return result
 
 
-def _together(together: Sequence[Mapping[str, Any]], merges: Sequence[Mapping[str, Any]],
-              acc: Mapping[tuple[str, int], Scores], heads: Mapping[tuple[str, int], Scores], seeds: int,
-              sizes: Sequence[int]) -> list[dict[str, Any]]:
+def _together(
+    together: Sequence[Mapping[str, Any]],
+    merges: Sequence[Mapping[str, Any]],
+    acc: Mapping[tuple[str, int], Scores],
+    heads: Mapping[tuple[str, int], Scores],
+    seeds: int,
+    sizes: Sequence[int],
+) -> list[dict[str, Any]]:
     """Per T (the first subset): each router trained together, and each merge of the same subset, normalised by
     the single-task LoRA runs."""
     rows = []
     for size in sizes:
         for record_router in dict.fromkeys(r["router"] for r in together):
             cells = [r for r in together if r["router"] == record_router and r["size"] == size and not r.get("error")]
-            figures = [merge_figures({t: r["test"]["tasks"][t]["accuracy"] for t in r["tasks"]}, acc[("lora", r["seed"])],
-                                     heads[("lora", r["seed"])]) for r in cells]
-            rows.append({"size": size, "kind": "trained together", "name": record_router,
-                         **{f: mean_std([x[f] for x in figures]) for f in ("absolute", "normalised", "gain")},
-                         "seeds": len(cells)})
+            figures = [
+                merge_figures(
+                    {t: r["test"]["tasks"][t]["accuracy"] for t in r["tasks"]},
+                    acc[("lora", r["seed"])],
+                    heads[("lora", r["seed"])],
+                )
+                for r in cells
+            ]
+            rows.append(
+                {
+                    "size": size,
+                    "kind": "trained together",
+                    "name": record_router,
+                    **{f: mean_std([x[f] for x in figures]) for f in ("absolute", "normalised", "gain")},
+                    "seeds": len(cells),
+                }
+            )
         for mode in MODES:
             for label in dict.fromkeys(r["label"] for r in merges):
-                cells = [r for r in merges if r["mode"] == mode and r["label"] == label and r["size"] == size
-                         and r["subset"] == 0]
-                figures = [merge_figures(r["test"], acc[("lora", r["seed"])], heads[("lora", r["seed"])]) for r in cells]
-                rows.append({"size": size, "kind": f"merged {MODE_NAMES[mode]}", "name": label,
-                             **{f: mean_std([x[f] for x in figures]) for f in ("absolute", "normalised", "gain")},
-                             "seeds": len(cells)})
+                cells = [
+                    r
+                    for r in merges
+                    if r["mode"] == mode and r["label"] == label and r["size"] == size and r["subset"] == 0
+                ]
+                figures = [
+                    merge_figures(r["test"], acc[("lora", r["seed"])], heads[("lora", r["seed"])]) for r in cells
+                ]
+                rows.append(
+                    {
+                        "size": size,
+                        "kind": f"merged {MODE_NAMES[mode]}",
+                        "name": label,
+                        **{f: mean_std([x[f] for x in figures]) for f in ("absolute", "normalised", "gain")},
+                        "seeds": len(cells),
+                    }
+                )
     return rows
 
 
@@ -144,27 +205,44 @@ def targets(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     lora, llora = result["single"]["lora"]["mean"][0], result["single"]["llora"]["mean"][0]
     if lora is not None and llora is not None:
         given_up = lora - llora
-    measured = "; ".join(f"T = {p['size']}: {_fmt(p['mean'])} [{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}]" for p in cells)
+    measured = "; ".join(
+        f"T = {p['size']}: {_fmt(p['mean'])} [{_fmt(p['ci_low'])}, {_fmt(p['ci_high'])}]" for p in cells
+    )
     met = bool(cells) and all(p["ci_low"] is not None and p["ci_low"] > 0 for p in cells)
-    out.append({"target": f"L-LoRA normalised accuracy above LoRA's by more than the interval at T = "
-                          f"{' and '.join(str(s) for s in big)} ({PRIMARY}; seed paper 0.835 vs 0.672)",
-                "measured": measured + (f"; single-task accuracy L-LoRA gives up: {_fmt(given_up)}" if given_up is not None else ""),
-                "verdict": "met" if met else "missed"})
+    out.append(
+        {
+            "target": f"L-LoRA normalised accuracy above LoRA's by more than the interval at T = "
+            f"{' and '.join(str(s) for s in big)} ({PRIMARY}; seed paper 0.835 vs 0.672)",
+            "measured": measured
+            + (f"; single-task accuracy L-LoRA gives up: {_fmt(given_up)}" if given_up is not None else ""),
+            "verdict": "met" if met else "missed",
+        }
+    )
     rows = result["subspace_vs_svd"]
     plain = [r for r in rows if r["method"] == "subspace"]
     if plain:
         losses = [r for r in plain if r["ci_high"] is not None and r["ci_high"] < 0]
         mean = _mean([r["mean"] for r in plain if r["mean"] is not None])
-        measured = "; ".join(f"{MODE_NAMES[r['mode']]} T = {r['size']}: {_fmt(r['mean'])} [{_fmt(r['ci_low'])}, "
-                             f"{_fmt(r['ci_high'])}]" for r in plain)
-        out.append({"target": "rank-r shared-subspace merge ≥ merge-then-SVD at equal rank (normalised accuracy)",
-                    "measured": measured, "verdict": "met" if mean >= 0 and not losses else "missed"})
+        measured = "; ".join(
+            f"{MODE_NAMES[r['mode']]} T = {r['size']}: {_fmt(r['mean'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]"
+            for r in plain
+        )
+        out.append(
+            {
+                "target": "rank-r shared-subspace merge ≥ merge-then-SVD at equal rank (normalised accuracy)",
+                "measured": measured,
+                "verdict": "met" if mean >= 0 and not losses else "missed",
+            }
+        )
     return out
 
 
 def time_target(total_wall_s: float) -> dict[str, Any]:
-    return {"target": "the whole suite ≤ 90 min on 2 cores", "measured": f"{total_wall_s / 60:.1f} min wall",
-            "verdict": "met" if total_wall_s <= TIME_TARGET_S else "missed"}
+    return {
+        "target": "the whole suite ≤ 90 min on 2 cores",
+        "measured": f"{total_wall_s / 60:.1f} min wall",
+        "verdict": "met" if total_wall_s <= TIME_TARGET_S else "missed",
+    }
 
 
 def _fmt(value: float | None) -> str:

@@ -100,8 +100,13 @@ def evaluate_cell(run_dir: Path, split: str, device: str, alignment: bool) -> di
     """``evaluate_run`` of the final model on ``split`` (no timing; gradient alignment on request)."""
     from taskgraph.eval import evaluate_run
 
-    return evaluate_run(run_dir, split=split, which="model", device=device,
-                        **_supported(evaluate_run, timing=False, alignment=alignment))
+    return evaluate_run(
+        run_dir,
+        split=split,
+        which="model",
+        device=device,
+        **_supported(evaluate_run, timing=False, alignment=alignment),
+    )
 
 
 def final_validation(summary: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -114,8 +119,12 @@ def final_validation(summary: Mapping[str, Any] | None) -> dict[str, Any] | None
     if not isinstance(final, Mapping) or not isinstance(final.get("mean_acc"), (int, float)):
         return None
     tasks = final.get("acc") if isinstance(final.get("acc"), Mapping) else {}
-    return {"split": "val", "source": "train.json final_val", "mean": {"accuracy": float(final["mean_acc"])},
-            "tasks": {name: {"accuracy": acc} for name, acc in tasks.items()}}
+    return {
+        "split": "val",
+        "source": "train.json final_val",
+        "mean": {"accuracy": float(final["mean_acc"])},
+        "tasks": {name: {"accuracy": acc} for name, acc in tasks.items()},
+    }
 
 
 def count_trainable(model: Any) -> dict[str, int]:
@@ -139,8 +148,9 @@ class TrainCell:
         return f"[{self.suite}] train {self.router} lr={self.lr:g} seed {self.seed}"
 
 
-def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, device: str,
-                   say: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+def run_train_cell(
+    cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, device: str, say: Callable[[str], None]
+) -> tuple[dict[str, Any], bool]:
     """Train (or resume, or only evaluate) ``cell`` and write its ``eval.json``; ``(record, ran)``.
 
     ``ran`` is False when the cell was already done (its record is read back). A failure of the
@@ -155,8 +165,15 @@ def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, d
     _check_same_spec(cell, digest, load_spec)
     if state == DONE:
         return read_record(cell.path / EVAL) or {}, False
-    record: dict[str, Any] = {"router": cell.router, "lr": cell.lr, "seed": cell.seed, "spec_hash": digest,
-                              "val": None, "test": None, "error": None}
+    record: dict[str, Any] = {
+        "router": cell.router,
+        "lr": cell.lr,
+        "seed": cell.seed,
+        "spec_hash": digest,
+        "val": None,
+        "test": None,
+        "error": None,
+    }
     start = time.perf_counter()
     model = None
     try:
@@ -166,8 +183,9 @@ def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, d
         record["train_run_seconds"] = time.perf_counter() - start
         say(f"{cell.label}: evaluating")
         tick = time.perf_counter()
-        record["val"] = final_validation(read_record(cell.path / TRAIN_SUMMARY)) or \
-            evaluate_cell(cell.path, "val", device, alignment=False)
+        record["val"] = final_validation(read_record(cell.path / TRAIN_SUMMARY)) or evaluate_cell(
+            cell.path, "val", device, alignment=False
+        )
         record["test"] = evaluate_cell(cell.path, "test", device, alignment=True)
         record["eval_seconds"] = time.perf_counter() - tick
         if model is None:
@@ -184,8 +202,10 @@ def run_train_cell(cell: TrainCell, spec_dict: dict[str, Any], base_dir: Path, d
     cell.path.mkdir(parents=True, exist_ok=True)
     write_text(cell.path / EVAL, json.dumps(record, indent=2) + "\n")
     if record["error"] is None:
-        say(f"{cell.label}: val {record['val']['mean']['accuracy']:.3f}, test {record['test']['mean']['accuracy']:.3f} "
-            f"({time.perf_counter() - start:.0f} s)")
+        say(
+            f"{cell.label}: val {record['val']['mean']['accuracy']:.3f}, test {record['test']['mean']['accuracy']:.3f} "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
     return record, True
 
 
@@ -205,9 +225,11 @@ def _check_same_spec(cell: TrainCell, digest: str, load_spec: Callable[[Path], A
 
 
 def _other_spec(cell: TrainCell) -> QualityError:
-    return QualityError(f"{cell.label}: {str(cell.path)!r} holds a cell trained with another spec (another budget, "
-                        "config or code version); give a new --out, or delete that folder to train it again "
-                        "(nothing was changed)")
+    return QualityError(
+        f"{cell.label}: {str(cell.path)!r} holds a cell trained with another spec (another budget, "
+        "config or code version); give a new --out, or delete that folder to train it again "
+        "(nothing was changed)"
+    )
 
 
 @dataclass(frozen=True)
@@ -229,31 +251,58 @@ class AdaptCell:
         return f"[{self.suite}] adapt {self.router} {self.mode} shots {self.shots} seed {self.seed} {self.task.name}"
 
 
-def run_adapt_cell(cell: AdaptCell, steps: int, base_dir: Path, device: str,
-                   say: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+def run_adapt_cell(
+    cell: AdaptCell, steps: int, base_dir: Path, device: str, say: Callable[[str], None]
+) -> tuple[dict[str, Any], bool]:
     """Adapt ``cell.run_dir`` to the held-out task and write ``cell.json``; ``(record, ran)``."""
     held = read_record(cell.path / ADAPT_RECORD)
     if held is not None:
         if held.get("steps") not in (None, steps):
-            raise QualityError(f"{cell.label}: {str(cell.path)!r} holds an adaptation of {held.get('steps')} steps, "
-                               f"not {steps}; give a new --out, or delete that folder to adapt again "
-                               "(nothing was changed)")
+            raise QualityError(
+                f"{cell.label}: {str(cell.path)!r} holds an adaptation of {held.get('steps')} steps, "
+                f"not {steps}; give a new --out, or delete that folder to adapt again "
+                "(nothing was changed)"
+            )
         return held, False
     from taskgraph.adapt import adapt_run
 
-    record: dict[str, Any] = {"router": cell.router, "lr": cell.lr, "mode": cell.mode, "shots": cell.shots,
-                              "seed": cell.seed, "task": cell.task.name, "family": cell.task.family,
-                              "steps": steps, "run": str(cell.run_dir),
-                              "relate": cell.task.relate if cell.mode == "zero-shot" else None,
-                              "test": None, "error": None}
+    record: dict[str, Any] = {
+        "router": cell.router,
+        "lr": cell.lr,
+        "mode": cell.mode,
+        "shots": cell.shots,
+        "seed": cell.seed,
+        "task": cell.task.name,
+        "family": cell.task.family,
+        "steps": steps,
+        "run": str(cell.run_dir),
+        "relate": cell.task.relate if cell.mode == "zero-shot" else None,
+        "test": None,
+        "error": None,
+    }
     say(cell.label)
     start = time.perf_counter()
     try:
-        options = _supported(adapt_run, num_labels=cell.task.num_labels, relate=record["relate"], steps=steps,
-                             seed=cell.seed, device=device, base_dir=base_dir, family=cell.task.family,
-                             overwrite=True)
-        result = adapt_run(cell.run_dir, task=cell.task.name, data=dict(cell.task.data), shots=cell.shots,
-                           mode=cell.mode, out_dir=cell.path, **options)
+        options = _supported(
+            adapt_run,
+            num_labels=cell.task.num_labels,
+            relate=record["relate"],
+            steps=steps,
+            seed=cell.seed,
+            device=device,
+            base_dir=base_dir,
+            family=cell.task.family,
+            overwrite=True,
+        )
+        result = adapt_run(
+            cell.run_dir,
+            task=cell.task.name,
+            data=dict(cell.task.data),
+            shots=cell.shots,
+            mode=cell.mode,
+            out_dir=cell.path,
+            **options,
+        )
         record["test"] = dict(result.test)
         record["trainable"] = getattr(result, "trainable", None)
         record["adapt_seconds"] = getattr(result, "seconds", None)

@@ -40,8 +40,9 @@ def oracle_cell_dir(out: Path, suite: str, seed: int) -> Path:
     return Path(out) / suite / "oracle" / f"seed{seed}"
 
 
-def run_oracle_cells(suite: Suite, out: Path, seeds: int, device: str, add: Callable[..., None],
-                     say: Callable[[str], None]) -> list[dict[str, Any]]:
+def run_oracle_cells(
+    suite: Suite, out: Path, seeds: int, device: str, add: Callable[..., None], say: Callable[[str], None]
+) -> list[dict[str, Any]]:
     """Every seed's oracle-relearn cell of ``suite`` (run, or read back when done); their records.
 
     ``add(record, ran, *time_keys)`` counts each cell (:meth:`taskgraph.bench.quality.run.Part.add`).
@@ -54,8 +55,9 @@ def run_oracle_cells(suite: Suite, out: Path, seeds: int, device: str, add: Call
     return records
 
 
-def run_oracle_cell(suite: Suite, path: Path, seed: int, device: str,
-                    say: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+def run_oracle_cell(
+    suite: Suite, path: Path, seed: int, device: str, say: Callable[[str], None]
+) -> tuple[dict[str, Any], bool]:
     """One seed's oracle-relearn cell; ``(record, ran)``."""
     from taskgraph.eval.ground_truth import planted_truth
     from taskgraph.eval.oracle import oracle_relearn
@@ -68,19 +70,34 @@ def run_oracle_cell(suite: Suite, path: Path, seed: int, device: str,
     held = read_record(path / RECORD)
     if held is not None:
         if held.get("spec_hash") != digest:
-            raise QualityError(f"{label}: {str(path)!r} holds an oracle cell of another spec (budget or universe); "
-                               "give a new --out, or delete that folder to run it again (nothing was changed)")
+            raise QualityError(
+                f"{label}: {str(path)!r} holds an oracle cell of another spec (budget or universe); "
+                "give a new --out, or delete that folder to run it again (nothing was changed)"
+            )
         return held, False
-    record: dict[str, Any] = {"seed": seed, "lr": ORACLE_LR, "train_steps": steps, "relearn_steps": steps,
-                              "spec_hash": digest, "error": None}
+    record: dict[str, Any] = {
+        "seed": seed,
+        "lr": ORACLE_LR,
+        "train_steps": steps,
+        "relearn_steps": steps,
+        "spec_hash": digest,
+        "error": None,
+    }
     say(f"{label}: {steps} steps under oracle routing, then {steps} re-learning routing")
     start = time.perf_counter()
     try:
         truth = planted_truth(spec)
         if truth is None or truth.incidence is None:
             raise QualityError(f"{label}: the suite's tasks are not one planted universe")
-        result = oracle_relearn(spec, truth.incidence, train_steps=steps, relearn_steps=steps, seed=seed,
-                                base_dir=suite.base_dir, device=device)
+        result = oracle_relearn(
+            spec,
+            truth.incidence,
+            train_steps=steps,
+            relearn_steps=steps,
+            seed=seed,
+            base_dir=suite.base_dir,
+            device=device,
+        )
         record.update(result.as_dict())
     except TaskgraphError as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -99,10 +116,15 @@ def oracle_summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | Non
         return None
     ok = [r for r in records if not r.get("error")]
     return {
-        "seeds": [r.get("seed") for r in ok], "errors": {r.get("seed"): r["error"] for r in records if r.get("error")},
-        "lr": ORACLE_LR, "train_steps": records[0].get("train_steps"), "relearn_steps": records[0].get("relearn_steps"),
+        "seeds": [r.get("seed") for r in ok],
+        "errors": {r.get("seed"): r["error"] for r in records if r.get("error")},
+        "lr": ORACLE_LR,
+        "train_steps": records[0].get("train_steps"),
+        "relearn_steps": records[0].get("relearn_steps"),
         "layers": next((r.get("layers") for r in ok if r.get("layers")), []),
-        **{key: spread(number(r.get(key)) for r in ok)
-           for key in ("precision", "random", "oracle_val", "relearn_val", "relearn_test", "relation_auroc")},
+        **{
+            key: spread(number(r.get(key)) for r in ok)
+            for key in ("precision", "random", "oracle_val", "relearn_val", "relearn_test", "relation_auroc")
+        },
         "per_layer_head": per_layer_head([r.get("per_layer_head") for r in ok]),
     }

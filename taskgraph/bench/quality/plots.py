@@ -77,8 +77,15 @@ def plot_few_shot(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]
         shots = np.array([p["shots"] for p in points], dtype=np.float64) * jitter  # [N]
         means = np.array([_value(p, "mean") for p in points])  # [N]
         stds = np.nan_to_num(np.array([_value(p, "std") for p in points]))  # [N]
-        ax.errorbar(shots, means, yerr=stds, marker="o", capsize=3, label=f"{router} / {mode}",
-                    linestyle="--" if mode == "zero-shot" else "-")
+        ax.errorbar(
+            shots,
+            means,
+            yerr=stds,
+            marker="o",
+            capsize=3,
+            label=f"{router} / {mode}",
+            linestyle="--" if mode == "zero-shot" else "-",
+        )
     ax.set_xscale("log", base=2)
     ticks = sorted({int(r["shots"]) for r in rows})
     ax.set_xticks(ticks, labels=[str(t) for t in ticks])

@@ -43,15 +43,24 @@ def router_table(rows: Sequence[Mapping[str, Any]], suite: str) -> list[str]:
     head += ["relation AUROC learned / routing-cos / grad-cos / random"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["router"], f"{r['lr']:g}", params(r.get("trainable")), pm(r.get("step_ms"), 1),
-                 pm(r.get("val")), pm(r.get("test"))]
+        cells = [
+            r["router"],
+            f"{r['lr']:g}",
+            params(r.get("trainable")),
+            pm(r.get("step_ms"), 1),
+            pm(r.get("val")),
+            pm(r.get("test")),
+        ]
         cells += [pm(r.get("families", {}).get(f)) for f in families]
         if planted:
             alloc = r.get("allocation", {})
             cells.append(f"{pm(alloc.get('precision'))} ({num((alloc.get('random') or {}).get('mean'))})")
         rel = r.get("relations", {})
-        cells.append(" / ".join(num((rel.get(k) or {}).get("mean"))
-                                for k in ("learned", "routing_cosine", "gradient_cosine", "random")))
+        cells.append(
+            " / ".join(
+                num((rel.get(k) or {}).get("mean")) for k in ("learned", "routing_cosine", "gradient_cosine", "random")
+            )
+        )
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -87,20 +96,26 @@ def _layer_cell(heads: Sequence[Mapping[str, Any]]) -> str:
 def oracle_lines(oracle: Mapping[str, Any] | None) -> list[str]:
     if not oracle:
         return []
-    return ["", "## Oracle-relearn ceiling (adapters trained under the planted routing, routing re-learned)", "",
-            (f"Adapters and heads trained {oracle.get('train_steps')} steps at lr {oracle.get('lr')} under oracle "
-             f"routing (validation {pm(oracle.get('oracle_val'))}), then frozen while poly routing is re-learned from "
-             f"scratch for {oracle.get('relearn_steps')} steps (validation {pm(oracle.get('relearn_val'))}, test "
-             f"{pm(oracle.get('relearn_test'))}). Allocation precision of the re-learned routing: "
-             f"**{pm(oracle.get('precision'))}** (random {pm(oracle.get('random'))}; seeds {oracle.get('seeds')}); "
-             f"routing-cosine relation AUROC {pm(oracle.get('relation_auroc'))}. Per layer: the table below.")]
+    return [
+        "",
+        "## Oracle-relearn ceiling (adapters trained under the planted routing, routing re-learned)",
+        "",
+        (
+            f"Adapters and heads trained {oracle.get('train_steps')} steps at lr {oracle.get('lr')} under oracle "
+            f"routing (validation {pm(oracle.get('oracle_val'))}), then frozen while poly routing is re-learned from "
+            f"scratch for {oracle.get('relearn_steps')} steps (validation {pm(oracle.get('relearn_val'))}, test "
+            f"{pm(oracle.get('relearn_test'))}). Allocation precision of the re-learned routing: "
+            f"**{pm(oracle.get('precision'))}** (random {pm(oracle.get('random'))}; seeds {oracle.get('seeds')}); "
+            f"routing-cosine relation AUROC {pm(oracle.get('relation_auroc'))}. Per layer: the table below."
+        ),
+    ]
 
 
 def lr_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     lrs = sorted({lr for r in rows for lr in r.get("val_by_lr", {})}, key=float)
     lines = ["| router | " + " | ".join(f"lr {x}" for x in lrs) + " | chosen |", "|" + "---|" * (len(lrs) + 2)]
     for r in rows:
-        lines.append(f"| {r['router']} | " + " | ".join(num(r['val_by_lr'].get(x)) for x in lrs) + f" | {r['lr']:g} |")
+        lines.append(f"| {r['router']} | " + " | ".join(num(r["val_by_lr"].get(x)) for x in lrs) + f" | {r['lr']:g} |")
     return lines
 
 
@@ -125,17 +140,22 @@ def few_shot_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def targets_table(targets: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = ["| target | figure | rule | result | detail |", "|---|---:|---|---|---|"]
     for t in targets:
-        lines.append(f"| {t['name']} | {num(t.get('figure'))} | {t['rule']} | {_met(t.get('met'))} | "
-                     f"{t.get('detail', '')} |")
+        lines.append(
+            f"| {t['name']} | {num(t.get('figure'))} | {t['rule']} | {_met(t.get('met'))} | {t.get('detail', '')} |"
+        )
     return lines
 
 
 def time_table(timing: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    lines = ["| part | wall time this invocation (s) | compute recorded in the cells (s) | cells run | cells skipped |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        "| part | wall time this invocation (s) | compute recorded in the cells (s) | cells run | cells skipped |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for part, t in timing.items():
-        lines.append(f"| {part} | {t.get('wall_s', 0.0):.0f} | {t.get('compute_s', 0.0):.0f} | {t.get('ran', 0)} | "
-                     f"{t.get('skipped', 0)} |")
+        lines.append(
+            f"| {part} | {t.get('wall_s', 0.0):.0f} | {t.get('compute_s', 0.0):.0f} | {t.get('ran', 0)} | "
+            f"{t.get('skipped', 0)} |"
+        )
     return lines
 
 
@@ -145,16 +165,22 @@ def _budget_lines(result: Mapping[str, Any]) -> list[str]:
     length = f", max_length {b['max_length']}" if b.get("max_length") else ""
     cap = f", at most {b['train_examples']} training examples per task" if b.get("train_examples") else ""
     return [
-        (f"Budget: {b['steps']} steps × batch {b['batch_size']}{length}{cap}; adapters + heads lr grid "
-         f"{[float(x) for x in b['lrs']]} chosen per router on seed 0's validation accuracy; router lr fixed per kind "
-         f"({router_lr}; the others have no router parameters); {result['seeds']} seeds (initialisation and sampling; "
-         f"same splits); mhr with {b['mhr_heads']} heads, every other router 1; adaptation {b['adapt_steps']} steps "
-         f"at shots {list(b['shots'])}."),
-        ("Every router uses the same RoutedLoRA layers with scale alpha / r (no 1 / r Poly scaling), the same r, "
-         "alpha, K and target modules. Accuracy: the final model, mean over tasks; mean ± std over seeds. "
-         "Paired differences: per seed, 95 % Student-t interval; a win only where the interval excludes 0."),
-        (f"Device {env.get('device', '?')}, {env.get('threads', '?')} torch thread"
-         f"{'' if env.get('threads') == 1 else 's'}; torch {env.get('torch', '?')}."),
+        (
+            f"Budget: {b['steps']} steps × batch {b['batch_size']}{length}{cap}; adapters + heads lr grid "
+            f"{[float(x) for x in b['lrs']]} chosen per router on seed 0's validation accuracy; router lr fixed per kind "
+            f"({router_lr}; the others have no router parameters); {result['seeds']} seeds (initialisation and sampling; "
+            f"same splits); mhr with {b['mhr_heads']} heads, every other router 1; adaptation {b['adapt_steps']} steps "
+            f"at shots {list(b['shots'])}."
+        ),
+        (
+            "Every router uses the same RoutedLoRA layers with scale alpha / r (no 1 / r Poly scaling), the same r, "
+            "alpha, K and target modules. Accuracy: the final model, mean over tasks; mean ± std over seeds. "
+            "Paired differences: per seed, 95 % Student-t interval; a win only where the interval excludes 0."
+        ),
+        (
+            f"Device {env.get('device', '?')}, {env.get('threads', '?')} torch thread"
+            f"{'' if env.get('threads') == 1 else 's'}; torch {env.get('torch', '?')}."
+        ),
     ]
 
 
@@ -176,10 +202,17 @@ def render_suite(result: Mapping[str, Any]) -> str:
     lines += ["", "## Learning-rate selection (seed 0, validation mean accuracy)", "", *lr_table(result["routers"])]
     lines += ["", "## Paired differences (test mean accuracy, paired by seed)", "", *paired_table(result["paired"])]
     held = ", ".join(h["name"] for h in result.get("held_out", [])) or "none"
-    lines += ["", f"## Few-shot and zero-shot adaptation (held-out tasks: {held})", "",
-              ("Mean test accuracy over the held-out tasks; the head is fitted on the same shots in every mode. "
-               "zero-shot (graph only) = the new task routed from its given relations, no gradient step; "
-               "mhr-mu = the average of the skills, tuned on the shots."), ""]
+    lines += [
+        "",
+        f"## Few-shot and zero-shot adaptation (held-out tasks: {held})",
+        "",
+        (
+            "Mean test accuracy over the held-out tasks; the head is fitted on the same shots in every mode. "
+            "zero-shot (graph only) = the new task routed from its given relations, no gradient step; "
+            "mhr-mu = the average of the skills, tuned on the shots."
+        ),
+        "",
+    ]
     lines += few_shot_table(result["few_shot"])
     if result.get("few_shot_paired"):
         lines += ["", *paired_table(result["few_shot_paired"])]

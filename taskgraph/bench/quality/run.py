@@ -74,9 +74,13 @@ from taskgraph.run_folder import claim_container
 
 Say = Callable[[str], None]
 SUITE_THREADS: dict[str, int | None] = {"planted": 1, "planted-few": 1, "real": None}  # None: every usable CPU
-PAIRED_MODES = ((("graph", "zero-shot"), None), (("mhr", "mhr-mu"), ("mhr", "full")),
-                (("mhr", "mhr-mu"), ("mhr", "routing")), (("graph", "routing"), ("mhr", "routing")),
-                (("graph", "full"), ("mhr", "full")))  # None: the target's MHR-μ baseline
+PAIRED_MODES = (
+    (("graph", "zero-shot"), None),
+    (("mhr", "mhr-mu"), ("mhr", "full")),
+    (("mhr", "mhr-mu"), ("mhr", "routing")),
+    (("graph", "routing"), ("mhr", "routing")),
+    (("graph", "full"), ("mhr", "full")),
+)  # None: the target's MHR-μ baseline
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,9 @@ class QualitySettings:
             problems.append(f"suite {unknown or list(self.suites)}: choose from {list(SUITES)} or 'all'")
         bad = [r for r in self.routers if r not in QUALITY_CHOICES]
         if bad or not self.routers or len(set(self.routers)) != len(self.routers):
-            problems.append(f"routers {list(self.routers)}: give distinct kinds or variants from {list(QUALITY_CHOICES)}")
+            problems.append(
+                f"routers {list(self.routers)}: give distinct kinds or variants from {list(QUALITY_CHOICES)}"
+            )
         if self.seeds < 1:
             problems.append(f"seeds must be at least 1, got {self.seeds}")
         if self.threads is not None and self.threads < 1:
@@ -147,9 +153,17 @@ class QualitySettings:
         base = {"planted": PLANTED_BUDGET, "planted-few": FEW_BUDGET}.get(suite, REAL_BUDGET)
         if self.tiny:
             base = TINY_BUDGET if suite != "planted-few" else with_overrides(TINY_BUDGET, train_examples=16)
-        return with_overrides(base, steps=self.steps, batch_size=self.batch_size, lrs=self.lrs, shots=self.shots,
-                              adapt_steps=self.adapt_steps, max_length=self.max_length,
-                              train_examples=self.train_examples, mhr_heads=self.mhr_heads)
+        return with_overrides(
+            base,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            lrs=self.lrs,
+            shots=self.shots,
+            adapt_steps=self.adapt_steps,
+            max_length=self.max_length,
+            train_examples=self.train_examples,
+            mhr_heads=self.mhr_heads,
+        )
 
     def resolved_threads(self, suite: str) -> int:
         if self.threads is not None:
@@ -186,13 +200,28 @@ class Part:
 
 
 def environment(device: str) -> dict[str, Any]:
-    return {"device": device, "threads": torch.get_num_threads(), "cpus_usable": len(os.sched_getaffinity(0)),
-            "torch": torch.__version__, "python": platform.python_version(),
-            "device_name": torch.cuda.get_device_name() if device == "cuda" else (platform.processor() or platform.machine())}
+    return {
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "cpus_usable": len(os.sched_getaffinity(0)),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device_name": torch.cuda.get_device_name()
+        if device == "cuda"
+        else (platform.processor() or platform.machine()),
+    }
 
 
-def _train(suite: Suite, settings: QualitySettings, router: str, lr: float, seed: int, part: Part,
-           train: dict[tuple[str, float, int], dict[str, Any]], say: Say) -> None:
+def _train(
+    suite: Suite,
+    settings: QualitySettings,
+    router: str,
+    lr: float,
+    seed: int,
+    part: Part,
+    train: dict[tuple[str, float, int], dict[str, Any]],
+    say: Say,
+) -> None:
     cell = TrainCell(suite.name, router, lr, seed, train_cell_dir(settings.out, suite.name, router, lr, seed))
     record, ran = run_train_cell(cell, suite.cell_spec(router, lr, seed), suite.base_dir, settings.device, say)
     if not ran:
@@ -213,8 +242,9 @@ def _other_seeds(seeds: int) -> str:
     return f"seeds 1..{seeds - 1}" if seeds > 2 else ("seed 1" if seeds == 2 else "no other seed")
 
 
-def _choose_lrs(routers: Sequence[str], train: dict[tuple[str, float, int], dict[str, Any]],
-                notes: list[str]) -> dict[str, float]:
+def _choose_lrs(
+    routers: Sequence[str], train: dict[tuple[str, float, int], dict[str, Any]], notes: list[str]
+) -> dict[str, float]:
     """Each router's rate by seed 0's validation (routers whose every rate failed are left out, with a note)."""
     chosen: dict[str, float] = {}
     for router in routers:
@@ -225,9 +255,15 @@ def _choose_lrs(routers: Sequence[str], train: dict[tuple[str, float, int], dict
     return chosen
 
 
-def _adapt_all(suite: Suite, settings: QualitySettings, chosen: dict[str, float],
-               train: dict[tuple[str, float, int], dict[str, Any]], part: Part, notes: list[str],
-               say: Say) -> list[dict[str, Any]]:
+def _adapt_all(
+    suite: Suite,
+    settings: QualitySettings,
+    chosen: dict[str, float],
+    train: dict[tuple[str, float, int], dict[str, Any]],
+    part: Part,
+    notes: list[str],
+    say: Say,
+) -> list[dict[str, Any]]:
     """Every (router, supported mode, shots, seed, held-out task) adaptation cell; their records."""
     modes_of = _supported_modes() if settings.adapt else None
     if settings.adapt and modes_of is None:
@@ -242,12 +278,20 @@ def _adapt_all(suite: Suite, settings: QualitySettings, chosen: dict[str, float]
                     if train.get((router, lr, seed), {}).get("error"):
                         continue  # no trained run to adapt
                     for task in suite.held_out:
-                        cell = AdaptCell(suite.name, router, lr, mode, shots, seed, task,
-                                         train_cell_dir(settings.out, suite.name, router, lr, seed),
-                                         adapt_cell_dir(settings.out, suite.name, router, lr, mode, shots, seed,
-                                                        task.name))
-                        record, ran = run_adapt_cell(cell, suite.budget.adapt_steps, suite.base_dir, settings.device,
-                                                     say)
+                        cell = AdaptCell(
+                            suite.name,
+                            router,
+                            lr,
+                            mode,
+                            shots,
+                            seed,
+                            task,
+                            train_cell_dir(settings.out, suite.name, router, lr, seed),
+                            adapt_cell_dir(settings.out, suite.name, router, lr, mode, shots, seed, task.name),
+                        )
+                        record, ran = run_adapt_cell(
+                            cell, suite.budget.adapt_steps, suite.base_dir, settings.device, say
+                        )
                         part.add(record, ran, "seconds")
                         records.append(record)
     return records
@@ -295,22 +339,36 @@ def _run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, A
         timing["oracle-relearn ceiling (train under oracle routing, re-learn routing)"] = part.close()
 
     result = summarise(suite, settings, train, chosen, adapt_records, timing, notes, oracle)
-    result["environment"] = {**environment(settings.device), "load_average_start": list(load_start),
-                             "load_average_end": list(os.getloadavg())}
-    result["timing"]["total"] = {"wall_s": time.perf_counter() - started,
-                                 "compute_s": sum(t["compute_s"] for t in timing.values()),
-                                 "ran": sum(t["ran"] for t in timing.values()),
-                                 "skipped": sum(t["skipped"] for t in timing.values())}
+    result["environment"] = {
+        **environment(settings.device),
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
+    }
+    result["timing"]["total"] = {
+        "wall_s": time.perf_counter() - started,
+        "compute_s": sum(t["compute_s"] for t in timing.values()),
+        "ran": sum(t["ran"] for t in timing.values()),
+        "skipped": sum(t["skipped"] for t in timing.values()),
+    }
     write_suite(result, settings.out / suite.name)
     return result
 
 
-def summarise(suite: Suite, settings: QualitySettings, train: dict[tuple[str, float, int], dict[str, Any]],
-              chosen: dict[str, float], adapt: list[dict[str, Any]], timing: dict[str, dict[str, Any]],
-              notes: list[str], oracle: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def summarise(
+    suite: Suite,
+    settings: QualitySettings,
+    train: dict[tuple[str, float, int], dict[str, Any]],
+    chosen: dict[str, float],
+    adapt: list[dict[str, Any]],
+    timing: dict[str, dict[str, Any]],
+    notes: list[str],
+    oracle: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The suite's result dict from its cells' records (pure; see :mod:`taskgraph.bench.quality.summary`)."""
-    rows = {r: router_row(r, lr, chosen_records(train, r, lr), val_by_lr(train, r), suite.families)
-            for r, lr in chosen.items()}
+    rows = {
+        r: router_row(r, lr, chosen_records(train, r, lr), val_by_lr(train, r), suite.families)
+        for r, lr in chosen.items()
+    }
     shots = list(suite.budget.shots)
     ceiling = oracle_summary(oracle or [])
     if suite.name == "planted":
@@ -321,16 +379,25 @@ def summarise(suite: Suite, settings: QualitySettings, train: dict[tuple[str, fl
     few_paired = []
     for a, b in PAIRED_MODES:
         for n in shots:
-            for base in ([b] if b is not None else list(MU_BASELINES)):
+            for base in [b] if b is not None else list(MU_BASELINES):
                 pair = adapt_pair(adapt, a, base, n)
                 if pair is not None:
                     few_paired.append(pair)
                     break
     return {
-        "bench": "quality", **suite.describe(), "seeds": settings.seeds, "routers_asked": list(settings.routers),
-        "router_lr": dict(ROUTER_LR), "chosen_lr": chosen,
-        "routers": list(rows.values()), "paired": paired_rows(rows), "few_shot": few_shot_rows(adapt),
-        "few_shot_paired": few_paired, "targets": targets, "timing": dict(timing), "notes": notes,
+        "bench": "quality",
+        **suite.describe(),
+        "seeds": settings.seeds,
+        "routers_asked": list(settings.routers),
+        "router_lr": dict(ROUTER_LR),
+        "chosen_lr": chosen,
+        "routers": list(rows.values()),
+        "paired": paired_rows(rows),
+        "few_shot": few_shot_rows(adapt),
+        "few_shot_paired": few_paired,
+        "targets": targets,
+        "timing": dict(timing),
+        "notes": notes,
         "oracle": ceiling,
     }
 
@@ -338,10 +405,20 @@ def summarise(suite: Suite, settings: QualitySettings, train: dict[tuple[str, fl
 def write_suite(result: dict[str, Any], root: Path) -> None:
     """``quality.md``, ``quality.json`` and ``plots/*.png`` of one suite under ``root`` (atomic writes)."""
     plots = root / "plots"
-    result["plots"] = [str(plot_router_accuracy(result["routers"], plots / "accuracy.png",
-                                                f"{result['suite']}: accuracy per router (mean ± std over seeds)")),
-                       str(plot_few_shot(result["few_shot"], plots / "few_shot.png",
-                                         f"{result['suite']}: held-out tasks, accuracy vs shots"))]
+    result["plots"] = [
+        str(
+            plot_router_accuracy(
+                result["routers"],
+                plots / "accuracy.png",
+                f"{result['suite']}: accuracy per router (mean ± std over seeds)",
+            )
+        ),
+        str(
+            plot_few_shot(
+                result["few_shot"], plots / "few_shot.png", f"{result['suite']}: held-out tasks, accuracy vs shots"
+            )
+        ),
+    ]
     write_text(root / "quality.json", json.dumps(result, indent=2, default=str) + "\n")
     write_text(root / "quality.md", render_suite(result))
 

@@ -83,13 +83,22 @@ class PairedDifference:
         return verdict(self.low, self.high)
 
     def as_dict(self) -> dict[str, object]:
-        return {"a": self.a, "b": self.b, "seeds": list(self.seeds), "differences": list(self.differences),
-                "mean": self.mean, "ci_low": self.low, "ci_high": self.high, "level": self.level,
-                "verdict": self.verdict}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "seeds": list(self.seeds),
+            "differences": list(self.differences),
+            "mean": self.mean,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "level": self.level,
+            "verdict": self.verdict,
+        }
 
 
-def paired_difference(a: str, a_by_seed: Mapping[int, float | None], b: str, b_by_seed: Mapping[int, float | None],
-                      level: float = 0.95) -> PairedDifference:
+def paired_difference(
+    a: str, a_by_seed: Mapping[int, float | None], b: str, b_by_seed: Mapping[int, float | None], level: float = 0.95
+) -> PairedDifference:
     """Compare ``a`` with ``b`` on the seeds where both have a finite figure (see the module docstring)."""
     seeds = tuple(sorted(k for k in a_by_seed if k in b_by_seed and len(finite([a_by_seed[k], b_by_seed[k]])) == 2))
     diffs = tuple(float(a_by_seed[k]) - float(b_by_seed[k]) for k in seeds)  # type: ignore[arg-type]

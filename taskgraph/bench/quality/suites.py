@@ -107,8 +107,10 @@ class Budget:
     def check(self, where: str) -> None:
         problems = []
         if self.steps < 1 or self.batch_size < 1 or self.adapt_steps < 1:
-            problems.append(f"steps, batch_size and adapt_steps must be at least 1, got {self.steps}, "
-                            f"{self.batch_size}, {self.adapt_steps}")
+            problems.append(
+                f"steps, batch_size and adapt_steps must be at least 1, got {self.steps}, "
+                f"{self.batch_size}, {self.adapt_steps}"
+            )
         if not self.lrs or any(not lr > 0 for lr in self.lrs) or len(set(self.lrs)) != len(self.lrs):
             problems.append(f"lrs must be distinct positive rates, got {list(self.lrs)}")
         if not self.shots or any(n < 1 for n in self.shots):
@@ -125,21 +127,52 @@ class Budget:
 PLANTED_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots=(16, 64), adapt_steps=100)
 # Real lr grid: with {1e-3, 3e-3} every router picked 3e-3, the edge (seed 0, 200 steps; val 0.80-0.82 at 3e-3
 # against 0.77-0.78 at 1e-3), so the grid reaches 1e-2.
-REAL_BUDGET = Budget(steps=200, batch_size=16, lrs=(1e-3, 3e-3, 1e-2), shots=(16, 64), adapt_steps=30, max_length=48,
-                     train_examples=2000)
+REAL_BUDGET = Budget(
+    steps=200, batch_size=16, lrs=(1e-3, 3e-3, 1e-2), shots=(16, 64), adapt_steps=30, max_length=48, train_examples=2000
+)
 # Few examples per task (planted-few): the planted budget, at most 64 training examples per task.
 FEW_TRAIN_EXAMPLES = 64
-FEW_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots=(16, 64), adapt_steps=100,
-                    train_examples=FEW_TRAIN_EXAMPLES)
+FEW_BUDGET = Budget(
+    steps=1500,
+    batch_size=32,
+    lrs=(3e-3, 1e-2, 3e-2),
+    shots=(16, 64),
+    adapt_steps=100,
+    train_examples=FEW_TRAIN_EXAMPLES,
+)
 FEW_UNIVERSE: dict[str, Any] = {"tasks": 44, "held_out": 4}  # 40 seen tasks over the default 8 skills
 TINY_BUDGET = Budget(steps=6, batch_size=8, lrs=(1e-3, 1e-2), shots=(4,), adapt_steps=3)
 # What ``planted_suite(universe=...)`` / ``bench quality --planted KEY=VALUE`` may set: the planted universe
 # (PlantedConfig) and the size of the random-init model it trains (planted_spec's keywords).
-UNIVERSE_KEYS = ("seed", "skills", "tasks", "held_out", "skills_per_task", "min_tasks_per_skill", "tokens_per_skill",
-                 "seq_len", "vocab_size", "examples_per_task", "hidden_size", "num_layers", "num_heads", "rank")
+UNIVERSE_KEYS = (
+    "seed",
+    "skills",
+    "tasks",
+    "held_out",
+    "skills_per_task",
+    "min_tasks_per_skill",
+    "tokens_per_skill",
+    "seq_len",
+    "vocab_size",
+    "examples_per_task",
+    "hidden_size",
+    "num_layers",
+    "num_heads",
+    "rank",
+)
 TINY_UNIVERSE: dict[str, Any] = {  # 6 seen tasks, 10 of their 15 pairs related, 1 held out
-    "skills": 6, "tasks": 7, "held_out": 1, "skills_per_task": (2, 2), "min_tasks_per_skill": 1, "seq_len": 12,
-    "vocab_size": 64, "examples_per_task": 40, "hidden_size": 16, "num_heads": 2, "rank": 2}
+    "skills": 6,
+    "tasks": 7,
+    "held_out": 1,
+    "skills_per_task": (2, 2),
+    "min_tasks_per_skill": 1,
+    "seq_len": 12,
+    "vocab_size": 64,
+    "examples_per_task": 40,
+    "hidden_size": 16,
+    "num_heads": 2,
+    "rank": 2,
+}
 
 
 @dataclass(frozen=True)
@@ -193,9 +226,16 @@ class Suite:
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready summary: budget, seen and held-out tasks, notes."""
-        return {"suite": self.name, "budget": asdict(self.budget), "seen_tasks": self.seen_tasks,
-                "held_out": [asdict(t) for t in self.held_out], "families": dict(self.families),
-                "router_lr": dict(ROUTER_LR), "notes": list(self.notes), "declared": len(self.declared)}
+        return {
+            "suite": self.name,
+            "budget": asdict(self.budget),
+            "seen_tasks": self.seen_tasks,
+            "held_out": [asdict(t) for t in self.held_out],
+            "families": dict(self.families),
+            "router_lr": dict(ROUTER_LR),
+            "notes": list(self.notes),
+            "declared": len(self.declared),
+        }
 
 
 def router_kind(router: str) -> str:
@@ -203,8 +243,14 @@ def router_kind(router: str) -> str:
     return ROUTER_VARIANTS[router][0] if router in ROUTER_VARIANTS else router
 
 
-def cell_spec(base: Mapping[str, Any], budget: Budget, router: str, lr: float, seed: int,
-              declared: Sequence[tuple[str, str, float]] = ()) -> dict[str, Any]:
+def cell_spec(
+    base: Mapping[str, Any],
+    budget: Budget,
+    router: str,
+    lr: float,
+    seed: int,
+    declared: Sequence[tuple[str, str, float]] = (),
+) -> dict[str, Any]:
     """``base`` with ``router``'s kind (and a variant's keys) and heads, one rate ``lr`` for adapters and heads, the
     router's fixed rate, ``seed`` (initialisation and sampling), the budget's steps and batch, the relations
     ``declared`` (default: none)."""
@@ -220,12 +266,17 @@ def cell_spec(base: Mapping[str, Any], budget: Budget, router: str, lr: float, s
     spec["adapters"] = {**adapters, "splits": budget.mhr_heads if kind == "mhr" else 1}
     spec["relations"] = {**dict(spec.get("relations") or {}), "declared": [list(d) for d in declared]}
     training = dict(spec.get("training") or {})
-    training.update({
-        "steps": budget.steps, "batch_size": budget.batch_size, "seed": seed,
-        "lr": {"adapters": lr, "heads": lr, "router": ROUTER_LR.get(kind, UNUSED_ROUTER_LR)},
-        "eval_every": budget.steps, "checkpoint_every": max(1, min(100, budget.steps // 4)),
-        "keep_checkpoints": 1,
-    })
+    training.update(
+        {
+            "steps": budget.steps,
+            "batch_size": budget.batch_size,
+            "seed": seed,
+            "lr": {"adapters": lr, "heads": lr, "router": ROUTER_LR.get(kind, UNUSED_ROUTER_LR)},
+            "eval_every": budget.steps,
+            "checkpoint_every": max(1, min(100, budget.steps // 4)),
+            "keep_checkpoints": 1,
+        }
+    )
     if budget.train_examples is not None:
         training["train_examples"] = budget.train_examples
     spec["training"] = training
@@ -251,8 +302,9 @@ def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] |
     except ValidationError as exc:
         problems = validation_problems(exc, root="universe")
         raise QualityError(f"bench quality --planted: not a valid planted universe: {problems}") from None
-    full = planted_spec(include_held_out=True, steps=budget.steps, batch_size=budget.batch_size,
-                        name="planted", **options)
+    full = planted_spec(
+        include_held_out=True, steps=budget.steps, batch_size=budget.batch_size, name="planted", **options
+    )
     world = planted_universe(config)
     held = set(world.held_out_tasks())
     entries = full["tasks"]  # task t is entries[t]
@@ -261,13 +313,20 @@ def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] |
     for t in sorted(held):
         skills = set(world.skills_of(t))
         relate = {entries[s]["name"]: 1.0 for s in world.seen_tasks() if skills & set(world.skills_of(s))}
-        held_out.append(HeldOutTask(entries[t]["name"], entries[t]["num_labels"], dict(entries[t]["data"]), None,
-                                    relate))
+        held_out.append(
+            HeldOutTask(entries[t]["name"], entries[t]["num_labels"], dict(entries[t]["data"]), None, relate)
+        )
     base = {**full, "tasks": [e for e in entries if e["name"] in seen_names]}
-    notes = ((f"planted universe: {world!r}; seen tasks train, held-out tasks "
-              f"{[h.name for h in held_out]} are adapted few-/zero-shot"),
-             ("graph zero-shot relations: every seen task sharing a skill with the held-out task, weight 1 "
-              "(ground truth, used for routing only)"))
+    notes = (
+        (
+            f"planted universe: {world!r}; seen tasks train, held-out tasks "
+            f"{[h.name for h in held_out]} are adapted few-/zero-shot"
+        ),
+        (
+            "graph zero-shot relations: every seen task sharing a skill with the held-out task, weight 1 "
+            "(ground truth, used for routing only)"
+        ),
+    )
     return Suite("planted", base, Path("."), tuple(held_out), {}, budget, notes)
 
 
@@ -281,13 +340,19 @@ def planted_few_suite(budget: Budget = FEW_BUDGET, universe: Mapping[str, Any] |
     world = planted_universe(PlantedConfig(**{k: v for k, v in options.items() if k in PlantedConfig.model_fields}))
     row = {t["name"]: t["data"]["task"] for t in base.base["tasks"]}
     names = list(row)
-    declared = tuple((a, b, 1.0 if set(world.skills_of(row[a])) & set(world.skills_of(row[b])) else 0.0)
-                     for i, a in enumerate(names) for b in names[i + 1:])
+    declared = tuple(
+        (a, b, 1.0 if set(world.skills_of(row[a])) & set(world.skills_of(row[b])) else 0.0)
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+    )
     related = sum(1 for *_, w in declared if w > 0)
     cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
-    notes = (*base.notes, f"few examples: {cap} training examples per seen task ({len(names)} seen tasks)",
-             f"declared in every cell: all {len(declared)} seen pairs, {related} sharing a planted skill at 1.0, the "
-             "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)")
+    notes = (
+        *base.notes,
+        f"few examples: {cap} training examples per seen task ({len(names)} seen tasks)",
+        f"declared in every cell: all {len(declared)} seen pairs, {related} sharing a planted skill at 1.0, the "
+        "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)",
+    )
     return replace(base, name="planted-few", notes=notes, declared=declared)
 
 
@@ -302,8 +367,10 @@ def find_real_config(path: str | os.PathLike[str] | None = None) -> Path:
     for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
         if (root / REAL_CONFIG).is_file():
             return root / REAL_CONFIG
-    raise QualityError(f"bench quality --suite real: {REAL_CONFIG} was not found under {str(Path.cwd())!r} or the "
-                       "repository; give it with --config PATH")
+    raise QualityError(
+        f"bench quality --suite real: {REAL_CONFIG} was not found under {str(Path.cwd())!r} or the "
+        "repository; give it with --config PATH"
+    )
 
 
 def task_family(task: Mapping[str, Any]) -> str | None:
@@ -323,8 +390,9 @@ def task_family(task: Mapping[str, Any]) -> str | None:
     return None
 
 
-def choose_held_out(tasks: Sequence[Mapping[str, Any]], families: Mapping[str, str | None],
-                    names: Sequence[str] | None = None) -> list[str]:
+def choose_held_out(
+    tasks: Sequence[Mapping[str, Any]], families: Mapping[str, str | None], names: Sequence[str] | None = None
+) -> list[str]:
     """The held-out tasks: ``names`` if given, else the last task of each of the first
     :data:`HELD_OUT_COUNT` families of :data:`HELD_OUT_FAMILIES` that have at least two tasks (so one stays seen)."""
     order = [str(t["name"]) for t in tasks]
@@ -343,8 +411,9 @@ def choose_held_out(tasks: Sequence[Mapping[str, Any]], families: Mapping[str, s
     return chosen
 
 
-def real_suite(budget: Budget = REAL_BUDGET, config: str | os.PathLike[str] | None = None,
-               held_out: Sequence[str] | None = None) -> Suite:
+def real_suite(
+    budget: Budget = REAL_BUDGET, config: str | os.PathLike[str] | None = None, held_out: Sequence[str] | None = None
+) -> Suite:
     """The real suite over the config (default ``configs/real-text.yaml``); see the module docstring."""
     budget.check("real")
     path = find_real_config(config)
@@ -368,9 +437,11 @@ def real_suite(budget: Budget = REAL_BUDGET, config: str | os.PathLike[str] | No
         relate = {str(t["name"]): 1.0 for t in seen if family is not None and families[t["name"]] == family}
         out.append(HeldOutTask(name, int(entry["num_labels"]), dict(entry.get("data") or {}), family, relate))
     base = {**raw, "tasks": seen}
-    notes = (f"config {path!s}; held out {chosen} (adapted few-/zero-shot), {len(seen)} seen tasks train",
-             "declared relations dropped: relation AUROC is measured against the families with none declared",
-             "graph zero-shot relations: every seen task of the held-out task's family, weight 1")
+    notes = (
+        f"config {path!s}; held out {chosen} (adapted few-/zero-shot), {len(seen)} seen tasks train",
+        "declared relations dropped: relation AUROC is measured against the families with none declared",
+        "graph zero-shot relations: every seen task of the held-out task's family, weight 1",
+    )
     seen_families = {str(t["name"]): str(families[t["name"]]) for t in seen if families[t["name"]]}
     return Suite("real", base, path.parent.resolve(), tuple(out), seen_families, budget, notes)
 

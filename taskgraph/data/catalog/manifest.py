@@ -86,7 +86,9 @@ class CatalogTask(_Frozen):
     @classmethod
     def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if len(set(value)) != len(value):
-            raise ValueError(f"label names must be unique; repeated: {sorted({v for v in value if value.count(v) > 1})}")
+            raise ValueError(
+                f"label names must be unique; repeated: {sorted({v for v in value if value.count(v) > 1})}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -107,12 +109,19 @@ class CatalogTask(_Frozen):
 
     def spec_entry(self) -> dict[str, Any]:
         """A spec ``tasks:`` entry training on this task: name, num_labels, family, data, description."""
-        return {"name": self.name, "num_labels": self.num_labels, "family": self.family,
-                "data": {"source": "catalog", "name": self.name}, "description": self.description}
+        return {
+            "name": self.name,
+            "num_labels": self.num_labels,
+            "family": self.family,
+            "data": {"source": "catalog", "name": self.name},
+            "description": self.description,
+        }
 
     def __repr__(self) -> str:
-        return (f"CatalogTask({self.name!r}, family={self.family!r}, labels={list(self.labels)}, "
-                f"package={self.package.requirement!r}, licence={self.licence!r})")
+        return (
+            f"CatalogTask({self.name!r}, family={self.family!r}, labels={list(self.labels)}, "
+            f"package={self.package.requirement!r}, licence={self.licence!r})"
+        )
 
 
 class Manifest(_Frozen):
@@ -158,8 +167,10 @@ def load_manifest(path: str | os.PathLike[str] | None = None) -> Manifest:
     file = manifest_path(path)
     problem = describe(file)
     if problem is not None:  # missing, a folder, or a FIFO that would block the read
-        raise DataError(f"catalog manifest {str(file)!r} {problem}; it ships in the repository's data/ "
-                        f"folder, or set {MANIFEST_ENV} to a manifest file")
+        raise DataError(
+            f"catalog manifest {str(file)!r} {problem}; it ships in the repository's data/ "
+            f"folder, or set {MANIFEST_ENV} to a manifest file"
+        )
     try:
         stamp = file.stat().st_mtime_ns
     except OSError as exc:
@@ -181,8 +192,10 @@ def _load(file: str, stamp: int) -> Manifest:  # stamp: part of the cache key on
         for i, task in enumerate(tasks):
             if isinstance(task, dict) and isinstance(task.get("package"), str):
                 if task["package"] not in packages:
-                    raise DataError(f"catalog manifest {file!r}: tasks[{i}] ({task.get('name')!r}) names package "
-                                    f"{task['package']!r}, which is not among its packages {sorted(packages)}")
+                    raise DataError(
+                        f"catalog manifest {file!r}: tasks[{i}] ({task.get('name')!r}) names package "
+                        f"{task['package']!r}, which is not among its packages {sorted(packages)}"
+                    )
                 tasks[i] = {**task, "package": packages[task["package"]]}
     try:
         return Manifest.model_validate(raw)

@@ -52,12 +52,15 @@ class Parser:
 PARSERS: dict[str, Parser] = {}
 
 
-def _register(name: str, options: type[Options]) -> Callable[[Callable[..., Iterator[Pair]]], Callable[..., Iterator[Pair]]]:
+def _register(
+    name: str, options: type[Options]
+) -> Callable[[Callable[..., Iterator[Pair]]], Callable[..., Iterator[Pair]]]:
     def decorate(fn: Callable[..., Iterator[Pair]]) -> Callable[..., Iterator[Pair]]:
         if name in PARSERS:
             raise ValueError(f"catalog parser {name!r} is already registered; choose another name")
         PARSERS[name] = Parser(name, options, fn)
         return fn
+
     return decorate
 
 

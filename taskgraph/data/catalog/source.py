@@ -48,8 +48,10 @@ class CatalogSource(Source):
     def _read(self) -> dict[str, tuple[Examples, str]]:
         task = catalog_task(self.params.name)
         if self.num_labels != task.num_labels:
-            raise self.fail(f"catalog task {task.name!r} has {task.num_labels} labels {list(task.labels)}, but the "
-                            f"task says num_labels: {self.num_labels}; set num_labels: {task.num_labels}")
+            raise self.fail(
+                f"catalog task {task.name!r} has {task.num_labels} labels {list(task.labels)}, but the "
+                f"task says num_labels: {self.num_labels}; set num_labels: {task.num_labels}"
+            )
         entry = ensure_task(task)
         origin = f"catalog task {task.name} ({task.package.requirement}, cached in {entry.directory})"
         splits = {split: entry.read(split) for split in SPLITS}
@@ -58,6 +60,8 @@ class CatalogSource(Source):
             texts = [t for split in SPLITS for t in splits[split][0]]
             labels = [y for split in SPLITS for y in splits[split][1]]
             parts = stratified_split(texts, labels, tuple(p.split), p.split_seed, TEST_CAP)  # type: ignore[arg-type]
-            splits = {split: ([texts[i] for i in part], [labels[i] for i in part]) for split, part in zip(SPLITS, parts)}
+            splits = {
+                split: ([texts[i] for i in part], [labels[i] for i in part]) for split, part in zip(SPLITS, parts)
+            }
             origin += f", re-split {list(p.split)} with split_seed {p.split_seed}"
         return {split: (Examples(self.task, labels, texts=texts), origin) for split, (texts, labels) in splits.items()}

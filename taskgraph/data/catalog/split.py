@@ -46,8 +46,9 @@ def row_key(text: str, seed: int, salt: str = "split") -> bytes:
     return hashlib.sha256(f"{salt}:{seed}:{text}".encode()).digest()
 
 
-def clean_rows(pairs: Iterable[tuple[str, str | None]], labels: Sequence[str],
-               max_per_label: int | None = None) -> tuple[list[tuple[str, int]], CleanStats]:
+def clean_rows(
+    pairs: Iterable[tuple[str, str | None]], labels: Sequence[str], max_per_label: int | None = None
+) -> tuple[list[tuple[str, int]], CleanStats]:
     """``(normalised text, label index)`` rows of ``pairs`` (see the module docstring), in key order of seed 0.
 
     With ``max_per_label`` each label keeps its first ``max_per_label`` rows in ``row_key(.., salt="cap")``
@@ -89,7 +90,6 @@ def clean_rows(pairs: Iterable[tuple[str, str | None]], labels: Sequence[str],
     return rows, stats
 
 
-
 def largest_remainder(total: int, sizes: Sequence[int]) -> list[int]:
     """``total`` shared among groups in proportion to ``sizes`` (integers summing to ``total``; ties: first group)."""
     n = sum(sizes)
@@ -97,7 +97,7 @@ def largest_remainder(total: int, sizes: Sequence[int]) -> list[int]:
         return [0] * len(sizes)
     base = [total * s // n for s in sizes]
     order = sorted(range(len(sizes)), key=lambda i: (-(total * sizes[i] % n), i))
-    for i in order[:total - sum(base)]:
+    for i in order[: total - sum(base)]:
         base[i] += 1
     return base
 
@@ -110,8 +110,9 @@ def split_totals(n: int, fractions: tuple[float, float, float], test_cap: int | 
     return [train, val, test]
 
 
-def stratified_split(texts: Sequence[str], labels: Sequence[int], fractions: tuple[float, float, float],
-                     seed: int, test_cap: int | None) -> list[list[int]]:
+def stratified_split(
+    texts: Sequence[str], labels: Sequence[int], fractions: tuple[float, float, float], seed: int, test_cap: int | None
+) -> list[list[int]]:
     """Row indices of train, val and test (see the module docstring): disjoint, covering every row."""
     keys = [row_key(t, seed) for t in texts]
     num_labels = max(labels, default=-1) + 1
@@ -126,6 +127,6 @@ def stratified_split(texts: Sequence[str], labels: Sequence[int], fractions: tup
     for group, q_test, q_val in zip(groups, test_q, val_q):
         q_val = min(q_val, len(group) - q_test)  # only where train's fraction is ~0
         parts[2] += group[:q_test]
-        parts[1] += group[q_test:q_test + q_val]
-        parts[0] += group[q_test + q_val:]
+        parts[1] += group[q_test : q_test + q_val]
+        parts[0] += group[q_test + q_val :]
     return [sorted(part, key=keys.__getitem__) for part in parts]

@@ -31,10 +31,20 @@ def _tiny_cell_spec() -> dict[str, Any]:
 def _old_record(digest: str) -> dict[str, Any]:
     """``eval.json`` with the fields the bench wrote before (figures shortened)."""
     accuracy = {"split": "val", "source": "train.json final_val", "mean": {"accuracy": 0.5}, "tasks": {}}
-    return {"router": "graph", "lr": 0.01, "seed": 0, "spec_hash": digest, "val": accuracy,
-            "test": {**accuracy, "split": "test", "source": None}, "error": None, "train_run_seconds": 1.0,
-            "eval_seconds": 0.5, "trainable": {"adapters": 10, "router": 5, "heads": 3, "total": 18},
-            "train_seconds": 1.0, "step_ms": 2.0}
+    return {
+        "router": "graph",
+        "lr": 0.01,
+        "seed": 0,
+        "spec_hash": digest,
+        "val": accuracy,
+        "test": {**accuracy, "split": "test", "source": None},
+        "error": None,
+        "train_run_seconds": 1.0,
+        "eval_seconds": 0.5,
+        "trainable": {"adapters": 10, "router": 5, "heads": 3, "total": 18},
+        "train_seconds": 1.0,
+        "step_ms": 2.0,
+    }
 
 
 def _refuse(*args: Any, **kwargs: Any) -> None:
@@ -59,8 +69,9 @@ def test_a_cell_written_before_is_done_and_skipped(tmp_path: Path, monkeypatch: 
 
     assert train_cell_state(folder) == DONE
     lines: list[str] = []
-    record, ran = run_train_cell(TrainCell("planted", "graph", 1e-2, 0, folder), _tiny_cell_spec(), Path("."),
-                                 "cpu", lines.append)
+    record, ran = run_train_cell(
+        TrainCell("planted", "graph", 1e-2, 0, folder), _tiny_cell_spec(), Path("."), "cpu", lines.append
+    )
     assert not ran and record == _old_record(WRITTEN_BEFORE) and lines == []
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before  # nothing written
 
@@ -71,6 +82,7 @@ def test_a_cell_of_another_spec_is_refused_untouched(tmp_path: Path, monkeypatch
     (folder / "eval.json").write_text(json.dumps(_old_record("0" * 64)))
     monkeypatch.setattr(resumable, "train", _refuse)
     with pytest.raises(QualityError, match="holds a cell trained with another spec"):
-        run_train_cell(TrainCell("planted", "graph", 1e-2, 0, folder), _tiny_cell_spec(), Path("."), "cpu",
-                       lambda _: None)
+        run_train_cell(
+            TrainCell("planted", "graph", 1e-2, 0, folder), _tiny_cell_spec(), Path("."), "cpu", lambda _: None
+        )
     assert json.loads((folder / "eval.json").read_text())["spec_hash"] == "0" * 64

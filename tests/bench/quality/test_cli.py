@@ -13,8 +13,25 @@ import pytest
 
 from taskgraph.cli import main
 
-ARGS = ["bench", "quality", "--suite", "planted", "--tiny", "--seeds", "2", "--routers", "poly,graph",
-        "--lrs", "1e-3,1e-2", "--shots", "4", "--steps", "4", "--adapt-steps", "2"]
+ARGS = [
+    "bench",
+    "quality",
+    "--suite",
+    "planted",
+    "--tiny",
+    "--seeds",
+    "2",
+    "--routers",
+    "poly,graph",
+    "--lrs",
+    "1e-3,1e-2",
+    "--shots",
+    "4",
+    "--steps",
+    "4",
+    "--adapt-steps",
+    "2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +82,9 @@ def test_the_recorded_validation_is_evaluate_run_on_val(bench: tuple[Path, dict,
     record = json.loads((cell / "eval.json").read_text())
     again = evaluate_run(cell, split="val", timing=False, alignment=False)
     assert record["val"]["mean"]["accuracy"] == again["mean"]["accuracy"]
-    assert {k: v["accuracy"] for k, v in record["val"]["tasks"].items()} == \
-        {k: v["accuracy"] for k, v in again["tasks"].items()}
+    assert {k: v["accuracy"] for k, v in record["val"]["tasks"].items()} == {
+        k: v["accuracy"] for k, v in again["tasks"].items()
+    }
     assert record["test"]["split"] == "test" and record["test"]["gradient_alignment"] is not None
 
 
@@ -74,8 +92,14 @@ def test_adaptation_cells_cover_every_supported_mode(bench: tuple[Path, dict, st
     out, result, _ = bench
     suite = result["suites"]["planted"]
     modes = {(r["router"], r["mode"]) for r in suite["few_shot"]}
-    assert modes == {("poly", "full"), ("poly", "routing"), ("poly", "mhr-mu"),
-                     ("graph", "full"), ("graph", "routing"), ("graph", "zero-shot")}
+    assert modes == {
+        ("poly", "full"),
+        ("poly", "routing"),
+        ("poly", "mhr-mu"),
+        ("graph", "full"),
+        ("graph", "routing"),
+        ("graph", "zero-shot"),
+    }
     assert all(r["shots"] == 4 and r["n"] == 2 and not r["errors"] for r in suite["few_shot"])
     (held,) = suite["held_out"]
     graph = out / "planted" / "adapt" / "graph" / f"lr{suite['chosen_lr']['graph']:g}"
@@ -91,8 +115,14 @@ def test_report_files_and_targets(bench: tuple[Path, dict, str]):
     root = out / "planted"
     md = (root / "quality.md").read_text()
     assert stdout.strip().startswith("# taskgraph bench quality — planted")
-    for heading in ("## Routers", "## Learning-rate selection", "## Paired differences", "## Few-shot",
-                    "## Targets", "## Time"):
+    for heading in (
+        "## Routers",
+        "## Learning-rate selection",
+        "## Paired differences",
+        "## Few-shot",
+        "## Targets",
+        "## Time",
+    ):
         assert heading in md
     assert "| graph − poly |" in md
     for name in ("accuracy.png", "few_shot.png"):
@@ -100,9 +130,11 @@ def test_report_files_and_targets(bench: tuple[Path, dict, str]):
     on_disk = json.loads((root / "quality.json").read_text())
     assert on_disk["routers"] == result["suites"]["planted"]["routers"]
     names = [t["name"] for t in on_disk["targets"]]
-    assert names[:3] == ["graph allocation precision (mean over seeds)",
-                         "graph relation AUROC vs planted truth (mean over seeds)",
-                         "zero-shot graph − MHR-μ on held-out tasks, head fit on 4 shots"]
+    assert names[:3] == [
+        "graph allocation precision (mean over seeds)",
+        "graph relation AUROC vs planted truth (mean over seeds)",
+        "zero-shot graph − MHR-μ on held-out tasks, head fit on 4 shots",
+    ]
     zero = on_disk["targets"][2]
     assert zero["detail"].startswith("baseline poly/mhr-mu") and zero["met"] in (True, False)
     assert on_disk["budget"]["steps"] == 4 and on_disk["budget"]["lrs"] == [1e-3, 1e-2]
@@ -154,12 +186,15 @@ def test_another_budget_in_the_same_folder_is_refused(bench: tuple[Path, dict, s
     assert "adaptation of 2 steps, not 3" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--planted", "tasks"], "expected KEY=VALUE"),
-    (["--planted", "depth=3"], "unknown key(s) ['depth']"),
-    (["--planted", "tasks=2", "--planted", "held_out=2"], "not a valid planted universe"),
-    (["--suite", "real", "--planted", "tasks=9"], "--planted changes the planted universe"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--planted", "tasks"], "expected KEY=VALUE"),
+        (["--planted", "depth=3"], "unknown key(s) ['depth']"),
+        (["--planted", "tasks=2", "--planted", "held_out=2"], "not a valid planted universe"),
+        (["--suite", "real", "--planted", "tasks=9"], "--planted changes the planted universe"),
+    ],
+)
 def test_bad_planted_universe_is_exit_2_before_any_cell(tmp_path: Path, capsys, extra: list[str], message: str):
     args = [*ARGS, "--out", str(tmp_path / "q"), *extra]
     if "--suite" in extra:

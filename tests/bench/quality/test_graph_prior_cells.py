@@ -26,7 +26,9 @@ from taskgraph.spec import Spec
 def test_planted_few_declares_every_seen_pair_by_shared_skills_in_every_cell():
     budget = with_overrides(TINY_BUDGET, train_examples=16)
     suite = planted_few_suite(budget, TINY_UNIVERSE)
-    world = planted_universe(PlantedConfig(**{k: v for k, v in TINY_UNIVERSE.items() if k in PlantedConfig.model_fields}))
+    world = planted_universe(
+        PlantedConfig(**{k: v for k, v in TINY_UNIVERSE.items() if k in PlantedConfig.model_fields})
+    )
     row = {t["name"]: t["data"]["task"] for t in suite.base["tasks"]}
     assert [(a, b) for a, b, _ in suite.declared] == list(combinations(suite.seen_tasks, 2))  # every seen pair, once
     for a, b, w in suite.declared:
@@ -45,23 +47,37 @@ def test_a_variant_cell_is_its_kinds_cell_with_its_keys():
     assert router_kind("graph-gradient") == "graph" and router_kind("mhr") == "mhr"
     assert variant["router"] == {**plain["router"], "relation_estimate": "gradient"}
     assert variant["training"]["lr"] == plain["training"]["lr"]  # the graph router's own rate
-    assert {k: v for k, v in variant.items() if k not in ("router", "name")} == \
-        {k: v for k, v in plain.items() if k not in ("router", "name")}
+    assert {k: v for k, v in variant.items() if k not in ("router", "name")} == {
+        k: v for k, v in plain.items() if k not in ("router", "name")
+    }
     assert cell_spec(suite.base, suite.budget, "poly", 1e-2, 0)["relations"]["declared"] == []  # default: none
 
 
-def row(name: str, test: list[float], alloc: list[float], learned: list[float] | None = None,
-        cosine: list[float] | None = None) -> dict:
+def row(
+    name: str,
+    test: list[float],
+    alloc: list[float],
+    learned: list[float] | None = None,
+    cosine: list[float] | None = None,
+) -> dict:
     def block(values):  # noqa: ANN001, ANN202
         return {"values": values, "mean": None if values is None else sum(values) / len(values)}
 
-    return {"router": name, "seeds": [0, 1, 2], "test": block(test), "allocation": {"precision": block(alloc)},
-            "relations": {"learned": block(learned) if learned else {}, "routing_cosine": block(cosine) if cosine else {}}}
+    return {
+        "router": name,
+        "seeds": [0, 1, 2],
+        "test": block(test),
+        "allocation": {"precision": block(alloc)},
+        "relations": {"learned": block(learned) if learned else {}, "routing_cosine": block(cosine) if cosine else {}},
+    }
 
 
 def test_few_targets_need_every_paired_interval_above_zero():
-    rows = {"graph": row("graph", [0.60, 0.62, 0.61], [0.5] * 3), "poly": row("poly", [0.50, 0.51, 0.52], [0.5] * 3),
-            "shared": row("shared", [0.59, 0.63, 0.60], [0.5] * 3)}
+    rows = {
+        "graph": row("graph", [0.60, 0.62, 0.61], [0.5] * 3),
+        "poly": row("poly", [0.50, 0.51, 0.52], [0.5] * 3),
+        "shared": row("shared", [0.59, 0.63, 0.60], [0.5] * 3),
+    }
     (t,) = few_targets(rows)
     assert t["figure"] == pytest.approx(min(0.61 - 0.5067, 0.61 - 0.6067), abs=1e-3) and t["met"] is False
     rows["shared"] = row("shared", [0.40, 0.42, 0.41], [0.5] * 3)
@@ -69,9 +85,11 @@ def test_few_targets_need_every_paired_interval_above_zero():
 
 
 def test_allocation_targets_against_poly_and_the_routing_cosines():
-    rows = {"graph": row("graph", [0.9] * 3, [0.82, 0.84, 0.83], learned=[0.9, 0.92, 0.91]),
-            "poly": row("poly", [0.9] * 3, [0.50, 0.55, 0.52], cosine=[0.8, 0.8, 0.8]),
-            "mhr": row("mhr", [0.9] * 3, [0.5] * 3, cosine=[0.85, 0.85, 0.85])}
+    rows = {
+        "graph": row("graph", [0.9] * 3, [0.82, 0.84, 0.83], learned=[0.9, 0.92, 0.91]),
+        "poly": row("poly", [0.9] * 3, [0.50, 0.55, 0.52], cosine=[0.8, 0.8, 0.8]),
+        "mhr": row("mhr", [0.9] * 3, [0.5] * 3, cosine=[0.85, 0.85, 0.85]),
+    }
     ceiling = {"precision": {"mean": 0.82}}
     near, above, auroc = allocation_targets(rows, ceiling)
     assert near["met"] is True and "0.820" in near["detail"]
@@ -88,16 +106,35 @@ def test_per_layer_head_oracle_summary_and_report():
     spread = per_layer_head(tables)
     assert [[round(h["mean"], 3) for h in layer] for layer in spread] == [[0.95], [0.75]]
     assert per_layer_head([[[0.9]], [[0.9, 0.8]]]) == []  # shapes differ: no table
-    records = [{"seed": k, "precision": p, "per_layer_head": t, "random": 0.3125, "layers": ["q", "v"],
-                "train_steps": 10, "relearn_steps": 10, "error": None}
-               for k, (p, t) in enumerate([(0.8, [[0.9], [0.7]]), (0.9, [[1.0], [0.8]])])]
+    records = [
+        {
+            "seed": k,
+            "precision": p,
+            "per_layer_head": t,
+            "random": 0.3125,
+            "layers": ["q", "v"],
+            "train_steps": 10,
+            "relearn_steps": 10,
+            "error": None,
+        }
+        for k, (p, t) in enumerate([(0.8, [[0.9], [0.7]]), (0.9, [[1.0], [0.8]])])
+    ]
     records.append({"seed": 2, "error": "ModelError: boom", "train_steps": 10, "relearn_steps": 10})
     summary = oracle_summary(records)
     assert summary["precision"]["mean"] == pytest.approx(0.85) and summary["seeds"] == [0, 1]
     assert summary["errors"] == {2: "ModelError: boom"} and summary["layers"] == ["q", "v"]
     assert oracle_summary([]) is None
-    text = "\n".join(oracle_lines(summary) + allocation_table(
-        [{"router": "graph", "allocation_per_layer_head": [[{"mean": 0.5, "std": 0.1}], [{"mean": 0.4, "std": 0.0}]]}],
-        summary))
+    text = "\n".join(
+        oracle_lines(summary)
+        + allocation_table(
+            [
+                {
+                    "router": "graph",
+                    "allocation_per_layer_head": [[{"mean": 0.5, "std": 0.1}], [{"mean": 0.4, "std": 0.0}]],
+                }
+            ],
+            summary,
+        )
+    )
     assert "**0.850 ± 0.071**" in text and "| q | v |" in text
     assert "| graph | 0.500 ± 0.100 | 0.400 ± 0.000 |" in text and "| oracle-relearn ceiling | 0.950 ± 0.071 |" in text

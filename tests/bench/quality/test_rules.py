@@ -26,7 +26,8 @@ from taskgraph.sweep.resumable import FINISHED, FRESH, RESUME
 
 # ----------------------------------------------------------------------------- cell specs
 BASE = {
-    "name": "real", "model": {"config": {"model_type": "bert"}, "max_length": 64},
+    "name": "real",
+    "model": {"config": {"model_type": "bert"}, "max_length": 64},
     "adapters": {"rank": 8, "alpha": 16.0, "skills": 8, "heads": 2},
     "router": {"kind": "graph", "temperature": 0.5, "gnn": {"layers": 2}},
     "relations": {"declared": [["a", "b", 0.9]], "regularization": 0.02},
@@ -57,7 +58,9 @@ def test_planted_suite_holds_out_the_last_tasks_and_relates_them_by_shared_skill
     from taskgraph.data.planted import PlantedConfig, planted_universe
 
     suite = planted_suite(TINY_BUDGET, TINY_UNIVERSE)
-    world = planted_universe(PlantedConfig(**{k: v for k, v in TINY_UNIVERSE.items() if k in PlantedConfig.model_fields}))
+    world = planted_universe(
+        PlantedConfig(**{k: v for k, v in TINY_UNIVERSE.items() if k in PlantedConfig.model_fields})
+    )
     assert suite.seen_tasks == [f"planted-{t}" for t in range(6)]
     (held,) = suite.held_out
     assert held.name == "planted-6" and held.num_labels == 3 and held.data["task"] == 6
@@ -90,8 +93,16 @@ def test_planted_universe_changes_reach_the_suite_and_bad_ones_are_refused():
 
 def test_real_held_out_rule_takes_the_last_task_of_two_families_that_keep_one_seen():
     tasks = [{"name": n} for n in ("s1", "t1", "s2", "lang", "t2", "t3", "a1", "a2")]
-    families = {"s1": "sentiment", "s2": "sentiment", "t1": "topic", "t2": "topic", "t3": "topic", "lang": "language",
-                "a1": "authorship", "a2": "authorship"}
+    families = {
+        "s1": "sentiment",
+        "s2": "sentiment",
+        "t1": "topic",
+        "t2": "topic",
+        "t3": "topic",
+        "lang": "language",
+        "a1": "authorship",
+        "a2": "authorship",
+    }
     assert choose_held_out(tasks, families) == ["s2", "t3"]
     # one sentiment task left (it stays seen): topic and authorship
     assert choose_held_out(tasks, {**families, "s1": None}) == ["t3", "a2"]
@@ -104,8 +115,9 @@ def test_real_held_out_rule_takes_the_last_task_of_two_families_that_keep_one_se
 def test_cell_paths():
     assert [lr_tag(x) for x in (1e-3, 3e-3, 1e-2, 1e-4)] == ["lr0.001", "lr0.003", "lr0.01", "lr0.0001"]
     assert train_cell_dir(Path("OUT"), "planted", "graph", 1e-2, 2) == Path("OUT/planted/train/graph/lr0.01/seed2")
-    assert adapt_cell_dir(Path("OUT"), "real", "mhr", 3e-3, "mhr-mu", 16, 0, "bbc") == \
-        Path("OUT/real/adapt/mhr/lr0.003/mhr-mu/shots16/seed0/bbc")
+    assert adapt_cell_dir(Path("OUT"), "real", "mhr", 3e-3, "mhr-mu", 16, 0, "bbc") == Path(
+        "OUT/real/adapt/mhr/lr0.003/mhr-mu/shots16/seed0/bbc"
+    )
 
 
 def test_train_cell_state(tmp_path: Path):
@@ -125,30 +137,46 @@ def test_train_cell_state(tmp_path: Path):
 
 
 def test_step_ms_is_the_median_of_the_last_row_of_each_step():
-    rows = [{"step": 1, "split": "train", "examples_per_s": 100.0},
-            {"step": 2, "split": "train", "examples_per_s": 50.0},
-            {"step": 2, "split": "train", "examples_per_s": 200.0},  # re-done after a resume: this one counts
-            {"step": 2, "split": "val", "mean_acc": 0.5},
-            {"step": 3, "split": "train", "examples_per_s": 25.0}]
+    rows = [
+        {"step": 1, "split": "train", "examples_per_s": 100.0},
+        {"step": 2, "split": "train", "examples_per_s": 50.0},
+        {"step": 2, "split": "train", "examples_per_s": 200.0},  # re-done after a resume: this one counts
+        {"step": 2, "split": "val", "mean_acc": 0.5},
+        {"step": 3, "split": "train", "examples_per_s": 25.0},
+    ]
     assert step_ms(rows, batch_size=10) == pytest.approx(100.0)  # 100, 50, 400 ms → median 100
     assert step_ms([], 10) is None
 
 
 # ----------------------------------------------------------------------------- figures
-def _record(val: float, test: float, tasks: dict[str, float] | None = None, alloc: float | None = None,
-            learned: float | None = None) -> dict:
-    return {"error": None, "trainable": {"adapters": 1000, "router": 24, "heads": 30, "total": 1054}, "step_ms": 12.0,
-            "val": {"mean": {"accuracy": val}},
-            "test": {"mean": {"accuracy": test}, "tasks": {k: {"accuracy": v} for k, v in (tasks or {}).items()},
-                     "allocation": None if alloc is None else {"precision": alloc, "random": 0.3},
-                     "relations": {"auroc": {"learned": learned, "routing_cosine": 0.6, "gradient_cosine": 0.55,
-                                             "random": 0.5}}}}
+def _record(
+    val: float,
+    test: float,
+    tasks: dict[str, float] | None = None,
+    alloc: float | None = None,
+    learned: float | None = None,
+) -> dict:
+    return {
+        "error": None,
+        "trainable": {"adapters": 1000, "router": 24, "heads": 30, "total": 1054},
+        "step_ms": 12.0,
+        "val": {"mean": {"accuracy": val}},
+        "test": {
+            "mean": {"accuracy": test},
+            "tasks": {k: {"accuracy": v} for k, v in (tasks or {}).items()},
+            "allocation": None if alloc is None else {"precision": alloc, "random": 0.3},
+            "relations": {"auroc": {"learned": learned, "routing_cosine": 0.6, "gradient_cosine": 0.55, "random": 0.5}},
+        },
+    }
 
 
 def test_router_row_means_families_and_lr_table():
     families = {"a": "sentiment", "b": "sentiment", "c": "topic"}
-    train = {("graph", 1e-3, 0): _record(0.7, 0.0), ("graph", 3e-3, 0): _record(0.8, 0.8, {"a": 0.9, "b": 0.7, "c": 0.8}),
-             ("graph", 3e-3, 1): _record(0.6, 0.6, {"a": 0.5, "b": 0.5, "c": 0.8})}
+    train = {
+        ("graph", 1e-3, 0): _record(0.7, 0.0),
+        ("graph", 3e-3, 0): _record(0.8, 0.8, {"a": 0.9, "b": 0.7, "c": 0.8}),
+        ("graph", 3e-3, 1): _record(0.6, 0.6, {"a": 0.5, "b": 0.5, "c": 0.8}),
+    }
     assert val_by_lr(train, "graph") == {1e-3: 0.7, 3e-3: 0.8}
     assert family_accuracy(train[("graph", 3e-3, 0)], families) == pytest.approx({"sentiment": 0.8, "topic": 0.8})
     records = {0: train[("graph", 3e-3, 0)], 1: train[("graph", 3e-3, 1)]}
@@ -158,10 +186,14 @@ def test_router_row_means_families_and_lr_table():
     assert row["relations"]["gradient_cosine"]["mean"] == pytest.approx(0.55)
     assert row["val_by_lr"] == {"0.001": 0.7, "0.003": 0.8}
     lines = router_table([row], "real")
-    assert lines[0] == ("| router | lr (adapters, heads) | trainable (adapters + router) | step (ms) | val acc | test acc "
-                        "| test: sentiment | test: topic | relation AUROC learned / routing-cos / grad-cos / random |")
-    assert lines[2] == ("| graph | 0.003 | 1,024 (+30 heads) | 12.0 ± 0.0 | 0.700 ± 0.141 | 0.700 ± 0.141 "
-                        "| 0.650 ± 0.212 | 0.800 ± 0.000 | – / 0.600 / 0.550 / 0.500 |")
+    assert lines[0] == (
+        "| router | lr (adapters, heads) | trainable (adapters + router) | step (ms) | val acc | test acc "
+        "| test: sentiment | test: topic | relation AUROC learned / routing-cos / grad-cos / random |"
+    )
+    assert lines[2] == (
+        "| graph | 0.003 | 1,024 (+30 heads) | 12.0 ± 0.0 | 0.700 ± 0.141 | 0.700 ± 0.141 "
+        "| 0.650 ± 0.212 | 0.800 ± 0.000 | – / 0.600 / 0.550 / 0.500 |"
+    )
 
 
 def test_formatting_helpers():
@@ -169,7 +201,15 @@ def test_formatting_helpers():
     assert pm({"mean": None}) == "–" and pm(None) == "–"
     assert pm({"mean": 12.345, "std": 1.0}, 1) == "12.3 ± 1.0"
     assert params(None) == "–"
-    pair = {"a": "graph", "b": "poly", "mean": 0.05, "ci_low": 0.01, "ci_high": 0.09, "seeds": [0, 1, 2], "verdict": "win"}
+    pair = {
+        "a": "graph",
+        "b": "poly",
+        "mean": 0.05,
+        "ci_low": 0.01,
+        "ci_high": 0.09,
+        "seeds": [0, 1, 2],
+        "verdict": "win",
+    }
     assert paired_table([pair])[2] == "| graph − poly | +0.050 | [+0.010, +0.090] | 3 | **win** |"
     tie = {**pair, "ci_low": -0.01, "verdict": "no difference", "shots": 16}
     assert paired_table([tie])[2] == "| graph − poly, 16 shots | +0.050 | [-0.010, +0.090] | 3 | no difference |"
@@ -179,14 +219,26 @@ def test_formatting_helpers():
 
 
 def _adapt(router: str, mode: str, shots: int, seed: int, task: str, acc: float | None) -> dict:
-    return {"router": router, "mode": mode, "shots": shots, "seed": seed, "task": task,
-            "test": None if acc is None else {"accuracy": acc}, "error": None if acc is not None else "DataError: x"}
+    return {
+        "router": router,
+        "mode": mode,
+        "shots": shots,
+        "seed": seed,
+        "task": task,
+        "test": None if acc is None else {"accuracy": acc},
+        "error": None if acc is not None else "DataError: x",
+    }
 
 
 def test_adaptation_means_over_held_out_tasks_then_seeds():
-    records = [_adapt("graph", "zero-shot", 16, 0, "x", 0.6), _adapt("graph", "zero-shot", 16, 0, "y", 0.8),
-               _adapt("graph", "zero-shot", 16, 1, "x", 0.5), _adapt("graph", "zero-shot", 16, 1, "y", None),
-               _adapt("mhr", "mhr-mu", 16, 0, "x", 0.5), _adapt("mhr", "mhr-mu", 16, 0, "y", 0.5)]
+    records = [
+        _adapt("graph", "zero-shot", 16, 0, "x", 0.6),
+        _adapt("graph", "zero-shot", 16, 0, "y", 0.8),
+        _adapt("graph", "zero-shot", 16, 1, "x", 0.5),
+        _adapt("graph", "zero-shot", 16, 1, "y", None),
+        _adapt("mhr", "mhr-mu", 16, 0, "x", 0.5),
+        _adapt("mhr", "mhr-mu", 16, 0, "y", 0.5),
+    ]
     table = adapt_accuracy(records)
     assert table[("graph", "zero-shot", 16)] == {0: pytest.approx(0.7), 1: None}  # a failed task voids the seed
     (graph, mhr) = few_shot_rows(records)
@@ -195,10 +247,22 @@ def test_adaptation_means_over_held_out_tasks_then_seeds():
 
 
 def test_targets_are_judged_on_the_declared_rules():
-    rows = {r: router_row(r, 1e-3, {k: _record(0.8, acc, {"a": acc, "c": acc}, alloc=0.96, learned=0.9)
-                                    for k, acc in enumerate(accs)}, {}, {"a": "sentiment", "c": "topic"})
-            for r, accs in {"graph": [0.80, 0.82, 0.84], "poly": [0.70, 0.71, 0.75], "mhr": [0.78, 0.80, 0.83],
-                            "shared": [0.81, 0.80, 0.86], "private": [0.805, 0.83, 0.85]}.items()}
+    rows = {
+        r: router_row(
+            r,
+            1e-3,
+            {k: _record(0.8, acc, {"a": acc, "c": acc}, alloc=0.96, learned=0.9) for k, acc in enumerate(accs)},
+            {},
+            {"a": "sentiment", "c": "topic"},
+        )
+        for r, accs in {
+            "graph": [0.80, 0.82, 0.84],
+            "poly": [0.70, 0.71, 0.75],
+            "mhr": [0.78, 0.80, 0.83],
+            "shared": [0.81, 0.80, 0.86],
+            "private": [0.805, 0.83, 0.85],
+        }.items()
+    }
     planted = {t["name"]: t for t in planted_targets(rows, [], [16])}
     assert planted["graph allocation precision (mean over seeds)"]["met"] is True
     assert planted["graph relation AUROC vs planted truth (mean over seeds)"]["met"] is False  # 0.9 < 0.95
