@@ -43,6 +43,7 @@ written to a staging folder and renamed, so the last one stays whole.
 from __future__ import annotations
 
 import datetime
+import gc
 import hashlib
 import json
 import os
@@ -206,6 +207,10 @@ class DataParallel:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if dist.is_initialized():
             try:
+                # Tensors kept alive by reference cycles (autograd graphs) may still be held by gloo's finished work;
+                # freed later, at interpreter exit, they abort the process ("terminate called without an active
+                # exception", 1 run in 4 of the DDP test). Collected here, while the interpreter is whole: 0 in 24.
+                gc.collect()
                 dist.destroy_process_group()
             except RuntimeError:
                 pass
