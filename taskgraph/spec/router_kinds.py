@@ -51,6 +51,9 @@ class GraphRouterParams(BaseModel):
     relation_estimate: Literal["none", "routing", "gradient"] = "none"
     estimate_every: int = Field(50, ge=1)  # N: training steps between estimates
     estimate_weight: float = Field(1.0, ge=0)  # λ_e: pull of R towards the estimate
+    # a contrastive prior (taskgraph.routing.graph, "Loss terms"): pairs with low R pushed apart in routing
+    contrast: float = Field(0.0, ge=0)  # λ_c (0: off)
+    contrast_margin: float = Field(0.5, gt=0, le=2)  # m: routing distance beyond which a pair is apart enough
 
 
 ROUTERS.declare("shared", "taskgraph.routing.shared:SharedRouter")
