@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -42,6 +43,26 @@ class Section(BaseModel):
     """Base of every spec section: unknown keys are errors, values are checked on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def omit_when_default(*names: str) -> Any:
+    """A section's wrap serializer that leaves out the fields ``names`` while they hold their defaults.
+
+    A field added after specs were shipped goes in a section as ``_omit_defaults = omit_when_default("field")``:
+    a spec that does not set it dumps (and hashes, :func:`taskgraph.train.run_checkpoint.spec_hash`) as before the
+    field existed, so runs and checkpoints of older specs still resume.
+    """
+
+    def serialize(self: BaseModel, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            fields = type(self).model_fields
+            for name in names:
+                if getattr(self, name) == fields[name].get_default(call_default_factory=True):
+                    data.pop(name, None)
+        return data
+
+    return model_serializer(mode="wrap")(serialize)
 
 
 class ModelSpec(Section):
@@ -75,12 +96,7 @@ class ModelSpec(Section):
             )
         return self
 
-    @model_serializer(mode="wrap")
-    def _without_warm_start(self, handler: Any) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and self.warm_start is None:
-            data.pop("warm_start", None)  # specs without it dump (and hash) as before it existed
-        return data
+    _omit_defaults = omit_when_default("warm_start")
 
 
 class ImportSpec(Section):
@@ -134,12 +150,7 @@ class AdaptersSpec(Section):
         """The 0.1 name of :attr:`splits`, for code written against it."""
         return self.splits
 
-    @model_serializer(mode="wrap")
-    def _without_empty_imports(self, handler: Any) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and not self.imports:
-            data.pop("imports", None)  # specs without imports dump (and hash) as before imports existed
-        return data
+    _omit_defaults = omit_when_default("imports")
 
 
 class KindSection(Section):
@@ -326,12 +337,7 @@ class TrainingSpec(Section):
     # torch.compile the model's forward in training steps (the same numbers as eager; see taskgraph.train.loop)
     compile: bool = False
 
-    @model_serializer(mode="wrap")
-    def _without_default_compile(self, handler: Any) -> Any:
-        data = handler(self)
-        if isinstance(data, dict) and not self.compile:
-            data.pop("compile", None)  # specs without it dump (and hash) as before it existed
-        return data
+    _omit_defaults = omit_when_default("compile")
 
 
 class Spec(Section):
