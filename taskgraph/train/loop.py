@@ -24,6 +24,9 @@ The run directory::
     RUN/.taskgraph-run.json, RUN/.taskgraph.lock   the run's marker (identity, the spec's folder) and its lock
                          (taskgraph.run_folder)
 
+The run's setup and folder checks are :mod:`taskgraph.train.run_setup`, one step's forward and
+backward :mod:`taskgraph.train.step`, what it returns and records :mod:`taskgraph.train.result`.
+
 Progress goes to stderr: a bar on a terminal, a line every ``eval_every`` steps or 30 s elsewhere
 (:mod:`taskgraph.train.progress`).
 """
@@ -34,80 +37,56 @@ import contextlib
 import json
 import math
 import os
-import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from taskgraph.atomic import replace_directory, staging_dir, write_text
-from taskgraph.errors import CheckpointError, SpecError, TaskgraphError, opt
-from taskgraph.files import describe
-from taskgraph.model import TaskGraphModel, TaskGraphOutput
+from taskgraph.errors import opt
+from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
-from taskgraph.run_folder import (
-    MARKER,
-    check_output_folder,
-    clear_folder,
-    holds_entries,
-    read_marker,
-    run_lock,
-    write_marker,
-)
-from taskgraph.run_records import read_log
-from taskgraph.spec import Spec, dump_spec, load_spec
-from taskgraph.train.batches import Batch, MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
+from taskgraph.run_folder import check_output_folder, clear_folder, read_marker, run_lock, write_marker
+from taskgraph.spec import Spec, dump_spec
+from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.optim import apply_lr, build_optimizer
 from taskgraph.train.progress import Progress
+from taskgraph.train.result import TrainResult, best_with_final, rank_result, run_summary, shared_result
 from taskgraph.train.run_checkpoint import (
-    CHECKPOINTS,
     RunCheckpoint,
     TrainerState,
     capture_rng,
     fault_point,
     list_checkpoints,
     load_optimizer_state,
-    read_checkpoint,
     remove_partial,
     restore_rng,
     spec_hash,
     write_checkpoint,
 )
+from taskgraph.train.run_setup import (
+    BEST,
+    FINAL,
+    LOG,
+    SPEC,
+    SUMMARY,
+    TrainingError,
+    check_fresh,
+    check_same_data,
+    checkpoint_to_resume,
+    cut_log,
+    deterministic,
+    resolve_device,
+    seed_everything,
+)
+from taskgraph.train.step import compiled_forward, step_gradients
 from taskgraph.train.tensorboard import TensorBoardLog
 from taskgraph.train.text2text_data import LMInfo
 
-LOG, SPEC, SUMMARY, BEST, FINAL = "log.jsonl", "spec.yaml", "train.json", "best", "model"
 FAULT_AT_STEP = "TASKGRAPH_FAULT_AT_STEP"  # exit hard after update N (tests)
-COMPILE_BACKEND = "TASKGRAPH_COMPILE_BACKEND"  # torch.compile's backend under training.compile (default inductor)
-
-
-class TrainingError(TaskgraphError):
-    """A run cannot start or go on: the output folder holds another run, no CUDA, a non-finite loss, ..."""
-
-
-@dataclass
-class TrainResult:
-    """What :func:`train` did: the last step, the final and best validation, speed, and the model."""
-
-    run_dir: Path
-    step: int
-    completed: bool
-    final: EvalResult
-    best_step: int | None
-    best_mean_acc: float | None
-    wall_time_s: float
-    examples_per_s: float
-    resumed_from: int | None
-    model: TaskGraphModel = field(repr=False)
-    rank: int = 0  # this process's rank in a data-parallel run (torchrun); rank 0 wrote the run folder
-    best_in: str = "best"  # the run folder entry holding the best model: "best", or "model" when it is the final one
-    plots: list[Path] = field(default_factory=list)  # RUN/plots/*.png, written at the end
 
 
 def train(
@@ -143,7 +122,7 @@ def train(
         failed resume nothing in ``out_dir`` has been changed.
     """
     training = spec.training
-    dev = _device(device)
+    dev = resolve_device(device)
     if max_steps is not None and max_steps < 1:
         raise TrainingError(f"max_steps must be at least 1, got {max_steps}")
     if resume and overwrite:
@@ -167,7 +146,7 @@ def train(
             check_output_folder(run, kind="train", sources=[base_dir])
             if run.is_dir() and (resume or read_marker(run) is not None):  # never a lock file in a stranger's folder
                 held.enter_context(run_lock(run, what="run folder"))
-            checkpoint = _checkpoint_to_resume(run, spec) if resume else _check_fresh(run, spec, overwrite)
+            checkpoint = checkpoint_to_resume(run, spec) if resume else check_fresh(run, spec, overwrite)
         try:
             return _train(
                 spec,
@@ -202,11 +181,11 @@ def _train(
 ) -> TrainResult:
     training, cuda = spec.training, dev.type == "cuda"
     main = parallel is None or parallel.main
-    with _deterministic(cuda):
+    with deterministic(cuda):
         # ---- build everything and check it against the checkpoint; nothing is written yet
         if checkpoint is None:  # (every rank but 0 builds the model afresh and receives rank 0's weights)
             plan_model(spec).check_memory(spec, str(dev))  # counted on the meta device: nothing allocated yet
-            _seed_everything(training.seed)
+            seed_everything(training.seed)
             model = TaskGraphModel(spec).to(dev)
         else:
             model = TaskGraphModel.from_pretrained(checkpoint.folder, device=dev)
@@ -228,13 +207,13 @@ def _train(
         )
         optimizer = build_optimizer(model, training)
         trainable = [p for group in optimizer.param_groups for p in group["params"]]
-        forward = _compiled(model) if training.compile else model  # the training steps' forward
+        forward = compiled_forward(model) if training.compile else model  # the training steps' forward
         board = TensorBoardLog.for_spec(spec) if main else TensorBoardLog(None)  # report_to: refused before any write
         fingerprints = {t.name: t.fingerprint() for t in train_data}
         state = TrainerState(step=0, rng={}, sampler={}, data=fingerprints)
         if checkpoint is not None:
             state = checkpoint.state
-            _check_same_data(state.data, fingerprints, checkpoint.folder)
+            check_same_data(state.data, fingerprints, checkpoint.folder)
             load_optimizer_state(
                 optimizer, checkpoint.optimizer_tensors, checkpoint.optimizer_meta, str(checkpoint.folder)
             )
@@ -246,7 +225,7 @@ def _train(
         if main and checkpoint is None:
             run.mkdir(parents=True, exist_ok=True)
             held.enter_context(run_lock(run, what="run folder"))
-            _check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
+            check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
             clear_folder(run)
             write_marker(run, "train", spec.name, spec_hash=spec_hash(spec), spec_dir=str(Path(base_dir).resolve()))
             write_text(run / SPEC, dump_spec(spec))  # the effective spec (with --set): a resume reads it
@@ -261,7 +240,7 @@ def _train(
                     spec_dir=str(Path(base_dir).resolve()),
                 )
             remove_partial(run)
-            _cut_log(run / LOG, state.log_bytes)
+            cut_log(run / LOG, state.log_bytes)
             restore_rng(state.rng, cuda)
         resumed_from = state.step if state.step > 0 else None
         board.open(run, resumed_from)
@@ -350,7 +329,7 @@ def _train(
             model.routing_seed = None
         if not main:  # rank 0 validates and writes; the others return its figures once it has
             assert parallel is not None
-            return _rank_result(
+            return rank_result(
                 parallel.broadcast_json(None),
                 run,
                 state.step,
@@ -362,7 +341,7 @@ def _train(
             )
         assert last_eval is not None
         _save_model(model, run / FINAL, None)
-        best_step, best_mean_acc, best_in = _best_with_final(state.best_step, state.best_mean_acc, last_eval)
+        best_step, best_mean_acc, best_in = best_with_final(state.best_step, state.best_mean_acc, last_eval)
         result = TrainResult(
             run_dir=run,
             step=state.step,
@@ -376,236 +355,18 @@ def _train(
             resumed_from=resumed_from,
             model=model,
         )
-        write_text(run / SUMMARY, json.dumps(_summary(result, spec, base_dir, dev), indent=2) + "\n")
+        write_text(run / SUMMARY, json.dumps(run_summary(result, spec, base_dir, dev), indent=2) + "\n")
         from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)
 
         result.plots = write_run_plots(run, model=model)  # still under the run's lock
         if parallel is not None:
-            parallel.broadcast_json(_shared_result(result))
+            parallel.broadcast_json(shared_result(result))
         return result
-
-
-def step_gradients(
-    model: TaskGraphModel,
-    batch: Batch,
-    trainable: list[torch.nn.Parameter],
-    dev: torch.device,
-    step: int,
-    seed: int,
-    parallel: DataParallel | None = None,
-    forward: Callable[..., TaskGraphOutput] | None = None,
-) -> tuple[float, float, float]:
-    """Forward and backward of one training step; returns ``(loss, task loss, regularizer)`` of the whole batch.
-
-    ``forward`` is the model's forward to call (``torch.compile(model)`` under ``training.compile``; default: the
-    model itself).
-
-    With ``parallel`` this process takes its share of ``batch`` (every rank holds the same batch), the router's
-    random draws come from the step's shared seed and dropout from this rank's, and the gradients — summed over
-    the processes — equal one process's on the whole batch (:mod:`taskgraph.train.distributed`).
-    """
-    shard = (batch if parallel is None else batch.rows(parallel.shard(batch.size))).to(dev)
-    model.train()
-    if parallel is not None:  # routing noise shared by every rank, dropout drawn per rank
-        model.routing_seed, rank_seed = parallel.step_seeds(seed, step)
-        torch.manual_seed(rank_seed)
-    with _autocast(dev.type == "cuda"):
-        call = model if forward is None else forward
-        out = call(
-            shard.input_ids,
-            shard.attention_mask,
-            shard.task_ids,
-            shard.labels,
-            distinct=(shard.tasks, shard.inverse),
-            targets=shard.targets,
-        )
-        reg_loss = model.router.regularizer()
-    share = shard.size / batch.size  # the ranks' gradients sum to the whole batch's
-    loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world
-    loss.backward()
-    loss_value, task_value, reg_value = (float(x.detach()) for x in (loss, out.loss, reg_loss))
-    if parallel is None:
-        return loss_value, task_value, reg_value
-    task_value, reg_value = parallel.reduce_gradients(trainable, [task_value * share, reg_value / parallel.world])
-    return task_value + reg_value, task_value, reg_value
-
-
-def _compiled(model: TaskGraphModel) -> Callable[..., TaskGraphOutput]:
-    """``torch.compile`` of the model's forward (``training.compile: true``): the same numbers as eager (tests), the
-    host reads (task ids checked, one head per distinct task) left as graph breaks. The backend is inductor, or
-    ``TASKGRAPH_COMPILE_BACKEND`` (the tests use ``aot_eager``: the tracing without inductor's code generation)."""
-    backend = os.environ.get(COMPILE_BACKEND, "").strip() or "inductor"
-    return torch.compile(model, backend=backend)  # type: ignore[return-value]
-
-
-def _shared_result(result: TrainResult) -> dict[str, Any]:
-    """What rank 0 tells the other processes at the end of a data-parallel run."""
-    final = result.final
-    return {
-        "final": {"acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss, "examples": final.examples},
-        "best_step": result.best_step,
-        "best_mean_acc": result.best_mean_acc,
-        "best_in": result.best_in,
-        "wall_time_s": result.wall_time_s,
-    }
-
-
-def _rank_result(
-    shared: dict[str, Any],
-    run: Path,
-    step: int,
-    total: int,
-    model: TaskGraphModel,
-    rank: int,
-    resumed_from: int | None,
-    examples_per_s: float,
-) -> TrainResult:
-    """Another rank's :class:`TrainResult`: rank 0's validation, this process's model and speed."""
-    return TrainResult(
-        run_dir=run,
-        step=step,
-        completed=step == total,
-        final=EvalResult(**shared["final"]),
-        best_step=shared["best_step"],
-        best_mean_acc=shared["best_mean_acc"],
-        best_in=shared["best_in"],
-        wall_time_s=shared["wall_time_s"],
-        examples_per_s=examples_per_s,
-        resumed_from=resumed_from,
-        model=model,
-        rank=rank,
-    )
-
-
-def _best_with_final(step: int | None, acc: float | None, final: tuple[int, EvalResult]) -> tuple[int, float, str]:
-    """The best validation counting the final one too, and the folder holding that model.
-
-    A run stopped off the validation schedule (``--max-steps``) is validated at its last step; that
-    evaluation counts for the reported best, and its model is ``RUN/model`` (``RUN/best`` keeps the best
-    scheduled validation, which a resumed run goes on comparing against).
-    """
-    final_step, result = final
-    if step is None or acc is None or (result.mean_acc > acc and final_step != step):
-        return final_step, result.mean_acc, FINAL
-    return step, acc, BEST
 
 
 def _scheduled_eval(step: int, every: int, total: int) -> bool:
     """Whether step ``step`` validates (and may become the best): every ``every`` steps and at the last."""
     return step % every == 0 or step == total
-
-
-# ----------------------------------------------------------------------------- the run directory
-def _check_fresh(run: Path, spec: Spec, overwrite: bool) -> None:
-    """A new run needs an absent or empty folder, one that never reached its first step, or (``overwrite``)
-    a folder taskgraph marked as a train run; otherwise say what is there and how to go on."""
-    if run.exists() and not run.is_dir():
-        raise TrainingError(f"{opt('out')} {str(run)!r} is a file; give a folder for the run")
-    if not run.exists():
-        return None
-    held = holds_entries(run)
-    marker = read_marker(run)
-    if not held or (overwrite and marker is not None) or _never_started(run, held, marker):
-        return None
-    if overwrite:
-        raise TrainingError(
-            f"{opt('overwrite')}: {str(run)!r} holds {', '.join(held[:6])} but is not a folder taskgraph "
-            f"marked as a run (no {MARKER}); {opt('overwrite')} replaces only taskgraph's own runs, so "
-            f"nothing was removed — give a new {opt('out')}, or remove the folder yourself"
-        )
-    if marker is None:
-        raise TrainingError(
-            f"{opt('out')} {str(run)!r} is not empty ({', '.join(held[:6])}) and is not a taskgraph run; "
-            "give a new or empty folder for the run (nothing was changed)"
-        )
-    same = ""
-    if (run / SPEC).is_file():
-        try:
-            same = " (same spec)" if spec_hash(load_spec(run / SPEC)) == spec_hash(spec) else " (a different spec)"
-        except (SpecError, OSError):
-            same = ""
-    if not list_checkpoints(run) and not (run / FINAL).is_dir():
-        raise TrainingError(
-            f"{opt('out')} {str(run)!r} holds a run{same} that stopped before its first checkpoint, so "
-            f"there is nothing to resume; pass {opt('overwrite')} to start it again, or give a new {opt('out')} "
-            "(nothing was changed)"
-        )
-    raise TrainingError(
-        f"{opt('out')} {str(run)!r} already holds a run{same}: {', '.join(held[:6])}; pass {opt('resume')} to "
-        f"continue it with the same spec, {opt('overwrite')} to replace it, or give a new {opt('out')} "
-        "(nothing was changed)"
-    )
-
-
-def _never_started(run: Path, held: list[str], marker: dict[str, Any] | None) -> bool:
-    """A folder a train created but that never reached step 1 (only its spec and an empty log): not a run."""
-    if not set(held) <= {SPEC, LOG} or (marker is not None and marker["kind"] != "train"):
-        return False
-    log = run / LOG
-    return not log.exists() or (log.is_file() and log.stat().st_size == 0)
-
-
-def _checkpoint_to_resume(run: Path, spec: Spec) -> RunCheckpoint:
-    if not run.is_dir():
-        raise CheckpointError(
-            f"{opt('resume')}: {str(run)!r} does not exist; there is no run to continue "
-            f"(drop {opt('resume')} to start one)"
-        )
-    found = list_checkpoints(run)
-    if not found:
-        raise CheckpointError(
-            f"{opt('resume')}: {str(run / CHECKPOINTS)!r} holds no complete checkpoint (a run writes "
-            f"one every training.checkpoint_every = {spec.training.checkpoint_every} steps); "
-            f"start again without {opt('resume')} into a new {opt('out')}"
-        )
-    checkpoint = read_checkpoint(found[-1], spec)
-    _check_run_entries(run)
-    if os.path.lexists(run / LOG):  # the lines resume keeps are read by the plots: check them before any write
-        read_log(run / LOG, upto=checkpoint.state.log_bytes)
-    return checkpoint
-
-
-def _check_run_entries(run: Path) -> None:
-    """CheckpointError when an entry a resumed run writes is there but of the wrong kind (a folder where
-    train.json goes, a file where plots/ goes): found now, not after the training it would cost."""
-    for name, folder in (
-        (LOG, False),
-        (SUMMARY, False),
-        (SPEC, False),
-        (BEST, True),
-        (FINAL, True),
-        ("plots", True),
-        ("tensorboard", True),
-    ):
-        problem = describe(run / name)
-        wrong = problem != "is a directory, not a file" if folder else problem is not None
-        if wrong and problem != "does not exist":
-            what = "a folder" if folder else "a regular file"
-            raise CheckpointError(
-                f"{str(run / name)!r} {problem or 'is a regular file'}; a resumed run writes "
-                f"{what} there: move it away to resume the run"
-            )
-
-
-def _check_same_data(saved: dict[str, str], now: dict[str, str], folder: Path) -> None:
-    changed = sorted(name for name in now if saved.get(name) != now[name])
-    if changed or set(saved) != set(now):
-        raise CheckpointError(
-            f"checkpoint {str(folder)!r}: the training data of task(s) {changed or sorted(saved)} "
-            "changed since it was written; resume needs the same data (or start a new run)"
-        )
-
-
-def _cut_log(path: Path, size: int) -> None:
-    """Drop log lines written after the checkpoint (they will be written again)."""
-    problem = describe(path)
-    if problem == "does not exist":
-        path.write_bytes(b"")
-    elif problem is not None:
-        raise CheckpointError(f"the run's log {str(path)!r} {problem}; move it away to resume the run")
-    elif path.stat().st_size > size:
-        with open(path, "r+b") as handle:
-            handle.truncate(size)
 
 
 def _write_line(log: Any, record: dict[str, Any]) -> None:
@@ -621,67 +382,9 @@ def _save_model(model: TaskGraphModel, target: Path, extra: dict[str, Any] | Non
     replace_directory(staging, target)
 
 
-def _summary(result: TrainResult, spec: Spec, base_dir: str | os.PathLike[str], dev: torch.device) -> dict[str, Any]:
-    final = result.final
-    return {
-        "name": spec.name,
-        "steps": result.step,
-        "target_steps": spec.training.steps,
-        "completed": result.completed,
-        "resumed_from": result.resumed_from,
-        "wall_time_s": result.wall_time_s,
-        "examples_per_s": result.examples_per_s,
-        "device": str(dev),
-        "final_val": {"step": result.step, "acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss},
-        "best_val": None if result.best_step is None else {"step": result.best_step, "mean_acc": result.best_mean_acc},
-        "base_dir": str(Path(base_dir).resolve()),
-    }
-
-
 def _non_finite_message(step: int, what: str, tasks: list[str], saved: list[Path]) -> str:
     last = f"the last good checkpoint is {str(saved[-1])!r}" if saved else "no checkpoint was written yet"
     return (
         f"training stopped at step {step}: {what} on a batch of tasks {tasks}; {last}. Lower the learning "
         f"rates (training.lr) or add warm-up (training.warmup_steps), then start again"
     )
-
-
-# ----------------------------------------------------------------------------- environment
-def _device(name: str) -> torch.device:
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise TrainingError(f"unknown device {name!r}; choose 'cpu' or 'cuda'") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise TrainingError(f"device {name!r}: taskgraph trains on 'cpu' or 'cuda'")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(
-            f"{opt('device')} {name}: no CUDA device is available to torch {torch.__version__}; use {opt('device-cpu')}"
-        )
-    return dev
-
-
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-
-
-@contextlib.contextmanager
-def _deterministic(cuda: bool) -> Iterator[None]:
-    """Deterministic kernels while training (warn-only on CUDA, where some kernels have none)."""
-    if cuda:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    before, warn_only = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.is_deterministic_algorithms_warn_only_enabled(),
-    )
-    torch.use_deterministic_algorithms(True, warn_only=cuda)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(before, warn_only=warn_only)
-
-
-def _autocast(cuda: bool) -> contextlib.AbstractContextManager[Any]:
-    return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()

@@ -14,7 +14,7 @@ from taskgraph.cli import main
 from taskgraph.spec import load_spec
 from taskgraph.train import train
 from taskgraph.train.evaluate import EvalResult
-from taskgraph.train.loop import _best_with_final
+from taskgraph.train.result import best_with_final as _best_with_final
 from tests.train.conftest import spec_dict
 
 event_accumulator = pytest.importorskip(
