@@ -334,7 +334,7 @@ class TrainingSpec(Section):
     label_noise: float = Field(0.0, ge=0, lt=1)  # share of training labels replaced by another label
     # training curves written beside log.jsonl, which stays the source of truth (taskgraph.train.tensorboard)
     report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
-    # torch.compile the model's forward in training steps (the same numbers as eager; see taskgraph.train.loop)
+    # torch.compile the model's forward in training steps (the same numbers as eager; see taskgraph.train.step)
     compile: bool = False
 
     _omit_defaults = omit_when_default("compile")
