@@ -202,9 +202,20 @@ class DataParallel:
     def barrier(self) -> None:
         self._collective("waiting for the other processes", lambda: dist.barrier())
 
-    def close(self) -> None:
-        """Leave the process group (quietly: a peer may already be gone)."""
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def leave(self, exc_type: type[BaseException] | None, *_: Any) -> None:
+        """An exit callback: :meth:`close`, ``failed`` when the block ends with an exception."""
+        self.close(failed=exc_type is not None)
+
+    def close(self, failed: bool = False) -> None:
+        """Leave the process group (quietly: a peer may already be gone).
+
+        Args:
+            failed: this process is ending with an error. Then SIGTERM is ignored from here on: torchrun sends it
+                to every process once one fails, and its default action would kill this one before the error's
+                message is printed (seen in 1 run of the rank-death test in ~20). Otherwise SIGTERM's default is
+                restored.
+        """
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if failed else signal.SIG_DFL)
         if dist.is_initialized():
             try:
                 # Tensors kept alive by reference cycles (autograd graphs) may still be held by gloo's finished work;

@@ -134,7 +134,7 @@ def train(
     parallel = data_parallel_from_env(dev)  # torchrun with several processes: data parallel, else None
     with contextlib.ExitStack() as held:
         if parallel is not None:
-            held.callback(parallel.close)
+            held.push(parallel.leave)  # on an error, the launcher's SIGTERM must not cut the message short
             dev = parallel.device
             if training.batch_size < parallel.world:
                 raise TrainingError(
