@@ -35,7 +35,7 @@ from taskgraph.model import TaskGraphModel
 from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.fold import task_routing
 from taskgraph.model.rundir import find_model_dir
-from taskgraph.spec.models import TaskSpec
+from taskgraph.spec.models import AdaptersSpec, ModelSpec, TaskSpec
 
 
 @dataclass
@@ -206,9 +206,29 @@ def _check_distinct(runs: list[Path], dirs: list[Path]) -> None:
 INIT_KEYS: tuple[tuple[str, ...], ...] = (("model",), ("adapters",), ("router", "kind"), ("training", "seed"))
 
 
+CANONICAL_SECTIONS = {"model": ModelSpec, "adapters": AdaptersSpec}
+
+
+def _canonical(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec's ``model`` / ``adapters`` sections as this version writes them (like ``spec_hash``).
+
+    A run written by an older taskgraph may name a key by its old name (``adapters.heads``, now ``splits``) or
+    leave out a key whose default came later; read through the section's model, both runs say the same thing.
+    A section that no longer validates is compared as written.
+    """
+    out = dict(spec)
+    for key, section in CANONICAL_SECTIONS.items():
+        if isinstance(spec.get(key), dict):
+            try:
+                out[key] = section.model_validate(spec[key]).model_dump(mode="json")
+            except ValueError:
+                out[key] = spec[key]
+    return out
+
+
 def _init_record(manifest: dict[str, Any]) -> dict[str, Any]:
     """What decides a run's starting point: base weights, model / adapter sections, router kind, seed."""
-    spec = manifest["spec"]
+    spec = _canonical(manifest["spec"])
     record: dict[str, Any] = {
         "base weights": manifest["base"].get("fingerprint"),
         "adapted modules": manifest.get("adapted_modules"),

@@ -217,6 +217,24 @@ def test_bad_input_is_exit_2_with_one_paragraph(runs, tmp_path, capsys, case, ne
         assert "training.seed is 1, not 0" in err and "other-seed" in err
 
 
+def test_a_run_written_under_the_old_key_names_shares_the_initialisation(runs, tmp_path):
+    """A single-task run saved before ``adapters.heads`` became ``splits`` merges with one saved after it."""
+    import shutil
+
+    first, second = runs("single")[:2]
+    old = tmp_path / "old-run"
+    shutil.copytree(second, old)
+    manifest_path = old / "model" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    adapters = manifest["spec"]["adapters"]
+    manifest["spec"]["adapters"] = {("heads" if k == "splits" else k): v for k, v in adapters.items()}
+    manifest["spec"]["adapters"].pop("imports", None)  # a key that came later, written only when set
+    manifest_path.write_text(json.dumps(manifest))
+    merged = merge_runs([first, old], method="average")
+    reference = merge_runs([first, second], method="average")
+    assert_close(logits(merged.model, "planted-1"), logits(reference.model, "planted-1"))
+
+
 def test_the_llora_config_is_the_merge_bench_cell():
     """configs/merge/llora-task.yaml trains exactly the planted merge bench's seed-0 L-LoRA cell of planted-0."""
     from pathlib import Path
