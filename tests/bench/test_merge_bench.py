@@ -7,7 +7,7 @@ import json
 import pytest
 
 from taskgraph.bench.merging.suites import MergeBenchError, task_subsets
-from taskgraph.bench.merging.summary import merge_figures
+from taskgraph.bench.merging.summary import check_same_rows, merge_figures
 from taskgraph.cli import main
 from taskgraph.merge.params import LAMBDA_GRID
 
@@ -17,6 +17,13 @@ def test_merge_figures_are_normalised_accuracy_and_gain():
     assert got["absolute"] == pytest.approx(0.75)
     assert got["normalised"] == pytest.approx((0.6 / 0.8 + 0.9 / 1.0) / 2)
     assert got["gain"] == pytest.approx((0.75 - 0.45) / (0.9 - 0.45))
+
+
+def test_a_merge_scored_on_other_test_rows_than_its_single_task_run_is_refused():
+    record = {"mode": "lora", "seed": 0, "label": "ties", "test_rows": {"a": 300}}
+    check_same_rows(record, {("lora", 0, "a"): 300})
+    with pytest.raises(MergeBenchError, match="scored 300 test rows of 'a', its single-task run 1000"):
+        check_same_rows(record, {("lora", 0, "a"): 1000})
 
 
 def test_subsets_are_fixed_distinct_and_checked():
@@ -67,6 +74,13 @@ def test_a_tiny_bench_runs_resumes_and_reports(tmp_path, capsys):
         for t in ("planted-0", "planted-1")
     }
     want = sum(cell["test"][t] / single[t] for t in cell["test"]) / 2
+    rows = {
+        t: json.loads((out / "planted" / "single" / "lora" / "lr0.03" / "seed0" / t / "eval.json").read_text())["test"][
+            "tasks"
+        ][t]["n"]
+        for t in ("planted-0", "planted-1")
+    }
+    assert cell["test_rows"] == rows  # merged and single-task accuracy count the same test rows
     assert cell["chosen"]["lambda"] in LAMBDA_GRID and len(cell["grid"]) == len(LAMBDA_GRID)
     row = next(r for r in result["rows"] if r["method"] == "task-arithmetic")
     assert row["lora_normalised"][0] == pytest.approx(want)

@@ -64,17 +64,19 @@ class MergeGroup:
 
     Args:
         runs: ``{task: run folder}`` of the pool, in pool order.
-        val_examples, test_examples: cap on the rows scored per task (None: all).
+        val_examples: cap on the validation rows scored per task while choosing λ / density / p (None: all).
+            The test split is always scored whole, as the single-task runs' own ``eval.json`` and the trained
+            together cells are, so every accuracy a figure divides is measured on the same rows.
     """
 
-    def __init__(self, runs: Mapping[str, Path], *, val_examples: int | None, test_examples: int | None) -> None:
+    def __init__(self, runs: Mapping[str, Path], *, val_examples: int | None) -> None:
         from taskgraph.merge.sources import load_sources
         from taskgraph.train.batches import tokenizer_pad_id
 
         self.sources = load_sources(list(runs.values()))
         self.pad_id = tokenizer_pad_id(self.sources.model.tokenizer)
         self.val = {t.name: _split(self.sources, t, "val", self.pad_id, val_examples) for t in self.sources.tasks}
-        self.test = {t.name: _split(self.sources, t, "test", self.pad_id, test_examples) for t in self.sources.tasks}
+        self.test = {t.name: _split(self.sources, t, "test", self.pad_id, None) for t in self.sources.tasks}
 
     def scorer(self, tasks: Sequence[str]) -> Any:
         from taskgraph.merge.build import task_heads
@@ -99,13 +101,15 @@ class MergeGroup:
         scorer = self.scorer(tasks)
         best, points, merged = search(sources, merger, parsed, scorer, [self.val[t] for t in tasks])
         scorer.apply(merged)
-        test = {t: s["accuracy"] for t, s in zip(tasks, scorer.score_all([self.test[t] for t in tasks]))}
+        scores = scorer.score_all([self.test[t] for t in tasks])
+        test = {t: s["accuracy"] for t, s in zip(tasks, scores)}
         return {
             "chosen": points[best].values,
             "val_mean": points[best].mean,
             "val": points[best].accuracy,
             "grid": [p.as_dict() for p in points],
             "test": test,
+            "test_rows": {t: int(s["n"]) for t, s in zip(tasks, scores)},
             "rank": max(u.rank for u in merged.values()),
         }
 

@@ -174,11 +174,7 @@ def _run(
     for mode, lr in chosen.items():
         for seed in range(settings.seeds):
             runs = {t: single_dir(out, suite.name, mode, lr, seed, t) for t in suite.tasks}
-            group = _lazy(
-                lambda runs=runs: MergeGroup(
-                    runs, val_examples=suite.budget.val_examples, test_examples=suite.budget.test_examples
-                )
-            )
+            group = _lazy(lambda runs=runs: MergeGroup(runs, val_examples=suite.budget.val_examples))
             folder = merge_dir(out, suite.name, mode, seed)
             heads[(mode, seed)] = _heads_only(folder / "heads-only.json", group)
             for size, sets in subsets.items():

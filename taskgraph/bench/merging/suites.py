@@ -54,7 +54,8 @@ class MergeBudget:
         single: the single-task cells' budget (``steps`` per task; ``lrs`` unused, see ``mode_lrs``).
         mode_lrs: each mode's learning-rate grid (chosen on seed 0's validation).
         together_lr: the adapters + heads rate of the "trained together" cells.
-        val_examples, test_examples: cap on the rows scored per task when choosing λ / when testing (None: all).
+        val_examples: cap on the validation rows scored per task when choosing λ / density / p (None: all); the
+            test split is always scored whole (the single-task and trained-together cells score it whole too).
         grids: smaller hyper-parameter grids (``lambda_grid``, ``density_grid``, ``p_grid``) for every method that
             has them (None: the methods' own, :mod:`taskgraph.merge.params`).
     """
@@ -63,7 +64,6 @@ class MergeBudget:
     mode_lrs: dict[str, tuple[float, ...]]
     together_lr: float
     val_examples: int | None = None
-    test_examples: int | None = None
     grids: dict[str, tuple[float, ...]] | None = None
 
 
@@ -74,13 +74,12 @@ PLANTED_MERGE_BUDGET = MergeBudget(
 )
 # Real: MiniLM forward passes dominate on CPU, so single-task runs are short (60 steps × 16 examples of ≤ 32 tokens),
 # LoRA keeps the rate the quality bench chose for MiniLM (3e-3) while L-LoRA (A frozen) picks from two, and λ / density
-# / p are chosen from smaller grids on 64 validation rows per task; the test split is capped at 300 rows per task.
+# / p are chosen from smaller grids on 64 validation rows per task; every test split is scored whole (2,317 rows).
 REAL_MERGE_BUDGET = MergeBudget(
     Budget(steps=60, batch_size=16, lrs=(0.0,), shots=(1,), adapt_steps=1, max_length=32, train_examples=2000),
     {"lora": (3e-3,), "llora": (1e-2, 3e-2)},
     3e-3,
     val_examples=64,
-    test_examples=300,
     grids={"lambda_grid": (0.3, 0.5, 0.7, 1.0, 1.5), "density_grid": (0.2, 0.5, 1.0), "p_grid": (0.3, 0.6)},
 )
 TINY_MERGE_BUDGET = MergeBudget(
@@ -146,7 +145,6 @@ class MergeSuite:
             "mode_lrs": {k: list(v) for k, v in self.budget.mode_lrs.items()},
             "together_lr": self.budget.together_lr,
             "val_examples": self.budget.val_examples,
-            "test_examples": self.budget.test_examples,
             "grids": {k: list(v) for k, v in (self.budget.grids or {}).items()},
             "notes": list(self.notes),
         }

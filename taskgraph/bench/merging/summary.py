@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from taskgraph.bench.merging.suites import MODE_NAMES, MODES, MergeSuite
+from taskgraph.bench.merging.suites import MODE_NAMES, MODES, MergeBenchError, MergeSuite
 from taskgraph.bench.quality.stats import paired_difference
 from taskgraph.metrics.spread import mean_std
 
@@ -37,6 +37,23 @@ def merge_figures(
     bare = sum(heads[t] for t in tasks) / len(tasks)
     gain = (merged - bare) / (alone - bare) if alone != bare else float("nan")
     return {"absolute": merged, "normalised": sum(test[t] / single[t] for t in tasks) / len(tasks), "gain": gain}
+
+
+def check_same_rows(record: Mapping[str, Any], rows_of: Mapping[tuple[str, int, str], int | None]) -> None:
+    """A merge's test accuracy is divided by the single-task run's: both must count the same test rows.
+
+    Raises:
+        MergeBenchError: a merge cell scored another number of test rows than its task's single-task run (a cell
+            written by an older bench that capped the test split: delete the ``merge`` folder to rescore).
+    """
+    for task, n in record.get("test_rows", {}).items():
+        want = rows_of.get((record["mode"], record["seed"], task))
+        if want is not None and int(n) != int(want):
+            raise MergeBenchError(
+                f"the {record['mode']} seed {record['seed']} merge {record['label']!r} scored {n} test rows of "
+                f"{task!r}, its single-task run {want}: normalised accuracy needs the same rows; delete that "
+                "merge folder and rerun (its cells rescore the whole test split)"
+            )
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -60,6 +77,14 @@ def summarise(
         for mode, lr in chosen.items()
         for seed in range(seeds)
     }
+    rows_of = {
+        (mode, seed, t): single[(mode, lr, seed, t)]["test"]["tasks"][t].get("n")
+        for mode, lr in chosen.items()
+        for seed in range(seeds)
+        for t in suite.tasks
+    }
+    for record in merges:
+        check_same_rows(record, rows_of)
     by_cell: dict[tuple[str, str, int, int], list[dict[str, float]]] = {}
     for record in merges:
         key = (record["mode"], record["label"], record["size"], record["seed"])
