@@ -96,6 +96,27 @@ def test_full_mode_fits_the_shots_targets(tmp_path: Path) -> None:
     assert record["other_tasks_change"] and record["head"] is None
 
 
+@pytest.mark.parametrize("router", ["poly", "private"])
+def test_mhr_mu_tunes_the_skills_average_as_the_new_tasks_own_adapter(tmp_path: Path, router: str) -> None:
+    """MHR-μ on a generative task: the new task starts from the average of the skills (poly) or of the private
+    LoRAs (private), tunes that one adapter on its shots' targets, and the other tasks do not change."""
+    run = gen_run(tmp_path, router)
+    assert adapt(run, tmp_path / "out", "mhr-mu", "--steps", "10", "--lr", "0.05") == 0
+    record = json.loads((tmp_path / "out" / "adapt.json").read_text())
+    assert record["head"] is None and record["mode"] == "mhr-mu" and not record["other_tasks_change"]
+    assert record["loss"]["last"] < record["loss"]["first"], record["loss"]
+    source = TaskGraphModel.from_pretrained(run / "model").eval()
+    adapted = TaskGraphModel.from_pretrained(tmp_path / "out" / "model").eval()
+    prompts = torch.randint(1, 20, (4, 8), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(prompts)
+    with torch.no_grad():
+        for task in source.task_names:  # the source tasks' outputs are untouched
+            before = source(prompts, mask, task).logits
+            assert torch.equal(before, adapted(prompts, mask, task).logits), task
+    result = evaluate_run(tmp_path / "out", tasks=["new"], timing=False, alignment=False)
+    assert result["tasks"]["new"]["exact_match"] == pytest.approx(record["test"]["exact_match"])
+
+
 def test_zero_shot_routes_a_generative_task_from_its_relations(tmp_path: Path) -> None:
     run = gen_run(tmp_path, "graph")
     assert adapt(run, tmp_path / "out", "zero-shot", "--relate", "gen-0=0.9", "--relate", "gen-2=0.5") == 0

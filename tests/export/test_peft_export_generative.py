@@ -57,3 +57,29 @@ def test_a_generative_task_exports_to_peft_and_generates_the_routed_tokens(tmp_p
         assert any(len(row) > 1 for row in routed) or task == "rt-gen"  # not only an immediate end token
     back = TaskGraphModel.from_pretrained(tmp_path / "run" / "model")
     assert back.spec.tasks[0].stop == ["three"]
+
+
+def test_an_encoder_decoder_task_exports_as_seq2seq_lm_and_generates_the_routed_tokens(tmp_path: Path) -> None:
+    """T5 from a config: the folder's task_type is SEQ_2_SEQ_LM, and PeftModel on AutoModelForSeq2SeqLM writes the
+    routed model's greedy tokens (decoder start, end token and padding from the exported base's configs)."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    from tests.model.test_generative import PROMPTS as IDS
+    from tests.model.test_generative import lm_spec, plain_generate
+    from tests.model.test_generative import trained as trained_lm
+
+    model = trained_lm(lm_spec("t5"), seed=3)
+    model.save_pretrained(tmp_path / "run" / "model")
+    assert main(["export", str(tmp_path / "run"), "--format", "peft", "--task", "g", "--out", str(tmp_path / "p")]) == 0
+    meta = json.loads((tmp_path / "p" / "taskgraph.json").read_text())
+    assert meta["task_type"] == "SEQ_2_SEQ_LM" and meta["padding_side"] == "right"
+    config = json.loads((tmp_path / "p" / "adapter_config.json").read_text())
+    assert config["task_type"] == "SEQ_2_SEQ_LM" and config["peft_type"] == "LORA"
+
+    base = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "p" / "base")
+    peft = PeftModel.from_pretrained(base, tmp_path / "p").eval()
+    routed = generate_ids(model, torch.full((len(IDS),), model.task_index("g")), IDS, [6] * len(IDS))
+    assert plain_generate("t5", peft, IDS, 6) == routed
+    assert any(len(row) > 1 for row in routed)  # not only an immediate end token
+    with peft.disable_adapter():
+        assert plain_generate("t5", peft, IDS, 6) != routed  # the adapter is what writes these tokens
