@@ -247,6 +247,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from taskgraph.bench.quality.real_gen import REAL_GEN_BUDGET
     from taskgraph.bench.quality.suites import (
         FEW_BUDGET,
         PLANTED_BUDGET,
@@ -269,14 +270,15 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         description="Every (router, lr, seed) is a resumable cell under OUT; finished cells are skipped on a "
         f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; planted-few "
         f"the same with at most {FEW_BUDGET.train_examples} training examples per task; real "
-        f"{budget(REAL_BUDGET)}.",
+        f"{budget(REAL_BUDGET)}; real-gen {budget(REAL_GEN_BUDGET)} (no adaptation).",
     )
     p.add_argument(
         "--suite",
-        choices=["planted", "planted-few", "real", "all"],
+        choices=["planted", "planted-few", "real", "real-gen", "all"],
         default="planted",
         help="default: planted; planted-few: 40 tasks, few examples each, every pair's relation declared; "
-        "all: planted and real",
+        "real-gen: the real tasks as text-to-text with choices (configs/real-gen.yaml), beside the same tasks "
+        "with heads; all: planted and real",
     )
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{train,adapt,quality.md,...}")
     p.add_argument("--seeds", type=seeds, default=3, help="seeds per router (default: 3)")
@@ -303,7 +305,11 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         f"{FEW_BUDGET.train_examples}, planted all)",
     )
     p.add_argument("--mhr-heads", type=positive_int, default=None, help="heads of the mhr router (default: 4)")
-    p.add_argument("--config", default=None, help="the real suite's spec (default: configs/real-text.yaml)")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="the real suite's spec (default: configs/real-text.yaml; real-gen: configs/real-gen.yaml)",
+    )
     p.add_argument(
         "--held-out",
         type=_names,

@@ -196,6 +196,8 @@ def plan_model(spec: Spec) -> Footprint:
         )
     config = getattr(base, "config", None)
     max_positions = _first_int(config, "max_position_embeddings", "n_positions", "n_ctx")
+    if max_positions is None and getattr(config, "encoder", None) is not None:  # a BERT2BERT: the prompt's encoder
+        max_positions = _first_int(config.encoder, "max_position_embeddings", "n_positions", "n_ctx")
     if max_positions is not None and spec.model.max_length > max_positions:
         raise ModelError(
             f"model.max_length {spec.model.max_length} is longer than the model's "

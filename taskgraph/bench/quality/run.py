@@ -40,6 +40,7 @@ from taskgraph.bench.quality.cells import (
 )
 from taskgraph.bench.quality.oracle import ORACLE_SUITES, oracle_summary, run_oracle_cells
 from taskgraph.bench.quality.plots import plot_few_shot, plot_router_accuracy
+from taskgraph.bench.quality.real_gen import HEADS, REAL_GEN_BUDGET, beside, heads_twin, real_gen_suite, render_beside
 from taskgraph.bench.quality.report import render_suite
 from taskgraph.bench.quality.stats import select_lr
 from taskgraph.bench.quality.suites import (
@@ -73,7 +74,12 @@ from taskgraph.bench.quality.targets import MU_BASELINES, few_targets, paper_tar
 from taskgraph.run_folder import claim_container
 
 Say = Callable[[str], None]
-SUITE_THREADS: dict[str, int | None] = {"planted": 1, "planted-few": 1, "real": None}  # None: every usable CPU
+SUITE_THREADS: dict[str, int | None] = {
+    "planted": 1,
+    "planted-few": 1,
+    "real": None,
+    "real-gen": None,
+}  # None: every usable CPU
 PAIRED_MODES = (
     (("graph", "zero-shot"), None),
     (("mhr", "mhr-mu"), ("mhr", "full")),
@@ -88,7 +94,8 @@ class QualitySettings:
     """What ``taskgraph bench quality`` runs (None: the suite's default, see :mod:`~taskgraph.bench.quality.suites`).
 
     Args:
-        suites: some of ``("planted", "planted-few", "real")``.
+        suites: some of ``("planted", "planted-few", "real", "real-gen")`` (``real-gen`` also runs its heads twin,
+            :mod:`~taskgraph.bench.quality.real_gen`).
         out: the output folder (``OUT/<suite>/...``).
         seeds: seeds per router (≥ 1; ≥ 3 for the targets' statistics).
         routers: router kinds or variants (:data:`~taskgraph.bench.quality.suites.ROUTER_VARIANTS`), in table order.
@@ -150,7 +157,9 @@ class QualitySettings:
             raise QualityError("bench quality: " + "; ".join(problems))
 
     def budget(self, suite: str) -> Budget:
-        base = {"planted": PLANTED_BUDGET, "planted-few": FEW_BUDGET}.get(suite, REAL_BUDGET)
+        base = {"planted": PLANTED_BUDGET, "planted-few": FEW_BUDGET, "real-gen": REAL_GEN_BUDGET}.get(
+            suite, REAL_BUDGET
+        )
         if self.tiny:
             base = TINY_BUDGET if suite != "planted-few" else with_overrides(TINY_BUDGET, train_examples=16)
         return with_overrides(
@@ -171,13 +180,41 @@ class QualitySettings:
         return SUITE_THREADS.get(suite) or len(os.sched_getaffinity(0))
 
     def build_suite(self, name: str) -> Suite:
+        """The suite ``name`` under these settings, its cells' spec checked (QualityError) before any training."""
+        suite = self._build_suite(name)
+        check_cell_specs(suite, self.routers)
+        if name == "real-gen":
+            check_cell_specs(heads_twin(suite), self.routers)
+        return suite
+
+    def _build_suite(self, name: str) -> Suite:
         if name == "planted":
             universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
             return planted_suite(self.budget(name), universe or None)
         if name == "planted-few":
             universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
             return planted_few_suite(self.budget(name), universe or None)
+        if name == "real-gen":
+            return real_gen_suite(self.budget(name), self.config)
         return real_suite(self.budget(name), self.config, self.held_out)
+
+
+def check_cell_specs(suite: Suite, routers: Sequence[str]) -> None:
+    """Every router's seed-0 cell spec at the grid's first rate validates; else QualityError naming the suite and
+    every problem (a bench config is input like any spec: exit 2, before a cell trains)."""
+    from pydantic import ValidationError
+
+    from taskgraph.errors import validation_problems
+    from taskgraph.spec import Spec
+
+    for router in routers:
+        try:
+            Spec.model_validate(suite.cell_spec(router, suite.budget.lrs[0], 0))
+        except ValidationError as exc:
+            raise QualityError(
+                f"bench quality --suite {suite.name}: the {router} cells' spec is not valid: "
+                f"{validation_problems(exc, root='spec')}"
+            ) from None
 
 
 @dataclass
@@ -430,4 +467,12 @@ def run_quality(settings: QualitySettings, progress: Say | None = None) -> dict[
     suites = [settings.build_suite(name) for name in settings.suites]  # every config problem before any training
     sources = [settings.config] if settings.config is not None else []
     with claim_container(settings.out, kind="bench", sources=sources, legacy=("planted", "real")):
-        return {"bench": "quality", "suites": {s.name: run_suite(s, settings, say) for s in suites}}
+        results = {}
+        for suite in suites:
+            results[suite.name] = run_suite(suite, settings, say)
+            if suite.name == "real-gen":  # the same tasks with classification heads, then side by side
+                results[HEADS] = run_suite(heads_twin(suite), settings, say)
+                results[suite.name]["beside"] = beside(results[suite.name], results[HEADS])
+                write_text(settings.out / suite.name / "beside.md", render_beside(results[suite.name]["beside"]))
+                write_suite(results[suite.name], settings.out / suite.name)
+        return {"bench": "quality", "suites": results}

@@ -59,7 +59,7 @@ from taskgraph.errors import TaskgraphError, validation_problems
 from taskgraph.registry import ROUTERS
 from taskgraph.spec.models import RENAMED_ADAPTER_KEY
 
-SUITES = ("planted", "planted-few", "real")
+SUITES = ("planted", "planted-few", "real", "real-gen")  # real-gen: taskgraph.bench.quality.real_gen
 QUALITY_ROUTERS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
 # A variant: (kind, its fixed router keys). Measured on and off beside the kind's own row.
 ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -358,20 +358,33 @@ def planted_few_suite(budget: Budget = FEW_BUDGET, universe: Mapping[str, Any] |
 
 
 # ----------------------------------------------------------------------------- real
-def find_real_config(path: str | os.PathLike[str] | None = None) -> Path:
-    """``path``, else ``configs/real-text.yaml`` under the working folder or the repository."""
+def find_real_config(
+    path: str | os.PathLike[str] | None = None, default: str = REAL_CONFIG, suite: str = "real"
+) -> Path:
+    """``path``, else ``default`` (``configs/real-text.yaml``) under the working folder or the repository."""
     if path is not None:
         found = Path(path)
         if not found.is_file():
             raise QualityError(f"bench quality --config {str(found)!r}: no such file")
         return found
-    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        if (root / REAL_CONFIG).is_file():
-            return root / REAL_CONFIG
+    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):  # the repository holds taskgraph/bench/quality
+        if (root / default).is_file():
+            return root / default
     raise QualityError(
-        f"bench quality --suite real: {REAL_CONFIG} was not found under {str(Path.cwd())!r} or the "
+        f"bench quality --suite {suite}: {default} was not found under {str(Path.cwd())!r} or the "
         "repository; give it with --config PATH"
     )
+
+
+def read_suite_config(path: Path, suite: str) -> dict[str, Any]:
+    """A suite's spec file as a dict with a ``tasks`` list (safe YAML); QualityError naming the file otherwise."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise QualityError(f"bench quality --suite {suite}: cannot read {str(path)!r}: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list):
+        raise QualityError(f"bench quality --suite {suite}: {str(path)!r} is not a spec with a tasks list")
+    return raw
 
 
 def task_family(task: Mapping[str, Any]) -> str | None:
@@ -418,12 +431,7 @@ def real_suite(
     """The real suite over the config (default ``configs/real-text.yaml``); see the module docstring."""
     budget.check("real")
     path = find_real_config(config)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise QualityError(f"bench quality: cannot read {str(path)!r}: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list):
-        raise QualityError(f"bench quality: {str(path)!r} is not a spec with a tasks list")
+    raw = read_suite_config(path, "real")
     tasks = [dict(t) for t in raw["tasks"]]
     families = {str(t["name"]): task_family(t) for t in tasks}
     chosen = choose_held_out(tasks, families, held_out)
