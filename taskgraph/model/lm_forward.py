@@ -68,7 +68,7 @@ def lm_forward(
                 sub = BatchRouting(
                     routing, inverse[rows], None if factors is None else [(a[rows], b[rows]) for a, b in factors]
                 )
-                nll_g, hits_g = _seq2seq_nll(model, sub, hidden[rows], mask[rows], targets[rows])  # [G], [G]
+                nll_g, hits_g = seq2seq_nll(model, sub, hidden[rows], mask[rows], targets[rows])  # [G], [G]
                 nll, hits = nll.index_copy(0, rows, nll_g), hits.index_copy(0, rows, hits_g)
     loss = example_loss = None
     if labels is not None or targets is not None:
@@ -95,9 +95,11 @@ def _causal_nll(model: TaskGraphModel, hidden: Tensor, labels: Tensor) -> tuple[
     return per_example_mean(token_nll(logits, tokens), rows, batch), token_hits(logits, tokens, rows, batch)
 
 
-def _seq2seq_nll(
+def seq2seq_nll(
     model: TaskGraphModel, routing: BatchRouting, encoded: Tensor, mask: Tensor, labels: Tensor
 ) -> tuple[Tensor, Tensor]:
+    """``(mean target NLL [G], every target token argmax-right [G])`` of an encoder-decoder's rows decoded from
+    their encoder states ``encoded [G, S, D]`` under ``routing`` (the rows' own; also rank classification's)."""
     from transformers.modeling_outputs import BaseModelOutput
 
     base = model.base

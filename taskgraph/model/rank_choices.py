@@ -2,7 +2,9 @@
 
 Every (prompt, choice) pair is scored in one batched pass under the task's routing: the choice's
 length-normalised log-likelihood, the mean log-probability of its tokens and the end token
-(:mod:`taskgraph.model.lm_loss`), so a long choice is not penalised for its length. The prediction is the
+(:mod:`taskgraph.model.lm_loss`), so a long choice is not penalised for its length. An encoder-decoder encodes
+each prompt once and decodes its C choices from that one encoding (the encoder is most of the cost: C times less
+work than encoding every pair); a decoder reads prompt and choice as one sequence, so it runs every pair. The prediction is the
 best-scoring choice; accuracy and macro-F1 follow without a decoding step (Sanh et al., 2022, "Multitask
 Prompted Training Enables Zero-Shot Task Generalization", §3; Caccia et al., 2023, MHR, §5).
 
@@ -39,20 +41,52 @@ def choice_scores(
 ) -> Tensor:
     """``[N, C]`` length-normalised log-likelihood of every choice (token ids, end token included) per prompt."""
     n, c = len(prompts), len(choices)
-    layout = causal_rows if model.lm_kind == "causal" else seq2seq_rows
     pad = (
         model.tokenizer.pad_token_id if model.tokenizer is not None and model.tokenizer.pad_token_id is not None else 0
     )
+    if model.lm_kind != "causal":
+        return _seq2seq_scores(model, task, prompts, choices, pad, max(1, pairs_per_pass // c))
     pairs = [(p, ch) for p in prompts for ch in choices]  # N·C, prompt-major
     scores = torch.empty(n * c)  # [N·C]
     with inference_mode_of(model):
         for start in range(0, len(pairs), pairs_per_pass):
             part = pairs[start : start + pairs_per_pass]
-            ids, mask, targets = layout([p for p, _ in part], [ch for _, ch in part], pad)
+            ids, mask, targets = causal_rows([p for p, _ in part], [ch for _, ch in part], pad)
             device = model.device
             out = model(ids.to(device), mask.to(device), task, targets=targets.to(device))
             scores[start : start + len(part)] = -out.example_loss.float().cpu()  # mean log-prob per token
     return scores.reshape(n, c)  # [N, C]
+
+
+def _seq2seq_scores(
+    model: TaskGraphModel,
+    task: int,
+    prompts: Sequence[Sequence[int]],
+    choices: Sequence[Sequence[int]],
+    pad: int,
+    prompts_per_pass: int,
+) -> Tensor:
+    """``[N, C]``: each prompt encoded once under the task's routing, its C choices decoded from that encoding."""
+    from taskgraph.adapters.context import BatchRouting
+    from taskgraph.model.lm_forward import seq2seq_nll
+
+    n, c = len(prompts), len(choices)
+    scores = torch.empty(n, c)  # [N, C]
+    device = model.device
+    with inference_mode_of(model):
+        for start in range(0, n, prompts_per_pass):
+            part = prompts[start : start + prompts_per_pass]
+            ids, mask, _ = seq2seq_rows(part, [None] * len(part), pad)  # [P, S], [P, S]
+            ids, mask = ids.to(device), mask.to(device)
+            hidden, mask, _, routing, _, inverse, factors = model.route_hidden(ids, mask, task, None, None)
+            rows = torch.arange(len(part), device=device).repeat_interleave(c)  # [P·C]: prompt-major
+            expanded = BatchRouting(
+                routing, inverse[rows], None if factors is None else [(a[rows], b[rows]) for a, b in factors]
+            )
+            _, _, labels = seq2seq_rows([[]] * (len(part) * c), [list(ch) for ch in choices] * len(part), pad)
+            nll, _ = seq2seq_nll(model, expanded, hidden[rows], mask[rows], labels.to(device))  # [P·C]
+            scores[start : start + len(part)] = -nll.float().cpu().reshape(len(part), c)
+    return scores
 
 
 def rank_choices(

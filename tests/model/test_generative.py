@@ -202,15 +202,18 @@ def test_save_load_is_bit_identical(tmp_path: Any) -> None:
     assert generate_ids(model, tasks, PROMPTS[:3], [6] * 3) == generate_ids(back, tasks, PROMPTS[:3], [6] * 3)
 
 
-def test_rank_classification_scores_every_choice_in_one_pass() -> None:
-    model = trained(lm_spec("gpt2"))
+@pytest.mark.parametrize("family, router", [("gpt2", "poly"), ("t5", "poly"), ("t5", "graph"), ("t5", "private")])
+def test_rank_classification_scores_every_choice_in_one_pass(family: str, router: str) -> None:
+    """Each (prompt, choice) scored alone equals the batched scores — for an encoder-decoder too, which encodes each
+    prompt once and decodes its choices from that encoding."""
+    model = trained(lm_spec(family, router=router))
     choices = [[30, 1], [31, 32, 1], [33, 1]]
     scores = choice_scores(model, 2, PROMPTS[:3], choices, pairs_per_pass=4)  # [3, 3], split across passes
     for n in range(3):
         for c in range(3):
-            ids, mask, labels = causal_rows([PROMPTS[n]], [choices[c]], 0)
+            ids, mask, labels = rows(family, [PROMPTS[n]], [choices[c]])
             alone = model(ids, mask, 2, targets=labels).example_loss
-            assert abs(float(scores[n, c]) + float(alone[0])) < 1e-5  # mean log-prob of the choice's tokens
+            assert float(scores[n, c]) == pytest.approx(-float(alone[0]), rel=1e-5, abs=1e-5)  # mean log-prob
 
 
 def test_graph_router_zero_shot_task_generates() -> None:
