@@ -262,11 +262,12 @@ def targets(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def time_target(total_wall_s: float) -> dict[str, Any]:
+def time_target(compute_s: float, wall_s: float) -> dict[str, Any]:
+    """Judged on the cells' recorded compute (a resumed suite's wall clock covers only what it ran)."""
     return {
         "target": "the whole suite ≤ 90 min on 2 cores",
-        "measured": f"{total_wall_s / 60:.1f} min wall",
-        "verdict": "met" if total_wall_s <= TIME_TARGET_S else "missed",
+        "measured": f"{compute_s / 60:.1f} min of cell compute ({wall_s / 60:.1f} min wall this invocation)",
+        "verdict": "met" if compute_s <= TIME_TARGET_S else "missed",
     }
 
 
