@@ -247,12 +247,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from taskgraph.bench.quality.real_gen import REAL_GEN_BUDGET
     from taskgraph.bench.quality.suites import (
         FEW_BUDGET,
         PLANTED_BUDGET,
         QUALITY_ROUTERS,
         REAL_BUDGET,
+        REAL_GEN_BUDGET,
         ROUTER_VARIANTS,
         UNIVERSE_KEYS,
     )

@@ -27,6 +27,7 @@ from typing import Any
 
 from taskgraph.bench.quality.stats import paired_difference
 from taskgraph.bench.quality.suites import (
+    REAL_GEN_BUDGET,
     Budget,
     QualityError,
     Suite,
@@ -38,11 +39,6 @@ from taskgraph.bench.quality.summary import by_seed
 
 REAL_GEN_CONFIG = "configs/real-gen.yaml"
 HEADS = "real-gen-heads"
-# 120 steps of 16 (about 400 examples a task) at the two rates text-gen used; rank classification of ~1,100 val and
-# ~1,100 test rows per cell dominates the time, so the grid stays at two rates.
-REAL_GEN_BUDGET = Budget(
-    steps=120, batch_size=16, lrs=(3e-3, 1e-2), shots=(16,), adapt_steps=1, max_length=48, train_examples=2000
-)
 
 
 def real_gen_suite(budget: Budget = REAL_GEN_BUDGET, config: str | os.PathLike[str] | None = None) -> Suite:

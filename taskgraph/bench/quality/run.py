@@ -40,7 +40,7 @@ from taskgraph.bench.quality.cells import (
 )
 from taskgraph.bench.quality.oracle import ORACLE_SUITES, oracle_summary, run_oracle_cells
 from taskgraph.bench.quality.plots import plot_few_shot, plot_router_accuracy
-from taskgraph.bench.quality.real_gen import HEADS, REAL_GEN_BUDGET, beside, heads_twin, real_gen_suite, render_beside
+from taskgraph.bench.quality.real_gen import HEADS, beside, heads_twin, real_gen_suite, render_beside
 from taskgraph.bench.quality.report import render_suite
 from taskgraph.bench.quality.stats import select_lr
 from taskgraph.bench.quality.suites import (
@@ -49,6 +49,7 @@ from taskgraph.bench.quality.suites import (
     QUALITY_CHOICES,
     QUALITY_ROUTERS,
     REAL_BUDGET,
+    REAL_GEN_BUDGET,
     ROUTER_LR,
     SUITES,
     TINY_BUDGET,
