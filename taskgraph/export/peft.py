@@ -8,7 +8,8 @@ gate folded in, closed layers dropped) and written as a folder ``peft.PeftModel.
     DIR/adapter_config.json, adapter_model.safetensors   the task's LoRA (PEFT names; rank padded to one r)
     DIR/head.safetensors       weight [C, D], bias [C]: logits = head(pool(base(...).last_hidden_state))
     DIR/taskgraph.json         task, labels, pooling, max_length, the base's fingerprint, where the base is
-    DIR/base/                  a base built from a config (random init): save_pretrained + tokenizer, so the
+    DIR/base/                  a base built from a config (random init) or warm-started (an encoder-decoder
+                               whose decoder's cross-attention is new): save_pretrained + tokenizer, so the
                                folder is self-contained; a local / packaged base is named, not copied
 
 A **generative** task (a causal LM or an encoder-decoder base) has no head: its folder is the LoRA of the language
@@ -126,10 +127,12 @@ def export_peft(
     fingerprint = read_manifest(model_dir)["base"].get("fingerprint")
     staging = staging_dir(target)
     try:
-        from_config = model.spec.model.config is not None
+        # a base that model.path alone does not rebuild is written: one built from a config (random init) and a
+        # warm-started encoder-decoder (its decoder's cross-attention is new, seeded; model.path is the encoder)
+        written = model.spec.model.config is not None or model.spec.model.warm_start is not None
         base_dir = staging / BASE
-        base_name = str(target / BASE) if from_config else str(resolve_path(str(model.spec.model.path)).resolve())
-        if from_config:
+        base_name = str(target / BASE) if written else str(resolve_path(str(model.spec.model.path)).resolve())
+        if written:
             save_plain(_with_end_token(unload(model), model), base_dir, model.tokenizer)
         ranks = {}
         for name in names:
@@ -140,7 +143,7 @@ def export_peft(
             where = {
                 "fingerprint": fingerprint,
                 "class": type(model.base).__name__,
-                "folder": ("base" if single else "../base") if from_config else None,
+                "folder": ("base" if single else "../base") if written else None,
                 "path": base_name,
             }
             (_write_generation if generative else _write_head)(folder, model, name, where, run)

@@ -83,3 +83,36 @@ def test_an_encoder_decoder_task_exports_as_seq2seq_lm_and_generates_the_routed_
     assert any(len(row) > 1 for row in routed)  # not only an immediate end token
     with peft.disable_adapter():
         assert plain_generate("t5", peft, IDS, 6) != routed  # the adapter is what writes these tokens
+
+
+def test_a_warm_started_encoder_decoder_exports_its_own_base(tmp_path: Path) -> None:
+    """A BERT2BERT warm-started from a local encoder: model.path names the encoder, not the trained model (the
+    decoder's cross-attention is new and seeded), so the export writes DIR/base; PeftModel on
+    AutoModelForSeq2SeqLM(DIR/base) writes the routed model's greedy tokens."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    from taskgraph.model.lm_inputs import seq2seq_rows
+    from tests.bench.quality.test_real_gen import tiny_config
+
+    spec = tiny_config(tmp_path)
+    args = ["train", str(spec), "--out", str(tmp_path / "run"), "--max-steps", "6", "--threads", "1"]
+    assert main([*args, "--set", "training.lr.adapters=0.05"]) == 0
+    assert (
+        main(["export", str(tmp_path / "run"), "--format", "peft", "--task", "rt", "--out", str(tmp_path / "p")]) == 0
+    )
+    meta = json.loads((tmp_path / "p" / "taskgraph.json").read_text())
+    assert meta["base"]["folder"] == "base" and meta["base"]["class"] == "EncoderDecoderModel"
+    assert json.loads((tmp_path / "p" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
+        tmp_path / "p" / "base"
+    )
+
+    model = TaskGraphModel.from_pretrained(tmp_path / "run" / "model").eval()
+    prompts = [model.tokenizer(t)["input_ids"] for t in ("review : the movie was good", "review : the movie was bad")]
+    routed = generate_ids(model, torch.full((2,), model.task_index("rt")), prompts, [3, 3])
+    peft = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "p" / "base"), tmp_path / "p")
+    ids, mask = seq2seq_rows(prompts, [None, None], model.tokenizer.pad_token_id)[:2]
+    with torch.no_grad():
+        out = peft.eval().generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False)  # [2, 1 + M]
+    end = meta["end_token_id"]
+    written = [row[: row.index(end) + 1] if end in row else row for row in out[:, 1:].tolist()]
+    assert written == routed
