@@ -71,7 +71,14 @@ from taskgraph.bench.quality.summary import (
     router_row,
     val_by_lr,
 )
-from taskgraph.bench.quality.targets import MU_BASELINES, few_targets, paper_targets, planted_targets, real_targets
+from taskgraph.bench.quality.targets import (
+    MU_BASELINES,
+    few_targets,
+    paper_targets,
+    planted_targets,
+    real_targets,
+    transfer_targets,
+)
 from taskgraph.run_folder import claim_container
 
 Say = Callable[[str], None]
@@ -410,9 +417,11 @@ def summarise(
     shots = list(suite.budget.shots)
     ceiling = oracle_summary(oracle or [])
     if suite.name == "planted":
-        targets = planted_targets(rows, adapt, shots, ceiling)
+        targets = planted_targets(rows, adapt, shots, ceiling) + transfer_targets(adapt, shots)
+    elif suite.name == "planted-few":
+        targets = few_targets(rows) + transfer_targets(adapt, shots)
     else:
-        targets = few_targets(rows) if suite.name == "planted-few" else real_targets(rows)
+        targets = real_targets(rows)
     targets += paper_targets(rows, adapt, shots)
     few_paired = []
     for a, b in PAIRED_MODES:

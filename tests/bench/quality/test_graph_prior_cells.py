@@ -18,7 +18,7 @@ from taskgraph.bench.quality.suites import (
     with_overrides,
 )
 from taskgraph.bench.quality.summary import paired_figure, paired_rows, per_layer_head
-from taskgraph.bench.quality.targets import allocation_targets, few_targets
+from taskgraph.bench.quality.targets import allocation_targets, few_targets, transfer_targets
 from taskgraph.data.planted import PlantedConfig, planted_universe
 from taskgraph.spec import Spec
 
@@ -138,3 +138,30 @@ def test_per_layer_head_oracle_summary_and_report():
     )
     assert "**0.850 ± 0.071**" in text and "| q | v |" in text
     assert "| graph | 0.500 ± 0.100 | 0.400 ± 0.000 |" in text and "| oracle-relearn ceiling | 0.950 ± 0.071 |" in text
+
+
+def adapt_records(router: str, mode: str, shots: int, by_seed: list[float]) -> list[dict]:
+    """Two held-out tasks per seed whose mean test accuracy is ``by_seed[seed]``."""
+    return [
+        {"router": router, "mode": mode, "shots": shots, "seed": seed, "task": task, "test": {"accuracy": acc + d}}
+        for seed, acc in enumerate(by_seed)
+        for task, d in (("a", -0.05), ("b", 0.05))
+    ]
+
+
+def test_transfer_targets_against_mhr_z():
+    adapt = (
+        adapt_records("mhr", "routing", 16, [0.50, 0.52, 0.51])
+        + adapt_records("mhr", "routing", 64, [0.70, 0.72, 0.71])
+        + adapt_records("graph", "zero-shot", 16, [0.50, 0.53, 0.51])  # +0.003 on the mean: ≥ holds
+        + adapt_records("graph", "routing", 16, [0.60, 0.63, 0.61])  # +0.103, the same sign every seed: a win
+        + adapt_records("graph", "routing", 64, [0.70, 0.75, 0.68])  # a tie
+    )
+    zero, r16, r64 = transfer_targets(adapt, [16, 64])
+    assert zero["name"].startswith("graph zero-shot ≥ MHR-z") and zero["met"] is True
+    assert zero["figure"] == pytest.approx(0.0033, abs=1e-3)
+    assert r16["met"] is True and "win" in r16["detail"] and r64["met"] is False
+    worse = [dict(r, test={"accuracy": r["test"]["accuracy"] - 0.02}) for r in adapt if r["mode"] == "zero-shot"]
+    no_zero = [r for r in adapt if r["mode"] != "zero-shot"]
+    assert transfer_targets(no_zero + worse, [16, 64])[0]["met"] is False  # −0.017: the ≥ target is missed
+    assert transfer_targets([r for r in adapt if r["router"] == "graph"], [16, 64])[0]["met"] is None  # no MHR-z
