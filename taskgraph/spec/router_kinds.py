@@ -54,6 +54,9 @@ class GraphRouterParams(BaseModel):
     # a contrastive prior (taskgraph.routing.graph, "Loss terms"): pairs with low R pushed apart in routing
     contrast: float = Field(0.0, ge=0)  # λ_c (0: off)
     contrast_margin: float = Field(0.5, gt=0, le=2)  # m: routing distance beyond which a pair is apart enough
+    # a warm start (taskgraph.routing.graph, "Warm start"): task features start from the declared relations' spectrum
+    warm_start: Literal["none", "relations"] = "none"
+    warm_start_noise: float = Field(0.1, ge=0)  # σ: standard normal noise added to the spectral features
 
 
 ROUTERS.declare("shared", "taskgraph.routing.shared:SharedRouter")
