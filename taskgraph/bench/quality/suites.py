@@ -69,6 +69,7 @@ ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "graph-strong": ("graph", {"smoothness": 3.0}),
     "graph-contrast": ("graph", {"contrast": 1.0, "contrast_margin": 1.0}),
     "graph-warm": ("graph", {"warm_start": "relations"}),  # needs declared relations: planted-few
+    "graph-warm-contrast": ("graph", {"warm_start": "relations", "contrast": 1.0, "contrast_margin": 1.0}),
 }
 QUALITY_CHOICES = QUALITY_ROUTERS + tuple(ROUTER_VARIANTS)  # what --routers accepts
 ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 1e-2}  # the router group's rate per kind
