@@ -43,8 +43,8 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    (issue 15's probe: joint training finds adapters that are not the planted skills). The hinge pushes pairs with
    low R apart until their routing differs by m (‖Δw‖² ∈ [0, 2] per head); with declared relations that makes the
    declared factorisation the optimum of the routing terms. Not the default: on planted-few at N = 64 with every
-   relation declared (λ_c 1, m 1, 6 seeds) allocation precision +0.074 [+0.034, +0.115] (a win), test accuracy
-   +0.048 [−0.022, +0.118] (a tie; docs/graph-prior.md). On a toy (4 tasks routing alike at the start, two declared groups, the routing terms alone,
+   relation declared (λ_c 1, m 1, 6 seeds, rate chosen per router) allocation precision +0.126 [+0.111, +0.142]
+   (a win), test accuracy −0.021 [−0.069, +0.026] (a tie; docs/graph-prior.md §4). On a toy (4 tasks routing alike at the start, two declared groups, the routing terms alone,
    tests/routing/test_contrast_prior.py) the centred cosine already separates the groups with smoothness alone
    (between-group ‖Δw‖² 1.26–1.34); the contrast adds nothing reliable at m = 0.5 (1.16–1.87) and reaches m = 1.8,
    at the price of splitting related pairs too (within 0.67–1.15) unless smoothness is raised with it.
@@ -70,7 +70,9 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    dimensions, mean row norm √d, plus σ·N(0, 1) (σ = ``warm_start_noise``). Tasks with the same declared
    neighbours then start with nearly the same features, so the GNN and the read-out route them alike from step 0
    — the declared factorisation as an initialisation rather than a loss term. Only the start changes; the
-   features train as before. Needs declared relations (an error names the fix otherwise).
+   features train as before. Needs declared relations (an error names the fix otherwise). Not the default: on
+   planted-few at N = 64 (6 seeds, rate chosen per router) allocation +0.096 [+0.072, +0.121] (a win), accuracy
+   +0.005 [−0.019, +0.029] (a tie; docs/graph-prior.md §4).
 
 Cost per training step: the GNN over all T tasks, once. While all pairs are candidates (T ≤ 64)
 every task is read out and the regularizer sees all of them; beyond that, only the batch's tasks
