@@ -45,10 +45,11 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    declared factorisation the optimum of the routing terms. Not the default: on planted-few at N = 64 with every
    relation declared (λ_c 1, m 1, 6 seeds, rate chosen per router) allocation precision +0.126 [+0.111, +0.142]
    (a win), test accuracy −0.021 [−0.069, +0.026] (a tie; docs/graph-prior.md §4); with none declared it loses
-   (planted, 6 seeds: accuracy −0.107 [−0.200, −0.015], allocation −0.048). On a toy (4 tasks routing alike at the start, two declared groups, the routing terms alone,
-   tests/routing/test_contrast_prior.py) the centred cosine already separates the groups with smoothness alone
-   (between-group ‖Δw‖² 1.26–1.34); the contrast adds nothing reliable at m = 0.5 (1.16–1.87) and reaches m = 1.8,
-   at the price of splitting related pairs too (within 0.67–1.15) unless smoothness is raised with it.
+   (planted, 6 seeds: accuracy −0.107 [−0.200, −0.015], allocation −0.048). On a toy (4 tasks routing alike at
+   the start, two declared groups, the routing terms alone, tests/routing/test_contrast_prior.py) the centred
+   cosine already separates the groups with smoothness alone (between-group ‖Δw‖² 1.26–1.34); the contrast adds
+   nothing reliable at m = 0.5 (1.16–1.87) and reaches m = 1.8, at the price of splitting related pairs too
+   (within 0.67–1.15) unless smoothness is raised with it.
 
 6. Relation estimate (``router.relation_estimate``; ours): every ``estimate_every`` (N) training steps a
    per-task signal ``s_t`` gives each candidate pair a target ``C_ij = (1 + cos(s_i − s̄, s_j − s̄)) / 2`` and

@@ -133,8 +133,8 @@ PLANTED_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots
 REAL_BUDGET = Budget(
     steps=200, batch_size=16, lrs=(1e-3, 3e-3, 1e-2), shots=(16, 64), adapt_steps=30, max_length=48, train_examples=2000
 )
-# 120 steps of 16 (about 400 examples a task) at the two rates text-gen used (bench quality --suite real-gen); rank classification of ~1,100 val and
-# ~1,100 test rows per cell dominates the time, so the grid stays at two rates.
+# bench quality --suite real-gen: 120 steps of 16 (about 400 examples a task) at the two rates text-gen used; rank
+# classification of ~1,100 val and ~1,100 test rows per cell dominates the time, so the grid stays at two rates.
 REAL_GEN_BUDGET = Budget(
     steps=120, batch_size=16, lrs=(3e-3, 1e-2), shots=(16,), adapt_steps=1, max_length=48, train_examples=2000
 )
