@@ -252,6 +252,7 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         PLANTED_BUDGET,
         QUALITY_ROUTERS,
         REAL_BUDGET,
+        REAL_FEW_BUDGET,
         REAL_GEN_BUDGET,
         ROUTER_VARIANTS,
         UNIVERSE_KEYS,
@@ -270,13 +271,15 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         description="Every (router, lr, seed) is a resumable cell under OUT; finished cells are skipped on a "
         f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; planted-few "
         f"the same with at most {FEW_BUDGET.train_examples} training examples per task; real "
-        f"{budget(REAL_BUDGET)}; real-gen {budget(REAL_GEN_BUDGET)} (no adaptation).",
+        f"{budget(REAL_BUDGET)}; real-few the same with at most {REAL_FEW_BUDGET.train_examples} rows per task; "
+        f"real-gen {budget(REAL_GEN_BUDGET)} (no adaptation).",
     )
     p.add_argument(
         "--suite",
-        choices=["planted", "planted-few", "real", "real-gen", "all"],
+        choices=["planted", "planted-few", "real", "real-few", "real-gen", "all"],
         default="planted",
         help="default: planted; planted-few: 40 tasks, few examples each, every pair's relation declared; "
+        "real-few: the real tasks with few rows each, every pair's relation declared (1 within a family); "
         "real-gen: the real tasks as text-to-text with choices (configs/real-gen.yaml), beside the same tasks "
         "with heads; all: planted and real",
     )
@@ -301,8 +304,8 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--train-examples",
         type=positive_int,
         default=None,
-        help="at most this many training examples per task (default: real 2000, planted-few "
-        f"{FEW_BUDGET.train_examples}, planted all)",
+        help="at most this many training examples per task (default: real 2000, real-few "
+        f"{REAL_FEW_BUDGET.train_examples}, planted-few {FEW_BUDGET.train_examples}, planted all)",
     )
     p.add_argument("--mhr-heads", type=positive_int, default=None, help="heads of the mhr router (default: 4)")
     p.add_argument(
@@ -314,7 +317,7 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         "--held-out",
         type=_names,
         default=None,
-        help="real suite: comma-separated held-out tasks (default: the last task of the first two of "
+        help="real and real-few suites: comma-separated held-out tasks (default: the last task of the first two of "
         "sentiment, topic, authorship that have two tasks or more)",
     )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")

@@ -49,6 +49,7 @@ from taskgraph.bench.quality.suites import (
     QUALITY_CHOICES,
     QUALITY_ROUTERS,
     REAL_BUDGET,
+    REAL_FEW_BUDGET,
     REAL_GEN_BUDGET,
     ROUTER_LR,
     SUITES,
@@ -59,6 +60,7 @@ from taskgraph.bench.quality.suites import (
     Suite,
     planted_few_suite,
     planted_suite,
+    real_few_suite,
     real_suite,
     router_kind,
     with_overrides,
@@ -86,6 +88,7 @@ SUITE_THREADS: dict[str, int | None] = {
     "planted": 1,
     "planted-few": 1,
     "real": None,
+    "real-few": None,
     "real-gen": None,
 }  # None: every usable CPU
 PAIRED_MODES = (
@@ -102,7 +105,7 @@ class QualitySettings:
     """What ``taskgraph bench quality`` runs (None: the suite's default, see :mod:`~taskgraph.bench.quality.suites`).
 
     Args:
-        suites: some of ``("planted", "planted-few", "real", "real-gen")`` (``real-gen`` also runs its heads twin,
+        suites: some of :data:`~taskgraph.bench.quality.suites.SUITES` (``real-gen`` also runs its heads twin,
             :mod:`~taskgraph.bench.quality.real_gen`).
         out: the output folder (``OUT/<suite>/...``).
         seeds: seeds per router (≥ 1; ≥ 3 for the targets' statistics).
@@ -165,9 +168,12 @@ class QualitySettings:
             raise QualityError("bench quality: " + "; ".join(problems))
 
     def budget(self, suite: str) -> Budget:
-        base = {"planted": PLANTED_BUDGET, "planted-few": FEW_BUDGET, "real-gen": REAL_GEN_BUDGET}.get(
-            suite, REAL_BUDGET
-        )
+        base = {
+            "planted": PLANTED_BUDGET,
+            "planted-few": FEW_BUDGET,
+            "real-few": REAL_FEW_BUDGET,
+            "real-gen": REAL_GEN_BUDGET,
+        }.get(suite, REAL_BUDGET)
         if self.tiny:
             base = TINY_BUDGET if suite != "planted-few" else with_overrides(TINY_BUDGET, train_examples=16)
         return with_overrides(
@@ -204,6 +210,8 @@ class QualitySettings:
             return planted_few_suite(self.budget(name), universe or None)
         if name == "real-gen":
             return real_gen_suite(self.budget(name), self.config)
+        if name == "real-few":
+            return real_few_suite(self.budget(name), self.config, self.held_out)
         return real_suite(self.budget(name), self.config, self.held_out)
 
 
@@ -418,7 +426,7 @@ def summarise(
     ceiling = oracle_summary(oracle or [])
     if suite.name == "planted":
         targets = planted_targets(rows, adapt, shots, ceiling) + transfer_targets(adapt, shots)
-    elif suite.name == "planted-few":
+    elif suite.name in ("planted-few", "real-few"):
         targets = few_targets(rows) + transfer_targets(adapt, shots)
     else:
         targets = real_targets(rows)

@@ -12,6 +12,10 @@ splits with the same budget; only the router, the learning rate and the seed cha
   two tasks share a planted skill, 0 where they do not — in every cell's spec. Only the graph router reads
   declared relations; Poly, MHR, shared and private cannot use them. (Declared pairs are left out of relation
   AUROC, so with all of them declared no AUROC is scored.)
+* ``real-few`` — the real suite with few examples per task and the families declared (issue 15's first regime on
+  real text): at most :data:`REAL_FEW_TRAIN_EXAMPLES` training rows per seen task (``--train-examples``; validation
+  and test stay whole) and every seen pair declared — weight 1 within a family, 0 across — in every cell's spec;
+  the held-out tasks are members of seen families (compositional transfer: zero-shot from the family, few-shot).
 * ``real`` — ``configs/real-text.yaml`` (MiniLM-L6 and catalog text tasks with a ``family``), with
   two tasks held out unless ``held_out`` names them: the last task (in the file) of each of the first
   two of :data:`HELD_OUT_FAMILIES` that have at least two tasks, so a task of its family stays seen
@@ -47,7 +51,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,7 +63,7 @@ from taskgraph.errors import TaskgraphError, validation_problems
 from taskgraph.registry import ROUTERS
 from taskgraph.spec.models import RENAMED_ADAPTER_KEY
 
-SUITES = ("planted", "planted-few", "real", "real-gen")  # real-gen: taskgraph.bench.quality.real_gen
+SUITES = ("planted", "planted-few", "real", "real-few", "real-gen")  # real-gen: taskgraph.bench.quality.real_gen
 QUALITY_ROUTERS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
 # A variant: (kind, its fixed router keys). Measured on and off beside the kind's own row.
 ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -133,6 +137,9 @@ PLANTED_BUDGET = Budget(steps=1500, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots
 REAL_BUDGET = Budget(
     steps=200, batch_size=16, lrs=(1e-3, 3e-3, 1e-2), shots=(16, 64), adapt_steps=30, max_length=48, train_examples=2000
 )
+# Few rows per task (real-few): the real budget, at most 128 training rows per task (the issue's range is 64-256).
+REAL_FEW_TRAIN_EXAMPLES = 128
+REAL_FEW_BUDGET = replace(REAL_BUDGET, train_examples=REAL_FEW_TRAIN_EXAMPLES)
 # bench quality --suite real-gen: 120 steps of 16 (about 400 examples a task) at the two rates text-gen used; rank
 # classification of ~1,100 val and ~1,100 test rows per cell dominates the time, so the grid stays at two rates.
 REAL_GEN_BUDGET = Budget(
@@ -347,21 +354,23 @@ def planted_few_suite(budget: Budget = FEW_BUDGET, universe: Mapping[str, Any] |
     base = planted_suite(budget, options)
     world = planted_universe(PlantedConfig(**{k: v for k, v in options.items() if k in PlantedConfig.model_fields}))
     row = {t["name"]: t["data"]["task"] for t in base.base["tasks"]}
-    names = list(row)
-    declared = tuple(
-        (a, b, 1.0 if set(world.skills_of(row[a])) & set(world.skills_of(row[b])) else 0.0)
-        for i, a in enumerate(names)
-        for b in names[i + 1 :]
+    declared = declare_every_pair(
+        list(row), lambda a, b: bool(set(world.skills_of(row[a])) & set(world.skills_of(row[b])))
     )
     related = sum(1 for *_, w in declared if w > 0)
     cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
     notes = (
         *base.notes,
-        f"few examples: {cap} training examples per seen task ({len(names)} seen tasks)",
+        f"few examples: {cap} training examples per seen task ({len(row)} seen tasks)",
         f"declared in every cell: all {len(declared)} seen pairs, {related} sharing a planted skill at 1.0, the "
         "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)",
     )
     return replace(base, name="planted-few", notes=notes, declared=declared)
+
+
+def declare_every_pair(names: Sequence[str], related: Callable[[str, str], bool]) -> tuple[tuple[str, str, float], ...]:
+    """Every unordered pair of ``names`` as a declared relation: weight 1.0 where ``related(a, b)``, else 0.0."""
+    return tuple((a, b, 1.0 if related(a, b) else 0.0) for i, a in enumerate(names) for b in names[i + 1 :])
 
 
 # ----------------------------------------------------------------------------- real
@@ -460,6 +469,28 @@ def real_suite(
     )
     seen_families = {str(t["name"]): str(families[t["name"]]) for t in seen if families[t["name"]]}
     return Suite("real", base, path.parent.resolve(), tuple(out), seen_families, budget, notes)
+
+
+def real_few_suite(
+    budget: Budget = REAL_FEW_BUDGET,
+    config: str | os.PathLike[str] | None = None,
+    held_out: Sequence[str] | None = None,
+) -> Suite:
+    """``real-few``: :func:`real_suite` with at most ``budget.train_examples`` rows per seen task and every seen pair
+    declared (1 within a family, 0 across); see the module docstring."""
+    base = real_suite(budget, config, held_out)
+    family = base.families
+    declared = declare_every_pair(base.seen_tasks, lambda a, b: a in family and family.get(a) == family.get(b))
+    related = sum(1 for *_, w in declared if w > 0)
+    cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
+    notes = (
+        base.notes[0],
+        f"few rows: {cap} training rows per seen task ({len(base.seen_tasks)} seen tasks; validation and test whole)",
+        f"declared in every cell: all {len(declared)} seen pairs, {related} within a family at 1.0, the others at "
+        "0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only, so none is scored)",
+        base.notes[2],
+    )
+    return replace(base, name="real-few", notes=notes, declared=declared)
 
 
 def with_overrides(budget: Budget, **changes: Any) -> Budget:

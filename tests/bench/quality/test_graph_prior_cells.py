@@ -13,7 +13,9 @@ from taskgraph.bench.quality.suites import (
     TINY_BUDGET,
     TINY_UNIVERSE,
     cell_spec,
+    REAL_FEW_BUDGET,
     planted_few_suite,
+    real_few_suite,
     router_kind,
     with_overrides,
 )
@@ -39,6 +41,34 @@ def test_planted_few_declares_every_seen_pair_by_shared_skills_in_every_cell():
         assert spec["relations"]["declared"] == [list(d) for d in suite.declared]
         assert spec["training"]["train_examples"] == 16
         Spec.model_validate(spec)  # a valid spec for every router
+
+
+def test_real_few_declares_the_families_and_holds_out_family_members(tmp_path):
+    config = tmp_path / "real.yaml"
+    config.write_text(
+        "name: r\nmodel: {path: m}\ntasks:\n"
+        + "".join(
+            f"  - {{name: {n}, num_labels: 2, family: {f}, data: {{source: jsonl, path: {n}.jsonl}}}}\n"
+            for n, f in [
+                ("s1", "sentiment"),
+                ("s2", "sentiment"),
+                ("s3", "sentiment"),
+                ("t1", "topic"),
+                ("a1", "authorship"),
+                ("a2", "authorship"),
+            ]
+        )
+    )
+    suite = real_few_suite(REAL_FEW_BUDGET, config)
+    assert suite.name == "real-few" and suite.budget.train_examples == 128
+    assert [t.name for t in suite.held_out] == ["s3", "a2"]  # a member of each of two seen families
+    assert suite.held_out[0].relate == {"s1": 1.0, "s2": 1.0} and suite.held_out[1].relate == {"a1": 1.0}
+    assert suite.seen_tasks == ["s1", "s2", "t1", "a1"]
+    assert [(a, b) for a, b, _ in suite.declared] == list(combinations(suite.seen_tasks, 2))
+    assert {(a, b) for a, b, w in suite.declared if w == 1.0} == {("s1", "s2")}  # within a family only
+    spec = suite.cell_spec("graph-warm", 3e-3, 2)
+    assert spec["relations"]["declared"] == [list(d) for d in suite.declared]
+    assert spec["training"]["train_examples"] == 128
 
 
 def test_a_variant_cell_is_its_kinds_cell_with_its_keys():
