@@ -10,10 +10,10 @@ import pytest
 from taskgraph.bench.quality.oracle import oracle_summary
 from taskgraph.bench.quality.report import allocation_table, oracle_lines
 from taskgraph.bench.quality.suites import (
+    REAL_FEW_BUDGET,
     TINY_BUDGET,
     TINY_UNIVERSE,
     cell_spec,
-    REAL_FEW_BUDGET,
     planted_few_suite,
     real_few_suite,
     router_kind,
