@@ -30,26 +30,9 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    budget is set, else 0: without a budget every gate stays open — see ``__init__``; exactly 0
    or 1), backward the gradient of g; inference and fold use the same rule, so a closed layer is
    exactly the base layer. The gate MLP's output bias starts at ``τ·logit(gate_init)``: all open.
-5. Loss terms (:meth:`GraphRouter.regularizer`), each weight a spec field: relations
-   ``λ_R (mean R − ρ)² + λ_p Σ_declared (R − R⁰)²``; compute budget ``λ_g (mean g − ρ_g)²``;
-   smoothness ``λ_s · mean_(i,j)∈E R_ij · mean_(l,h) ‖w_ilh − w_jlh‖²`` (means, not sums, so one
-   λ_s fits any T, L, H). Its gradient on R_ij is ``∝ λ_s d_ij`` against the density term's
-   ``∝ 2λ_R (ρ − mean R)``: R_ij rises iff ``d_ij < 2(λ_R/λ_s)(ρ − mean R)`` — pairs that route
-   alike gain weight, the others lose it; that is how R learns relations with none declared
-   (planted, 6 seeds: relation AUROC 1.00 in 4, 0.93, 0.59; mean within-group R above between in all 6).
-   Contrast (``router.contrast`` λ_c, margin m = ``contrast_margin``; off by default, ours):
-   ``λ_c · mean_(i,j)∈E (1 − R_ij) · mean_(l,h) max(0, m − ‖w_ilh − w_jlh‖²)``. Smoothness only pulls related
-   tasks together, so nothing keeps unrelated ones from sharing every skill, and the task loss does not care
-   (issue 15's probe: joint training finds adapters that are not the planted skills). The hinge pushes pairs with
-   low R apart until their routing differs by m (‖Δw‖² ∈ [0, 2] per head); with declared relations that makes the
-   declared factorisation the optimum of the routing terms. Not the default: on planted-few at N = 64 with every
-   relation declared (λ_c 1, m 1, 6 seeds, rate chosen per router) allocation precision +0.126 [+0.111, +0.142]
-   (a win), test accuracy −0.021 [−0.069, +0.026] (a tie; docs/graph-prior.md §4); with none declared it loses
-   (planted, 6 seeds: accuracy −0.107 [−0.200, −0.015], allocation −0.048). On a toy (4 tasks routing alike at
-   the start, two declared groups, the routing terms alone, tests/routing/test_contrast_prior.py) the centred
-   cosine already separates the groups with smoothness alone (between-group ‖Δw‖² 1.26–1.34); the contrast adds
-   nothing reliable at m = 0.5 (1.16–1.87) and reaches m = 1.8, at the price of splitting related pairs too
-   (within 0.67–1.15) unless smoothness is raised with it.
+5. Loss terms (:meth:`GraphRouter.regularizer`) and the warm start of the task features: the priors, math and
+   measurements in :mod:`taskgraph.routing.graph_priors` — relation density and declared pairs, compute budget,
+   smoothness (how R learns relations with none declared), contrast, and ``warm_start: relations``.
 
 6. Relation estimate (``router.relation_estimate``; ours): every ``estimate_every`` (N) training steps a
    per-task signal ``s_t`` gives each candidate pair a target ``C_ij = (1 + cos(s_i − s̄, s_j − s̄)) / 2`` and
@@ -65,16 +48,6 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    with declared relations and on real text. Also lost (few examples per task, every pair declared, 3 seeds): the
    graph router ties or trails poly / mhr / shared at 32, 64 and 128 examples; smoothness 3.0 instead of 0.1 beats
    the default at 64 (+0.064 [+0.037, +0.091]) but not at 32 or 128.
-
-7. Warm start (``router.warm_start: relations``; ours; default ``none``): the task node features start as
-   :func:`spectral_task_init` of the declared relations (:func:`declared_matrix`: declared weights, 0.5 elsewhere)
-   instead of ``randn``: the top eigenvectors of ``D^-½ W D^-½``, scaled by √eigenvalue, centred, rotated into d
-   dimensions, mean row norm √d, plus σ·N(0, 1) (σ = ``warm_start_noise``). Tasks with the same declared
-   neighbours then start with nearly the same features, so the GNN and the read-out route them alike from step 0
-   — the declared factorisation as an initialisation rather than a loss term. Only the start changes; the
-   features train as before. Needs declared relations (an error names the fix otherwise). Not the default: on
-   planted-few at N = 64 (6 seeds, rate chosen per router) allocation +0.096 [+0.072, +0.121] (a win), accuracy
-   +0.005 [−0.019, +0.029] (a tie; docs/graph-prior.md §4).
 
 Cost per training step: the GNN over all T tasks, once. While all pairs are candidates (T ≤ 64)
 every task is read out and the regularizer sees all of them; beyond that, only the batch's tasks
@@ -103,6 +76,13 @@ from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, TASK_RELATES_TASK
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features, mean_adjacency
+from taskgraph.routing.graph_priors import (
+    budget_penalty,
+    contrast_penalty,
+    declared_matrix,
+    smoothness_penalty,
+    spectral_task_init,
+)
 from taskgraph.routing.relations import RelationMatrix
 from taskgraph.spec.router_kinds import GraphRouterParams
 
@@ -135,51 +115,6 @@ def straight_through_gate(soft: Tensor, threshold: float) -> Tensor:
     """Forward ``1[g ≥ θ]`` exactly (0.0 or 1.0), backward the gradient of ``g``."""
     hard = (soft >= threshold).to(soft.dtype)
     return hard + (soft - soft.detach())  # the bracket is exactly 0 in the forward pass
-
-
-def budget_penalty(soft: Tensor, target: float, strength: float) -> Tensor:
-    """``λ_g · (mean(g) − ρ_g)²`` over the soft gates ``[T, L]``."""
-    return strength * (soft.mean() - target) ** 2
-
-
-def smoothness_penalty(weights: Tensor, index: Tensor, r: Tensor, strength: float) -> Tensor:
-    """``λ_s · mean_e R_e · mean_(l,h) ‖w_i − w_j‖²``: weights ``[T, L, H, K]``, index ``[2, E]``, r ``[E]``."""
-    if r.numel() == 0:
-        return weights.new_zeros(())
-    diff = weights.index_select(0, index[0]) - weights.index_select(0, index[1])  # [E, L, H, K]
-    dist = diff.pow(2).sum(-1).mean(dim=(1, 2))  # [E]
-    return strength * (r * dist).mean()
-
-
-def contrast_penalty(weights: Tensor, index: Tensor, r: Tensor, strength: float, margin: float) -> Tensor:
-    """``λ_c · mean_e (1 − R_e) · mean_(l,h) max(0, m − ‖w_i − w_j‖²)``: weights ``[T, L, H, K]``, index ``[2, E]``."""
-    if r.numel() == 0:
-        return weights.new_zeros(())
-    diff = weights.index_select(0, index[0]) - weights.index_select(0, index[1])  # [E, L, H, K]
-    short = F.relu(margin - diff.pow(2).sum(-1)).mean(dim=(1, 2))  # [E] how far each pair is from apart enough
-    return strength * ((1 - r) * short).mean()
-
-
-def spectral_task_init(weights: Tensor, dim: int, noise: float, generator: torch.Generator | None = None) -> Tensor:
-    """Task node features ``[T, dim]`` from a relation matrix ``[T, T]`` (symmetric, diagonal ignored).
-
-    The rows of ``U_m Λ_m^½`` — the top-m eigenvectors of the normalised matrix ``D^-½ W D^-½`` (m = min(dim, T))
-    scaled by their eigenvalues' square roots (negative ones dropped), centred over the tasks — rotated into
-    ``dim`` by a random orthonormal map and scaled so the mean row norm is ``√dim`` (the norm of a ``randn`` row),
-    plus ``noise`` × standard normal: tasks with the same related neighbours start with nearly the same features.
-    """
-    t = weights.shape[0]
-    w = weights.clone().fill_diagonal_(0).clamp_min(0)  # [T, T]
-    inv = w.sum(1).clamp_min(1e-12).rsqrt()  # [T]
-    values, vectors = torch.linalg.eigh(inv[:, None] * w * inv[None, :])  # ascending: [T], [T, T]
-    m = min(dim, t)
-    x = vectors[:, -m:] * values[-m:].clamp_min(0).sqrt()  # [T, m]
-    x = x - x.mean(0, keepdim=True)  # [T, m]
-    rotate, _ = torch.linalg.qr(torch.randn(dim, m, generator=generator, dtype=x.dtype))  # [dim, m] orthonormal
-    x = x @ rotate.T  # [T, dim]
-    scale = x.norm(dim=1).mean()
-    x = x * (math.sqrt(dim) / scale) if scale > 1e-8 else x
-    return x + noise * torch.randn(t, dim, generator=generator, dtype=x.dtype)  # [T, dim]
 
 
 @dataclass
@@ -548,20 +483,6 @@ class GraphRouter(Router):
             f"budget={p.budget:g}@{p.budget_target:g}"
             + (f", relation_estimate={p.relation_estimate}/{p.estimate_every}" if p.relation_estimate != "none" else "")
         )
-
-
-def declared_matrix(trained: int, declared: Sequence[tuple[int, int, float]]) -> Tensor:
-    """``[T, T]``: the declared weight of each pair among the trained tasks, 0.5 (R's neutral start) elsewhere."""
-    pairs = [(a, b, w) for a, b, w in declared if a < trained and b < trained and a != b]
-    if not pairs:
-        raise ModelError(
-            "router.warm_start: relations starts the task features from relations.declared, but no pair of trained "
-            "tasks is declared; declare relations (relations.declared: [[a, b, weight], ...]) or use warm_start: none"
-        )
-    out = torch.full((trained, trained), 0.5)  # [T, T]
-    for a, b, w in pairs:
-        out[a, b] = out[b, a] = float(w)
-    return out.fill_diagonal_(0)
 
 
 def _params(spec: RouterSpec) -> GraphRouterParams:

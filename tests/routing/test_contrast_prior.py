@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from torch.testing import assert_close
 
 from taskgraph.routing import GraphRouter, GraphRouterParams
-from taskgraph.routing.graph import contrast_penalty, smoothness_penalty
+from taskgraph.routing.graph_priors import contrast_penalty, smoothness_penalty
 from taskgraph.spec.models import RelationsSpec, RouterSpec
 
 GROUPS = ("a", "b", "c", "d")  # a, b related; c, d related; a / b unrelated to c / d

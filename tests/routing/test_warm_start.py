@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from taskgraph.errors import ModelError
 from taskgraph.routing import GraphRouter
-from taskgraph.routing.graph import declared_matrix, spectral_task_init
+from taskgraph.routing.graph_priors import declared_matrix, spectral_task_init
 from taskgraph.spec.models import RelationsSpec, RouterSpec
 
 TASKS = ("a", "b", "c", "d", "e", "f")  # a, b, c related; d, e, f related; none across
