@@ -32,7 +32,7 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    exactly the base layer. The gate MLP's output bias starts at ``τ·logit(gate_init)``: all open.
 5. Loss terms (:meth:`GraphRouter.regularizer`) and the warm start of the task features: the priors, math and
    measurements in :mod:`taskgraph.routing.graph_priors` — relation density and declared pairs, compute budget,
-   smoothness (how R learns relations with none declared), contrast, and ``warm_start: relations``.
+   smoothness (how R learns relations with none declared), contrast, sparsity and ``warm_start: relations``.
 
 6. Relation estimate (``router.relation_estimate``; ours): every ``estimate_every`` (N) training steps a
    per-task signal ``s_t`` gives each candidate pair a target ``C_ij = (1 + cos(s_i − s̄, s_j − s̄)) / 2`` and
@@ -80,6 +80,7 @@ from taskgraph.routing.graph_priors import (
     budget_penalty,
     contrast_penalty,
     declared_matrix,
+    entropy_penalty,
     smoothness_penalty,
     spectral_task_init,
 )
@@ -411,7 +412,7 @@ class GraphRouter(Router):
         )
 
     def regularizer(self) -> Tensor:
-        """Relations + compute budget + smoothness + contrast, on the last training forward's state (else a fresh one)."""
+        """Relations + compute budget + smoothness + contrast + sparsity, on the last training forward's state (else a fresh one)."""
         state, self._state = (self._state or self.encode()), None
         p = self.params
         loss = self.relations.regularizer(
@@ -425,6 +426,8 @@ class GraphRouter(Router):
             loss = loss + contrast_penalty(
                 state.weights, state.relation_index, state.relation_weight, p.contrast, p.contrast_margin
             )
+        if p.sparsity > 0:
+            loss = loss + entropy_penalty(state.weights, p.sparsity)
         return loss
 
     # ---- relations and zero-shot ------------------------------------------------------------

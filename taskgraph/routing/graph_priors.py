@@ -28,6 +28,12 @@ cosine already separates the groups with smoothness alone (between-group ‖Δw�
 nothing reliable at m = 0.5 (1.16–1.87) and reaches m = 1.8, at the price of splitting related pairs too
 (within 0.67–1.15) unless smoothness is raised with it.
 
+Sparsity (``router.sparsity`` λ_H; off by default, ours): ``λ_H · mean_(t,l,h) H(w_tlh) / ln K``, the routing
+entropy normalised to [0, 1] (0: one skill per head, 1: uniform). Issue 15's probe measured sharper routing alone not
+to help allocation (an entropy penalty on Poly: 0.538, a tie; temperature 0.25: worse); here it is meant only beside
+a prior that says *which* skills a task should share (declared relations with smoothness, the contrast or the warm
+start), so that committing to few skills commits to the declared factorisation.
+
 Warm start (``router.warm_start: relations``; ours; default ``none``): the task node features start as
 :func:`spectral_task_init` of the declared relations (:func:`declared_matrix`: declared weights, 0.5 elsewhere)
 instead of ``randn``: the top eigenvectors of ``D^-½ W D^-½``, scaled by √eigenvalue, centred, rotated into d
@@ -72,6 +78,15 @@ def contrast_penalty(weights: Tensor, index: Tensor, r: Tensor, strength: float,
     diff = weights.index_select(0, index[0]) - weights.index_select(0, index[1])  # [E, L, H, K]
     short = F.relu(margin - diff.pow(2).sum(-1)).mean(dim=(1, 2))  # [E] how far each pair is from apart enough
     return strength * ((1 - r) * short).mean()
+
+
+def entropy_penalty(weights: Tensor, strength: float) -> Tensor:
+    """``λ_H · mean_(t,l,h) H(w_tlh) / ln K`` over routing weights ``[T, L, H, K]`` (0 when K = 1)."""
+    k = weights.shape[-1]
+    if k < 2:
+        return weights.new_zeros(())
+    entropy = -(weights * weights.clamp_min(1e-12).log()).sum(-1)  # [T, L, H]
+    return strength * entropy.mean() / math.log(k)
 
 
 def spectral_task_init(weights: Tensor, dim: int, noise: float, generator: torch.Generator | None = None) -> Tensor:

@@ -51,10 +51,12 @@ class GraphRouterParams(BaseModel):
     relation_estimate: Literal["none", "routing", "gradient"] = "none"
     estimate_every: int = Field(50, ge=1)  # N: training steps between estimates
     estimate_weight: float = Field(1.0, ge=0)  # λ_e: pull of R towards the estimate
-    # a contrastive prior (taskgraph.routing.graph, "Loss terms"): pairs with low R pushed apart in routing
+    # a contrastive prior (taskgraph.routing.graph_priors, "Contrast"): pairs with low R pushed apart in routing
     contrast: float = Field(0.0, ge=0)  # λ_c (0: off)
     contrast_margin: float = Field(0.5, gt=0, le=2)  # m: routing distance beyond which a pair is apart enough
-    # a warm start (taskgraph.routing.graph, "Warm start"): task features start from the declared relations' spectrum
+    # routing sparsity (taskgraph.routing.graph_priors, "Sparsity"): normalised routing entropy, beside a prior
+    sparsity: float = Field(0.0, ge=0)  # λ_H (0: off)
+    # a warm start (taskgraph.routing.graph_priors, "Warm start"): task features start from the declared relations' spectrum
     warm_start: Literal["none", "relations"] = "none"
     warm_start_noise: float = Field(0.1, ge=0)  # σ: standard normal noise added to the spectral features
 

@@ -74,6 +74,10 @@ ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "graph-contrast": ("graph", {"contrast": 1.0, "contrast_margin": 1.0}),
     "graph-warm": ("graph", {"warm_start": "relations"}),  # needs declared relations: planted-few
     "graph-warm-contrast": ("graph", {"warm_start": "relations", "contrast": 1.0, "contrast_margin": 1.0}),
+    # routing sparsity only beside a prior (issue 15): with the declared smoothness, the warm start, the contrast
+    "graph-sparse": ("graph", {"sparsity": 0.1}),
+    "graph-warm-sparse": ("graph", {"warm_start": "relations", "sparsity": 0.1}),
+    "graph-contrast-sparse": ("graph", {"contrast": 1.0, "contrast_margin": 1.0, "sparsity": 0.1}),
 }
 QUALITY_CHOICES = QUALITY_ROUTERS + tuple(ROUTER_VARIANTS)  # what --routers accepts
 ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 1e-2}  # the router group's rate per kind
