@@ -40,7 +40,12 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    tasks do, not only from the smoothness pull. ``routing``: ``s_t`` = the router's own weights ``w_t``
    flattened; ``gradient``: ``s_t`` = the running sum of ``∂loss/∂w_t`` (centred over the K skills of each
    (layer, head)) over every training step so far — the direction in which task t's own loss pushes its
-   routing, which is what Poly's logits integrate (Poly's routing cosine recovers relations well: AUROC 0.77).
+   routing, which is what Poly's logits integrate (Poly's routing cosine recovers relations well: AUROC 0.77);
+   ``update``: ``s_t`` = the running sum, over every N-th step, of task t's share of the gradient on the shared
+   adapters ``∂(Σ_(b ∈ t) ℓ_b / B)/∂θ_adapters`` (count-sketched to 4,096 buckets) — task t's own adapter update
+   (the model-based similarity of Ostapenko et al. 2024), whose cosine is the first-order lookahead of Fifty et al.
+   2021 (a step on task i changes task j's loss by ``−η g_i·g_j``); the trainer computes it
+   (:func:`taskgraph.train.step.task_updates`), one extra backward per task of the batch on those steps.
    Default ``none``. Measured (planted, none declared, 6 seeds, docs/graph-prior.md): ``routing`` lifts learned-R
    AUROC 0.549 → 0.671 (paired +0.122 [+0.013, +0.232]) but stays at the router's own routing cosine (0.70), short
    of Poly / MHR's (0.78 / 0.83); ``gradient`` +0.058 (a tie); accuracy and allocation tie, both lower on the mean.
@@ -85,7 +90,7 @@ from taskgraph.routing.graph_priors import (
     smoothness_penalty,
     spectral_task_init,
 )
-from taskgraph.routing.relations import RelationMatrix
+from taskgraph.routing.relations import RelationMatrix, count_sketch
 from taskgraph.spec.router_kinds import GraphRouterParams
 
 if TYPE_CHECKING:
@@ -94,6 +99,7 @@ if TYPE_CHECKING:
 DESCRIPTION_DIM = 256  # buckets of the hashed description features
 COSINE_SCALE = 5.0  # s: routing logits lie in [−s/τ, s/τ]
 DENSE_STRUCTURE_LIMIT = 1 << 22  # the structure's mean adjacency is held dense up to (L·K)² entries (16 MiB)
+UPDATE_SKETCH_DIM = 4096  # relation_estimate: update — buckets of the count sketch of a task's adapter update
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -239,10 +245,11 @@ class GraphRouter(Router):
             embeddings=self.task_features().detach() if trained > params.dense_limit else None,
             track_targets=params.relation_estimate != "none",
         )
+        signal_dim = {"gradient": num_layers * heads * skills, "update": UPDATE_SKETCH_DIM}
         self.register_buffer(
             "task_signal",
-            torch.zeros(trained, num_layers * heads * skills)  # [T, L·H·K]
-            if params.relation_estimate == "gradient"
+            torch.zeros(trained, signal_dim[params.relation_estimate])  # [T, L·H·K] or [T, D]
+            if params.relation_estimate in signal_dim
             else None,
         )
         self._state: GraphState | None = None
@@ -348,7 +355,7 @@ class GraphRouter(Router):
     def _estimate(self, tasks: Tensor, weights: Tensor) -> None:
         """The relation estimate (module docstring, 6.): collect this step's signal, set R's targets every N steps."""
         kind = self.params.relation_estimate
-        if kind == "none" or not self.relations.learn:
+        if kind in ("none", "update") or not self.relations.learn:  # update: observe_task_updates
             return
         if self.task_signal is not None and weights.requires_grad:
             signal, trained = self.task_signal, self.relations.num_trained
@@ -367,6 +374,27 @@ class GraphRouter(Router):
                     self.relations.set_targets(state.weights[:trained].detach().reshape(trained, -1))
                 elif bool(self.task_signal.any()):
                     self.relations.set_targets(self.task_signal)
+
+    def wants_task_updates(self) -> bool:
+        """Whether this training step should hand each task's adapter update to :meth:`observe_task_updates`
+        (``relation_estimate: update``, every ``estimate_every`` steps)."""
+        return (
+            self.training
+            and self.params.relation_estimate == "update"
+            and self.relations.learn
+            and int(self.relations.steps) % self.params.estimate_every == 0
+        )
+
+    @torch.no_grad()
+    def observe_task_updates(self, tasks: Tensor, updates: Tensor) -> None:
+        """``relation_estimate: update`` (module docstring, 6.): add each task's share of this step's adapter gradient
+        ``updates [U, P]`` (rows of the distinct ``tasks [U]``) to its running sum, count-sketched to ``D`` buckets,
+        and set R's targets from the sums' centred cosine."""
+        keep = tasks < self.relations.num_trained  # [U]
+        sketch = count_sketch(updates[keep].float(), UPDATE_SKETCH_DIM)  # [U', D]
+        self.task_signal.index_add_(0, tasks[keep], sketch.to(self.task_signal))
+        if bool(self.task_signal.any()):
+            self.relations.set_targets(self.task_signal)
 
     def _frozen(self) -> bool:
         """No gradient can reach the router: no grad mode, or none of its parameters requires one."""

@@ -12,7 +12,7 @@ import torch
 from taskgraph.errors import ModelError
 from taskgraph.metrics import pair_auroc
 from taskgraph.routing.graph import GraphRouter
-from taskgraph.routing.relations import RelationMatrix, all_pairs, signal_similarity, target_pull
+from taskgraph.routing.relations import RelationMatrix, all_pairs, count_sketch, signal_similarity, target_pull
 from taskgraph.spec.models import RouterSpec, Spec
 from taskgraph.train.run_checkpoint import spec_hash
 from tests.conftest import minimal_spec
@@ -103,3 +103,55 @@ def test_estimate_fields_leave_the_hash_of_specs_that_do_not_use_them():
     assert plain.router.params.relation_estimate == "none"  # the default: what every existing spec trained with
     on = Spec.model_validate({**base, "router": {"kind": "graph", "relation_estimate": "gradient"}})
     assert spec_hash(on) != spec_hash(plain)
+
+
+def test_count_sketch_keeps_inner_products():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(20_000, generator=gen)
+    noise = torch.randn(20_000, generator=gen)
+    y = 0.6 * x + 0.8 * noise  # cos(x, y) ≈ 0.6
+    rows = torch.stack([x, y, -x])  # [3, P]
+    sketch = count_sketch(rows, 4096)  # [3, D]
+    true_cos = float(torch.nn.functional.cosine_similarity(x, y, dim=0))
+    est_cos = float(torch.nn.functional.cosine_similarity(sketch[0], sketch[1], dim=0))
+    assert abs(est_cos - true_cos) < 0.05
+    assert torch.allclose(sketch[2], -sketch[0])  # linear, the same buckets and signs for every row
+    assert torch.equal(count_sketch(rows, 4096), sketch)  # fixed by the seed
+    small = torch.eye(3)
+    assert torch.allclose(count_sketch(small, 1024).abs().sum(1), torch.ones(3))  # each coordinate lands once, ±1
+
+
+def test_update_estimate_separates_tasks_whose_updates_point_apart():
+    spec = RouterSpec.model_validate({"kind": "graph", "relation_estimate": "update", "estimate_every": 5})
+    router = GraphRouter(2 * GROUP, 2, 1, 4, spec)
+    assert tuple(router.task_signal.shape) == (2 * GROUP, 4096)
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(3_000, generator=gen), torch.randn(3_000, generator=gen)  # two groups' update directions
+    router.train()
+    for step in range(1, 11):
+        router.relations.steps.fill_(step)
+        assert router.wants_task_updates() == (step % 5 == 0)  # every N steps
+    for _ in range(4):  # noisy per-step updates: the group direction plus noise of the same size
+        tasks = torch.arange(2 * GROUP)
+        direction = torch.stack([a if t < GROUP else b for t in tasks.tolist()])  # [T, P]
+        router.observe_task_updates(tasks, direction + torch.randn(direction.shape, generator=gen))
+    rel = router.relations
+    same = (rel.index[0] < GROUP) == (rel.index[1] < GROUP)  # [E] the truth
+    assert bool(rel.targeted.all())
+    assert float(rel.target[same].min()) > 0.8 > 0.3 > float(rel.target[~same].max())
+    router.eval()
+    assert not router.wants_task_updates()  # only while training
+
+
+def test_only_the_update_estimate_asks_for_task_updates():
+    for estimate in ("none", "routing", "gradient"):
+        spec = RouterSpec.model_validate({"kind": "graph", "relation_estimate": estimate, "estimate_every": 1})
+        router = GraphRouter(4, 2, 1, 4, spec)
+        router.train()
+        assert not router.wants_task_updates()
+    from taskgraph.routing.poly import PolyRouter
+
+    poly = PolyRouter(4, 2, 1, 4, RouterSpec.model_validate({"kind": "poly"}))
+    assert not poly.wants_task_updates()
+    with pytest.raises(ModelError, match="adapter updates"):
+        poly.observe_task_updates(torch.arange(2), torch.zeros(2, 3))

@@ -70,6 +70,8 @@ ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "graph-none": ("graph", {"relation_estimate": "none"}),
     "graph-gradient": ("graph", {"relation_estimate": "gradient"}),
     "graph-routing": ("graph", {"relation_estimate": "routing"}),
+    # each task's own adapter update (its share of the gradient on the adapters), sampled every 10 steps
+    "graph-update": ("graph", {"relation_estimate": "update", "estimate_every": 10}),
     "graph-strong": ("graph", {"smoothness": 3.0}),
     "graph-contrast": ("graph", {"contrast": 1.0, "contrast_margin": 1.0}),
     "graph-warm": ("graph", {"warm_start": "relations"}),  # needs declared relations: planted-few
