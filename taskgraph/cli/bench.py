@@ -250,6 +250,7 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
     from taskgraph.bench.quality.suites import (
         FEW_BUDGET,
         PLANTED_BUDGET,
+        PLANTED_GEN_BUDGET,
         QUALITY_ROUTERS,
         REAL_BUDGET,
         REAL_FEW_BUDGET,
@@ -272,13 +273,16 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         f"re-run (see taskgraph.bench.quality). Defaults: planted {budget(PLANTED_BUDGET)}; planted-few "
         f"the same with at most {FEW_BUDGET.train_examples} training examples per task; real "
         f"{budget(REAL_BUDGET)}; real-few the same with at most {REAL_FEW_BUDGET.train_examples} rows per task; "
+        f"planted-gen {budget(PLANTED_GEN_BUDGET)} (no adaptation); "
         f"real-gen {budget(REAL_GEN_BUDGET)} (no adaptation).",
     )
     p.add_argument(
         "--suite",
-        choices=["planted", "planted-few", "real", "real-few", "real-gen", "all"],
+        choices=["planted", "planted-few", "planted-gen", "real", "real-few", "real-gen", "all"],
         default="planted",
         help="default: planted; planted-few: 40 tasks, few examples each, every pair's relation declared; "
+        "planted-gen: the planted universe as text-to-text, each target the task's own skills' tokens (the loss "
+        "rewards the true factorisation); "
         "real-few: the real tasks with few rows each, every pair's relation declared (1 within a family); "
         "real-gen: the real tasks as text-to-text with choices (configs/real-gen.yaml), beside the same tasks "
         "with heads; all: planted and real",

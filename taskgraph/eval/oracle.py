@@ -35,6 +35,7 @@ from taskgraph.spec import Spec
 from taskgraph.train.batches import MultiTaskSampler, TaskData, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.evaluate import evaluate
 from taskgraph.train.optim import lr_multiplier
+from taskgraph.train.text2text_data import LMInfo
 
 ORACLE_LOGIT = 30.0  # c: σ(±c + logistic noise) is 1 / 0 up to ~e^-30 per draw
 ROUTER_LR = 0.1  # Poly's router rate (the authors' code; the quality bench's ROUTER_LR["poly"])
@@ -112,6 +113,7 @@ def oracle_relearn(
         pad_id=pad_id,
         vocab_size=model.base.get_input_embeddings().num_embeddings,
         splits=("train", "val", "test"),
+        lm=LMInfo.of(model),  # a generative universe (planted-gen): its targets in the model's layout
     )
     train_under_oracle(model, incidence, data["train"], spec, train_steps, seed, pad_id, device)
     oracle_val = evaluate(model, data["val"], pad_id=pad_id, device=device).mean_acc

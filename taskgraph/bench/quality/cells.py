@@ -31,6 +31,7 @@ from typing import Any
 
 from taskgraph.atomic import write_text
 from taskgraph.bench.quality.suites import HeldOutTask, QualityError
+from taskgraph.bench.quality.summary import mean_accuracy
 from taskgraph.errors import TaskgraphError
 from taskgraph.files import describe
 from taskgraph.run_records import parse_json
@@ -203,7 +204,7 @@ def run_train_cell(
     write_text(cell.path / EVAL, json.dumps(record, indent=2) + "\n")
     if record["error"] is None:
         say(
-            f"{cell.label}: val {record['val']['mean']['accuracy']:.3f}, test {record['test']['mean']['accuracy']:.3f} "
+            f"{cell.label}: val {mean_accuracy(record, 'val'):.3f}, test {mean_accuracy(record, 'test'):.3f} "
             f"({time.perf_counter() - start:.0f} s)"
         )
     return record, True

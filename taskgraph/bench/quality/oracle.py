@@ -22,7 +22,7 @@ from taskgraph.bench.quality.summary import number, per_layer_head, spread
 from taskgraph.errors import TaskgraphError
 from taskgraph.run_records import parse_json
 
-ORACLE_SUITES = ("planted",)
+ORACLE_SUITES = ("planted", "planted-gen")  # the planted universes
 ORACLE_LR = 3e-2  # adapters + heads under oracle routing: poly's chosen rate on the planted suite
 RECORD = "cell.json"
 

@@ -46,6 +46,7 @@ from taskgraph.bench.quality.stats import select_lr
 from taskgraph.bench.quality.suites import (
     FEW_BUDGET,
     PLANTED_BUDGET,
+    PLANTED_GEN_BUDGET,
     QUALITY_CHOICES,
     QUALITY_ROUTERS,
     REAL_BUDGET,
@@ -54,11 +55,13 @@ from taskgraph.bench.quality.suites import (
     ROUTER_LR,
     SUITES,
     TINY_BUDGET,
+    TINY_GEN_UNIVERSE,
     TINY_UNIVERSE,
     Budget,
     QualityError,
     Suite,
     planted_few_suite,
+    planted_gen_suite,
     planted_suite,
     real_few_suite,
     real_suite,
@@ -87,6 +90,7 @@ Say = Callable[[str], None]
 SUITE_THREADS: dict[str, int | None] = {
     "planted": 1,
     "planted-few": 1,
+    "planted-gen": 1,
     "real": None,
     "real-few": None,
     "real-gen": None,
@@ -158,8 +162,10 @@ class QualitySettings:
             problems.append(f"seeds must be at least 1, got {self.seeds}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1, got {self.threads}")
-        if self.planted and not {"planted", "planted-few"} & set(self.suites):
-            problems.append("--planted changes the planted universe; add --suite planted, planted-few or all")
+        if self.planted and not {"planted", "planted-few", "planted-gen"} & set(self.suites):
+            problems.append(
+                "--planted changes the planted universe; add --suite planted, planted-few, planted-gen or all"
+            )
         if self.device not in ("cpu", "cuda"):
             problems.append(f"device {self.device!r}: choose 'cpu' or 'cuda'")
         elif self.device == "cuda" and not torch.cuda.is_available():
@@ -171,6 +177,7 @@ class QualitySettings:
         base = {
             "planted": PLANTED_BUDGET,
             "planted-few": FEW_BUDGET,
+            "planted-gen": PLANTED_GEN_BUDGET,
             "real-few": REAL_FEW_BUDGET,
             "real-gen": REAL_GEN_BUDGET,
         }.get(suite, REAL_BUDGET)
@@ -208,6 +215,9 @@ class QualitySettings:
         if name == "planted-few":
             universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
             return planted_few_suite(self.budget(name), universe or None)
+        if name == "planted-gen":
+            universe = {**(TINY_GEN_UNIVERSE if self.tiny else {}), **dict(self.planted)}
+            return planted_gen_suite(self.budget(name), universe or None)
         if name == "real-gen":
             return real_gen_suite(self.budget(name), self.config)
         if name == "real-few":
@@ -424,7 +434,7 @@ def summarise(
     }
     shots = list(suite.budget.shots)
     ceiling = oracle_summary(oracle or [])
-    if suite.name == "planted":
+    if suite.name in ("planted", "planted-gen"):
         targets = planted_targets(rows, adapt, shots, ceiling) + transfer_targets(adapt, shots)
     elif suite.name in ("planted-few", "real-few"):
         targets = few_targets(rows) + transfer_targets(adapt, shots)

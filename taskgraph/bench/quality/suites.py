@@ -16,6 +16,11 @@ splits with the same budget; only the router, the learning rate and the seed cha
   real text): at most :data:`REAL_FEW_TRAIN_EXAMPLES` training rows per seen task (``--train-examples``; validation
   and test stay whole) and every seen pair declared — weight 1 within a family, 0 across — in every cell's spec;
   the held-out tasks are members of seen families (compositional transfer: zero-shot from the family, few-shot).
+* ``planted-gen`` — the second planted universe (issue 15): :mod:`taskgraph.data.planted_gen`, the planted inputs
+  with text-to-text targets — the tokens of the task's own skills that lie in the first half, in order — on a
+  random-init tiny GPT-2 (no head: the routing alone tells the tasks apart). A task cannot be solved without its
+  exact skills (another skill's tokens in the target are wrong tokens), so here the loss rewards the true
+  factorisation; :data:`GEN_UNIVERSE` (12 tasks over 6 skills), none held out. Accuracy is exact match.
 * ``real`` — ``configs/real-text.yaml`` (MiniLM-L6 and catalog text tasks with a ``family``), with
   two tasks held out unless ``held_out`` names them: the last task (in the file) of each of the first
   two of :data:`HELD_OUT_FAMILIES` that have at least two tasks, so a task of its family stays seen
@@ -63,7 +68,14 @@ from taskgraph.errors import TaskgraphError, validation_problems
 from taskgraph.registry import ROUTERS
 from taskgraph.spec.models import RENAMED_ADAPTER_KEY
 
-SUITES = ("planted", "planted-few", "real", "real-few", "real-gen")  # real-gen: taskgraph.bench.quality.real_gen
+SUITES = (
+    "planted",
+    "planted-few",
+    "planted-gen",
+    "real",
+    "real-few",
+    "real-gen",
+)  # real-gen: taskgraph.bench.quality.real_gen
 QUALITY_ROUTERS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
 # A variant: (kind, its fixed router keys). Measured on and off beside the kind's own row.
 ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -163,6 +175,9 @@ FEW_BUDGET = Budget(
 )
 FEW_UNIVERSE: dict[str, Any] = {"tasks": 44, "held_out": 4}  # 40 seen tasks over the default 8 skills
 TINY_BUDGET = Budget(steps=6, batch_size=8, lrs=(1e-3, 1e-2), shots=(4,), adapt_steps=3)
+# planted-gen (the second planted universe): 12 generative tasks over 6 skills, none held out; 2,000 steps of 32.
+GEN_UNIVERSE: dict[str, Any] = {"skills": 6, "tasks": 12, "held_out": 0, "min_tasks_per_skill": 3}
+PLANTED_GEN_BUDGET = Budget(steps=2000, batch_size=32, lrs=(1e-2, 3e-2), shots=(16,), adapt_steps=1)
 # What ``planted_suite(universe=...)`` / ``bench quality --planted KEY=VALUE`` may set: the planted universe
 # (PlantedConfig) and the size of the random-init model it trains (planted_spec's keywords).
 UNIVERSE_KEYS = (
@@ -194,6 +209,7 @@ TINY_UNIVERSE: dict[str, Any] = {  # 6 seen tasks, 10 of their 15 pairs related,
     "num_heads": 2,
     "rank": 2,
 }
+TINY_GEN_UNIVERSE: dict[str, Any] = {**TINY_UNIVERSE, "tasks": 6, "held_out": 0}  # planted-gen --tiny: all seen
 
 
 @dataclass(frozen=True)
@@ -372,6 +388,36 @@ def planted_few_suite(budget: Budget = FEW_BUDGET, universe: Mapping[str, Any] |
         "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)",
     )
     return replace(base, name="planted-few", notes=notes, declared=declared)
+
+
+def planted_gen_suite(budget: Budget = PLANTED_GEN_BUDGET, universe: Mapping[str, Any] | None = None) -> Suite:
+    """``planted-gen``: :func:`~taskgraph.data.planted_gen.planted_gen_spec` over ``GEN_UNIVERSE`` (updated by
+    ``universe``, the keys of :data:`UNIVERSE_KEYS` but ``tokens_per_skill``); every task is seen (see the module
+    docstring)."""
+    from taskgraph.data.planted_gen import planted_gen_spec
+
+    budget.check("planted-gen")
+    options = {**GEN_UNIVERSE, **dict(universe or {})}
+    allowed = [k for k in UNIVERSE_KEYS if k != "tokens_per_skill"]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise QualityError(f"bench quality --planted (planted-gen): unknown key(s) {unknown}; choose from {allowed}")
+    if options.get("held_out"):
+        raise QualityError(
+            f"bench quality --planted held_out={options['held_out']} (planted-gen): this suite holds no task out "
+            "(generative adaptation is not part of it); leave held_out at 0"
+        )
+    try:
+        base = planted_gen_spec(steps=budget.steps, batch_size=budget.batch_size, name="planted-gen", **options)
+    except ValidationError as exc:
+        problems = validation_problems(exc, root="universe")
+        raise QualityError(f"bench quality --planted (planted-gen): not a valid planted universe: {problems}") from None
+    notes = (
+        f"planted generative universe: {len(base['tasks'])} tasks over {options['skills']} skills, every task seen; "
+        "a task's target is the tokens of its own skills in the sequence's first half, so it needs exactly its skills",
+        "accuracy = exact match of the greedy generation (chance ~0)",
+    )
+    return Suite("planted-gen", base, Path("."), (), {}, budget, notes)
 
 
 def declare_every_pair(names: Sequence[str], related: Callable[[str, str], bool]) -> tuple[tuple[str, str, float], ...]:

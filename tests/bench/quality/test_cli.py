@@ -193,6 +193,7 @@ def test_another_budget_in_the_same_folder_is_refused(bench: tuple[Path, dict, s
         (["--planted", "depth=3"], "unknown key(s) ['depth']"),
         (["--planted", "tasks=2", "--planted", "held_out=2"], "not a valid planted universe"),
         (["--suite", "real", "--planted", "tasks=9"], "--planted changes the planted universe"),
+        (["--suite", "planted-gen", "--planted", "held_out=2"], "holds no task out"),
     ],
 )
 def test_bad_planted_universe_is_exit_2_before_any_cell(tmp_path: Path, capsys, extra: list[str], message: str):
@@ -202,3 +203,17 @@ def test_bad_planted_universe_is_exit_2_before_any_cell(tmp_path: Path, capsys, 
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "q").exists() or not any((tmp_path / "q").rglob("*.json"))
+
+
+def test_a_tiny_planted_gen_bench_trains_scores_exact_match_and_measures_its_ceiling(tmp_path: Path, capsys):
+    args = [*ARGS[:2], "--suite", "planted-gen", *ARGS[4:], "--out", str(tmp_path / "q")]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "q" / "planted-gen" / "quality.json").read_text())
+    assert result["held_out"] == [] and result["few_shot"] == []
+    rows = {r["router"]: r for r in result["routers"]}
+    assert set(rows) == {"poly", "graph"}
+    for row in rows.values():  # exact match is the accuracy; allocation against the planted truth
+        assert len(row["test"]["values"]) == 2 and all(v is not None for v in row["test"]["values"])
+        assert row["allocation"]["precision"]["mean"] is not None
+    assert result["oracle"]["precision"]["n"] == 2  # one oracle-relearn cell per seed
+    assert "exact match" in (tmp_path / "q" / "planted-gen" / "quality.md").read_text()

@@ -13,6 +13,7 @@ from taskgraph.bench.quality.suites import (
     REAL_FEW_BUDGET,
     TINY_BUDGET,
     TINY_UNIVERSE,
+    QualityError,
     cell_spec,
     planted_few_suite,
     real_few_suite,
@@ -195,3 +196,31 @@ def test_transfer_targets_against_mhr_z():
     no_zero = [r for r in adapt if r["mode"] != "zero-shot"]
     assert transfer_targets(no_zero + worse, [16, 64])[0]["met"] is False  # −0.017: the ≥ target is missed
     assert transfer_targets([r for r in adapt if r["router"] == "graph"], [16, 64])[0]["met"] is None  # no MHR-z
+
+
+def test_planted_gen_is_the_generative_universe_every_task_seen_with_its_oracle():
+    from taskgraph.bench.quality.oracle import ORACLE_SUITES
+    from taskgraph.bench.quality.suites import GEN_UNIVERSE, PLANTED_GEN_BUDGET, planted_gen_suite
+
+    suite = planted_gen_suite()
+    assert suite.name == "planted-gen" and suite.held_out == () and "planted-gen" in ORACLE_SUITES
+    world = planted_universe(PlantedConfig(**GEN_UNIVERSE))
+    assert len(suite.seen_tasks) == len(world.seen_tasks()) == GEN_UNIVERSE["tasks"]
+    for router in ("poly", "graph", "private"):
+        spec = Spec.model_validate(suite.cell_spec(router, 1e-2, 1))
+        assert all(t.generative and t.data.source == "planted-gen" for t in spec.tasks)
+        assert spec.training.steps == PLANTED_GEN_BUDGET.steps and spec.relations.declared == []
+    with pytest.raises(QualityError, match="holds no task out"):
+        planted_gen_suite(universe={"held_out": 2})
+    with pytest.raises(QualityError, match=r"unknown key\(s\) \['tokens_per_skill'\]"):
+        planted_gen_suite(universe={"tokens_per_skill": 2})
+    with pytest.raises(QualityError, match="not a valid planted universe"):
+        planted_gen_suite(universe={"skills": 2, "tasks": 12})
+
+
+def test_generative_cells_score_exact_match_as_their_accuracy():
+    from taskgraph.bench.quality.summary import mean_accuracy
+
+    assert mean_accuracy({"test": {"mean": {"exact_match": 0.25, "token_f1": 0.5}}}, "test") == 0.25
+    assert mean_accuracy({"test": {"mean": {"accuracy": 0.75, "exact_match": 0.25}}}, "test") == 0.75  # choices
+    assert mean_accuracy({"test": {"mean": {}}}, "test") is None and mean_accuracy(None, "test") is None
