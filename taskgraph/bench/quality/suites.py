@@ -177,7 +177,7 @@ FEW_UNIVERSE: dict[str, Any] = {"tasks": 44, "held_out": 4}  # 40 seen tasks ove
 TINY_BUDGET = Budget(steps=6, batch_size=8, lrs=(1e-3, 1e-2), shots=(4,), adapt_steps=3)
 # planted-gen (the second planted universe): 12 generative tasks over 6 skills, none held out; 2,000 steps of 32.
 GEN_UNIVERSE: dict[str, Any] = {"skills": 6, "tasks": 12, "held_out": 0, "min_tasks_per_skill": 3}
-PLANTED_GEN_BUDGET = Budget(steps=2000, batch_size=32, lrs=(1e-2, 3e-2), shots=(16,), adapt_steps=1)
+PLANTED_GEN_BUDGET = Budget(steps=2000, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots=(16,), adapt_steps=1)
 # What ``planted_suite(universe=...)`` / ``bench quality --planted KEY=VALUE`` may set: the planted universe
 # (PlantedConfig) and the size of the random-init model it trains (planted_spec's keywords).
 UNIVERSE_KEYS = (
