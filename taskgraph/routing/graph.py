@@ -51,7 +51,9 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    of Poly / MHR's (0.78 / 0.83); ``gradient`` +0.058 (a tie); accuracy and allocation tie, both lower on the mean.
    Not the default: it does not reach its target, it would add state to every graph checkpoint, and on real text
    (the real suite, 3 seeds) ``routing`` lowers learned-R AUROC against the families 0.669 → 0.558 (−0.111 [−0.203,
-   −0.018], a loss). Also lost (few examples per task, every pair declared, 3 seeds): the
+   −0.018], a loss); ``update`` ties everywhere (learned-R AUROC 0.549 → 0.550 planted, 0.669 → 0.674 real):
+   through per-task heads a task's adapter gradient says how its head reads an adapter more than which skills
+   it shares (the signal's own AUROC 0.57). Also lost (few examples per task, every pair declared, 3 seeds): the
    graph router ties or trails poly / mhr / shared at 32, 64 and 128 examples; smoothness 3.0 instead of 0.1 beats
    the default at 64 (+0.064 [+0.037, +0.091]) but not at 32 or 128.
 
