@@ -37,8 +37,8 @@ def number(value: Any) -> float | None:
 def mean_accuracy(record: Mapping[str, Any] | None, split: str) -> float | None:
     """The mean-over-tasks accuracy of a training cell on ``split`` (None when it failed); generative tasks without
     choices (planted-gen) score exact match."""
-    mean = _get(record, split, "mean")
-    return number(_get(mean, "accuracy") if _get(mean, "accuracy") is not None else _get(mean, "exact_match"))
+    accuracy = _get(record, split, "mean", "accuracy")
+    return number(accuracy if accuracy is not None else _get(record, split, "mean", "exact_match"))
 
 
 def family_accuracy(record: Mapping[str, Any] | None, families: Mapping[str, str]) -> dict[str, float]:
