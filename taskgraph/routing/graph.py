@@ -17,45 +17,19 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
        w_{t,l,h,:} = \mathrm{softmax}_k\bigl(s \cos(q_h(h_t) - \bar q_h,\; k_h(h_{l,k}) - \bar k_{h,l}) / \tau\bigr),
        \qquad g_{t,l} = \sigma\bigl(\mathrm{MLP}([h_t, h_l]) / \tau\bigr)
 
-   with ``q̄`` the mean query over the trained tasks and ``k̄_l`` the mean key of layer l's skills.
-   *Centring* makes a task's routing depend on how it differs from the average task (no skill can
-   win every task through a shared bias); the *cosine* bounds the logits, so τ — not a learned
-   scale — sets how sharp routing is. Measured on the planted test problem (two groups of three
-   tasks needing different skills, router lr 1e-2, 300 steps): the plain bilinear score
-   ``⟨q, k⟩/√d`` sent every task to the same one-hot skill in every layer in 3 of 3 seeds
-   (relation AUROC 0.00–0.67); the centred cosine routed the two groups to different skills in 5
-   of 6 seeds; accuracy over the 6: 0.89–0.97, mean 0.94 (``shared`` 0.77–0.96, mean 0.85, behind
-   graph on every seed; ``private`` 0.86–0.92, mean 0.89).
-   The gate is straight-through: forward ``1[g ≥ θ]`` (θ = ``router.gate_threshold`` when a compute
-   budget is set, else 0: without a budget every gate stays open — see ``__init__``; exactly 0
-   or 1), backward the gradient of g; inference and fold use the same rule, so a closed layer is
-   exactly the base layer. The gate MLP's output bias starts at ``τ·logit(gate_init)``: all open.
+   with ``q̄`` the mean query over the trained tasks and ``k̄_l`` the mean key of layer l's skills; the gate is
+   straight-through, forward ``1[g ≥ θ]`` (θ = ``router.gate_threshold`` when a compute budget is set, else 0:
+   without a budget every gate stays open — see ``__init__``). Why centred, why a cosine, and the gate's rule:
+   :mod:`taskgraph.routing.graph_readout`. The gate MLP's output bias starts at ``τ·logit(gate_init)``: all open.
 5. Loss terms (:meth:`GraphRouter.regularizer`) and the warm start of the task features: the priors, math and
    measurements in :mod:`taskgraph.routing.graph_priors` — relation density and declared pairs, compute budget,
    smoothness (how R learns relations with none declared), contrast, sparsity and ``warm_start: relations``.
 
-6. Relation estimate (``router.relation_estimate``; ours): every ``estimate_every`` (N) training steps a
-   per-task signal ``s_t`` gives each candidate pair a target ``C_ij = (1 + cos(s_i − s̄, s_j − s̄)) / 2`` and
-   the regularizer adds ``λ_e · mean_E (R_ij − C_ij)²`` (λ_e = ``estimate_weight``): R learns from what the
-   tasks do, not only from the smoothness pull. ``routing``: ``s_t`` = the router's own weights ``w_t``
-   flattened; ``gradient``: ``s_t`` = the running sum of ``∂loss/∂w_t`` (centred over the K skills of each
-   (layer, head)) over every training step so far — the direction in which task t's own loss pushes its
-   routing, which is what Poly's logits integrate (Poly's routing cosine recovers relations well: AUROC 0.77);
-   ``update``: ``s_t`` = the running sum, over every N-th step, of task t's share of the gradient on the shared
-   adapters ``∂(Σ_(b ∈ t) ℓ_b / B)/∂θ_adapters`` (count-sketched to 4,096 buckets) — task t's own adapter update
-   (the model-based similarity of Ostapenko et al. 2024), whose cosine is the first-order lookahead of Fifty et al.
-   2021 (a step on task i changes task j's loss by ``−η g_i·g_j``); the trainer computes it
-   (:func:`taskgraph.train.step.task_updates`), one extra backward per task of the batch on those steps.
-   Default ``none``. Measured (planted, none declared, 6 seeds, docs/graph-prior.md): ``routing`` lifts learned-R
-   AUROC 0.549 → 0.671 (paired +0.122 [+0.013, +0.232]) but stays at the router's own routing cosine (0.70), short
-   of Poly / MHR's (0.78 / 0.83); ``gradient`` +0.058 (a tie); accuracy and allocation tie, both lower on the mean.
-   Not the default: it does not reach its target, it would add state to every graph checkpoint, and on real text
-   (the real suite, 3 seeds) ``routing`` lowers learned-R AUROC against the families 0.669 → 0.558 (−0.111 [−0.203,
-   −0.018], a loss); ``update`` ties everywhere (learned-R AUROC 0.549 → 0.550 planted, 0.669 → 0.674 real):
-   through per-task heads a task's adapter gradient says how its head reads an adapter more than which skills
-   it shares (the signal's own AUROC 0.57). Also lost (few examples per task, every pair declared, 3 seeds): the
-   graph router ties or trails poly / mhr / shared at 32, 64 and 128 examples; smoothness 3.0 instead of 0.1 beats
-   the default at 64 (+0.064 [+0.037, +0.091]) but not at 32 or 128.
+6. Relation estimate (``router.relation_estimate``, default ``none``): every N steps R is pulled towards the
+   cosine of a per-task signal — the router's routing, the gradient on it, or the task's own adapter update; the
+   math, and why none is the default, in :mod:`taskgraph.routing.relation_estimate`. Also lost (few examples per
+   task, every pair declared, 3 seeds): the graph router ties or trails poly / mhr / shared at 32, 64 and 128
+   examples; smoothness 3.0 instead of 0.1 beats the default at 64 (+0.064 [+0.037, +0.091]) but not at 32 or 128.
 
 Cost per training step: the GNN over all T tasks, once. While all pairs are candidates (T ≤ 64)
 every task is read out and the regularizer sees all of them; beyond that, only the batch's tasks
@@ -92,39 +66,22 @@ from taskgraph.routing.graph_priors import (
     smoothness_penalty,
     spectral_task_init,
 )
-from taskgraph.routing.relations import RelationMatrix, count_sketch
+from taskgraph.routing.graph_readout import routing_weights, straight_through_gate
+from taskgraph.routing.relation_estimate import (
+    UPDATE_SKETCH_DIM,
+    count_sketch,
+    is_due,
+    routing_gradient_hook,
+    signal_size,
+)
+from taskgraph.routing.relations import RelationMatrix
 from taskgraph.spec.router_kinds import GraphRouterParams
 
 if TYPE_CHECKING:
     from taskgraph.spec.models import RelationsSpec, RouterSpec, Spec
 
 DESCRIPTION_DIM = 256  # buckets of the hashed description features
-COSINE_SCALE = 5.0  # s: routing logits lie in [−s/τ, s/τ]
 DENSE_STRUCTURE_LIMIT = 1 << 22  # the structure's mean adjacency is held dense up to (L·K)² entries (16 MiB)
-UPDATE_SKETCH_DIM = 4096  # relation_estimate: update — buckets of the count sketch of a task's adapter update
-
-
-# ----------------------------------------------------------------------------- pure functions
-def routing_weights(query: Tensor, query_mean: Tensor, keys: Tensor, temperature: float) -> Tensor:
-    """``softmax_k(s · cos(q − q̄, k_l,k − k̄_l) / τ)``.
-
-    Args:
-        query: ``[U, H, d_k]``; query_mean: ``[1, H, d_k]`` (over the trained tasks);
-        keys: ``[L, K, H, d_k]``; temperature: τ.
-
-    Returns:
-        ``[U, L, H, K]``, rows summing to 1 (uniform where a centred vector is 0, e.g. K = 1).
-    """
-    q = F.normalize(query - query_mean, dim=-1)  # [U, H, d_k]
-    k = F.normalize(keys - keys.mean(1, keepdim=True), dim=-1)  # [L, K, H, d_k]
-    logits = COSINE_SCALE * torch.einsum("lkhd,uhd->lhku", k, q)  # [L, H, K, U]: U innermost, a fast softmax
-    return torch.softmax(logits / temperature, dim=2).permute(3, 0, 1, 2)  # [U, L, H, K]
-
-
-def straight_through_gate(soft: Tensor, threshold: float) -> Tensor:
-    """Forward ``1[g ≥ θ]`` exactly (0.0 or 1.0), backward the gradient of ``g``."""
-    hard = (soft >= threshold).to(soft.dtype)
-    return hard + (soft - soft.detach())  # the bracket is exactly 0 in the forward pass
 
 
 @dataclass
@@ -247,13 +204,8 @@ class GraphRouter(Router):
             embeddings=self.task_features().detach() if trained > params.dense_limit else None,
             track_targets=params.relation_estimate != "none",
         )
-        signal_dim = {"gradient": num_layers * heads * skills, "update": UPDATE_SKETCH_DIM}
-        self.register_buffer(
-            "task_signal",
-            torch.zeros(trained, signal_dim[params.relation_estimate])  # [T, L·H·K] or [T, D]
-            if params.relation_estimate in signal_dim
-            else None,
-        )
+        size = signal_size(params.relation_estimate, num_layers, heads, skills)
+        self.register_buffer("task_signal", torch.zeros(trained, size) if size else None)  # [T, L·H·K] or [T, D]
         self._state: GraphState | None = None
         self._cache: tuple[tuple[object, ...], GraphState] | None = None  # see _cached_encoding
         for g in range(trained, num_tasks):  # replay the zero-shot additions, in order
@@ -355,20 +307,14 @@ class GraphRouter(Router):
         return Routing(straight_through_gate(soft, self.threshold), weights)  # [U, L], [U, L, H, K]
 
     def _estimate(self, tasks: Tensor, weights: Tensor) -> None:
-        """The relation estimate (module docstring, 6.): collect this step's signal, set R's targets every N steps."""
+        """The relation estimate (:mod:`~taskgraph.routing.relation_estimate`): collect this step's signal, set R's
+        targets every N steps."""
         kind = self.params.relation_estimate
         if kind in ("none", "update") or not self.relations.learn:  # update: observe_task_updates
             return
         if self.task_signal is not None and weights.requires_grad:
-            signal, trained = self.task_signal, self.relations.num_trained
-
-            def collect(grad: Tensor) -> None:  # grad: [U, L, H, K]
-                keep = tasks < trained  # [U]
-                g = (grad - grad.mean(-1, keepdim=True))[keep]  # [U', L, H, K] the softmax ignores a shift
-                signal.index_add_(0, tasks[keep], g.detach().reshape(g.shape[0], -1).to(signal))
-
-            weights.register_hook(collect)
-        if int(self.relations.steps) % self.params.estimate_every == 0:
+            weights.register_hook(routing_gradient_hook(self.task_signal, tasks, self.relations.num_trained))
+        if is_due(int(self.relations.steps), self.params.estimate_every):
             with torch.no_grad():
                 if kind == "routing":
                     state = self._state if self.relations.dense and self._state is not None else self.encode()
@@ -384,12 +330,12 @@ class GraphRouter(Router):
             self.training
             and self.params.relation_estimate == "update"
             and self.relations.learn
-            and int(self.relations.steps) % self.params.estimate_every == 0
+            and is_due(int(self.relations.steps), self.params.estimate_every)
         )
 
     @torch.no_grad()
     def observe_task_updates(self, tasks: Tensor, updates: Tensor) -> None:
-        """``relation_estimate: update`` (module docstring, 6.): add each task's share of this step's adapter gradient
+        """``relation_estimate: update`` (:mod:`~taskgraph.routing.relation_estimate`): add each task's share of this step's adapter gradient
         ``updates [U, P]`` (rows of the distinct ``tasks [U]``) to its running sum, count-sketched to ``D`` buckets,
         and set R's targets from the sums' centred cosine."""
         keep = tasks < self.relations.num_trained  # [U]

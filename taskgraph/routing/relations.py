@@ -126,20 +126,6 @@ def signal_similarity(signal: Tensor, index: Tensor) -> Tensor:
     return (1.0 + cos.clamp(-1.0, 1.0)) / 2.0
 
 
-def count_sketch(rows: Tensor, dim: int, seed: int = 0) -> Tensor:
-    """Count sketch of ``rows [U, P]`` into ``[U, dim]`` (feature hashing, Weinberger et al. 2009): coordinate
-    ``p`` is added, with sign ``σ_p = ±1``, to bucket ``h_p`` — both drawn once from ``seed``, the same for every
-    row. Inner products are kept in expectation, ``E[⟨Sx, Sy⟩] = ⟨x, y⟩`` (variance ``O(|x|²|y|²/dim)``), so the
-    cosine of two tasks' sketched updates estimates the cosine of the updates without a ``[T, P]`` store.
-    """
-    size = rows.shape[1]
-    gen = torch.Generator().manual_seed(seed)
-    bucket = torch.randint(dim, (size,), generator=gen).to(rows.device)  # [P] h_p
-    sign = (torch.randint(2, (size,), generator=gen) * 2 - 1).to(rows)  # [P] σ_p
-    out = torch.zeros(rows.shape[0], dim, dtype=rows.dtype, device=rows.device)  # [U, dim]
-    return out.index_add_(1, bucket, rows * sign)  # [U, dim]
-
-
 def target_pull(r: Tensor, target: Tensor, mask: Tensor, strength: float) -> Tensor:
     """``λ_e · mean_(mask) (R_ij − C_ij)²``: ``r``, ``target`` ``[E]``, ``mask [E]`` bool; 0 when nothing is masked in."""
     diff = torch.where(mask, r - target, torch.zeros_like(r))  # [E]: unmasked slots' values never reach a gradient

@@ -47,7 +47,7 @@ class GraphRouterParams(BaseModel):
     dense_limit: int = Field(64, ge=1)  # all task pairs are candidate relations while T ≤ this
     descriptions: bool = True  # add hashed description words to the task features
     zero_shot: list[str] = Field(default_factory=list)  # tasks added after training (the last tasks)
-    # relations from what tasks do (taskgraph.routing.graph, "Relation estimate"): a target for R every N steps
+    # relations from what tasks do (taskgraph.routing.relation_estimate): a target for R every N steps
     relation_estimate: Literal["none", "routing", "gradient", "update"] = "none"
     estimate_every: int = Field(50, ge=1)  # N: training steps between estimates
     estimate_weight: float = Field(1.0, ge=0)  # λ_e: pull of R towards the estimate

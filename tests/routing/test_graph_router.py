@@ -20,8 +20,8 @@ from taskgraph.model.fold import unload
 from taskgraph.model.pooling import pool
 from taskgraph.registry import ROUTERS
 from taskgraph.routing import GraphRouter, GraphRouterParams, PolyRouter
-from taskgraph.routing.graph import routing_weights, straight_through_gate
 from taskgraph.routing.graph_priors import budget_penalty, smoothness_penalty
+from taskgraph.routing.graph_readout import routing_weights, straight_through_gate
 from taskgraph.spec.models import RouterSpec, Spec
 
 BERT = dict(

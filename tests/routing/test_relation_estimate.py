@@ -12,7 +12,8 @@ import torch
 from taskgraph.errors import ModelError
 from taskgraph.metrics import pair_auroc
 from taskgraph.routing.graph import GraphRouter
-from taskgraph.routing.relations import RelationMatrix, all_pairs, count_sketch, signal_similarity, target_pull
+from taskgraph.routing.relation_estimate import count_sketch
+from taskgraph.routing.relations import RelationMatrix, all_pairs, signal_similarity, target_pull
 from taskgraph.spec.models import RouterSpec, Spec
 from taskgraph.train.run_checkpoint import spec_hash
 from tests.conftest import minimal_spec
