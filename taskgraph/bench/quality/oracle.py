@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from taskgraph.atomic import write_text
+from taskgraph.bench.quality.pool import CellPool
 from taskgraph.bench.quality.suites import QualityError, Suite
 from taskgraph.bench.quality.summary import number, per_layer_head, spread
 from taskgraph.errors import TaskgraphError
@@ -44,15 +45,22 @@ def oracle_cell_dir(out: Path, suite: str, seed: int) -> Path:
 
 
 def run_oracle_cells(
-    suite: Suite, out: Path, seeds: int, device: str, add: Callable[..., None], say: Callable[[str], None]
+    suite: Suite,
+    out: Path,
+    seeds: int,
+    device: str,
+    add: Callable[..., None],
+    say: Callable[[str], None],
+    pool: CellPool | None = None,
 ) -> list[dict[str, Any]]:
-    """Every seed's oracle-relearn cell of ``suite`` (run, or read back when done); their records.
+    """Every seed's oracle-relearn cell of ``suite`` (run, or read back when done), in ``pool`` (None: one after
+    another here; :class:`~taskgraph.bench.quality.pool.CellPool`); their records.
 
     ``add(record, ran, *time_keys)`` counts each cell (:meth:`taskgraph.bench.quality.run.Part.add`).
     """
+    calls = [(suite, oracle_cell_dir(out, suite.name, seed), seed, device) for seed in range(seeds)]
     records = []
-    for seed in range(seeds):
-        record, ran = run_oracle_cell(suite, oracle_cell_dir(out, suite.name, seed), seed, device, say)
+    for record, ran in (pool or CellPool(1, 1, say)).run(run_oracle_cell, calls):
         add(record, ran, "seconds")
         records.append(record)
     return records

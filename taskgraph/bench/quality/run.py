@@ -40,6 +40,7 @@ from taskgraph.bench.quality.cells import (
 )
 from taskgraph.bench.quality.oracle import ORACLE_SUITES, oracle_summary, run_oracle_cells
 from taskgraph.bench.quality.plots import plot_few_shot, plot_router_accuracy
+from taskgraph.bench.quality.pool import CellPool
 from taskgraph.bench.quality.real_gen import HEADS, beside, heads_twin, real_gen_suite, render_beside
 from taskgraph.bench.quality.report import render_suite
 from taskgraph.bench.quality.stats import select_lr
@@ -125,6 +126,8 @@ class QualitySettings:
         threads: torch threads while the bench runs (None: :data:`SUITE_THREADS` — the planted suite's tiny
             models run fastest on one thread and do not stall when other processes share the cores; the
             real suite uses every usable CPU).
+        jobs: cells run at a time, each in its own process on ``threads // jobs`` threads
+            (:mod:`~taskgraph.bench.quality.pool`); 1: one after another in this process.
     """
 
     suites: tuple[str, ...]
@@ -147,6 +150,7 @@ class QualitySettings:
     adapt: bool = True
     threads: int | None = None
     oracle: bool = True
+    jobs: int = 1
 
     def check(self) -> None:
         problems = []
@@ -162,6 +166,8 @@ class QualitySettings:
             problems.append(f"seeds must be at least 1, got {self.seeds}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1, got {self.threads}")
+        if self.jobs < 1:
+            problems.append(f"jobs must be at least 1, got {self.jobs}")
         if self.planted and not {"planted", "planted-few", "planted-gen"} & set(self.suites):
             problems.append(
                 "--planted changes the planted universe; add --suite planted, planted-few, planted-gen or all"
@@ -278,19 +284,19 @@ def environment(device: str) -> dict[str, Any]:
 def _train(
     suite: Suite,
     settings: QualitySettings,
-    router: str,
-    lr: float,
-    seed: int,
+    keys: Sequence[tuple[str, float, int]],
     part: Part,
     train: dict[tuple[str, float, int], dict[str, Any]],
-    say: Say,
+    pool: CellPool,
 ) -> None:
-    cell = TrainCell(suite.name, router, lr, seed, train_cell_dir(settings.out, suite.name, router, lr, seed))
-    record, ran = run_train_cell(cell, suite.cell_spec(router, lr, seed), suite.base_dir, settings.device, say)
-    if not ran:
-        say(f"{cell.label}: done before, skipped")
-    part.add(record, ran, "train_seconds", "eval_seconds")
-    train[(router, lr, seed)] = record
+    """The training cells ``(router, lr, seed)`` of ``keys``, run in ``pool``; their records into ``train``."""
+    cells = [TrainCell(suite.name, r, lr, s, train_cell_dir(settings.out, suite.name, r, lr, s)) for r, lr, s in keys]
+    calls = [(c, suite.cell_spec(c.router, c.lr, c.seed), suite.base_dir, settings.device) for c in cells]
+    for cell, (record, ran) in zip(cells, pool.run(run_train_cell, calls)):
+        if not ran:
+            pool.say(f"{cell.label}: done before, skipped")
+        part.add(record, ran, "train_seconds", "eval_seconds")
+        train[(cell.router, cell.lr, cell.seed)] = record
 
 
 def _supported_modes() -> Callable[[str], Sequence[str]] | None:
@@ -325,7 +331,7 @@ def _adapt_all(
     train: dict[tuple[str, float, int], dict[str, Any]],
     part: Part,
     notes: list[str],
-    say: Say,
+    pool: CellPool,
 ) -> list[dict[str, Any]]:
     """Every (router, supported mode, shots, seed, held-out task) adaptation cell; their records."""
     modes_of = _supported_modes() if settings.adapt else None
@@ -333,7 +339,7 @@ def _adapt_all(
         notes.append("adaptation skipped: taskgraph.adapt is not available")
     if modes_of is None:
         return []
-    records = []
+    calls = []
     for router, lr in chosen.items():
         for mode in modes_of(router):
             for shots in suite.budget.shots:
@@ -352,11 +358,11 @@ def _adapt_all(
                             train_cell_dir(settings.out, suite.name, router, lr, seed),
                             adapt_cell_dir(settings.out, suite.name, router, lr, mode, shots, seed, task.name),
                         )
-                        record, ran = run_adapt_cell(
-                            cell, suite.budget.adapt_steps, suite.base_dir, settings.device, say
-                        )
-                        part.add(record, ran, "seconds")
-                        records.append(record)
+                        calls.append((cell, suite.budget.adapt_steps, suite.base_dir, settings.device))
+    records = []
+    for record, ran in pool.run(run_adapt_cell, calls):
+        part.add(record, ran, "seconds")
+        records.append(record)
     return records
 
 
@@ -364,41 +370,41 @@ def run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, An
     """Run (or finish) every cell of ``suite`` on the suite's torch threads, then write its report; returns the
     result dict."""
     before = torch.get_num_threads()
-    torch.set_num_threads(settings.resolved_threads(suite.name))
+    threads = settings.resolved_threads(suite.name)
+    torch.set_num_threads(threads)
     try:
-        return _run_suite(suite, settings, say)
+        with CellPool(settings.jobs, threads, say) as pool:
+            return _run_suite(suite, settings, pool)
     finally:
         torch.set_num_threads(before)  # the caller's setting, as it was
 
 
-def _run_suite(suite: Suite, settings: QualitySettings, say: Say) -> dict[str, Any]:
+def _run_suite(suite: Suite, settings: QualitySettings, pool: CellPool) -> dict[str, Any]:
     started, load_start = time.perf_counter(), os.getloadavg()
     notes = list(suite.notes)
     train: dict[tuple[str, float, int], dict[str, Any]] = {}
     timing: dict[str, dict[str, Any]] = {}
 
     part = Part()
-    for router in settings.routers:
-        for lr in suite.budget.lrs:
-            _train(suite, settings, router, lr, 0, part, train, say)
+    _train(suite, settings, [(r, lr, 0) for r in settings.routers for lr in suite.budget.lrs], part, train, pool)
     timing["train: lr selection (seed 0, every lr)"] = part.close()
     chosen = _choose_lrs(settings.routers, train, notes)
-    say(f"[{suite.name}] chosen lr: " + ", ".join(f"{r} {lr:g}" for r, lr in chosen.items()))
+    pool.say(f"[{suite.name}] chosen lr: " + ", ".join(f"{r} {lr:g}" for r, lr in chosen.items()))
 
     part = Part()
-    for router, lr in chosen.items():
-        for seed in range(1, settings.seeds):
-            _train(suite, settings, router, lr, seed, part, train, say)
+    _train(
+        suite, settings, [(r, lr, s) for r, lr in chosen.items() for s in range(1, settings.seeds)], part, train, pool
+    )
     timing[f"train: {_other_seeds(settings.seeds)} at the chosen lr"] = part.close()
 
     part = Part()
-    adapt_records = _adapt_all(suite, settings, chosen, train, part, notes, say)
+    adapt_records = _adapt_all(suite, settings, chosen, train, part, notes, pool)
     timing["adaptation (few-/zero-shot, held-out tasks)"] = part.close()
 
     oracle: list[dict[str, Any]] = []
     if settings.oracle and suite.name in ORACLE_SUITES:
         part = Part()
-        oracle = run_oracle_cells(suite, settings.out, settings.seeds, settings.device, part.add, say)
+        oracle = run_oracle_cells(suite, settings.out, settings.seeds, settings.device, part.add, pool.say, pool)
         timing["oracle-relearn ceiling (train under oracle routing, re-learn routing)"] = part.close()
 
     result = summarise(suite, settings, train, chosen, adapt_records, timing, notes, oracle)

@@ -158,6 +158,18 @@ def test_rerun_skips_every_cell_and_reports_the_same_figures(bench: tuple[Path, 
     assert "done before, skipped" in capsys.readouterr().err
 
 
+def test_two_jobs_give_the_figures_of_one_cell_at_a_time(bench: tuple[Path, dict, str], tmp_path: Path):
+    _, first, _ = bench
+    assert main([*ARGS, "--jobs", "2", "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "planted" / "quality.json").read_text())
+    serial = first["suites"]["planted"]
+    assert again["timing"]["total"]["ran"] == serial["timing"]["total"]["ran"] == 20
+    for key in ("paired", "few_shot", "targets", "chosen_lr", "oracle"):
+        assert again[key] == serial[key]
+    strip = [{k: v for k, v in row.items() if k != "step_ms"} for row in serial["routers"]]  # timing differs
+    assert [{k: v for k, v in row.items() if k != "step_ms"} for row in again["routers"]] == strip
+
+
 def test_a_cell_missing_only_its_evaluation_is_evaluated_not_retrained(bench: tuple[Path, dict, str]):
     out, first, _ = bench
     lr = first["suites"]["planted"]["chosen_lr"]["poly"]
