@@ -339,6 +339,12 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="cells run at a time, each in its own process on threads / jobs torch threads (default: 1; on 2 cores "
         "--jobs 2 roughly halves a suite's wall time)",
     )
+    p.add_argument(
+        "--declare",
+        action="store_true",
+        help="planted, planted-gen: declare every seen pair's relation in every cell (1 where two tasks share a "
+        "planted skill, else 0), as planted-few does; only the graph router reads them",
+    )
     p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")
     p.add_argument(
         "--no-oracle", action="store_true", help="skip the planted suite's oracle-relearn ceiling cells (one per seed)"
@@ -438,6 +444,7 @@ def run_quality(args: argparse.Namespace) -> int:
         planted=tuple(args.planted),
         oracle=not args.no_oracle,
         jobs=args.jobs,
+        declare=args.declare,
     )
     result = run_quality(settings, progress=_progress)
     markdown = "\n\n".join(render_suite(r) for r in result["suites"].values())

@@ -126,6 +126,8 @@ class QualitySettings:
         threads: torch threads while the bench runs (None: :data:`SUITE_THREADS` — the planted suite's tiny
             models run fastest on one thread and do not stall when other processes share the cores; the
             real suite uses every usable CPU).
+        declare: the planted and planted-gen suites with every seen pair's relation declared (1 where two tasks
+            share a planted skill, else 0), as planted-few always is.
         jobs: cells run at a time, each in its own process on ``threads // jobs`` threads
             (:mod:`~taskgraph.bench.quality.pool`); 1: one after another in this process.
     """
@@ -151,6 +153,7 @@ class QualitySettings:
     threads: int | None = None
     oracle: bool = True
     jobs: int = 1
+    declare: bool = False
 
     def check(self) -> None:
         problems = []
@@ -171,6 +174,11 @@ class QualitySettings:
         if self.planted and not {"planted", "planted-few", "planted-gen"} & set(self.suites):
             problems.append(
                 "--planted changes the planted universe; add --suite planted, planted-few, planted-gen or all"
+            )
+        if self.declare and not {"planted", "planted-gen"} & set(self.suites):
+            problems.append(
+                "--declare declares the planted relations of --suite planted or planted-gen (planted-few, real-few "
+                "declare theirs always; real declares none)"
             )
         if self.device not in ("cpu", "cuda"):
             problems.append(f"device {self.device!r}: choose 'cpu' or 'cuda'")
@@ -217,13 +225,13 @@ class QualitySettings:
     def _build_suite(self, name: str) -> Suite:
         if name == "planted":
             universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
-            return planted_suite(self.budget(name), universe or None)
+            return planted_suite(self.budget(name), universe or None, declare=self.declare)
         if name == "planted-few":
             universe = {**(TINY_UNIVERSE if self.tiny else {}), **dict(self.planted)}
             return planted_few_suite(self.budget(name), universe or None)
         if name == "planted-gen":
             universe = {**(TINY_GEN_UNIVERSE if self.tiny else {}), **dict(self.planted)}
-            return planted_gen_suite(self.budget(name), universe or None)
+            return planted_gen_suite(self.budget(name), universe or None, declare=self.declare)
         if name == "real-gen":
             return real_gen_suite(self.budget(name), self.config)
         if name == "real-few":

@@ -324,8 +324,11 @@ def cell_spec(
 
 
 # ----------------------------------------------------------------------------- planted
-def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] | None = None) -> Suite:
-    """The planted suite over ``planted_spec(**universe)`` (default: its default universe)."""
+def planted_suite(
+    budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] | None = None, declare: bool = False
+) -> Suite:
+    """The planted suite over ``planted_spec(**universe)`` (default: its default universe); ``declare``: every seen
+    pair's relation declared (:func:`declare_planted_truth`)."""
     from taskgraph.data.planted import PlantedConfig, planted_spec, planted_universe
 
     budget.check("planted")
@@ -364,36 +367,46 @@ def planted_suite(budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] |
             "(ground truth, used for routing only)"
         ),
     )
-    return Suite("planted", base, Path("."), tuple(held_out), {}, budget, notes)
+    suite = Suite("planted", base, Path("."), tuple(held_out), {}, budget, notes)
+    return declare_planted_truth(suite) if declare else suite
 
 
 def planted_few_suite(budget: Budget = FEW_BUDGET, universe: Mapping[str, Any] | None = None) -> Suite:
     """``planted-few``: :func:`planted_suite` over ``FEW_UNIVERSE`` (updated by ``universe``), every seen pair declared
     (1 when the two tasks share a planted skill, else 0); see the module docstring."""
-    from taskgraph.data.planted import PlantedConfig, planted_universe
-
     options = {**FEW_UNIVERSE, **dict(universe or {})}
     base = planted_suite(budget, options)
-    world = planted_universe(PlantedConfig(**{k: v for k, v in options.items() if k in PlantedConfig.model_fields}))
-    row = {t["name"]: t["data"]["task"] for t in base.base["tasks"]}
+    cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
+    few = f"few examples: {cap} training examples per seen task ({len(base.seen_tasks)} seen tasks)"
+    return declare_planted_truth(replace(base, name="planted-few", notes=(*base.notes, few)))
+
+
+def declare_planted_truth(suite: Suite) -> Suite:
+    """``suite`` (one planted universe's tasks) with every seen pair declared in every cell: 1.0 where the two tasks
+    share a planted skill, else 0.0 — what a user who knows the skill groups would say (planted-few always; planted
+    and planted-gen with ``--declare``)."""
+    from taskgraph.data.planted import PlantedConfig, planted_universe
+
+    data = suite.base["tasks"][0]["data"]  # every task's data block carries the whole universe config
+    world = planted_universe(PlantedConfig(**{k: v for k, v in data.items() if k in PlantedConfig.model_fields}))
+    row = {t["name"]: t["data"]["task"] for t in suite.base["tasks"]}
     declared = declare_every_pair(
         list(row), lambda a, b: bool(set(world.skills_of(row[a])) & set(world.skills_of(row[b])))
     )
     related = sum(1 for *_, w in declared if w > 0)
-    cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
-    notes = (
-        *base.notes,
-        f"few examples: {cap} training examples per seen task ({len(row)} seen tasks)",
+    note = (
         f"declared in every cell: all {len(declared)} seen pairs, {related} sharing a planted skill at 1.0, the "
-        "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)",
+        "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)"
     )
-    return replace(base, name="planted-few", notes=notes, declared=declared)
+    return replace(suite, notes=(*suite.notes, note), declared=declared)
 
 
-def planted_gen_suite(budget: Budget = PLANTED_GEN_BUDGET, universe: Mapping[str, Any] | None = None) -> Suite:
+def planted_gen_suite(
+    budget: Budget = PLANTED_GEN_BUDGET, universe: Mapping[str, Any] | None = None, declare: bool = False
+) -> Suite:
     """``planted-gen``: :func:`~taskgraph.data.planted_gen.planted_gen_spec` over ``GEN_UNIVERSE`` (updated by
     ``universe``, the keys of :data:`UNIVERSE_KEYS` but ``tokens_per_skill``); every task is seen (see the module
-    docstring)."""
+    docstring); ``declare``: every pair's relation declared (:func:`declare_planted_truth`)."""
     from taskgraph.data.planted_gen import planted_gen_spec
 
     budget.check("planted-gen")
@@ -417,7 +430,8 @@ def planted_gen_suite(budget: Budget = PLANTED_GEN_BUDGET, universe: Mapping[str
         "a task's target is the tokens of its own skills in the sequence's first half, so it needs exactly its skills",
         "accuracy = exact match of the greedy generation (chance ~0)",
     )
-    return Suite("planted-gen", base, Path("."), (), {}, budget, notes)
+    suite = Suite("planted-gen", base, Path("."), (), {}, budget, notes)
+    return declare_planted_truth(suite) if declare else suite
 
 
 def declare_every_pair(names: Sequence[str], related: Callable[[str, str], bool]) -> tuple[tuple[str, str, float], ...]:

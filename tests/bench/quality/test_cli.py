@@ -206,6 +206,8 @@ def test_another_budget_in_the_same_folder_is_refused(bench: tuple[Path, dict, s
         (["--planted", "tasks=2", "--planted", "held_out=2"], "not a valid planted universe"),
         (["--suite", "real", "--planted", "tasks=9"], "--planted changes the planted universe"),
         (["--suite", "planted-gen", "--planted", "held_out=2"], "holds no task out"),
+        (["--suite", "real-few", "--declare"], "--declare declares the planted relations"),
+        (["--jobs", "0"], "--jobs"),
     ],
 )
 def test_bad_planted_universe_is_exit_2_before_any_cell(tmp_path: Path, capsys, extra: list[str], message: str):

@@ -218,6 +218,25 @@ def test_planted_gen_is_the_generative_universe_every_task_seen_with_its_oracle(
         planted_gen_suite(universe={"skills": 2, "tasks": 12})
 
 
+@pytest.mark.parametrize("suite_name", ["planted", "planted-gen"])
+def test_declare_gives_every_seen_pair_its_planted_truth_in_every_cell(suite_name: str):
+    from taskgraph.bench.quality.suites import planted_gen_suite, planted_suite
+
+    build = planted_suite if suite_name == "planted" else planted_gen_suite
+    plain, suite = build(), build(declare=True)
+    assert plain.declared == () and suite.name == suite_name and suite.base == plain.base
+    data = suite.base["tasks"][0]["data"]  # the universe the tasks were drawn from, not PlantedConfig's defaults
+    world = planted_universe(PlantedConfig(**{k: v for k, v in data.items() if k in PlantedConfig.model_fields}))
+    row = {t["name"]: t["data"]["task"] for t in suite.base["tasks"]}
+    assert [(a, b) for a, b, _ in suite.declared] == list(combinations(suite.seen_tasks, 2))
+    for a, b, w in suite.declared:
+        assert w == (1.0 if set(world.skills_of(row[a])) & set(world.skills_of(row[b])) else 0.0)
+    assert {w for *_, w in suite.declared} == {0.0, 1.0}
+    for router in ("poly", "graph-warm-contrast"):
+        spec = Spec.model_validate(suite.cell_spec(router, 1e-2, 0))
+        assert len(spec.relations.declared) == len(suite.declared)
+
+
 def test_generative_cells_score_exact_match_as_their_accuracy():
     from taskgraph.bench.quality.summary import mean_accuracy
 
