@@ -247,6 +247,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from taskgraph.bench.quality.planted_suites import UNIVERSE_KEYS
     from taskgraph.bench.quality.suites import (
         FEW_BUDGET,
         PLANTED_BUDGET,
@@ -256,7 +257,6 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         REAL_FEW_BUDGET,
         REAL_GEN_BUDGET,
         ROUTER_VARIANTS,
-        UNIVERSE_KEYS,
     )
 
     def budget(b: Any) -> str:

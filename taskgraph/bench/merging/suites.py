@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskgraph.bench.quality.suites import Budget, QualityError, cell_spec, find_real_config, task_family
+from taskgraph.bench.quality.real_suites import find_real_config, task_family
+from taskgraph.bench.quality.suites import Budget, QualityError, cell_spec
 
 MODES = ("lora", "llora")  # single-task LoRA and L-LoRA (adapters.linearized)
 MODE_NAMES = {"lora": "LoRA", "llora": "L-LoRA"}

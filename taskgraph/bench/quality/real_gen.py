@@ -25,16 +25,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from taskgraph.bench.quality.real_suites import find_real_config, read_suite_config, task_family
 from taskgraph.bench.quality.stats import paired_difference
-from taskgraph.bench.quality.suites import (
-    REAL_GEN_BUDGET,
-    Budget,
-    QualityError,
-    Suite,
-    find_real_config,
-    read_suite_config,
-    task_family,
-)
+from taskgraph.bench.quality.suites import REAL_GEN_BUDGET, Budget, QualityError, Suite
 from taskgraph.bench.quality.summary import by_seed
 
 REAL_GEN_CONFIG = "configs/real-gen.yaml"

@@ -39,9 +39,17 @@ from taskgraph.bench.quality.cells import (
     train_cell_dir,
 )
 from taskgraph.bench.quality.oracle import ORACLE_SUITES, oracle_summary, run_oracle_cells
+from taskgraph.bench.quality.planted_suites import (
+    TINY_GEN_UNIVERSE,
+    TINY_UNIVERSE,
+    planted_few_suite,
+    planted_gen_suite,
+    planted_suite,
+)
 from taskgraph.bench.quality.plots import plot_few_shot, plot_router_accuracy
 from taskgraph.bench.quality.pool import CellPool
 from taskgraph.bench.quality.real_gen import HEADS, beside, heads_twin, real_gen_suite, render_beside
+from taskgraph.bench.quality.real_suites import real_few_suite, real_suite
 from taskgraph.bench.quality.report import render_suite
 from taskgraph.bench.quality.stats import select_lr
 from taskgraph.bench.quality.suites import (
@@ -56,16 +64,9 @@ from taskgraph.bench.quality.suites import (
     ROUTER_LR,
     SUITES,
     TINY_BUDGET,
-    TINY_GEN_UNIVERSE,
-    TINY_UNIVERSE,
     Budget,
     QualityError,
     Suite,
-    planted_few_suite,
-    planted_gen_suite,
-    planted_suite,
-    real_few_suite,
-    real_suite,
     router_kind,
     with_overrides,
 )
@@ -120,7 +121,7 @@ class QualitySettings:
         config: the real suite's spec (default ``configs/real-text.yaml``); held_out: its held-out tasks.
         tiny: a tiny planted universe and budget (tests, smoke runs).
         planted: ``(key, value)`` changes to the planted universe or its model (keys:
-            :data:`~taskgraph.bench.quality.suites.UNIVERSE_KEYS`), on top of the tiny universe with ``tiny``.
+            :data:`~taskgraph.bench.quality.planted_suites.UNIVERSE_KEYS`), on top of the tiny universe with ``tiny``.
         adapt: run the adaptation part.
         oracle: run the oracle-relearn cells of the planted suite (:mod:`~taskgraph.bench.quality.oracle`).
         threads: torch threads while the bench runs (None: :data:`SUITE_THREADS` — the planted suite's tiny

@@ -3,6 +3,9 @@
 A suite is a spec with its **seen** tasks (the multi-task training set), the **held-out** tasks
 (few-/zero-shot adaptation only) and a budget. Every router trains the same seen tasks on the same
 splits with the same budget; only the router, the learning rate and the seed change from cell to cell.
+This file holds what every suite shares (budgets, router variants, the cell spec); the suites are built in
+:mod:`~taskgraph.bench.quality.planted_suites` (planted, planted-few, planted-gen),
+:mod:`~taskgraph.bench.quality.real_suites` (real, real-few) and :mod:`~taskgraph.bench.quality.real_gen`.
 
 * ``planted`` — :func:`~taskgraph.data.planted.planted_spec` (default universe: 8 skills, 24 tasks,
   the last 4 held out; a random-init 2-layer BERT). Ground truth: the task × skill incidence.
@@ -55,16 +58,12 @@ Fairness rules, the same for every router and seed:
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from taskgraph.errors import TaskgraphError, validation_problems
+from taskgraph.errors import TaskgraphError
 from taskgraph.registry import ROUTERS
 from taskgraph.spec.models import RENAMED_ADAPTER_KEY
 
@@ -96,9 +95,6 @@ ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 QUALITY_CHOICES = QUALITY_ROUTERS + tuple(ROUTER_VARIANTS)  # what --routers accepts
 ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 1e-2}  # the router group's rate per kind
 UNUSED_ROUTER_LR = 1e-2  # routers with no parameters (shared, private, mhr-mu): the spec default, never used
-REAL_CONFIG = "configs/real-text.yaml"
-HELD_OUT_FAMILIES = ("sentiment", "topic", "authorship")  # real: the last task of the first two with ≥ 2 tasks
-HELD_OUT_COUNT = 2
 
 
 class QualityError(TaskgraphError):
@@ -173,43 +169,9 @@ FEW_BUDGET = Budget(
     adapt_steps=100,
     train_examples=FEW_TRAIN_EXAMPLES,
 )
-FEW_UNIVERSE: dict[str, Any] = {"tasks": 44, "held_out": 4}  # 40 seen tasks over the default 8 skills
 TINY_BUDGET = Budget(steps=6, batch_size=8, lrs=(1e-3, 1e-2), shots=(4,), adapt_steps=3)
-# planted-gen (the second planted universe): 12 generative tasks over 6 skills, none held out; 2,000 steps of 32.
-GEN_UNIVERSE: dict[str, Any] = {"skills": 6, "tasks": 12, "held_out": 0, "min_tasks_per_skill": 3}
+# planted-gen (the second planted universe, taskgraph.bench.quality.planted_suites): 2,000 steps of 32.
 PLANTED_GEN_BUDGET = Budget(steps=2000, batch_size=32, lrs=(3e-3, 1e-2, 3e-2), shots=(16,), adapt_steps=1)
-# What ``planted_suite(universe=...)`` / ``bench quality --planted KEY=VALUE`` may set: the planted universe
-# (PlantedConfig) and the size of the random-init model it trains (planted_spec's keywords).
-UNIVERSE_KEYS = (
-    "seed",
-    "skills",
-    "tasks",
-    "held_out",
-    "skills_per_task",
-    "min_tasks_per_skill",
-    "tokens_per_skill",
-    "seq_len",
-    "vocab_size",
-    "examples_per_task",
-    "hidden_size",
-    "num_layers",
-    "num_heads",
-    "rank",
-)
-TINY_UNIVERSE: dict[str, Any] = {  # 6 seen tasks, 10 of their 15 pairs related, 1 held out
-    "skills": 6,
-    "tasks": 7,
-    "held_out": 1,
-    "skills_per_task": (2, 2),
-    "min_tasks_per_skill": 1,
-    "seq_len": 12,
-    "vocab_size": 64,
-    "examples_per_task": 40,
-    "hidden_size": 16,
-    "num_heads": 2,
-    "rank": 2,
-}
-TINY_GEN_UNIVERSE: dict[str, Any] = {**TINY_UNIVERSE, "tasks": 6, "held_out": 0}  # planted-gen --tiny: all seen
 
 
 @dataclass(frozen=True)
@@ -323,240 +285,9 @@ def cell_spec(
     return spec
 
 
-# ----------------------------------------------------------------------------- planted
-def planted_suite(
-    budget: Budget = PLANTED_BUDGET, universe: Mapping[str, Any] | None = None, declare: bool = False
-) -> Suite:
-    """The planted suite over ``planted_spec(**universe)`` (default: its default universe); ``declare``: every seen
-    pair's relation declared (:func:`declare_planted_truth`)."""
-    from taskgraph.data.planted import PlantedConfig, planted_spec, planted_universe
-
-    budget.check("planted")
-    options = dict(universe or {})
-    unknown = sorted(set(options) - set(UNIVERSE_KEYS))
-    if unknown:
-        raise QualityError(f"bench quality --planted: unknown key(s) {unknown}; choose from {list(UNIVERSE_KEYS)}")
-    config_keys = set(PlantedConfig.model_fields)
-    try:
-        config = PlantedConfig(**{k: v for k, v in options.items() if k in config_keys})
-    except ValidationError as exc:
-        problems = validation_problems(exc, root="universe")
-        raise QualityError(f"bench quality --planted: not a valid planted universe: {problems}") from None
-    full = planted_spec(
-        include_held_out=True, steps=budget.steps, batch_size=budget.batch_size, name="planted", **options
-    )
-    world = planted_universe(config)
-    held = set(world.held_out_tasks())
-    entries = full["tasks"]  # task t is entries[t]
-    seen_names = [entries[t]["name"] for t in world.seen_tasks()]
-    held_out = []
-    for t in sorted(held):
-        skills = set(world.skills_of(t))
-        relate = {entries[s]["name"]: 1.0 for s in world.seen_tasks() if skills & set(world.skills_of(s))}
-        held_out.append(
-            HeldOutTask(entries[t]["name"], entries[t]["num_labels"], dict(entries[t]["data"]), None, relate)
-        )
-    base = {**full, "tasks": [e for e in entries if e["name"] in seen_names]}
-    notes = (
-        (
-            f"planted universe: {world!r}; seen tasks train, held-out tasks "
-            f"{[h.name for h in held_out]} are adapted few-/zero-shot"
-        ),
-        (
-            "graph zero-shot relations: every seen task sharing a skill with the held-out task, weight 1 "
-            "(ground truth, used for routing only)"
-        ),
-    )
-    suite = Suite("planted", base, Path("."), tuple(held_out), {}, budget, notes)
-    return declare_planted_truth(suite) if declare else suite
-
-
-def planted_few_suite(budget: Budget = FEW_BUDGET, universe: Mapping[str, Any] | None = None) -> Suite:
-    """``planted-few``: :func:`planted_suite` over ``FEW_UNIVERSE`` (updated by ``universe``), every seen pair declared
-    (1 when the two tasks share a planted skill, else 0); see the module docstring."""
-    options = {**FEW_UNIVERSE, **dict(universe or {})}
-    base = planted_suite(budget, options)
-    cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
-    few = f"few examples: {cap} training examples per seen task ({len(base.seen_tasks)} seen tasks)"
-    return declare_planted_truth(replace(base, name="planted-few", notes=(*base.notes, few)))
-
-
-def declare_planted_truth(suite: Suite) -> Suite:
-    """``suite`` (one planted universe's tasks) with every seen pair declared in every cell: 1.0 where the two tasks
-    share a planted skill, else 0.0 — what a user who knows the skill groups would say (planted-few always; planted
-    and planted-gen with ``--declare``)."""
-    from taskgraph.data.planted import PlantedConfig, planted_universe
-
-    data = suite.base["tasks"][0]["data"]  # every task's data block carries the whole universe config
-    world = planted_universe(PlantedConfig(**{k: v for k, v in data.items() if k in PlantedConfig.model_fields}))
-    row = {t["name"]: t["data"]["task"] for t in suite.base["tasks"]}
-    declared = declare_every_pair(
-        list(row), lambda a, b: bool(set(world.skills_of(row[a])) & set(world.skills_of(row[b])))
-    )
-    related = sum(1 for *_, w in declared if w > 0)
-    note = (
-        f"declared in every cell: all {len(declared)} seen pairs, {related} sharing a planted skill at 1.0, the "
-        "others at 0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only)"
-    )
-    return replace(suite, notes=(*suite.notes, note), declared=declared)
-
-
-def planted_gen_suite(
-    budget: Budget = PLANTED_GEN_BUDGET, universe: Mapping[str, Any] | None = None, declare: bool = False
-) -> Suite:
-    """``planted-gen``: :func:`~taskgraph.data.planted_gen.planted_gen_spec` over ``GEN_UNIVERSE`` (updated by
-    ``universe``, the keys of :data:`UNIVERSE_KEYS` but ``tokens_per_skill``); every task is seen (see the module
-    docstring); ``declare``: every pair's relation declared (:func:`declare_planted_truth`)."""
-    from taskgraph.data.planted_gen import planted_gen_spec
-
-    budget.check("planted-gen")
-    options = {**GEN_UNIVERSE, **dict(universe or {})}
-    allowed = [k for k in UNIVERSE_KEYS if k != "tokens_per_skill"]
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise QualityError(f"bench quality --planted (planted-gen): unknown key(s) {unknown}; choose from {allowed}")
-    if options.get("held_out"):
-        raise QualityError(
-            f"bench quality --planted held_out={options['held_out']} (planted-gen): this suite holds no task out "
-            "(generative adaptation is not part of it); leave held_out at 0"
-        )
-    try:
-        base = planted_gen_spec(steps=budget.steps, batch_size=budget.batch_size, name="planted-gen", **options)
-    except ValidationError as exc:
-        problems = validation_problems(exc, root="universe")
-        raise QualityError(f"bench quality --planted (planted-gen): not a valid planted universe: {problems}") from None
-    notes = (
-        f"planted generative universe: {len(base['tasks'])} tasks over {options['skills']} skills, every task seen; "
-        "a task's target is the tokens of its own skills in the sequence's first half, so it needs exactly its skills",
-        "accuracy = exact match of the greedy generation (chance ~0)",
-    )
-    suite = Suite("planted-gen", base, Path("."), (), {}, budget, notes)
-    return declare_planted_truth(suite) if declare else suite
-
-
 def declare_every_pair(names: Sequence[str], related: Callable[[str, str], bool]) -> tuple[tuple[str, str, float], ...]:
     """Every unordered pair of ``names`` as a declared relation: weight 1.0 where ``related(a, b)``, else 0.0."""
     return tuple((a, b, 1.0 if related(a, b) else 0.0) for i, a in enumerate(names) for b in names[i + 1 :])
-
-
-# ----------------------------------------------------------------------------- real
-def find_real_config(
-    path: str | os.PathLike[str] | None = None, default: str = REAL_CONFIG, suite: str = "real"
-) -> Path:
-    """``path``, else ``default`` (``configs/real-text.yaml``) under the working folder or the repository."""
-    if path is not None:
-        found = Path(path)
-        if not found.is_file():
-            raise QualityError(f"bench quality --config {str(found)!r}: no such file")
-        return found
-    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):  # the repository holds taskgraph/bench/quality
-        if (root / default).is_file():
-            return root / default
-    raise QualityError(
-        f"bench quality --suite {suite}: {default} was not found under {str(Path.cwd())!r} or the "
-        "repository; give it with --config PATH"
-    )
-
-
-def read_suite_config(path: Path, suite: str) -> dict[str, Any]:
-    """A suite's spec file as a dict with a ``tasks`` list (safe YAML); QualityError naming the file otherwise."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise QualityError(f"bench quality --suite {suite}: cannot read {str(path)!r}: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("tasks"), list):
-        raise QualityError(f"bench quality --suite {suite}: {str(path)!r} is not a spec with a tasks list")
-    return raw
-
-
-def task_family(task: Mapping[str, Any]) -> str | None:
-    """A config task's family: its ``family`` field, else the catalog's family of its ``data.name``."""
-    if task.get("family"):
-        return str(task["family"])
-    data = task.get("data") or {}
-    if data.get("source") == "catalog" and data.get("name"):
-        try:
-            from taskgraph.data.catalog import catalog_task
-        except ImportError:
-            return None
-        try:
-            return str(catalog_task(str(data["name"])).family)
-        except (TaskgraphError, KeyError, AttributeError):
-            return None
-    return None
-
-
-def choose_held_out(
-    tasks: Sequence[Mapping[str, Any]], families: Mapping[str, str | None], names: Sequence[str] | None = None
-) -> list[str]:
-    """The held-out tasks: ``names`` if given, else the last task of each of the first
-    :data:`HELD_OUT_COUNT` families of :data:`HELD_OUT_FAMILIES` that have at least two tasks (so one stays seen)."""
-    order = [str(t["name"]) for t in tasks]
-    if names:
-        unknown = [n for n in names if n not in order]
-        if unknown:
-            raise QualityError(f"bench quality --held-out {unknown}: not tasks of the config; its tasks are {order}")
-        if len(set(names)) == len(order):
-            raise QualityError("bench quality --held-out: every task would be held out; keep some to train on")
-        return list(dict.fromkeys(names))
-    chosen = []
-    for family in HELD_OUT_FAMILIES:
-        members = [n for n in order if families.get(n) == family]
-        if len(members) >= 2 and len(chosen) < HELD_OUT_COUNT:
-            chosen.append(members[-1])
-    return chosen
-
-
-def real_suite(
-    budget: Budget = REAL_BUDGET, config: str | os.PathLike[str] | None = None, held_out: Sequence[str] | None = None
-) -> Suite:
-    """The real suite over the config (default ``configs/real-text.yaml``); see the module docstring."""
-    budget.check("real")
-    path = find_real_config(config)
-    raw = read_suite_config(path, "real")
-    tasks = [dict(t) for t in raw["tasks"]]
-    families = {str(t["name"]): task_family(t) for t in tasks}
-    chosen = choose_held_out(tasks, families, held_out)
-    seen = [t for t in tasks if t["name"] not in chosen]
-    for t in seen:  # the family is the relation ground truth: keep it on every task
-        if families[t["name"]] and not t.get("family"):
-            t["family"] = families[t["name"]]
-    out = []
-    for name in chosen:
-        entry = next(t for t in tasks if t["name"] == name)
-        family = families[name]
-        relate = {str(t["name"]): 1.0 for t in seen if family is not None and families[t["name"]] == family}
-        out.append(HeldOutTask(name, int(entry["num_labels"]), dict(entry.get("data") or {}), family, relate))
-    base = {**raw, "tasks": seen}
-    notes = (
-        f"config {path!s}; held out {chosen} (adapted few-/zero-shot), {len(seen)} seen tasks train",
-        "declared relations dropped: relation AUROC is measured against the families with none declared",
-        "graph zero-shot relations: every seen task of the held-out task's family, weight 1",
-    )
-    seen_families = {str(t["name"]): str(families[t["name"]]) for t in seen if families[t["name"]]}
-    return Suite("real", base, path.parent.resolve(), tuple(out), seen_families, budget, notes)
-
-
-def real_few_suite(
-    budget: Budget = REAL_FEW_BUDGET,
-    config: str | os.PathLike[str] | None = None,
-    held_out: Sequence[str] | None = None,
-) -> Suite:
-    """``real-few``: :func:`real_suite` with at most ``budget.train_examples`` rows per seen task and every seen pair
-    declared (1 within a family, 0 across); see the module docstring."""
-    base = real_suite(budget, config, held_out)
-    family = base.families
-    declared = declare_every_pair(base.seen_tasks, lambda a, b: a in family and family.get(a) == family.get(b))
-    related = sum(1 for *_, w in declared if w > 0)
-    cap = "all" if budget.train_examples is None else f"at most {budget.train_examples}"
-    notes = (
-        base.notes[0],
-        f"few rows: {cap} training rows per seen task ({len(base.seen_tasks)} seen tasks; validation and test whole)",
-        f"declared in every cell: all {len(declared)} seen pairs, {related} within a family at 1.0, the others at "
-        "0.0 (only the graph router reads them; relation AUROC scores undeclared pairs only, so none is scored)",
-        base.notes[2],
-    )
-    return replace(base, name="real-few", notes=notes, declared=declared)
 
 
 def with_overrides(budget: Budget, **changes: Any) -> Budget:

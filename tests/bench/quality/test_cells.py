@@ -13,7 +13,8 @@ import pytest
 import taskgraph.bench.quality.cells as cells
 import taskgraph.sweep.resumable as resumable
 from taskgraph.bench.quality.cells import DONE, TrainCell, run_train_cell, train_cell_dir, train_cell_state
-from taskgraph.bench.quality.suites import TINY_BUDGET, TINY_UNIVERSE, QualityError, planted_suite, with_overrides
+from taskgraph.bench.quality.planted_suites import TINY_UNIVERSE, planted_suite
+from taskgraph.bench.quality.suites import TINY_BUDGET, QualityError, with_overrides
 from taskgraph.spec import Spec
 from taskgraph.train import spec_hash
 

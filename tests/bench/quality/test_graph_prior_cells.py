@@ -8,15 +8,14 @@ from itertools import combinations
 import pytest
 
 from taskgraph.bench.quality.oracle import oracle_summary
+from taskgraph.bench.quality.planted_suites import TINY_UNIVERSE, planted_few_suite
+from taskgraph.bench.quality.real_suites import real_few_suite
 from taskgraph.bench.quality.report import allocation_table, oracle_lines
 from taskgraph.bench.quality.suites import (
     REAL_FEW_BUDGET,
     TINY_BUDGET,
-    TINY_UNIVERSE,
     QualityError,
     cell_spec,
-    planted_few_suite,
-    real_few_suite,
     router_kind,
     with_overrides,
 )
@@ -200,7 +199,8 @@ def test_transfer_targets_against_mhr_z():
 
 def test_planted_gen_is_the_generative_universe_every_task_seen_with_its_oracle():
     from taskgraph.bench.quality.oracle import ORACLE_SUITES
-    from taskgraph.bench.quality.suites import GEN_UNIVERSE, PLANTED_GEN_BUDGET, planted_gen_suite
+    from taskgraph.bench.quality.planted_suites import GEN_UNIVERSE, planted_gen_suite
+    from taskgraph.bench.quality.suites import PLANTED_GEN_BUDGET
 
     suite = planted_gen_suite()
     assert suite.name == "planted-gen" and suite.held_out == () and "planted-gen" in ORACLE_SUITES
@@ -220,7 +220,7 @@ def test_planted_gen_is_the_generative_universe_every_task_seen_with_its_oracle(
 
 @pytest.mark.parametrize("suite_name", ["planted", "planted-gen"])
 def test_declare_gives_every_seen_pair_its_planted_truth_in_every_cell(suite_name: str):
-    from taskgraph.bench.quality.suites import planted_gen_suite, planted_suite
+    from taskgraph.bench.quality.planted_suites import planted_gen_suite, planted_suite
 
     build = planted_suite if suite_name == "planted" else planted_gen_suite
     plain, suite = build(), build(declare=True)

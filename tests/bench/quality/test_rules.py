@@ -8,17 +8,10 @@ from pathlib import Path
 import pytest
 
 from taskgraph.bench.quality.cells import DONE, adapt_cell_dir, lr_tag, step_ms, train_cell_dir, train_cell_state
+from taskgraph.bench.quality.planted_suites import TINY_UNIVERSE, planted_suite
+from taskgraph.bench.quality.real_suites import choose_held_out
 from taskgraph.bench.quality.report import few_shot_table, paired_table, params, pm, router_table, targets_table
-from taskgraph.bench.quality.suites import (
-    PLANTED_BUDGET,
-    TINY_BUDGET,
-    TINY_UNIVERSE,
-    QualityError,
-    cell_spec,
-    choose_held_out,
-    planted_suite,
-    with_overrides,
-)
+from taskgraph.bench.quality.suites import PLANTED_BUDGET, TINY_BUDGET, QualityError, cell_spec, with_overrides
 from taskgraph.bench.quality.summary import adapt_accuracy, family_accuracy, few_shot_rows, router_row, val_by_lr
 from taskgraph.bench.quality.targets import paper_targets, planted_targets, real_targets
 from taskgraph.spec import Spec
@@ -73,7 +66,7 @@ def test_planted_suite_holds_out_the_last_tasks_and_relates_them_by_shared_skill
 def test_planted_universe_changes_reach_the_suite_and_bad_ones_are_refused():
     import inspect
 
-    from taskgraph.bench.quality.suites import UNIVERSE_KEYS
+    from taskgraph.bench.quality.planted_suites import UNIVERSE_KEYS
     from taskgraph.data.planted import planted_spec
 
     fixed = {"include_held_out", "router", "steps", "batch_size", "name"}
