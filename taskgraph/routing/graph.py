@@ -335,9 +335,9 @@ class GraphRouter(Router):
 
     @torch.no_grad()
     def observe_task_updates(self, tasks: Tensor, updates: Tensor) -> None:
-        """``relation_estimate: update`` (:mod:`~taskgraph.routing.relation_estimate`): add each task's share of this step's adapter gradient
-        ``updates [U, P]`` (rows of the distinct ``tasks [U]``) to its running sum, count-sketched to ``D`` buckets,
-        and set R's targets from the sums' centred cosine."""
+        """``relation_estimate: update`` (:mod:`~taskgraph.routing.relation_estimate`): add each task's share of this
+        step's adapter gradient ``updates [U, P]`` (rows of the distinct ``tasks [U]``) to its running sum,
+        count-sketched to ``D`` buckets, and set R's targets from the sums' centred cosine."""
         keep = tasks < self.relations.num_trained  # [U]
         sketch = count_sketch(updates[keep].float(), UPDATE_SKETCH_DIM)  # [U', D]
         self.task_signal.index_add_(0, tasks[keep], sketch.to(self.task_signal))

@@ -50,17 +50,16 @@ def run_oracle_cells(
     seeds: int,
     device: str,
     add: Callable[..., None],
-    say: Callable[[str], None],
-    pool: CellPool | None = None,
+    pool: CellPool,
 ) -> list[dict[str, Any]]:
-    """Every seed's oracle-relearn cell of ``suite`` (run, or read back when done), in ``pool`` (None: one after
-    another here; :class:`~taskgraph.bench.quality.pool.CellPool`); their records.
+    """Every seed's oracle-relearn cell of ``suite`` (run, or read back when done) in ``pool``
+    (:class:`~taskgraph.bench.quality.pool.CellPool`, which also carries the progress ``say``); their records.
 
     ``add(record, ran, *time_keys)`` counts each cell (:meth:`taskgraph.bench.quality.run.Part.add`).
     """
     calls = [(suite, oracle_cell_dir(out, suite.name, seed), seed, device) for seed in range(seeds)]
     records = []
-    for record, ran in (pool or CellPool(1, 1, say)).run(run_oracle_cell, calls):
+    for record, ran in pool.run(run_oracle_cell, calls):
         add(record, ran, "seconds")
         records.append(record)
     return records

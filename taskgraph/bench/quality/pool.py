@@ -10,8 +10,9 @@ one-thread processes than as one process on N threads (a step's matmuls are too 
 * Workers are started with ``spawn`` (a fresh interpreter: no torch state, thread pool or CUDA context inherited
   from the parent) and report progress on stderr, line by line, in the order their cells get there.
 * Results come back in the order the cells were given. A cell that raises (a folder of another spec: a
-  :class:`~taskgraph.bench.quality.suites.QualityError`) stops the part: no cell starts after it, the running ones
-  finish and keep their folders (a re-run skips them), and the error reaches the caller as raised.
+  :class:`~taskgraph.bench.quality.suites.QualityError`) stops the part once its turn in that order comes: the cells
+  not yet started then never start, the running ones finish and keep their folders (a re-run skips them), and the
+  error reaches the caller as raised.
 * ``jobs == 1`` runs every cell in this process, in order, with the caller's ``say`` — what the bench always did.
 * The workers start once per suite (:class:`CellPool`) and serve every part of it.
 """

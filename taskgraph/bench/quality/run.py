@@ -413,7 +413,7 @@ def _run_suite(suite: Suite, settings: QualitySettings, pool: CellPool) -> dict[
     oracle: list[dict[str, Any]] = []
     if settings.oracle and suite.name in ORACLE_SUITES:
         part = Part()
-        oracle = run_oracle_cells(suite, settings.out, settings.seeds, settings.device, part.add, pool.say, pool)
+        oracle = run_oracle_cells(suite, settings.out, settings.seeds, settings.device, part.add, pool)
         timing["oracle-relearn ceiling (train under oracle routing, re-learn routing)"] = part.close()
 
     result = summarise(suite, settings, train, chosen, adapt_records, timing, notes, oracle)
