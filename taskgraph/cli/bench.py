@@ -288,7 +288,14 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         "with heads; all: planted and real",
     )
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{train,adapt,quality.md,...}")
-    p.add_argument("--seeds", type=seeds, default=3, help="seeds per router (default: 3)")
+    p.add_argument("--seeds", type=seeds, default=3, help="seeds reported per router (default: 3)")
+    p.add_argument(
+        "--select-seeds",
+        type=seeds,
+        default=3,
+        help="seeds 0..N-1 train at every rate of the grid; each router's rate is the best mean validation over "
+        "them (default: 3)",
+    )
     p.add_argument("--json", metavar="OUT", default=None, help="also write every figure of every suite to this file")
     p.add_argument(
         "--routers",
@@ -426,6 +433,7 @@ def run_quality(args: argparse.Namespace) -> int:
         suites=("planted", "real") if args.suite == "all" else (args.suite,),
         out=Path(args.out),
         seeds=args.seeds,
+        select_seeds=args.select_seeds,
         routers=tuple(args.routers),
         steps=args.steps,
         batch_size=args.batch_size,

@@ -1,6 +1,6 @@
 """``taskgraph bench merge [--suite planted|real] [--seeds N] [--tasks 2,4,8] --out DIR [--json OUT]``.
 
-Single-task LoRA and L-LoRA runs from one seed, every merge method over 2 … T tasks, and the same tasks trained
+Single-task LoRA and L-LoRA runs over seeds, every merge method over 2 … T tasks, and the same tasks trained
 together by the routers (see :mod:`taskgraph.bench.merging`). Cells are resumable: a re-run skips finished ones.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.argtypes import positive_int, seeds
 
 METHOD_LABELS = ("task-arithmetic", "ties", "dare", "dare-ties", "average", "subspace", "subspace-ties", "ta-svd")
 ROUTERS = ("shared", "poly", "graph")
@@ -47,7 +47,13 @@ def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument("--suite", choices=["planted", "real"], default="planted", help="default: planted")
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{single,merge,together,merge.md,...}")
-    p.add_argument("--seeds", type=positive_int, default=3, help="seeds (default: 3)")
+    p.add_argument("--seeds", type=seeds, default=3, help="seeds (default: 3)")
+    p.add_argument(
+        "--select-seeds",
+        type=seeds,
+        default=3,
+        help="seeds 0..N-1 run every rate of a mode's grid; the rate is the best validation mean over them (default: 3)",
+    )
     p.add_argument(
         "--tasks",
         type=_sizes,
@@ -85,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         suite=args.suite,
         out=Path(args.out),
         seeds=args.seeds,
+        select_seeds=args.select_seeds,
         sizes=args.tasks,
         subsets=args.subsets,
         methods=args.methods,

@@ -44,6 +44,8 @@ def test_a_tiny_bench_runs_resumes_and_reports(tmp_path, capsys):
         "--tiny",
         "--seeds",
         "1",
+        "--select-seeds",
+        "1",
         "--tasks",
         "2",
         "--subsets",

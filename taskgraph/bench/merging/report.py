@@ -46,7 +46,8 @@ def render(result: Mapping[str, Any]) -> str:
     budget = result["single_budget"]
     lines.append(
         f"- single-task runs: {budget['steps']} steps × batch {budget['batch_size']}, router shared, rank "
-        f"{result['rank']}; lr chosen on seed 0's validation: "
+        f"{result['rank']}; lr chosen on the validation mean over seeds "
+        f"{', '.join(str(k) for k in result.get('selection', {}).get('seeds', [0]))}: "
         + ", ".join(f"{MODE_NAMES[m]} {lr:g} (grid {result['mode_lrs'][m]})" for m, lr in result["chosen_lr"].items())
     )
     lines.append(

@@ -5,7 +5,8 @@
 Per suite (:mod:`taskgraph.bench.merging.suites`), every cell resumable (:mod:`taskgraph.bench.merging.cells`):
 
 1. **single-task runs** — every pool task, LoRA and L-LoRA, from one shared initialisation per seed; each
-   mode's learning rate chosen on seed 0's validation mean (every rate of its grid runs on seed 0);
+   mode's learning rate chosen on the validation mean over the pool, averaged over the selection seeds 0 … S−1
+   (every rate of its grid runs on each of them; ``select_seeds``, default 3);
 2. **merges** — for each mode and seed, every method (:data:`~taskgraph.bench.merging.suites.BENCH_METHODS`)
    over ``--subsets`` random task subsets per size T (the whole pool once at the largest T); hyper-parameters
    chosen on the validation split; the test split scored; plus every task's head on the bare base
@@ -22,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ from taskgraph.bench.merging.suites import (
 from taskgraph.bench.quality.cells import run_train_cell
 from taskgraph.bench.quality.run import Part, environment
 from taskgraph.bench.quality.stats import select_lr
+from taskgraph.bench.quality.summary import selection_table
 from taskgraph.run_folder import claim_container
 from taskgraph.sweep.resumable import read_record
 
@@ -72,6 +74,8 @@ class MergeBenchSettings:
         suite: ``planted`` or ``real``.
         out: the output folder (``OUT/<suite>/...``).
         seeds: seeds of every single-task run (≥ 3 for the intervals).
+        select_seeds: seeds 0 … select_seeds − 1 run every rate of a mode's grid; the mode's rate is the best
+            validation mean over the pool averaged over them.
         sizes: the task counts T merged (default: the suite's, up to the whole pool).
         subsets: random task subsets per T below the whole pool.
         methods: the bench methods' labels (:data:`BENCH_METHODS`).
@@ -85,6 +89,7 @@ class MergeBenchSettings:
     suite: str
     out: Path
     seeds: int = 3
+    select_seeds: int = 3
     sizes: tuple[int, ...] | None = None
     subsets: int = 3
     methods: tuple[str, ...] = tuple(label for label, _, _ in BENCH_METHODS)
@@ -99,9 +104,10 @@ class MergeBenchSettings:
         problems = []
         if self.suite not in SUITES:
             problems.append(f"suite {self.suite!r}: choose from {list(SUITES)}")
-        if self.seeds < 1 or self.subsets < 1 or self.threads < 1:
+        if min(self.seeds, self.select_seeds, self.subsets, self.threads) < 1:
             problems.append(
-                f"seeds, subsets and threads must be at least 1, got {self.seeds}, {self.subsets}, {self.threads}"
+                "seeds, select_seeds, subsets and threads must be at least 1, got "
+                f"{self.seeds}, {self.select_seeds}, {self.subsets}, {self.threads}"
             )
         known = [label for label, _, _ in BENCH_METHODS]
         bad = [m for m in self.methods if m not in known]
@@ -155,14 +161,17 @@ def _run(
 
     part = Part()
     single: dict[tuple[str, float, int, str], dict[str, Any]] = {}
+    select = range(settings.select_seeds)
     for mode in MODES:
         for lr in suite.budget.mode_lrs[mode]:
-            for task in suite.tasks:
-                _single(suite, settings, mode, lr, 0, task, single, part, say)
-    chosen = {mode: _choose(single, mode, suite.budget.mode_lrs[mode]) for mode in MODES}
+            for seed in select:
+                for task in suite.tasks:
+                    _single(suite, settings, mode, lr, seed, task, single, part, say)
+    selection = {mode: pool_val_by_lr(single, mode, suite.budget.mode_lrs[mode], select) for mode in MODES}
+    chosen = {mode: select_lr(by_lr) for mode, by_lr in selection.items()}
     say(f"[{suite.name}] chosen lr: " + ", ".join(f"{m} {lr:g}" for m, lr in chosen.items()))
     for mode, lr in chosen.items():
-        for seed in range(1, settings.seeds):
+        for seed in range(settings.select_seeds, settings.seeds):
             for task in suite.tasks:
                 _single(suite, settings, mode, lr, seed, task, single, part, say)
     timing["single-task runs"] = part.close()
@@ -211,6 +220,11 @@ def _run(
     timing["trained together"] = part.close()
 
     result = summarise(suite, settings.seeds, chosen, single, heads, merges, together, subsets)
+    result["selection"] = {
+        "seeds": list(select),
+        "rule": "each mode's rate: the best validation mean over the pool, averaged over the selection seeds",
+        "val_by_lr": {m: selection_table(by_lr) for m, by_lr in selection.items()},
+    }
     total = time.perf_counter() - started
     result["timing"] = {**timing, "total": {"wall_s": total, "compute_s": sum(t["compute_s"] for t in timing.values())}}
     result["targets"].append(time_target(sum(t["compute_s"] for t in timing.values()), total))
@@ -252,13 +266,20 @@ def _single(
     single[(mode, lr, seed, task)] = record
 
 
-def _choose(single: dict[tuple[str, float, int, str], dict[str, Any]], mode: str, lrs: tuple[float, ...]) -> float:
-    """The rate with the best seed-0 validation mean over the pool (a tie: the smaller rate)."""
-    by_lr: dict[float, float | None] = {}
+def pool_val_by_lr(
+    single: Mapping[tuple[str, float, int, str], Mapping[str, Any]],
+    mode: str,
+    lrs: Sequence[float],
+    seeds: Sequence[int],
+) -> dict[float, dict[int, float | None]]:
+    """``{lr: {seed: validation mean accuracy over the pool's single-task runs}}`` of ``mode`` (None: no run)."""
+    by_lr: dict[float, dict[int, float | None]] = {}
     for lr in lrs:
-        accs = [r["val"]["mean"]["accuracy"] for (m, l, s, _), r in single.items() if m == mode and l == lr and s == 0]
-        by_lr[lr] = sum(accs) / len(accs) if accs else None
-    return select_lr(by_lr)
+        by_lr[lr] = {}
+        for seed in seeds:
+            accs = [r["val"]["mean"]["accuracy"] for (m, x, k, _), r in single.items() if (m, x, k) == (mode, lr, seed)]
+            by_lr[lr][seed] = sum(accs) / len(accs) if accs else None
+    return by_lr
 
 
 def _lazy(build: Callable[[], MergeGroup]) -> Callable[[], MergeGroup]:

@@ -112,11 +112,21 @@ def oracle_lines(oracle: Mapping[str, Any] | None) -> list[str]:
 
 
 def lr_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The lr selection: per router and rate, the mean validation accuracy over the selection seeds and each seed's
+    figure (``mean (s0 / s1 / s2)``); the chosen rate last."""
     lrs = sorted({lr for r in rows for lr in r.get("val_by_lr", {})}, key=float)
     lines = ["| router | " + " | ".join(f"lr {x}" for x in lrs) + " | chosen |", "|" + "---|" * (len(lrs) + 2)]
     for r in rows:
-        lines.append(f"| {r['router']} | " + " | ".join(num(r["val_by_lr"].get(x)) for x in lrs) + f" | {r['lr']:g} |")
+        cells = [_selection_cell(r["val_by_lr"].get(x)) for x in lrs]
+        lines.append(f"| {r['router']} | " + " | ".join(cells) + f" | {r['lr']:g} |")
     return lines
+
+
+def _selection_cell(entry: Mapping[str, Any] | None) -> str:
+    if not isinstance(entry, Mapping):  # a record written before selection over seeds: seed 0's figure
+        return num(entry) if isinstance(entry, (int, float)) else "–"
+    per_seed = " / ".join(num(v) for v in entry.get("seeds", {}).values())
+    return f"{num(entry.get('mean'))} ({per_seed})" if per_seed else num(entry.get("mean"))
 
 
 def paired_table(pairs: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -159,6 +169,11 @@ def time_table(timing: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _selection_seeds(result: Mapping[str, Any]) -> str:
+    seeds = result.get("selection", {}).get("seeds", [0])
+    return f"seed{'s' if len(seeds) != 1 else ''} {', '.join(str(k) for k in seeds)}"
+
+
 def _budget_lines(result: Mapping[str, Any]) -> list[str]:
     b, env = result["budget"], result.get("environment", {})
     router_lr = ", ".join(f"{k} {v:g}" for k, v in result.get("router_lr", {}).items())
@@ -167,7 +182,8 @@ def _budget_lines(result: Mapping[str, Any]) -> list[str]:
     return [
         (
             f"Budget: {b['steps']} steps × batch {b['batch_size']}{length}{cap}; adapters + heads lr grid "
-            f"{[float(x) for x in b['lrs']]} chosen per router on seed 0's validation accuracy; router lr fixed per kind "
+            f"{[float(x) for x in b['lrs']]} chosen per router on the mean validation accuracy over "
+            f"{_selection_seeds(result)}; router lr fixed per kind "
             f"({router_lr}; the others have no router parameters); {result['seeds']} seeds (initialisation and sampling; "
             f"same splits); mhr with {b['mhr_heads']} heads, every other router 1; adaptation {b['adapt_steps']} steps "
             f"at shots {list(b['shots'])}."
@@ -199,7 +215,12 @@ def render_suite(result: Mapping[str, Any]) -> str:
     per_layer = allocation_table(result["routers"], result.get("oracle"))
     if per_layer:
         lines += ["", "## Allocation precision per adapted layer (mean ± std over seeds)", "", *per_layer]
-    lines += ["", "## Learning-rate selection (seed 0, validation mean accuracy)", "", *lr_table(result["routers"])]
+    lines += [
+        "",
+        f"## Learning-rate selection (validation mean accuracy: mean over {_selection_seeds(result)} (each seed))",
+        "",
+        *lr_table(result["routers"]),
+    ]
     lines += ["", "## Paired differences (test mean accuracy, paired by seed)", "", *paired_table(result["paired"])]
     held = ", ".join(h["name"] for h in result.get("held_out", [])) or "none"
     lines += [

@@ -5,9 +5,11 @@
 Per suite (:mod:`taskgraph.bench.quality.suites`), in three parts, every cell resumable and skipped
 when finished (:mod:`taskgraph.bench.quality.cells`):
 
-1. **lr selection** — every router × every learning rate of the grid, seed 0; each router's rate
-   is the one with the best seed-0 validation mean accuracy (:func:`~taskgraph.bench.quality.stats.select_lr`);
-2. **seeds** — seeds 1 … N−1 of every router at its chosen rate;
+1. **lr selection** — every router × every learning rate of the grid × the selection seeds 0 … S−1
+   (``--select-seeds``, default 3); each router's rate is the one with the best validation mean accuracy
+   averaged over those seeds (:func:`~taskgraph.bench.quality.stats.select_lr`), so one seed cannot flip it;
+2. **seeds** — the seeds 0 … N−1 not yet trained, of every router at its chosen rate (the selection seeds
+   are reported seeds too; the record's ``selection`` says so, with its per-seed table);
 3. **adaptation** — every trained (router, seed) adapted to every held-out task in every mode the
    router supports (:func:`taskgraph.adapt.supported_modes`) at every shot count.
 
@@ -114,7 +116,9 @@ class QualitySettings:
         suites: some of :data:`~taskgraph.bench.quality.suites.SUITES` (``real-gen`` also runs its heads twin,
             :mod:`~taskgraph.bench.quality.real_gen`).
         out: the output folder (``OUT/<suite>/...``).
-        seeds: seeds per router (≥ 1; ≥ 3 for the targets' statistics).
+        seeds: seeds reported per router (≥ 1; ≥ 3 for the targets' statistics).
+        select_seeds: seeds 0 … select_seeds − 1 train at every rate of the grid; each router's rate is chosen on
+            their mean validation accuracy (≥ 1).
         routers: router kinds or variants (:data:`~taskgraph.bench.quality.suites.ROUTER_VARIANTS`), in table order.
         steps, batch_size, lrs, shots, adapt_steps, max_length, train_examples, mhr_heads: budget overrides.
         device: ``cpu`` or ``cuda``.
@@ -136,6 +140,7 @@ class QualitySettings:
     suites: tuple[str, ...]
     out: Path
     seeds: int = 3
+    select_seeds: int = 3
     routers: tuple[str, ...] = QUALITY_ROUTERS
     steps: int | None = None
     batch_size: int | None = None
@@ -168,6 +173,8 @@ class QualitySettings:
             )
         if self.seeds < 1:
             problems.append(f"seeds must be at least 1, got {self.seeds}")
+        if self.select_seeds < 1:
+            problems.append(f"select_seeds must be at least 1, got {self.select_seeds}")
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1, got {self.threads}")
         if self.jobs < 1:
@@ -316,20 +323,27 @@ def _supported_modes() -> Callable[[str], Sequence[str]] | None:
     return lambda router: supported_modes(router_kind(router))  # a variant adapts as its kind
 
 
-def _other_seeds(seeds: int) -> str:
-    return f"seeds 1..{seeds - 1}" if seeds > 2 else ("seed 1" if seeds == 2 else "no other seed")
+def _seed_range(first: int, stop: int) -> str:
+    return f"seeds {first}..{stop - 1}" if stop - first > 1 else (f"seed {first}" if stop - first == 1 else "no seed")
 
 
 def _choose_lrs(
-    routers: Sequence[str], train: dict[tuple[str, float, int], dict[str, Any]], notes: list[str]
+    routers: Sequence[str],
+    train: dict[tuple[str, float, int], dict[str, Any]],
+    select_seeds: int,
+    notes: list[str],
 ) -> dict[str, float]:
-    """Each router's rate by seed 0's validation (routers whose every rate failed are left out, with a note)."""
+    """Each router's rate by its mean validation over the selection seeds (routers with no rate that trained on
+    every selection seed are left out, with a note)."""
     chosen: dict[str, float] = {}
     for router in routers:
         try:
-            chosen[router] = select_lr(val_by_lr(train, router))
+            chosen[router] = select_lr(val_by_lr(train, router, range(select_seeds)))
         except ValueError:
-            notes.append(f"{router}: every learning rate failed on seed 0; left out of the tables")
+            notes.append(
+                f"{router}: no learning rate trained on every selection seed ({_seed_range(0, select_seeds)}); "
+                "left out of the tables"
+            )
     return chosen
 
 
@@ -394,17 +408,24 @@ def _run_suite(suite: Suite, settings: QualitySettings, pool: CellPool) -> dict[
     train: dict[tuple[str, float, int], dict[str, Any]] = {}
     timing: dict[str, dict[str, Any]] = {}
 
+    select = settings.select_seeds
     part = Part()
-    _train(suite, settings, [(r, lr, 0) for r in settings.routers for lr in suite.budget.lrs], part, train, pool)
-    timing["train: lr selection (seed 0, every lr)"] = part.close()
-    chosen = _choose_lrs(settings.routers, train, notes)
+    keys = [(r, lr, s) for r in settings.routers for lr in suite.budget.lrs for s in range(select)]
+    _train(suite, settings, keys, part, train, pool)
+    timing[f"train: lr selection ({_seed_range(0, select)}, every lr)"] = part.close()
+    chosen = _choose_lrs(settings.routers, train, select, notes)
     pool.say(f"[{suite.name}] chosen lr: " + ", ".join(f"{r} {lr:g}" for r, lr in chosen.items()))
 
     part = Part()
     _train(
-        suite, settings, [(r, lr, s) for r, lr in chosen.items() for s in range(1, settings.seeds)], part, train, pool
+        suite,
+        settings,
+        [(r, lr, s) for r, lr in chosen.items() for s in range(select, settings.seeds)],
+        part,
+        train,
+        pool,
     )
-    timing[f"train: {_other_seeds(settings.seeds)} at the chosen lr"] = part.close()
+    timing[f"train: {_seed_range(select, settings.seeds)} at the chosen lr"] = part.close()
 
     part = Part()
     adapt_records = _adapt_all(suite, settings, chosen, train, part, notes, pool)
@@ -443,8 +464,9 @@ def summarise(
     oracle: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The suite's result dict from its cells' records (pure; see :mod:`taskgraph.bench.quality.summary`)."""
+    reported, select = range(settings.seeds), range(settings.select_seeds)
     rows = {
-        r: router_row(r, lr, chosen_records(train, r, lr), val_by_lr(train, r), suite.families)
+        r: router_row(r, lr, chosen_records(train, r, lr, reported), val_by_lr(train, r, select), suite.families)
         for r, lr in chosen.items()
     }
     shots = list(suite.budget.shots)
@@ -468,6 +490,12 @@ def summarise(
         "bench": "quality",
         **suite.describe(),
         "seeds": settings.seeds,
+        "selection": {
+            "seeds": list(select),
+            "rule": "each router's adapters + heads rate: the best mean validation accuracy over the selection seeds "
+            "(every seed finite; a tie: the smaller rate)",
+            "selection_seeds_reported": [k for k in select if k in reported],
+        },
         "routers_asked": list(settings.routers),
         "router_lr": dict(ROUTER_LR),
         "chosen_lr": chosen,

@@ -7,8 +7,9 @@ seed): ``d_k = a_k − b_k``, and the 95 % confidence interval of the mean diffe
 t-interval ``mean(d) ± t_{0.975, n−1} · sd(d) / √n``. A difference is a *win* only where the whole
 interval lies above 0, a *loss* only where it lies below; otherwise the seeds cannot tell them apart.
 
-The learning rate of a router is chosen once, on seed 0's validation split, from one grid
-(:func:`select_lr`); the other seeds run only at the chosen rate.
+The learning rate of a router is chosen once, on the **mean** validation figure over several selection seeds
+(every rate of one grid trains on each of them, :func:`select_lr`), so one seed's luck cannot flip the choice; the
+other seeds run only at the chosen rate. The selection seeds are reported seeds too, and the record says so.
 """
 
 from __future__ import annotations
@@ -109,17 +110,29 @@ def paired_difference(
     return PairedDifference(a, b, seeds, diffs, mean, None, None, level)
 
 
-def select_lr(val_by_lr: Mapping[float, float | None]) -> float:
-    """The learning rate with the highest validation figure; a tie goes to the smaller rate.
+def select_lr(val_by_lr: Mapping[float, Mapping[int, float | None]]) -> float:
+    """The learning rate with the highest mean validation figure over the selection seeds; a tie goes to the smaller
+    rate. A rate scores only where every selection seed of it has a finite figure (a rate that failed or diverged on
+    one seed is not chosen for its luck on the others).
 
     Args:
-        val_by_lr: seed 0's validation mean accuracy per learning rate of the grid (None: the cell failed).
+        val_by_lr: ``{lr: {seed: validation mean accuracy}}`` over the grid and the selection seeds (None: the cell
+            failed).
 
     Raises:
-        ValueError: no rate has a finite figure.
+        ValueError: no rate has a finite figure on every selection seed.
     """
-    scored = [(float(v), lr) for lr, v in val_by_lr.items() if finite([v])]
+    scored = [(score, lr) for lr, by_seed in val_by_lr.items() if (score := selection_score(by_seed)) is not None]
     if not scored:
-        raise ValueError(f"no learning rate of {sorted(val_by_lr)} has a validation figure to choose by")
+        raise ValueError(f"no learning rate of {sorted(val_by_lr)} has a validation figure on every selection seed")
     best = max(score for score, _ in scored)
     return min(lr for score, lr in scored if score == best)
+
+
+def selection_score(by_seed: Mapping[int, float | None]) -> float | None:
+    """The mean of ``by_seed``'s figures, or None when there are none or one is missing / not finite."""
+    values = list(by_seed.values())
+    kept = finite(values)
+    if not values or len(kept) != len(values):
+        return None
+    return float(np.mean(kept))

@@ -37,7 +37,7 @@ router rate, heads and adaptation modes), so a mechanism is measured on and off 
 Fairness rules, the same for every router and seed:
 
 * **Learning rates.** The adapters and the heads share one rate from the grid (``Budget.lrs``),
-  chosen per router on seed 0's validation split. The router's own group uses a fixed rate per
+  chosen per router on the mean validation accuracy over the selection seeds (``--select-seeds``, default 3). The router's own group uses a fixed rate per
   kind, :data:`ROUTER_LR` (Poly / MHR's 0.1 from the authors' code; the graph router's 1e-2, its
   tested default); routers with no parameters never use theirs.
 * **Adapter scaling.** Every router runs the same :class:`~taskgraph.adapters.RoutedLoRALinear`

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from taskgraph.bench.quality.stats import paired_difference
+from taskgraph.bench.quality.stats import paired_difference, selection_score
 from taskgraph.metrics.spread import finite, mean_std
 
 AUROC_KINDS = ("learned", "routing_cosine", "gradient_cosine", "random")
@@ -59,21 +59,36 @@ def spread(values: Iterable[float | None]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "n": len(finite(xs)), "values": xs}
 
 
-def val_by_lr(train: Mapping[TrainKey, Mapping[str, Any]], router: str, seed: int = 0) -> dict[float, float | None]:
-    """Seed ``seed``'s validation mean accuracy per learning rate of ``router`` (the lr selection's input)."""
-    return {lr: mean_accuracy(rec, "val") for (r, lr, k), rec in sorted(train.items()) if r == router and k == seed}
+def val_by_lr(
+    train: Mapping[TrainKey, Mapping[str, Any]], router: str, seeds: Sequence[int]
+) -> dict[float, dict[int, float | None]]:
+    """``{lr: {seed: validation mean accuracy}}`` of ``router`` over the selection ``seeds`` (the lr selection's
+    input, :func:`~taskgraph.bench.quality.stats.select_lr`); a rate lists every selection seed, None where its cell
+    is missing or failed."""
+    lrs = sorted({lr for (r, lr, _) in train if r == router})
+    return {lr: {k: mean_accuracy(train.get((router, lr, k)), "val") for k in seeds} for lr in lrs}
 
 
-def chosen_records(train: Mapping[TrainKey, Mapping[str, Any]], router: str, lr: float) -> dict[int, Mapping[str, Any]]:
-    """``{seed: record}`` of ``router`` at its chosen ``lr``."""
-    return {k: rec for (r, x, k), rec in sorted(train.items()) if r == router and x == lr}
+def selection_table(lrs: Mapping[float, Mapping[int, float | None]]) -> dict[str, dict[str, Any]]:
+    """The lr selection as it goes into the record: ``{"<lr>": {"mean": score or None, "seeds": {"<k>": value}}}``."""
+    return {
+        f"{lr:g}": {"mean": selection_score(by_seed), "seeds": {str(k): v for k, v in by_seed.items()}}
+        for lr, by_seed in lrs.items()
+    }
+
+
+def chosen_records(
+    train: Mapping[TrainKey, Mapping[str, Any]], router: str, lr: float, seeds: Sequence[int]
+) -> dict[int, Mapping[str, Any]]:
+    """``{seed: record}`` of ``router`` at its chosen ``lr``, over the reported ``seeds`` that have a cell."""
+    return {k: rec for (r, x, k), rec in sorted(train.items()) if r == router and x == lr and k in seeds}
 
 
 def router_row(
     router: str,
     lr: float,
     records: Mapping[int, Mapping[str, Any]],
-    lrs: Mapping[float, float | None],
+    lrs: Mapping[float, Mapping[int, float | None]],
     families: Mapping[str, str],
 ) -> dict[str, Any]:
     """One router's line of the main table (see the module docstring)."""
@@ -84,7 +99,7 @@ def router_row(
     return {
         "router": router,
         "lr": lr,
-        "val_by_lr": {f"{x:g}": v for x, v in lrs.items()},
+        "val_by_lr": selection_table(lrs),
         "seeds": seeds,
         "errors": {k: records[k]["error"] for k in seeds if records[k].get("error")},
         "trainable": first.get("trainable"),

@@ -1,7 +1,7 @@
 """``taskgraph bench quality --suite planted --tiny`` end to end: cells, report, plots, and a re-run that skips.
 
-A tiny planted universe (6 seen tasks, 1 held out), 2 routers × 2 learning rates on seed 0, then
-seed 1 at each router's chosen rate, then every supported adaptation mode at 4 shots.
+A tiny planted universe (6 seen tasks, 1 held out), 2 routers × 2 learning rates on the selection seeds 0 and 1,
+then seed 2 at each router's chosen rate, then every supported adaptation mode at 4 shots.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ ARGS = [
     "planted",
     "--tiny",
     "--seeds",
+    "3",
+    "--select-seeds",
     "2",
     "--routers",
     "poly,graph",
@@ -58,13 +60,17 @@ def test_cells_follow_the_lr_selection_rule(bench: tuple[Path, dict, str]):
         row = next(r for r in suite["routers"] if r["router"] == router)
         val = row["val_by_lr"]
         assert set(val) == {"0.001", "0.01"}
-        best = max(val.values())
-        assert row["lr"] == min(float(x) for x, v in val.items() if v == best)  # best val, ties to the smaller
+        for entry in val.values():  # the mean over the selection seeds, each seed's figure beside it
+            assert set(entry["seeds"]) == {"0", "1"}
+            assert entry["mean"] == pytest.approx(sum(entry["seeds"].values()) / 2)
+        best = max(v["mean"] for v in val.values())
+        assert row["lr"] == min(float(x) for x, v in val.items() if v["mean"] == best)  # best mean, ties to smaller
         assert suite["chosen_lr"][router] == row["lr"]
         for lr in ("0.001", "0.01"):
-            assert (train / router / f"lr{lr}" / "seed0" / "eval.json").is_file()
-            assert (train / router / f"lr{lr}" / "seed1").exists() == (float(lr) == row["lr"])
-        assert row["seeds"] == [0, 1] and row["test"]["n"] == 2
+            for seed in (0, 1):
+                assert (train / router / f"lr{lr}" / f"seed{seed}" / "eval.json").is_file()
+            assert (train / router / f"lr{lr}" / "seed2").exists() == (float(lr) == row["lr"])
+        assert row["seeds"] == [0, 1, 2] and row["test"]["n"] == 3
         assert row["trainable"]["heads"] == 6 * (16 * 3 + 3)  # 6 heads of 3 labels on hidden 16: same for every router
         assert row["step_ms"]["mean"] > 0
         assert 0.0 <= row["allocation"]["precision"]["mean"] <= 1.0
@@ -100,7 +106,7 @@ def test_adaptation_cells_cover_every_supported_mode(bench: tuple[Path, dict, st
         ("graph", "routing"),
         ("graph", "zero-shot"),
     }
-    assert all(r["shots"] == 4 and r["n"] == 2 and not r["errors"] for r in suite["few_shot"])
+    assert all(r["shots"] == 4 and r["n"] == 3 and not r["errors"] for r in suite["few_shot"])
     (held,) = suite["held_out"]
     graph = out / "planted" / "adapt" / "graph" / f"lr{suite['chosen_lr']['graph']:g}"
     record = json.loads((graph / "zero-shot" / "shots4" / "seed1" / held["name"] / "cell.json").read_text())
@@ -138,8 +144,8 @@ def test_report_files_and_targets(bench: tuple[Path, dict, str]):
     zero = on_disk["targets"][2]
     assert zero["detail"].startswith("baseline poly/mhr-mu") and zero["met"] in (True, False)
     assert on_disk["budget"]["steps"] == 4 and on_disk["budget"]["lrs"] == [1e-3, 1e-2]
-    assert on_disk["timing"]["total"]["ran"] == 6 + 12 + 2 and on_disk["timing"]["total"]["skipped"] == 0  # + oracle
-    assert on_disk["oracle"]["seeds"] == [0, 1] and len(on_disk["oracle"]["per_layer_head"]) == 4
+    assert on_disk["timing"]["total"]["ran"] == 10 + 18 + 3 and on_disk["timing"]["total"]["skipped"] == 0  # + oracle
+    assert on_disk["oracle"]["seeds"] == [0, 1, 2] and len(on_disk["oracle"]["per_layer_head"]) == 4
     assert "## Oracle-relearn ceiling" in md and "## Allocation precision per adapted layer" in md
     assert on_disk["environment"]["threads"] == 1
 
@@ -150,7 +156,7 @@ def test_rerun_skips_every_cell_and_reports_the_same_figures(bench: tuple[Path, 
     before = log.read_bytes()
     assert main([*ARGS, "--out", str(out)]) == 0
     again = json.loads((out / "planted" / "quality.json").read_text())
-    assert again["timing"]["total"]["ran"] == 0 and again["timing"]["total"]["skipped"] == 20
+    assert again["timing"]["total"]["ran"] == 0 and again["timing"]["total"]["skipped"] == 31
     assert log.read_bytes() == before
     first_suite = first["suites"]["planted"]
     for key in ("routers", "paired", "few_shot", "targets", "chosen_lr", "oracle"):
@@ -163,7 +169,7 @@ def test_two_jobs_give_the_figures_of_one_cell_at_a_time(bench: tuple[Path, dict
     assert main([*ARGS, "--jobs", "2", "--out", str(tmp_path)]) == 0
     again = json.loads((tmp_path / "planted" / "quality.json").read_text())
     serial = first["suites"]["planted"]
-    assert again["timing"]["total"]["ran"] == serial["timing"]["total"]["ran"] == 20
+    assert again["timing"]["total"]["ran"] == serial["timing"]["total"]["ran"] == 31
     for key in ("paired", "few_shot", "targets", "chosen_lr", "oracle"):
         assert again[key] == serial[key]
     strip = [{k: v for k, v in row.items() if k != "step_ms"} for row in serial["routers"]]  # timing differs
@@ -173,12 +179,12 @@ def test_two_jobs_give_the_figures_of_one_cell_at_a_time(bench: tuple[Path, dict
 def test_a_cell_missing_only_its_evaluation_is_evaluated_not_retrained(bench: tuple[Path, dict, str]):
     out, first, _ = bench
     lr = first["suites"]["planted"]["chosen_lr"]["poly"]
-    cell = out / "planted" / "train" / "poly" / f"lr{lr:g}" / "seed1"
+    cell = out / "planted" / "train" / "poly" / f"lr{lr:g}" / "seed2"
     summary = (cell / "train.json").read_bytes()
     (cell / "eval.json").unlink()
     assert main([*ARGS, "--no-adapt", "--out", str(out)]) == 0
     again = json.loads((out / "planted" / "quality.json").read_text())
-    assert again["timing"]["train: seed 1 at the chosen lr"]["ran"] == 1
+    assert again["timing"]["train: seed 2 at the chosen lr"]["ran"] == 1
     assert (cell / "train.json").read_bytes() == summary  # not trained again
     row = next(r for r in again["routers"] if r["router"] == "poly")
     assert row["test"] == next(r for r in first["suites"]["planted"]["routers"] if r["router"] == "poly")["test"]
@@ -227,7 +233,7 @@ def test_a_tiny_planted_gen_bench_trains_scores_exact_match_and_measures_its_cei
     rows = {r["router"]: r for r in result["routers"]}
     assert set(rows) == {"poly", "graph"}
     for row in rows.values():  # exact match is the accuracy; allocation against the planted truth
-        assert len(row["test"]["values"]) == 2 and all(v is not None for v in row["test"]["values"])
+        assert len(row["test"]["values"]) == 3 and all(v is not None for v in row["test"]["values"])
         assert row["allocation"]["precision"]["mean"] is not None
-    assert result["oracle"]["precision"]["n"] == 2  # one oracle-relearn cell per seed
+    assert result["oracle"]["precision"]["n"] == 3  # one oracle-relearn cell per seed
     assert "exact match" in (tmp_path / "q" / "planted-gen" / "quality.md").read_text()

@@ -10,7 +10,15 @@ import pytest
 from taskgraph.bench.quality.cells import DONE, adapt_cell_dir, lr_tag, step_ms, train_cell_dir, train_cell_state
 from taskgraph.bench.quality.planted_suites import TINY_UNIVERSE, planted_suite
 from taskgraph.bench.quality.real_suites import choose_held_out
-from taskgraph.bench.quality.report import few_shot_table, paired_table, params, pm, router_table, targets_table
+from taskgraph.bench.quality.report import (
+    few_shot_table,
+    lr_table,
+    paired_table,
+    params,
+    pm,
+    router_table,
+    targets_table,
+)
 from taskgraph.bench.quality.suites import PLANTED_BUDGET, TINY_BUDGET, QualityError, cell_spec, with_overrides
 from taskgraph.bench.quality.summary import adapt_accuracy, family_accuracy, few_shot_rows, router_row, val_by_lr
 from taskgraph.bench.quality.targets import paper_targets, planted_targets, real_targets
@@ -170,14 +178,23 @@ def test_router_row_means_families_and_lr_table():
         ("graph", 3e-3, 0): _record(0.8, 0.8, {"a": 0.9, "b": 0.7, "c": 0.8}),
         ("graph", 3e-3, 1): _record(0.6, 0.6, {"a": 0.5, "b": 0.5, "c": 0.8}),
     }
-    assert val_by_lr(train, "graph") == {1e-3: 0.7, 3e-3: 0.8}
+    assert val_by_lr(train, "graph", [0]) == {1e-3: {0: 0.7}, 3e-3: {0: 0.8}}
+    assert val_by_lr(train, "graph", [0, 1]) == {1e-3: {0: 0.7, 1: None}, 3e-3: {0: 0.8, 1: 0.6}}
     assert family_accuracy(train[("graph", 3e-3, 0)], families) == pytest.approx({"sentiment": 0.8, "topic": 0.8})
     records = {0: train[("graph", 3e-3, 0)], 1: train[("graph", 3e-3, 1)]}
-    row = router_row("graph", 3e-3, records, val_by_lr(train, "graph"), families)
+    row = router_row("graph", 3e-3, records, val_by_lr(train, "graph", [0, 1]), families)
     assert row["test"]["mean"] == pytest.approx(0.7) and row["test"]["std"] == pytest.approx(0.1414213562)
     assert row["families"]["sentiment"]["values"] == pytest.approx([0.8, 0.5])
     assert row["relations"]["gradient_cosine"]["mean"] == pytest.approx(0.55)
-    assert row["val_by_lr"] == {"0.001": 0.7, "0.003": 0.8}
+    assert row["val_by_lr"] == {  # a rate missing a selection seed has no mean
+        "0.001": {"mean": None, "seeds": {"0": 0.7, "1": None}},
+        "0.003": {"mean": pytest.approx(0.7), "seeds": {"0": 0.8, "1": 0.6}},
+    }
+    assert lr_table([row]) == [
+        "| router | lr 0.001 | lr 0.003 | chosen |",
+        "|---|---|---|---|",
+        "| graph | – (0.700 / –) | 0.700 (0.800 / 0.600) | 0.003 |",
+    ]
     lines = router_table([row], "real")
     assert lines[0] == (
         "| router | lr (adapters, heads) | trainable (adapters + router) | step (ms) | val acc | test acc "

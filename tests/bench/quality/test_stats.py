@@ -13,6 +13,7 @@ from taskgraph.bench.quality.stats import (
     WIN,
     paired_difference,
     select_lr,
+    selection_score,
     t_interval,
     verdict,
 )
@@ -81,8 +82,19 @@ def test_paired_difference_holding_zero_is_no_difference():
 
 
 def test_select_lr_best_validation_ties_to_the_smaller_rate():
-    assert select_lr({1e-3: 0.5, 3e-3: 0.7, 1e-2: 0.7}) == 3e-3
-    assert select_lr({1e-2: 0.7, 1e-3: 0.7}) == 1e-3
-    assert select_lr({1e-3: None, 1e-2: 0.4, 3e-3: float("nan")}) == 1e-2  # failed cells never win
+    assert select_lr({1e-3: {0: 0.5}, 3e-3: {0: 0.7}, 1e-2: {0: 0.7}}) == 3e-3
+    assert select_lr({1e-2: {0: 0.7}, 1e-3: {0: 0.7}}) == 1e-3
+    assert select_lr({1e-3: {0: None}, 1e-2: {0: 0.4}, 3e-3: {0: float("nan")}}) == 1e-2  # failed cells never win
     with pytest.raises(ValueError, match="no learning rate"):
-        select_lr({1e-3: None})
+        select_lr({1e-3: {0: None}})
+
+
+def test_select_lr_on_the_mean_over_seeds_so_one_seed_cannot_flip_it():
+    # the walk-through's case: seed 0 at 3e-2 unlucky (0.88) while every other seed there beats 1e-2 by far
+    val = {1e-2: {0: 0.90, 1: 0.85, 2: 0.86}, 3e-2: {0: 0.88, 1: 0.95, 2: 0.94}}
+    assert select_lr({lr: {0: by_seed[0]} for lr, by_seed in val.items()}) == 1e-2  # seed 0 alone: the wrong rate
+    assert select_lr(val) == 3e-2  # the mean over three seeds: the right one
+    # a rate that failed on one selection seed is not chosen for its luck on the others
+    assert select_lr({1e-2: {0: 0.8, 1: 0.8}, 3e-2: {0: 0.99, 1: None}}) == 1e-2
+    assert selection_score({0: 0.5, 1: 0.7}) == pytest.approx(0.6)
+    assert selection_score({0: 0.5, 1: float("inf")}) is None and selection_score({}) is None
