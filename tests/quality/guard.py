@@ -1,0 +1,159 @@
+"""The quality guard: every router trained on one small planted universe, one thread, three seeds, its figures held
+against a committed record (``guard_record.json`` beside this file).
+
+A speed change or a refactor must leave learning where it was. One step's equality does not show that (a changed
+summation order passes it and can still flip a seed's outcome hundreds of steps later), and one seed does not either
+(the graph router's planted figure once moved ten points on one seed's luck). So CI trains each router of
+:data:`ROUTERS` on :data:`UNIVERSE` for :data:`STEPS` steps at seeds 0, 1, 2 on one torch thread (deterministic on a
+given torch build) and compares the per-router **means** of test accuracy and allocation precision with the record;
+a difference beyond :data:`TOLERANCE` fails and prints both figures, seed by seed.
+
+An intended change (new numerics, a new default) updates the record in the same commit and says why::
+
+    python -m tests.quality.guard --write --why "fused path: summation order changed; seed 1 of graph flipped"
+
+which retrains every router, rewrites the record and appends the reason, the date and the versions to its history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+RECORD = Path(__file__).with_name("guard_record.json")
+ROUTERS = ("shared", "private", "poly", "mhr", "mhr-mu", "graph")
+SEEDS = (0, 1, 2)
+STEPS = 400
+BATCH = 32
+LR = 0.1  # adapters and heads; each router's own group at the quality bench's fixed rate per kind
+# 8 tasks over 6 skills, 2 skills each, 200 examples a task (20 test rows); a 2-layer BERT of hidden 32, LoRA rank 2.
+UNIVERSE: dict[str, Any] = {
+    "skills": 6,
+    "tasks": 8,
+    "held_out": 0,
+    "skills_per_task": (2, 2),
+    "min_tasks_per_skill": 1,
+    "seq_len": 12,
+    "vocab_size": 128,
+    "examples_per_task": 200,
+    "hidden_size": 32,
+    "num_heads": 2,
+    "rank": 2,
+}
+FIGURES = ("test_accuracy", "allocation_precision")
+# Per-router mean over the three seeds, absolute. The figures are deterministic on one thread of one torch build, so
+# any change of numerics moves them; 0.02 lets a change that leaves every seed's outcome where it was pass (a few
+# test rows either way) and fails one that flips a seed (one seed moving 0.06 moves the mean 0.02).
+TOLERANCE = 0.02
+
+
+def train_router(router: str, seed: int, root: Path) -> dict[str, float | None]:
+    """Train ``router`` at ``seed`` on the guard's universe (one thread); its test accuracy and allocation
+    precision."""
+    import torch
+
+    from taskgraph.bench.quality.planted_suites import planted_suite
+    from taskgraph.bench.quality.suites import Budget
+    from taskgraph.eval import evaluate_run
+    from taskgraph.spec import Spec
+    from taskgraph.train import train
+
+    suite = planted_suite(Budget(steps=STEPS, batch_size=BATCH, lrs=(LR,), shots=(4,), adapt_steps=1), UNIVERSE)
+    spec = Spec.model_validate(suite.cell_spec(router, LR, seed))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = root / f"{router}-seed{seed}"
+        train(spec, out)
+        result = evaluate_run(out, "test", timing=False, alignment=False)
+    finally:
+        torch.set_num_threads(before)
+    allocation = result.get("allocation") or {}
+    return {"test_accuracy": result["mean"]["accuracy"], "allocation_precision": allocation.get("precision")}
+
+
+def measure(router: str, seeds: Sequence[int] = SEEDS) -> dict[str, Any]:
+    """``{"seeds": {seed: figures}, "mean": {figure: mean over seeds}}`` of one router."""
+    with tempfile.TemporaryDirectory(prefix="taskgraph-guard-") as tmp:
+        per_seed = {str(s): train_router(router, s, Path(tmp)) for s in seeds}
+    return {"seeds": per_seed, "mean": {f: _mean([v[f] for v in per_seed.values()]) for f in FIGURES}}
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [float(v) for v in values if v is not None]
+    return sum(kept) / len(kept) if len(kept) == len(values) and kept else None
+
+
+def departures(pinned: Mapping[str, Any], now: Mapping[str, Any], tolerance: float = TOLERANCE) -> list[str]:
+    """The figures of ``now`` whose mean lies more than ``tolerance`` from ``pinned``'s, each with both figures seed
+    by seed (empty: the router's learning is where the record says)."""
+    problems = []
+    for figure in FIGURES:
+        a, b = pinned["mean"].get(figure), now["mean"].get(figure)
+        if a is None and b is None:
+            continue
+        if a is None or b is None or abs(a - b) > tolerance:
+            seeds = ", ".join(
+                f"seed {s}: {_fmt(pinned['seeds'].get(s, {}).get(figure))} -> {_fmt(v.get(figure))}"
+                for s, v in now["seeds"].items()
+            )
+            problems.append(f"{figure}: mean {_fmt(a)} in the record, {_fmt(b)} now (tolerance {tolerance}); {seeds}")
+    return problems
+
+
+def _fmt(value: float | None) -> str:
+    return "none" if value is None else f"{value:.4f}"
+
+
+def write_record(why: str, path: Path = RECORD) -> dict[str, Any]:
+    """Retrain every router and rewrite the record, appending ``why`` to its history."""
+    import torch
+    import transformers
+
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    record = {
+        "what": "taskgraph quality guard (tests/quality/guard.py): every router, planted universe, one thread",
+        "universe": UNIVERSE,
+        "steps": STEPS,
+        "batch_size": BATCH,
+        "lr": LR,
+        "seeds": list(SEEDS),
+        "tolerance": TOLERANCE,
+        "routers": {router: measure(router) for router in ROUTERS},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        },
+        "history": [
+            *old.get("history", []),
+            {"date": dt.date.today().isoformat(), "why": why},
+        ],
+    }
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.quality.guard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", action="store_true", help="retrain every router and rewrite the record")
+    parser.add_argument("--why", default=None, help="why the figures changed (required with --write)")
+    args = parser.parse_args(argv)
+    if not args.write or not args.why:
+        parser.error("give --write --why 'the reason the figures changed'")
+    record = write_record(args.why)
+    for router, row in record["routers"].items():
+        print(router, {f: _fmt(v) for f, v in row["mean"].items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Every router's learning held against the committed record (see :mod:`tests.quality.guard`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.quality.guard import FIGURES, RECORD, ROUTERS, SEEDS, STEPS, TOLERANCE, UNIVERSE, departures, measure
+
+
+@pytest.fixture(scope="module")
+def record() -> dict:
+    return json.loads(RECORD.read_text())
+
+
+def test_the_record_describes_this_guard(record: dict):
+    assert record["universe"] == {k: list(v) if isinstance(v, tuple) else v for k, v in UNIVERSE.items()}
+    assert (record["steps"], record["seeds"], record["tolerance"]) == (STEPS, list(SEEDS), TOLERANCE)
+    assert set(record["routers"]) == set(ROUTERS)
+    assert record["history"] and all(h["why"] for h in record["history"])  # every pin says why
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_router_learns_as_recorded(router: str, record: dict):
+    problems = departures(record["routers"][router], measure(router))
+    assert not problems, (
+        f"{router}'s learning moved beyond the record (tests/quality/guard_record.json): "
+        + "; ".join(problems)
+        + ". If the change is intended, run `python -m tests.quality.guard --write --why '...'` in the same commit."
+    )
+
+
+def test_departures_show_both_figures_seed_by_seed():
+    pinned = {"mean": {"test_accuracy": 0.90, "allocation_precision": 0.6}, "seeds": {"0": {"test_accuracy": 0.9}}}
+    now = {"mean": {"test_accuracy": 0.86, "allocation_precision": 0.61}, "seeds": {"0": {"test_accuracy": 0.86}}}
+    [problem] = departures(pinned, now)
+    assert problem.startswith("test_accuracy: mean 0.9000 in the record, 0.8600 now")
+    assert "seed 0: 0.9000 -> 0.8600" in problem
+    assert departures(pinned, {**now, "mean": {"test_accuracy": 0.89, "allocation_precision": 0.6}}) == []
+    assert set(FIGURES) == {"test_accuracy", "allocation_precision"}
