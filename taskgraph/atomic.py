@@ -224,6 +224,11 @@ def _temp_match(path: Path) -> re.Match[str] | None:
     return _TEMP_FILE.match(path.name) if path.is_file() else None
 
 
+def is_temp(path: Path) -> bool:
+    """Whether ``path`` is named as a temp file or staging folder of taskgraph's writers (live or not)."""
+    return _temp_match(path) is not None
+
+
 def is_stale(path: Path) -> bool:
     """Whether ``path`` is a temp file or staging folder left by a writer on this host that is gone."""
     match = _temp_match(path)

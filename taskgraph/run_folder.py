@@ -7,36 +7,40 @@ run's identity::
      "created": "2026-12-04T15:02:11Z", "taskgraph": "0.1.0"}
 
 Kinds: ``train``, ``adapt`` and ``merge`` make runs; ``sweep`` and ``bench`` make *containers* whose
-cells are runs. The rules every writer follows:
+cells are runs; ``export --format peft`` makes *exports* (``peft-export``), whose marker lists the entries the
+export wrote (``"entries"``). The rules every writer follows:
 
 1. Only a marked folder of the writer's own kind is ever replaced (``--overwrite``), and only after
-   the new spec and data were checked; an unmarked folder that is not empty is never removed.
+   the new spec and data were checked; an unmarked folder that is not empty is never removed. What
+   taskgraph did not write there (``RUN/graph.html``: :func:`foreign_entries`) is kept and named.
 2. A writer holds the folder's exclusive OS lock (:data:`LOCK`, ``flock``) while it writes into it; a
    second writer gets :class:`RunLockedError` naming the holder's pid. The OS drops the lock when the
    holder exits or is killed, so a lock never goes stale.
 3. An output folder is never ``""``, the current directory or one above it, a source, or a folder above
    a source; it never lies inside another run (containers hold runs).
 4. No command writes inside a run it did not create: a new file directly in a run folder
-   (``RUN/graph.html``) is fine, the run's own entries (:data:`RUN_ENTRIES`) and anything below them
-   (``RUN/model/...``) are refused, and so is a target that is one of the command's sources.
+   (``RUN/graph.html``) is fine, the run's own entries (:func:`own_entries`: :data:`RUN_ENTRIES`, and the
+   entries an export lists) and anything below them (``RUN/model/...``) are refused, and so is a target that
+   is one of the command's sources.
 5. Temporary files carry their writer's pid (:mod:`taskgraph.atomic`); the next writer removes those whose
-   process is gone.
+   process is gone, and puts back a folder a killed writer had set aside (:func:`claim_output_run`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskgraph.atomic import WriteError, file_kind, resolve_target, write_text
+from taskgraph.atomic import WriteError, clean_stale, file_kind, is_stale, is_temp, resolve_target, write_text
 from taskgraph.errors import TaskgraphError, opt
 
 MARKER = ".taskgraph-run.json"
@@ -44,7 +48,8 @@ LOCK = ".taskgraph.lock"
 FORMAT, VERSION = "taskgraph-run", 1
 RUN_KINDS = ("train", "adapt", "merge")
 CONTAINER_KINDS = ("sweep", "bench")
-KINDS = RUN_KINDS + CONTAINER_KINDS
+EXPORT_KINDS = ("peft-export",)
+KINDS = RUN_KINDS + CONTAINER_KINDS + EXPORT_KINDS
 
 # Every name taskgraph itself writes directly inside a run or container folder: never another command's target.
 RUN_ENTRIES = frozenset(
@@ -57,6 +62,7 @@ RUN_ENTRIES = frozenset(
         "checkpoints",
         "best",
         "model",
+        "plain",
         "plots",
         "tensorboard",
         "adapt.json",
@@ -122,6 +128,29 @@ def write_marker(folder: str | os.PathLike[str], kind: str, name: str = "", **ex
     }
     write_text(Path(folder) / MARKER, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def kind_title(kind: str) -> str:
+    """How a message names a marked folder of ``kind``: "train run", "sweep run", "PEFT export"."""
+    return "PEFT export" if kind in EXPORT_KINDS else f"{kind} run"
+
+
+def own_entries(marker: dict[str, Any]) -> frozenset[str]:
+    """The names taskgraph writes directly inside the folder ``marker`` marks: :data:`RUN_ENTRIES`, and for an
+    export the entries its marker lists."""
+    listed = marker.get("entries")
+    if marker["kind"] not in EXPORT_KINDS or not isinstance(listed, list):
+        return RUN_ENTRIES
+    return RUN_ENTRIES | {name for name in listed if isinstance(name, str)}
+
+
+def foreign_entries(folder: Path, marker: dict[str, Any]) -> list[str]:
+    """The entries directly in the marked ``folder`` that taskgraph did not write there (sorted): neither its
+    own (:func:`own_entries`) nor a temp file or staging folder of taskgraph's atomic writer."""
+    from taskgraph.atomic import is_temp
+
+    own = own_entries(marker)
+    return sorted(p.name for p in folder.iterdir() if p.name not in own and not is_temp(p))
 
 
 def enclosing_run(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]] | None:
@@ -277,7 +306,7 @@ def check_output_folder(
     marker = read_marker(folder) if folder.is_dir() else None
     if marker is not None and marker["kind"] != kind:
         raise OutputPathError(
-            f"{here} holds a taskgraph {marker['kind']} run, which a {kind} never replaces; give a "
+            f"{here} holds a taskgraph {kind_title(marker['kind'])}, which a {kind} never replaces; give a "
             "new folder (nothing was changed)"
         )
     return OutputFolder(folder, folder.exists(), marker)
@@ -314,10 +343,10 @@ def check_output_file(
     if enclosing is not None:
         run, marker = enclosing
         top = resolved.relative_to(run).parts[0]
-        if resolved.parent != run or top in RUN_ENTRIES:
+        if resolved.parent != run or top in own_entries(marker):
             raise OutputPathError(
                 f"{here} would write into {str(run / top)!r}, which belongs to the taskgraph "
-                f"{marker['kind']} run {str(run)!r}; write the output outside the run's own files "
+                f"{kind_title(marker['kind'])} {str(run)!r}; write the output outside the run's own files "
                 "(a new file directly in the run folder, or another folder)"
             )
     return resolved
@@ -341,24 +370,32 @@ def _resolve(path: str | os.PathLike[str], what: str) -> Path:
 
 def holds_entries(folder: Path, ignore: Iterable[str] = (MARKER, LOCK)) -> list[str]:
     """The names in ``folder`` other than ``ignore`` and stale temps (sorted)."""
-    from taskgraph.atomic import is_stale
-
     skip = set(ignore)
     return sorted(p.name for p in folder.iterdir() if p.name not in skip and not is_stale(p))
 
 
-def clear_folder(folder: Path, keep: Iterable[str] = (LOCK,)) -> None:
-    """Remove everything in ``folder`` except ``keep``, the marker last (a crash midway leaves it marked)."""
+def clear_run(folder: Path) -> list[str]:
+    """Empty the run ``folder`` for a new run in place; returns the names of what it kept there.
+
+    Removed: the run's own entries (:data:`RUN_ENTRIES`; the marker last, so a crash midway leaves the folder
+    marked) and the temps of writers that are gone. Kept: the lock, the temps of live writers, and what
+    taskgraph did not write there (a ``graph.html`` exported into the run), whose names are returned.
+    """
     import shutil
 
-    kept = set(keep)
+    marker = read_marker(folder)
+    own = RUN_ENTRIES if marker is None else own_entries(marker)
+    kept = []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name == MARKER):
-        if entry.name in kept:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.name == LOCK or (is_temp(entry) and not is_stale(entry)):
+            continue  # the lock held now; a live writer's temp
+        if entry.name not in own and not is_temp(entry):
+            kept.append(entry.name)
+        elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
+    return sorted(kept)
 
 
 # ----------------------------------------------------------------------------- runs built aside, swapped in
@@ -395,22 +432,27 @@ def claim_output_run(
     sources: Iterable[str | os.PathLike[str]] = (),
     overwrite: bool = False,
     what: str = opt("out"),
+    replaceable: Callable[[OutputFolder], None] | None = None,
 ) -> Iterator[Path]:
     """Claim the folder ``out`` for a ``kind`` run that is built in a staging folder and swapped in by
-    :func:`publish_run`: check it (:func:`check_output_folder`, :func:`check_replaceable`), create it if
+    :func:`publish_run`: put back a folder a killed writer had set aside there, check it
+    (:func:`check_output_folder`, then ``replaceable``: by default :func:`check_replaceable`), create it if
     absent and hold its lock until the block ends. A folder this created is removed again if the block fails.
 
     Raises:
-        OutputPathError, RunLockedError: before anything was written.
+        OutputPathError, RunLockedError, or what ``replaceable`` raises: before anything was written.
     """
+    if replaceable is None:
+        replaceable = functools.partial(check_replaceable, kind=kind, overwrite=overwrite, what=what)
+    resolved = _resolve(out, what)
+    clean_stale(resolved.parent, resolved.name)  # a folder set aside by a writer killed mid-swap goes back
     checked = check_output_folder(out, kind=kind, what=what, sources=sources)
-    check_replaceable(checked, kind=kind, overwrite=overwrite, what=what)
+    replaceable(checked)
     folder, created = checked.path, not checked.path.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with run_lock(folder, what=what):
-            again = check_output_folder(out, kind=kind, what=what, sources=sources)  # another writer came first?
-            check_replaceable(again, kind=kind, overwrite=overwrite, what=what)
+            replaceable(check_output_folder(out, kind=kind, what=what, sources=sources))  # another writer first?
             yield folder
     except BaseException:
         if created and folder.is_dir() and not holds_entries(folder, ignore=(LOCK,)):
@@ -420,13 +462,60 @@ def claim_output_run(
         raise
 
 
-def publish_run(staging: Path, out: Path, *, kind: str, name: str = "", **identity: Any) -> Path:
+def publish_run(staging: Path, out: Path, *, kind: str, name: str = "", **identity: Any) -> list[str]:
     """Mark the finished ``staging`` folder as a ``kind`` run and swap it in at ``out`` (held by
-    :func:`claim_output_run`); returns ``out``."""
+    :func:`claim_output_run`); returns the names of what it kept from the folder it replaced.
+
+    What taskgraph did not write in the old folder (:func:`foreign_entries`) is linked into ``staging`` (copied
+    where the file system cannot link) before the swap, so that a crash at any moment leaves it in the old
+    folder or in the new one.
+
+    Raises:
+        OutputPathError: such an entry can be neither linked nor copied (the old folder is unchanged).
+    """
     from taskgraph.atomic import replace_directory
 
+    marker = read_marker(out) if out.is_dir() else None
+    kept = [] if marker is None else foreign_entries(out, marker)
+    for entry in kept:
+        try:
+            _link_tree(out / entry, staging / entry)
+        except OSError as exc:
+            raise OutputPathError(
+                f"{str(out / entry)!r} is not taskgraph's, and the new {kind_title(kind)} cannot keep it "
+                f"({exc.strerror or exc}); move it out of {str(out)!r} and run again (nothing was changed)"
+            ) from None
     write_marker(staging, kind, name, **identity)
-    return replace_directory(staging, out)
+    replace_directory(staging, out)
+    return kept
+
+
+def kept_note(kept: Sequence[str], folder: str | os.PathLike[str], shown: int = 10) -> str:
+    """The line naming what a replacement kept in ``folder`` because taskgraph did not write it."""
+    names = ", ".join(kept[:shown]) + (f", ... ({len(kept) - shown} more)" if len(kept) > shown else "")
+    return (
+        f"kept {len(kept)} {'file' if len(kept) == 1 else 'files'} taskgraph did not write in {folder}: {names} "
+        "(left as they were: the new run did not update them)"
+    )
+
+
+def _link_tree(entry: Path, into: Path) -> None:
+    """Hard-link ``entry`` (a file, a symlink, or a folder file by file) at ``into``; copy what cannot be linked."""
+    import shutil
+
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.copytree(entry, into, symlinks=True, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(entry, into)
+
+
+def _link_or_copy(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    import shutil
+
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, target, follow_symlinks=False)
 
 
 @contextlib.contextmanager

@@ -95,6 +95,7 @@ class AdaptResult:
         seconds: wall time of the adaptation proper (phases 1 and 2).
         trainable: encoder-side entries phase 1 trained (0 for zero-shot; the head is counted apart).
         record: the whole ``adapt.json``.
+        kept: what taskgraph did not write in the adapted run folder it replaced (``overwrite``), kept there.
     """
 
     out_dir: Path
@@ -106,6 +107,7 @@ class AdaptResult:
     trainable: int
     val: dict[str, Any] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict, repr=False)
+    kept: list[str] = field(default_factory=list)
 
 
 def adapt_run(
@@ -245,8 +247,8 @@ def adapt_run(
             "seconds": seconds,
         }
         record["total_seconds"] = time.perf_counter() - started
-        _write_run(out, model, record, run_base)
-        return AdaptResult(out, task, mode, shots, scores["test"], seconds, trainable, scores["val"], record)
+        kept = _write_run(out, model, record, run_base)
+        return AdaptResult(out, task, mode, shots, scores["test"], seconds, trainable, scores["val"], record, kept)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -416,8 +418,9 @@ def _phase_one(
     return losses
 
 
-def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path) -> None:
-    """Build the run beside ``out`` (claimed by :func:`~taskgraph.run_folder.claim_output_run`) and swap it in."""
+def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path) -> list[str]:
+    """Build the run beside ``out`` (claimed by :func:`~taskgraph.run_folder.claim_output_run`) and swap it in;
+    returns what it kept of the folder it replaced (:func:`~taskgraph.run_folder.publish_run`)."""
     staging = staging_dir(out)
     try:
         write_text(staging / SPEC, dump_spec(model.spec))
@@ -431,7 +434,7 @@ def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_bas
         }
         write_text(staging / SUMMARY, json.dumps(summary, indent=2) + "\n")
         write_text(staging / ADAPT_JSON, json.dumps(record, indent=2) + "\n")
-        publish_run(staging, out, kind="adapt", name=model.spec.name, task=record["task"])
+        return publish_run(staging, out, kind="adapt", name=model.spec.name, task=record["task"])
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from taskgraph.cli.argtypes import count, positive_int, seed
 from taskgraph.cli.threads import add_threads_option, apply_threads
+from taskgraph.run_folder import kept_note
 
 SCORES = (
     ("accuracy", "accuracy"),
@@ -206,4 +207,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {split:<10} {shown} (n={scores['n']})")
     print(f"  seconds    {result.seconds:.2f} (total {record['total_seconds']:.2f})")
     print(f"wrote {result.out_dir} (taskgraph eval {result.out_dir} reads it)")
+    if result.kept:
+        print(kept_note(result.kept, result.out_dir))
     return 0

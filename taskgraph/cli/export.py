@@ -18,8 +18,9 @@ import argparse
 from pathlib import Path
 
 from taskgraph.cli.argtypes import layers
-from taskgraph.errors import ExportError
+from taskgraph.errors import ExportError, opt
 from taskgraph.export import FORMATS, export_graph
+from taskgraph.export.png import check_relations_target
 from taskgraph.graph import TaskGraph
 from taskgraph.run_folder import check_output_file
 from taskgraph.spec import load_spec
@@ -65,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if args.all_tasks:
         raise ExportError(f"--all-tasks is for --format peft (one adapter folder per task), not {args.format}")
     check_output_file(args.out, sources=[source])
+    if args.format == "png":  # the heatmap beside --out: checked like --out, and never over a file not taskgraph's
+        check_output_file(
+            check_relations_target(args.out), what=f"the relation heatmap beside {opt('out')}", sources=[source]
+        )
     if source.is_dir():
         from taskgraph.report import run_graph  # imports torch and transformers: only when a run is read
 

@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 from taskgraph.cli.argtypes import positive_int, seed
+from taskgraph.run_folder import kept_note
 
 # The built-in kinds of taskgraph.registry.MERGES (not imported here: it loads torch); a test keeps them equal.
 METHODS = ("average", "dare", "dare-ties", "subspace", "task-arithmetic", "ties")
@@ -100,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print("\n".join(summary_lines(result.record)))
     print(f"wrote {args.out} (taskgraph eval {args.out} reads it)")
+    if result.kept:
+        print(kept_note(result.kept, args.out))
     return 0
 
 

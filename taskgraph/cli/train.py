@@ -21,7 +21,7 @@ from pathlib import Path
 from taskgraph.cli.argtypes import positive_int
 from taskgraph.cli.threads import add_threads_option, apply_threads
 from taskgraph.errors import SpecError
-from taskgraph.run_folder import read_marker
+from taskgraph.run_folder import kept_note, read_marker
 from taskgraph.spec import Spec, load_spec
 from taskgraph.spec.overrides import spec_with_overrides
 
@@ -116,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.out}: {status}; {result.wall_time_s:.1f} s, {result.examples_per_s:.0f} examples/s; "
         f"val mean accuracy {result.final.mean_acc:.4f}{best}; model in {Path(args.out) / 'model'}"
     )
+    if result.kept:
+        print(kept_note(result.kept, args.out))
     return 0
 
 

@@ -16,7 +16,8 @@ html       one self-contained page: the task map (relations, communities) and ea
 json       node-link JSON (``networkx.node_link_graph(data, edges="edges")`` reads it back)
 mermaid    a Mermaid ``flowchart LR`` with weighted edges
 png        the graph drawing at ``out`` **and** the task–task relation heatmap beside it, at
-           ``<stem>-relations.png`` (``graph.png`` -> ``graph-relations.png``)
+           ``<stem>-relations.png`` (``graph.png`` -> ``graph-relations.png``), never over a file there
+           that is not a heatmap taskgraph wrote
 =========  ==================================================================================
 
 Each format also has a pure ``render_<format>(graph)`` returning the text (or PNG bytes), and

@@ -32,7 +32,8 @@ EXPORTS: Registry[Writer] = Registry("export format", "taskgraph.export")
 def export_graph(graph: nx.Graph, fmt: str, out: str | os.PathLike[str]) -> Path:
     """Write ``graph`` in format ``fmt`` to ``out``; returns the path written.
 
-    ``png`` also writes the relation heatmap beside the drawing as ``<stem>-relations.png``.
+    ``png`` also writes the relation heatmap beside the drawing as ``<stem>-relations.png``, and refuses to
+    when a file there is not a heatmap taskgraph wrote (:func:`taskgraph.export.png.check_relations_target`).
 
     Args:
         graph: an undirected graph following :mod:`taskgraph.export.contract`
@@ -42,7 +43,7 @@ def export_graph(graph: nx.Graph, fmt: str, out: str | os.PathLike[str]) -> Path
 
     Raises:
         ExportError: unknown format, a graph outside the contract, or an output path that cannot be
-            written (a directory, a path under a file, a read-only place).
+            written (a directory, a path under a file, a read-only place, a file of the user's beside a png).
     """
     try:
         writer = EXPORTS.get(fmt).obj

@@ -24,8 +24,13 @@ A base written from a config gets the end and padding tokens in its ``generation
 
 With ``--all-tasks`` every task gets ``DIR/<task>/`` (loadable as named adapters of one ``PeftModel``:
 ``from_pretrained(base, DIR/a, adapter_name="a")``, ``load_adapter(DIR/b, adapter_name="b")``), the base is
-written once to ``DIR/base/`` and ``DIR/taskgraph.json`` lists the tasks. ``DIR`` is built in a staging folder
-and renamed into place; it may replace only an earlier PEFT export.
+written once to ``DIR/base/`` and ``DIR/taskgraph.json`` lists the tasks.
+
+``DIR`` is claimed and locked as :mod:`taskgraph.run_folder` claims a run, built in a staging folder, marked as a
+``peft-export`` (``DIR/.taskgraph-run.json``: its identity and the entries it wrote) and renamed into place. It
+may replace only an earlier export that marker identifies, holding nothing the export did not write: a folder
+that merely looks like one (a ``taskgraph.json`` of any content), any other folder that is not empty, and an
+export written before exports were marked are refused, and nothing in them is touched.
 """
 
 from __future__ import annotations
@@ -41,8 +46,8 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from taskgraph.atomic import replace_directory, staging_dir, write_bytes, write_text
-from taskgraph.errors import ExportError
+from taskgraph.atomic import staging_dir, write_bytes, write_text
+from taskgraph.errors import ExportError, opt
 from taskgraph.model import FoldedLoRA, TaskGraphModel, unload
 from taskgraph.model.base import resolve_path
 from taskgraph.model.checkpoint import read_manifest
@@ -50,12 +55,20 @@ from taskgraph.model.fold import save_plain
 from taskgraph.model.lm_base import end_token_id
 from taskgraph.model.peft_folder import PeftLoRA, write_peft_folder
 from taskgraph.model.rundir import find_model_dir
-from taskgraph.run_folder import check_output_folder, holds_entries
+from taskgraph.run_folder import (
+    MARKER,
+    OutputFolder,
+    claim_output_run,
+    foreign_entries,
+    holds_entries,
+    publish_run,
+)
 
 META, HEAD, BASE = "taskgraph.json", "head.safetensors", "base"
 PEFT_TASK_TYPES = {"causal": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}  # a generative task's PEFT task_type
 PADDING = {"causal": "left", "seq2seq": "right"}  # how prompts are padded for generate
 FORMAT = "taskgraph-peft-export"
+KIND = "peft-export"  # the export's kind in its marker (taskgraph.run_folder.EXPORT_KINDS)
 
 
 @dataclass
@@ -110,60 +123,109 @@ def export_peft(
         tasks: one task (``out`` is its adapter folder) or None for every task (``out/<task>/``).
 
     Raises:
-        ExportError: ``out`` holds something other than an earlier PEFT export; a task's adapter is empty.
-        ModelError: an unknown task. CheckpointError: no run in ``run_dir``.
+        ExportError: ``out`` holds something other than an earlier PEFT export (:func:`check_replaceable_export`);
+            a task's adapter is empty.
+        OutputPathError, RunLockedError: ``out`` is a run, a source, inside a run, or being written by another
+            process. ModelError: an unknown task. CheckpointError: no run in ``run_dir``.
     """
     run = Path(run_dir)
     model_dir = find_model_dir(run)
-    target = check_output_folder(out, kind="peft export", sources=[run, model_dir]).path
-    if target.is_dir() and holds_entries(target) and not (target / META).is_file():
-        raise ExportError(
-            f"--out {str(out)!r} holds {', '.join(holds_entries(target)[:5])} and is not a PEFT export "
-            "of taskgraph (no taskgraph.json); give a new or empty folder (nothing was changed)"
-        )
-    model = TaskGraphModel.from_pretrained(model_dir, device=device).eval()
-    names = list(model.task_names) if tasks is None else [model.task_names[model.task_index(t)] for t in tasks]
-    single = tasks is not None and len(names) == 1
-    fingerprint = read_manifest(model_dir)["base"].get("fingerprint")
-    staging = staging_dir(target)
-    try:
-        # a base that model.path alone does not rebuild is written: one built from a config (random init) and a
-        # warm-started encoder-decoder (its decoder's cross-attention is new, seeded; model.path is the encoder)
-        written = model.spec.model.config is not None or model.spec.model.warm_start is not None
-        base_dir = staging / BASE
-        base_name = str(target / BASE) if written else str(resolve_path(str(model.spec.model.path)).resolve())
-        if written:
-            save_plain(_with_end_token(unload(model), model), base_dir, model.tokenizer)
-        ranks = {}
-        for name in names:
-            folder = staging if single else staging / name
-            generative = model.spec.tasks[model.task_index(name)].generative
-            lora = peft_lora(model.fold(name), base_name, PEFT_TASK_TYPES[model.lm_kind] if generative else None)
-            write_peft_folder(lora, folder)
-            where = {
-                "fingerprint": fingerprint,
-                "class": type(model.base).__name__,
-                "folder": ("base" if single else "../base") if written else None,
-                "path": base_name,
-            }
-            (_write_generation if generative else _write_head)(folder, model, name, where, run)
-            ranks[name] = lora.rank
-        if not single:
-            index = {
-                "format": FORMAT,
-                "version": 1,
-                "tasks": names,
-                "base": base_name,
-                "source_run": str(run),
-                "load": "PeftModel.from_pretrained(base, DIR/<task>, adapter_name=<task>), then "
-                "load_adapter(DIR/<other>, adapter_name=<other>)",
-            }
-            write_text(staging / META, json.dumps(index, indent=2) + "\n")
-        replace_directory(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    with claim_output_run(out, kind=KIND, sources=[run, model_dir], replaceable=check_replaceable_export) as target:
+        model = TaskGraphModel.from_pretrained(model_dir, device=device).eval()
+        names = list(model.task_names) if tasks is None else [model.task_names[model.task_index(t)] for t in tasks]
+        single = tasks is not None and len(names) == 1  # out is the task's adapter folder
+        staging = staging_dir(target)
+        try:
+            base_name, ranks = _write_export(model, model_dir, run, names, staging, target, single)
+            publish_run(staging, target, kind=KIND, name=model.spec.name, tasks=names, entries=_entries(staging))
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
     return PeftExport(target, names, base_name, ranks)
+
+
+def check_replaceable_export(checked: OutputFolder) -> None:
+    """An export goes into an absent or empty folder, or replaces an earlier export: a folder marked as a
+    ``peft-export`` that holds nothing but what that export wrote (the entries its marker lists).
+
+    Raises:
+        ExportError: saying what the folder holds and what to do (nothing was changed).
+    """
+    folder = checked.path
+    held = holds_entries(folder) if folder.is_dir() else []
+    if not held:
+        return
+    here = f"{opt('out')} {str(folder)!r}"
+    if checked.marker is None:
+        raise ExportError(
+            f"{here} holds {_names(held)} and is not a PEFT export of taskgraph: it carries no export marker "
+            f"({MARKER}), and an export replaces only a folder it marked as its own — a folder that merely holds "
+            f"a {META}, or an export written by a taskgraph from before exports were marked, is not replaced. "
+            "Give a new or empty folder, or delete this one yourself if it is an old export you no longer need "
+            "(nothing was changed)"
+        )
+    foreign = foreign_entries(folder, checked.marker)
+    if foreign:
+        raise ExportError(
+            f"{here} is a PEFT export of taskgraph, but it also holds {_names(foreign)}, which the export did not "
+            "write; a new export replaces the whole folder, so move those out of it or give a new folder "
+            "(nothing was changed)"
+        )
+
+
+def _names(entries: list[str], shown: int = 6) -> str:
+    return ", ".join(entries[:shown]) + (f", ... ({len(entries) - shown} more)" if len(entries) > shown else "")
+
+
+def _entries(staging: Path) -> list[str]:
+    """The names the export wrote directly in its folder (its marker lists them)."""
+    return sorted(p.name for p in staging.iterdir())
+
+
+def _write_export(
+    model: TaskGraphModel,
+    model_dir: Path,
+    run: Path,
+    names: list[str],
+    staging: Path,
+    target: Path,
+    single: bool,
+) -> tuple[str, dict[str, int]]:
+    """Write the export of ``names`` into ``staging`` (to be renamed to ``target``): one adapter folder, or
+    (not ``single``) one per task and the index; returns where the base is and each task's rank."""
+    fingerprint = read_manifest(model_dir)["base"].get("fingerprint")
+    # a base that model.path alone does not rebuild is written: one built from a config (random init) and a
+    # warm-started encoder-decoder (its decoder's cross-attention is new, seeded; model.path is the encoder)
+    written = model.spec.model.config is not None or model.spec.model.warm_start is not None
+    base_name = str(target / BASE) if written else str(resolve_path(str(model.spec.model.path)).resolve())
+    if written:
+        save_plain(_with_end_token(unload(model), model), staging / BASE, model.tokenizer)
+    ranks = {}
+    for name in names:
+        folder = staging if single else staging / name
+        generative = model.spec.tasks[model.task_index(name)].generative
+        lora = peft_lora(model.fold(name), base_name, PEFT_TASK_TYPES[model.lm_kind] if generative else None)
+        write_peft_folder(lora, folder)
+        where = {
+            "fingerprint": fingerprint,
+            "class": type(model.base).__name__,
+            "folder": ("base" if single else "../base") if written else None,
+            "path": base_name,
+        }
+        (_write_generation if generative else _write_head)(folder, model, name, where, run)
+        ranks[name] = lora.rank
+    if not single:
+        index = {
+            "format": FORMAT,
+            "version": 1,
+            "tasks": names,
+            "base": base_name,
+            "source_run": str(run),
+            "load": "PeftModel.from_pretrained(base, DIR/<task>, adapter_name=<task>), then "
+            "load_adapter(DIR/<other>, adapter_name=<other>)",
+        }
+        write_text(staging / META, json.dumps(index, indent=2) + "\n")
+    return base_name, ranks
 
 
 def _with_end_token(base: torch.nn.Module, model: TaskGraphModel) -> torch.nn.Module:

@@ -4,12 +4,16 @@ Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas: pypl
 and no backend or global setting is changed, so exporting from a notebook or an application leaves
 the user's matplotlib as it was. Text is drawn with ``parse_math=False`` (a ``$`` in a label is a
 dollar sign). The ``png`` export writes the drawing to ``--out`` and the heatmap beside it as
-``<stem>-relations.png`` (see :func:`relations_path`).
+``<stem>-relations.png`` (see :func:`relations_path`). The heatmap carries its identity in a PNG text chunk
+(``taskgraph: relation-heatmap``), so that a later export replaces a heatmap taskgraph wrote there and refuses
+to replace any other file of that name (:func:`check_relations_target`).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 from pathlib import Path
 
 import matplotlib
@@ -22,6 +26,7 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from taskgraph.atomic import write_bytes
+from taskgraph.errors import ExportError
 from taskgraph.export.contract import check_graph, edge_weight, node_label, node_type, nodes_of_type
 from taskgraph.export.formats import EXPORTS
 from taskgraph.export.layout import layout
@@ -41,12 +46,63 @@ DPI = 120
 MAX_ANNOTATED = 16  # heatmap cells carry their value up to this many tasks
 MAX_TICKS = 60  # heatmap axes name the tasks up to this many
 MAX_ADAPTER_LABELS = 48  # the drawing names adapters up to this many
+HEATMAP_MARK = ("taskgraph", "relation-heatmap")  # the heatmap's PNG text chunk: keyword, text
+MARK_WINDOW = 64 * 1024  # the bytes of a file read to find that chunk (it comes right after the header)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def relations_path(out: str | Path) -> Path:
     """Where the ``png`` export puts the relation heatmap: ``<stem>-relations.png`` beside ``out``."""
     out = Path(out)
     return out.with_name(f"{out.stem}-relations.png")
+
+
+def check_relations_target(out: str | Path) -> Path:
+    """The heatmap's path beside ``out`` (:func:`relations_path`), if the ``png`` export may write it there:
+    nothing is there, or a relation heatmap taskgraph wrote (its text chunk says so).
+
+    Raises:
+        ExportError: another file is there (a PNG of the user's, any other file, a folder, a FIFO); nothing
+            was written.
+    """
+    target = relations_path(out)
+    if not os.path.lexists(target) or is_relation_heatmap(target):
+        return target
+    raise ExportError(
+        f"png export: {str(target)!r} exists and is not a relation heatmap taskgraph wrote; --format png writes "
+        f"the drawing to {str(out)!r} and the relation heatmap beside it at <stem>-relations.png, and will not "
+        "replace a file it did not write. Move or rename that file, or give another --out (nothing was written)"
+    )
+
+
+def is_relation_heatmap(path: Path) -> bool:
+    """Whether ``path`` (a symlink followed) is a regular file holding a PNG whose text chunks, before its image
+    data, mark it as a relation heatmap of taskgraph (:data:`HEATMAP_MARK`)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as handle:
+            head = handle.read(MARK_WINDOW)
+    except OSError:
+        return False
+    return png_text(head).get(HEATMAP_MARK[0]) == HEATMAP_MARK[1]
+
+
+def png_text(data: bytes) -> dict[str, str]:
+    """The ``tEXt`` chunks (keyword -> text) of the PNG ``data`` up to its image data; ``{}`` for no PNG."""
+    if data[:8] != PNG_SIGNATURE:
+        return {}
+    found: dict[str, str] = {}
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+        if kind == b"IDAT":
+            break
+        if kind == b"tEXt":
+            keyword, _, text = data[pos + 8 : pos + 8 + length].partition(b"\0")
+            found[keyword.decode("latin-1")] = text.decode("latin-1")
+        pos += 12 + length  # length, type, data, CRC
+    return found
 
 
 def render_png(graph: nx.Graph) -> bytes:
@@ -140,7 +196,7 @@ def render_relation_heatmap_png(graph: nx.Graph) -> bytes:
             title += " (* declared)"
     ax.set_title(title, fontsize=11, parse_math=False)
     fig.tight_layout()
-    return _png_bytes(fig)
+    return _png_bytes(fig, dict([HEATMAP_MARK]))
 
 
 def relation_matrix(graph: nx.Graph, tasks: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -165,10 +221,12 @@ def relation_heatmap_png(graph: nx.Graph, out: str | Path) -> Path:
 def write_png(graph: nx.Graph, out: Path) -> Path:
     """Write the drawing to ``out`` and the relation heatmap to :func:`relations_path` ``(out)``.
 
-    Both figures are rendered before either file is written.
+    The heatmap's place is checked first (:func:`check_relations_target`: a file there that taskgraph did not
+    write is refused), and both figures are rendered before either file is written.
     """
+    sibling = check_relations_target(out)
     drawing, heatmap = render_png(graph), render_relation_heatmap_png(graph)
-    write_bytes(relations_path(out), heatmap)
+    write_bytes(sibling, heatmap)
     return write_bytes(out, drawing)
 
 
@@ -192,7 +250,8 @@ def _draw_edges(ax: Axes, graph: nx.Graph, pos: dict[str, tuple[float, float]]) 
         )
 
 
-def _png_bytes(fig: Figure) -> bytes:
+def _png_bytes(fig: Figure, text: dict[str, str] | None = None) -> bytes:
+    """The PNG of ``fig`` with the text chunks ``text`` and no "Software" chunk (the same bytes every time)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
+    fig.savefig(buffer, format="png", metadata={"Software": None, **(text or {})})
     return buffer.getvalue()

@@ -72,6 +72,7 @@ class MergeResult:
         record: everything ``merge.json`` holds (method, chosen values, grid scores, sources, ...).
         plain: with ``fold_into_base``, the plain base with the update folded into its weights.
         out_dir: where it was written (None when not written).
+        kept: what taskgraph did not write in the merge run folder it replaced (``overwrite``), kept there.
     """
 
     model: TaskGraphModel
@@ -80,6 +81,7 @@ class MergeResult:
     plain: nn.Module | None = None
     out_dir: Path | None = None
     grid: list[GridPoint] = field(default_factory=list, repr=False)
+    kept: list[str] = field(default_factory=list)
 
     @property
     def chosen(self) -> dict[str, float]:
@@ -231,7 +233,7 @@ def write_merge_run(result: MergeResult, out: Path) -> Path:
             _write_plain(staging / PLAIN, result.plain, model)
         record = {**result.record, "out_dir": str(out)}
         write_text(staging / MERGE_JSON, json.dumps(record, indent=2) + "\n")
-        publish_run(staging, out, kind="merge", name=model.spec.name, method=result.record["method"])
+        result.kept = publish_run(staging, out, kind="merge", name=model.spec.name, method=result.record["method"])
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

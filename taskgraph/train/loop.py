@@ -47,7 +47,7 @@ from taskgraph.atomic import replace_directory, staging_dir, write_text
 from taskgraph.errors import opt
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
-from taskgraph.run_folder import check_output_folder, clear_folder, read_marker, run_lock, write_marker
+from taskgraph.run_folder import check_output_folder, clear_run, read_marker, run_lock, write_marker
 from taskgraph.spec import Spec, dump_spec
 from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
@@ -109,7 +109,8 @@ def train(
         base_dir: relative data paths in the spec resolve against it (the spec file's folder).
         resume: continue from the newest checkpoint in ``out_dir`` (the spec must be the same).
         overwrite: replace the run in ``out_dir`` — only a folder taskgraph marked as a train run, and
-            only once the new spec, model and data have been checked.
+            only once the new spec, model and data have been checked. What taskgraph did not write there (a
+            ``graph.html`` exported into the run) is kept and named in :attr:`TrainResult.kept`.
         max_steps: stop after this step (the schedule still spans ``training.steps``); a
             checkpoint is written there, so a later ``resume`` goes on.
         device: ``"cpu"`` or ``"cuda"`` (bf16 autocast).
@@ -222,11 +223,12 @@ def _train(
             state.step = parallel.share_resume_state(state.step, sampler, optimizer)
 
         # ---- the run directory: from here on this run writes (rank 0 alone, in a data-parallel run)
+        kept: list[str] = []
         if main and checkpoint is None:
             run.mkdir(parents=True, exist_ok=True)
             held.enter_context(run_lock(run, what="run folder"))
             check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
-            clear_folder(run)
+            kept = clear_run(run)  # what taskgraph did not write there (RUN/graph.html) stays
             write_marker(run, "train", spec.name, spec_hash=spec_hash(spec), spec_dir=str(Path(base_dir).resolve()))
             write_text(run / SPEC, dump_spec(spec))  # the effective spec (with --set): a resume reads it
             (run / LOG).write_bytes(b"")
@@ -354,6 +356,7 @@ def _train(
             examples_per_s=session_examples / step_seconds if step_seconds > 0 else 0.0,
             resumed_from=resumed_from,
             model=model,
+            kept=kept,
         )
         write_text(run / SUMMARY, json.dumps(run_summary(result, spec, base_dir, dev), indent=2) + "\n")
         from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)

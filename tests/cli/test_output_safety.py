@@ -14,6 +14,8 @@ import yaml
 from taskgraph.cli import main
 from taskgraph.run_folder import LOCK, read_marker
 from tests.adapt.conftest import small_planted
+from tests.hostile import cli
+from tests.test_kill_export_adapt import killed, leftovers
 
 PLANTED = (
     "{source: planted, task: 9, seed: 0, skills: 4, tasks: 10, seq_len: 8, vocab_size: 64, examples_per_task: 120}"
@@ -202,3 +204,57 @@ def test_special_files_are_refused_and_symlinks_written_through(trained, tmp_pat
     loop.symlink_to(loop)
     assert main(["export", str(run), "--format", "json", "--out", str(loop)]) == 2
     assert "symlink loop" in capsys.readouterr().err
+
+
+ADAPT = ["--task", "new", "--data", PLANTED, "--shots", "8", "--mode", "full", "--steps", "1"]
+
+
+def test_adapt_overwrite_keeps_and_names_what_taskgraph_did_not_write(trained, tmp_path, capsys):  # noqa: ANN001
+    _, run = trained
+    adapted = tmp_path / "adapted"
+    assert main(["adapt", str(run), *ADAPT, "--out", str(adapted)]) == 0
+    assert main(["export", str(adapted), "--format", "html", "--out", str(adapted / "graph.html")]) == 0
+    (adapted / "notes").mkdir()
+    (adapted / "notes" / "todo.txt").write_text("mine")
+    mine = {name: _tree(adapted)[name] for name in ("graph.html", "notes/todo.txt")}
+    first = read_marker(adapted)
+    capsys.readouterr()
+    assert main(["adapt", str(run), *ADAPT, "--out", str(adapted), "--overwrite"]) == 0
+    assert f"kept 2 files taskgraph did not write in {adapted}: graph.html, notes" in capsys.readouterr().out
+    assert {name: _tree(adapted)[name] for name in mine} == mine
+    assert read_marker(adapted)["id"] != first["id"]  # type: ignore[index]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapted"]  # no staging or set-aside folder left
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "adapted:1:after",  # the old run set aside, the new one not yet in its place
+        "adapted:2:after",  # the new run in place, the old one not yet removed
+    ],
+)
+def test_kill_9_during_adapt_overwrite_loses_no_file_taskgraph_did_not_write(trained, tmp_path, at):  # noqa: ANN001
+    _, run = trained
+    adapted = tmp_path / "adapted"
+    argv = ["adapt", str(run), *ADAPT, "--out", str(adapted)]
+    assert main(argv) == 0
+    (adapted / "graph.html").write_text("<html>mine</html>")
+    killed([*argv, "--overwrite"], at)
+    assert leftovers(tmp_path), "the kill left nothing behind: it did not hit the swap"
+    outcome = cli([*argv, "--overwrite"])  # puts back or removes what the kill left, then replaces the run
+    assert outcome.code == 0, outcome.err
+    assert (adapted / "graph.html").read_text() == "<html>mine</html>"
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["adapted"]
+
+
+def test_merge_overwrite_keeps_and_names_what_taskgraph_did_not_write(trained, tmp_path, capsys):  # noqa: ANN001
+    _, run = trained
+    merged = tmp_path / "merged"
+    argv = ["merge", str(run), "--method", "average", "--out", str(merged)]
+    assert main([*argv, "--fold-into-base"]) == 0
+    (merged / "graph.html").write_text("<html>mine</html>")
+    capsys.readouterr()
+    assert main([*argv, "--overwrite"]) == 0
+    assert f"kept 1 file taskgraph did not write in {merged}: graph.html (" in capsys.readouterr().out
+    assert (merged / "graph.html").read_text() == "<html>mine</html>" and (merged / "merge.json").is_file()
+    assert not (merged / "plain").exists()  # the old run's folded base is taskgraph's: replaced, not kept

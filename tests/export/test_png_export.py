@@ -12,9 +12,13 @@ import matplotlib.image
 import networkx as nx
 import numpy as np
 import pytest
+import yaml
 
+from taskgraph.cli import main
+from taskgraph.errors import ExportError
 from taskgraph.export import export_graph, relation_heatmap_png, relations_path, render_png, render_relation_heatmap_png
-from taskgraph.export.png import DPI, relation_matrix
+from taskgraph.export.png import DPI, is_relation_heatmap, png_text, relation_matrix
+from tests.conftest import minimal_spec
 
 PNG = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parents[2]
@@ -103,3 +107,59 @@ def test_no_pyplot_and_no_backend_change():
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"} | {"PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+def test_the_heatmap_carries_its_identity_and_the_drawing_none(graph, tmp_path):
+    assert png_text(render_relation_heatmap_png(graph)) == {"taskgraph": "relation-heatmap"}
+    assert png_text(render_png(graph)) == {}
+    out = export_graph(graph, "png", tmp_path / "fig.png")
+    assert is_relation_heatmap(relations_path(out)) and not is_relation_heatmap(out)
+    assert png_text(b"not a png") == {} and png_text(PNG + b"\x00\x00") == {}  # cut short: no chunk, no error
+
+
+def user_png() -> bytes:
+    """A PNG of the user's: a matplotlib figure with no taskgraph text chunk."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1, 1))
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["user png", "taskgraph drawing", "text", "folder", "fifo"])
+def test_a_file_beside_out_that_taskgraph_did_not_write_is_never_replaced(graph, tmp_path, kind):
+    out, sibling = tmp_path / "fig.png", tmp_path / "fig-relations.png"
+    if kind == "folder":
+        sibling.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(sibling)  # reading it to look for the mark would block
+    else:
+        sibling.write_bytes({"user png": user_png(), "taskgraph drawing": render_png(graph), "text": b"notes"}[kind])
+    before = sibling.read_bytes() if sibling.is_file() else None
+    with pytest.raises(ExportError) as info:
+        export_graph(graph, "png", out)
+    message = str(info.value)
+    assert repr(str(sibling)) in message and "is not a relation heatmap taskgraph wrote" in message
+    assert "give another --out (nothing was written)" in message
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["fig-relations.png"]
+    assert (sibling.read_bytes() if sibling.is_file() else None) == before
+
+
+def test_cli_png_refuses_a_users_file_beside_out_and_replaces_its_own_heatmap(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(minimal_spec()))
+    out, sibling = tmp_path / "fig.png", tmp_path / "fig-relations.png"
+    sibling.write_bytes(user_png())
+    before = sibling.read_bytes()
+    assert main(["export", str(spec), "--format", "png", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: png export: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert sibling.read_bytes() == before and not out.exists()
+    sibling.unlink()
+    assert main(["export", str(spec), "--format", "png", "--out", str(out)]) == 0
+    first = sibling.read_bytes()
+    assert main(["export", str(spec), "--format", "png", "--out", str(out)]) == 0  # its own heatmap: replaced
+    assert sibling.read_bytes() == first and is_relation_heatmap(sibling)

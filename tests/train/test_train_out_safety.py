@@ -176,3 +176,26 @@ def test_python_callers_read_python_options_and_the_cli_reads_flags(make_spec, t
     assert main(["train", str(spec), "--out", str(run)]) == 2
     err = capsys.readouterr().err
     assert "pass --resume" in err and "--overwrite to replace it" in err and "resume=True" not in err
+
+
+def test_overwrite_keeps_and_names_what_taskgraph_did_not_write_in_the_run(make_spec, tmp_path, capsys):  # noqa: ANN001
+    spec = make_spec(steps=2, eval_every=2, checkpoint_every=2)
+    run = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(run)]) == 0
+    assert main(["export", str(run), "--format", "html", "--out", str(run / "graph.html")]) == 0  # the README's demo
+    (run / "notes").mkdir()
+    (run / "notes" / "todo.txt").write_text("compare with poly")
+    (run / "latest").symlink_to(run / "model")
+    mine = {name: _tree(run)[name] for name in ("graph.html", "notes/todo.txt")}
+    first = read_marker(run)
+    capsys.readouterr()
+    assert main(["train", str(spec), "--out", str(run), "--overwrite", "--set", "training.steps=3"]) == 0
+    out = capsys.readouterr().out
+    assert f"kept 3 files taskgraph did not write in {run}: graph.html, latest, notes (left as they were" in out
+    assert {name: _tree(run)[name] for name in mine} == mine
+    assert (run / "latest").is_symlink() and (run / "latest" / "manifest.json").is_file()
+    second = read_marker(run)
+    assert second is not None and first is not None and second["id"] != first["id"]
+    assert json.loads((run / "train.json").read_text())["steps"] == 3
+    assert main(["train", str(spec), "--out", str(run), "--overwrite"]) == 0  # still there the next time
+    assert "kept 3 files" in capsys.readouterr().out and (run / "graph.html").read_bytes() == mine["graph.html"]
