@@ -288,7 +288,9 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         "with heads; all: planted and real",
     )
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{train,adapt,quality.md,...}")
-    p.add_argument("--seeds", type=seeds, default=3, help="seeds reported per router (default: 3)")
+    p.add_argument(
+        "--seeds", type=seeds, default=5, help="seeds reported per router, the selection seeds among them (default: 5)"
+    )
     p.add_argument(
         "--select-seeds",
         type=seeds,

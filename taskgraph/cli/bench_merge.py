@@ -47,7 +47,7 @@ def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument("--suite", choices=["planted", "real"], default="planted", help="default: planted")
     p.add_argument("--out", required=True, help="output folder: OUT/<suite>/{single,merge,together,merge.md,...}")
-    p.add_argument("--seeds", type=seeds, default=3, help="seeds (default: 3)")
+    p.add_argument("--seeds", type=seeds, default=5, help="seeds reported, the selection seeds among them (default: 5)")
     p.add_argument(
         "--select-seeds",
         type=seeds,

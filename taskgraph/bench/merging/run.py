@@ -88,7 +88,7 @@ class MergeBenchSettings:
 
     suite: str
     out: Path
-    seeds: int = 3
+    seeds: int = 5
     select_seeds: int = 3
     sizes: tuple[int, ...] | None = None
     subsets: int = 3

@@ -116,7 +116,7 @@ class QualitySettings:
         suites: some of :data:`~taskgraph.bench.quality.suites.SUITES` (``real-gen`` also runs its heads twin,
             :mod:`~taskgraph.bench.quality.real_gen`).
         out: the output folder (``OUT/<suite>/...``).
-        seeds: seeds reported per router (≥ 1; ≥ 3 for the targets' statistics).
+        seeds: seeds reported per router (≥ 1; ≥ 3 for the targets' statistics; default 5, so a verdict rests on 5).
         select_seeds: seeds 0 … select_seeds − 1 train at every rate of the grid; each router's rate is chosen on
             their mean validation accuracy (≥ 1).
         routers: router kinds or variants (:data:`~taskgraph.bench.quality.suites.ROUTER_VARIANTS`), in table order.
@@ -139,7 +139,7 @@ class QualitySettings:
 
     suites: tuple[str, ...]
     out: Path
-    seeds: int = 3
+    seeds: int = 5
     select_seeds: int = 3
     routers: tuple[str, ...] = QUALITY_ROUTERS
     steps: int | None = None
