@@ -5,7 +5,9 @@ name — ``.<name>.<host>-<pid>-<random>.tmp`` for a file, ``.<name>.stage-<host
 ``.<name>.old-<host>-<pid>-<random>`` for a folder — so that a later writer can tell one left by a
 process that is gone (``kill -9``, a power cut) from one still being written: :func:`clean_stale`
 removes the first kind (putting back a folder that was set aside and never replaced) and leaves the
-second alone.
+second alone. Where the target's name is so long that a temp name would pass the file system's limit on
+one name (255 bytes on most), ``<name>`` is shortened to its first bytes and a hash of the whole name
+(:func:`temp_stem`); a target whose own name passes the limit is refused before anything is written.
 
 Targets are checked before anything is written: a symlink is written *through* (its destination is
 replaced, the link stays), a directory, FIFO, socket or device node is refused.
@@ -36,8 +38,64 @@ HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest
 _ACTIVE: set[str] = set()  # temp paths this process is writing right now
 
 
+NAME_MAX = 255  # bytes in one file name where the file system does not say (ext4, xfs, btrfs, APFS)
+# What a temp name adds to its stem at most: ".", ".stage-", the host tag, "-", a pid (10 digits), "-", the
+# 8 random characters. A file's ".<stem>.<host>-<pid>-<random>.tmp" is 2 bytes shorter.
+TEMP_EXTRA = len("..stage-") + len(HOST) + 1 + 10 + 1 + 8
+_SHORT_PREFIX = 64  # bytes of a long name kept in front of its hash
+
+
 def _owner_tag() -> str:
     return f"{HOST}-{os.getpid()}-"
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, the file system of ``folder`` (or its nearest existing parent) allows."""
+    for candidate in (folder, *folder.parents):
+        try:
+            return int(os.pathconf(candidate, "PC_NAME_MAX"))
+        except (OSError, ValueError, AttributeError):
+            continue
+    return NAME_MAX
+
+
+def _name_bytes(name: str) -> int:
+    return len(os.fsencode(name))
+
+
+def temp_stem(name: str, limit: int = NAME_MAX) -> str:
+    """The part of a temp name that names its target ``name``: ``name`` itself, or, where a temp name would be
+    longer than ``limit`` bytes, ``name``'s first bytes (whole characters), ``~`` and 16 hex digits of its
+    sha256 — the same for every writer, so a later one still finds the temps of this target."""
+    if _name_bytes(name) + TEMP_EXTRA <= limit:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    prefix = os.fsencode(name)[:_SHORT_PREFIX].decode("utf-8", "ignore")
+    return f"{prefix}~{digest}"
+
+
+def check_name_length(path: str | os.PathLike[str], what: str = "the path") -> None:
+    """Refuse a path one of whose names is longer than its file system allows.
+
+    Raises:
+        WriteError: naming the part, its length in bytes and the limit.
+    """
+    target = Path(path)
+    for part in target.parts:
+        size = _name_bytes(part)
+        if size <= NAME_MAX:
+            continue
+        limit = name_max(Path(os.path.abspath(target)).parent)
+        if size > limit:
+            raise WriteError(
+                f"cannot write {_shortened(str(path), 80)!r}: the name {_shortened(part, 48)!r} is {size} bytes "
+                f"long, and the file system allows at most {limit} in one name; give {what} a shorter name "
+                "(nothing was written)"
+            )
+
+
+def _shortened(text: str, width: int) -> str:
+    return text if len(text) <= width else f"{text[: width // 2]}...{text[-(width // 3) :]}"
 
 
 def file_kind(mode: int) -> str:
@@ -66,6 +124,7 @@ def resolve_target(path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if str(path) == "" or target.name in ("", ".", ".."):
         raise WriteError(f"cannot write {str(path)!r}: it is not a file path")
+    check_name_length(target, "the file")
     if target.is_symlink():
         try:
             target = target.resolve(strict=False)
@@ -101,7 +160,8 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         clean_stale(parent, target.name)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{_owner_tag()}", suffix=".tmp", dir=parent)
+        stem = temp_stem(target.name, name_max(parent))
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.{_owner_tag()}", suffix=".tmp", dir=parent)
     except OSError as exc:
         raise WriteError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     _ACTIVE.add(tmp)
@@ -143,11 +203,16 @@ def staging_dir(target: str | os.PathLike[str]) -> Path:
     """A new, empty staging folder beside ``target`` (same file system) for :func:`replace_directory`.
 
     Its mode is that of any new folder (``mkdtemp`` makes it private).
+
+    Raises:
+        WriteError: ``target``'s name is too long for its file system.
     """
     target = Path(target)
+    check_name_length(target, "the folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(target.parent, target.name)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.stage-{_owner_tag()}", dir=target.parent))
+    stem = temp_stem(target.name, name_max(target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{stem}.stage-{_owner_tag()}", dir=target.parent))
     os.chmod(staging, 0o777 & ~_umask())
     _ACTIVE.add(str(staging))
     return staging
@@ -165,7 +230,8 @@ def replace_directory(staging: str | os.PathLike[str], target: str | os.PathLike
     old: Path | None = None
     try:
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{_owner_tag()}", dir=target.parent))
+            stem = temp_stem(target.name, name_max(target.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{stem}.old-{_owner_tag()}", dir=target.parent))
             _ACTIVE.add(str(old))
             os.replace(target, old / target.name)
         try:
@@ -240,6 +306,16 @@ def is_stale(path: Path) -> bool:
     return pid == os.getpid() or not _alive(pid)
 
 
+def _set_aside(entry: Path, stem: str) -> Path | None:
+    """The folder a ``.<stem>.old-...`` folder holds: the one entry whose name is, or shortens to, ``stem``."""
+    inner = entry / stem
+    if inner.exists():
+        return inner
+    limit = name_max(entry.parent)
+    held = [p for p in entry.iterdir() if temp_stem(p.name, limit) == stem]
+    return held[0] if len(held) == 1 else None
+
+
 def clean_stale(folder: Path, name: str | None = None) -> list[str]:
     """Remove the temps in ``folder`` (of target ``name`` only, when given) whose writer is gone.
 
@@ -251,16 +327,16 @@ def clean_stale(folder: Path, name: str | None = None) -> list[str]:
         entries = list(folder.iterdir())
     except OSError:
         return done
+    stems = None if name is None else {name, temp_stem(name, name_max(folder))}
     for entry in entries:
         match = _temp_match(entry)
-        if match is None or (name is not None and match.group("name") != name) or not is_stale(entry):
+        if match is None or (stems is not None and match.group("name") not in stems) or not is_stale(entry):
             continue
         with contextlib.suppress(OSError):
             if entry.is_dir():
-                if match.group("kind") == "old":
-                    target, inner = folder / match.group("name"), entry / match.group("name")
-                    if not target.exists() and inner.exists():
-                        os.replace(inner, target)
+                inner = _set_aside(entry, match.group("name")) if match.group("kind") == "old" else None
+                if inner is not None and not (folder / inner.name).exists():
+                    os.replace(inner, folder / inner.name)
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink()

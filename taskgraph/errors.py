@@ -14,7 +14,10 @@ from typing import Any
 
 def validation_problems(exc: Any, *, prefix: str = "", root: str = "", limit: int | None = None) -> str:
     """A pydantic ``ValidationError``'s problems as ``location: message; ...`` — ``prefix`` before every
-    dotted location, ``root`` for an empty one, at most ``limit`` problems — for a one-paragraph error."""
+    dotted location, ``root`` for an empty one, at most ``limit`` problems — for a one-paragraph error (another
+    exception: its message)."""
+    if not callable(getattr(exc, "errors", None)):
+        return str(exc)
     errors = exc.errors()[:limit]
     return "; ".join(f"{prefix}{'.'.join(map(str, e['loc'])) or root}: {e['msg']}" for e in errors)
 

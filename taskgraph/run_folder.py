@@ -40,7 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskgraph.atomic import WriteError, clean_stale, file_kind, is_stale, is_temp, resolve_target, write_text
+from taskgraph.atomic import (
+    WriteError,
+    check_name_length,
+    clean_stale,
+    file_kind,
+    is_stale,
+    is_temp,
+    resolve_target,
+    write_text,
+)
 from taskgraph.errors import TaskgraphError, opt
 
 MARKER = ".taskgraph-run.json"
@@ -361,7 +370,12 @@ def _check_parents_are_folders(path: Path, here: str) -> None:
 
 
 def _resolve(path: str | os.PathLike[str], what: str) -> Path:
-    """``path`` made absolute with symlinks followed (a loop is an error, a missing tail is fine)."""
+    """``path`` made absolute with symlinks followed (a loop is an error, a missing tail is fine; a name longer
+    than the file system allows is an error)."""
+    try:
+        check_name_length(path, what)
+    except WriteError as exc:
+        raise OutputPathError(exc.args[0]) from None
     try:
         return Path(path).expanduser().resolve(strict=False)
     except (RuntimeError, OSError) as exc:

@@ -74,6 +74,7 @@ from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
 from taskgraph.spec.models import TaskSpec
 from taskgraph.spec.router_kinds import DEFAULT_ROUTER
+from taskgraph.threads import check_threads, torch_threads
 from taskgraph.train.batches import TaskData, collate, encode_examples, tokenizer_pad_id
 from taskgraph.train.text2text_data import LMInfo
 
@@ -128,6 +129,7 @@ def adapt_run(
     family: str | None = None,
     overwrite: bool = False,
     generation: Mapping[str, Any] | None = None,
+    threads: int | None = None,
 ) -> AdaptResult:
     """Adapt the run in ``run_dir`` to the new task ``task`` and write the adapted run to ``out_dir``.
 
@@ -151,6 +153,8 @@ def adapt_run(
         generation: the new task's generative keys (``{"objective": "generate", "template", "choices",
             "max_new_tokens", "stop"}``, as a spec's task gives them) on a language-model base; no head (see the
             module docstring). (default: a classification task)
+        threads: torch's CPU threads while it adapts; None (default) takes the cores the machine's load leaves
+            free (:mod:`taskgraph.threads`); the caller's count is restored after.
 
     Raises:
         ModelError: an unsupported (router, mode) pair, a taken task name, a bad ``relate``.
@@ -164,8 +168,9 @@ def adapt_run(
         raise AdaptError(f"steps must be 0 or more, got {steps}")
     if lr is not None and not (lr > 0 and math.isfinite(lr)):
         raise AdaptError(f"lr must be a positive number, got {lr}")
+    check_threads(threads)
     model_dir = find_model_dir(run)
-    with claim_output_run(out, kind="adapt", sources=(run, model_dir), overwrite=overwrite):
+    with torch_threads(threads), claim_output_run(out, kind="adapt", sources=(run, model_dir), overwrite=overwrite):
         kind = read_manifest(model_dir)["spec"].get("router", {}).get("kind", DEFAULT_ROUTER)
         check_mode(kind, mode)
         plan = plan_for(kind, mode)

@@ -11,14 +11,19 @@ index once, asks the router for those U tasks, and sets the result on the model'
 Layers only read ``context.current``; they never compute ``unique`` or read tensors on the host
 in training. ``factors`` holds every layer's per-example factors when the model computed them for all
 layers at once (:class:`~taskgraph.adapters.fused.FusedFactors`, the fused path); without it each layer
-mixes its own. Note that a backward pass that recomputes the forward (activation checkpointing) must run while
-the routing is still set.
+mixes its own.
+
+A backward pass that recomputes a block's forward (gradient checkpointing) runs after the ``with`` block has
+ended; :meth:`RoutingContext.checkpoint_contexts` is the ``context_fn`` of ``torch.utils.checkpoint`` that sets,
+around each recomputation, the routing that was current when the block first ran — the same tensors, factors
+included, so nothing is mixed again and the gradients reach the router and the inventories through the graph
+the first forward built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -90,15 +95,34 @@ class RoutingContext:
     def __init__(self) -> None:
         self.current: BatchRouting | None = None
 
-    @contextmanager
-    def use(self, batch: BatchRouting) -> Iterator[None]:
+    def use(self, batch: BatchRouting) -> AbstractContextManager[None]:
         """Set :attr:`current` to ``batch`` inside the ``with`` block; restore the previous value after."""
-        previous = self.current
-        self.current = batch
-        try:
-            yield
-        finally:
-            self.current = previous
+        return RoutingScope(self, batch)
+
+    def checkpoint_contexts(self) -> tuple[AbstractContextManager[None], AbstractContextManager[None]]:
+        """``context_fn`` of ``torch.utils.checkpoint.checkpoint`` (non-reentrant): called when a checkpointed block
+        runs forward, it returns nothing to wrap that forward in and, for its recomputation in the backward (the
+        ``with`` block of :meth:`use` has ended by then), the batch routing current now — a scope entered again by
+        every backward pass that recomputes the block (several when the graph is kept, ``retain_graph=True``)."""
+        batch = self.current
+        return nullcontext(), (nullcontext() if batch is None else self.use(batch))
 
     def __repr__(self) -> str:
         return f"RoutingContext(current={self.current!r})"
+
+
+class RoutingScope:
+    """``context.current = batch`` inside a ``with`` block, the previous value restored after (what
+    :meth:`RoutingContext.use` returns). Unlike a generator-based context manager it can be entered again after it
+    exits, as a block's recomputation is in each backward pass through a kept graph."""
+
+    def __init__(self, context: RoutingContext, batch: BatchRouting) -> None:
+        self.context, self.batch = context, batch
+        self._previous: list[BatchRouting | None] = []  # a stack: entered again before it exits, it still restores
+
+    def __enter__(self) -> None:
+        self._previous.append(self.context.current)
+        self.context.current = self.batch
+
+    def __exit__(self, *exc: object) -> None:
+        self.context.current = self._previous.pop()

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 
 from taskgraph.cli.argtypes import count, positive_int, seed
-from taskgraph.cli.threads import add_threads_option, apply_threads
+from taskgraph.cli.threads import add_threads_option
 from taskgraph.run_folder import kept_note
 
 SCORES = (
@@ -158,7 +158,6 @@ def generation_of(args: argparse.Namespace) -> dict[str, object] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_threads(args)
     from taskgraph.adapt import (  # torch + transformers: imported when needed
         adapt_run,
         parse_data_arg,
@@ -189,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         family=args.family,
         overwrite=args.overwrite,
         generation=generation,
+        threads=args.threads,
     )
     record = result.record
     head = record["head"]["parameters"] if record["head"] is not None else None

@@ -21,6 +21,7 @@ import argparse
 from collections.abc import Callable
 
 from taskgraph.spec.models import MAX_SEED
+from taskgraph.threads import MAX_THREADS
 
 MAX_SEEDS = 100  # seeds per grid point: a sweep of 100 seeds already trains 100 runs per value
 MAX_LAYERS = 1000  # no transformer has this many layers
@@ -28,7 +29,6 @@ MAX_COUNT = 10**9  # steps, shots, batch sizes: larger runs until killed or allo
 MAX_ROUNDS = 10_000
 MAX_TASKS = 100_000  # ten times the largest supported task count (T = 10,000)
 MAX_BENCH_BATCH, MAX_SEQ = 4096, 8192
-MAX_THREADS = 1024
 
 
 def _integer(text: str) -> int:
@@ -89,3 +89,12 @@ seq = int_in(1, MAX_SEQ, "tokens per example")
 
 threads = int_in(1, MAX_THREADS, "torch threads")
 """Torch threads, 1 .. :data:`MAX_THREADS`."""
+
+
+def router_kind(text: str) -> str:
+    """A router kind known to :data:`~taskgraph.registry.ROUTERS` (``poly``, ``graph``, ...)."""
+    from taskgraph.registry import ROUTERS
+
+    if text not in ROUTERS:
+        raise argparse.ArgumentTypeError(f"unknown router {text[:40]!r}; choose from {ROUTERS.kinds()}")
+    return text

@@ -19,6 +19,7 @@ from taskgraph.cli.argtypes import (
     bench_batch,
     positive_int,
     rounds,
+    router_kind,
     seed,
     seeds,
     seq,
@@ -96,7 +97,7 @@ def _add_infer(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
         default="minilm",
         help="minilm: the MiniLM-L6 architecture from its config; tiny: a 2-layer BERT (default: minilm)",
     )
-    p.add_argument("--router", default="poly", help="the routed model's router (default: poly)")
+    p.add_argument("--router", type=router_kind, default="poly", help="the routed model's router (default: poly)")
     p.add_argument("--tasks", type=task_count, default=8, help="tasks T (default: 8)")
     p.add_argument("--texts", type=bench_batch, default=64, help="texts per task (default: 64)")
     p.add_argument("--seq", type=seq, default=64, help="the longest text, in tokens (default: 64)")

@@ -17,7 +17,7 @@ from typing import Any
 
 from taskgraph.atomic import write_text
 from taskgraph.cli.argtypes import positive_int, rounds
-from taskgraph.cli.threads import add_threads_option, apply_threads
+from taskgraph.cli.threads import add_threads_option
 from taskgraph.run_folder import check_output_file
 
 COLUMNS = (
@@ -195,7 +195,6 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    apply_threads(args)
     from taskgraph.eval import evaluate_run  # torch + transformers: imported when needed
 
     if args.json_out is not None:
@@ -210,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         timing=args.timing,
         alignment=args.alignment,
         timing_rounds=args.timing_rounds,
+        threads=args.threads,
     )
     print(format_report(result))
     if args.json_out is not None:

@@ -1,4 +1,4 @@
-"""``taskgraph export SPEC|RUN --format F [--task NAME] --out PATH``: the task graph as GraphML, GEXF, DOT, ...
+"""``taskgraph export SPEC|RUN --format F [--task NAME] --out PATH [--threads N]``: the task graph as GraphML, GEXF, DOT, ...
 
 - ``SPEC`` (a YAML file): the declared graph — tasks and declared relations, and with ``--layers L``
   the adapter inventory (L layers × the spec's K skills, uniform ``uses`` weights).
@@ -18,10 +18,10 @@ import argparse
 from pathlib import Path
 
 from taskgraph.cli.argtypes import layers
+from taskgraph.cli.threads import add_threads_option, apply_threads
 from taskgraph.errors import ExportError, opt
 from taskgraph.export import FORMATS, export_graph
 from taskgraph.export.png import check_relations_target
-from taskgraph.graph import TaskGraph
 from taskgraph.run_folder import check_output_file
 from taskgraph.spec import load_spec
 
@@ -56,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "only); a run has its own layers",
     )
     p.add_argument("--all-tasks", action="store_true", help="peft: one adapter folder per task, --out/<task>/")
+    add_threads_option(p)  # a run's model is read with torch; a spec's graph needs none
     p.set_defaults(run=run)
 
 
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if source.is_dir():
         from taskgraph.report import run_graph  # imports torch and transformers: only when a run is read
 
+        apply_threads(args)
         if args.layers is not None:
             raise ExportError(
                 f"--layers is for spec files; {str(source)!r} is a folder (a trained run or "
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         nx_graph = run_graph(source)
         what = "learned graph"
     else:
+        from taskgraph.graph import TaskGraph  # networkx: imported when a graph is built
+
         spec = load_spec(source)
         skills = spec.adapters.skills if args.layers else None
         nx_graph = TaskGraph.from_spec(spec).to_networkx(num_layers=args.layers, skills=skills)
@@ -106,6 +110,8 @@ def run_peft(args: argparse.Namespace, source: Path) -> int:
     if args.layers is not None:
         raise ExportError("--layers is for graph formats of spec files, not --format peft")
     from taskgraph.export.peft import export_peft  # imports torch: only when a model is exported
+
+    apply_threads(args)
 
     done = export_peft(source, args.out, tasks=None if args.all_tasks else [args.task])
     ranks = ", ".join(f"{t} r={r}" for t, r in done.ranks.items())

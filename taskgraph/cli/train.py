@@ -14,13 +14,14 @@ with ``--set`` must match the recorded one. Ctrl-C stops a run and prints the co
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from taskgraph.cli.argtypes import positive_int
-from taskgraph.cli.threads import add_threads_option, apply_threads
-from taskgraph.errors import SpecError
+from taskgraph.cli.threads import add_threads_option
+from taskgraph.errors import CheckpointError, SpecError
 from taskgraph.run_folder import kept_note, read_marker
 from taskgraph.spec import Spec, load_spec
 from taskgraph.spec.overrides import spec_with_overrides
@@ -71,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
     from taskgraph.train.run_checkpoint import list_checkpoints
 
     spec, base_dir = _spec_and_folder(args)
-    apply_threads(args)
     try:
         result = train(
             spec,
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             max_steps=args.max_steps,
             device=args.device,
+            threads=args.threads,
         )
     except KeyboardInterrupt:
         saved = list_checkpoints(Path(args.out)) if Path(args.out).is_dir() else []
@@ -134,6 +135,11 @@ def _spec_and_folder(args: argparse.Namespace) -> tuple[Spec, Path]:
     run = Path(args.out)
     recorded = run / "spec.yaml"
     if not recorded.is_file():
+        if args.spec is None and not run.is_dir():
+            what = "is not a folder" if os.path.lexists(run) else "does not exist"
+            raise CheckpointError(
+                f"--resume: {str(run)!r} {what}; there is no run to continue (drop --resume and give a SPEC to start one)"
+            )
         if args.spec is None:
             raise SpecError(
                 [f"--resume: {str(run)!r} holds no recorded spec (spec.yaml); give the SPEC it was trained with"]

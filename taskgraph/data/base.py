@@ -420,6 +420,7 @@ def rows_to_examples(
         )
     texts: list[str] = []
     labels: list[int] = []
+    bad: list[tuple[str, str]] = []  # (where, why) of every row whose label does not parse
     for record, where in rows:
         for column in (params.text, params.label):
             if column not in record:
@@ -437,9 +438,43 @@ def rows_to_examples(
         try:
             labels.append(parse_label(record[params.label], params.labels, num_labels))
         except ValueError as exc:
-            raise DataError(f"task {task!r}: {file} {where}: {exc}") from None
+            bad.append((where, f"{exc}{case_hint(record[params.label], params.labels)}"))
         texts.append(text)
+    if bad:
+        raise DataError(bad_labels_message(task, file, bad))
     return Examples(task, labels, texts=texts)
+
+
+MAX_REASONS, MAX_PLACES = 10, 8  # a bad-label message lists this many distinct reasons, each with this many rows
+
+
+def case_hint(value: Any, names: list[str] | None) -> str:
+    """``"; did you mean 'upbeat'? ..."`` when the text ``value`` is a label name but for case or surrounding
+    spaces (``"Upbeat"``, ``"upbeat "``), else ``""``."""
+    if not isinstance(value, str) or not names or value in names:
+        return ""
+    near = [n for n in names if n.strip().casefold() == value.strip().casefold()]
+    if not near:
+        return ""
+    return f"; did you mean {near[0]!r}? label names match exactly, case and spaces included"
+
+
+def bad_labels_message(task: str, file: str, bad: list[tuple[str, str]]) -> str:
+    """One message for every row whose label does not parse: rows sharing a reason are listed together
+    (at most :data:`MAX_REASONS` reasons, :data:`MAX_PLACES` rows each, then how many more)."""
+    if len(bad) == 1:
+        where, why = bad[0]
+        return f"task {task!r}: {file} {where}: {why}"
+    by_reason: dict[str, list[str]] = {}
+    for where, why in bad:
+        by_reason.setdefault(why, []).append(where)
+    lines = []
+    for why, places in list(by_reason.items())[:MAX_REASONS]:
+        more = f" (+{len(places) - MAX_PLACES} more)" if len(places) > MAX_PLACES else ""
+        lines.append(f"  {', '.join(places[:MAX_PLACES])}{more}: {why}")
+    if len(by_reason) > MAX_REASONS:
+        lines.append(f"  ... and {len(by_reason) - MAX_REASONS} more distinct bad labels")
+    return f"task {task!r}: {file}: {len(bad)} rows have a label taskgraph cannot read:\n" + "\n".join(lines)
 
 
 class FileSource(Source):

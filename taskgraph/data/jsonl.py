@@ -21,7 +21,7 @@ class JsonlParams(FileParams):
 
 
 def read_jsonl(path: Path) -> list[Row]:
-    """Every object of the JSON Lines file ``path`` with its line (``"line 3"``).
+    """Every object of the JSON Lines file ``path`` with its line (``"line 3"``): :func:`parse_jsonl` of its bytes.
 
     Raises :class:`DataError` naming the line for text that is not UTF-8, not JSON (nesting too deep or an
     integer of thousands of digits included), not an object, or a field longer than :data:`~taskgraph.data.base.MAX_FIELD_CHARS`.
@@ -31,28 +31,34 @@ def read_jsonl(path: Path) -> list[Row]:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    return parse_jsonl(raw, str(path))
+
+
+def parse_jsonl(raw: bytes, name: str) -> list[Row]:
+    """Every object of the JSON Lines bytes ``raw`` with its line, as :func:`read_jsonl` reads a file; messages
+    name the input ``name`` (a path, or ``<stdin>``)."""
     rows: list[Row] = []
     for number, line in enumerate(raw.splitlines(), start=1):
         where = f"line {number}"
         try:
             text = line.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
-            raise DataError(f"{str(path)!r} {where} is not UTF-8 text (byte {exc.start + 1} of the line)") from None
+            raise DataError(f"{name!r} {where} is not UTF-8 text (byte {exc.start + 1} of the line)") from None
         if not text.strip():
             continue
         try:
             record = parse_json(text)
         except ValueError as exc:
-            raise DataError(f"{str(path)!r} {where} {exc}; each line must be one JSON object") from None
+            raise DataError(f"{name!r} {where} {exc}; each line must be one JSON object") from None
         if not isinstance(record, dict):
             raise DataError(
-                f"{str(path)!r} {where} holds a JSON {type(record).__name__}, "
+                f"{name!r} {where} holds a JSON {type(record).__name__}, "
                 f'expected an object like {{"text": ..., "label": ...}}'
             )
         try:
             check_fields(record, where)
         except ValueError as exc:
-            raise DataError(f"{str(path)!r} {exc}") from None
+            raise DataError(f"{name!r} {exc}") from None
         rows.append((record, where))
     return rows
 

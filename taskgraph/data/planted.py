@@ -58,10 +58,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taskgraph.data.base import SPLITS, Examples, Source, split_counts
-from taskgraph.errors import DataError
+from taskgraph.errors import DataError, validation_problems
 from taskgraph.registry import SOURCES
 from taskgraph.spec.models import Seed
 
@@ -357,19 +357,25 @@ def planted_spec(
     tasks only with ``include_held_out``). The universe arguments are :class:`PlantedConfig`'s;
     each task's ``data:`` repeats those that differ from the defaults, so all share one universe.
     No relations are declared: they are the ground truth to recover.
+
+    Raises:
+        DataError: universe arguments :class:`PlantedConfig` refuses (every problem, one paragraph).
     """
-    config = PlantedConfig(
-        seed=seed,
-        skills=skills,
-        tasks=tasks,
-        held_out=held_out,
-        skills_per_task=skills_per_task,
-        min_tasks_per_skill=min_tasks_per_skill,
-        tokens_per_skill=tokens_per_skill,
-        seq_len=seq_len,
-        vocab_size=vocab_size,
-        examples_per_task=examples_per_task,
-    )
+    try:
+        config = PlantedConfig(
+            seed=seed,
+            skills=skills,
+            tasks=tasks,
+            held_out=held_out,
+            skills_per_task=skills_per_task,
+            min_tasks_per_skill=min_tasks_per_skill,
+            tokens_per_skill=tokens_per_skill,
+            seq_len=seq_len,
+            vocab_size=vocab_size,
+            examples_per_task=examples_per_task,
+        )
+    except ValidationError as exc:
+        raise DataError(f"cannot build the planted universe: {validation_problems(exc, root='its settings')}") from None
     universe = planted_universe(config)
     defaults = PlantedConfig()
     given = {k: v for k, v in config.model_dump().items() if k == "seed" or v != getattr(defaults, k)}

@@ -59,6 +59,7 @@ from taskgraph.model.learned import learned_routing
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_records import read_summary
+from taskgraph.threads import check_threads, torch_threads
 from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
 from taskgraph.train.text2text_data import LMInfo
 
@@ -80,6 +81,7 @@ def evaluate_run(
     timing: bool = True,
     alignment: bool = True,
     timing_rounds: int = TIMING_ROUNDS,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Per-task accuracy, macro-F1 and adapter compute of the run in ``run_dir`` on ``split``, and how its
     learned routing and relations compare with the ground truth (see the module docstring).
@@ -96,6 +98,8 @@ def evaluate_run(
         alignment: compute the tasks' gradient alignment (``"gradient_alignment"`` and the
             gradient-cosine AUROC; else None).
         timing_rounds: timed rounds of each mode.
+        threads: torch's CPU threads while it evaluates; None (default) takes the cores the machine's load
+            leaves free (:mod:`taskgraph.threads`); the caller's count is restored after.
 
     Raises:
         CheckpointError: ``run_dir`` holds no saved model. DataError: the split's data cannot be read.
@@ -108,73 +112,75 @@ def evaluate_run(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if timing_rounds < 1:
         raise ValueError(f"timing_rounds must be at least 1, got {timing_rounds}")
-    model_dir = find_model_dir(run_dir, which)
-    dev = resolve_device(device)
-    model = TaskGraphModel.from_pretrained(model_dir, device=dev)
-    names = model.task_names
-    selected = select_tasks(names, tasks)
-    base = Path(base_dir) if base_dir is not None else recorded_base_dir(Path(run_dir), model_dir)
-    pad_id = tokenizer_pad_id(model.tokenizer)
-    notes: list[str] = []
-    data = {t: _load(model, t, split, base, pad_id, run_dir) for t in selected}
-    if alignment:
-        for t in (t for t in range(len(names)) if t not in data):
-            try:
-                data[t] = _load(model, t, split, base, pad_id, run_dir)
-            except DataError as exc:
-                notes.append(f"gradient alignment left out: {exc}")
-                alignment = False
-                break
+    check_threads(threads)
+    with torch_threads(threads):
+        model_dir = find_model_dir(run_dir, which)
+        dev = resolve_device(device)
+        model = TaskGraphModel.from_pretrained(model_dir, device=dev)
+        names = model.task_names
+        selected = select_tasks(names, tasks)
+        base = Path(base_dir) if base_dir is not None else recorded_base_dir(Path(run_dir), model_dir)
+        pad_id = tokenizer_pad_id(model.tokenizer)
+        notes: list[str] = []
+        data = {t: _load(model, t, split, base, pad_id, run_dir) for t in selected}
+        if alignment:
+            for t in (t for t in range(len(names)) if t not in data):
+                try:
+                    data[t] = _load(model, t, split, base, pad_id, run_dir)
+                except DataError as exc:
+                    notes.append(f"gradient alignment left out: {exc}")
+                    alignment = False
+                    break
 
-    routing = learned_routing(model)
-    gates = routing.gates  # [T, L]
-    shapes = layer_shapes(model.adapted)
-    active = active_adapter_fraction(gates)  # [T]
-    flops = adapter_flops_per_token(gates, shapes)  # [T]
+        routing = learned_routing(model)
+        gates = routing.gates  # [T, L]
+        shapes = layer_shapes(model.adapted)
+        active = active_adapter_fraction(gates)  # [T]
+        flops = adapter_flops_per_token(gates, shapes)  # [T]
 
-    scores: dict[str, dict[str, Any]] = {}
-    for t in selected:
-        scores[names[t]] = {
-            **score_split(model, data[t], pad_id=pad_id, batch_size=batch_size),
-            "active_adapter_fraction": float(active[t]),
-            "adapter_flops_per_token": float(flops[t]),
-        }
-    mean = mean_scores(scores)
+        scores: dict[str, dict[str, Any]] = {}
+        for t in selected:
+            scores[names[t]] = {
+                **score_split(model, data[t], pad_id=pad_id, batch_size=batch_size),
+                "active_adapter_fraction": float(active[t]),
+                "adapter_flops_per_token": float(flops[t]),
+            }
+        mean = mean_scores(scores)
 
-    truth = ground_truth(model.spec)
-    gradient_cos = (
-        model_gradient_alignment(model, [data[t] for t in range(len(names))], pad_id=pad_id) if alignment else None
-    )  # [T, T]
-    routing_cos = routing_cosine(routing.weights, routing.gates)  # [T, T]
-    relations = relations_section(
-        truth, declared_mask(model.spec), learned_relation_matrix(model), routing_cos, gradient_cos
-    )
-    gating = None
-    if timing and not model.router.has_gates:
-        notes.append(
-            f"timing left out: router {model.spec.router.kind} has no gates (every gate is 1), so gated "
-            "and all-open inference are the same computation"
+        truth = ground_truth(model.spec)
+        gradient_cos = (
+            model_gradient_alignment(model, [data[t] for t in range(len(names))], pad_id=pad_id) if alignment else None
+        )  # [T, T]
+        routing_cos = routing_cosine(routing.weights, routing.gates)  # [T, T]
+        relations = relations_section(
+            truth, declared_mask(model.spec), learned_relation_matrix(model), routing_cos, gradient_cos
         )
-    elif timing:
-        batches = [next(task_batches(data[t], batch_size, pad_id)) for t in selected if len(data[t])]
-        gating = time_gating(model, batches, rounds=timing_rounds).as_dict() if batches else None
-    return {
-        "run": str(run_dir),
-        "model_dir": str(model_dir),
-        "which": which,
-        "split": split,
-        "router": model.spec.router.kind,
-        "layers": len(shapes),
-        "adapter_flops_per_token_all_open": float(sum(s.flops_per_token for s in shapes)),
-        "tasks": scores,
-        "mean": mean,
-        "ground_truth": truth.kind if truth is not None else None,
-        "allocation": allocation_section(routing, truth),
-        "relations": relations,
-        "gradient_alignment": alignment_section(names, gradient_cos, truth) if gradient_cos is not None else None,
-        "timing": gating,
-        "notes": notes,
-    }
+        gating = None
+        if timing and not model.router.has_gates:
+            notes.append(
+                f"timing left out: router {model.spec.router.kind} has no gates (every gate is 1), so gated "
+                "and all-open inference are the same computation"
+            )
+        elif timing:
+            batches = [next(task_batches(data[t], batch_size, pad_id)) for t in selected if len(data[t])]
+            gating = time_gating(model, batches, rounds=timing_rounds).as_dict() if batches else None
+        return {
+            "run": str(run_dir),
+            "model_dir": str(model_dir),
+            "which": which,
+            "split": split,
+            "router": model.spec.router.kind,
+            "layers": len(shapes),
+            "adapter_flops_per_token_all_open": float(sum(s.flops_per_token for s in shapes)),
+            "tasks": scores,
+            "mean": mean,
+            "ground_truth": truth.kind if truth is not None else None,
+            "allocation": allocation_section(routing, truth),
+            "relations": relations,
+            "gradient_alignment": alignment_section(names, gradient_cos, truth) if gradient_cos is not None else None,
+            "timing": gating,
+            "notes": notes,
+        }
 
 
 def select_tasks(names: Sequence[str], tasks: Sequence[str] | None) -> list[int]:

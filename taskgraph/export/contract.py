@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from taskgraph.errors import ExportError
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built or read, not with the package
+    import networkx as nx
 
 SCALARS = (str, int, float, bool)
 RESERVED_NODE_ATTRS = frozenset({"id"})
@@ -33,6 +34,8 @@ RESERVED_EDGE_ATTRS = frozenset({"id", "source", "target", "key"})
 
 def check_graph(graph: Any) -> nx.Graph:
     """Return ``graph`` if it follows the export contract; :class:`ExportError` saying where otherwise."""
+    import networkx as nx
+
     if not isinstance(graph, nx.Graph) or graph.is_directed() or graph.is_multigraph():
         raise ExportError(
             f"exports take an undirected networkx.Graph (from TaskGraph.to_networkx()); got {type(graph).__name__}"

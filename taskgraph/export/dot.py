@@ -10,13 +10,15 @@ its tooltip (shown by Graphviz's SVG output) and its type as its ``class``. Rend
 from __future__ import annotations
 
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from taskgraph.atomic import write_text
 from taskgraph.export.contract import attribute_lines, check_graph, edge_weight, node_label, node_type
 from taskgraph.export.formats import EXPORTS
 from taskgraph.export.style import edge_style, edge_width, is_weighted, node_style
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built or read, not with the package
+    import networkx as nx
 
 
 def quote(text: str) -> str:

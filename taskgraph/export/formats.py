@@ -16,15 +16,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from taskgraph.atomic import WriteError
 from taskgraph.errors import ExportError
 from taskgraph.export.contract import check_graph
 from taskgraph.registry import Registry, UnknownKindError
 
-Writer = Callable[[nx.Graph, Path], Path]
+if TYPE_CHECKING:  # networkx is imported where a graph is built or read, not with the package
+    import networkx as nx
+
+Writer = Callable[["nx.Graph", Path], Path]
 
 EXPORTS: Registry[Writer] = Registry("export format", "taskgraph.export")
 

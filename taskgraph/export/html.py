@@ -33,13 +33,14 @@ import html
 import json
 from importlib import resources
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from taskgraph.atomic import write_text
 from taskgraph.export.contract import check_graph
 from taskgraph.export.formats import EXPORTS
-from taskgraph.export.view_model import view_model
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built or read, not with the package
+    import networkx as nx
 
 ASSETS = "assets"
 CSS = resources.files("taskgraph.export").joinpath(ASSETS, "view.css").read_text(encoding="utf-8")
@@ -83,6 +84,8 @@ def render_html(graph: nx.Graph) -> str:
         f"default-src 'none'; style-src {csp_hash(css)}; script-src {csp_hash(script)}; "
         "base-uri 'none'; form-action 'none'"
     )
+    from taskgraph.export.view_model import view_model  # numpy and scipy: imported when a page is drawn
+
     record = view_model(graph)
     return "\n".join(
         [

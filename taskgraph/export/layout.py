@@ -9,10 +9,13 @@ column. Adapters without a layer and nodes of unknown type make one extra column
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from taskgraph.export.contract import node_type, nodes_of_type
 from taskgraph.graph.vocab import ADAPTER, LAYER, TASK
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built or read, not with the package
+    import networkx as nx
 
 Position = tuple[float, float]
 
@@ -59,6 +62,8 @@ def _place_tasks(graph: nx.Graph, tasks: list[str], region: tuple[float, float])
         return {}
     if len(tasks) == 1:
         return {tasks[0]: (sum(region) / 2, 0.5)}
+    import networkx as nx
+
     sub = nx.Graph()
     sub.add_nodes_from(tasks)
     sub.add_edges_from(

@@ -10,13 +10,15 @@ dotted, ``a -.- b``. Node types become classes (``classDef``) with the colours o
 from __future__ import annotations
 
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from taskgraph.atomic import write_text
 from taskgraph.export.contract import check_graph, edge_weight, node_label, node_type
 from taskgraph.export.formats import EXPORTS
 from taskgraph.export.style import NODE_STYLES, OTHER_NODE, is_weighted, node_class, node_style
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built or read, not with the package
+    import networkx as nx
 
 _ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}
 

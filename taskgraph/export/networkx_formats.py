@@ -20,14 +20,15 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from taskgraph.atomic import write_text
 from taskgraph.errors import ExportError
 from taskgraph.export.contract import check_graph
 from taskgraph.export.formats import EXPORTS
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built or read, not with the package
+    import networkx as nx
 
 GEXF_NS = "http://www.gexf.net/1.2draft"
 GEXF_TYPES = {bool: "boolean", int: "long", float: "double", str: "string"}
@@ -38,6 +39,8 @@ _READER_GRAPH_KEYS = ("node_default", "edge_default", "mode")  # added by the ne
 def render_graphml(graph: nx.Graph) -> str:
     """GraphML text of ``graph`` (typed ``<key>`` declarations, undirected)."""
     _check_xml_text(check_graph(graph))
+    import networkx as nx
+
     return "\n".join(nx.generate_graphml(graph, prettyprint=True)) + "\n"
 
 
@@ -72,6 +75,8 @@ def render_gexf(graph: nx.Graph) -> str:
 
 def render_json(graph: nx.Graph) -> str:
     """Node-link JSON of ``graph`` (``networkx.node_link_data(graph, edges="edges")``), indented."""
+    import networkx as nx
+
     data = nx.node_link_data(check_graph(graph), edges="edges")
     return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -82,6 +87,8 @@ def load_graph(path: str | os.PathLike[str], fmt: str) -> nx.Graph:
     Drops what the networkx readers add and the export never had: GEXF edge ids and the
     ``node_default`` / ``edge_default`` / ``mode`` graph attributes.
     """
+    import networkx as nx
+
     try:
         if fmt == "graphml":
             graph = nx.read_graphml(path)

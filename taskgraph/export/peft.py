@@ -7,10 +7,25 @@ gate folded in, closed layers dropped) and written as a folder ``peft.PeftModel.
 
     DIR/adapter_config.json, adapter_model.safetensors   the task's LoRA (PEFT names; rank padded to one r)
     DIR/head.safetensors       weight [C, D], bias [C]: logits = head(pool(base(...).last_hidden_state))
-    DIR/taskgraph.json         task, labels, pooling, max_length, the base's fingerprint, where the base is
-    DIR/base/                  a base built from a config (random init) or warm-started (an encoder-decoder
-                               whose decoder's cross-attention is new): save_pretrained + tokenizer, so the
-                               folder is self-contained; a local / packaged base is named, not copied
+    DIR/taskgraph.json         task, label count and names, pooling, max_length, the base's fingerprint, where
+                               the base is
+    DIR/base/                  the base, unless it is a local folder of the user's: a base built from a config
+                               (random init), one from an installed package (``package:...``: a path into this
+                               machine's site-packages) or warm-started (an encoder-decoder whose decoder's
+                               cross-attention is new), with save_pretrained + tokenizer, so the folder is
+                               self-contained; a local folder is named, not copied
+
+A written base is named **relatively** in ``adapter_config.json`` (``base_model_name_or_path: "base"``, relative to
+``DIR``, the export's root), so the folder loads on another machine with nothing but PEFT and transformers — from
+inside ``DIR``, ``AutoPeftModelForFeatureExtraction.from_pretrained(".")`` (or ``"<task>"`` with ``--all-tasks``), or
+from anywhere ``PeftModel.from_pretrained(AutoModel.from_pretrained(DIR/base), DIR)``.
+
+PEFT's ``task_type`` says which model class the adapter belongs to. A classifier's head is taskgraph's own (a
+linear map of a pooled hidden state, written beside the adapter), not the ``classifier`` / ``score`` module PEFT's
+``SEQ_CLS`` expects inside ``AutoModelForSequenceClassification``, so a classifier on an encoder (or a decoder
+trunk) is ``FEATURE_EXTRACTION``: PEFT gives the adapted hidden states and the head is applied to their pool. A
+task on a language-model base (generative, or a classifier of a mixed run) takes the LM's type: ``CAUSAL_LM`` /
+``SEQ_2_SEQ_LM``.
 
 A **generative** task (a causal LM or an encoder-decoder base) has no head: its folder is the LoRA of the language
 model, with PEFT's ``task_type`` (``CAUSAL_LM`` / ``SEQ_2_SEQ_LM``), and ``taskgraph.json`` says how to generate as
@@ -49,11 +64,12 @@ import torch
 from taskgraph.atomic import staging_dir, write_bytes, write_text
 from taskgraph.errors import ExportError, opt
 from taskgraph.model import FoldedLoRA, TaskGraphModel, unload
-from taskgraph.model.base import resolve_path
+from taskgraph.model.base import PACKAGE_PREFIX, resolve_path
 from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.fold import save_plain
 from taskgraph.model.lm_base import end_token_id
 from taskgraph.model.peft_folder import PeftLoRA, write_peft_folder
+from taskgraph.model.predict import label_names
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_folder import (
     MARKER,
@@ -65,7 +81,9 @@ from taskgraph.run_folder import (
 )
 
 META, HEAD, BASE = "taskgraph.json", "head.safetensors", "base"
-PEFT_TASK_TYPES = {"causal": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}  # a generative task's PEFT task_type
+PEFT_TASK_TYPES = {"causal": "CAUSAL_LM", "seq2seq": "SEQ_2_SEQ_LM"}  # a task's PEFT task_type on an LM base
+ENCODER_TASK_TYPE = "FEATURE_EXTRACTION"  # a classifier on a plain base: PEFT gives hidden states, our head pools
+TRUNK = {None: "base", "causal": "base.base_model", "seq2seq": "base.get_encoder()"}  # what a head's pool reads
 PADDING = {"causal": "left", "seq2seq": "right"}  # how prompts are padded for generate
 FORMAT = "taskgraph-peft-export"
 KIND = "peft-export"  # the export's kind in its marker (taskgraph.run_folder.EXPORT_KINDS)
@@ -194,24 +212,22 @@ def _write_export(
     """Write the export of ``names`` into ``staging`` (to be renamed to ``target``): one adapter folder, or
     (not ``single``) one per task and the index; returns where the base is and each task's rank."""
     fingerprint = read_manifest(model_dir)["base"].get("fingerprint")
-    # a base that model.path alone does not rebuild is written: one built from a config (random init) and a
-    # warm-started encoder-decoder (its decoder's cross-attention is new, seeded; model.path is the encoder)
-    written = model.spec.model.config is not None or model.spec.model.warm_start is not None
-    base_name = str(target / BASE) if written else str(resolve_path(str(model.spec.model.path)).resolve())
+    written = base_is_written(model)
+    base_name = BASE if written else str(resolve_path(str(model.spec.model.path)).resolve())
     if written:
         save_plain(_with_end_token(unload(model), model), staging / BASE, model.tokenizer)
     ranks = {}
     for name in names:
         folder = staging if single else staging / name
-        generative = model.spec.tasks[model.task_index(name)].generative
-        lora = peft_lora(model.fold(name), base_name, PEFT_TASK_TYPES[model.lm_kind] if generative else None)
+        lora = peft_lora(model.fold(name), base_name, peft_task_type(model))
         write_peft_folder(lora, folder)
         where = {
             "fingerprint": fingerprint,
             "class": type(model.base).__name__,
-            "folder": ("base" if single else "../base") if written else None,
-            "path": base_name,
+            "folder": (BASE if single else f"../{BASE}") if written else None,
+            "path": base_name,  # as adapter_config.json names it: "base" is relative to the export's root
         }
+        generative = model.spec.tasks[model.task_index(name)].generative
         (_write_generation if generative else _write_head)(folder, model, name, where, run)
         ranks[name] = lora.rank
     if not single:
@@ -225,7 +241,24 @@ def _write_export(
             "load_adapter(DIR/<other>, adapter_name=<other>)",
         }
         write_text(staging / META, json.dumps(index, indent=2) + "\n")
-    return base_name, ranks
+    return str(target / BASE) if written else base_name, ranks
+
+
+def base_is_written(model: TaskGraphModel) -> bool:
+    """Whether the export writes the base into ``DIR/base``: every base but a local folder of the user's — one
+    built from a config (random init), one in an installed package (a path into this machine's site-packages,
+    which another machine lacks) and a warm-started encoder-decoder (its decoder's cross-attention is new,
+    seeded; ``model.path`` is only the encoder)."""
+    spec = model.spec.model
+    packaged = spec.path is not None and str(spec.path).startswith(PACKAGE_PREFIX)
+    return spec.config is not None or spec.warm_start is not None or packaged
+
+
+def peft_task_type(model: TaskGraphModel) -> str:
+    """PEFT's ``task_type`` for the adapters of ``model``'s tasks (see the module docstring): the LM's type on a
+    language-model base (a generative task or a classifier beside it), ``FEATURE_EXTRACTION`` for a classifier on
+    a plain base (its head is ours, beside the adapter)."""
+    return ENCODER_TASK_TYPE if model.lm_kind is None else PEFT_TASK_TYPES[model.lm_kind]
 
 
 def _with_end_token(base: torch.nn.Module, model: TaskGraphModel) -> torch.nn.Module:
@@ -274,11 +307,15 @@ def _write_head(folder: Path, model: TaskGraphModel, task: str, base: dict[str, 
         "format": FORMAT,
         "version": 1,
         "task": task,
+        "objective": "classify",
+        "task_type": peft_task_type(model),
         "num_labels": int(head.out_features),
+        "labels": label_names(model, model.task_index(task)),
         "pooling": model.spec.model.pooling,
         "max_length": model.spec.model.max_length,
         "head": HEAD,
-        "logits": "head.weight @ pool(base(input_ids, attention_mask).last_hidden_state) + head.bias",
+        "logits": f"head.weight @ pool({TRUNK[model.lm_kind]}(input_ids, attention_mask).last_hidden_state) "
+        "+ head.bias; labels[argmax] names the predicted label (labels is null when the task named none)",
         "base": base,
         "source_run": str(run),
     }

@@ -2,8 +2,12 @@
 
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas: pyplot is never imported
 and no backend or global setting is changed, so exporting from a notebook or an application leaves
-the user's matplotlib as it was. Text is drawn with ``parse_math=False`` (a ``$`` in a label is a
-dollar sign). The ``png`` export writes the drawing to ``--out`` and the heatmap beside it as
+the user's matplotlib as it was; matplotlib and numpy are imported when a figure is drawn (``taskgraph --help``
+does not pay for them). Text is drawn with ``parse_math=False`` (a ``$`` in a label is a dollar sign). In the
+drawing the legend sits above the nodes, under the title, and the node labels are placed so that none covers
+another or the legend (:mod:`taskgraph.export.label_placement`: task labels first, each below, above or beside
+its node; a long module name is wrapped at its dots; an adapter or layer label with no free place is left out,
+the other formats keep every name). The ``png`` export writes the drawing to ``--out`` and the heatmap beside it as
 ``<stem>-relations.png`` (see :func:`relations_path`). The heatmap carries its identity in a PNG text chunk
 (``taskgraph: relation-heatmap``), so that a later export replaces a heatmap taskgraph wrote there and refuses
 to replace any other file of that name (:func:`check_relations_target`).
@@ -12,23 +16,18 @@ to replace any other file of that name (:func:`check_relations_target`).
 from __future__ import annotations
 
 import io
+import math
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-
-import matplotlib
-import networkx as nx
-import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
-from matplotlib.colors import to_rgba
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from taskgraph.atomic import write_bytes
 from taskgraph.errors import ExportError
 from taskgraph.export.contract import check_graph, edge_weight, node_label, node_type, nodes_of_type
 from taskgraph.export.formats import EXPORTS
+from taskgraph.export.label_placement import Box, LabelRequest, place_labels, wrap_label
 from taskgraph.export.layout import layout
 from taskgraph.export.style import (
     NODE_STYLES,
@@ -42,10 +41,18 @@ from taskgraph.export.style import (
 )
 from taskgraph.graph.vocab import ADAPTER, TASK
 
+if TYPE_CHECKING:  # networkx, matplotlib and numpy are imported when a figure is drawn, not with the package
+    import networkx as nx
+    import numpy as np
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import Bbox
+
 DPI = 120
 MAX_ANNOTATED = 16  # heatmap cells carry their value up to this many tasks
 MAX_TICKS = 60  # heatmap axes name the tasks up to this many
 MAX_ADAPTER_LABELS = 48  # the drawing names adapters up to this many
+DRAWING_BOX = (0.02, 0.02, 0.96, 0.84)  # the nodes' axes in the figure; the legend and title sit above it
 HEATMAP_MARK = ("taskgraph", "relation-heatmap")  # the heatmap's PNG text chunk: keyword, text
 MARK_WINDOW = 64 * 1024  # the bytes of a file read to find that chunk (it comes right after the header)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -106,27 +113,59 @@ def png_text(data: bytes) -> dict[str, str]:
 
 
 def render_png(graph: nx.Graph) -> bytes:
-    """PNG bytes of the graph drawing (the layout of :mod:`taskgraph.export.layout`)."""
+    """PNG bytes of the graph drawing (:func:`draw_graph`)."""
+    return _png_bytes(draw_graph(graph))
+
+
+def draw_graph(graph: nx.Graph) -> Figure:
+    """The figure of the graph drawing: nodes where :mod:`taskgraph.export.layout` puts them, the legend above
+    them, every label placed clear of the others and of the legend (see the module docstring)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     check_graph(graph)
     fig = Figure(figsize=(11, 7), dpi=DPI)
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.02, 0.02, 0.96, 0.9))
+    ax = fig.add_axes(DRAWING_BOX)
     ax.set_axis_off()
+    ax.set_xlim(-0.06, 1.06)
+    ax.set_ylim(-0.1, 1.06)
     pos = {n: (x, 1.0 - y) for n, (x, y) in layout(graph).items()}  # matplotlib's y grows upwards
     _draw_edges(ax, graph, pos)
-    n_adapters = len(nodes_of_type(graph, ADAPTER))
+    sizes = _draw_nodes(ax, graph, pos)
+    if len(graph):
+        ax.legend(
+            loc="lower center",
+            bbox_to_anchor=(0.5, 1.0),  # above the drawing: it covers no node and no label
+            ncol=len(sizes),
+            fontsize=8,
+            frameon=False,
+            markerscale=0.5,
+            borderaxespad=0.2,
+        )
+    fig.suptitle(str(graph.graph.get("name", "taskgraph")), fontsize=13, parse_math=False)
+    _draw_labels(fig, ax, graph, pos, sizes)
+    return fig
+
+
+def _draw_nodes(ax: Axes, graph: nx.Graph, pos: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Scatter every node class (task, adapter, layer, other) with its style; returns each drawn class's marker
+    size (points²)."""
+    import numpy as np
+
     scale = task_scale(len(nodes_of_type(graph, TASK)))
+    sizes = {}
     for kind in [*NODE_STYLES, "other"]:
         nodes = [n for n in graph if node_class(node_type(graph, n)) == kind]
         if not nodes:
             continue
         style = node_style(kind)
-        size = style.size * (scale**2 if kind == TASK else 1.0)
+        sizes[kind] = style.size * (scale**2 if kind == TASK else 1.0)
         xy = np.array([pos[n] for n in nodes])  # [N, 2]
         ax.scatter(
             xy[:, 0],
             xy[:, 1],
-            s=size,
+            s=sizes[kind],
             marker=style.marker,
             c=style.fill,
             edgecolors=style.stroke,
@@ -134,31 +173,79 @@ def render_png(graph: nx.Graph) -> bytes:
             zorder=3,
             label=f"{kind} ({len(nodes)})",
         )
-        if kind == ADAPTER and n_adapters > MAX_ADAPTER_LABELS:
-            continue
-        for n in nodes:
-            big = kind == TASK
-            ax.text(
-                pos[n][0],
-                pos[n][1] - (0.045 * scale if big else 0.03),
-                node_label(graph, n),
-                ha="center",
-                va="top",
-                fontsize=10 if big else 7,
-                zorder=4,
-                fontweight="bold" if big else "normal",
-                parse_math=False,
-            )
-    ax.set_xlim(-0.06, 1.06)
-    ax.set_ylim(-0.1, 1.06)
-    if len(graph):
-        ax.legend(loc="lower left", fontsize=8, frameon=False, markerscale=0.5)
-    fig.suptitle(str(graph.graph.get("name", "taskgraph")), fontsize=13, parse_math=False)
-    return _png_bytes(fig)
+    return sizes
+
+
+def _draw_labels(
+    fig: Figure, ax: Axes, graph: nx.Graph, pos: dict[str, tuple[float, float]], sizes: dict[str, float]
+) -> None:
+    """Every node's label, placed by :func:`~taskgraph.export.label_placement.place_labels` in display pixels:
+    task labels first, then layers and adapters (left out past :data:`MAX_ADAPTER_LABELS` adapters)."""
+    renderer = fig.canvas.get_renderer()
+    to_pixels, to_data = ax.transData.transform, ax.transData.inverted().transform
+    legend = ax.get_legend()
+    blocked = [_box(legend.get_window_extent(renderer))] if legend is not None else []
+    frame = (0.0, 0.0, fig.bbox.width, blocked[0][1] if blocked else fig.bbox.height)
+    column = _column_pixels(graph, pos, to_pixels)
+    order = sorted(graph, key=lambda n: node_class(node_type(graph, n)) != TASK)  # tasks first, stable
+    if len(nodes_of_type(graph, ADAPTER)) > MAX_ADAPTER_LABELS:
+        order = [n for n in order if node_type(graph, n) != ADAPTER]
+    radius = {kind: math.sqrt(size) * DPI / 72 / 2 for kind, size in sizes.items()}  # marker size is points²
+    nodes = []
+    for n in graph:
+        (x, y), r = to_pixels(pos[n]), radius[node_class(node_type(graph, n))]
+        nodes.append((x - r, y - r, x + r, y + r))
+    texts, requests = [], []
+    for n in order:
+        big = node_class(node_type(graph, n)) == TASK
+        fontsize = 10 if big else 7
+        label = node_label(graph, n) if big else wrap_label(node_label(graph, n), _chars(column, fontsize))
+        text = ax.text(
+            *pos[n],
+            label,
+            ha="left",
+            va="bottom",
+            multialignment="center",
+            fontsize=fontsize,
+            zorder=4,
+            fontweight="bold" if big else "normal",
+            parse_math=False,
+        )
+        extent = text.get_window_extent(renderer)
+        gap = radius[node_class(node_type(graph, n))] + 2.0
+        requests.append(LabelRequest(tuple(to_pixels(pos[n])), (extent.width, extent.height), gap, not big))
+        texts.append(text)
+    for text, box in zip(texts, place_labels(requests, frame, blocked, nodes)):
+        if box is None:
+            text.remove()
+        else:
+            text.set_position(tuple(to_data((box[0], box[1]))))
+
+
+def _column_pixels(graph: nx.Graph, pos: dict[str, tuple[float, float]], to_pixels: Callable[..., Any]) -> float:
+    """The room, in pixels, between neighbouring columns of the adapter grid (the drawing's width with none)."""
+    xs = sorted({round(float(to_pixels(pos[n])[0]), 1) for n in graph if node_class(node_type(graph, n)) != TASK})
+    steps = [b - a for a, b in zip(xs, xs[1:])]
+    return min(steps) if steps else 11 * DPI
+
+
+def _chars(width: float, fontsize: float) -> int:
+    """About how many characters of ``fontsize`` points fit in ``width`` pixels (at least 8)."""
+    return max(8, int(width / (0.6 * fontsize * DPI / 72)))
+
+
+def _box(extent: Bbox) -> Box:
+    """A matplotlib extent as a plain box."""
+    return (float(extent.x0), float(extent.y0), float(extent.x1), float(extent.y1))
 
 
 def render_relation_heatmap_png(graph: nx.Graph) -> bytes:
     """PNG bytes of the task × task relation weights (grey: the diagonal and pairs with no edge)."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     check_graph(graph)
     tasks = nodes_of_type(graph, TASK)
     matrix, declared = relation_matrix(graph, tasks)  # [T, T], [T, T]
@@ -201,6 +288,8 @@ def render_relation_heatmap_png(graph: nx.Graph) -> bytes:
 
 def relation_matrix(graph: nx.Graph, tasks: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric relation weights ``[T, T]`` (NaN where no edge) and the declared mask ``[T, T]``."""
+    import numpy as np
+
     index = {t: i for i, t in enumerate(tasks)}
     matrix = np.full((len(tasks), len(tasks)), np.nan)  # [T, T]
     declared = np.zeros((len(tasks), len(tasks)), dtype=bool)  # [T, T]
@@ -231,6 +320,9 @@ def write_png(graph: nx.Graph, out: Path) -> Path:
 
 
 def _draw_edges(ax: Axes, graph: nx.Graph, pos: dict[str, tuple[float, float]]) -> None:
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import to_rgba
+
     groups: dict[str, list[tuple[tuple[float, float], tuple[float, float], float]]] = {}
     for u, v, data in graph.edges(data=True):
         groups.setdefault(str(data.get("type", "")), []).append((pos[u], pos[v], edge_weight(data)))

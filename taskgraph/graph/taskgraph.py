@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from taskgraph.errors import GraphError
 from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, adapter_node, layer_node, task_node
 from taskgraph.spec.models import DataSpec, Spec, TaskSpec
+
+if TYPE_CHECKING:  # networkx is imported when a view is built (to_networkx), not with the package
+    import networkx as nx
 
 _DEFAULT_MODEL = {"config": {"model_type": "bert"}}
 
@@ -150,6 +151,8 @@ class TaskGraph:
         uniform weight 1/K until a trained router gives real ones) edges. Relation edges have
         ``type="relates"``, ``weight`` and ``declared=True``.
         """
+        import networkx as nx
+
         g = nx.Graph(name=self.name)
         for task in self._tasks.values():
             attrs: dict[str, Any] = {"type": TASK, "label": task.name, "num_labels": task.num_labels}

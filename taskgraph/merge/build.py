@@ -8,6 +8,11 @@ exact), ``alpha = R`` so the scaling is 1 and ``B`` holds the whole update.
 
 :func:`plain_merged_base` writes the same update into the base weights instead: a plain transformers model
 with zero adapter overhead (``--fold-into-base``).
+
+The merged spec decides which base loads (:func:`~taskgraph.model.base.load_base`): the language model itself when a
+merged task generates, else the base of a classifier. Merging only the classification tasks of a language-model
+run therefore builds the merged model on the classifier's base holding the LM's weights (:func:`classifier_base`:
+a causal LM's trunk, an encoder-decoder's encoder), its modules' updates found under the LM's names.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import torch
 from torch import nn
 
 from taskgraph.merge.lowrank import LowRank
+from taskgraph.merge.params import MergeError
 from taskgraph.merge.sources import MergeSources
 from taskgraph.model import TaskGraphModel, unload
+from taskgraph.model.base import ENCODER_CLASSES
+from taskgraph.model.lm_base import lm_kind_of
 from taskgraph.spec.models import Spec
 
 
@@ -51,10 +59,11 @@ def build_merged_model(sources: MergeSources, merged: Mapping[str, LowRank], nam
     """A :class:`TaskGraphModel` (``shared`` router) whose one LoRA per module is ``merged``, with every task's head."""
     rank = merged_rank(merged)
     source = sources.model
-    model = TaskGraphModel(merged_spec(sources, rank, name), base=unload(source), tokenizer=source.tokenizer)
+    model = TaskGraphModel(merged_spec(sources, rank, name), base=merged_base(sources), tokenizer=source.tokenizer)
     model.to(source.device)
+    updates = for_model(model, merged)
     for module, layer in model.adapted:
-        update = merged[module].padded(rank)  # A [R, d_in], B [d_out, R]
+        update = updates[module].padded(rank)  # A [R, d_in], B [d_out, R]
         layer.A.copy_(update.A.T[None, None].to(layer.A))  # [1, 1, d_in, R]
         layer.B.copy_(update.B.T[None, None].to(layer.B))  # [1, 1, R, d_out]
     for head, task in zip(model.heads.heads, sources.tasks):
@@ -67,13 +76,72 @@ def build_merged_model(sources: MergeSources, merged: Mapping[str, LowRank], nam
 def plain_merged_base(model: TaskGraphModel, merged: Mapping[str, LowRank]) -> nn.Module:
     """A plain copy of the base with every module's merged update added into its weight (Conv1D: transposed)."""
     base = unload(model)
+    updates = for_model(model, merged)
     for name, layer in model.adapted:
-        if name not in merged:
+        if name not in updates:
             continue
         module = base.get_submodule(name)
-        delta = merged[name].dense().to(module.weight)  # [d_out, d_in]
+        delta = updates[name].dense().to(module.weight)  # [d_out, d_in]
         module.weight.add_(delta.T if layer.fan_in_fan_out else delta)
     return base.eval()
+
+
+def merged_base(sources: MergeSources) -> nn.Module:
+    """A copy of the sources' plain base — as the merged spec loads it: :func:`classifier_base` of a language model
+    when no merged task generates."""
+    base = unload(sources.model)
+    if sources.model.lm_kind is None or any(t.spec.generative for t in sources.tasks):
+        return base
+    return classifier_base(base)
+
+
+@torch.no_grad()
+def classifier_base(lm: nn.Module) -> nn.Module:
+    """The base a spec of classification tasks builds from ``lm``'s config, holding ``lm``'s weights: a causal LM's
+    trunk (``GPT2Model`` of ``GPT2LMHeadModel``), an encoder-decoder's encoder model (``T5EncoderModel``).
+
+    Raises:
+        MergeError: an encoder-decoder whose encoder taskgraph does not load alone (every task must then generate).
+    """
+    if lm_kind_of(lm) == "causal":
+        return lm.base_model
+    config = lm.config
+    if config.model_type not in ENCODER_CLASSES:
+        raise MergeError(
+            f"the tasks chosen all classify, so the merged run would load the encoder of the {config.model_type!r} "
+            f"language model alone, which taskgraph does for {sorted(ENCODER_CLASSES)} only; merge a generative task "
+            "of the run with them (--tasks)"
+        )
+    import transformers
+
+    weight = next(lm.parameters())
+    encoder = getattr(transformers, ENCODER_CLASSES[config.model_type])(config).to(weight.device, weight.dtype)
+    state = lm.state_dict()
+    encoder.load_state_dict({key: state[key] for key in encoder.state_dict()})
+    return encoder
+
+
+def for_model(model: TaskGraphModel, merged: Mapping[str, LowRank]) -> dict[str, LowRank]:
+    """``merged`` under ``model``'s adapted module names: the same name, or the one source name ending in
+    ``.<name>`` (the merged model's base is a source language model's trunk: ``h.0.attn.c_attn`` is the LM's
+    ``transformer.h.0.attn.c_attn``). Modules ``merged`` lacks are left out."""
+    out: dict[str, LowRank] = {}
+    for name in model.adapted_names:
+        found = [name] if name in merged else [key for key in merged if key.endswith(f".{name}")]
+        if len(found) > 1:
+            raise MergeError(f"adapted module {name!r} of the merged model matches {found[:3]} of the sources")
+        if found:
+            out[name] = merged[found[0]]
+    return out
+
+
+def scoring_model(sources: MergeSources) -> TaskGraphModel:
+    """The merged model with every adapter zero: a merge's generative tasks are scored on it, with the merged
+    update written into the weights its adapters wrap (:class:`~taskgraph.merge.evaluate.MergedScorer`)."""
+    zero = {
+        name: LowRank(torch.zeros(1, d_in), torch.zeros(d_out, 1)) for name, (d_out, d_in) in sources.shapes.items()
+    }
+    return build_merged_model(sources, zero)
 
 
 def task_heads(sources: MergeSources) -> Sequence[tuple[torch.Tensor, torch.Tensor]]:

@@ -42,7 +42,7 @@ from torch import nn
 from taskgraph.atomic import staging_dir, write_bytes, write_text
 from taskgraph.data.base import build_source
 from taskgraph.errors import DataError
-from taskgraph.merge.build import build_merged_model, merged_rank, plain_merged_base, task_heads
+from taskgraph.merge.build import build_merged_model, merged_rank, plain_merged_base, scoring_model, task_heads
 from taskgraph.merge.evaluate import MergedScorer
 from taskgraph.merge.lowrank import LowRank
 from taskgraph.merge.merging import merge_modules
@@ -57,6 +57,7 @@ from taskgraph.registry import MERGES, UnknownKindError
 from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
 from taskgraph.train.batches import TaskData, encode_examples, tokenizer_pad_id
+from taskgraph.train.text2text_data import LMInfo
 
 SPEC, MODEL, SUMMARY, MERGE_JSON, PLAIN = "spec.yaml", "model", "train.json", "merge.json", "plain"
 HEADS, HEADS_JSON = "heads.safetensors", "heads.json"
@@ -154,7 +155,9 @@ def _merge(
     grid = params.grid()
     pad_id = tokenizer_pad_id(loaded.model.tokenizer)
     val = _validation(loaded, pad_id, required=len(grid) > 1)
-    scorer = MergedScorer(loaded.model, task_heads(loaded), pad_id=pad_id)
+    generates = val is not None and any(t.spec.generative for t in loaded.tasks)
+    lm = scoring_model(loaded) if generates else None
+    scorer = MergedScorer(loaded.model, task_heads(loaded), pad_id=pad_id, lm=lm)
     if val is None:
         values = params.values(grid[0])
         merged = merge_modules(loaded, merger, values, rank=params.rank, seed=params.draw_seed())
@@ -187,8 +190,10 @@ def _merge(
 
 
 def _validation(sources: MergeSources, pad_id: int, *, required: bool) -> list[TaskData] | None:
-    """Every task's validation split, encoded like training encodes it; None when unreadable and not required."""
+    """Every task's validation split, encoded like training encodes it (a generative task's targets in the model's
+    layout); None when unreadable and not required."""
     model = sources.model
+    lm = LMInfo.of(model)
     out = []
     for index, task in enumerate(sources.tasks):
         try:
@@ -201,6 +206,7 @@ def _validation(sources: MergeSources, pad_id: int, *, required: bool) -> list[T
                     pad_id=pad_id,
                     max_length=model.spec.model.max_length,
                     vocab_size=model.base.get_input_embeddings().num_embeddings,
+                    target=None if lm is None else lm.for_task(task.spec),
                 )
             )
         except DataError as exc:

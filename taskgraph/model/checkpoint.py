@@ -11,8 +11,9 @@ A checkpoint folder holds
 
 Files are written atomically, the manifest last, so a folder whose manifest is readable has the
 weights it describes. Loading reads only JSON and safetensors (nothing is unpickled) and checks
-everything it can: every failure is a :class:`~taskgraph.errors.CheckpointError` saying what is
-wrong with which file.
+everything it can — a weight holding NaN or infinity is refused too, since every later step (a merge's SVD,
+an evaluation's metrics) would fail on it or quietly compute garbage: every failure is a
+:class:`~taskgraph.errors.CheckpointError` saying what is wrong with which file.
 """
 
 from __future__ import annotations
@@ -298,6 +299,23 @@ def _read_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, Tensor]:
     return tensors
 
 
+def check_finite(tensors: dict[str, Tensor], path: Path, masks: frozenset[str] = frozenset()) -> None:
+    """CheckpointError naming the file and the tensors (at most 3) that hold NaN, or ±∞ outside ``masks`` (the
+    tensors where the model writes ±∞ on purpose: Poly's routing logits of a skill one task owns)."""
+    bad = sorted(
+        name
+        for name, t in tensors.items()
+        if torch.is_floating_point(t) and not bool((~torch.isnan(t) if name in masks else torch.isfinite(t)).all())
+    )
+    if bad:
+        names = ", ".join(bad[:3]) + (f" (+{len(bad) - 3} more)" if len(bad) > 3 else "")
+        raise CheckpointError(
+            f"{path}: {len(bad)} {'tensor holds' if len(bad) == 1 else 'tensors hold'} NaN or infinite values "
+            f"({names}); a checkpoint's weights are finite numbers (±∞ only where a router masks a skill) — the "
+            "file was edited, or saved from a run that diverged (load an earlier checkpoint)"
+        )
+
+
 def _check_file_size(path: Path, info: dict[str, Any]) -> None:
     if info.get("bytes") is not None and path.stat().st_size != info["bytes"]:
         raise CheckpointError(
@@ -457,6 +475,7 @@ def load_checkpoint(
     problems = _compare(want, {k: list(v.shape) for k, v in tensors.items()}, "the model its spec builds", WEIGHTS)
     if problems:
         raise CheckpointError(f"{folder / WEIGHTS}: does not fit the model its spec builds: " + "; ".join(problems))
+    check_finite(tensors, folder / WEIGHTS, frozenset(f"router.{n}" for n in type(model.router).infinite_masks))
     result = model.load_state_dict(tensors, strict=False)
     assert not result.unexpected_keys, result.unexpected_keys  # checked above
     fingerprint = base_fingerprint(plain_base_state(model))

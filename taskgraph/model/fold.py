@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from taskgraph.adapters.routed_lora import RoutedLoRALinear
 from taskgraph.errors import TaskgraphWarning
+from taskgraph.model.lm_base import hidden_trunk
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.pooling import pool
 from taskgraph.routing.base import Routing
@@ -125,7 +126,8 @@ class MergedTaskModel(nn.Module):
     ) -> Tensor:
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask  # [B, S]
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
-        hidden = self.base(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
+        trunk = hidden_trunk(self.base)  # the base; a causal LM's decoder trunk; an encoder-decoder's encoder
+        hidden = trunk(input_ids=input_ids, attention_mask=mask, **extra).last_hidden_state  # [B, S, D]
         pooled = pool(self.pooling, hidden, mask)  # [B, D]
         return self.head(pooled.to(self.head.weight.dtype))  # [B, C]
 
@@ -223,7 +225,8 @@ def warn_merge_and_unload() -> None:
 
 
 def save_plain(base: nn.Module, folder: str | os.PathLike[str], tokenizer: Any | None = None) -> Path:
-    """A plain transformers model (and its tokenizer) saved with ``save_pretrained`` (safetensors), quietly."""
+    """A plain transformers model (and its tokenizer) saved with ``save_pretrained`` (safetensors), quietly,
+    every file with the mode of a new file (:func:`give_usual_modes`)."""
     from transformers.utils import logging as hf_logging
 
     out = Path(folder)
@@ -236,4 +239,16 @@ def save_plain(base: nn.Module, folder: str | os.PathLike[str], tokenizer: Any |
     finally:
         if shown:
             hf_logging.enable_progress_bar()
+    give_usual_modes(out)
     return out
+
+
+def give_usual_modes(folder: Path) -> None:
+    """Give every file directly in ``folder`` the mode a new file gets (``0666`` less the umask: ``0644`` under
+    the usual ``022``): transformers writes ``model.safetensors`` through a private temp file, ``0600``, which
+    another user reading a shared export could not open."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in folder.iterdir():
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o666 & ~mask)

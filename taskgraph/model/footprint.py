@@ -10,8 +10,10 @@ checked with it against the tensors the checkpoint really holds (:mod:`taskgraph
 
 The memory estimate (float32): every parameter once, the trainable ones three times more (gradient, AdamW's
 two moments), and the activations of one batch after the Megatron estimate ``s·b·h·(34 + 5·a·s/h)`` bytes
-per layer in half precision, doubled for float32 (Korthikanti et al., 2022). It is an estimate: within a
-factor of about two of what torch allocates, good enough to refuse a spec that cannot fit.
+per layer in half precision, doubled for float32 (Korthikanti et al., 2022); under
+``training.gradient_checkpointing`` every layer keeps only its float32 input ``4·s·b·h`` bytes and one layer's
+activations are alive at a time. It is an estimate: within a factor of about two of what torch allocates, good
+enough to refuse a spec that cannot fit.
 """
 
 from __future__ import annotations
@@ -65,12 +67,14 @@ class Footprint:
     def total_params(self) -> int:
         return self.base_params + self.trainable_params
 
-    def train_bytes(self, batch_size: int, seq_len: int) -> int:
-        """Estimated bytes of one training step in float32 (see the module docstring)."""
+    def train_bytes(self, batch_size: int, seq_len: int, checkpointing: bool = False) -> int:
+        """Estimated bytes of one training step in float32 (see the module docstring); ``checkpointing``: under
+        gradient checkpointing."""
         weights = 4 * self.total_params
         optimizer = 12 * self.trainable_params  # gradient + AdamW m, v
         s, b, h, a = seq_len, batch_size, max(self.hidden, 1), max(self.attention_heads, 1)
-        activations = int(2 * self.layers * s * b * h * (34 + 5 * a * s / h))
+        per_layer = int(2 * s * b * h * (34 + 5 * a * s / h))
+        activations = self.layers * 4 * s * b * h + per_layer if checkpointing else self.layers * per_layer
         return weights + optimizer + activations
 
     def check_memory(self, spec: Spec, device: str = "cpu") -> None:
@@ -78,7 +82,7 @@ class Footprint:
         turns the check off)."""
         if os.environ.get(MEMORY_CHECK_ENV, "1").strip() == "0":
             return
-        need = self.train_bytes(spec.training.batch_size, spec.model.max_length)
+        need = self.train_bytes(spec.training.batch_size, spec.model.max_length, spec.training.gradient_checkpointing)
         have, where = available_memory(device)
         if have is not None and need > have:
             raise ModelError(
@@ -168,7 +172,7 @@ def plan_model(spec: Spec) -> Footprint:
         ModelError: an unknown model type or a config transformers rejects (e.g. attention heads that do not
             divide the hidden size), a bad target-module regex, no module matching ``target_modules``,
             ``adapters.splits`` not dividing an adapted module's dimensions, ``model.max_length`` above the
-            model's position embeddings.
+            model's position embeddings, ``training.gradient_checkpointing`` on a base that does not support it.
     """
     from taskgraph.adapters.inject import TargetMatcher, linear_module_names
     from taskgraph.adapters.routed_lora import ADAPTABLE, linear_dims
@@ -184,6 +188,11 @@ def plan_model(spec: Spec) -> Footprint:
         raise ModelError(
             f"model.target_modules {list(spec.model.target_modules)}: no linear module of the "
             f"{type(base).__name__} matches; its linear modules are named {sample}"
+        )
+    if spec.training.gradient_checkpointing and not getattr(base, "supports_gradient_checkpointing", False):
+        raise ModelError(
+            f"training.gradient_checkpointing: {type(base).__name__} does not support gradient checkpointing; "
+            "set training.gradient_checkpointing: false"
         )
     adapted = tuple(AdaptedModule(n, *linear_dims(m)) for n, m in found)
     heads = spec.adapters.splits

@@ -10,7 +10,10 @@ The kind comes from the base's config, never from a name:
   a :class:`~taskgraph.errors.ModelError` saying which bases do.
 
 A classification task of a generative spec pools the hidden states of :func:`hidden_trunk` (the decoder's
-trunk without its LM head, or the encoder of an encoder-decoder), so both objectives share one base.
+trunk without its LM head, or the encoder of an encoder-decoder), so both objectives share one base. A causal LM's
+target loss reads the LM head on the target positions alone (:func:`lm_logits`), with the final logit soft-capping
+of the Gemma 2 / 3 families applied as their own forward applies it; a family that rescales its logits in its forward
+in a way of its own (Cohere's ``logit_scale``, Granite's ``logits_scaling``) is refused (:func:`check_logit_transform`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
 
@@ -47,6 +50,15 @@ def lm_kind_of_config(config: Any, where: str) -> str:
     )
 
 
+def is_decoder(config: Any) -> bool:
+    """Whether ``config`` is a decoder's (a causal-LM family, not an encoder nor an encoder-decoder): its trunk's forward
+    takes ``use_cache`` and, by default, builds a key / value cache."""
+    try:
+        return lm_kind_of_config(config, "model") == "causal"
+    except ModelError:
+        return False
+
+
 def lm_kind_of(base: nn.Module) -> str | None:
     """The kind of a built base: ``"causal"``, ``"seq2seq"``, or None when it has no LM head (a classifier's base)."""
     if not hasattr(base, "generate") or base.get_output_embeddings() is None:
@@ -71,6 +83,34 @@ def instantiate_lm(config: Any) -> nn.Module:
     if hasattr(cls, "from_config"):
         return cls.from_config(config)
     return cls(config=config)
+
+
+LOGIT_RESCALING = ("logit_scale", "logits_scaling")  # config fields of families that rescale logits in their forward
+
+
+def lm_logits(base: nn.Module, hidden: Tensor) -> Tensor:
+    """A causal LM's next-token logits ``[N, V]`` from last hidden states ``hidden [N, D]``, as its own forward computes
+    them: the output embedding, then ``cap · tanh(z / cap)`` when the config sets ``final_logit_softcapping`` (Gemma 2,
+    Gemma 3)."""
+    logits = base.get_output_embeddings()(hidden)  # [N, V]
+    cap = getattr(base.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap  # [N, V]
+    return logits
+
+
+def check_logit_transform(base: nn.Module) -> None:
+    """ModelError for a causal LM whose forward rescales its logits in a way :func:`lm_logits` does not reproduce
+    (its target loss would not be the model's own)."""
+    config = base.config
+    found = {name: getattr(config, name, None) for name in LOGIT_RESCALING}
+    found = {name: value for name, value in found.items() if value not in (None, 1, 1.0)}
+    if found:
+        raise ModelError(
+            f"a generate task on {config.model_type!r}: its forward rescales the logits ({found}), which taskgraph's "
+            "target loss does not reproduce; use a family without it (llama, qwen2, mistral, phi3, gemma, gemma2, "
+            "gpt2, ...) or make every task objective: classify"
+        )
 
 
 def pretrained_lm(config: Any, directory: Path) -> nn.Module:

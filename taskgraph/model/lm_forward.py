@@ -21,7 +21,7 @@ from torch import Tensor
 
 from taskgraph.adapters.context import BatchRouting
 from taskgraph.errors import ModelError
-from taskgraph.model.lm_base import decoder_start_id
+from taskgraph.model.lm_base import decoder_start_id, lm_logits
 from taskgraph.model.lm_inputs import decoder_inputs
 from taskgraph.model.lm_loss import (
     mixed_batch_loss,
@@ -90,7 +90,7 @@ def lm_forward(
 
 def _causal_nll(model: TaskGraphModel, hidden: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
     rows, positions, tokens = shifted_positions(labels)  # [N] each
-    logits = model.base.get_output_embeddings()(hidden[rows, positions])  # [N, V]
+    logits = lm_logits(model.base, hidden[rows, positions])  # [N, V]
     batch = hidden.shape[0]
     return per_example_mean(token_nll(logits, tokens), rows, batch), token_hits(logits, tokens, rows, batch)
 

@@ -18,7 +18,6 @@ the model adapts that the folder lacks, or one the folder has that the model doe
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from taskgraph.errors import ModelError
-from taskgraph.model.peft_folder import PeftLoRA, read_peft_folder
+from taskgraph.model.peft_folder import MAX_CONFIG_BYTES, PeftLoRA, read_peft_folder
+from taskgraph.run_records import parse_json
 
 if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel
@@ -76,13 +76,35 @@ def check_fits(model: TaskGraphModel, lora: PeftLoRA) -> None:
 
 
 def _recorded_fingerprint(folder: Path | None) -> Any:
+    """The base fingerprint the folder's ``taskgraph.json`` records (None without one)."""
     if folder is None or not (folder / EXPORT_META).is_file():
         return None
+    base = _export_meta(folder).get("base")
+    if not isinstance(base, (dict, type(None))):
+        raise ModelError(
+            f"PEFT folder {str(folder)!r}: {EXPORT_META}: its 'base' ({str(base)[:40]!r}) is not a JSON object; it "
+            "is not the record taskgraph export writes (export the folder again, or remove the file)"
+        )
+    return None if base is None else base.get("fingerprint")
+
+
+def _export_meta(folder: Path) -> dict[str, Any]:
+    """The JSON object in the folder's ``taskgraph.json``; ModelError for a file that is not one."""
+    path = folder / EXPORT_META
+    where = f"PEFT folder {str(folder)!r}: {EXPORT_META}"
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelError(f"{where} is larger than {MAX_CONFIG_BYTES} bytes; not the record taskgraph export writes")
     try:
-        meta = json.loads((folder / EXPORT_META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return meta.get("base", {}).get("fingerprint") if isinstance(meta, dict) else None
+        meta = parse_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(
+            f"{where} cannot be read as UTF-8 text ({exc}); remove it or export the folder again"
+        ) from None
+    except ValueError as exc:
+        raise ModelError(f"{where} {exc}; remove it or export the folder again") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{where} is not a JSON object; remove it or export the folder again")
+    return meta
 
 
 @torch.no_grad()

@@ -10,13 +10,15 @@ A folder holds (docs/methods.md, "PEFT folder layout")::
 and the module's update is ``ΔW = (lora_alpha / r) · lora_B @ lora_A`` (``nn.Linear`` orientation; PEFT keeps the
 same factor shapes for GPT-2's ``Conv1D`` and transposes only when merging, ``fan_in_fan_out``). Reading checks
 every field taskgraph relies on and refuses what it cannot represent exactly (DoRA, rsLoRA, per-module rank or
-alpha patterns, trained biases, embedding LoRAs, extra tensors), naming the folder: a
-:class:`~taskgraph.errors.ModelError`.
+alpha patterns, trained biases, embedding LoRAs, extra tensors) or should not compute with (a non-finite
+``lora_alpha``, factors that are not float16 / bfloat16 / float32 / float64 or hold NaN or infinity), naming the
+folder: a :class:`~taskgraph.errors.ModelError`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,15 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import safetensors.torch
+import torch
 from safetensors import SafetensorError
 from torch import Tensor
 
 from taskgraph.errors import ModelError
+from taskgraph.run_records import parse_json
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 PREFIX = "base_model.model."
 KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])\.weight$")
 MAX_CONFIG_BYTES = 1 << 20
+FACTOR_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # what PEFT saves LoRA factors in
 
 
 @dataclass
@@ -129,21 +134,7 @@ def read_peft_folder(folder: str | os.PathLike[str]) -> PeftLoRA:
         )
     config = _read_config(path, where)
     rank, alpha = config.get("r"), config.get("lora_alpha")
-    problems = []
-    if config.get("peft_type") != "LORA":
-        problems.append(f"peft_type is {config.get('peft_type')!r}; only 'LORA' folders can be imported")
-    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
-        problems.append(f"r is {rank!r}; expected a positive integer")
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
-        problems.append(f"lora_alpha is {alpha!r}; expected a positive number")
-    for key, ok in (("use_dora", False), ("use_rslora", False)):
-        if config.get(key, ok) not in (ok, None):
-            problems.append(f"{key} is {config.get(key)!r}: taskgraph imports plain LoRA only")
-    if config.get("bias", "none") not in ("none", None):
-        problems.append(f"bias is {config.get('bias')!r}: trained biases cannot be imported (give bias: none)")
-    for key in ("rank_pattern", "alpha_pattern"):
-        if config.get(key):
-            problems.append(f"{key} is set ({sorted(config[key])[:3]}...): every module must share r and lora_alpha")
+    problems = _config_problems(config)
     if problems:
         raise ModelError(f"{where}: {'; '.join(problems)}")
     modules = _read_weights(path, where, int(rank))  # type: ignore[arg-type]
@@ -158,6 +149,38 @@ def read_peft_folder(folder: str | os.PathLike[str]) -> PeftLoRA:
     )
 
 
+def _config_problems(config: dict[str, Any]) -> list[str]:
+    """What in an ``adapter_config.json`` taskgraph cannot import, one sentence each (none: it can)."""
+    rank, alpha = config.get("r"), config.get("lora_alpha")
+    problems = []
+    if config.get("peft_type") != "LORA":
+        problems.append(f"peft_type is {_shown(config.get('peft_type'))}; only 'LORA' folders can be imported")
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        problems.append(f"r is {_shown(rank)}; expected a positive integer")
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not (math.isfinite(alpha) and alpha > 0):
+        problems.append(f"lora_alpha is {_shown(alpha)}; expected a positive finite number")
+    for key, ok in (("use_dora", False), ("use_rslora", False)):
+        if config.get(key, ok) not in (ok, None):
+            problems.append(f"{key} is {_shown(config.get(key))}: taskgraph imports plain LoRA only")
+    if config.get("bias", "none") not in ("none", None):
+        problems.append(f"bias is {_shown(config.get('bias'))}: trained biases cannot be imported (give bias: none)")
+    if not isinstance(config.get("fan_in_fan_out", False), (bool, type(None))):
+        problems.append(f"fan_in_fan_out is {_shown(config.get('fan_in_fan_out'))}; expected true or false")
+    for key in ("rank_pattern", "alpha_pattern"):
+        value = config.get(key)
+        if value is not None and not (isinstance(value, dict) and not value):
+            problems.append(
+                f"{key} is {_shown(value)}: every module must share r and lora_alpha (give {{}} or leave it out)"
+            )
+    return problems
+
+
+def _shown(value: Any, width: int = 60) -> str:
+    """``repr(value)`` cut to ``width`` characters, for a message."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _read_config(path: Path, where: str) -> dict[str, Any]:
     file = path / CONFIG
     if not file.is_file():
@@ -165,12 +188,28 @@ def _read_config(path: Path, where: str) -> dict[str, Any]:
     if file.stat().st_size > MAX_CONFIG_BYTES:
         raise ModelError(f"{where}: {CONFIG} is larger than {MAX_CONFIG_BYTES} bytes; not an adapter config")
     try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        config = parse_json(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
         raise ModelError(f"{where}: {CONFIG} is not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise ModelError(f"{where}: {CONFIG} {exc}") from None
     if not isinstance(config, dict):
         raise ModelError(f"{where}: {CONFIG} is not a JSON object")
     return config
+
+
+def _check_factor(tensor: Tensor, key: str, where: str) -> None:
+    """ModelError unless the LoRA factor ``key`` is a float16 / bfloat16 / float32 / float64 tensor of finite values."""
+    if tensor.dtype not in FACTOR_DTYPES:
+        names = ", ".join(str(d).removeprefix("torch.") for d in FACTOR_DTYPES)
+        raise ModelError(
+            f"{where}: {WEIGHTS}: {key} is {str(tensor.dtype).removeprefix('torch.')}; LoRA factors are imported "
+            f"from {names} only"
+        )
+    if not bool(torch.isfinite(tensor).all()):
+        raise ModelError(
+            f"{where}: {WEIGHTS}: {key} holds NaN or infinite values; the adapter is broken and cannot be imported"
+        )
 
 
 def _read_weights(path: Path, where: str, rank: int) -> dict[str, tuple[Tensor, Tensor]]:
@@ -193,6 +232,7 @@ def _read_weights(path: Path, where: str, rank: int) -> dict[str, tuple[Tensor, 
         if match is None or tensor.dim() != 2:
             extra.append(key)
             continue
+        _check_factor(tensor, key, where)
         parts.setdefault(match["module"], {})[match["part"]] = tensor
     if extra:
         raise ModelError(

@@ -73,7 +73,8 @@ def predict(
         one ``{"label": int, "probs": [float] * num_labels}`` per text, in order, with ``"label_name"``
         too when the text's task names its labels. A generative task's text is a prompt
         (:mod:`taskgraph.model.predict_text`): ``{"completion", "stopped"}`` of greedy routed generation, or for a
-        ``choices`` task ``{"label", "choice", "scores"}`` by rank classification.
+        ``choices`` task ``{"label", "label_name", "scores"}`` by rank classification (and ``"choice"``, the
+        former name of ``"label_name"``, for a deprecation period).
     """
     return [row for chunk in iter_predictions(model, task, texts, batch_size) for row in chunk]
 

@@ -6,8 +6,9 @@ The rows of a chunk that belong to generative tasks come here, each with its own
   batches of ``batch_size`` prompts of similar length that may mix tasks (each row routed by its own task, its
   task's ``max_new_tokens`` and ``stop``): ``{"completion": text, "stopped": "end" | "stop" | "length"}``;
 * a ``choices`` task's rows are ranked (:func:`~taskgraph.model.rank_choices.choice_scores`: the likeliest choice,
-  one batched pass per task, no decoding): ``{"label": index, "choice": text, "scores": [per choice]}``, the
-  scores being the choices' length-normalised log-likelihoods.
+  one batched pass per task, no decoding): ``{"label": index, "label_name": text, "scores": [per choice]}``, the
+  scores being the choices' length-normalised log-likelihoods — ``label_name`` as a classifier's record names its
+  label; the same text is also under ``choice``, its former name, kept for a deprecation period.
 
 A prompt is the text as given (a task's template is the caller's to render: ``taskgraph predict`` renders it
 from each record's fields), cut to its last ``model.max_length`` tokens.
@@ -44,7 +45,7 @@ def predict_generative(
         scores = choice_scores(model, task, [prompts[i] for i in rows], tokens)  # [n, C]
         for i, row in zip(rows, scores.tolist()):
             best = max(range(len(row)), key=row.__getitem__)  # the first of equal maxima, as argmax
-            out[i] = {"label": best, "choice": choices[best], "scores": row}
+            out[i] = {"label": best, "label_name": choices[best], "choice": choices[best], "scores": row}
     free.sort(key=lambda i: len(prompts[i]))  # similar lengths share a batch: short left padding
     for start in range(0, len(free), batch_size):
         rows = free[start : start + batch_size]

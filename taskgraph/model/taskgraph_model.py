@@ -28,13 +28,14 @@ from torch import Tensor, nn
 from taskgraph.adapters.context import BatchRouting, RoutingContext
 from taskgraph.adapters.fused import FusedFactors
 from taskgraph.adapters.inject import inject_adapters
-from taskgraph.errors import ModelError
+from taskgraph.errors import ModelError, validation_problems
 from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
 from taskgraph.model.device import to_device
 from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_task, warn_merge_and_unload
+from taskgraph.model.grad_checkpointing import enable_gradient_checkpointing
 from taskgraph.model.heads import TaskHeads, head_widths
-from taskgraph.model.lm_base import hidden_trunk, lm_kind_of
+from taskgraph.model.lm_base import check_logit_transform, hidden_trunk, is_decoder, lm_kind_of
 from taskgraph.model.lm_forward import lm_forward
 from taskgraph.model.lora_import import apply_imports, import_lora
 from taskgraph.model.pooling import pool
@@ -115,6 +116,10 @@ class TaskGraphModel(nn.Module):
                 f"head; give a causal or seq2seq language model (transformers' AutoModelForCausalLM / "
                 f"AutoModelForSeq2SeqLM)"
             )
+        if self.lm_kind == "causal":
+            check_logit_transform(base)
+        # a decoder's trunk builds a key / value cache unless told not to
+        self._decoder = is_decoder(getattr(base, "config", None))
         self.context = RoutingContext()
         router_cls: type[Router] = ROUTERS.get(spec.router.kind).obj
         num_tasks = len(spec.tasks)
@@ -132,6 +137,8 @@ class TaskGraphModel(nn.Module):
         self.heads = TaskHeads(hidden_size(base), head_widths(spec.tasks))
         self._task_ids = {t.name: i for i, t in enumerate(spec.tasks)}
         self._freeze_base()
+        if spec.training.gradient_checkpointing:  # each block recomputed in the backward, under its forward's routing
+            enable_gradient_checkpointing(base, self.context)
         device = self._base_device()
         self.router.to(device)
         self.heads.to(device)
@@ -340,7 +347,9 @@ class TaskGraphModel(nn.Module):
         else:
             tasks, inverse = (to_device(t, input_ids.device) for t in distinct)  # [U], [B]
         routing = self._route(tasks)  # gates [U, L], weights [U, L, H, K]
-        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        extra: dict[str, Any] = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        if self._decoder:  # a cache here would never be read (generate keeps its own): not built
+            extra["use_cache"] = False
         factors = self.fused(routing, inverse) if self.fuse_layers else None  # every layer's, once per batch
         with self.context.use(BatchRouting(routing, inverse, factors)):
             hidden = hidden_trunk(self.base)(
@@ -476,13 +485,14 @@ class TaskGraphModel(nn.Module):
         try:
             TaskSpec.model_validate(task)
         except ValueError as exc:
-            raise ModelError(f"cannot add task {name!r}: {exc}") from None
+            raise ModelError(f"cannot add task {name!r}: {validation_problems(exc, root='the task')}") from None
         spec = self.spec.model_dump(mode="json", exclude_none=True)
         spec["tasks"].append(task)
         try:
             Spec.model_validate(spec)  # e.g. an unknown data source or its parameters
         except ValueError as exc:
-            raise ModelError(f"cannot add task {name!r}: the spec with it is invalid: {exc}") from None
+            problems = validation_problems(exc, root="the spec")
+            raise ModelError(f"cannot add task {name!r}: the spec with it is invalid: {problems}") from None
         return spec
 
     def _register_task(self, spec: Spec, name: str, num_labels: int, index: int) -> int:

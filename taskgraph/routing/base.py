@@ -139,10 +139,13 @@ class Router(nn.Module, metaclass=ABCMeta):
             skills every task mixes.
         has_gates: whether the router's gates can close (the graph router); a static router's gates are all 1,
             so gate plots and gated-vs-open timing say nothing for it.
+        infinite_masks: the router's parameters that may hold ±∞ on purpose (Poly's logits of a skill one task
+            owns); a checkpoint whose other tensors are not finite is refused at load.
     """
 
     adapt_modes: ClassVar[tuple[str, ...]] = ("full", "mhr-mu")
     has_gates: ClassVar[bool] = False  # can close a layer's adapter for a task (otherwise every gate is 1)
+    infinite_masks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, num_tasks: int, num_layers: int, heads: int, skills: int) -> None:
         super().__init__()

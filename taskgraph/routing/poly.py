@@ -78,6 +78,7 @@ class PolyRouter(Router):
     """
 
     adapt_modes: ClassVar[tuple[str, ...]] = ("full", "routing", "mhr-mu")
+    infinite_masks: ClassVar[tuple[str, ...]] = ("logits",)  # ±∞: a skill one task owns (add_task_to_learn)
 
     @classmethod
     def adaptation_plan(cls, mode: str) -> AdaptationPlan:

@@ -336,8 +336,20 @@ class TrainingSpec(Section):
     report_to: list[Literal["tensorboard"]] = Field(default_factory=list)
     # torch.compile the model's forward in training steps (the same numbers as eager; see taskgraph.train.step)
     compile: bool = False
+    # recompute each transformer block's activations in the backward instead of keeping them (the same gradients;
+    # see taskgraph.model.grad_checkpointing)
+    gradient_checkpointing: bool = False
 
-    _omit_defaults = omit_when_default("compile")
+    @model_validator(mode="after")
+    def _compile_or_checkpointing(self) -> TrainingSpec:
+        if self.compile and self.gradient_checkpointing:
+            raise ValueError(
+                "compile and gradient_checkpointing: choose one; torch.compile cannot trace a checkpointed block "
+                "that recomputes under the batch's routing"
+            )
+        return self
+
+    _omit_defaults = omit_when_default("compile", "gradient_checkpointing")
 
 
 class Spec(Section):

@@ -35,7 +35,7 @@ on ``--resume`` it reads the checkpoint and broadcasts the weights, optimizer st
 other ranks — on other machines too — need only the spec and the data. The global batch and the per-step
 seeds make a run resumable with another number of processes. A process that dies ends the others: gloo
 sees its connection close at the next collective, and every collective has a timeout
-(``TASKGRAPH_DIST_TIMEOUT`` seconds, default 1800: rank 0 validates alone while the others wait); torchrun
+(``TASKGRAPH_DIST_TIMEOUT`` seconds, default 1800, at most a week: rank 0 validates alone while the others wait); torchrun
 also stops the remaining processes (SIGTERM, which raises :class:`DistributedError` here). Checkpoints are
 written to a staging folder and renamed, so the last one stays whole.
 """
@@ -63,6 +63,7 @@ from taskgraph.errors import TaskgraphError
 TIMEOUT_ENV = "TASKGRAPH_DIST_TIMEOUT"
 FAULT_RANK = "TASKGRAPH_FAULT_RANK"  # tests: only this rank exits at TASKGRAPH_FAULT_AT_STEP
 DEFAULT_TIMEOUT_S = 1800.0
+MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week; inf or 1e300 overflow the process group's timedelta
 R = TypeVar("R")
 
 
@@ -304,8 +305,11 @@ def _timeout() -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
-        raise DistributedError(f"{TIMEOUT_ENV}={text!r}: give the collective timeout in seconds, a positive number")
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise DistributedError(
+            f"{TIMEOUT_ENV}={text[:40]!r}: give the collective timeout in seconds, a positive number of at most "
+            f"{MAX_TIMEOUT_S:,.0f} (a week)"
+        )
     return value
 
 

@@ -49,6 +49,7 @@ from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import check_output_folder, clear_run, read_marker, run_lock, write_marker
 from taskgraph.spec import Spec, dump_spec
+from taskgraph.threads import check_threads, torch_threads
 from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
 from taskgraph.train.evaluate import EvalResult, evaluate
@@ -98,6 +99,7 @@ def train(
     overwrite: bool = False,
     max_steps: int | None = None,
     device: str = "cpu",
+    threads: int | None = None,
 ) -> TrainResult:
     """Train ``spec`` into the run directory ``out_dir`` (see the module docstring for its layout).
 
@@ -114,6 +116,10 @@ def train(
         max_steps: stop after this step (the schedule still spans ``training.steps``); a
             checkpoint is written there, so a later ``resume`` goes on.
         device: ``"cpu"`` or ``"cuda"`` (bf16 autocast).
+        threads: torch's CPU threads while the run trains; None (default) takes the cores the machine's load
+            leaves free, as ``taskgraph train`` does (:mod:`taskgraph.threads`: torch's own default of one
+            thread per core runs many times slower beside a busy neighbour). The caller's thread count is
+            restored when the run ends.
 
     Started by ``torchrun`` with more than one process, the processes train data-parallel: the global batch
     split across them, rank 0 writing the run folder (:mod:`taskgraph.train.distributed`).
@@ -130,10 +136,12 @@ def train(
         raise TrainingError(
             "resume and overwrite contradict each other: resume continues the run, overwrite starts it afresh; give one"
         )
+    check_threads(threads)
     stop = training.steps if max_steps is None else min(max_steps, training.steps)
     run = Path(out_dir)
     parallel = data_parallel_from_env(dev)  # torchrun with several processes: data parallel, else None
     with contextlib.ExitStack() as held:
+        held.enter_context(torch_threads(threads))  # the caller's count back when the run ends
         if parallel is not None:
             held.push(parallel.leave)  # on an error, the launcher's SIGTERM must not cut the message short
             dev = parallel.device

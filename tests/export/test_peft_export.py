@@ -47,7 +47,8 @@ def test_peft_loads_the_exported_task_with_equal_logits(tmp_path, router, capsys
     assert f"wrote {out} (peft: 1 adapter folder: planted-1 r=2" in capsys.readouterr().out
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == 2 and config["lora_alpha"] == 4.0
-    assert config["base_model_name_or_path"] == str(out / "base") and len(config["target_modules"]) == 4
+    assert config["base_model_name_or_path"] == "base" and len(config["target_modules"]) == 4  # relative to out
+    assert config["task_type"] == "FEATURE_EXTRACTION"  # the head is ours, beside the adapter
     base = AutoModel.from_pretrained(out / "base")  # the config-built base saved beside the adapter
     loaded = PeftModel.from_pretrained(base, out).eval()
     assert_close(peft_logits(loaded, out), taskgraph_logits(run, "planted-1"), rtol=0, atol=1e-5)

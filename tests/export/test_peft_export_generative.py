@@ -102,9 +102,7 @@ def test_a_warm_started_encoder_decoder_exports_its_own_base(tmp_path: Path) -> 
     )
     meta = json.loads((tmp_path / "p" / "taskgraph.json").read_text())
     assert meta["base"]["folder"] == "base" and meta["base"]["class"] == "EncoderDecoderModel"
-    assert json.loads((tmp_path / "p" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(
-        tmp_path / "p" / "base"
-    )
+    assert json.loads((tmp_path / "p" / "adapter_config.json").read_text())["base_model_name_or_path"] == "base"
 
     model = TaskGraphModel.from_pretrained(tmp_path / "run" / "model").eval()
     prompts = [model.tokenizer(t)["input_ids"] for t in ("review : the movie was good", "review : the movie was bad")]
