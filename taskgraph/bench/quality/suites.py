@@ -91,9 +91,12 @@ ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "graph-sparse": ("graph", {"sparsity": 0.1}),
     "graph-warm-sparse": ("graph", {"warm_start": "relations", "sparsity": 0.1}),
     "graph-contrast-sparse": ("graph", {"contrast": 1.0, "contrast_margin": 1.0, "sparsity": 0.1}),
+    # the router's own rate 3e-3 instead of its kind's (VARIANT_ROUTER_LR): the seed-spread record's candidate
+    "graph-slow": ("graph", {}),
 }
 QUALITY_CHOICES = QUALITY_ROUTERS + tuple(ROUTER_VARIANTS)  # what --routers accepts
 ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 1e-2}  # the router group's rate per kind
+VARIANT_ROUTER_LR: dict[str, float] = {"graph-slow": 3e-3}  # a variant's router rate, where not its kind's
 UNUSED_ROUTER_LR = 1e-2  # routers with no parameters (shared, private, mhr-mu): the spec default, never used
 
 
@@ -237,6 +240,12 @@ class Suite:
         }
 
 
+def router_lr(router: str) -> float:
+    """The router group's rate of a bench router name: the variant's own (:data:`VARIANT_ROUTER_LR`), else its
+    kind's (:data:`ROUTER_LR`)."""
+    return VARIANT_ROUTER_LR.get(router) or ROUTER_LR.get(router_kind(router), UNUSED_ROUTER_LR)
+
+
 def router_kind(router: str) -> str:
     """The router kind of a bench router name (a kind, or a variant of :data:`ROUTER_VARIANTS`)."""
     return ROUTER_VARIANTS[router][0] if router in ROUTER_VARIANTS else router
@@ -270,7 +279,7 @@ def cell_spec(
             "steps": budget.steps,
             "batch_size": budget.batch_size,
             "seed": seed,
-            "lr": {"adapters": lr, "heads": lr, "router": ROUTER_LR.get(kind, UNUSED_ROUTER_LR)},
+            "lr": {"adapters": lr, "heads": lr, "router": router_lr(router)},
             "eval_every": budget.steps,
             "checkpoint_every": max(1, min(100, budget.steps // 4)),
             "keep_checkpoints": 1,
