@@ -25,7 +25,7 @@ from benchmarks.verdicts import spread_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-FILES = (ROOT / "README.md",)
+FILES = (ROOT / "README.md", ROOT / "docs" / "graph-prior.md")
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.DOTALL)
 Renderer = Callable[[], str]
 RENDERERS: dict[str, Renderer] = {}
@@ -117,6 +117,20 @@ def quality_planted() -> str:
     from benchmarks.quality_tables import planted_block
 
     return planted_block(load("quality-planted"))
+
+
+# ----------------------------------------------------------------------------- declared decisions
+@renderer("graph-slow-decision")
+def graph_slow_decision() -> str:
+    from benchmarks.decisions import graph_slow
+
+    return graph_slow(
+        {
+            name: load(name)
+            for name in ("quality-planted", "quality-planted-few")
+            if (RESULTS / f"{name}.json").is_file()
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- the files

@@ -51,3 +51,19 @@ def verdict(low: float | None, high: float | None) -> str:
     if high < 0:
         return "loss"
     return "tie"
+
+
+def paired(
+    a: Sequence[float | None], b: Sequence[float | None], level: float = 0.95
+) -> tuple[float, float, float, int]:
+    """``a − b`` paired by position over the pairs where both are numbers: ``(mean, low, high, n)``, Student's t
+    interval (at least two pairs)."""
+    from scipy import stats
+
+    diffs = [float(x) - float(y) for x, y in zip(a, b) if x is not None and y is not None]
+    if len(diffs) < 2:
+        raise ValueError(f"a paired interval needs at least 2 pairs, got {len(diffs)}")
+    mean, _, n = mean_std(diffs)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half, n
