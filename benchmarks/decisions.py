@@ -53,7 +53,10 @@ def graph_slow(records: Mapping[str, Mapping[str, Any]]) -> str:
     if missing:
         outcome = f"not decided: {' and '.join(missing)} not measured yet; the graph router keeps 1e-2"
     elif all(holds):
-        outcome = "the rule holds: 3e-3 becomes the graph router's rate"
+        outcome = (
+            "the rule holds: 3e-3 is to become the graph router's rate (applied once the bench's ROUTER_LR, "
+            "configs/routers/graph.yaml and the quality guard's record change together; until then it is graph-slow)"
+        )
     else:
         outcome = "the rule does not hold: graph-slow stays a variant, the graph router keeps 1e-2"
     return "\n".join([*lines, "", f"Decision (computed from the records): **{outcome}**.", ""])
