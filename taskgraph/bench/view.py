@@ -125,6 +125,8 @@ def time_view(tasks: list[int], *, repeats: int = 3, progress: Any = None) -> di
     rows = []
     with tempfile.TemporaryDirectory(prefix="taskgraph-bench-view-") as tmp:
         for t in tasks:
+            if progress is not None:
+                progress(f"T = {t}: exporting the view, then loading it {repeats} time(s) ...")
             graph = synthetic_run_graph(t)
             tick = time.perf_counter()
             page = export_graph(graph, "html", Path(tmp) / f"view-{t}.html")

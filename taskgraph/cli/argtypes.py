@@ -98,3 +98,10 @@ def router_kind(text: str) -> str:
     if text not in ROUTERS:
         raise argparse.ArgumentTypeError(f"unknown router {text[:40]!r}; choose from {ROUTERS.kinds()}")
     return text
+
+
+def output_path(text: str) -> str:
+    """A path to write (``--json OUT``); an empty or blank one is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file path, got {text!r}")
+    return text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ import yaml
 from taskgraph.atomic import write_text
 from taskgraph.cli.argtypes import (
     bench_batch,
+    output_path,
     positive_int,
     rounds,
     router_kind,
@@ -55,7 +57,9 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument("--rounds", type=rounds, default=30, help="counted rounds (default: 30)")
     p.add_argument("--warmup", type=warmup_rounds, default=2, help="uncounted warm-up rounds (default: 2)")
-    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument(
+        "--json", metavar="OUT", type=output_path, default=None, help="also write every figure to this JSON file"
+    )
     p.add_argument(
         "--model",
         choices=["tiny", "minilm", "minilm-shape", "encoder-768"],
@@ -111,7 +115,9 @@ def _add_timing_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=rounds, default=10, help="counted rounds (default: 10)")
     p.add_argument("--warmup", type=warmup_rounds, default=1, help="uncounted warm-up rounds (default: 1)")
     p.add_argument("--threads", type=threads, default=None, help="torch threads (default: the usable CPUs)")
-    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument(
+        "--json", metavar="OUT", type=output_path, default=None, help="also write every figure to this JSON file"
+    )
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
 
 
@@ -141,13 +147,6 @@ def _add_lm(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--new-tokens", type=seq, default=32, help="tokens each prompt generates (default: 32)")
     _add_timing_options(p)
     p.set_defaults(run=json_checked(run_lm))
-
-
-def _names(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
-    return names
 
 
 def run_lm(args: argparse.Namespace) -> int:
@@ -211,7 +210,9 @@ def _add_scale(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
         action="store_true",
         help="also time the router against a whole MiniLM-L6 training step (needs the package)",
     )
-    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument(
+        "--json", metavar="OUT", type=output_path, default=None, help="also write every figure to this JSON file"
+    )
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
     p.set_defaults(run=json_checked(run_scale))
 
@@ -222,8 +223,8 @@ def _floats(text: str) -> tuple[float, ...]:
         values = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1e-3,3e-3, got {text!r}") from None
-    if not values or any(not v > 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    if not values or any(not 0 < v < math.inf for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive finite numbers, got {text[:80]!r}")
     return values
 
 
@@ -244,7 +245,14 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _names(text: str) -> tuple[str, ...]:
-    return tuple(x.strip() for x in text.split(",") if x.strip())
+    """A comma-separated list of distinct names, e.g. ``poly,graph``; an empty list or a repeated name is refused."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text[:40]!r}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{', '.join(map(repr, repeated))} given twice in {text[:80]!r}")
+    return names
 
 
 def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -299,7 +307,13 @@ def _add_quality(benches: argparse._SubParsersAction) -> None:  # type: ignore[t
         help="seeds 0..N-1 train at every rate of the grid; each router's rate is the best mean validation over "
         "them (default: 3)",
     )
-    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure of every suite to this file")
+    p.add_argument(
+        "--json",
+        metavar="OUT",
+        type=output_path,
+        default=None,
+        help="also write every figure of every suite to this file",
+    )
     p.add_argument(
         "--routers",
         type=_names,

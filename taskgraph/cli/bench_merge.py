@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from taskgraph.cli.argtypes import positive_int, seeds
+from taskgraph.cli.argtypes import output_path, positive_int, seeds
 
 METHOD_LABELS = ("task-arithmetic", "ties", "dare", "dare-ties", "average", "subspace", "subspace-ties", "ta-svd")
 ROUTERS = ("shared", "poly", "graph")
@@ -31,6 +31,9 @@ def _choices(allowed: tuple[str, ...], what: str, empty: bool = False):  # type:
         bad = [n for n in names if n not in allowed]
         if bad or (not names and not empty):
             raise argparse.ArgumentTypeError(f"unknown {what} {bad}; choose from {list(allowed)}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise argparse.ArgumentTypeError(f"{what} {', '.join(map(repr, repeated))} given twice in {text[:80]!r}")
         return names
 
     return parse
@@ -78,7 +81,9 @@ def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--threads", type=positive_int, default=1, help="torch threads (default: 1)")
     p.add_argument("--config", default=None, help="the real suite's spec (default: configs/real-text.yaml)")
     p.add_argument("--tiny", action="store_true", help="a tiny planted universe and budget (smoke tests)")
-    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument(
+        "--json", metavar="OUT", type=output_path, default=None, help="also write every figure to this JSON file"
+    )
     p.set_defaults(run=json_checked(run))
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.argtypes import int_in, output_path
 
 DEFAULT_TASKS = (20, 200, 1_000)
+MAX_VIEW_TASKS = 10_000  # the largest supported T; its export alone takes ~15 s on one core, its page load more
+view_tasks = int_in(1, MAX_VIEW_TASKS, "tasks the view bench draws; larger pages take minutes per load")
+view_repeats = int_in(1, 100, "page loads per T")
 
 
 def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -24,13 +27,15 @@ def add_parser(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument(
         "--tasks",
-        type=positive_int,
+        type=view_tasks,
         nargs="+",
         default=list(DEFAULT_TASKS),
-        help="task counts T (default: 20 200 1000)",
+        help=f"task counts T, at most {MAX_VIEW_TASKS:,} (default: 20 200 1000)",
     )
-    p.add_argument("--repeats", type=positive_int, default=3, help="page loads per T; the median counts (default: 3)")
-    p.add_argument("--json", metavar="OUT", default=None, help="also write every figure to this JSON file")
+    p.add_argument("--repeats", type=view_repeats, default=3, help="page loads per T; the median counts (default: 3)")
+    p.add_argument(
+        "--json", metavar="OUT", type=output_path, default=None, help="also write every figure to this JSON file"
+    )
     p.set_defaults(run=json_checked(run))
 
 

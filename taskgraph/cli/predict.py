@@ -115,6 +115,14 @@ def check_records(
     ``task``, or its ``task_field``) needs the template's fields instead of ``field``: :func:`record_texts`
     renders them."""
     for record, where in rows:
+        if task_field is not None and (
+            not isinstance(record.get(task_field), str) or (tasks is not None and record[task_field] not in tasks)
+        ):
+            found = f"found {record[task_field]!r}" if task_field in record else f"it has only {sorted(record)}"
+            raise DataError(
+                f"{where}: field {task_field!r} (--task-field) must name a task of the model, {found}; "
+                f"its tasks are {tasks}"
+            )
         own = record.get(task_field) if task_field is not None else task
         if templates and isinstance(own, str) and own in templates:
             _render(templates[own], record, field, where)
@@ -126,13 +134,6 @@ def check_records(
                 f"{where}: needs a string field {field!r} (found {sorted(record)}); choose the field with --text-field"
             )
         check_text(text, f"{where}, field {field!r}", DataError)
-        if task_field is not None and (
-            not isinstance(record.get(task_field), str) or (tasks is not None and record[task_field] not in tasks)
-        ):
-            found = record.get(task_field, "nothing")
-            raise DataError(
-                f"{where}: field {task_field!r} must name a task of the model, found {found!r}; its tasks are {tasks}"
-            )
     if not rows:
         raise DataError(f"{source}: no records")
     return [record for record, _ in rows]

@@ -49,6 +49,7 @@ import json
 import os
 import re
 import signal
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -268,7 +269,9 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
             f"{os.environ.get('WORLD_SIZE')!r}, {os.environ.get('RANK')!r}, "
             f"{os.environ.get('LOCAL_RANK')!r}"
         ) from None
-    if world <= 1:
+    if world < 1:
+        raise DistributedError(f"WORLD_SIZE={world}: the number of processes must be at least 1")
+    if world == 1:
         return None
     if not 0 <= rank < world:
         raise DistributedError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world})")
@@ -284,6 +287,17 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
     else:
         device, backend = torch.device("cpu"), "gloo"
     if not dist.is_initialized():
+        others = (
+            "rank(s) " + ", ".join(str(r) for r in range(world) if r != rank)
+            if world <= 9
+            else f"the {world - 1:,} other ranks"
+        )
+        print(
+            f"rank {rank} waits up to {timeout:,.0f} s ({TIMEOUT_ENV}) for {others} (WORLD_SIZE={world}) to join "
+            f"the process group at {os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             dist.init_process_group(backend, rank=rank, world_size=world, timeout=datetime.timedelta(seconds=timeout))
         except (RuntimeError, ValueError) as exc:

@@ -158,9 +158,9 @@ def test_mixed_tasks_from_a_field_equal_one_task_at_a_time(run_dir, tmp_path, ca
     [
         (
             [{"text": "x", "task": "a"}, {"text": "y", "task": "zz"}],
-            "line 2: field 'task' must name a task of the model, found 'zz'",
+            "line 2: field 'task' (--task-field) must name a task of the model, found 'zz'",
         ),
-        ([{"text": "x"}], "line 1: field 'task' must name a task of the model, found 'nothing'"),
+        ([{"text": "x"}], "line 1: field 'task' (--task-field) must name a task of the model, it has only ['text']"),
         ([{"text": "x", "task": 3}], "found 3"),
     ],
 )
