@@ -121,7 +121,7 @@ def target_lines(record: Mapping[str, Any]) -> list[str]:
 def planted_block(record: Mapping[str, Any]) -> str:
     b, sel = record["budget"], record["selection"]
     env = record.get("environment", {})
-    wall = (record.get("timing") or {}).get("wall_s")
+    compute = (record.get("timing") or {}).get("compute_s")
     lines = [
         f"`{record['command']}` — {b['steps']} steps × batch {b['batch_size']}; each router's adapters + heads rate "
         f"chosen from {[float(x) for x in b['lrs']]} on the mean validation accuracy over seeds "
@@ -129,7 +129,7 @@ def planted_block(record: Mapping[str, Any]) -> str:
         f"{record['seeds']} seeds reported; test accuracy mean ± sample std; paired Student-t 95 % intervals (a win "
         f"only where the interval excludes 0). Measured {record['date']}, torch {env.get('torch', '?')}, "
         f"{env.get('threads', '?')} thread"
-        + ("" if wall is None else f", {wall / 60:.0f} min wall")
+        + ("" if compute is None else f", {compute / 60:.0f} min of compute over its cells")
         + ". Record: `benchmarks/results/quality-planted.json`.",
         "",
         *router_table(record),
