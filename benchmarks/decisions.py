@@ -54,8 +54,8 @@ def graph_slow(records: Mapping[str, Mapping[str, Any]]) -> str:
         outcome = f"not decided: {' and '.join(missing)} not measured yet; the graph router keeps 1e-2"
     elif all(holds):
         outcome = (
-            "the rule holds: 3e-3 is to become the graph router's rate (applied once the bench's ROUTER_LR, "
-            "configs/routers/graph.yaml and the quality guard's record change together; until then it is graph-slow)"
+            "the rule holds: 3e-3 is the graph router's own rate since (the bench's ROUTER_LR, "
+            "configs/routers/graph.yaml and the quality guard's record changed together)"
         )
     else:
         outcome = "the rule does not hold: graph-slow stays a variant, the graph router keeps 1e-2"

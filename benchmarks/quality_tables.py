@@ -118,7 +118,9 @@ def target_lines(record: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def planted_block(record: Mapping[str, Any]) -> str:
+def planted_block(record: Mapping[str, Any], name: str = "quality-planted") -> str:
+    """A suite's block: how it was run, the router table, graph's paired differences, the lr selection, the targets
+    (``name``: the record's file name, ``benchmarks/results/<name>.json``)."""
     b, sel = record["budget"], record["selection"]
     env = record.get("environment", {})
     compute = (record.get("timing") or {}).get("compute_s")
@@ -130,7 +132,7 @@ def planted_block(record: Mapping[str, Any]) -> str:
         f"only where the interval excludes 0). Measured {record['date']}, torch {env.get('torch', '?')}, "
         f"{env.get('threads', '?')} thread"
         + ("" if compute is None else f", {compute / 60:.0f} min of compute over its cells")
-        + ". Record: `benchmarks/results/quality-planted.json`.",
+        + f". Record: `benchmarks/results/{name}.json`.",
         "",
         *router_table(record),
         "",

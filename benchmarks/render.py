@@ -119,6 +119,13 @@ def quality_planted() -> str:
     return planted_block(load("quality-planted"))
 
 
+@renderer("quality-planted-few")
+def quality_planted_few() -> str:
+    from benchmarks.quality_tables import planted_block
+
+    return planted_block(load("quality-planted-few"), "quality-planted-few")
+
+
 # ----------------------------------------------------------------------------- declared decisions
 @renderer("graph-slow-decision")
 def graph_slow_decision() -> str:

@@ -50,7 +50,7 @@ def test_cell_spec_sets_router_rates_seed_and_budget_and_drops_declared_relation
     assert mhr["model"]["max_length"] == 32 and mhr["name"] == "real-mhr"
     graph = cell_spec(BASE, budget, "graph", 1e-3, 0)
     assert graph["router"] == {"kind": "graph", "temperature": 0.5, "gnn": {"layers": 2}}
-    assert graph["adapters"]["splits"] == 1 and graph["training"]["lr"]["router"] == 0.01
+    assert graph["adapters"]["splits"] == 1 and graph["training"]["lr"]["router"] == 3e-3
     assert cell_spec(BASE, budget, "shared", 1e-3, 0)["training"]["lr"]["router"] == 0.01  # unused
     assert BASE["relations"]["declared"] == [["a", "b", 0.9]]  # the base is not changed
 
