@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.verdicts import interval, pm
+from taskgraph.bench.quality.report import lr_table
 
 ROUTER_KEYS = ("router", "lr", "val_by_lr", "seeds", "errors", "trainable", "step_ms", "val", "test", "allocation")
 
@@ -81,19 +82,6 @@ def router_table(record: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def selection_table(record: Mapping[str, Any]) -> list[str]:
-    lrs = sorted({lr for r in record["routers"] for lr in r["val_by_lr"]}, key=float)
-    lines = ["| router | " + " | ".join(f"lr {x}" for x in lrs) + " | chosen |", "|" + "---|" * (len(lrs) + 2)]
-    for r in record["routers"]:
-        cells = []
-        for x in lrs:
-            entry = r["val_by_lr"].get(x) or {}
-            per_seed = " / ".join("–" if v is None else f"{v:.3f}" for v in entry.get("seeds", {}).values())
-            cells.append(("–" if entry.get("mean") is None else f"{entry['mean']:.3f}") + f" ({per_seed})")
-        lines.append(f"| {r['router']} | " + " | ".join(cells) + f" | {r['lr']:g} |")
-    return lines
-
-
 def paired_lines(record: Mapping[str, Any], a: str = "graph") -> list[str]:
     lines = ["| comparison (test accuracy, paired by seed) | mean difference [95 % CI] | seeds | verdict |"]
     lines.append("|---|---|---:|---|")
@@ -140,7 +128,7 @@ def planted_block(record: Mapping[str, Any], name: str = "quality-planted") -> s
         "",
         "Learning-rate selection (validation accuracy: mean over the selection seeds, each seed in brackets):",
         "",
-        *selection_table(record),
+        *lr_table(record["routers"]),
         "",
         *target_lines(record),
     ]
