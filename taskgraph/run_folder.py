@@ -156,8 +156,6 @@ def own_entries(marker: dict[str, Any]) -> frozenset[str]:
 def foreign_entries(folder: Path, marker: dict[str, Any]) -> list[str]:
     """The entries directly in the marked ``folder`` that taskgraph did not write there (sorted): neither its
     own (:func:`own_entries`) nor a temp file or staging folder of taskgraph's atomic writer."""
-    from taskgraph.atomic import is_temp
-
     own = own_entries(marker)
     return sorted(p.name for p in folder.iterdir() if p.name not in own and not is_temp(p))
 

@@ -59,7 +59,7 @@ from taskgraph.model.learned import learned_routing
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_records import read_summary
-from taskgraph.threads import check_threads, torch_threads
+from taskgraph.threads import torch_threads
 from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
 from taskgraph.train.text2text_data import LMInfo
 
@@ -112,8 +112,7 @@ def evaluate_run(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if timing_rounds < 1:
         raise ValueError(f"timing_rounds must be at least 1, got {timing_rounds}")
-    check_threads(threads)
-    with torch_threads(threads):
+    with torch_threads(threads):  # a bad count is refused before anything is read
         model_dir = find_model_dir(run_dir, which)
         dev = resolve_device(device)
         model = TaskGraphModel.from_pretrained(model_dir, device=dev)
