@@ -1,8 +1,7 @@
 """Torch's CPU threads for one piece of work: the load-based default, and a scope that gives the caller's back.
 
 torch uses one thread per physical core by default. On a machine that is busy with something else those
-threads wait on each other and a run slows down many times over (measured on 2 cores beside another job:
-a 300-step run took 14.9 s on 2 threads, 3.1 s on 1). The default here is the number of cores minus the
+threads wait on each other and a run slows down many times over. The default here is the number of cores minus the
 machine's current load (the 1-minute load average, rounded), at least 1 and at most torch's own default:
 all cores on an idle machine, fewer on a busy one. A number given sets it exactly.
 

@@ -1,5 +1,5 @@
 """Bad input through the command line is exit 2 with one paragraph naming the file and what is wrong, never a
-traceback, a hang or a changed run (issue 12, items 9, 11, 12 and 13). One tiny text run is trained per module;
+traceback, a hang or a changed run. One tiny text run is trained per module;
 every test edits a copy of it.
 """
 

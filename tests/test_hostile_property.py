@@ -1,4 +1,4 @@
-"""Property-based checks of the command line's file inputs (issue 12): whatever a data file, a predict input or a
+"""Property-based checks of the command line's file inputs: whatever a data file, a predict input or a
 run folder holds, ``taskgraph`` exits 0 or 2, never prints a traceback, writes nothing outside its ``--out`` and,
 when it fails, leaves the run it read exactly as it was.
 

@@ -1,5 +1,5 @@
 """kill -9 during ``export`` and ``adapt``: what was there before is intact, and the next run into the same place
-leaves no stale temp file or staging folder (issue 12, item 5 / tests).
+leaves no stale temp file or staging folder.
 
 The child process is ``taskgraph`` itself with ``os.replace`` wrapped: it sends itself SIGKILL just before (or
 just after) the n-th rename onto a given name, the moments an atomic writer is most exposed. Nothing in the

@@ -12,8 +12,7 @@ one model (a ``poly`` router, K ≥ S adapters per layer, the spec's model and d
 
 The allocation precision of the re-learned routing (:func:`~taskgraph.metrics.allocation_precision`, per
 (layer, head) and the mean) is the ceiling a router can reach in this universe and architecture when the
-adapters are right: measured at 0.821 ± 0.081 on the default planted universe (1,500 + 1,500 steps, 3 seeds;
-layer 0 ≈ 0.95, layer 1 ≈ 0.70 — the layer-1 routing is weakly determined by the task loss).
+adapters are right (its figure on the planted universes: docs/graph-prior.md §1 and §11).
 """
 
 from __future__ import annotations

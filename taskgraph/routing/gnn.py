@@ -14,8 +14,7 @@ Our design (docs/methods.md §1). The graph is :func:`taskgraph.graph.hetero.to_
 The ``(task, uses, adapter)`` edges join every task to every adapter with one and the same
 weight before routing. Messages along them would hand every task the same mean of all adapters
 (and every adapter the mean of all tasks) — a constant — at a gather/scatter cost of
-``O(T·L·K·hidden)`` (measured: 1.7 s forward + backward at T = 10,000 on one CPU thread, 32× the
-cost at T = 1,000). They are the edges the router *outputs* weights for: its bilinear read-out
+``O(T·L·K·hidden)``, the dominant cost at large T. They are the edges the router *outputs* weights for: its bilinear read-out
 (:mod:`taskgraph.routing.graph`) scores every (task, adapter) pair as one dense matmul.
 
 Each GNN layer is ``h ← h + GELU(HeteroConv(h))`` (sum over edge types), and a LayerNorm per node

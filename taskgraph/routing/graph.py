@@ -8,9 +8,8 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    layer (plus the fixed sinusoidal encoding of its index).
 3. The GNN (:class:`~taskgraph.routing.gnn.GraphEncoder`) runs **once** over the whole graph, R
    entering as the edge weight of the task–task convolution: ``h_t``, ``h_{l,k}``, ``h_l``. One
-   message-passing round by default: with every pair a candidate at the neutral R = 0.5 two rounds
-   over-smooth the task embeddings (planted test problem: the groups separated in 1 of 3 seeds with
-   two rounds, in 5 of 6 with one).
+   message-passing round by default: with every pair a candidate at the neutral R = 0.5, more rounds
+   over-smooth the task embeddings towards their mean.
 4. Read-out, for task t, layer l, head h (τ = ``router.temperature``, s = 5):
 
    .. math::
@@ -27,15 +26,12 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
 
 6. Relation estimate (``router.relation_estimate``, default ``none``): every N steps R is pulled towards the
    cosine of a per-task signal — the router's routing, the gradient on it, or the task's own adapter update; the
-   math, and why none is the default, in :mod:`taskgraph.routing.relation_estimate`. Also lost (few examples per
-   task, every pair declared, 3 seeds): the graph router ties or trails poly / mhr / shared at 32, 64 and 128
-   examples; smoothness 3.0 instead of 0.1 beats the default at 64 (+0.064 [+0.037, +0.091]) but not at 32 or 128.
+   math in :mod:`taskgraph.routing.relation_estimate`; how each default was chosen: docs/graph-prior.md.
 
 Cost per training step: the GNN over all T tasks, once. While all pairs are candidates (T ≤ 64)
 every task is read out and the regularizer sees all of them; beyond that, only the batch's tasks
 and their candidate neighbours are read out and the regularizer sees the pairs touching the batch
-(``O(U·k)``; :meth:`GraphRouter._encode_batch`). Measured (``taskgraph bench scale``, one thread):
-about 4 ms per step at T = 10, 10 ms at 1,000, 75–110 ms at 10,000.
+(``O(U·k)``; :meth:`GraphRouter._encode_batch`). Its time per step against T: ``taskgraph bench scale``.
 
 Zero-shot (:meth:`GraphRouter.add_task_from_relations`): a new task node gets the R-weighted mean of its
 neighbours' input features and messages from them only; the other tasks' routing is unchanged.
@@ -152,9 +148,8 @@ class GraphRouter(Router):
         trained = num_tasks - len(_guests(names, params.zero_shot))
         super().__init__(trained, num_layers, heads, skills)
         # Gates close only under a compute budget (λ_g > 0). With none, nothing asks a gate to close, yet the
-        # straight-through gradient of still-noisy adapters shut whole layers' gates in 2 of 9 planted runs (a
-        # temperature sweep, 1,500 steps); a closed gate stops its adapter's gradient, so it never reopened and the
-        # run fell to chance (val 0.66 ± 0.28 at τ = 1 over 3 seeds; 0.90 ± 0.08 with every gate kept open).
+        # straight-through gradient of still-noisy adapters can shut a whole layer's gates early; a closed gate
+        # stops its adapter's gradient, so it never reopens. Without a budget every gate therefore stays open.
         threshold = float(spec.gate_threshold) if params.budget > 0 else 0.0
         self.params, self.temperature, self.threshold = params, float(spec.temperature), threshold
         self.lam_relations, self.lam_pull = float(rel.regularization), float(rel.pull)

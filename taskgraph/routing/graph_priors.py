@@ -11,31 +11,19 @@ Loss terms (added by :meth:`~taskgraph.routing.graph.GraphRouter.regularizer`), 
 smoothness ``λ_s · mean_(i,j)∈E R_ij · mean_(l,h) ‖w_ilh − w_jlh‖²`` (means, not sums, so one
 λ_s fits any T, L, H). Its gradient on R_ij is ``∝ λ_s d_ij`` against the density term's
 ``∝ 2λ_R (ρ − mean R)``: R_ij rises iff ``d_ij < 2(λ_R/λ_s)(ρ − mean R)`` — pairs that route
-alike gain weight, the others lose it; that is how R learns relations with none declared
-(planted, 6 seeds: relation AUROC 1.00 in 4, 0.93, 0.59; mean within-group R above between in all 6).
+alike gain weight, the others lose it; that is how R learns relations with none declared.
 
 Contrast (``router.contrast`` λ_c, margin m = ``contrast_margin``; off by default, ours):
 ``λ_c · mean_(i,j)∈E (1 − R_ij) · mean_(l,h) max(0, m − ‖w_ilh − w_jlh‖²)``. Smoothness only pulls related
-tasks together, so nothing keeps unrelated ones from sharing every skill, and the task loss does not care
-(issue 15's probe: joint training finds adapters that are not the planted skills). The hinge pushes pairs with
-low R apart until their routing differs by m (‖Δw‖² ∈ [0, 2] per head); with declared relations that makes the
-declared factorisation the optimum of the routing terms. Not the default: on planted-few at N = 64 with every
-relation declared (λ_c 1, m 1, 6 seeds, rate chosen per router) allocation precision +0.126 [+0.111, +0.142]
-(a win), test accuracy −0.021 [−0.069, +0.026] (a tie; docs/graph-prior.md §4); with none declared it loses
-(planted, 6 seeds: accuracy −0.107 [−0.200, −0.015], allocation −0.048). On a toy (4 tasks routing alike at
-the start, two declared groups, the routing terms alone, tests/routing/test_contrast_prior.py) the centred
-cosine already separates the groups with smoothness alone (between-group ‖Δw‖² 1.26–1.34); the contrast adds
-nothing reliable at m = 0.5 (1.16–1.87) and reaches m = 1.8, at the price of splitting related pairs too
-(within 0.67–1.15) unless smoothness is raised with it.
+tasks together, so nothing keeps unrelated ones from sharing every skill, and the task loss does not care. The
+hinge pushes pairs with low R apart until their routing differs by m (‖Δw‖² ∈ [0, 2] per head); with declared
+relations that makes the declared factorisation the optimum of the routing terms. Raising m splits related pairs
+too unless smoothness is raised with it (tests/routing/test_contrast_prior.py shows both on a toy).
 
 Sparsity (``router.sparsity`` λ_H; off by default, ours): ``λ_H · mean_(t,l,h) H(w_tlh) / ln K``, the routing
-entropy normalised to [0, 1] (0: one skill per head, 1: uniform). Issue 15's probe measured sharper routing alone not
-to help allocation (an entropy penalty on Poly: 0.538, a tie; temperature 0.25: worse); here it is meant only beside
-a prior that says *which* skills a task should share (declared relations with smoothness, the contrast or the warm
-start), so that committing to few skills commits to the declared factorisation. Not the default: beside each
-prior it lost (planted-few, N = 64, every relation declared, λ_H 0.1, 6 seeds): accuracy lower on every mean (ties),
-allocation −0.050 [−0.086, −0.014] with the warm start and −0.033 [−0.050, −0.017] with the contrast
-(docs/graph-prior.md §9).
+entropy normalised to [0, 1] (0: one skill per head, 1: uniform). Meant only beside a prior that says *which*
+skills a task should share (declared relations with smoothness, the contrast or the warm start), so that committing
+to few skills commits to the declared factorisation.
 
 Warm start (``router.warm_start: relations``; ours; default ``none``): the task node features start as
 :func:`spectral_task_init` of the declared relations (:func:`declared_matrix`: declared weights, 0.5 elsewhere)
@@ -43,9 +31,10 @@ instead of ``randn``: the top eigenvectors of ``D^-½ W D^-½``, scaled by √ei
 dimensions, mean row norm √d, plus σ·N(0, 1) (σ = ``warm_start_noise``). Tasks with the same declared
 neighbours then start with nearly the same features, so the GNN and the read-out route them alike from step 0
 — the declared factorisation as an initialisation rather than a loss term. Only the start changes; the
-features train as before. Needs declared relations (an error names the fix otherwise). Not the default: on
-planted-few at N = 64 (6 seeds, rate chosen per router) allocation +0.096 [+0.072, +0.121] (a win), accuracy
-+0.005 [−0.019, +0.029] (a tie; docs/graph-prior.md §4).
+features train as before. Needs declared relations (an error names the fix otherwise).
+
+Why contrast, sparsity and the warm start are off by default (each measured against the plain graph router and
+Poly): docs/graph-prior.md §4, §9 and §12.
 """
 
 from __future__ import annotations

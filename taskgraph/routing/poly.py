@@ -8,9 +8,7 @@ the one-head case; :mod:`taskgraph.routing.mhr` is the same router with H heads.
 ``share_layers: true`` (a ``router:`` key of poly and mhr) keeps one logits row per task for all
 layers — ``logits [T, 1, H, K]``, broadcast to every layer — so a skill index means the same skill in
 every layer and each logit gathers the gradient of all L layers; the skills themselves stay per layer.
-Measured on the planted routers' configs, 6 seeds (``taskgraph sweep configs/routers/poly.yaml --param
-router.share_layers=false,true --seeds 6``): poly allocation precision 0.547 → 0.558 (a tie) for 0.12 less
-validation accuracy; mhr 0.522 → 0.555 (paired +0.033 [+0.005, +0.061]) with accuracy 0.904 → 0.971 (a tie).
+Off by default (its measurement: the README's Routers section).
 
 Few-shot tasks (:meth:`PolyRouter.add_task_to_learn`) get a new row. A task adapted MHR-μ style
 *owns* a skill appended to every inventory: its logit is ``+∞`` in the owner's row and ``−∞`` in every

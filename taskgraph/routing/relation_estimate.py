@@ -12,7 +12,7 @@ R is pulled towards the estimate, not only by the smoothness pull. The signals:
 * ``routing`` — ``s_t`` = the router's own weights ``w_t [L, H, K]``, flattened.
 * ``gradient`` — ``s_t`` = the running sum of ``∂loss/∂w_t`` over every training step so far, centred over the K
   skills of each (layer, head) (the softmax ignores a shift): the direction in which task t's own loss pushes its
-  routing, which is what Poly's logits integrate (Poly's routing cosine recovers relations: AUROC 0.77).
+  routing, which is what Poly's logits integrate.
   Collected by a gradient hook on the step's weights (:func:`routing_gradient_hook`).
 * ``update`` — ``s_t`` = the running sum, over every N-th step, of task t's share of the gradient on the shared
   adapters ``g_t = ∂(Σ_(b ∈ t) ℓ_b / B)/∂θ_adapters``, count-sketched to :data:`UPDATE_SKETCH_DIM` buckets
@@ -21,14 +21,8 @@ R is pulled towards the estimate, not only by the smoothness pull. The signals:
   ``−η g_i·g_j``). The trainer computes the shares (:func:`taskgraph.train.step.task_updates`, one extra backward
   per task of the batch on those steps) and hands them to the router.
 
-Default ``none``. Measured (docs/graph-prior.md §2, §7, §10): on the default planted universe, none declared,
-6 seeds, ``routing`` lifts learned-R AUROC 0.549 → 0.671 (paired +0.122 [+0.013, +0.232]) but only up to the
-router's own routing cosine (0.70), short of Poly / MHR's (0.78 / 0.83); ``gradient`` +0.058 (a tie); accuracy
-and allocation tie. On real text (3 seeds) ``routing`` lowers learned-R AUROC against the families 0.669 → 0.558
-(−0.111 [−0.203, −0.018], a loss). ``update`` ties everywhere (0.549 → 0.550 planted, 0.669 → 0.674 real): through
-per-task heads a task's adapter gradient says how its head reads an adapter more than which skills it shares
-(the signal's own AUROC 0.57). So none is the default: none reaches its target, and each adds state to a
-graph checkpoint.
+Default ``none``: no signal reached its target, and each adds state to a graph checkpoint (the measurements:
+docs/graph-prior.md §2, §7, §10).
 """
 
 from __future__ import annotations

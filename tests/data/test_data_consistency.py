@@ -1,5 +1,5 @@
 """One rule for every file format: labels, byte-order marks, field sizes, text that is not Unicode, nesting,
-special files where a data file is expected, and the warning for a one-label task (issue 12, items 9 and 13).
+special files where a data file is expected, and the warning for a one-label task.
 
 The strongest checks are equivalences: the same rows written as JSONL and as CSV give the same examples.
 """

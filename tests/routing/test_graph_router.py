@@ -439,7 +439,7 @@ def test_planted_groups_are_learned_without_declared_relations_and_graph_beats_s
     assert to_group[0] < to_group[1]
 
 
-# ----------------------------------------------------------------------------- inference cache (issue 17)
+# ----------------------------------------------------------------------------- inference cache
 def test_inference_runs_the_gnn_once_until_an_input_changes():
     torch.manual_seed(0)
     model = TaskGraphModel(spec(tasks=4))

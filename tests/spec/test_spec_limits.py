@@ -1,5 +1,5 @@
 """The spec loader's limits: what Python cannot build is a SpecError with its line (never a ValueError), special
-files are named, large task lists load, alias bombs are still refused (issue 12, items 9, 12 and 13)."""
+files are named, large task lists load, alias bombs are still refused."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ TOKENS = st.sampled_from(
 )
 @given(text=st.lists(TOKENS, max_size=30).map("".join))
 def test_any_yaml_text_is_a_spec_or_a_spec_error(text: str) -> None:
-    """Property (issue 12): whatever a spec file holds, reading it gives a Spec or a SpecError, nothing else."""
+    """Property: whatever a spec file holds, reading it gives a Spec or a SpecError, nothing else."""
     try:
         data, lines = parse_yaml(text, "s.yaml")
         spec_from_dict(data, source="s.yaml", lines=lines)
