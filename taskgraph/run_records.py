@@ -167,6 +167,10 @@ class RunSummary(_Record):
     examples_per_s: Seconds | None = None
     final_val: Validation | None = None
     best_val: Validation | None = None
+    processes: Count | None = None  # torchrun's world size (1: one process)
+    backend: str | None = None  # gloo or nccl under torchrun, else null
+    torch_threads: Count | None = None
+    versions: dict[str, str] | None = None  # taskgraph, torch, transformers, python
 
 
 # ----------------------------------------------------------------------------- checkpoints/step-N/trainer.json

@@ -1,4 +1,4 @@
-"""Layers lean one way (DESIGN.md, the data flow): a stage never imports a later one, at run time either."""
+"""Layers lean one way (the data flow: spec → graph → routing → model → train → eval → report): a stage never imports a later one, at run time either."""
 
 from __future__ import annotations
 

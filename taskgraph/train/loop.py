@@ -366,7 +366,9 @@ def _train(
             model=model,
             kept=kept,
         )
-        write_text(run / SUMMARY, json.dumps(run_summary(result, spec, base_dir, dev), indent=2) + "\n")
+        world, backend = (1, None) if parallel is None else (parallel.world, parallel.backend)
+        summary = run_summary(result, spec, base_dir, dev, processes=world, backend=backend)
+        write_text(run / SUMMARY, json.dumps(summary, indent=2) + "\n")
         from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)
 
         result.plots = write_run_plots(run, model=model)  # still under the run's lock

@@ -50,7 +50,35 @@ def best_with_final(step: int | None, acc: float | None, final: tuple[int, EvalR
     return step, acc, BEST
 
 
-def run_summary(result: TrainResult, spec: Spec, base_dir: str | os.PathLike[str], dev: torch.device) -> dict[str, Any]:
+def environment(processes: int, backend: str | None) -> dict[str, Any]:
+    """How a run was trained, beside what it reached: processes, backend, threads and the library versions."""
+    import platform
+
+    import transformers
+
+    from taskgraph import __version__
+
+    return {
+        "processes": processes,
+        "backend": backend,
+        "torch_threads": torch.get_num_threads(),
+        "versions": {
+            "taskgraph": __version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def run_summary(
+    result: TrainResult,
+    spec: Spec,
+    base_dir: str | os.PathLike[str],
+    dev: torch.device,
+    processes: int = 1,
+    backend: str | None = None,
+) -> dict[str, Any]:
     final = result.final
     return {
         "name": spec.name,
@@ -64,6 +92,7 @@ def run_summary(result: TrainResult, spec: Spec, base_dir: str | os.PathLike[str
         "final_val": {"step": result.step, "acc": final.acc, "mean_acc": final.mean_acc, "loss": final.loss},
         "best_val": None if result.best_step is None else {"step": result.best_step, "mean_acc": result.best_mean_acc},
         "base_dir": str(Path(base_dir).resolve()),
+        **environment(processes, backend),
     }
 
 

@@ -50,6 +50,14 @@ def test_run_directory_layout_log_and_summary(reference) -> None:  # noqa: ANN00
     assert summary["final_val"]["mean_acc"] == val_lines[-1]["mean_acc"]
     assert summary["best_val"] == {"step": best["step"], "mean_acc": best["mean_acc"]}
     assert summary["examples_per_s"] > 0 and summary["wall_time_s"] > 0
+    # how it was trained: one process, no backend, the thread count and the versions that trained it
+    assert (summary["processes"], summary["backend"]) == (1, None) and summary["torch_threads"] >= 1
+    assert summary["versions"]["torch"] == torch.__version__ and set(summary["versions"]) == {
+        "taskgraph",
+        "torch",
+        "transformers",
+        "python",
+    }
     spec = load_spec(reference.spec)
     assert spec_hash(load_spec(run / "spec.yaml")) == spec_hash(spec)
 
