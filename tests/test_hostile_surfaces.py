@@ -190,6 +190,40 @@ def test_non_finite_weights_are_refused_where_the_run_is_read(
     assert not (tmp_path / "out").exists() and tree(run) == before
 
 
+LAYOUT_LIES = {  # field -> what the refusal says the tensors hold, given the true value
+    "rank": "the tensors hold rank {} (",
+    "skills": "the tensors hold K = {} (",
+    "layers": "the tensors hold adapters of {} modules",
+    "linearized": "the tensors hold no L-LoRA's A0 / B0",
+}
+
+
+@pytest.mark.parametrize("field", list(LAYOUT_LIES))
+@pytest.mark.parametrize("command", ["merge", "eval"])
+def test_a_manifest_layout_that_contradicts_its_tensors_is_refused(
+    tiny: TinyRun, tmp_path: Path, field: str, command: str
+) -> None:
+    """Before: ``layout`` was written and never read, so a manifest saying rank 7 over rank-4 tensors loaded (exit 0)."""
+    run = copy_run(tiny.run, tmp_path / "run")
+    path = run / "model" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    true = manifest["layout"][field]
+    value = (not true) if isinstance(true, bool) else true + 3
+    evidence = LAYOUT_LIES[field].format(true)
+    manifest["layout"][field] = value
+    path.write_text(json.dumps(manifest))
+    before = tree(run)
+    subs = {"RUN": str(run), "OUT": str(tmp_path / "out")}
+    err = refused(
+        cli([subs.get(a, a) for a in READERS[command]]), f"{path}: layout.{field} is {value!r}, but ", evidence
+    )
+    assert "the manifest contradicts its weights" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and tree(run) == before
+    manifest["layout"][field] = "5"  # a layout of the wrong type is malformed, not a traceback
+    path.write_text(json.dumps(manifest))
+    refused(cli([subs.get(a, a) for a in READERS[command]]), f"{path}: the manifest is malformed: ", f"layout.{field}")
+
+
 # ----------------------------------------------------------------------------- long output names
 WRITERS: dict[str, tuple[list[str], str]] = {
     "merge": (["merge", "RUN", "--method", "task-arithmetic", "--lambda", "0.5", "--out", "OUT"], ""),

@@ -1,10 +1,16 @@
-"""``taskgraph merge SOURCE [SOURCE ...] --method M [--tasks a,b] [--lambda auto|X] [--rank R] --out DIR``.
+"""``taskgraph merge SOURCE [SOURCE ...] --method M [--tasks a,b] [--lambda auto|X] [--rank R] [--threads N] --out DIR``.
 
 Merges the tasks of one routed multi-task run (each task folded exactly first), or of several runs trained
 from one shared initialisation, into one model with no routing (:func:`taskgraph.merge.merge_runs`).
 Hyper-parameters given as ``auto`` (the default) are chosen on the validation split from the method's
 grid. ``DIR`` is a run folder that ``taskgraph eval / predict / export`` read; ``DIR/merge.json`` holds the
 chosen values and every grid point's validation scores.
+
+Progress goes to stderr as training's does: a line per stage and per grid point, one every few seconds inside a long
+stage (``TASKGRAPH_PROGRESS=off`` silences it). Without ``--rank`` the merge is exact; when its rank passes twice a
+task's (TIES and DARE make a sparse, nearly full-rank update) it says so, with the size and FLOPs per token it costs
+and a ``--rank`` to try (:mod:`taskgraph.merge.rank_growth`) — a note rather than a default, since truncating is lossy
+and what it costs in accuracy shows only on the tasks' validation scores.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import argparse
 from typing import Any
 
 from taskgraph.cli.argtypes import positive_int, seed
+from taskgraph.cli.threads import add_threads_option
 from taskgraph.run_folder import kept_note
 
 # The built-in kinds of taskgraph.registry.MERGES (not imported here: it loads torch); a test keeps them equal.
@@ -59,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         type=positive_int,
         default=None,
         metavar="R",
-        help="re-factor the merged update at rank R by truncated SVD (subspace: its rank; default: exact)",
+        help="re-factor the merged update at rank R by truncated SVD (subspace: its rank). Default: exact — TIES and "
+        "DARE can then reach a rank far above the tasks' LoRAs; merge notes it, with its size and a rank to try",
     )
     p.add_argument("--seed", type=seed, default=None, help="dare, dare-ties: seeds the drops (default: 0)")
     p.add_argument(
@@ -70,6 +78,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--out", required=True, metavar="DIR", help="the merged run folder (new, or --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace a merge run in --out")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    add_threads_option(p)
     p.set_defaults(run=run)
 
 
@@ -98,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         overwrite=args.overwrite,
         device=args.device,
+        threads=args.threads,
     )
     print("\n".join(summary_lines(result.record)))
     print(f"wrote {args.out} (taskgraph eval {args.out} reads it)")
@@ -130,4 +140,6 @@ def summary_lines(record: dict[str, Any]) -> list[str]:
         width = max(len(t) for t in record["tasks"])
         lines.append(f"  {'task':<{width}}  val accuracy")
         lines += [f"  {t:<{width}}  {record['val_accuracy'][t]:.4f}" for t in record["tasks"]]
+    if record.get("rank_growth"):
+        lines.append(record["rank_growth"]["note"])
     return lines

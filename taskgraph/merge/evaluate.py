@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from taskgraph.merge.lowrank import LowRank
+from taskgraph.merge.progress import SILENT, MergeProgress
 from taskgraph.metrics import accuracy, macro_f1
 from taskgraph.model import TaskGraphModel, unload
 from taskgraph.model.lm_base import hidden_trunk
@@ -41,6 +42,7 @@ class MergedScorer:
         batch_size: examples per forward pass.
         lm: the merged model with every adapter zero (:func:`~taskgraph.merge.build.scoring_model`), task ``i`` the
             merge's task ``i``; needed to score a generative task (default: None, classification tasks only).
+        progress: hears of the examples a classification task has scored (a line every few seconds).
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class MergedScorer:
         pad_id: int,
         batch_size: int = 128,
         lm: TaskGraphModel | None = None,
+        progress: MergeProgress = SILENT,
     ) -> None:
         self.base = unload(model).eval()
         self.trunk = hidden_trunk(self.base)
@@ -59,6 +62,7 @@ class MergedScorer:
         self.batch_size = batch_size
         self.pad_id = pad_id
         self.lm = lm
+        self.progress = progress
         self.modules: dict[str, list[tuple[nn.Module, Tensor, bool]]] = {}
         for name, layer in model.adapted:
             module = self.base.get_submodule(name)
@@ -91,6 +95,7 @@ class MergedScorer:
             hidden = self.trunk(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
             pooled = pool(self.pooling, hidden, batch.attention_mask)  # [b, D]
             preds.append((pooled.to(weight.dtype) @ weight.T + bias).argmax(-1))  # [b]
+            self.progress.tick(f"task {data.name!r}: scored {sum(len(p) for p in preds)}/{len(data)} examples")
         pred = torch.cat(preds).cpu() if preds else torch.empty(0, dtype=torch.long)  # [N]
         classes = weight.shape[0]
         return {

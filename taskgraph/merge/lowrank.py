@@ -90,6 +90,14 @@ def factorize(delta: Tensor, rank: int | None = None) -> LowRank:
     return LowRank(a, b)
 
 
+def singular_values(update: LowRank) -> Tensor:
+    """The singular values of ``ΔW = B @ A`` (float64, descending), from the factors alone: with ``Aᵀ = Q_a R_a`` and
+    ``B = Q_b R_b``, ``ΔW = Q_b (R_b R_aᵀ) Q_aᵀ`` has the singular values of the small core ``R_b R_aᵀ``."""
+    _, ra = torch.linalg.qr(update.A.double().T)  # [min(d_in, r), r]
+    _, rb = torch.linalg.qr(update.B.double())  # [min(d_out, r), r]
+    return torch.linalg.svdvals(rb @ ra.T)  # [min(d_out, d_in, r)]
+
+
 def truncate(update: LowRank, rank: int | None) -> LowRank:
     """The best rank-``rank`` approximation of a low-rank update (exact when its rank already fits); with
     ``rank=None`` the same update re-factored at its exact numerical rank (e.g. L-LoRA updates that share

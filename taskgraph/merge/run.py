@@ -11,7 +11,13 @@ Steps:
    module (:mod:`taskgraph.merge.merging`) and score each task's **validation** split with its own head
    (:mod:`taskgraph.merge.evaluate`); keep the best mean accuracy (:mod:`taskgraph.merge.select`);
 3. build the merged model (:mod:`taskgraph.merge.build`): one LoRA per module for every task, no routing,
-   every task's head; optionally the update folded into the base weights as well.
+   every task's head; optionally the update folded into the base weights as well. An exact merge whose rank
+   grew well past the tasks' (TIES, DARE: a sparse update is nearly full rank) is recorded with what it costs and
+   the ``rank`` to try (:mod:`taskgraph.merge.rank_growth`); the merge stays exact.
+
+It runs on ``threads`` torch threads (:mod:`taskgraph.threads`: by default the cores the machine's load leaves free,
+as ``taskgraph train`` does) and writes a progress line per stage and grid point to stderr
+(:mod:`taskgraph.merge.progress`; ``TASKGRAPH_PROGRESS=off`` silences them).
 
 The output folder (written by :func:`write_merge_run`, the one writer: a staging folder renamed into
 place, the folder claimed and locked while this runs, :mod:`taskgraph.run_folder`) is a run that
@@ -48,6 +54,8 @@ from taskgraph.merge.lowrank import LowRank
 from taskgraph.merge.merging import merge_modules
 from taskgraph.merge.method import MergeMethod
 from taskgraph.merge.params import MergeError, MergeParams, parse_params
+from taskgraph.merge.progress import MergeProgress, shown
+from taskgraph.merge.rank_growth import rank_growth
 from taskgraph.merge.select import GridPoint, search
 from taskgraph.merge.sources import MergeSources, load_sources
 from taskgraph.model import TaskGraphModel
@@ -56,6 +64,7 @@ from taskgraph.model.fold import save_plain
 from taskgraph.registry import MERGES, UnknownKindError
 from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
+from taskgraph.threads import torch_threads
 from taskgraph.train.batches import TaskData, encode_examples, tokenizer_pad_id
 from taskgraph.train.text2text_data import LMInfo
 
@@ -111,6 +120,7 @@ def merge_runs(
     overwrite: bool = False,
     device: str = "cpu",
     name: str | None = None,
+    threads: int | None = None,
 ) -> MergeResult:
     """Merge the tasks of ``sources`` with ``method`` into one model (see the module docstring).
 
@@ -125,18 +135,27 @@ def merge_runs(
         overwrite: replace a merge run already in ``out_dir`` (only a folder taskgraph marked as one).
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         name: the merged spec's name (default: the first source's name + ``-merged``).
+        threads: torch's CPU threads while it merges; None (default) takes the cores the machine's load leaves free,
+            as ``taskgraph train`` does (:mod:`taskgraph.threads`). The caller's thread count is restored after.
+
+    ``record["rank_growth"]`` (``merge.json``) is None, or — for an exact merge (no ``rank``) whose rank passed twice
+    a task's — the rank reached, its size and FLOPs against a task's, and a ``rank`` to try, with a ``note`` that
+    ``taskgraph merge`` prints.
 
     Raises:
         MergeError: bad sources, tasks, method or parameters. DataError: a task's validation data is
             needed (a grid to search) and cannot be read. OutputPathError / RunLockedError: ``out_dir``.
     """
     merger, parsed = resolve_method(method, params)
-    if out_dir is None:
-        return _merge(sources, method, merger, parsed, tasks, fold_into_base, device, name)
-    out = Path(out_dir)
-    with claim_output_run(out, kind="merge", sources=[Path(s) for s in sources], overwrite=overwrite):
-        result = _merge(sources, method, merger, parsed, tasks, fold_into_base, device, name)
-        write_merge_run(result, out)
+    progress = MergeProgress()
+    with torch_threads(threads):  # a bad count is refused before anything is read
+        if out_dir is None:
+            return _merge(sources, method, merger, parsed, tasks, fold_into_base, device, name, progress)
+        out = Path(out_dir)
+        with claim_output_run(out, kind="merge", sources=[Path(s) for s in sources], overwrite=overwrite):
+            result = _merge(sources, method, merger, parsed, tasks, fold_into_base, device, name, progress)
+            progress.say(f"writing {out}")
+            write_merge_run(result, out)
     return result
 
 
@@ -149,24 +168,38 @@ def _merge(
     fold_into_base: bool,
     device: str,
     name: str | None,
+    progress: MergeProgress,
 ) -> MergeResult:
     started = time.perf_counter()
     loaded = load_sources(sources, tasks, device=resolve_device(device))
+    where = (
+        f"{loaded.runs[0]} (a routed run, every task folded)" if loaded.kind == "routed" else f"{len(loaded.runs)} runs"
+    )
+    progress.say(f"read {len(loaded.tasks)} tasks of {where} in {progress.elapsed()}")
     grid = params.grid()
     pad_id = tokenizer_pad_id(loaded.model.tokenizer)
+    if len(grid) > 1:
+        progress.say(f"choosing {', '.join(grid[0])} on the validation split: {len(grid)} grid points")
     val = _validation(loaded, pad_id, required=len(grid) > 1)
     generates = val is not None and any(t.spec.generative for t in loaded.tasks)
     lm = scoring_model(loaded) if generates else None
-    scorer = MergedScorer(loaded.model, task_heads(loaded), pad_id=pad_id, lm=lm)
+    scorer = MergedScorer(loaded.model, task_heads(loaded), pad_id=pad_id, lm=lm, progress=progress)
     if val is None:
         values = params.values(grid[0])
-        merged = merge_modules(loaded, merger, values, rank=params.rank, seed=params.draw_seed())
+        progress.stage = f"merging with {shown(values)}"
+        merged = merge_modules(loaded, merger, values, rank=params.rank, seed=params.draw_seed(), progress=progress)
         points, best = [], None
     else:
-        best, points, merged = search(loaded, merger, params, scorer, val)
+        best, points, merged = search(loaded, merger, params, scorer, val, progress)
         values = points[best].values
+    chose = f"{'chose' if len(grid) > 1 else 'merged with'} {shown(values)}"
+    if best is not None:
+        chose += f" (val mean {points[best].mean:.4f})"
+    progress.say(f"{chose}; building the merged model (rank {merged_rank(merged)})")
     model = build_merged_model(loaded, merged, name)
     plain = plain_merged_base(model, merged) if fold_into_base else None
+    task_ranks = {module: max(u.rank for u in loaded.module_updates(module)) for module in loaded.shapes}
+    growth = rank_growth(merged, task_ranks) if params.rank is None else None
     record = {
         "method": method,
         "description": merger.description,
@@ -179,6 +212,7 @@ def _merge(
         "rank": merged_rank(merged),
         "rank_requested": params.rank,
         "ranks": {module: update.rank for module, update in merged.items()},
+        "rank_growth": None if growth is None else growth.as_dict(),
         "sources": [str(s) for s in loaded.runs],
         "source_kind": loaded.kind,
         "tasks": loaded.task_names,

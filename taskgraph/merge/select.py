@@ -8,6 +8,7 @@ for ``merge.json``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from taskgraph.merge.lowrank import LowRank
 from taskgraph.merge.merging import merge_modules
 from taskgraph.merge.method import MergeMethod
 from taskgraph.merge.params import MergeParams
+from taskgraph.merge.progress import SILENT, MergeProgress, clock, shown
 from taskgraph.merge.sources import MergeSources
 from taskgraph.train.batches import TaskData
 
@@ -39,24 +41,44 @@ class GridPoint:
 
 
 def search(
-    sources: MergeSources, method: MergeMethod, params: MergeParams, scorer: MergedScorer, val: Sequence[TaskData]
+    sources: MergeSources,
+    method: MergeMethod,
+    params: MergeParams,
+    scorer: MergedScorer,
+    val: Sequence[TaskData],
+    progress: MergeProgress = SILENT,
 ) -> tuple[int, list[GridPoint], dict[str, LowRank]]:
-    """Score every grid point on ``val`` (task i's validation split at ``val[i]``).
+    """Score every grid point on ``val`` (task i's validation split at ``val[i]``). ``progress`` writes the first and
+    last point's scores (``grid point k/N (values): val mean x; best y``), any point's a few seconds after its last
+    line, and the modules merged and tasks scored within a long point.
 
     Returns:
         ``(index of the chosen point, every point, the chosen point's merged updates)``.
     """
     points: list[GridPoint] = []
     best, best_merged = -1, None
-    for point in params.grid():
+    grid = params.grid()
+    started = time.perf_counter()
+    for k, point in enumerate(grid, 1):
         values = params.values(point)
-        merged = merge_modules(sources, method, values, rank=params.rank, seed=params.draw_seed())
+        progress.stage = f"grid point {k}/{len(grid)} ({shown(values)})"
+        merged = merge_modules(sources, method, values, rank=params.rank, seed=params.draw_seed(), progress=progress)
         scorer.apply(merged)
-        scores = scorer.score_all(val)
+        scores = []
+        for index, data in enumerate(val):
+            scores.append(scorer.score(data, index))
+            progress.tick(f"scored {index + 1}/{len(val)} tasks on validation")
         accuracy = {t.name: s["accuracy"] for t, s in zip(sources.tasks, scores)}
         mean = sum(accuracy.values()) / len(accuracy)
         points.append(GridPoint(values, accuracy, mean))
         if best < 0 or mean > points[best].mean:
             best, best_merged = len(points) - 1, merged
+        if k in (1, len(grid)) or progress.due():
+            eta = (time.perf_counter() - started) / k * (len(grid) - k)
+            progress.say(
+                f"{progress.stage}: val mean {mean:.4f}; best {points[best].mean:.4f}  elapsed {progress.elapsed()}  "
+                f"ETA {clock(eta)}"
+            )
+    progress.stage = ""
     assert best_merged is not None
     return best, points, best_merged

@@ -176,14 +176,7 @@ def save_checkpoint(model: TaskGraphModel, directory: str | os.PathLike[str]) ->
         "format_version": FORMAT_VERSION,
         "spec": spec.model_dump(mode="json"),
         "tasks": [{"name": n, "num_labels": c} for n, c in zip(model.task_names, model.num_labels)],
-        "layout": {
-            "layers": model.num_layers,
-            "heads": spec.adapters.splits,
-            "skills": model.skills,
-            "rank": spec.adapters.rank,
-            "alpha": spec.adapters.alpha,
-            "linearized": spec.adapters.linearized,
-        },
+        "layout": layout_of(model),
         "adapted_modules": model.adapted_names,
         "base": {
             "class": type(model.base).__name__,
@@ -202,6 +195,19 @@ def save_checkpoint(model: TaskGraphModel, directory: str | os.PathLike[str]) ->
     }
     write_text(folder / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return folder
+
+
+def layout_of(model: TaskGraphModel) -> dict[str, Any]:
+    """The manifest's ``layout``: adapted layers L, splits H, skills K, rank r, alpha, linearized."""
+    adapters = model.spec.adapters
+    return {
+        "layers": model.num_layers,
+        "heads": adapters.splits,
+        "skills": model.skills,
+        "rank": adapters.rank,
+        "alpha": adapters.alpha,
+        "linearized": adapters.linearized,
+    }
 
 
 # ----------------------------------------------------------------------------- load
@@ -257,6 +263,15 @@ class _WeightsEntry(_Strict):
     tensors: dict[str, list[Annotated[int, Field(ge=0)]]]
 
 
+class _LayoutEntry(_Strict):
+    layers: int | None = Field(None, ge=0)
+    heads: int | None = Field(None, ge=1)
+    skills: int | None = Field(None, ge=1)
+    rank: int | None = Field(None, ge=1)
+    alpha: float | None = None
+    linearized: bool | None = None
+
+
 class _BaseEntry(_Strict):
     weights_included: bool = False
     fingerprint: dict[str, Any] | None = None
@@ -270,6 +285,7 @@ class _ManifestSchema(_Strict):
     adapted_modules: list[str] = Field(max_length=MAX_TENSORS)
     base: _BaseEntry
     weights: _WeightsEntry
+    layout: _LayoutEntry | None = None
     tokenizer: str | None = None
 
 
@@ -475,6 +491,7 @@ def load_checkpoint(
     problems = _compare(want, {k: list(v.shape) for k, v in tensors.items()}, "the model its spec builds", WEIGHTS)
     if problems:
         raise CheckpointError(f"{folder / WEIGHTS}: does not fit the model its spec builds: " + "; ".join(problems))
+    _check_layout(path, manifest.get("layout"), model, tensors)
     check_finite(tensors, folder / WEIGHTS, frozenset(f"router.{n}" for n in type(model.router).infinite_masks))
     result = model.load_state_dict(tensors, strict=False)
     assert not result.unexpected_keys, result.unexpected_keys  # checked above
@@ -487,6 +504,35 @@ def load_checkpoint(
             "same base model (same weights) it was trained on"
         )
     return model if device is None else model.to(device)
+
+
+def _check_layout(
+    path: Path, recorded: dict[str, Any] | None, model: TaskGraphModel, tensors: dict[str, Tensor]
+) -> None:
+    """CheckpointError naming every ``layout`` field of the manifest that contradicts the tensors (which fit the model
+    its spec builds: checked before) — an edited manifest, or one copied beside other weights."""
+    if not recorded:
+        return
+    have = layout_of(model)
+    wrong = [key for key in have if recorded.get(key) is not None and recorded[key] != have[key]]
+    if not wrong:
+        return
+    name = model.adapted_names[0] if model.adapted_names else ""
+    a = tensors.get(f"base.{name}.A")
+    shape = f"base.{name}.A has shape {list(a.shape)}: [H, K, d_in/H, r]" if a is not None else ""
+    evidence = {
+        "layers": f"the tensors hold adapters of {have['layers']} modules",
+        "heads": f"the tensors hold H = {have['heads']} ({shape})",
+        "skills": f"the tensors hold K = {have['skills']} ({shape})",
+        "rank": f"the tensors hold rank {have['rank']} ({shape})",
+        "alpha": f"its spec's adapters.alpha is {have['alpha']:g}",
+        "linearized": f"the tensors {'hold' if have['linearized'] else 'hold no'} L-LoRA's A0 / B0",
+    }
+    said = "; ".join(f"layout.{key} is {recorded[key]!r}, but {evidence[key]}" for key in wrong)
+    raise CheckpointError(
+        f"{path}: {said} — the manifest contradicts its weights: it was edited, or belongs to other weights; "
+        "nothing was loaded (save the model again, or restore its manifest)"
+    )
 
 
 def _short(fingerprint: Any) -> str:

@@ -3,7 +3,9 @@
 Encoding (once per split): the prompt's tokens, cut to their last ``model.max_length`` (a template's cue is at
 its end), and the target's tokens plus the end token (:mod:`taskgraph.model.lm_text`); a target longer than the
 task's ``max_new_tokens`` is a :class:`~taskgraph.errors.DataError` naming the example (generation could never
-write it). A ``choices`` task also keeps its choices' tokens, for rank classification.
+write it). A ``choices`` task also keeps its choices' tokens, for rank classification; two choices the tokenizer
+maps to the same tokens (``Yes`` / ``yes`` under an uncased tokenizer) are a DataError naming them, since no model
+could tell them apart.
 
 Batching: the rows of a batch are laid out for the base (:mod:`taskgraph.model.lm_inputs`): a causal LM reads
 ``prompt + target`` with labels on the target, an encoder-decoder the prompt with the target as the decoder's
@@ -67,7 +69,8 @@ def encode_targets(
     examples: Examples, layout: TargetLayout, tokenizer: Any | None, split: str = ""
 ) -> tuple[Tensor, tuple[tuple[int, ...], ...] | None]:
     """``(targets [N, T], choices)``: every target's tokens and the end token, :data:`IGNORE`-padded, and the choices'
-    tokens (None without choices). DataError for a target longer than ``max_new_tokens``."""
+    tokens (None without choices). DataError for a target longer than ``max_new_tokens``, or for choices that
+    tokenize alike (:func:`check_distinct_choices`)."""
     if examples.target_ids is not None:
         sequences = [list(map(int, t)) + [layout.end_id] for t in examples.target_ids]
     else:
@@ -97,7 +100,31 @@ def encode_targets(
         from taskgraph.model.lm_text import tokenize_targets
 
         choices = tuple(tuple(c) for c in tokenize_targets(tokenizer, list(layout.choices), layout.end_id))
+        check_distinct_choices(examples.task, layout.choices, choices, tokenizer)
     return targets, choices
+
+
+def check_distinct_choices(
+    task: str, choices: Sequence[str], tokens: Sequence[Sequence[int]], tokenizer: Any | None = None
+) -> None:
+    """DataError naming every group of ``choices`` whose ``tokens`` are the same: rank classification would score
+    them alike and generation could never write one rather than the other."""
+    by_tokens: dict[tuple[int, ...], list[str]] = {}
+    for choice, ids in zip(choices, tokens):
+        by_tokens.setdefault(tuple(ids), []).append(choice)
+    alike = [group for group in by_tokens.values() if len(group) > 1]
+    if not alike:
+        return
+    named = "; ".join(" and ".join(repr(c) for c in group) for group in alike[:5])
+    name = getattr(tokenizer, "name_or_path", "")
+    which = f"tokenizer {name}" if name else "the model's tokenizer"
+    ids = next(list(ids) for ids, group in by_tokens.items() if group is alike[0])
+    raise DataError(
+        f"task {task!r}: choices {named} tokenize to the same tokens with {which} ({ids[:8]}), so the "
+        "model could never tell them apart (rank classification scores them alike, generation cannot write one "
+        "rather than the other); give choices that differ after tokenization — this tokenizer may lowercase, strip "
+        "accents or map unknown characters to one token"
+    )
 
 
 def target_rows(targets: Tensor) -> list[list[int]]:

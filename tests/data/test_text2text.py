@@ -140,3 +140,33 @@ def test_classify_specs_hash_and_train_as_before_objectives_existed() -> None:
     assert out.loss.item() == pytest.approx(1.026220440864563, rel=1e-6)
     grads = sum(float(p.grad.double().sum()) for p in model.adapter_parameters())
     assert grads == pytest.approx(-0.42187325398299436, rel=1e-5)
+
+
+@pytest.mark.parametrize("command", ["validate", "train"])
+def test_choices_the_tokenizer_cannot_tell_apart_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """An uncased tokenizer maps ``Good`` and ``good`` to the same tokens: before, the task trained with two labels no
+    model could tell apart (rank classification scored both alike)."""
+    import yaml
+
+    from taskgraph.cli import main
+    from tests.train.test_generative_train import mixed_spec, write_data
+
+    write_data(tmp_path)  # a WordPiece tokenizer that lowercases
+    data = mixed_spec(tmp_path)
+    data["tasks"][1]["choices"] = ["bad", "Good", "good"]
+    data["tasks"][1]["data"]["path"] = str(
+        jsonl(tmp_path / "rt3.jsonl", [{"text": "the movie was fun", "label": i % 3} for i in range(30)])
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    argv = [command, str(spec)] + (["--out", str(tmp_path / "run")] if command == "train" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "task 'rt-gen': choices 'Good' and 'good' tokenize to the same tokens with tokenizer " in err, err
+    assert "could never tell them apart" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+    data["tasks"][1]["choices"] = ["bad", "good", "fun"]  # distinct after tokenization: accepted
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert main(["validate", str(spec)]) == 0
