@@ -1,5 +1,5 @@
 """``taskgraph train SPEC --out RUN [--set key=value ...] [--max-steps N] [--device cpu|cuda] [--threads N]``,
-``taskgraph train --out RUN --resume``.
+``taskgraph train --out RUN --resume``, ``taskgraph train SPEC --out RUN --nproc-per-node N``.
 
 ``--set`` changes spec fields before the run: ``--set training.steps=50 router.temperature=0.5``.
 Keys are dotted paths (``tasks[0].num_labels`` or ``tasks.0.num_labels`` for list items); values
@@ -9,6 +9,12 @@ again. Relative data paths resolve against the spec file's folder.
 ``--resume`` continues the run with the spec it recorded (``RUN/spec.yaml``, the ``--set`` values
 included) and the spec folder it recorded, so neither SPEC nor ``--set`` has to be repeated; a SPEC given
 with ``--set`` must match the recorded one. Ctrl-C stops a run and prints the command that resumes it.
+
+``--nproc-per-node N`` trains data-parallel with N processes on this machine (:mod:`taskgraph.train.launch`: the
+checks run once, then torchrun's launcher starts N copies of this command without the option, and how they end
+becomes one exit status: 2 for a refusal, 130 for Ctrl-C). Under ``torchrun`` (``WORLD_SIZE`` > 1) every process
+makes the checks that need no peer before it joins the others; a refusal every process of a machine reaches alike
+is printed by its local rank 0 alone, and left for torchrun's failure table (``TORCHELASTIC_ERROR_FILE``).
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import shlex
 import sys
 from pathlib import Path
 
-from taskgraph.cli.argtypes import positive_int
+from taskgraph.cli.argtypes import int_in, positive_int
 from taskgraph.cli.threads import add_threads_option
-from taskgraph.errors import CheckpointError, SpecError
+from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
 from taskgraph.run_folder import kept_note, read_marker
 from taskgraph.spec import Spec, load_spec
 from taskgraph.spec.overrides import spec_with_overrides
+
+MAX_PROCESSES = 1024  # processes per machine for --nproc-per-node
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -64,14 +72,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (default: cpu)")
     add_threads_option(p)
+    p.add_argument(
+        "--nproc-per-node",
+        type=int_in(1, MAX_PROCESSES, "processes"),
+        default=None,
+        metavar="N",
+        help="train data-parallel with N processes on this machine (one per GPU with --device cuda); torchrun's "
+        "launcher underneath, with taskgraph's exit codes (2 a refusal, 130 Ctrl-C)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from taskgraph.train.distributed import ProcessPlace, process_place  # torch loads only when a run starts
+    from taskgraph.train.launch import check_before_joining, launch, record_failure
+    from taskgraph.train.run_setup import TrainingError
+
+    place = ProcessPlace()  # every process speaks while its place is unknown
+    try:
+        place = process_place()
+        if args.nproc_per_node is not None and place.world > 1:
+            raise TrainingError(
+                f"--nproc-per-node starts the processes itself, and this one is already one of {place.world} "
+                "(WORLD_SIZE, set by torchrun); use either torchrun or --nproc-per-node"
+            )
+        world = args.nproc_per_node or place.world
+        spec, base_dir = _spec_and_folder(args)
+        if world > 1:
+            check_before_joining(
+                spec,
+                Path(args.out),
+                base_dir=base_dir,
+                world=world,
+                rank=place.rank,
+                resume=args.resume,
+                overwrite=args.overwrite,
+                device=args.device,
+                local_processes=args.nproc_per_node,
+            )
+    except TaskgraphError as exc:
+        record_failure(f"error: {exc.cli_message()}", code=2)
+        if not place.speaks_for_machine:  # its machine's local rank 0 refuses alike and says why
+            return 2
+        raise
+    if world > 1 and args.nproc_per_node is not None:
+        return launch(_worker_argv(args), nproc=world, run=Path(args.out), threads=args.threads)
+    return _train(args, spec, base_dir, rank=place.rank)
+
+
+def _train(args: argparse.Namespace, spec: Spec, base_dir: Path, *, rank: int) -> int:
     from taskgraph.train import train  # torch and transformers load only when a run starts
+    from taskgraph.train.launch import record_failure
     from taskgraph.train.run_checkpoint import list_checkpoints
 
-    spec, base_dir = _spec_and_folder(args)
     try:
         result = train(
             spec,
@@ -83,7 +136,13 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             threads=args.threads,
         )
+    except TaskgraphError as exc:
+        record_failure(f"error: {exc.cli_message()}", code=2)
+        raise
     except KeyboardInterrupt:
+        record_failure("interrupted", code=130)
+        if rank != 0:  # rank 0 says where to resume
+            return 130
         saved = list_checkpoints(Path(args.out)) if Path(args.out).is_dir() else []
         if saved:
             print(
@@ -98,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 130
+    except Exception as exc:  # a bug: the CLI prints its traceback; torchrun's table and the launcher name it
+        record_failure(f"{type(exc).__name__}: {exc}", code=1)
+        raise
     if result.rank != 0:  # a data-parallel run (torchrun): rank 0 reports it
         return 0
     width = max(len(name) for name in result.final.acc)
@@ -120,6 +182,17 @@ def run(args: argparse.Namespace) -> int:
     if result.kept:
         print(kept_note(result.kept, args.out))
     return 0
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """This command for each process the launcher starts: the same options, without ``--nproc-per-node``."""
+    argv = ["train", f"--out={args.out}", f"--device={args.device}"]
+    argv += [f"--set={item}" for item in args.overrides]
+    argv += ["--resume"] if args.resume else []
+    argv += ["--overwrite"] if args.overwrite else []
+    argv += [] if args.max_steps is None else [f"--max-steps={args.max_steps}"]
+    argv += [] if args.threads is None else [f"--threads={args.threads}"]
+    return argv + ([] if args.spec is None else ["--", args.spec])
 
 
 def _spec_and_folder(args: argparse.Namespace) -> tuple[Spec, Path]:

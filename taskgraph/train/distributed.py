@@ -1,6 +1,7 @@
 """Data-parallel training under ``torchrun``: one process per device, every step's batch split across them.
 
-    torchrun --nproc_per_node 2 -m taskgraph train SPEC --out RUN                 # one machine
+    taskgraph train SPEC --out RUN --nproc-per-node 2                            # one machine (train.launch)
+    torchrun --nproc_per_node 2 -m taskgraph train SPEC --out RUN                 # the same processes
     torchrun --nnodes 2 --node_rank 0 --rdzv_endpoint HOST:29500 --nproc_per_node 8 -m taskgraph train ...
 
 :func:`~taskgraph.train.train` calls :func:`data_parallel_from_env`; when torchrun started more than one
@@ -66,6 +67,7 @@ FAULT_RANK = "TASKGRAPH_FAULT_RANK"  # tests: only this rank exits at TASKGRAPH_
 DEFAULT_TIMEOUT_S = 1800.0
 MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week; inf or 1e300 overflow the process group's timedelta
 R = TypeVar("R")
+_stopped_by_peer = False  # set once this process stops because another one did (see stopped_by_peer)
 
 
 class DistributedError(TaskgraphError):
@@ -232,6 +234,7 @@ class DataParallel:
         try:
             return call()
         except RuntimeError as exc:  # gloo / nccl: a peer closed its connection, or the timeout passed
+            _note_stopped_by_peer()
             first = _first_sentence(str(exc)) or type(exc).__name__
             raise DistributedError(
                 f"rank {self.rank} of {self.world}: lost the other processes while {what} ({first}); another "
@@ -254,12 +257,28 @@ def step_seed(purpose: str, seed: int, step: int) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def data_parallel_from_env(device: torch.device) -> DataParallel | None:
-    """Join the process group torchrun described in the environment; None for a single process.
+@dataclass(frozen=True)
+class ProcessPlace:
+    """Where the environment puts this process: ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` as torchrun sets them.
 
-    Reads ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` (and ``MASTER_ADDR`` / ``MASTER_PORT`` through
-    ``init_process_group``). ``device`` cpu → gloo; cuda → nccl on ``cuda:LOCAL_RANK``.
+    Args:
+        world: the number of processes (1 without torchrun).
+        rank: this process, ``0 .. world - 1``.
+        local: this process among those on its machine (``LOCAL_RANK``; its CUDA device).
     """
+
+    world: int = 1
+    rank: int = 0
+    local: int = 0
+
+    @property
+    def speaks_for_machine(self) -> bool:
+        """Whether this process reports a refusal that every process on its machine reaches alike (local rank 0)."""
+        return self.world == 1 or self.local == 0
+
+
+def process_place() -> ProcessPlace:
+    """This process's :class:`ProcessPlace`; :class:`DistributedError` for values torchrun would never set."""
     try:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
@@ -271,11 +290,25 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
         ) from None
     if world < 1:
         raise DistributedError(f"WORLD_SIZE={world}: the number of processes must be at least 1")
+    if world > 1 and not 0 <= rank < world:
+        raise DistributedError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world})")
+    if world > 1 and local < 0:
+        raise DistributedError(f"LOCAL_RANK={local} must be at least 0")
+    return ProcessPlace(world, rank, local)
+
+
+def data_parallel_from_env(device: torch.device) -> DataParallel | None:
+    """Join the process group torchrun described in the environment; None for a single process.
+
+    Reads ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` (:func:`process_place`; and ``MASTER_ADDR`` / ``MASTER_PORT``
+    through ``init_process_group``). ``device`` cpu → gloo; cuda → nccl on ``cuda:LOCAL_RANK``. Each process says whom
+    it waits for and how long before it joins (a lone rank 0 waits for the others up to the timeout).
+    """
+    place = process_place()
+    world, rank, local = place.world, place.rank, place.local
     if world == 1:
         return None
-    if not 0 <= rank < world:
-        raise DistributedError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world})")
-    timeout = _timeout()
+    timeout = collective_timeout()
     if device.type == "cuda":
         if local >= torch.cuda.device_count():
             raise DistributedError(
@@ -311,7 +344,8 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
     return parallel
 
 
-def _timeout() -> float:
+def collective_timeout() -> float:
+    """The collective timeout in seconds: ``TASKGRAPH_DIST_TIMEOUT``, default 1800, at most a week."""
     text = os.environ.get(TIMEOUT_ENV, "").strip()
     if not text:
         return DEFAULT_TIMEOUT_S
@@ -329,9 +363,22 @@ def _timeout() -> float:
 
 def _stopped_by(parallel: DataParallel) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
+        _note_stopped_by_peer()
         raise DistributedError(
             f"rank {parallel.rank} of {parallel.world}: stopped by the launcher (SIGTERM): torchrun "
             "ends every process of the job when one of them fails; that one's message says why"
         )
 
     return handler
+
+
+def stopped_by_peer() -> bool:
+    """Whether this process is stopping because another one of its job did: it lost its peers in a collective, or
+    the launcher stopped it (SIGTERM). Its error then follows another's, which says why (the launcher reports that
+    one: :mod:`taskgraph.train.launch`)."""
+    return _stopped_by_peer
+
+
+def _note_stopped_by_peer() -> None:
+    global _stopped_by_peer
+    _stopped_by_peer = True

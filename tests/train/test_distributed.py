@@ -1,4 +1,4 @@
-"""Data-parallel training on CPU with two gloo processes (issue 17): two processes of batch 8 take the same step as
+"""Data-parallel training on CPU with two gloo processes: two processes of batch 8 take the same step as
 one process of batch 16; a run under torchrun writes one run folder; a process that dies ends the job with a
 message and an intact checkpoint, which one process resumes."""
 
@@ -118,6 +118,8 @@ def test_a_rank_that_dies_ends_the_job_and_one_process_resumes(tmp_path: Path):
         "2",
         "--monitor-interval",
         "0.2",
+        "--log-dir",
+        str(tmp_path / "torchrun-logs"),  # not a torchelastic_* folder left in the system's temp
         "-m",
         "taskgraph",
         "train",
@@ -141,6 +143,7 @@ def test_a_rank_that_dies_ends_the_job_and_one_process_resumes(tmp_path: Path):
         "error: rank 0 of 2: lost the other processes" in ours or "error: rank 0 of 2: stopped by the launcher" in ours
     )
     assert done.stderr.count("Traceback") == 1 and "ChildFailedError" in done.stderr  # torchrun's, not ours
+    assert "traceback : error: rank 0 of 2:" in done.stderr  # its failure table shows rank 0's message (error file)
     assert [p.name for p in list_checkpoints(run)] == ["step-000002"]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000002"]  # nothing half-written
     read_checkpoint(run / "checkpoints" / "step-000002", load_spec(run / "spec.yaml"))
@@ -185,6 +188,11 @@ def test_the_readmes_torchrun_commands_are_taskgraph_commands():
     section = section[: section.index("\n## ")]
     lines = [line for line in section.splitlines() if line.startswith("torchrun ")]
     assert len(lines) >= 4, lines
+    launched = [line for line in section.splitlines() if line.startswith("taskgraph train ")]
+    assert launched, "the section shows taskgraph's own launcher (--nproc-per-node)"
+    for line in launched:
+        args = build_parser().parse_args(shlex.split(re.sub(r"\s+#.*$", "", line))[1:])
+        assert args.command == "train" and args.out and args.nproc_per_node, line
     for line in lines:
         words = shlex.split(re.sub(r"\s+#.*$", "", line))
         cut = words.index("-m")
