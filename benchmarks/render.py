@@ -25,7 +25,7 @@ from benchmarks.verdicts import spread_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-FILES = (ROOT / "README.md", ROOT / "docs" / "graph-prior.md")
+FILES = (ROOT / "README.md", ROOT / "docs" / "graph-prior.md", ROOT / "docs" / "results.md")
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.DOTALL)
 Renderer = Callable[[], str]
 RENDERERS: dict[str, Renderer] = {}

@@ -7,7 +7,6 @@ import ast
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import needs_minilm
+from tests.snippets import blocks, console_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -33,10 +33,6 @@ def section(title: str) -> str:
     start = README.index(f"## {title}\n")
     end = README.find("\n## ", start + 1)
     return README[start : end if end != -1 else len(README)]
-
-
-def blocks(text: str, language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
 def write_my_data(folder: Path, rows: int = 120) -> None:
@@ -105,15 +101,6 @@ def test_the_python_api_section_runs_as_written(tmp_path: Path, monkeypatch: pyt
     assert (tmp_path / "runs" / "api" / "model" / "manifest.json").is_file()
     assert (tmp_path / "runs" / "api-model" / "manifest.json").is_file()
     assert (tmp_path / "runs" / "api-more" / "adapt.json").is_file()
-
-
-def console_commands(text: str) -> list[str]:
-    """The ``$ taskgraph ...`` commands of a section's console blocks, continuation lines joined."""
-    found = []
-    for block in blocks(text, "console"):
-        joined = re.sub(r"\\\n\s*", " ", block)
-        found += [line[2:].strip() for line in joined.splitlines() if line.startswith("$ taskgraph ")]
-    return found
 
 
 @pytest.mark.slow

@@ -48,7 +48,7 @@ class MergeError(TaskgraphError):
 class MergeParams(BaseModel):
     """Base of every method's parameters: unknown keys are errors; ``rank`` is common to all.
 
-    Args:
+    Attributes:
         rank: re-factor the merged update of every module at this rank (truncated SVD); None: exact.
     """
 
