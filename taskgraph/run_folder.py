@@ -68,6 +68,7 @@ RUN_ENTRIES = frozenset(
         "spec.yaml",
         "log.jsonl",
         "train.json",
+        "dependencies.log",  # what the dependencies said while the command ran (taskgraph.dependency_log)
         "checkpoints",
         "best",
         "model",

@@ -1,6 +1,10 @@
 """The ``taskgraph`` command line. Each subcommand lives in its own file and calls the public API.
 
 Exit codes: 0 success; 2 bad input (one clear paragraph on stderr, never a traceback); 1 a bug.
+
+The terminal shows taskgraph's own lines: the dependencies' progress bars are off and their known-benign notes go to
+``RUN/dependencies.log`` of a command that writes a run, nowhere otherwise (:mod:`taskgraph.dependency_log`);
+``--verbose`` (any command) or ``TASKGRAPH_VERBOSE=1`` shows them as they print.
 """
 
 from __future__ import annotations
@@ -8,11 +12,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
+from taskgraph.dependency_log import keep_in_run, quiet_dependencies
 from taskgraph.errors import TaskgraphError, TaskgraphWarning
 
 Command = Callable[[argparse.Namespace], int]
@@ -38,7 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in (validate, data_cmd, train, predict, eval_cmd, adapt, merge, sweep, export, bench):
         module.add_parser(sub)
+    _add_verbose(parser, default=False)
     return parser
+
+
+def _add_verbose(parser: argparse.ArgumentParser, *, default: bool | str) -> None:
+    """``--verbose`` on ``parser`` and every subcommand below it (``taskgraph train ... --verbose`` and ``taskgraph
+    --verbose train ...`` both work: a subcommand's flag has no default, so it never overrides the top one)."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="show the dependencies' own output (transformers' load reports and progress bars), as "
+        "TASKGRAPH_VERBOSE=1 does",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # an alias maps to the same parser
+                _add_verbose(child, default=argparse.SUPPRESS)
 
 
 def _warnings_shown_as_lines(previous: Callable[..., None]) -> Callable[..., None]:
@@ -92,8 +115,12 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command is None:
             parser.print_help()
             return 2
-        with _threads_restored():
-            return int(args.run(args))
+        with _threads_restored(), quiet_dependencies(verbose=args.verbose or None) as log:
+            started = time.time()
+            code = int(args.run(args))
+            if code == 0 and log is not None:  # a run this command wrote keeps what the dependencies said
+                keep_in_run(log, getattr(args, "out", None), started)
+            return code
     except _UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -20,7 +22,7 @@ from taskgraph.metrics import accuracy, macro_f1
 from taskgraph.metrics.text_overlap import Answer, text_scores
 from taskgraph.model.generation import Decoding, generate_ids, stop_text
 from taskgraph.model.lm_base import end_token_id
-from taskgraph.model.rank_choices import choice_scores
+from taskgraph.model.rank_choices import choice_passes, choice_scores
 from taskgraph.train.text2text_data import target_rows
 
 if TYPE_CHECKING:
@@ -36,24 +38,38 @@ def prompts_of(data: TaskData) -> list[list[int]]:
 
 
 @torch.no_grad()
-def score_generative_split(model: TaskGraphModel, data: TaskData, *, batch_size: int = 64) -> dict[str, Any]:
+def score_generative_split(
+    model: TaskGraphModel, data: TaskData, *, batch_size: int = 64, advance: Callable[[], None] | None = None
+) -> dict[str, Any]:
     """``{"n", "accuracy", "macro_f1"}`` of a ``choices`` task, ``{"n", "exact_match", "token_f1", "rouge_l"}`` of a
-    free-text task (see the module docstring)."""
+    free-text task (see the module docstring); ``advance`` is called after each of its :func:`generative_split_batches`
+    forward passes or generation batches (a progress report)."""
     prompts = prompts_of(data)
     if data.choices is not None:
-        scores = choice_scores(model, data.task_id, prompts, [list(c) for c in data.choices])  # [N, C]
+        scores = choice_scores(model, data.task_id, prompts, [list(c) for c in data.choices], advance=advance)  # [N, C]
         pred = scores.argmax(dim=1)  # [N]
         return {
             "n": len(data),
             "accuracy": accuracy(pred, data.labels),
             "macro_f1": macro_f1(pred, data.labels, len(data.choices)),
         }
-    predictions, golds = completions_and_golds(model, data, prompts, batch_size)
+    predictions, golds = completions_and_golds(model, data, prompts, batch_size, advance)
     return {"n": len(data), **text_scores(predictions, golds)}
 
 
+def generative_split_batches(model: TaskGraphModel, data: TaskData, batch_size: int) -> int:
+    """The forward passes (``choices``) or generation batches (free text) :func:`score_generative_split` takes."""
+    if data.choices is not None:
+        return choice_passes(model, len(data), len(data.choices))
+    return math.ceil(len(data) / batch_size)
+
+
 def completions_and_golds(
-    model: TaskGraphModel, data: TaskData, prompts: list[list[int]], batch_size: int
+    model: TaskGraphModel,
+    data: TaskData,
+    prompts: list[list[int]],
+    batch_size: int,
+    advance: Callable[[], None] | None = None,
 ) -> tuple[list[Answer], list[Answer]]:
     """Greedy completions and gold targets of a free-text task, both texts (with a tokenizer) or both token ids."""
     task = model.spec.tasks[data.task_id]
@@ -69,6 +85,8 @@ def completions_and_golds(
             Decoding(),
         )
         written += [row[:-1] if row and row[-1] == end else row for row in rows]
+        if advance is not None:
+            advance()
     golds = [row[:-1] if row and row[-1] == end else row for row in target_rows(data.targets)]
     if model.tokenizer is None:
         return list(written), list(golds)

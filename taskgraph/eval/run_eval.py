@@ -31,6 +31,7 @@ Compute conventions: see :mod:`taskgraph.metrics.compute`; F1 conventions:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,7 +41,7 @@ import torch
 
 from taskgraph.data.base import build_source
 from taskgraph.errors import DataError, ModelError
-from taskgraph.eval.generative import FREE_TEXT_METRICS, score_generative_split
+from taskgraph.eval.generative import FREE_TEXT_METRICS, generative_split_batches, score_generative_split
 from taskgraph.eval.gradients import model_gradient_alignment
 from taskgraph.eval.ground_truth import declared_mask, ground_truth
 from taskgraph.eval.structure import alignment_section, allocation_section, learned_relation_matrix, relations_section
@@ -61,6 +62,7 @@ from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_records import read_summary
 from taskgraph.threads import torch_threads
 from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
+from taskgraph.train.progress import BatchProgress
 from taskgraph.train.text2text_data import LMInfo
 
 EVAL_SPLITS = ("val", "test")
@@ -138,9 +140,12 @@ def evaluate_run(
         flops = adapter_flops_per_token(gates, shapes)  # [T]
 
         scores: dict[str, dict[str, Any]] = {}
+        batches = sum(split_batches(model, data[t], batch_size) for t in selected)
+        progress = BatchProgress(f"eval {split}", batches, tasks=len(selected))  # a line every 10 s of a long one
         for t in selected:
+            progress.task(names[t])
             scores[names[t]] = {
-                **score_split(model, data[t], pad_id=pad_id, batch_size=batch_size),
+                **score_split(model, data[t], pad_id=pad_id, batch_size=batch_size, progress=progress),
                 "active_adapter_fraction": float(active[t]),
                 "adapter_flops_per_token": float(flops[t]),
             }
@@ -261,17 +266,35 @@ def mean_scores(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return mean
 
 
-def score_split(model: TaskGraphModel, data: TaskData, *, pad_id: int, batch_size: int = 64) -> dict[str, Any]:
+def score_split(
+    model: TaskGraphModel,
+    data: TaskData,
+    *,
+    pad_id: int,
+    batch_size: int = 64,
+    progress: BatchProgress | None = None,
+) -> dict[str, Any]:
     """``{"n", "accuracy", "macro_f1"}`` of one task's examples (:func:`predict_split`'s predictions); a generative
-    task's scores by what it writes (:func:`~taskgraph.eval.generative.score_generative_split`)."""
+    task's scores by what it writes (:func:`~taskgraph.eval.generative.score_generative_split`). ``progress``
+    advances by each of its :func:`split_batches`."""
+    advance = progress.advance if progress is not None else None
     if data.targets is not None:
-        return score_generative_split(model, data, batch_size=batch_size)
+        return score_generative_split(model, data, batch_size=batch_size, advance=advance)
     pred, target = predict_split(model, data, pad_id=pad_id, batch_size=batch_size)
+    if progress is not None:
+        progress.advance(split_batches(model, data, batch_size))
     return {
         "n": len(data),
         "accuracy": accuracy(pred, target),
         "macro_f1": macro_f1(pred, target, model.num_labels[data.task_id]),
     }
+
+
+def split_batches(model: TaskGraphModel, data: TaskData, batch_size: int) -> int:
+    """The forward passes or generation batches :func:`score_split` takes on ``data``."""
+    if data.targets is not None:
+        return generative_split_batches(model, data, batch_size)
+    return math.ceil(len(data) / batch_size)
 
 
 def recorded_base_dir(run_dir: Path, model_dir: Path) -> Path:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from taskgraph.dependency_log import engage_quiet
 from taskgraph.errors import ModelError
 from taskgraph.files import describe
 from taskgraph.spec.models import ModelSpec
@@ -231,6 +232,7 @@ def load_tokenizer(path: str | Path) -> Any:
     """A tokenizer from a local directory or ``package:`` path (``local_files_only``)."""
     from transformers import AutoTokenizer
 
+    engage_quiet()  # under the command line: no progress bar, benign load notes to the log
     directory = resolve_path(str(path)) if isinstance(path, str) else path
     if not has_tokenizer(directory):
         raise ModelError(
@@ -267,6 +269,7 @@ def load_base(spec: ModelSpec, seed: int = 0, *, generative: bool = False) -> Lo
     generates): the language model with its LM head (:mod:`taskgraph.model.lm_base`); with
     ``model.warm_start: encoder-decoder``, a BERT2BERT encoder-decoder warm-started from ``model.path``.
     """
+    engage_quiet()  # under the command line: no "Loading weights" bar, benign load reports to the log
     if spec.config is not None:
         tokenizer = load_tokenizer(spec.tokenizer) if spec.tokenizer else None
         model = model_from_config(config_with_vocabulary(spec.config, tokenizer), seed, generative)

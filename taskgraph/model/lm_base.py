@@ -128,11 +128,20 @@ def warm_started_encoder_decoder(directory: Path, tokenizer: Any | None, seed: i
     """
     import transformers
 
-    with torch.random.fork_rng(devices=[]):
+    from taskgraph.dependency_log import expecting_new_weights
+
+    encoder_config = transformers.AutoConfig.from_pretrained(directory, local_files_only=True)
+    decoder_config = transformers.AutoConfig.from_pretrained(directory, local_files_only=True)
+    encoder_config.is_decoder, encoder_config.add_cross_attention = False, False
+    decoder_config.is_decoder, decoder_config.add_cross_attention = True, True
+    with torch.random.fork_rng(devices=[]):  # the steps of EncoderDecoderModel.from_encoder_decoder_pretrained
         torch.manual_seed(seed)
-        model = transformers.EncoderDecoderModel.from_encoder_decoder_pretrained(
-            str(directory), str(directory), local_files_only=True
-        )
+        encoder = transformers.AutoModel.from_pretrained(directory, config=encoder_config, local_files_only=True)
+        with expecting_new_weights():  # the cross-attention and the LM head are new; missing encoder weights show above
+            decoder = transformers.AutoModelForCausalLM.from_pretrained(
+                directory, config=decoder_config, local_files_only=True
+            )
+        model = transformers.EncoderDecoderModel(encoder=encoder, decoder=decoder)
     if tokenizer is not None:
         start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
         end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id

@@ -13,7 +13,8 @@ Shapes: ``N`` prompts × ``C`` choices → scores ``[N, C]``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -38,14 +39,16 @@ def choice_scores(
     prompts: Sequence[Sequence[int]],
     choices: Sequence[Sequence[int]],
     pairs_per_pass: int = PAIRS_PER_PASS,
+    advance: Callable[[], None] | None = None,
 ) -> Tensor:
-    """``[N, C]`` length-normalised log-likelihood of every choice (token ids, end token included) per prompt."""
+    """``[N, C]`` length-normalised log-likelihood of every choice (token ids, end token included) per prompt;
+    ``advance`` is called after each of the :func:`choice_passes` forward passes (a progress report)."""
     n, c = len(prompts), len(choices)
     pad = (
         model.tokenizer.pad_token_id if model.tokenizer is not None and model.tokenizer.pad_token_id is not None else 0
     )
     if model.lm_kind != "causal":
-        return _seq2seq_scores(model, task, prompts, choices, pad, max(1, pairs_per_pass // c))
+        return _seq2seq_scores(model, task, prompts, choices, pad, max(1, pairs_per_pass // c), advance)
     pairs = [(p, ch) for p in prompts for ch in choices]  # N·C, prompt-major
     scores = torch.empty(n * c)  # [N·C]
     with inference_mode_of(model):
@@ -55,7 +58,16 @@ def choice_scores(
             device = model.device
             out = model(ids.to(device), mask.to(device), task, targets=targets.to(device))
             scores[start : start + len(part)] = -out.example_loss.float().cpu()  # mean log-prob per token
+            if advance is not None:
+                advance()
     return scores.reshape(n, c)  # [N, C]
+
+
+def choice_passes(model: TaskGraphModel, prompts: int, choices: int, pairs_per_pass: int = PAIRS_PER_PASS) -> int:
+    """The forward passes :func:`choice_scores` takes for ``prompts`` × ``choices``."""
+    if model.lm_kind != "causal":
+        return math.ceil(prompts / max(1, pairs_per_pass // max(choices, 1)))
+    return math.ceil(prompts * choices / pairs_per_pass)
 
 
 def _seq2seq_scores(
@@ -65,6 +77,7 @@ def _seq2seq_scores(
     choices: Sequence[Sequence[int]],
     pad: int,
     prompts_per_pass: int,
+    advance: Callable[[], None] | None = None,
 ) -> Tensor:
     """``[N, C]``: each prompt encoded once under the task's routing, its C choices decoded from that encoding."""
     from taskgraph.adapters.context import BatchRouting
@@ -86,6 +99,8 @@ def _seq2seq_scores(
             _, _, labels = seq2seq_rows([[]] * (len(part) * c), [list(ch) for ch in choices] * len(part), pad)
             nll, _ = seq2seq_nll(model, expanded, hidden[rows], mask[rows], labels.to(device))  # [P·C]
             scores[start : start + len(part)] = -nll.float().cpu().reshape(len(part), c)
+            if advance is not None:
+                advance()
     return scores
 
 

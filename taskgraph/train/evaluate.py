@@ -4,12 +4,14 @@ A generative task's "accuracy" is the metric its objective reads (:mod:`taskgrap
 rank-classification accuracy for a ``choices`` task, greedy exact match otherwise; its loss the target NLL.
 
 Each task is evaluated on its own batches (one task per batch), in eval mode (inference routing,
-no dropout, no random draws), so evaluating never changes the training run it sits in.
+no dropout, no random draws), so evaluating never changes the training run it sits in. A validation that runs
+longer than 10 s prints a progress line at least that often (:class:`~taskgraph.train.progress.BatchProgress`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +22,8 @@ from torch import nn
 
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.train.batches import TaskData, task_batches
-from taskgraph.train.evaluate_generative import score_generative
+from taskgraph.train.evaluate_generative import generative_batches, score_generative
+from taskgraph.train.progress import BatchProgress
 
 EVAL_BATCH_SIZE = 64
 
@@ -52,6 +55,7 @@ def evaluate(
     batch_size: int = EVAL_BATCH_SIZE,
     device: torch.device | str = "cpu",
     autocast: bool = False,
+    progress: BatchProgress | None = None,
 ) -> EvalResult:
     """Accuracy and loss of ``model`` on every task's examples in ``data`` (e.g. the val split).
 
@@ -62,13 +66,21 @@ def evaluate(
         batch_size: examples per forward pass. (default: ``64``)
         device: where the model is.
         autocast: run the forward under bf16 autocast (CUDA). (default: ``False``)
+        progress: hears of every batch. (default: a ``validation`` :class:`BatchProgress` on stderr)
     """
     acc: dict[str, float] = {}
     total_loss, total = 0.0, 0
     device = torch.device(device)
+    if progress is None:
+        batches = [
+            generative_batches(model, t, batch_size) if t.targets is not None else math.ceil(len(t) / batch_size)
+            for t in data
+        ]
+        progress = BatchProgress("validation", sum(batches), tasks=len(data))
     with inference_mode_of(model):
         for task in data:
             correct = 0
+            progress.task(task.name)
             if task.targets is not None:
                 correct, summed = score_generative(
                     model,
@@ -77,6 +89,7 @@ def evaluate(
                     batch_size=batch_size,
                     device=device,
                     autocast=_autocast(device, autocast),
+                    progress=progress,
                 )
                 acc[task.name] = correct / len(task)
                 total_loss, total = total_loss + summed, total + len(task)
@@ -90,6 +103,7 @@ def evaluate(
                 logits = logits.float()
                 total_loss += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
                 correct += int((logits.argmax(dim=-1) == batch.labels).sum())
+                progress.advance()
             acc[task.name] = correct / len(task)
             total += len(task)
     mean_acc = sum(acc.values()) / len(acc) if acc else 0.0

@@ -5,17 +5,20 @@
 * a free-text task: exact match of greedy decoding, read from one teacher-forced pass — greedy writes the target
   and stops exactly when the argmax at every target position (end token included) is the target's token.
 
-The loss is the mean target NLL per example, as in training.
+The loss is the mean target NLL per example, as in training. A :class:`~taskgraph.train.progress.BatchProgress`
+hears of every forward pass (:func:`generative_batches` of them), so a long validation is never silent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from taskgraph.train.batches import TaskData, task_batches
+from taskgraph.train.progress import BatchProgress
 
 if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel
@@ -30,8 +33,10 @@ def score_generative(
     batch_size: int,
     device: torch.device,
     autocast: contextlib.AbstractContextManager[Any] | None = None,
+    progress: BatchProgress | None = None,
 ) -> tuple[int, float]:
-    """``(correct examples, summed example loss)`` of one generative task (the model already in eval mode)."""
+    """``(correct examples, summed example loss)`` of one generative task (the model already in eval mode);
+    ``progress`` advances once per forward pass."""
     correct, loss_sum = 0, 0.0
     hits: list[bool] = []
     for batch in task_batches(task, batch_size, pad_id):
@@ -47,11 +52,23 @@ def score_generative(
             )
         loss_sum += float(out.example_loss.float().sum())
         hits += out.target_hits.tolist()
+        if progress is not None:
+            progress.advance()
     if task.choices is None:
         return sum(hits), loss_sum
     from taskgraph.model.rank_choices import choice_scores
 
     prompts = [task.ids[i, : int(task.lengths[i])].tolist() for i in range(len(task))]
-    scores = choice_scores(model, task.task_id, prompts, [list(c) for c in task.choices])  # [N, C]
+    advance = progress.advance if progress is not None else None
+    scores = choice_scores(model, task.task_id, prompts, [list(c) for c in task.choices], advance=advance)  # [N, C]
     correct = int((scores.argmax(dim=1) == task.labels).sum())
     return correct, loss_sum
+
+
+def generative_batches(model: TaskGraphModel, task: TaskData, batch_size: int) -> int:
+    """The forward passes :func:`score_generative` takes: the teacher-forced batches, and a ``choices`` task's
+    rank-classification passes."""
+    from taskgraph.model.rank_choices import choice_passes
+
+    batches = math.ceil(len(task) / batch_size)
+    return batches + (choice_passes(model, len(task), len(task.choices)) if task.choices is not None else 0)
