@@ -10,7 +10,8 @@ A training loop builds one source per task and loads its splits::
 """
 
 from taskgraph.data import catalog, csv, hf_disk, jsonl, planted, planted_gen  # noqa: F401  (register the built-in kinds)
-from taskgraph.data.base import SPLITS, Examples, Source, build_source
+from taskgraph.data.base import Source, build_source
+from taskgraph.data.examples import SPLITS, Examples
 from taskgraph.data.planted import PlantedUniverse, planted_spec, planted_universe
 
 __all__ = ["SPLITS", "Examples", "PlantedUniverse", "Source", "build_source", "planted_spec", "planted_universe"]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from taskgraph.data.base import MAX_FIELD_CHARS, FileParams, FileSource, Row, check_fields
+from taskgraph.data.base import FileParams, FileSource
+from taskgraph.data.examples import MAX_FIELD_CHARS, Row, check_fields
 from taskgraph.errors import DataError
 from taskgraph.registry import SOURCES
 

@@ -14,14 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from taskgraph.data.base import (
-    SPLITS,
-    Examples,
-    Source,
-    TextParams,
-    carve,
-    rows_to_examples,
-)
+from taskgraph.data.base import Source, rows_to_examples
+from taskgraph.data.examples import SPLITS, Examples, TextParams, carve
 from taskgraph.files import describe
 from taskgraph.registry import SOURCES
 

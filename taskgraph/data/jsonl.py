@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskgraph.data.base import FileParams, FileSource, Row, check_fields
+from taskgraph.data.base import FileParams, FileSource
+from taskgraph.data.examples import Row, check_fields
 from taskgraph.errors import DataError
 from taskgraph.registry import SOURCES
 from taskgraph.run_records import parse_json

@@ -60,7 +60,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from taskgraph.data.base import SPLITS, Examples, Source, split_counts
+from taskgraph.data.base import Source
+from taskgraph.data.examples import SPLITS, Examples, split_counts
 from taskgraph.errors import DataError, validation_problems
 from taskgraph.registry import SOURCES
 from taskgraph.spec.models import Seed

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from taskgraph.data.base import SPLITS, Examples, Source
+from taskgraph.data.base import Source
+from taskgraph.data.examples import SPLITS, Examples
 from taskgraph.data.planted import PlantedConfig, PlantedParams, planted_universe
 from taskgraph.registry import SOURCES
 

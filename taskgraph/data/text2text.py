@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from taskgraph.data.base import Examples, Row, TextParams, _shown, parse_label
+from taskgraph.data.examples import Examples, Row, TextParams, parse_label, shown_value
 from taskgraph.errors import DataError
 from taskgraph.files import check_text
 from taskgraph.spec.template import render, template_fields
@@ -62,7 +62,7 @@ class Text2Text:
             if isinstance(value, bool) or not isinstance(value, FIELD_TYPES):
                 raise DataError(
                     f"{where}: column {name!r} (template slot {{{name}}}) holds "
-                    f"{type(value).__name__} {_shown(value)}; a slot takes a string or a number"
+                    f"{type(value).__name__} {shown_value(value)}; a slot takes a string or a number"
                 )
         return render(self.template, record)
 
@@ -91,7 +91,7 @@ class Text2Text:
                 return target, 0
             if target not in self.choices:
                 raise DataError(
-                    f"{where}: target {_shown(target)} is not one of the task's choices {list(self.choices)[:20]}"
+                    f"{where}: target {shown_value(target)} is not one of the task's choices {list(self.choices)[:20]}"
                 )
             return target, self.choices.index(target)
         if self.choices is None:
@@ -151,6 +151,6 @@ def _string_column(record: dict[str, Any], column: str, what: str, where: str) -
     value = record[column]
     if not isinstance(value, str):
         raise DataError(
-            f"{where}: {what.split(' (')[0]} {column!r} holds {type(value).__name__} {_shown(value)}, expected a string"
+            f"{where}: {what.split(' (')[0]} {column!r} holds {type(value).__name__} {shown_value(value)}, expected a string"
         )
     return value

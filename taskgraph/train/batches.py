@@ -33,7 +33,8 @@ import torch
 from torch import Tensor
 
 from taskgraph.adapters.context import distinct_tasks
-from taskgraph.data.base import Examples, build_source
+from taskgraph.data.base import build_source
+from taskgraph.data.examples import Examples
 from taskgraph.errors import CheckpointError, DataError, TaskgraphError
 from taskgraph.model.predict import encode
 from taskgraph.spec.models import Spec

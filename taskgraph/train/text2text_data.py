@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from taskgraph.data.base import Examples
+from taskgraph.data.examples import Examples
 from taskgraph.errors import DataError
 from taskgraph.model.lm_inputs import IGNORE, causal_rows, seq2seq_rows
 

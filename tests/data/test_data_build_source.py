@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from taskgraph.data import build_source
-from taskgraph.data.base import Examples
+from taskgraph.data.examples import Examples
 from taskgraph.data.jsonl import JsonlParams, JsonlSource
 from taskgraph.errors import DataError, SpecError
 from taskgraph.registry import SOURCES

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from taskgraph.data.base import MAX_FIELD_CHARS, parse_label
 from taskgraph.data.csv import CsvParams, CsvSource
+from taskgraph.data.examples import MAX_FIELD_CHARS, parse_label
 from taskgraph.data.jsonl import JsonlParams, JsonlSource, read_jsonl
 from taskgraph.errors import DataError, DataWarning
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from taskgraph.data.base import seeded_split, split_counts
+from taskgraph.data.examples import seeded_split, split_counts
 from taskgraph.data.jsonl import JsonlParams, JsonlSource
 from taskgraph.errors import DataError
 

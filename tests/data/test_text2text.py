@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import torch
 
-from taskgraph.data.base import Examples, build_source
+from taskgraph.data.base import build_source
+from taskgraph.data.examples import Examples
 from taskgraph.data.text2text import Text2Text
 from taskgraph.errors import DataError, SpecError
 from taskgraph.spec import load_spec, spec_from_dict

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from taskgraph.data.base import Examples
+from taskgraph.data.examples import Examples
 from taskgraph.errors import CheckpointError, DataError
 from taskgraph.train.batches import (
     MultiTaskSampler,

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from taskgraph.atomic import write_text
-from taskgraph.data.base import SPLITS
 from taskgraph.data.catalog.archive import read_members
 from taskgraph.data.catalog.fetch import (
     CACHE_ENV,
@@ -30,6 +29,7 @@ from taskgraph.data.catalog.fetch import (
 from taskgraph.data.catalog.manifest import CatalogTask
 from taskgraph.data.catalog.parsers import parse_rows
 from taskgraph.data.catalog.split import CleanStats, clean_rows, stratified_split
+from taskgraph.data.examples import SPLITS
 from taskgraph.errors import DataError
 from taskgraph.files import check_file, check_text, describe
 from taskgraph.run_records import parse_json

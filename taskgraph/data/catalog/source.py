@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from taskgraph.data.base import SPLITS, Examples, Source, SplitParams
+from taskgraph.data.base import Source
 from taskgraph.data.catalog.cache import (
     DEFAULT_SPLIT,
     DEFAULT_SPLIT_SEED,
@@ -19,6 +19,7 @@ from taskgraph.data.catalog.cache import (
 )
 from taskgraph.data.catalog.manifest import catalog_task, load_manifest
 from taskgraph.data.catalog.split import stratified_split
+from taskgraph.data.examples import SPLITS, Examples, SplitParams
 from taskgraph.errors import DataError
 from taskgraph.registry import SOURCES
 

@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from taskgraph.data.base import split_counts
+from taskgraph.data.examples import split_counts
 
 
 @dataclass
