@@ -117,6 +117,16 @@ def run_peft(args: argparse.Namespace, source: Path) -> int:
     ranks = ", ".join(f"{t} r={r}" for t, r in done.ranks.items())
     print(
         f"wrote {args.out} (peft: {len(done.tasks)} adapter folder{'s' if len(done.tasks) > 1 else ''}: {ranks}; "
-        f"base {done.base})"
+        f"base {as_given(done.base, done.out, args.out)})"
     )
     return 0
+
+
+def as_given(path: str, out: Path, given: str) -> str:
+    """``path`` as the user would write it: below the export folder, under the ``--out`` they gave (never the
+    machine's absolute path to it); elsewhere, as it is."""
+    try:
+        inside = Path(path).resolve().relative_to(Path(out).resolve())
+    except ValueError:
+        return path
+    return str(Path(given) / inside)

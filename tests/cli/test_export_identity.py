@@ -146,3 +146,12 @@ def test_kill_9_while_an_export_replaces_another_leaves_one_whole_export(run, tm
     assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["peft"]
     assert json.loads((out / "taskgraph.json").read_text())["task"] == "planted-2"
     assert set(tree(out)) == set(old)
+
+
+def test_the_export_line_names_paths_as_the_user_gave_them(run, tmp_path, monkeypatch, capsys):  # noqa: ANN001
+    from taskgraph.cli import main
+
+    monkeypatch.chdir(tmp_path)  # a relative --out: the line names the base under it, not the machine's path
+    assert main(peft(run, Path("rel-peft"), "planted-0")) == 0
+    out = capsys.readouterr().out
+    assert "base rel-peft/base)" in out and str(tmp_path) not in out
