@@ -1,4 +1,4 @@
-"""Figures in the README and the docs, rendered from the committed results records — never typed by hand.
+"""Figures in the docs, rendered from the committed results records — never typed by hand.
 
 A rendered block in a Markdown file sits between two comments naming its renderer::
 
@@ -25,7 +25,12 @@ from benchmarks.verdicts import spread_line
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-FILES = (ROOT / "README.md", ROOT / "docs" / "graph-prior.md", ROOT / "docs" / "results.md")
+FILES = (
+    ROOT / "docs" / "graph-prior.md",
+    ROOT / "docs" / "results.md",
+    ROOT / "docs" / "benchmarks.md",
+    ROOT / "docs" / "guide" / "walkthrough.md",
+)
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.DOTALL)
 Renderer = Callable[[], str]
 RENDERERS: dict[str, Renderer] = {}
@@ -54,7 +59,7 @@ TASK_ROW = re.compile(r"^\s*planted-\d\d\b")
 
 
 def abridge(output: str, keep_tail: int | None = None) -> list[str]:
-    """A command's output as the README shows it: runs of per-task rows cut to the first :data:`ABRIDGE_AFTER`
+    """A command's output as the docs show it: runs of per-task rows cut to the first :data:`ABRIDGE_AFTER`
     (``... (N more rows)``); ``keep_tail``: only the last lines, after ``...``."""
     lines = output.rstrip("\n").split("\n")
     if keep_tail is not None:

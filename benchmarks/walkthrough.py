@@ -1,12 +1,12 @@
-"""The README's walk-through, run as written and recorded: ``benchmarks/results/walkthrough.json``.
+"""The walk-through (docs/guide/walkthrough.md), run as written and recorded: ``benchmarks/results/walkthrough.json``.
 
     python -m benchmarks.walkthrough            # about 4 minutes on one idle core
 
 Runs the walk-through's commands (train the graph router on the planted universe, evaluate it, adapt a held-out task
-zero-shot and by routing only, export the view) in a scratch folder exactly as the README shows them, on one torch
+zero-shot and by routing only, export the view) in a scratch folder exactly as the walk-through shows them, on one torch
 thread, and keeps what each printed. Then trains the same spec at seeds 1 … 6 (``--set training.seed=K``) and keeps
-each seed's validation and test figures, so the README states the walk-through's seed spread and not one draw.
-The README's block is rendered from this record by :mod:`benchmarks.render`; a test holds the two together.
+each seed's validation and test figures, so the docs state the walk-through's seed spread and not one draw.
+The walk-through's block is rendered from this record by :mod:`benchmarks.render`; a test holds the two together.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ SPEC = "configs/routers/graph.yaml"
 SEEDS = tuple(range(7))
 HELD_OUT = '"{source: planted, task: 20, seed: 0}"'
 RELATE = "--relate planted-08=1 --relate planted-13=1 --relate planted-06=0.5 --relate planted-18=0.5"
-COMMANDS = (  # (name, command): what the README shows, in order
+COMMANDS = (  # (name, command): what the walk-through shows, in order
     ("train", f"taskgraph train {SPEC} --out runs/planted-graph --threads 1"),
     ("eval", "taskgraph eval runs/planted-graph --split test --threads 1"),
     (

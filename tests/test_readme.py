@@ -1,5 +1,6 @@
-"""The README runs as written: "Train on your own text" followed to the letter on files this test writes in the
-layout the section describes (its spec and its commands, verbatim), and the Python API block executed as is."""
+"""The README runs as written: the five-minute tour and its merge / PEFT commands on the quickstart spec, "Train on
+your own text" followed to the letter on files this test writes in the layout the section describes (its spec and
+its commands, verbatim), the Python API block executed as is, and the text-to-text guide's planted commands."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.snippets import blocks, console_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+TEXT_TO_TEXT = ROOT / "docs" / "guide" / "text-to-text.md"
 
 POSITIVE = ["warm", "funny", "moving", "brilliant", "charming", "fine", "lovely", "sharp"]
 NEGATIVE = ["dull", "tiresome", "flat", "clumsy", "boring", "weak", "messy", "stale"]
@@ -29,10 +31,51 @@ TOPICS = {
 }
 
 
-def section(title: str) -> str:
-    start = README.index(f"## {title}\n")
-    end = README.find("\n## ", start + 1)
-    return README[start : end if end != -1 else len(README)]
+def section(title: str, page: Path | None = None) -> str:
+    """The ``## title`` section of the README (or of ``page``), up to the next ``## `` heading."""
+    text = README if page is None else page.read_text(encoding="utf-8")
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def subset(shown: object, full: object) -> bool:
+    """Whether every key and value ``shown`` (an abridged YAML) gives is in ``full`` (the file it abridges)."""
+    if isinstance(shown, dict):
+        return isinstance(full, dict) and all(k in full and subset(v, full[k]) for k, v in shown.items())
+    if isinstance(shown, list):
+        return isinstance(full, list) and len(shown) <= len(full) and all(map(subset, shown, full))
+    return shown == full
+
+
+def test_the_tours_spec_is_the_quickstart_file_abridged() -> None:
+    import yaml
+
+    (shown,) = blocks(section("A five-minute tour"), "yaml")
+    full = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text(encoding="utf-8"))
+    assert subset(yaml.safe_load(shown), full)
+    assert not subset({"router": {"kind": "graph"}}, full)  # the check can fail
+
+
+@pytest.mark.slow
+def test_the_tour_and_the_merge_commands_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tour's commands, then the merge section's, verbatim, in a folder holding a copy of configs/."""
+    import shlex
+
+    from taskgraph.cli import main
+
+    tour = [c for c in blocks(section("A five-minute tour"), "bash")[0].splitlines() if c.strip()]
+    merge = [c for c in blocks(section("Merge and PEFT export"), "bash")[0].splitlines() if c.strip()]
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TASKGRAPH_PROGRESS", "off")
+    for line in tour + merge:
+        argv = shlex.split(line, comments=True)
+        assert argv[0] == "taskgraph" and main(argv[1:]) == 0, line
+    assert (tmp_path / "runs" / "tour" / "graph.html").is_file()
+    assert len(json.loads((tmp_path / "runs" / "tour-peft" / "taskgraph.json").read_text())["tasks"]) == 6
+    assert json.loads((tmp_path / "runs" / "tour-merged" / "merge.json").read_text())["method"] == "ties"
+    assert (tmp_path / "runs" / "tour-planted-0" / "adapter_config.json").is_file()
 
 
 def write_my_data(folder: Path, rows: int = 120) -> None:
@@ -107,7 +150,7 @@ def test_the_python_api_section_runs_as_written(tmp_path: Path, monkeypatch: pyt
 def test_text_to_text_walk_through_runs_as_written_on_a_smaller_universe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The section's planted commands, verbatim, on configs/planted-gen.yaml cut to 20 steps of 40 examples a task
+    """docs/guide/text-to-text.md's planted commands, verbatim, on configs/planted-gen.yaml cut to 20 steps of 40 examples a task
     (the same tasks, the same universe otherwise): about 15 s (30 s on a busy 2-core machine), not the section's minutes."""
     import shlex
 
@@ -115,7 +158,7 @@ def test_text_to_text_walk_through_runs_as_written_on_a_smaller_universe(
 
     from taskgraph.cli import main
 
-    planted = [c for c in console_commands(section("Text-to-text tasks")) if "planted-gen" in c]
+    planted = [c for c in console_commands(section("Text-to-text tasks", TEXT_TO_TEXT)) if "planted-gen" in c]
     assert [c.split()[1] for c in planted] == ["train", "eval", "adapt", "export"], planted
     spec = yaml.safe_load((ROOT / "configs" / "planted-gen.yaml").read_text(encoding="utf-8"))
     spec["training"].update(steps=20, eval_every=20, checkpoint_every=20)

@@ -1,4 +1,4 @@
-"""Every figure block in the README is what its committed record renders (:mod:`benchmarks.render`)."""
+"""Every figure block in the docs is what its committed record renders (:mod:`benchmarks.render`)."""
 
 from __future__ import annotations
 
