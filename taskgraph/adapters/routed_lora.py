@@ -38,9 +38,10 @@ ADAPTABLE = (nn.Linear, Conv1D)  # module types an inventory can wrap
 
 
 def linear_dims(base: nn.Module) -> tuple[int, int]:
-    """``(d_in, d_out)`` of an ``nn.Linear`` (weight ``[out, in]``) or GPT-2 ``Conv1D`` (weight ``[in, out]``)."""
+    """``(d_in, d_out)`` of an ``nn.Linear`` (weight ``[out, in]``) or GPT-2 ``Conv1D`` (``nx`` inputs, ``nf`` outputs;
+    weight ``[in, out]``, or ``[out, in]`` once quantized: :class:`~taskgraph.model.quantize.QuantizedConv1D`)."""
     if isinstance(base, Conv1D):
-        return base.weight.shape[0], base.weight.shape[1]
+        return base.nx, base.nf
     if isinstance(base, nn.Linear):
         return base.in_features, base.out_features
     raise ModelError(f"cannot adapt a {type(base).__name__}: a routed LoRA wraps nn.Linear or transformers' Conv1D")

@@ -50,7 +50,8 @@ def _header(result: dict[str, Any]) -> list[str]:
     return [
         f"Model `{s['model']}`, batch {shape['batch']} × {shape['seq']} tokens, {s['tasks']} tasks (ids drawn "
         f"uniformly per example), K = {shape['skills']}, r = {shape['rank']}, alpha = {shape['alpha']:g}, "
-        f"targets {', '.join(shape['targets'])}; MHR H = {s['mhr_heads']}.",
+        f"targets {', '.join(shape['targets'])}; MHR H = {s['mhr_heads']}"
+        + (f"; every row's base quantized: {s['quantize']} (torchao)." if s.get("quantize", "none") != "none" else "."),
         f"Device {env['device']} ({env['device_name']}), {env['threads']} torch threads "
         f"({env['cpus_usable']} CPUs usable), autocast {env['autocast']}; torch {env['torch']}, "
         f"transformers {env['transformers']}, peft {env['peft']}.",
@@ -72,7 +73,7 @@ def render_markdown(result: dict[str, Any]) -> str:
         group = [r for r in training if r["dropout"] == dropout]
         lines += [f"## Training step, base dropout {dropout:g}", ""]
         lines += _table(group, "PEFT LoRA", cpu_column)
-        if not any(r["kind"] == "peft-mixed" for r in group):
+        if not any(r["kind"] == "peft-mixed" for r in group) and any(r["kind"] == "peft-mixed" for r in training):
             lines.append("")
             lines.append("(PEFT's mixed-adapter batch runs only in eval mode, so it sits in the dropout-0 table.)")
         lines.append("")

@@ -21,6 +21,7 @@ Inference rows (eval, no grad) compare a task merged into the weights
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -210,7 +211,9 @@ def _peft_lora(row: Row, base: nn.Module, env: Env) -> Step:
 
     batch, shape, device = env.batch, env.shape, env.device
     config = LoraConfig(r=shape.rank, lora_alpha=shape.alpha, lora_dropout=0.0, target_modules=list(shape.targets))
-    model = get_peft_model(base, config).train()
+    with warnings.catch_warnings():  # a torchao-quantized base: PEFT notes that it cannot merge (never asked here)
+        warnings.filterwarnings("ignore", message="TorchaoLoraLinear was instantiated")
+        model = get_peft_model(base, config).train()
     heads = _heads(base, row, shape, device)
 
     def loss() -> Tensor:

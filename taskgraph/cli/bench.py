@@ -81,6 +81,13 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--seed", type=seed, default=0, help="default: 0")
     p.add_argument(
+        "--quantize",
+        choices=["none", "int8", "nf4"],
+        default="none",
+        help="quantize the base of every row with torchao (PEFT LoRA, the floor and every router on the same "
+        "quantized base; see taskgraph.model.quantize) (default: none)",
+    )
+    p.add_argument(
         "--ops",
         action="store_true",
         help="count the aten operations of one training step instead of timing it (deterministic; "

@@ -15,6 +15,10 @@ gate folded in, closed layers dropped) and written as a folder ``peft.PeftModel.
                                cross-attention is new), with save_pretrained + tokenizer, so the folder is
                                self-contained; a local folder is named, not copied
 
+A run whose base is quantized (``model.quantize``) exports the same exact LoRA; the base it writes or names is the
+full-precision **source** (a config base is built again from its config and seed, not de-quantized), and
+``taskgraph.json`` records ``"quantize"`` beside the base, so a user quantizes it as the run did, or not.
+
 A written base is named **relatively** in ``adapter_config.json`` (``base_model_name_or_path: "base"``, relative to
 ``DIR``, the export's root), so the folder loads on another machine with nothing but PEFT and transformers — from
 inside ``DIR``, ``AutoPeftModelForFeatureExtraction.from_pretrained(".")`` (or ``"<task>"`` with ``--all-tasks``), or
@@ -64,8 +68,8 @@ import torch
 from taskgraph.atomic import staging_dir, write_bytes, write_text
 from taskgraph.errors import ExportError, opt
 from taskgraph.model import FoldedLoRA, TaskGraphModel, unload
-from taskgraph.model.base import PACKAGE_PREFIX, resolve_path
-from taskgraph.model.checkpoint import read_manifest
+from taskgraph.model.base import PACKAGE_PREFIX, load_base, resolve_path
+from taskgraph.model.checkpoint import base_fingerprint, read_manifest
 from taskgraph.model.fold import save_plain
 from taskgraph.model.lm_base import end_token_id
 from taskgraph.model.peft_folder import PeftLoRA, write_peft_folder
@@ -215,7 +219,7 @@ def _write_export(
     written = base_is_written(model)
     base_name = BASE if written else str(resolve_path(str(model.spec.model.path)).resolve())
     if written:
-        save_plain(_with_end_token(unload(model), model), staging / BASE, model.tokenizer)
+        save_plain(_with_end_token(_plain_base(model, fingerprint), model), staging / BASE, model.tokenizer)
     ranks = {}
     for name in names:
         folder = staging if single else staging / name
@@ -227,6 +231,8 @@ def _write_export(
             "folder": (BASE if single else f"../{BASE}") if written else None,
             "path": base_name,  # as adapter_config.json names it: "base" is relative to the export's root
         }
+        if model.spec.model.quantize != "none":
+            where["quantize"] = model.spec.model.quantize  # the run trained on this base quantized so
         generative = model.spec.tasks[model.task_index(name)].generative
         (_write_generation if generative else _write_head)(folder, model, name, where, run)
         ranks[name] = lora.rank
@@ -242,6 +248,21 @@ def _write_export(
         }
         write_text(staging / META, json.dumps(index, indent=2) + "\n")
     return str(target / BASE) if written else base_name, ranks
+
+
+def _plain_base(model: TaskGraphModel, fingerprint: Any) -> torch.nn.Module:
+    """The base an export writes: the run's base without adapters, or — quantized — its full-precision source, loaded
+    again as the run loaded it (ExportError when that is not the base the run recorded)."""
+    if model.spec.model.quantize == "none":
+        return unload(model)
+    generative = any(t.generative for t in model.spec.tasks)
+    source = load_base(model.spec.model, seed=model.spec.training.seed, generative=generative).model
+    if fingerprint is not None and base_fingerprint(dict(source.state_dict())) != fingerprint:
+        raise ExportError(
+            f"the run's base is quantized (model.quantize: {model.spec.model.quantize}) and its full-precision source, "
+            "loaded again as its spec says, differs from the base the run recorded (fingerprint); nothing was written"
+        )
+    return source
 
 
 def base_is_written(model: TaskGraphModel) -> bool:

@@ -74,7 +74,12 @@ def build_merged_model(sources: MergeSources, merged: Mapping[str, LowRank], nam
 
 @torch.no_grad()
 def plain_merged_base(model: TaskGraphModel, merged: Mapping[str, LowRank]) -> nn.Module:
-    """A plain copy of the base with every module's merged update added into its weight (Conv1D: transposed)."""
+    """A plain copy of the base with every module's merged update added into its weight (Conv1D: transposed).
+
+    Raises:
+        MergeError: the base is quantized (``model.quantize``): an update is not folded into int8 / nf4 weights.
+    """
+    check_foldable(model)
     base = unload(model)
     updates = for_model(model, merged)
     for name, layer in model.adapted:
@@ -84,6 +89,18 @@ def plain_merged_base(model: TaskGraphModel, merged: Mapping[str, LowRank]) -> n
         delta = updates[name].dense().to(module.weight)  # [d_out, d_in]
         module.weight.add_(delta.T if layer.fan_in_fan_out else delta)
     return base.eval()
+
+
+def check_foldable(model: TaskGraphModel) -> None:
+    """MergeError when ``model``'s base is quantized: ``--fold-into-base`` would round the update away."""
+    kind = model.spec.model.quantize
+    if kind != "none":
+        raise MergeError(
+            f"--fold-into-base: the base is quantized (model.quantize: {kind}), and adding the merged update into "
+            f"{kind} weights would round most of it away, so taskgraph does not fold into a quantized base; merge "
+            "without --fold-into-base (the merged run keeps the update as one LoRA on the quantized base), then "
+            "export it (taskgraph export RUN --format peft) and merge that into the full-precision base"
+        )
 
 
 def merged_base(sources: MergeSources) -> nn.Module:

@@ -11,6 +11,9 @@ A generative task is scored by the metric validation reads (:func:`~taskgraph.tr
 rank-classification accuracy for a ``choices`` task, greedy exact match otherwise) on ``lm``, the merged model
 with every adapter zero (:func:`~taskgraph.merge.build.scoring_model`), whose wrapped weights take ``W₀ + ΔW``
 as well: a second copy of the base, made only when generative tasks are merged.
+
+On a quantized base (``model.quantize``) the adapted modules of these copies are de-quantized, ``W₀`` their
+full-precision value: the numbers the merged model computes on the quantized base, up to rounding.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from taskgraph.model import TaskGraphModel, unload
 from taskgraph.model.lm_base import hidden_trunk
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.pooling import pool
+from taskgraph.model.quantize import dequantize_base, dequantized
 from taskgraph.train.batches import TaskData, task_batches
 from taskgraph.train.evaluate_generative import score_generative
 
@@ -55,7 +59,8 @@ class MergedScorer:
         lm: TaskGraphModel | None = None,
         progress: MergeProgress = SILENT,
     ) -> None:
-        self.base = unload(model).eval()
+        # a quantized base's adapted layers are de-quantized in this copy: W₀ + ΔW is written in full precision
+        self.base = dequantize_base(unload(model), model.adapted_names).eval()
         self.trunk = hidden_trunk(self.base)
         self.device = model.device
         self.pooling = model.spec.model.pooling
@@ -68,6 +73,7 @@ class MergedScorer:
             module = self.base.get_submodule(name)
             self.modules[name] = [(module, module.weight.detach().clone(), layer.fan_in_fan_out)]
         for name, layer in [] if lm is None else lm.adapted:
+            layer.base = dequantized(layer.base)
             self.modules[name].append((layer.base, layer.base.weight.detach().clone(), layer.fan_in_fan_out))
         self.heads = [(w.detach().to(self.device), b.detach().to(self.device)) for w, b in heads]
 

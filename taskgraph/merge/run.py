@@ -48,7 +48,14 @@ from torch import nn
 from taskgraph.atomic import staging_dir, write_bytes, write_text
 from taskgraph.data.base import build_source
 from taskgraph.errors import DataError
-from taskgraph.merge.build import build_merged_model, merged_rank, plain_merged_base, scoring_model, task_heads
+from taskgraph.merge.build import (
+    build_merged_model,
+    check_foldable,
+    merged_rank,
+    plain_merged_base,
+    scoring_model,
+    task_heads,
+)
 from taskgraph.merge.evaluate import MergedScorer
 from taskgraph.merge.lowrank import LowRank
 from taskgraph.merge.merging import merge_modules
@@ -172,6 +179,8 @@ def _merge(
 ) -> MergeResult:
     started = time.perf_counter()
     loaded = load_sources(sources, tasks, device=resolve_device(device))
+    if fold_into_base:
+        check_foldable(loaded.model)  # before any merge is computed
     where = (
         f"{loaded.runs[0]} (a routed run, every task folded)" if loaded.kind == "routed" else f"{len(loaded.runs)} runs"
     )

@@ -3,7 +3,8 @@
 A checkpoint folder holds
 
 * ``model.safetensors`` — the trainable state (adapter inventories, router, heads), plus the base
-  weights when the base was built from a ``config`` (a random init must come back bit for bit);
+  weights when the base was built from a ``config`` (a random init must come back bit for bit) and is not
+  quantized (``model.quantize``: the base is never saved, loading quantizes it again from its source);
 * ``manifest.json`` — format version, the spec, task names and label counts, the layout
   (L, H, K, r), the adapted module names, a fingerprint of the base model, the name, shape and
   sha256 of every saved tensor's file, and library versions;
@@ -38,6 +39,7 @@ from torch import Tensor, nn
 from taskgraph.atomic import replace_directory, write_bytes, write_text
 from taskgraph.errors import CheckpointError, TaskgraphError, validation_problems
 from taskgraph.model.heads import head_widths
+from taskgraph.model.quantize import dense, source_fingerprint
 from taskgraph.spec.models import Spec
 
 if TYPE_CHECKING:
@@ -113,14 +115,22 @@ def base_fingerprint(state: dict[str, Tensor]) -> dict[str, Any]:
     ``structure`` hashes every tensor's name and shape; ``sample`` hashes the first 256 values of
     every tensor rounded to bfloat16, so the same model loaded in float32 or bfloat16, on any
     device, has the same fingerprint, and a different (or differently fine-tuned) model does not.
+    A quantized tensor enters with its de-quantized values (a quantized base is identified by its source:
+    :func:`model_fingerprint`).
     """
     names = sorted(state)
     structure = hashlib.sha256(json.dumps([[n, list(state[n].shape)] for n in names]).encode())
     sample = hashlib.sha256()
     for name in names:
-        values = state[name].detach().reshape(-1)[:SAMPLE].to("cpu", torch.float32).to(torch.bfloat16)
+        values = dense(state[name].detach()).reshape(-1)[:SAMPLE].to("cpu", torch.float32).to(torch.bfloat16)
         sample.update(values.view(torch.int16).numpy().tobytes())
     return {"tensors": len(names), "structure": structure.hexdigest(), "sample": sample.hexdigest()}
+
+
+def model_fingerprint(model: TaskGraphModel) -> dict[str, Any]:
+    """The fingerprint of ``model``'s base: of its source weights when it was quantized (taken before quantizing,
+    :func:`~taskgraph.model.quantize.source_fingerprint`), so a run and its quantized twin name the same base."""
+    return source_fingerprint(model.base) or base_fingerprint(plain_base_state(model))
 
 
 # ----------------------------------------------------------------------------- save
@@ -163,7 +173,7 @@ def save_checkpoint(model: TaskGraphModel, directory: str | os.PathLike[str]) ->
     """Write ``model`` to ``directory`` (created if needed); returns the folder."""
     folder = Path(directory)
     spec = model.spec
-    with_base = spec.model.config is not None
+    with_base = spec.model.config is not None and spec.model.quantize == "none"
     state = _untied(checkpoint_state(model, with_base))
     data = safetensors.torch.save(state, metadata={"format": "pt", "producer": FORMAT})
     write_bytes(folder / WEIGHTS, data)
@@ -182,7 +192,8 @@ def save_checkpoint(model: TaskGraphModel, directory: str | os.PathLike[str]) ->
             "class": type(model.base).__name__,
             "config_class": type(getattr(model.base, "config", None)).__name__,
             "weights_included": with_base,
-            "fingerprint": base_fingerprint(plain_base_state(model)),
+            "quantize": spec.model.quantize,
+            "fingerprint": model_fingerprint(model),
         },
         "weights": {
             "file": WEIGHTS,
@@ -495,7 +506,7 @@ def load_checkpoint(
     check_finite(tensors, folder / WEIGHTS, frozenset(f"router.{n}" for n in type(model.router).infinite_masks))
     result = model.load_state_dict(tensors, strict=False)
     assert not result.unexpected_keys, result.unexpected_keys  # checked above
-    fingerprint = base_fingerprint(plain_base_state(model))
+    fingerprint = model_fingerprint(model)
     saved = manifest["base"].get("fingerprint")
     if saved != fingerprint:
         raise CheckpointError(

@@ -6,6 +6,11 @@ the inventory to one LoRA, ``A_t = concat_h Σ_k w[t,h,k] A[h,k]`` and ``B_t`` l
 is closed for the task contributes nothing and is dropped. Merging then adds ``s · B_t A_t`` into
 W and removes every adapter module: a plain transformers model with zero adapter overhead.
 
+A quantized base (``model.quantize``) is not merged into: its int8 / nf4 weights would round most of ``ΔW`` away.
+``merge_task`` refuses it with a message saying what to do instead, unless asked ``dequantize=True``: then the
+plain model is a full-precision copy of the de-quantized base with ``ΔW`` added — what the quantized routed model
+computes, up to rounding (:mod:`taskgraph.model.quantize`). ``fold`` (the exact LoRA) works on any base.
+
 ``merge_task`` was called ``merge_and_unload``; that name still works, with a :class:`TaskgraphWarning`. It is
 not PEFT's ``merge_and_unload()``, which folds a model's one adapter into that model itself and returns it: a routed
 model holds every task's adapter at once, so merging needs a task and returns a copy, leaving the routed model
@@ -25,10 +30,11 @@ import torch
 from torch import Tensor, nn
 
 from taskgraph.adapters.routed_lora import RoutedLoRALinear
-from taskgraph.errors import TaskgraphWarning
+from taskgraph.errors import ModelError, TaskgraphWarning
 from taskgraph.model.lm_base import hidden_trunk
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.pooling import pool
+from taskgraph.model.quantize import copy_base, dequantize_base, fold_refusal
 from taskgraph.routing.base import Routing
 
 if TYPE_CHECKING:
@@ -181,8 +187,9 @@ def _replace(root: nn.Module, name: str, module: nn.Module) -> None:
 
 @torch.no_grad()
 def unload(model: TaskGraphModel) -> nn.Module:
-    """A copy of the plain base model: every routed layer replaced by a copy of the module it wraps."""
-    base = copy.deepcopy(model.base)
+    """A copy of the plain base model: every routed layer replaced by a copy of the module it wraps (a quantized base
+    stays quantized, copied exactly)."""
+    base = copy_base(model.base)
     for name, module in list(base.named_modules()):
         if isinstance(module, RoutedLoRALinear):
             _replace(base, name, module.base)
@@ -190,18 +197,27 @@ def unload(model: TaskGraphModel) -> nn.Module:
 
 
 @torch.no_grad()
-def merge_task(model: TaskGraphModel, task: int | str) -> MergedTaskModel:
+def merge_task(model: TaskGraphModel, task: int | str, *, dequantize: bool = False) -> MergedTaskModel:
     """A plain transformers model with ``task``'s adapter added into W, plus the task's head.
 
     The routed model is left unchanged (it still serves every task). Closed layers keep their
     base weight. The returned module tree holds no :class:`RoutedLoRALinear`.
+
+    Raises:
+        ModelError: the base is quantized (``model.quantize``) and ``dequantize`` is False; with ``dequantize=True``
+            the returned base is a full-precision copy of the de-quantized base (see the module docstring).
     """
     index = model.task_index(task)
+    quantized = model.spec.model.quantize
+    if quantized != "none" and not dequantize:
+        raise ModelError(fold_refusal(quantized, f"merge_task({task!r})"))
     routing = task_routing(model, index)
-    base = unload(model)
+    base = dequantize_base(unload(model)) if quantized != "none" else unload(model)
     for name, layer in model.adapted:
         weights, gate = routing.weights[0, layer.index], float(routing.gates[0, layer.index])
-        _replace(base, name, layer.merged_base(weights, gate))
+        module = base.get_submodule(name)  # the copy of the module the layer wraps
+        delta = layer.delta_weight(weights, gate).to(module.weight.dtype)  # [d_out, d_in]
+        module.weight.add_(delta.T if layer.fan_in_fan_out else delta)
     head = copy.deepcopy(model.heads.heads[index])
     return MergedTaskModel(base, head, model.spec.model.pooling, model.task_names[index]).eval()
 

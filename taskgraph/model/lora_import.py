@@ -65,9 +65,9 @@ def check_fits(model: TaskGraphModel, lora: PeftLoRA) -> None:
         )
     recorded = _recorded_fingerprint(lora.folder)
     if recorded is not None and not shapes:
-        from taskgraph.model.checkpoint import base_fingerprint, plain_base_state
+        from taskgraph.model.checkpoint import model_fingerprint
 
-        if recorded != base_fingerprint(plain_base_state(model)):
+        if recorded != model_fingerprint(model):
             problems.append(
                 "another base model: the base weights fingerprint its taskgraph.json records differs from this model's"
             )

@@ -30,7 +30,7 @@ from taskgraph.adapters.fused import FusedFactors
 from taskgraph.adapters.inject import inject_adapters
 from taskgraph.errors import ModelError, validation_problems
 from taskgraph.model.base import hidden_size, load_base
-from taskgraph.model.checkpoint import load_checkpoint, save_checkpoint
+from taskgraph.model.checkpoint import base_fingerprint, load_checkpoint, save_checkpoint
 from taskgraph.model.device import to_device
 from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_task, warn_merge_and_unload
 from taskgraph.model.grad_checkpointing import enable_gradient_checkpointing
@@ -40,6 +40,7 @@ from taskgraph.model.lm_forward import lm_forward
 from taskgraph.model.lora_import import apply_imports, import_lora
 from taskgraph.model.pooling import pool
 from taskgraph.model.predict import predict
+from taskgraph.model.quantize import quantize_base
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router, Routing
 from taskgraph.spec.models import Spec
@@ -80,7 +81,8 @@ class TaskGraphModel(nn.Module):
     Args:
         spec: the run's spec (model, adapters, router, tasks).
         base: a ready base transformer (default: loaded from ``spec.model``). Its weights are frozen
-            and its target modules are wrapped in place.
+            and its target modules are wrapped in place; with ``model.quantize`` its linear layers are quantized
+            first, in place (:mod:`taskgraph.model.quantize`).
         tokenizer: the tokenizer :func:`~taskgraph.model.predict.predict` uses (default: the one
             that comes with ``spec.model``, if any). A plain attribute, settable later.
         import_adapters: write the PEFT LoRA folders of ``spec.adapters.imports`` into their slots
@@ -120,6 +122,8 @@ class TaskGraphModel(nn.Module):
             check_logit_transform(base)
         # a decoder's trunk builds a key / value cache unless told not to
         self._decoder = is_decoder(getattr(base, "config", None))
+        # QLoRA: the frozen base's linear layers quantized before the adapters wrap them (taskgraph.model.quantize)
+        quantize_base(base, spec.model.quantize, fingerprint=base_fingerprint)
         self.context = RoutingContext()
         router_cls: type[Router] = ROUTERS.get(spec.router.kind).obj
         num_tasks = len(spec.tasks)
@@ -531,10 +535,11 @@ class TaskGraphModel(nn.Module):
         """This task as a plain LoRA (see :func:`taskgraph.model.fold.fold`)."""
         return fold(self, task)
 
-    def merge_task(self, task: int | str) -> MergedTaskModel:
+    def merge_task(self, task: int | str, *, dequantize: bool = False) -> MergedTaskModel:
         """A plain transformers model with this task's adapter folded into W, plus its head; this model is left
-        unchanged, serving every task (see :func:`taskgraph.model.fold.merge_task`)."""
-        return merge_task(self, task)
+        unchanged, serving every task (see :func:`taskgraph.model.fold.merge_task`; a quantized base needs
+        ``dequantize=True``)."""
+        return merge_task(self, task, dequantize=dequantize)
 
     def merge_and_unload(self, task: int | str) -> MergedTaskModel:
         """The old name of :meth:`merge_task`: the same model, and a :class:`~taskgraph.errors.TaskgraphWarning`."""
@@ -561,9 +566,10 @@ class TaskGraphModel(nn.Module):
     # ----------------------------------------------------------------- repr
     def extra_repr(self) -> str:
         a = self.spec.adapters
+        quantized = "" if self.spec.model.quantize == "none" else f", quantize={self.spec.model.quantize}"
         return (
             f"tasks={len(self.task_names)}, layers={self.num_layers}, heads={a.heads}, "
-            f"skills={self.skills}, rank={a.rank}, pooling={self.spec.model.pooling}"
+            f"skills={self.skills}, rank={a.rank}, pooling={self.spec.model.pooling}{quantized}"
         )
 
     def __repr__(self) -> str:

@@ -70,7 +70,8 @@ class ModelSpec(Section):
 
     Exactly one of ``path`` (a local directory, or ``package:<module>/<subdir>`` for a model that
     ships inside an installed Python package) and ``config`` (a transformers config dict with a
-    ``model_type``; random init, for tests and the planted benchmark).
+    ``model_type``; random init, for tests and the planted benchmark). ``quantize`` (``none``, ``int8``,
+    ``nf4``) quantizes the frozen base at load; a checkpoint then holds no base weights and records it here.
     """
 
     path: str | None = None
@@ -82,6 +83,9 @@ class ModelSpec(Section):
     # encoder-decoder: a BERT2BERT EncoderDecoderModel whose encoder and decoder both start from the encoder at
     # ``path`` (for generate tasks when no pretrained decoder is at hand; :mod:`taskgraph.model.lm_base`)
     warm_start: Literal["encoder-decoder"] | None = None
+    # the frozen base's linear layers quantized at load, the adapters in full precision on top (QLoRA; see
+    # :mod:`taskgraph.model.quantize`): int8 weight-only or 4-bit NormalFloat, both through torchao
+    quantize: Literal["none", "int8", "nf4"] = "none"
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -96,7 +100,7 @@ class ModelSpec(Section):
             )
         return self
 
-    _omit_defaults = omit_when_default("warm_start")
+    _omit_defaults = omit_when_default("warm_start", "quantize")
 
 
 class ImportSpec(Section):
@@ -339,6 +343,9 @@ class TrainingSpec(Section):
     # recompute each transformer block's activations in the backward instead of keeping them (the same gradients;
     # see taskgraph.model.grad_checkpointing)
     gradient_checkpointing: bool = False
+    # several processes under torchrun: ddp, every process holds the whole model; fsdp, the frozen base's weights
+    # sharded across them (see taskgraph.train.fsdp). One process trains unsharded either way
+    parallel: Literal["ddp", "fsdp"] = "ddp"
 
     @model_validator(mode="after")
     def _compile_or_checkpointing(self) -> TrainingSpec:
@@ -349,7 +356,7 @@ class TrainingSpec(Section):
             )
         return self
 
-    _omit_defaults = omit_when_default("compile", "gradient_checkpointing")
+    _omit_defaults = omit_when_default("compile", "gradient_checkpointing", "parallel")
 
 
 class Spec(Section):

@@ -151,3 +151,26 @@ def test_bad_settings_are_one_clear_error():
         SpeedSettings(model="gpt5", rounds=1, tasks=1).check()
     text = str(err.value)
     assert "model 'gpt5' is unknown" in text and "rounds must be at least 2" in text and "tasks" in text
+
+
+def test_a_quantized_base_table_puts_every_router_beside_peft_lora_on_the_same_base():
+    from dataclasses import replace
+
+    from taskgraph.bench.speed import load_base
+    from taskgraph.model.quantize import is_quantized
+
+    settings = replace(SETTINGS, quantize="int8", memory=False, rounds=2, warmup=0)
+    assert any(is_quantized(p) for p in load_base(settings, 0.1).parameters())
+    out = run_speed_bench(settings)
+    rows = out["rows"]
+    assert list(rows) == [r.key for r in bench_rows(settings, 0.1)]
+    assert {r["kind"] for r in rows.values()} == {"peft-lora", "floor", "taskgraph"}
+    assert len(rows) == 2 * (2 + len(ROUTER_KINDS))  # PEFT LoRA, the floor and every router, at both dropouts
+    targets = out["targets"]
+    assert [t["numerator"] for t in targets] == [f"taskgraph-{k}/d{d}" for d in ("0.1", "0") for k in ROUTER_KINDS]
+    assert all(t["name"].startswith("int8 base: taskgraph") and t["limit"] == 1.1 for t in targets)
+    assert all(t["statistic"] == "median" and t["met"] == (t["value"] <= 1.1) for t in targets)
+    assert out["environment"]["quantize"] == "int8"
+    assert "every row's base quantized: int8" in render_markdown(out)
+    with pytest.raises(BenchError, match=r"quantize 'int4' is unknown; choose from \['none', 'int8', 'nf4'\]"):
+        replace(settings, quantize="int4").check()
