@@ -31,6 +31,9 @@ model here (LoRA inventories, router, heads: one all-reduce of a few MB per step
 exact (tests: two processes of batch 8 equal one of batch 16 to 1e-6 in gradients and weights), cannot hang
 on an unused parameter, and leaves ``torch.compile`` of the step free of DDP's graph splitting.
 
+Every process holds the whole model; ``training.parallel: fsdp`` shards the frozen base across them and leaves this
+step as it is (:mod:`taskgraph.train.fsdp`).
+
 Rank 0 alone writes the run folder (marker, lock, log, checkpoints, best / final model, plots, TensorBoard);
 on ``--resume`` it reads the checkpoint and broadcasts the weights, optimizer state and sampler state, so the
 other ranks — on other machines too — need only the spec and the data. The global batch and the per-step
@@ -43,6 +46,7 @@ written to a staging folder and renamed, so the last one stays whole.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import hashlib
@@ -51,7 +55,8 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
@@ -230,19 +235,49 @@ class DataParallel:
             except RuntimeError:
                 pass
 
+    @contextlib.contextmanager
+    def together(self, what: str) -> Iterator[None]:
+        """A block whose collectives run inside other code (the sharded base's forward and backward under
+        ``training.parallel: fsdp``): a ``RuntimeError`` that comes out of a collective in it — a peer lost, a
+        timeout — becomes the :class:`DistributedError` a direct collective gives; any other error passes as it is.
+        """
+        try:
+            yield
+        except RuntimeError as exc:
+            if not _raised_by_collective(exc):
+                raise
+            raise self._lost(what, exc) from None
+
     def _collective(self, what: str, call: Callable[[], R]) -> R:
         try:
             return call()
         except RuntimeError as exc:  # gloo / nccl: a peer closed its connection, or the timeout passed
-            _note_stopped_by_peer()
-            first = _first_sentence(str(exc)) or type(exc).__name__
-            raise DistributedError(
-                f"rank {self.rank} of {self.world}: lost the other processes while {what} ({first}); another "
-                f"process ended or stopped answering (its own message says why), so this one stops too"
-            ) from None
+            raise self._lost(what, exc) from None
+
+    def _lost(self, what: str, exc: RuntimeError) -> DistributedError:
+        _note_stopped_by_peer()
+        first = _first_sentence(str(exc)) or type(exc).__name__
+        return DistributedError(
+            f"rank {self.rank} of {self.world}: lost the other processes while {what} ({first}); another "
+            f"process ended or stopped answering (its own message says why), so this one stops too"
+        )
 
     def __repr__(self) -> str:
         return f"DataParallel(rank={self.rank}, world={self.world}, device={self.device}, backend={self.backend!r})"
+
+
+_COLLECTIVE_FILES = ("distributed_c10d.py", "_functional_collectives.py")  # where torch.distributed waits on one
+
+
+def _raised_by_collective(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of a collective (the backend's own error type, or raised where torch.distributed runs
+    or waits on one): gloo reports a lost peer as a plain ``RuntimeError``, so where it was raised tells it from a
+    model's error, or from FSDP's own checks, which raise in FSDP's files."""
+    if isinstance(exc, dist.DistError):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    home = os.path.dirname(dist.__file__)
+    return bool(frames) and any(frames[-1].filename == os.path.join(home, name) for name in _COLLECTIVE_FILES)
 
 
 def _first_sentence(text: str) -> str:

@@ -38,8 +38,9 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
@@ -50,11 +51,12 @@ from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import check_output_folder, clear_run, read_marker, run_lock, write_marker
 from taskgraph.spec import Spec, dump_spec
 from taskgraph.threads import check_threads, torch_threads
-from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data, tokenizer_pad_id
+from taskgraph.train.batches import MultiTaskSampler, TaskData, collate, load_task_data, tokenizer_pad_id
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
 from taskgraph.train.evaluate import EvalResult, evaluate
+from taskgraph.train.fsdp import ShardedBase, shard_base, whole_base
 from taskgraph.train.optim import apply_lr, build_optimizer
-from taskgraph.train.progress import Progress
+from taskgraph.train.progress import BatchProgress, Progress
 from taskgraph.train.result import TrainResult, best_with_final, rank_result, run_summary, shared_result
 from taskgraph.train.run_checkpoint import (
     RunCheckpoint,
@@ -122,7 +124,9 @@ def train(
             restored when the run ends.
 
     Started by ``torchrun`` with more than one process, the processes train data-parallel: the global batch
-    split across them, rank 0 writing the run folder (:mod:`taskgraph.train.distributed`).
+    split across them, rank 0 writing the run folder (:mod:`taskgraph.train.distributed`); with
+    ``training.parallel: fsdp`` the frozen base is sharded across them (:mod:`taskgraph.train.fsdp`; one process
+    trains unsharded).
 
     Raises:
         TrainingError, CheckpointError, DataError, ModelError: with one clear message; on a
@@ -198,8 +202,12 @@ def _train(
             model = TaskGraphModel(spec).to(dev)
         else:
             model = TaskGraphModel.from_pretrained(checkpoint.folder, device=dev)
+        shards: ShardedBase | None = None
         if parallel is not None:
             parallel.broadcast_module(model)
+            if training.parallel == "fsdp":  # the base's weights: 1 / world on each process from here on
+                shards = shard_base(model, parallel)
+        evaluates = main or shards is not None  # every process runs a sharded base's forward, rank 0 records
         pad_id = tokenizer_pad_id(model.tokenizer)
         data = load_task_data(
             spec,
@@ -311,27 +319,38 @@ def _train(
                 if parallel is None or parallel.faults_here():
                     fault_point(FAULT_AT_STEP, step)
 
-                if main and _scheduled_eval(step, training.eval_every, training.steps):
-                    val = evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda)
+                if evaluates and _scheduled_eval(step, training.eval_every, training.steps):
+                    val = _validate(model, val_data, pad_id, dev, shards, quiet)
                     last_eval = (step, val)
-                    _write_line(log, val.log_record(step))
-                    board.validation(step, val, model)
-                    if state.best_mean_acc is None or val.mean_acc > state.best_mean_acc:
+                    better = state.best_mean_acc is None or val.mean_acc > state.best_mean_acc
+                    if shards is not None:  # rank 0's record decides (the others' may not hold the best so far)
+                        better = bool(shards.parallel.broadcast_json(better))
+                    if main:
+                        _write_line(log, val.log_record(step))
+                        board.validation(step, val, model)
+                    if better:
                         state.best_step, state.best_mean_acc = step, val.mean_acc
-                        _save_model(model, run / BEST, {"step": step, "mean_acc": val.mean_acc, "acc": val.acc})
-                if main and (step % training.checkpoint_every == 0 or step == stop):
-                    log.flush()
-                    state.log_bytes = log.tell()
-                    state.elapsed_s = elapsed_before + time.perf_counter() - session_start
-                    state.rng, state.sampler = capture_rng(cuda), sampler.state_dict()
-                    write_checkpoint(run, model, optimizer, state, spec, training.keep_checkpoints)
+                        with whole_base(shards, model):
+                            if main:
+                                _save_model(model, run / BEST, {"step": step, "mean_acc": val.mean_acc, "acc": val.acc})
+                if evaluates and (step % training.checkpoint_every == 0 or step == stop):
+                    with whole_base(shards, model):
+                        if main:
+                            log.flush()
+                            state.log_bytes = log.tell()
+                            state.elapsed_s = elapsed_before + time.perf_counter() - session_start
+                            state.rng, state.sampler = capture_rng(cuda), sampler.state_dict()
+                            write_checkpoint(run, model, optimizer, state, spec, training.keep_checkpoints)
 
             # ---- the end: final validation, the final model, the summary
-            if main and (last_eval is None or last_eval[0] != state.step):
-                last_eval = (state.step, evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda))
-                if not _scheduled_eval(state.step, training.eval_every, training.steps):  # else logged already
+            if evaluates and (last_eval is None or last_eval[0] != state.step):
+                last_eval = (state.step, _validate(model, val_data, pad_id, dev, shards, quiet))
+                if main and not _scheduled_eval(state.step, training.eval_every, training.steps):  # else logged
                     _write_line(log, last_eval[1].log_record(state.step))
                     board.validation(state.step, last_eval[1], model)
+            with whole_base(shards, model):
+                if main:
+                    _save_model(model, run / FINAL, None)
         finally:
             progress.close()
             log.close()
@@ -350,7 +369,6 @@ def _train(
                 session_examples / step_seconds if step_seconds > 0 else 0.0,
             )
         assert last_eval is not None
-        _save_model(model, run / FINAL, None)
         best_step, best_mean_acc, best_in = best_with_final(state.best_step, state.best_mean_acc, last_eval)
         result = TrainResult(
             run_dir=run,
@@ -375,6 +393,24 @@ def _train(
         if parallel is not None:
             parallel.broadcast_json(shared_result(result))
         return result
+
+
+def _validate(
+    model: TaskGraphModel,
+    val_data: Sequence[TaskData],
+    pad_id: int,
+    dev: torch.device,
+    shards: ShardedBase | None,
+    quiet: TextIO | None,
+) -> EvalResult:
+    """The validation split's figures; under fsdp every process runs it (the base's forward is collective), the
+    ranks but 0 without a word."""
+    cuda = dev.type == "cuda"
+    if shards is None:
+        return evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda)
+    silent = None if quiet is None else BatchProgress("validation", 1, stream=quiet)
+    with shards.together("validating with the sharded base"):
+        return evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda, progress=silent)
 
 
 def _scheduled_eval(step: int, every: int, total: int) -> bool:

@@ -68,9 +68,11 @@ def spec_hash(spec: Spec) -> str:
     """sha256 of the spec's canonical JSON: two runs continue each other only when it matches.
 
     The canonical form writes ``adapters.splits`` under its taskgraph 0.1 name ``heads``, so runs, sweep cells and
-    bench cells hashed before the rename still match their specs.
+    bench cells hashed before the rename still match their specs. It leaves out ``training.parallel``: how several
+    processes share the work, like their number, is not what is trained, so a run goes on under ddp or fsdp alike.
     """
     data = spec.model_dump(mode="json")
+    data.get("training", {}).pop("parallel", None)
     adapters = data.get("adapters", {})
     data["adapters"] = {("heads" if k == "splits" else k): v for k, v in adapters.items()}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))

@@ -45,22 +45,26 @@ def step_gradients(
     if parallel is not None:  # routing noise shared by every rank, dropout drawn per rank
         model.routing_seed, rank_seed = parallel.step_seeds(seed, step)
         torch.manual_seed(rank_seed)
-    with autocast(dev.type == "cuda"):
-        call = model if forward is None else forward
-        out = call(
-            shard.input_ids,
-            shard.attention_mask,
-            shard.task_ids,
-            shard.labels,
-            distinct=(shard.tasks, shard.inverse),
-            targets=shard.targets,
-        )
-        reg_loss = model.router.regularizer()
-        if model.router.wants_task_updates():  # the graph router's relation_estimate: update
-            model.router.observe_task_updates(*task_updates(model, out, shard.labels, batch.size))
+    # a sharded base (training.parallel: fsdp) all-gathers its weights in the forward and backward: a lost peer there
+    # is a DistributedError, as in the all-reduce below
+    running = contextlib.nullcontext() if parallel is None else parallel.together("running the forward and backward")
     share = shard.size / batch.size  # the ranks' gradients sum to the whole batch's
-    loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world
-    loss.backward()
+    with running:
+        with autocast(dev.type == "cuda"):
+            call = model if forward is None else forward
+            out = call(
+                shard.input_ids,
+                shard.attention_mask,
+                shard.task_ids,
+                shard.labels,
+                distinct=(shard.tasks, shard.inverse),
+                targets=shard.targets,
+            )
+            reg_loss = model.router.regularizer()
+            if model.router.wants_task_updates():  # the graph router's relation_estimate: update
+                model.router.observe_task_updates(*task_updates(model, out, shard.labels, batch.size))
+        loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world
+        loss.backward()
     loss_value, task_value, reg_value = (float(x.detach()) for x in (loss, out.loss, reg_loss))
     if parallel is None:
         return loss_value, task_value, reg_value
