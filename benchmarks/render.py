@@ -145,6 +145,29 @@ def graph_slow_decision() -> str:
     )
 
 
+# ----------------------------------------------------------------------------- speed
+SPEED_COMMANDS = {
+    "speed-int8-cpu": "taskgraph bench speed --model minilm-shape --quantize int8 --rounds 30 --warmup 2 --no-memory "
+    "--batch 16 --seq 64 --threads 1",
+}
+
+
+def speed_block(name: str) -> str:
+    """A ``taskgraph bench speed`` record as the bench's own report renders it (its title dropped, its sections one
+    level down), under the command that measured it."""
+    from taskgraph.bench.report import render_markdown
+
+    lines = render_markdown(load(name)).rstrip("\n").split("\n")
+    body = [("##" + line if line.startswith("## ") else line) for line in lines if not line.startswith("# ")]
+    record = f"`benchmarks/results/{name}.json`"
+    return f"`{SPEED_COMMANDS[name]}` (record: {record})\n" + "\n".join(body).strip("\n") + "\n"
+
+
+@renderer("speed-int8-cpu")
+def speed_int8_cpu() -> str:
+    return speed_block("speed-int8-cpu")
+
+
 # ----------------------------------------------------------------------------- the files
 def render_text(text: str, renderers: Mapping[str, Renderer] = RENDERERS) -> tuple[str, list[str]]:
     """``text`` with every rendered block rewritten; the names of the blocks whose body changed."""
