@@ -184,8 +184,9 @@ def test_the_readmes_torchrun_commands_are_taskgraph_commands():
     from taskgraph.cli import build_parser
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
+    guide = (REPO / "docs" / "guide" / "distributed.md").read_text(encoding="utf-8")  # docs/guide/distributed.md
     section = readme[readme.index("## Several processes") :]
-    section = section[: section.index("\n## ")]
+    section = section[: section.index("\n## ")] + "\n" + guide
     lines = [line for line in section.splitlines() if line.startswith("torchrun ")]
     assert len(lines) >= 4, lines
     launched = [line for line in section.splitlines() if line.startswith("taskgraph train ")]

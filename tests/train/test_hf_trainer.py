@@ -1,7 +1,7 @@
 """TaskGraphTrainer: a ``transformers.Trainer`` taking ``taskgraph train``'s steps on the tiny three-task BERT of
 conftest.py (CPU, dropout on): the same per-step losses and weights for the poly and the graph router (the latter
 with its relation estimate fed every step), a run folder ``taskgraph eval`` reads, taskgraph-format checkpoints a
-resumed Trainer continues from exactly, the sampler's order, and the README's block run as written."""
+resumed Trainer continues from exactly, the sampler's order, and the guide's block run as written."""
 
 from __future__ import annotations
 
@@ -201,14 +201,14 @@ def test_a_trainer_argument_off_the_spec_is_named(pair: Pair) -> None:
         TaskGraphTrainer(inputs, arguments(pair.folder / "off", inputs), schedule="cosine")  # type: ignore[arg-type]
 
 
-def test_the_readme_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("## Your 1–8 B model\n")
-    section = readme[start : readme.index("\n## ", start + 1)]
+def test_the_guide_block_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None) -> None:
+    guide = (ROOT / "docs" / "guide" / "llm.md").read_text(encoding="utf-8")  # docs/guide/llm.md
+    start = guide.index("## With the HF Trainer\n")
+    section = guide[start:]
     (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     write_spec(tmp_path, "poly", name="my-llm.yaml")  # the README's spec file, at toy size
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md#with-the-hf-trainer", "exec"), {"__name__": "readme"})  # noqa: S102 - our README
+    exec(compile(code, "docs/guide/llm.md#with-the-hf-trainer", "exec"), {"__name__": "guide"})  # noqa: S102 - our docs
     run = tmp_path / "runs" / "my-llm"
     assert (run / "model" / "manifest.json").is_file() and read_marker(run)["kind"] == "train"
     assert len(train_rows(run)) == STEPS
