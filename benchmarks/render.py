@@ -145,6 +145,38 @@ def graph_slow_decision() -> str:
     )
 
 
+# ----------------------------------------------------------------------------- the re-measurement (three-seed selection)
+@renderer("quality-real-few-256")
+def quality_real_few_256() -> str:
+    from benchmarks.quality_tables import planted_block
+
+    return planted_block(load("quality-real-few-256"), "quality-real-few-256")
+
+
+@renderer("quality-planted-gen-declared")
+def quality_planted_gen_declared() -> str:
+    from benchmarks.quality_tables import planted_block
+
+    return planted_block(load("quality-planted-gen-declared"), "quality-planted-gen-declared")
+
+
+@renderer("remeasured-verdicts")
+def remeasured_verdicts() -> str:
+    from benchmarks.remeasured import RECORDS, change_rows, changes_table
+
+    records = {suite: load(name) for suite, name in RECORDS.items() if (RESULTS / f"{name}.json").is_file()}
+    rows = [r for r in change_rows(records) if r["now_verdict"] is not None]
+    moved = [
+        f"{r['suite']} {r['comparison']} ({r['metric']}): {r['published_verdict']} → {r['now_verdict']}"
+        for r in rows
+        if r["changed"]
+    ]
+    summary = f"Of {len(rows)} published comparisons re-measured, {len(moved)} changed verdict" + (
+        ": " + "; ".join(moved) + "." if moved else "."
+    )
+    return "\n".join([*changes_table(records), "", summary]) + "\n"
+
+
 # ----------------------------------------------------------------------------- speed
 SPEED_COMMANDS = {
     "speed-int8-cpu": "taskgraph bench speed --model minilm-shape --quantize int8 --rounds 30 --warmup 2 --no-memory "
