@@ -48,8 +48,8 @@ ROUTER_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rout
 def test_router_configs_train_exactly_the_planted_bench_cell(path):
     """configs/routers/<kind>.yaml is the bench's seed-0 cell for that router at the lr written in it: the same
     data, model, adapters, router and optimisation (only how often it validates / checkpoints may differ)."""
-    from taskgraph.bench.quality.planted_suites import planted_suite
-    from taskgraph.bench.quality.suites import PLANTED_BUDGET
+    from benchmarks.quality.planted_suites import planted_suite
+    from benchmarks.quality.suites import PLANTED_BUDGET
     from taskgraph.spec import Spec
 
     config = load_spec(path)

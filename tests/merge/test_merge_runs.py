@@ -239,7 +239,7 @@ def test_the_llora_config_is_the_merge_bench_cell():
     """configs/merge/llora-task.yaml trains exactly the planted merge bench's seed-0 L-LoRA cell of planted-0."""
     from pathlib import Path
 
-    from taskgraph.bench.merging.suites import planted_merge_suite
+    from benchmarks.merging.suites import planted_merge_suite
     from taskgraph.spec import Spec, load_spec
 
     config = load_spec(Path(__file__).resolve().parents[2] / "configs" / "merge" / "llora-task.yaml")
