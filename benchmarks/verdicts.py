@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from benchmarks.quality.stats import TIE, t_interval
 from benchmarks.quality.stats import verdict as stats_verdict
-from taskgraph.metrics.spread import finite, mean_std
+from taskgraph.metrics import finite, mean_std
 
 
 def pm(values: Sequence[float | None], digits: int = 3) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from benchmarks.browser import BrowserError, find_chromium, load
 from taskgraph.export import export_graph
-from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, adapter_node, layer_node, task_node
+from taskgraph.graph import ADAPTER, LAYER, TASK, adapter_node, layer_node, task_node
 
 TARGET_MS = 2000.0
 TARGET_TASKS = 1000

@@ -32,7 +32,6 @@ import torch
 
 from benchmarks.merging.cells import (
     BenchCell,
-    MergeGroup,
     merge_dir,
     run_merge_cell,
     single_dir,
@@ -58,8 +57,9 @@ from benchmarks.quality.run import Part, environment
 from benchmarks.quality.stats import select_lr
 from benchmarks.quality.summary import selection_table
 from taskgraph.atomic import write_text
+from taskgraph.merge import MergeSession
 from taskgraph.run_folder import claim_container
-from taskgraph.sweep.resumable import read_record
+from taskgraph.sweep import read_record
 
 Say = Callable[[str], None]
 SUITES = ("planted", "real")
@@ -183,7 +183,7 @@ def _run(
     for mode, lr in chosen.items():
         for seed in range(settings.seeds):
             runs = {t: single_dir(out, suite.name, mode, lr, seed, t) for t in suite.tasks}
-            group = _lazy(lambda runs=runs: MergeGroup(runs, val_examples=suite.budget.val_examples))
+            group = _lazy(lambda runs=runs: MergeSession(list(runs.values()), val_examples=suite.budget.val_examples))
             folder = merge_dir(out, suite.name, mode, seed)
             heads[(mode, seed)] = _heads_only(folder / "heads-only.json", group)
             for size, sets in subsets.items():
@@ -282,11 +282,11 @@ def pool_val_by_lr(
     return by_lr
 
 
-def _lazy(build: Callable[[], MergeGroup]) -> Callable[[], MergeGroup]:
+def _lazy(build: Callable[[], MergeSession]) -> Callable[[], MergeSession]:
     """``build`` called once, on first use (a finished group's runs are never loaded)."""
-    held: list[MergeGroup] = []
+    held: list[MergeSession] = []
 
-    def get() -> MergeGroup:
+    def get() -> MergeSession:
         if not held:
             held.append(build())
         return held[0]
@@ -294,7 +294,7 @@ def _lazy(build: Callable[[], MergeGroup]) -> Callable[[], MergeGroup]:
     return get
 
 
-def _heads_only(path: Path, group: Callable[[], MergeGroup]) -> dict[str, float]:
+def _heads_only(path: Path, group: Callable[[], MergeSession]) -> dict[str, float]:
     held = read_record(path)
     if held is not None:
         return {k: float(v) for k, v in held.items()}

@@ -155,7 +155,7 @@ def planted_merge_suite(
     budget: MergeBudget = PLANTED_MERGE_BUDGET, *, tasks: int = 8, tiny: bool = False
 ) -> MergeSuite:
     """``tasks`` tasks of a planted universe (8 skills; tiny: 4 skills, a 16-wide BERT, for tests)."""
-    from taskgraph.data.planted import planted_spec
+    from taskgraph.data import planted_spec
 
     if tiny:
         spec = planted_spec(

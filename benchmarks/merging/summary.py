@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.merging.suites import MODE_NAMES, MODES, MergeBenchError, MergeSuite
 from benchmarks.quality.stats import paired_difference
-from taskgraph.metrics.spread import mean_std
+from taskgraph.metrics import mean_std
 
 Scores = dict[str, float]
 PRIMARY = "task-arithmetic"  # the seed paper's method: the L-LoRA target is judged on it

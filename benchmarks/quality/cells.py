@@ -33,9 +33,7 @@ from benchmarks.quality.suites import HeldOutTask, QualityError
 from benchmarks.quality.summary import mean_accuracy
 from taskgraph.atomic import write_text
 from taskgraph.errors import TaskgraphError
-from taskgraph.files import describe
-from taskgraph.run_records import parse_json
-from taskgraph.sweep.resumable import FINISHED, RESUME, TRAIN_SUMMARY, continue_run, read_record, run_state
+from taskgraph.sweep import FINISHED, RESUME, TRAIN_SUMMARY, continue_run, read_record, run_state
 
 EVAL, ADAPT_RECORD, LOG, SPEC = "eval.json", "cell.json", "log.jsonl", "spec.yaml"
 DONE = "done"  # the cell's own eval.json is there; below it, the run's states (run_state)
@@ -76,19 +74,14 @@ def step_ms(log_rows: Sequence[Mapping[str, Any]], batch_size: int) -> float | N
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
-    rows = []
+    """The rows of a run's ``log.jsonl`` (:func:`taskgraph.report.read_log`); none when it is absent or unreadable
+    (the cell's step time is then unknown, nothing else)."""
+    from taskgraph.report import read_log as read_run_log
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines() if describe(path) is None else []
-    except (OSError, UnicodeDecodeError):
+        return read_run_log(path) if path.is_file() else []
+    except TaskgraphError:
         return []
-    for line in lines:
-        try:
-            row = parse_json(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 def _supported(fn: Callable[..., Any], **options: Any) -> dict[str, Any]:
@@ -158,7 +151,7 @@ def run_train_cell(
     user-facing kind (TaskgraphError: a non-finite loss, unreadable data) is recorded as ``error``.
     """
     from taskgraph.spec import Spec, load_spec
-    from taskgraph.train.run_checkpoint import spec_hash
+    from taskgraph.train import spec_hash
 
     spec = Spec.model_validate(spec_dict)
     digest = spec_hash(spec)
@@ -211,7 +204,7 @@ def run_train_cell(
 
 
 def _check_same_spec(cell: TrainCell, digest: str, load_spec: Callable[[Path], Any]) -> None:
-    from taskgraph.train.run_checkpoint import spec_hash
+    from taskgraph.train import spec_hash
 
     held = read_record(cell.path / EVAL)
     if held is not None and held.get("spec_hash") not in (None, digest):

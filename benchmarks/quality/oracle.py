@@ -21,7 +21,7 @@ from benchmarks.quality.suites import QualityError, Suite
 from benchmarks.quality.summary import number, per_layer_head, spread
 from taskgraph.atomic import write_text
 from taskgraph.errors import TaskgraphError
-from taskgraph.run_records import parse_json
+from taskgraph.sweep import read_record
 
 ORACLE_LR: dict[str, float] = {  # adapters + heads under oracle routing: poly's chosen rate on each suite's grid
     "planted": 3e-2,
@@ -29,15 +29,6 @@ ORACLE_LR: dict[str, float] = {  # adapters + heads under oracle routing: poly's
 }
 ORACLE_SUITES = tuple(ORACLE_LR)  # the planted universes
 RECORD = "cell.json"
-
-
-def read_record(path: Path) -> dict[str, Any] | None:
-    """A JSON object file, or None when it is absent or unreadable."""
-    try:
-        data = parse_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def oracle_cell_dir(out: Path, suite: str, seed: int) -> Path:
@@ -69,10 +60,9 @@ def run_oracle_cell(
     suite: Suite, path: Path, seed: int, device: str, say: Callable[[str], None]
 ) -> tuple[dict[str, Any], bool]:
     """One seed's oracle-relearn cell; ``(record, ran)``."""
-    from taskgraph.eval.ground_truth import planted_truth
-    from taskgraph.eval.oracle import oracle_relearn
+    from taskgraph.eval import oracle_relearn, planted_truth
     from taskgraph.spec import Spec
-    from taskgraph.train.run_checkpoint import spec_hash
+    from taskgraph.train import spec_hash
 
     label = f"[{suite.name}] oracle-relearn seed {seed}"
     lr = ORACLE_LR[suite.name]

@@ -65,7 +65,7 @@ def planted_suite(
 ) -> Suite:
     """The planted suite over ``planted_spec(**universe)`` (default: its default universe); ``declare``: every seen
     pair's relation declared (:func:`declare_planted_truth`)."""
-    from taskgraph.data.planted import PlantedConfig, planted_spec, planted_universe
+    from taskgraph.data import PlantedConfig, planted_spec, planted_universe
 
     budget.check("planted")
     options = dict(universe or {})
@@ -121,7 +121,7 @@ def declare_planted_truth(suite: Suite) -> Suite:
     """``suite`` (one planted universe's tasks) with every seen pair declared in every cell: 1.0 where the two tasks
     share a planted skill, else 0.0 — what a user who knows the skill groups would say (planted-few always; planted
     and planted-gen with ``--declare``)."""
-    from taskgraph.data.planted import PlantedConfig, planted_universe
+    from taskgraph.data import PlantedConfig, planted_universe
 
     data = suite.base["tasks"][0]["data"]  # every task's data block carries the whole universe config
     world = planted_universe(PlantedConfig(**{k: v for k, v in data.items() if k in PlantedConfig.model_fields}))
@@ -143,7 +143,7 @@ def planted_gen_suite(
     """``planted-gen``: :func:`~taskgraph.data.planted_gen.planted_gen_spec` over ``GEN_UNIVERSE`` (updated by
     ``universe``, the keys of :data:`UNIVERSE_KEYS` but ``tokens_per_skill``); every task is seen (see the module
     docstring); ``declare``: every pair's relation declared (:func:`declare_planted_truth`)."""
-    from taskgraph.data.planted_gen import planted_gen_spec
+    from taskgraph.data import planted_gen_spec
 
     budget.check("planted-gen")
     options = {**GEN_UNIVERSE, **dict(universe or {})}

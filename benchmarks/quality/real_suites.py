@@ -64,7 +64,7 @@ def task_family(task: Mapping[str, Any]) -> str | None:
     data = task.get("data") or {}
     if data.get("source") == "catalog" and data.get("name"):
         try:
-            from taskgraph.data.catalog import catalog_task
+            from taskgraph.data import catalog_task
         except ImportError:
             return None
         try:

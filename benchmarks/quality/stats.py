@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from taskgraph.metrics.spread import finite
+from taskgraph.metrics import finite
 
 WIN, LOSS, TIE, UNDECIDED = "win", "loss", "no difference", "too few seeds"
 

@@ -65,7 +65,6 @@ from typing import Any
 
 from taskgraph.errors import TaskgraphError
 from taskgraph.registry import ROUTERS
-from taskgraph.spec.models import RENAMED_ADAPTER_KEY
 
 SUITES = (
     "planted",
@@ -100,6 +99,7 @@ QUALITY_CHOICES = QUALITY_ROUTERS + tuple(ROUTER_VARIANTS)  # what --routers acc
 ROUTER_LR: dict[str, float] = {"poly": 1e-1, "mhr": 1e-1, "graph": 3e-3}
 VARIANT_ROUTER_LR: dict[str, float] = {"graph-slow": 3e-3}  # a variant's router rate, where not its kind's
 UNUSED_ROUTER_LR = 1e-2  # routers with no parameters (shared, private, mhr-mu): the spec default, never used
+OLD_SPLITS_KEY = "heads"  # a config's adapters.splits under its taskgraph 0.1 name (the spec reads both)
 
 
 class QualityError(TaskgraphError):
@@ -272,7 +272,7 @@ def cell_spec(
         section.update({k: v for k, v in previous.items() if k not in ("kind", "temperature", "gate_threshold")})
     section.update(ROUTER_VARIANTS[router][1] if router in ROUTER_VARIANTS else {})
     spec["router"] = {"kind": kind, **section}
-    adapters = {k: v for k, v in dict(spec.get("adapters") or {}).items() if k != RENAMED_ADAPTER_KEY}  # 0.1's name
+    adapters = {k: v for k, v in dict(spec.get("adapters") or {}).items() if k != OLD_SPLITS_KEY}
     spec["adapters"] = {**adapters, "splits": budget.mhr_heads if kind == "mhr" else 1}
     spec["relations"] = {**dict(spec.get("relations") or {}), "declared": [list(d) for d in declared]}
     training = dict(spec.get("training") or {})

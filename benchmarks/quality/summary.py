@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from benchmarks.quality.stats import paired_difference, selection_score
-from taskgraph.metrics.spread import finite, mean_std
+from taskgraph.metrics import finite, mean_std
 
 AUROC_KINDS = ("learned", "routing_cosine", "gradient_cosine", "random")
 TrainKey = tuple[str, float, int]  # (router, lr, seed)
