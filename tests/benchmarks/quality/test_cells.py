@@ -1,6 +1,6 @@
-"""A quality-bench folder written before the bench moved into ``benchmarks.quality`` and onto the sweep's
-resumable-cell code still resumes: its cells keep their paths and spec hashes, and a finished one is skipped
-without training or evaluating anything."""
+"""A quality-bench folder written before the bench moved into ``taskgraph.bench.quality`` (and since out of the package
+into ``benchmarks.quality``) and onto the sweep's resumable-cell code still resumes: its cells keep their paths and spec
+hashes, and a finished one is skipped without training or evaluating anything (a whole folder: test_pre_move_folders)."""
 
 from __future__ import annotations
 
