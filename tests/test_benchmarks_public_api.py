@@ -77,3 +77,17 @@ def test_the_check_sees_function_level_and_deep_imports(tmp_path: Path) -> None:
         "from taskgraph.spec import spec_hash_of_nothing (not in __all__)",
         "from taskgraph.cli import ... (not a public taskgraph module)",
     ]
+
+
+def test_the_wheel_ships_taskgraph_and_not_the_harness() -> None:
+    import pytest
+    from setuptools import find_packages
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"][
+        "find"
+    ]
+    packages = find_packages(str(ROOT), include=find["include"], exclude=find.get("exclude", ()))
+    assert "taskgraph" in packages and "taskgraph.bench" in packages  # the user's benches ship
+    assert not [p for p in packages if not p.startswith("taskgraph")], packages  # benchmarks/, tests/ do not
