@@ -10,6 +10,6 @@ them (:mod:`~benchmarks.quality.run`), then the records read into tables and fig
 (:mod:`~benchmarks.quality.targets`), the report (:mod:`~benchmarks.quality.report`) and the plots
 (:mod:`~benchmarks.quality.plots`).
 
-Like :mod:`taskgraph.bench`, this package imports nothing: the CLI reads the suites' budgets for its help text
+This package imports nothing: the CLI reads the suites' budgets for its help text
 without loading torch, matplotlib or scipy. Import the module you need.
 """

@@ -37,7 +37,7 @@ def find_real_config(
         if not found.is_file():
             raise QualityError(f"bench quality --config {str(found)!r}: no such file")
         return found
-    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):  # the repository holds taskgraph/bench/quality
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):  # the repository holds benchmarks/quality
         if (root / default).is_file():
             return root / default
     raise QualityError(
