@@ -29,9 +29,8 @@ from typing import Any
 
 import torch
 
-from taskgraph.model import TaskGraphModel
-from taskgraph.model.lm_inputs import causal_rows
-from taskgraph.spec.models import Spec
+from taskgraph.model import TaskGraphModel, causal_rows
+from taskgraph.spec import Spec
 
 MiB = 2**20
 FAMILIES: dict[str, tuple[dict[str, Any], list[str]]] = {  # small Llama- and GPT-2-shaped configs and their targets

@@ -78,15 +78,15 @@ ALPHA = 0.05
 # ----------------------------------------------------------------------------- patches (this process only)
 @contextlib.contextmanager
 def cosine_scale(scale: float) -> Iterator[None]:
-    """``taskgraph.routing.graph_readout.COSINE_SCALE`` set to ``scale`` (read at every call of routing_weights)."""
-    from taskgraph.routing import graph_readout
+    """``GraphRouter.cosine_scale`` (the read-out's s, read at every routing) set to ``scale``."""
+    from taskgraph.routing import GraphRouter
 
-    old = graph_readout.COSINE_SCALE
-    graph_readout.COSINE_SCALE = scale
+    old = GraphRouter.cosine_scale
+    GraphRouter.cosine_scale = scale  # type: ignore[misc]
     try:
         yield
     finally:
-        graph_readout.COSINE_SCALE = old
+        GraphRouter.cosine_scale = old  # type: ignore[misc]
 
 
 @contextlib.contextmanager
@@ -96,7 +96,7 @@ def task_init(transform: Callable[[Any], Any]) -> Iterator[None]:
     Loading a trained run overwrites the embedding with the saved one, so evaluation is unaffected."""
     import torch
 
-    from taskgraph.routing.graph import GraphRouter
+    from taskgraph.routing import GraphRouter
 
     old = GraphRouter.__init__
 
@@ -220,8 +220,7 @@ PROBE_BY_NAME = {**BY_NAME, **{v.name: v for v in PROBE_EXTRA}}
 # ----------------------------------------------------------------------------- one run
 def routing_entropy(run_dir: Path) -> float:
     """The trained router's routing, mean over tasks, layers and heads of ``H(w) / ln K`` (1: uniform)."""
-    from taskgraph.model import TaskGraphModel
-    from taskgraph.model.learned import learned_routing
+    from taskgraph.model import TaskGraphModel, learned_routing
 
     model = TaskGraphModel.from_pretrained(run_dir / "model")
     w = learned_routing(model).weights  # [T, L, H, K]
@@ -234,8 +233,8 @@ def initial_routing(variant: Variant, seeds: Sequence[int]) -> dict[str, float] 
     distribution as a run's start, not its exact draw): mean normalised entropy and mean largest weight."""
     import torch
 
-    from taskgraph.routing.graph import GraphRouter
-    from taskgraph.spec.overrides import spec_with_overrides
+    from taskgraph.routing import GraphRouter
+    from taskgraph.spec import spec_with_overrides
 
     spec = spec_with_overrides(ROOT / variant.spec, list(variant.overrides))
     if spec.router.kind != "graph":
@@ -258,7 +257,7 @@ def run_one(variant: Variant, seed: int, runs: Path) -> dict[str, Any]:
     if record.is_file():
         return json.loads(record.read_text())
     from taskgraph.eval import evaluate_run
-    from taskgraph.spec.overrides import spec_with_overrides
+    from taskgraph.spec import spec_with_overrides
     from taskgraph.train import train
 
     run_dir = runs / variant.name / f"seed{seed}"
@@ -295,7 +294,7 @@ def probe_one(variant: Variant, seed: int, runs: Path) -> dict[str, list[float]]
     record = runs / "probe" / variant.name / f"seed{seed}.json"
     if record.is_file():
         return json.loads(record.read_text())
-    from taskgraph.spec.overrides import spec_with_overrides
+    from taskgraph.spec import spec_with_overrides
     from taskgraph.train import train
 
     spec_path = ROOT / variant.spec

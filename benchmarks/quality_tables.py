@@ -1,4 +1,4 @@
-"""``taskgraph bench quality`` results as committed records and Markdown blocks (pure functions over JSON).
+"""``python -m benchmarks quality`` results as committed records and Markdown blocks (pure functions over JSON).
 
     python -m benchmarks.quality_tables runs/q/planted/quality.json --name quality-planted --command "taskgraph ..."
 
@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.quality.report import lr_table
 from benchmarks.verdicts import interval, pm
-from taskgraph.bench.quality.report import lr_table
 
 ROUTER_KEYS = ("router", "lr", "val_by_lr", "seeds", "errors", "trainable", "step_ms", "val", "test", "allocation")
 

@@ -95,11 +95,12 @@ def changes_table(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for row in change_rows(records):
-        moved = (
-            f"**{row['published_verdict']} → {row['now_verdict']}**"
-            if row["changed"]
-            else f"{row['now_verdict'] or '–'} (unchanged)"
-        )
+        if row["now_verdict"] is None:
+            moved = "not re-measured"
+        elif row["changed"]:
+            moved = f"**{row['published_verdict']} → {row['now_verdict']}**"
+        else:
+            moved = f"{row['now_verdict']} (unchanged)"
         lines.append(
             f"| {row['suite']} | {row['comparison']} | {METRIC_WORDS[row['metric']]} | {row['published']} "
             f"({row['published_verdict']}; {row['where']}) | {row['now']} ({row['now_verdict'] or '–'}) | {moved} |"

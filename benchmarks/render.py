@@ -187,12 +187,14 @@ SPEED_COMMANDS = {
 def speed_block(name: str) -> str:
     """A ``taskgraph bench speed`` record as the bench's own report renders it (its title dropped, its sections one
     level down), under the command that measured it."""
-    from taskgraph.bench.report import render_markdown
+    from benchmarks.targets import evaluate, render_targets
+    from taskgraph.bench import render_markdown
 
-    lines = render_markdown(load(name)).rstrip("\n").split("\n")
+    record = load(name)
+    report = render_markdown(record) + "\n" + render_targets(record["bench"], evaluate(record))
+    lines = report.rstrip("\n").split("\n")
     body = [("##" + line if line.startswith("## ") else line) for line in lines if not line.startswith("# ")]
-    record = f"`benchmarks/results/{name}.json`"
-    return f"`{SPEED_COMMANDS[name]}` (record: {record})\n" + "\n".join(body).strip("\n") + "\n"
+    return f"`{SPEED_COMMANDS[name]}` (record: `benchmarks/results/{name}.json`)\n" + "\n".join(body).strip("\n") + "\n"
 
 
 @renderer("speed-int8-cpu")

@@ -1,6 +1,6 @@
 """Figures and verdicts as text, computed from records (pure functions; nothing here is typed by hand).
 
-The statistics are taskgraph's own (:mod:`taskgraph.metrics.spread`, :mod:`taskgraph.bench.quality.stats`); this
+The statistics are taskgraph's own (:mod:`taskgraph.metrics.spread`, :mod:`benchmarks.quality.stats`); this
 module only words them for the docs.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from taskgraph.bench.quality.stats import TIE, t_interval
-from taskgraph.bench.quality.stats import verdict as stats_verdict
-from taskgraph.metrics.spread import finite, mean_std
+from benchmarks.quality.stats import TIE, t_interval
+from benchmarks.quality.stats import verdict as stats_verdict
+from taskgraph.metrics import finite, mean_std
 
 
 def pm(values: Sequence[float | None], digits: int = 3) -> str:

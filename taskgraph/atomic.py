@@ -29,6 +29,12 @@ from typing import BinaryIO
 
 from taskgraph.errors import TaskgraphError
 
+__all__ = [  # the module's public API: whole-or-absent writes; the temp-file machinery is internal
+    "WriteError",
+    "write_bytes",
+    "write_text",
+]
+
 
 class WriteError(TaskgraphError):
     """The output path cannot be written."""

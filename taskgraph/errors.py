@@ -11,6 +11,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
+__all__ = [  # the module's public API; the option helpers are internal
+    "CheckpointError",
+    "DataError",
+    "DataWarning",
+    "ExportError",
+    "GraphError",
+    "ModelError",
+    "SpecError",
+    "TaskgraphError",
+    "TaskgraphWarning",
+    "validation_problems",
+]
+
 
 def validation_problems(exc: Any, *, prefix: str = "", root: str = "", limit: int | None = None) -> str:
     """A pydantic ``ValidationError``'s problems as ``location: message; ...`` — ``prefix`` before every

@@ -23,6 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+__all__ = [  # the module's public API
+    "MERGES",
+    "ROUTERS",
+    "SOURCES",
+    "DuplicateKindError",
+    "Registry",
+    "UnknownKindError",
+]
+
 T = TypeVar("T")
 
 

@@ -52,6 +52,15 @@ from taskgraph.atomic import (
 )
 from taskgraph.errors import TaskgraphError, opt
 
+__all__ = [  # the module's public API: what a tool beside taskgraph needs to write its own folders safely
+    "MARKER",
+    "OutputPathError",
+    "RunLockedError",
+    "check_output_file",
+    "claim_container",
+    "read_marker",
+]
+
 MARKER = ".taskgraph-run.json"
 LOCK = ".taskgraph.lock"
 FORMAT, VERSION = "taskgraph-run", 1

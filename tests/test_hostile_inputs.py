@@ -206,7 +206,6 @@ def test_log_lines_are_checked_by_their_schema(tmp_path: Path, line: str, messag
         ),
         (["merge", "RUN", "--method", "dare", "--out", "OUT/m", "--seed", "-1"], "--seed: must be at least 0"),
         (["bench", "speed", "--seed", str(2**70)], "--seed: must be at most 4,294,967,295"),
-        (["bench", "quality", "--out", "OUT/q", "--seeds", "101"], "--seeds: must be at most 100"),
         (["bench", "speed", "--tasks", "1000000"], "--tasks: must be at most 100,000 (tasks a benchmark builds)"),
         (["bench", "speed", "--batch", "100000"], "--batch: must be at most 4,096"),
         (["bench", "scale", "--tasks", "10", "2000000"], "--tasks: must be at most 100,000"),
@@ -319,12 +318,11 @@ def test_a_catalog_cache_under_a_regular_file_is_exit_2(tmp_path: Path, monkeypa
 @pytest.mark.parametrize(
     "argv",
     [
-        ["bench", "quality", "--out", "FILE/q", "--seeds", "1"],
         ["sweep", "SPEC", "--param", "router.temperature=1", "--out", "FILE/s"],
         ["adapt", "RUN", "--task", "n", "--data", "DATA", "--shots", "2", "--mode", "full", "--out", "FILE/a"],
         ["eval", "RUN", "--no-timing", "--no-alignment", "--json", "FILE/e.json"],
     ],
-    ids=["bench-quality", "sweep", "adapt", "eval-json"],
+    ids=["sweep", "adapt", "eval-json"],
 )
 def test_an_out_under_a_regular_file_is_exit_2(tiny: TinyRun, tmp_path: Path, argv: list[str]) -> None:
     """Before the run-folder checks: NotADirectoryError (exit 1) from the first mkdir."""

@@ -41,3 +41,4 @@ def test_a_verdict_that_moves_is_flagged_and_one_that_holds_is_not():
     assert absent["now_verdict"] is None and not absent["changed"]
     table = changes_table({"real-few-256": tie})
     assert len(table) == 2 + len(PUBLISHED) and "**win → tie**" in "\n".join(table)
+    assert "not re-measured" in "\n".join(table)  # planted-gen-declared: no record given

@@ -1,4 +1,4 @@
-"""The speed bench's figures as markdown: one table per dropout, inference, T scaling, targets."""
+"""The speed bench's figures as markdown: one table per dropout, then inference."""
 
 from __future__ import annotations
 
@@ -81,20 +81,5 @@ def render_markdown(result: dict[str, Any]) -> str:
     if inference:
         lines += ["## Inference (eval, no grad)", ""]
         lines += _table(inference, "base", cpu_column)
-        lines.append("")
-    targets = result.get("targets", [])
-    if targets:
-        lines += [
-            "## Targets",
-            "",
-            "| target | statistic | value | limit | met | same by process CPU time |",
-            "|---|---|---:|---:|---|---:|",
-        ]
-        for t in targets:
-            value = "–" if t["value"] is None else f"{t['value']:.3f}"
-            by_cpu = f"{t['value_cpu']:.3f}" if "value_cpu" in t else "–"
-            met = "not measured" if t["met"] is None else ("yes" if t["met"] else "**no**")
-            stat = {"ci_high": "CI upper bound", "median": "median ratio", "memory": "peak ratio"}[t["statistic"]]
-            lines.append(f"| {t['name']} | {stat} | {value} | ≤ {t['limit']:g} | {met} | {by_cpu} |")
         lines.append("")
     return "\n".join(lines)

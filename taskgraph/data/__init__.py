@@ -11,7 +11,20 @@ A training loop builds one source per task and loads its splits::
 
 from taskgraph.data import catalog, csv, hf_disk, jsonl, planted, planted_gen  # noqa: F401  (register the built-in kinds)
 from taskgraph.data.base import Source, build_source
+from taskgraph.data.catalog import catalog_task
 from taskgraph.data.examples import SPLITS, Examples
-from taskgraph.data.planted import PlantedUniverse, planted_spec, planted_universe
+from taskgraph.data.planted import PlantedConfig, PlantedUniverse, planted_spec, planted_universe
+from taskgraph.data.planted_gen import planted_gen_spec
 
-__all__ = ["SPLITS", "Examples", "PlantedUniverse", "Source", "build_source", "planted_spec", "planted_universe"]
+__all__ = [
+    "SPLITS",
+    "Examples",
+    "PlantedConfig",
+    "PlantedUniverse",
+    "Source",
+    "build_source",
+    "catalog_task",
+    "planted_gen_spec",
+    "planted_spec",
+    "planted_universe",
+]

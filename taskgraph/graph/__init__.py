@@ -5,6 +5,16 @@ imported here so that reading specs and exporting graphs does not pay for import
 """
 
 from taskgraph.graph.taskgraph import TaskGraph
-from taskgraph.graph.vocab import EDGE_TYPES, NODE_TYPES
+from taskgraph.graph.vocab import ADAPTER, EDGE_TYPES, LAYER, NODE_TYPES, TASK, adapter_node, layer_node, task_node
 
-__all__ = ["EDGE_TYPES", "NODE_TYPES", "TaskGraph"]
+__all__ = [
+    "ADAPTER",
+    "EDGE_TYPES",
+    "LAYER",
+    "NODE_TYPES",
+    "TASK",
+    "TaskGraph",
+    "adapter_node",
+    "layer_node",
+    "task_node",
+]

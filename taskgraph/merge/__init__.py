@@ -3,6 +3,9 @@
 Importing this package registers the built-in merge methods in :data:`taskgraph.registry.MERGES`:
 ``task-arithmetic``, ``average``, ``ties``, ``dare``, ``dare-ties`` (all on the exact updates
 ``ΔW_t = s · B_t A_t``) and ``subspace`` (one rank-r LoRA through a shared subspace).
+
+:func:`merge_runs` merges once and writes the merged run; :class:`MergeSession` loads runs once for many in-memory
+merges of their tasks (each chosen on validation and scored on test), as a study of merging needs.
 """
 
 from taskgraph.merge.average import Average, AverageParams, average
@@ -12,6 +15,7 @@ from taskgraph.merge.lowrank import LowRank, concat, factorize, truncate
 from taskgraph.merge.method import ExactMerge, MergeMethod
 from taskgraph.merge.params import MergeError, MergeParams, parse_params
 from taskgraph.merge.run import MergeResult, merge_runs, write_merge_run  # noqa: E402  (after the methods)
+from taskgraph.merge.session import MergeOutcome, MergeSession
 from taskgraph.merge.subspace import Subspace, SubspaceParams, shared_bases, subspace_merge
 from taskgraph.merge.task_arithmetic import TaskArithmetic, TaskArithmeticParams, task_arithmetic
 from taskgraph.merge.ties import Ties, TiesParams, disjoint_mean, elect_sign, ties, trim_magnitude
@@ -20,8 +24,10 @@ __all__ = [
     "LowRank",
     "MergeError",
     "MergeMethod",
+    "MergeOutcome",
     "MergeParams",
     "MergeResult",
+    "MergeSession",
     "average",
     "merge_runs",
     "dare",

@@ -46,7 +46,6 @@ import safetensors.torch
 from torch import nn
 
 from taskgraph.atomic import staging_dir, write_bytes, write_text
-from taskgraph.data.base import build_source
 from taskgraph.errors import DataError
 from taskgraph.merge.build import (
     build_merged_model,
@@ -64,7 +63,7 @@ from taskgraph.merge.params import MergeError, MergeParams, parse_params
 from taskgraph.merge.progress import MergeProgress, shown
 from taskgraph.merge.rank_growth import rank_growth
 from taskgraph.merge.select import GridPoint, search
-from taskgraph.merge.sources import MergeSources, load_sources
+from taskgraph.merge.sources import MergeSources, encode_split, load_sources
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.device import resolve_device
 from taskgraph.model.fold import save_plain
@@ -72,8 +71,7 @@ from taskgraph.registry import MERGES, UnknownKindError
 from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
 from taskgraph.threads import torch_threads
-from taskgraph.train.batches import TaskData, encode_examples, tokenizer_pad_id
-from taskgraph.train.text2text_data import LMInfo
+from taskgraph.train.batches import TaskData, tokenizer_pad_id
 
 SPEC, MODEL, SUMMARY, MERGE_JSON, PLAIN = "spec.yaml", "model", "train.json", "merge.json", "plain"
 HEADS, HEADS_JSON = "heads.safetensors", "heads.json"
@@ -235,23 +233,10 @@ def _merge(
 def _validation(sources: MergeSources, pad_id: int, *, required: bool) -> list[TaskData] | None:
     """Every task's validation split, encoded like training encodes it (a generative task's targets in the model's
     layout); None when unreadable and not required."""
-    model = sources.model
-    lm = LMInfo.of(model)
     out = []
     for index, task in enumerate(sources.tasks):
         try:
-            examples = build_source(task.spec, ".").load("val")
-            out.append(
-                encode_examples(
-                    examples,
-                    index,
-                    tokenizer=model.tokenizer,
-                    pad_id=pad_id,
-                    max_length=model.spec.model.max_length,
-                    vocab_size=model.base.get_input_embeddings().num_embeddings,
-                    target=None if lm is None else lm.for_task(task.spec),
-                )
-            )
+            out.append(encode_split(sources, index, "val", pad_id))
         except DataError as exc:
             if not required:
                 return None

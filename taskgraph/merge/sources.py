@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from taskgraph.adapt.data import resolve_block
+from taskgraph.data import build_source
 from taskgraph.errors import DataError
 from taskgraph.eval.run_eval import recorded_base_dir
 from taskgraph.merge.lowrank import LowRank, concat
@@ -36,6 +37,8 @@ from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.fold import task_routing
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.spec.models import AdaptersSpec, ModelSpec, TaskSpec
+from taskgraph.train.batches import TaskData, encode_examples
+from taskgraph.train.text2text_data import LMInfo
 
 
 @dataclass
@@ -295,3 +298,29 @@ def _select(tasks: list[str], owner: dict[str, int], runs: list[Path]) -> list[s
     if not tasks:
         raise MergeError(f"--tasks selects no task; the sources' tasks are {list(owner)}")
     return tasks
+
+
+def encode_split(sources: MergeSources, index: int, split: str, pad_id: int, limit: int | None = None) -> TaskData:
+    """Task ``index`` of ``sources``: its ``split`` encoded as training encodes it (a generative task's targets in the
+    model's layout), its first ``limit`` rows when given.
+
+    Raises:
+        DataError: the split cannot be read.
+    """
+    model, task = sources.model, sources.tasks[index]
+    lm = LMInfo.of(model)
+    data = encode_examples(
+        build_source(task.spec, ".").load(split),
+        index,
+        tokenizer=model.tokenizer,
+        pad_id=pad_id,
+        max_length=model.spec.model.max_length,
+        vocab_size=model.base.get_input_embeddings().num_embeddings,
+        target=None if lm is None else lm.for_task(task.spec),
+    )
+    if limit is None or len(data) <= limit:
+        return data
+    targets = None if data.targets is None else data.targets[:limit]
+    return replace(
+        data, ids=data.ids[:limit], lengths=data.lengths[:limit], labels=data.labels[:limit], targets=targets
+    )

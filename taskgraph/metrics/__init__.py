@@ -1,5 +1,5 @@
 """Metrics as pure functions: classification quality (accuracy, macro-F1), adapter compute, allocation
-precision, relation AUROC, and task × task gradient / routing cosines."""
+precision, relation AUROC, task × task gradient / routing cosines, and a figure's mean ± std over seeds."""
 
 from taskgraph.metrics.alignment import cosine_matrix, flat_gradient, gradient_cosine, routing_cosine, task_gradients
 from taskgraph.metrics.allocation import (
@@ -13,6 +13,7 @@ from taskgraph.metrics.allocation import (
 from taskgraph.metrics.classification import ClassScores, accuracy, confusion_matrix, macro_f1, per_class_scores
 from taskgraph.metrics.compute import LayerShape, active_adapter_fraction, adapter_flops_per_token, layer_shapes
 from taskgraph.metrics.relations import auroc, pair_auroc, pair_counts, pair_index, pair_means, random_pair_auroc
+from taskgraph.metrics.spread import finite, mean_std
 
 __all__ = [
     "AllocationPrecision",
@@ -25,12 +26,14 @@ __all__ = [
     "auroc",
     "confusion_matrix",
     "cosine_matrix",
+    "finite",
     "flat_gradient",
     "gradient_cosine",
     "layer_allocation_precision",
     "layer_shapes",
     "macro_f1",
     "match_adapters",
+    "mean_std",
     "pair_auroc",
     "pair_counts",
     "pair_index",

@@ -9,6 +9,8 @@ from taskgraph.model.base import LoadedBase, load_base, load_tokenizer, resolve_
 from taskgraph.model.checkpoint import base_fingerprint, read_manifest
 from taskgraph.model.fold import FoldedLoRA, FoldedModule, MergedTaskModel, fold, merge_and_unload, merge_task, unload
 from taskgraph.model.heads import TaskHeads, pad_logits
+from taskgraph.model.learned import learned_routing
+from taskgraph.model.lm_inputs import causal_rows
 from taskgraph.model.pooling import first_token_pool, last_token_pool, mean_pool, pool
 from taskgraph.model.predict import predict
 from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput
@@ -19,7 +21,9 @@ __all__ = [  # the stage's public API; the other names imported above are intern
     "MergedTaskModel",
     "TaskGraphModel",
     "TaskGraphOutput",
+    "causal_rows",
     "fold",
+    "learned_routing",
     "load_base",
     "load_tokenizer",
     "merge_task",

@@ -10,7 +10,7 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    entering as the edge weight of the task–task convolution: ``h_t``, ``h_{l,k}``, ``h_l``. One
    message-passing round by default: with every pair a candidate at the neutral R = 0.5, more rounds
    over-smooth the task embeddings towards their mean.
-4. Read-out, for task t, layer l, head h (τ = ``router.temperature``, s = 5):
+4. Read-out, for task t, layer l, head h (τ = ``router.temperature``, s = :attr:`GraphRouter.cosine_scale`, 5):
 
    .. math::
        w_{t,l,h,:} = \mathrm{softmax}_k\bigl(s \cos(q_h(h_t) - \bar q_h,\; k_h(h_{l,k}) - \bar k_{h,l}) / \tau\bigr),
@@ -62,7 +62,7 @@ from taskgraph.routing.graph_priors import (
     smoothness_penalty,
     spectral_task_init,
 )
-from taskgraph.routing.graph_readout import routing_weights, straight_through_gate
+from taskgraph.routing.graph_readout import COSINE_SCALE, routing_weights, straight_through_gate
 from taskgraph.routing.relation_estimate import (
     UPDATE_SKETCH_DIM,
     count_sketch,
@@ -113,6 +113,7 @@ class GraphRouter(Router):
 
     adapt_modes: ClassVar[tuple[str, ...]] = ("full", "routing", "zero-shot")
     has_gates: ClassVar[bool] = True
+    cosine_scale: ClassVar[float] = COSINE_SCALE  # s of the read-out: routing logits lie in [−s/τ, s/τ]
 
     @classmethod
     def adaptation_plan(cls, mode: str) -> AdaptationPlan:
@@ -275,7 +276,7 @@ class GraphRouter(Router):
         h_task = h[TASK] if rows is None else h[TASK].index_select(0, rows)  # [U, d]
         query = query if rows is None else query.index_select(0, rows)  # [U, H, d_k]
         keys = self.key(h[ADAPTER]).view(L, K, H, self.key_dim)  # [L, K, H, d_k]
-        weights = routing_weights(query, query_mean, keys, self.temperature)  # [U, L, H, K]
+        weights = routing_weights(query, query_mean, keys, self.temperature, self.cosine_scale)  # [U, L, H, K]
         hidden = F.gelu(self.gate_task(h_task)[:, None] + self.gate_layer(h[LAYER])[None])  # [U, L, g]
         soft = torch.sigmoid(self.gate_out(hidden).squeeze(-1) / self.temperature)  # [U, L]
         return GraphState(weights, soft, index, r)

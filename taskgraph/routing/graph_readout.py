@@ -1,6 +1,7 @@
 r"""The graph router's read-out: per-task routing weights from the GNN's embeddings, and straight-through gates.
 
-For task t, layer l, head h (τ = ``router.temperature``, s = :data:`COSINE_SCALE`):
+For task t, layer l, head h (τ = ``router.temperature``, s = :attr:`GraphRouter.cosine_scale`, default
+:data:`COSINE_SCALE`):
 
 .. math::
     w_{t,l,h,:} = \mathrm{softmax}_k\bigl(s \cos(q_h(h_t) - \bar q_h,\; k_h(h_{l,k}) - \bar k_{h,l}) / \tau\bigr),
@@ -26,19 +27,21 @@ from torch import Tensor
 COSINE_SCALE = 5.0  # s: routing logits lie in [−s/τ, s/τ]
 
 
-def routing_weights(query: Tensor, query_mean: Tensor, keys: Tensor, temperature: float) -> Tensor:
+def routing_weights(
+    query: Tensor, query_mean: Tensor, keys: Tensor, temperature: float, scale: float = COSINE_SCALE
+) -> Tensor:
     """``softmax_k(s · cos(q − q̄, k_l,k − k̄_l) / τ)``.
 
     Args:
         query: ``[U, H, d_k]``; query_mean: ``[1, H, d_k]`` (over the trained tasks);
-        keys: ``[L, K, H, d_k]``; temperature: τ.
+        keys: ``[L, K, H, d_k]``; temperature: τ; scale: s (default: :data:`COSINE_SCALE`).
 
     Returns:
         ``[U, L, H, K]``, rows summing to 1 (uniform where a centred vector is 0, e.g. K = 1).
     """
     q = F.normalize(query - query_mean, dim=-1)  # [U, H, d_k]
     k = F.normalize(keys - keys.mean(1, keepdim=True), dim=-1)  # [L, K, H, d_k]
-    logits = COSINE_SCALE * torch.einsum("lkhd,uhd->lhku", k, q)  # [L, H, K, U]: U innermost, a fast softmax
+    logits = scale * torch.einsum("lkhd,uhd->lhku", k, q)  # [L, H, K, U]: U innermost, a fast softmax
     return torch.softmax(logits / temperature, dim=2).permute(3, 0, 1, 2)  # [U, L, H, K]
 
 

@@ -12,6 +12,7 @@ from taskgraph.spec.models import (
     TaskSpec,
     TrainingSpec,
 )
+from taskgraph.spec.overrides import spec_with_overrides
 
 __all__ = [
     "AdaptersSpec",
@@ -26,4 +27,5 @@ __all__ = [
     "dump_spec",
     "load_spec",
     "spec_from_dict",
+    "spec_with_overrides",
 ]

@@ -6,7 +6,7 @@
     ... evaluate run, then write the cell's record (read back with read_record: the cell is done)
 
 One implementation for every grid of training runs: the sweep's cells (:mod:`taskgraph.sweep.run`) and the
-benches' (:mod:`taskgraph.bench.quality.cells`, and through it :mod:`taskgraph.bench.merging`). Each caller keeps
+benches' (:mod:`benchmarks.quality.cells`, and through it :mod:`benchmarks.merging`). Each caller keeps
 its own folder layout and its own *done* record (a sweep cell's ``eval.json`` of the asked split, a bench
 cell's ``eval.json``), written last; below that record the run folder is
 

@@ -48,6 +48,7 @@ __all__ = [  # the stage's public API; the other names imported above are intern
     "list_checkpoints",
     "load_task_data",
     "read_checkpoint",
+    "spec_hash",
     "train",
     "trainer_inputs",
 ]

@@ -1,5 +1,5 @@
 """taskgraph bench lm on a tiny GPT-2: every configuration writes the same tokens, the ratios are the paired medians
-of the recorded times, the targets are judged from them; bad settings are exit 2."""
+of the recorded times (no verdicts: those live in benchmarks/targets.py); bad settings are exit 2."""
 
 from __future__ import annotations
 
@@ -29,11 +29,9 @@ def test_the_lm_bench_times_training_and_mixed_generation_beside_peft() -> None:
     assert all(len(v) == 2 and min(v) > 0 for v in times.values())
     ratio = result["train"]["poly"]["median"]
     assert ratio == pytest.approx(median(paired_ratios(times["train/poly"], times["train/peft-lora"])))
-    mixed = result["generate"]["private"]["vs_peft_mixed"]
-    assert result["targets"]["generate/private-vs-peft-mixed"] == (mixed["high"] <= 1 / 1.5)
-    assert result["targets"]["train/poly"] == (result["train"]["poly"]["high"] <= 1.05)
+    assert "targets" not in result and result["bench"] == "lm"
     table = render_lm(result)
-    assert "| PEFT mixed (adapter_names) |" in table and "| poly |" in table and "private ≥ 1.5" in table
+    assert "| PEFT mixed (adapter_names) |" in table and "| poly |" in table and "met" not in table
 
 
 def test_bad_lm_bench_settings_are_exit_2(capsys: pytest.CaptureFixture) -> None:

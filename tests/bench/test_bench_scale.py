@@ -1,4 +1,4 @@
-"""``taskgraph bench scale`` at toy sizes: the table, the targets, the CLI entry points (timings not asserted)."""
+"""``taskgraph bench scale`` at toy sizes: the table, the CLI entry points (timings not asserted)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_run_scale_rows_and_table():
     assert rows[0]["dense"] and rows[0]["relation_edges"] == 45 and rows[0]["refresh_s"] is None
     assert not rows[1]["dense"] and rows[1]["relation_edges"] <= 70 * 8 and rows[1]["refresh_s"] > 0
     assert all(len(r["times_s"]) == 2 and r["median_s"] > 0 for r in rows)
-    assert result["targets"] == []  # the targets need T = 1,000 and 10,000
+    assert "targets" not in result and result["bench"] == "scale"  # figures only: no verdicts in the package
     table = render_scale(result)
     assert "| 10 | 45 |" in table and "all pairs" in table and "1 threads" in table
 

@@ -1,8 +1,9 @@
 """The whole speed bench on a tiny BERT built from a config: structure of the figures, and sanity.
 
 The real MiniLM run is a benchmark (`taskgraph bench speed`), not a test; this checks that every
-row builds, runs, is timed and compared, that the targets are evaluated, that peak memory comes
-back from the subprocesses, and that the markdown and the JSON written by the CLI hold it all.
+row builds, runs, is timed and compared, that peak memory comes back from the subprocesses, and that the
+markdown and the JSON written by the CLI hold it all (figures and ratios: the research targets judged on this record
+are benchmarks/targets.py's, tested in tests/benchmarks/test_targets.py).
 """
 
 from __future__ import annotations
@@ -79,25 +80,8 @@ def test_peak_memory_from_subprocesses(result):
     assert "memory" not in rows["taskgraph-poly/d0.1"]  # not asked for
 
 
-def test_targets_and_environment(result):
-    names = [t["name"] for t in result["targets"]]
-    assert sum(n.startswith("routing is free") for n in names) == 2 * len(ROUTER_KINDS)
-    assert any(n.startswith("private mixed-task") for n in names)
-    assert any(n.startswith("poly: T=50 vs T=4") for n in names)
-    assert any(n.startswith("merged (folded) inference") for n in names)
-    llora = next(t for t in result["targets"] if t["name"].startswith("L-LoRA step vs LoRA step"))
-    assert (llora["numerator"], llora["denominator"], llora["limit"]) == (
-        "taskgraph-shared-llora/d0.1",
-        "taskgraph-shared/d0.1",
-        1.2,
-    )
-    for t in result["targets"]:
-        if t["statistic"] != "memory":
-            assert _finite_positive(t["value"]) and t["met"] == (t["value"] <= t["limit"])
-    memory = [t for t in result["targets"] if t["statistic"] == "memory"]
-    measured = [t for t in memory if t["value"] is not None]
-    assert [t["numerator"] for t in measured] == ["taskgraph-mhr/d0.1"]
-    assert all(t["met"] is None for t in memory if t["value"] is None)
+def test_figures_only_and_environment(result):
+    assert "targets" not in result  # no verdicts in the package
     env = result["environment"]
     assert env["threads"] == 1 and env["device"] == "cpu" and env["model_dropout"] == 0.1
 
@@ -105,7 +89,7 @@ def test_targets_and_environment(result):
 def test_markdown_tables(result):
     text = render_markdown(result)
     assert "## Training step, base dropout 0.1" in text and "## Training step, base dropout 0" in text
-    assert "## Inference (eval, no grad)" in text and "## Targets" in text
+    assert "## Inference (eval, no grad)" in text and "Targets" not in text
     assert "| taskgraph mhr (H=4) |" in text and "| PEFT Poly n_splits=4 |" in text
     assert "1 torch threads" in text
 
@@ -166,10 +150,7 @@ def test_a_quantized_base_table_puts_every_router_beside_peft_lora_on_the_same_b
     assert list(rows) == [r.key for r in bench_rows(settings, 0.1)]
     assert {r["kind"] for r in rows.values()} == {"peft-lora", "floor", "taskgraph"}
     assert len(rows) == 2 * (2 + len(ROUTER_KINDS))  # PEFT LoRA, the floor and every router, at both dropouts
-    targets = out["targets"]
-    assert [t["numerator"] for t in targets] == [f"taskgraph-{k}/d{d}" for d in ("0.1", "0") for k in ROUTER_KINDS]
-    assert all(t["name"].startswith("int8 base: taskgraph") and t["limit"] == 1.1 for t in targets)
-    assert all(t["statistic"] == "median" and t["met"] == (t["value"] <= 1.1) for t in targets)
+    assert "targets" not in out  # figures only: benchmarks/targets.py judges them (tests/benchmarks/test_targets.py)
     assert out["environment"]["quantize"] == "int8"
     assert "every row's base quantized: int8" in render_markdown(out)
     with pytest.raises(BenchError, match=r"quantize 'int4' is unknown; choose from \['none', 'int8', 'nf4'\]"):

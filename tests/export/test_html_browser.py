@@ -17,8 +17,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from taskgraph.bench.browser import find_chromium, load, screenshot
-from taskgraph.bench.view import synthetic_run_graph
+from benchmarks.browser import find_chromium, load, screenshot
+from benchmarks.view import synthetic_run_graph
 from taskgraph.export import export_graph, render_html
 from taskgraph.export.style import COMMUNITY_PALETTE
 

@@ -92,7 +92,7 @@ def test_a_warm_started_encoder_decoder_exports_its_own_base(tmp_path: Path) -> 
     from transformers import AutoModelForSeq2SeqLM
 
     from taskgraph.model.lm_inputs import seq2seq_rows
-    from tests.bench.quality.test_real_gen import tiny_config
+    from tests.benchmarks.quality.test_real_gen import tiny_config
 
     spec = tiny_config(tmp_path)
     args = ["train", str(spec), "--out", str(tmp_path / "run"), "--max-steps", "6", "--threads", "1"]

@@ -7,7 +7,7 @@ import json
 import networkx as nx
 import pytest
 
-from taskgraph.bench.view import synthetic_run_graph
+from benchmarks.view import synthetic_run_graph
 from taskgraph.export.view_model import LOOSE_ADAPTERS, view_model
 from taskgraph.graph import TaskGraph
 from taskgraph.spec import spec_from_dict

@@ -233,15 +233,3 @@ def test_a_run_written_under_the_old_key_names_shares_the_initialisation(runs, t
     merged = merge_runs([first, old], method="average")
     reference = merge_runs([first, second], method="average")
     assert_close(logits(merged.model, "planted-1"), logits(reference.model, "planted-1"))
-
-
-def test_the_llora_config_is_the_merge_bench_cell():
-    """configs/merge/llora-task.yaml trains exactly the planted merge bench's seed-0 L-LoRA cell of planted-0."""
-    from pathlib import Path
-
-    from taskgraph.bench.merging.suites import planted_merge_suite
-    from taskgraph.spec import Spec, load_spec
-
-    config = load_spec(Path(__file__).resolve().parents[2] / "configs" / "merge" / "llora-task.yaml")
-    cell = Spec.model_validate(planted_merge_suite().single_spec("planted-0", "llora", config.training.lr.adapters, 0))
-    assert config == cell

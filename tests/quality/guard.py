@@ -59,8 +59,8 @@ def train_router(router: str, seed: int, root: Path) -> dict[str, float | None]:
     precision."""
     import torch
 
-    from taskgraph.bench.quality.planted_suites import planted_suite
-    from taskgraph.bench.quality.suites import Budget
+    from benchmarks.quality.planted_suites import planted_suite
+    from benchmarks.quality.suites import Budget
     from taskgraph.eval import evaluate_run
     from taskgraph.spec import Spec
     from taskgraph.train import train

@@ -149,6 +149,20 @@ def test_routing_weights_are_the_centred_cosine_softmax():
     logits = 5.0 / 0.5 * torch.tensor([[1.0, -1.0], [0.0, 0.0], [-(2**-0.5), 2**-0.5]])
     assert_close(w[:, 0, 0], logits.softmax(-1))
     assert_close(routing_weights(q[:1], q[:1], keys, 1.0)[0, 0, 0], torch.tensor([0.5, 0.5]))  # the mean task: uniform
+    assert_close(routing_weights(q, mean, keys, 1.0, scale=2.0), routing_weights(q, mean, keys, 2.5))  # s/τ alone
+
+
+def test_the_cosine_scale_lives_on_the_class_and_reaches_the_read_out(monkeypatch: pytest.MonkeyPatch):
+    torch.manual_seed(0)
+    router = GraphRouter(3, 2, 1, 4, RouterSpec(kind="graph", temperature=1.0))
+    assert GraphRouter.cosine_scale == 5.0
+    with torch.no_grad():
+        sharp = router.encode().weights  # [T, L, H, K]
+        monkeypatch.setattr(GraphRouter, "cosine_scale", 2.0)
+        router.temperature = 0.4  # s / τ = 5 unchanged: the same routing
+        assert_close(router.encode().weights, sharp)
+        router.temperature = 1.0
+        assert not torch.allclose(router.encode().weights, sharp)  # s = 2: a softer routing
 
 
 def test_regularisers_on_hand_made_tensors():

@@ -1,6 +1,0 @@
-"""``taskgraph bench merge``: fold → merge (LoRA and L-LoRA, every merge method, 2 … T tasks) against single-task
-runs and routers that train the same tasks together. See :mod:`taskgraph.bench.merging.run`."""
-
-from taskgraph.bench.merging.run import MergeBenchSettings, run_merge_bench
-
-__all__ = ["MergeBenchSettings", "run_merge_bench"]
