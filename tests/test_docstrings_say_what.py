@@ -4,7 +4,8 @@ Results live in committed records rendered into the docs (``benchmarks/results``
 docstring goes stale with the next re-measurement and nobody regenerates it. So the library's docstrings and
 comments hold no paired interval (``[+0.012, +0.034]``), no measured mean ± std (``0.94 ± 0.03``) and no
 reference to an issue number (``issue 12``) — a default chosen by measurement points at its results page instead.
-The research harness (``taskgraph/bench``, its tests) is not checked here: it reports measurements by design.
+The research harness (``benchmarks/``, its tests in ``tests/benchmarks``) is not checked here: it reports
+measurements by design.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HARNESS = (ROOT / "taskgraph" / "bench", ROOT / "tests" / "bench")
+HARNESS = (ROOT / "tests" / "benchmarks",)
 
 PATTERNS = {
     "a paired interval": re.compile(r"\[[−+-]\d+\.\d+, [−+-]\d+\.\d+\]"),
