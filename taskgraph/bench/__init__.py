@@ -21,7 +21,7 @@ from typing import Any
 
 # name -> the module that defines it (imported on first use)
 API: dict[str, str] = {
-    "BenchError": "taskgraph.bench.speed",
+    "BenchError": "taskgraph.bench.errors",
     "SpeedSettings": "taskgraph.bench.speed",
     "run_speed_bench": "taskgraph.bench.speed",
     "OpsSettings": "taskgraph.bench.ops",

@@ -133,7 +133,7 @@ def run_infer_bench(settings: InferSettings, progress: Callable[[str], None] = l
     """Every configuration, interleaved; examples/s and paired ratios to the mixed-batch configuration."""
     problems = settings.check()
     if problems:
-        from taskgraph.bench.speed import BenchError
+        from taskgraph.bench.errors import BenchError
 
         raise BenchError("bench infer: " + "; ".join(problems))
     before = torch.get_num_threads()

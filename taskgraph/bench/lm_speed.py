@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from taskgraph.bench.speed import BenchError, interleaved
+from taskgraph.bench.errors import BenchError
+from taskgraph.bench.speed import interleaved
 from taskgraph.bench.stats import median, ratio_summary
 
 ROUTER_KINDS = ("shared", "private", "poly", "mhr", "mhr-mu", "graph")

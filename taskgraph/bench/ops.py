@@ -170,7 +170,7 @@ def run_ops_bench(settings: OpsSettings, progress: Callable[[str], None] = lambd
 
     problems = settings.check()
     if problems:
-        from taskgraph.bench.speed import BenchError
+        from taskgraph.bench.errors import BenchError
 
         raise BenchError("bench speed --ops: " + "; ".join(problems))
     result: dict[str, Any] = {

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from taskgraph.bench.errors import BenchError
 from taskgraph.bench.memory import peak_of, run_python_module
 from taskgraph.bench.ops import MODELS as OPS_MODELS
 from taskgraph.bench.rows import (
@@ -50,7 +51,6 @@ from taskgraph.bench.rows import (
     row_key,
 )
 from taskgraph.bench.stats import median, ratio_summary
-from taskgraph.errors import TaskgraphError
 from taskgraph.model.quantize import KINDS as QUANTIZE_KINDS
 from taskgraph.model.quantize import copy_base, quantize_base
 
@@ -73,10 +73,6 @@ CONFIG_MODELS: dict[str, dict[str, Any]] = {
 MODELS = ("tiny", "minilm", "minilm-shape", "encoder-768")
 CHILD_FLAG = "--memory-child"
 QUANTIZED_ROWS = ("peft-lora", "floor", "taskgraph")  # the row kinds of a quantized-base table
-
-
-class BenchError(TaskgraphError):
-    """A bench was asked for something this machine or these settings cannot do."""
 
 
 @dataclass(frozen=True)

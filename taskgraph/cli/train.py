@@ -162,6 +162,9 @@ def _train(args: argparse.Namespace, spec: Spec, base_dir: Path, *, rank: int) -
         raise
     if result.rank != 0:  # a data-parallel run (torchrun): rank 0 reports it
         return 0
+    from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)
+
+    result.plots = write_run_plots(result.run_dir, model=result.model)
     width = max(len(name) for name in result.final.acc)
     print(f"{'task':<{width}}  val accuracy")
     for name, acc in result.final.acc.items():

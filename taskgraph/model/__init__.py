@@ -11,9 +11,10 @@ from taskgraph.model.fold import FoldedLoRA, FoldedModule, MergedTaskModel, fold
 from taskgraph.model.heads import TaskHeads, pad_logits
 from taskgraph.model.learned import learned_routing
 from taskgraph.model.lm_inputs import causal_rows
+from taskgraph.model.output import TaskGraphOutput
 from taskgraph.model.pooling import first_token_pool, last_token_pool, mean_pool, pool
 from taskgraph.model.predict import predict
-from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput
+from taskgraph.model.taskgraph_model import TaskGraphModel
 
 __all__ = [  # the stage's public API; the other names imported above are internal
     "FoldedLoRA",

@@ -36,7 +36,8 @@ from taskgraph.model.lm_text import encode_prompts
 from taskgraph.model.modes import inference_mode_of
 
 if TYPE_CHECKING:
-    from taskgraph.model.taskgraph_model import TaskGraphModel, TaskIds
+    from taskgraph.model.output import TaskIds
+    from taskgraph.model.taskgraph_model import TaskGraphModel
 
 
 @dataclass

@@ -31,10 +31,11 @@ from taskgraph.model.lm_loss import (
     token_hits,
     token_nll,
 )
+from taskgraph.model.output import TaskGraphOutput, TaskIds
 from taskgraph.model.pooling import pool
 
 if TYPE_CHECKING:
-    from taskgraph.model.taskgraph_model import TaskGraphModel, TaskGraphOutput, TaskIds
+    from taskgraph.model.taskgraph_model import TaskGraphModel
 
 
 def lm_forward(
@@ -48,7 +49,6 @@ def lm_forward(
     distinct: tuple[Tensor, Tensor] | None,
 ) -> TaskGraphOutput:
     """See the module docstring; shapes as :meth:`TaskGraphModel.forward`, ``targets`` as its docstring says."""
-    from taskgraph.model.taskgraph_model import TaskGraphOutput
 
     hidden, mask, ids, routing, tasks, inverse, factors = model.route_hidden(
         input_ids, attention_mask, task_ids, token_type_ids, distinct

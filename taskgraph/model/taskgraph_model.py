@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from taskgraph.model.heads import TaskHeads, head_widths
 from taskgraph.model.lm_base import check_logit_transform, hidden_trunk, is_decoder, lm_kind_of
 from taskgraph.model.lm_forward import lm_forward
 from taskgraph.model.lora_import import apply_imports, import_lora
+from taskgraph.model.output import TaskGraphOutput, TaskIds
 from taskgraph.model.pooling import pool
 from taskgraph.model.predict import predict
 from taskgraph.model.quantize import quantize_base
@@ -45,34 +45,7 @@ from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router, Routing
 from taskgraph.spec.models import Spec
 
-TaskIds = Tensor | Sequence[int] | Sequence[str] | int | str
 SKILL_INITS = ("lora", "average")  # how a skill appended to every inventory starts (add_task_to_learn)
-
-
-@dataclass
-class TaskGraphOutput:
-    """What :meth:`TaskGraphModel.forward` returns.
-
-    Args:
-        logits: ``[B, C_max]``; entries past an example's own label count hold the dtype's most
-            negative value (probability 0, never the argmax).
-        loss: mean cross-entropy over the batch when labels were given, else None.
-        routing: the router's output for the distinct tasks of the batch (``[U, L]``, ``[U, L, H, K]``).
-        tasks: ``[U]`` the distinct task ids, sorted.
-        inverse: ``[B]`` example -> row of ``tasks``.
-        example_loss: ``[B]`` each example's loss (a generative model with labels or targets; see
-            :mod:`taskgraph.model.lm_forward`), else None.
-        target_hits: ``[B]`` bool, the example's target is what greedy decoding writes (teacher-forced
-            argmax on every target token; given targets), else None.
-    """
-
-    logits: Tensor
-    loss: Tensor | None
-    routing: Routing
-    tasks: Tensor
-    inverse: Tensor
-    example_loss: Tensor | None = None
-    target_hits: Tensor | None = None
 
 
 class TaskGraphModel(nn.Module):

@@ -39,7 +39,7 @@ from taskgraph.errors import CheckpointError, DataError, TaskgraphError
 from taskgraph.model.predict import encode
 from taskgraph.spec.models import Spec
 from taskgraph.train.run_checkpoint import decode_state, encode_state
-from taskgraph.train.text2text_data import LMInfo, TargetLayout, collate_text2text, encode_targets
+from taskgraph.train.text2text_data import LMInfo, TargetLayout, encode_targets, text2text_rows
 
 SAMPLING_MODES = ("uniform", "proportional", "temperature")
 
@@ -493,7 +493,8 @@ def collate(items: Sequence[tuple[int, int]], data: Sequence[TaskData] | Mapping
         lengths[where] = task_data.lengths[rows[where]]
         labels[where] = task_data.labels[rows[where]]
     if any(task_data.targets is not None for task_data, _ in groups):  # generative rows: laid out for the LM
-        return collate_text2text(items, data, pad_id, task_ids, tasks, inverse, labels)
+        input_ids, attention_mask, target = text2text_rows(items, data, pad_id, tasks)
+        return Batch(input_ids, attention_mask, labels, task_ids, tasks, inverse, target)
     width = int(lengths.max())
     input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)  # [B, S]
     for task_data, where in groups:

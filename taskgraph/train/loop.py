@@ -20,7 +20,8 @@ The run directory::
     RUN/model/           save_pretrained of the final model
     RUN/train.json       summary: steps, wall time, final / best validation (the final one counts), examples/s
     RUN/tensorboard/     TensorBoard events, with training.report_to: [tensorboard] (taskgraph.train.tensorboard)
-    RUN/plots/           loss, validation accuracy, relations, routing and gates (taskgraph.report), at the end
+    RUN/plots/           loss, validation accuracy, relations, routing and gates: drawn by the report stage after
+                         training (``taskgraph train`` does; in Python, ``taskgraph.write_run_plots(run)``)
     RUN/.taskgraph-run.json, RUN/.taskgraph.lock   the run's marker (identity, the spec's folder) and its lock
                          (taskgraph.run_folder)
 
@@ -387,9 +388,6 @@ def _train(
         world, backend = (1, None) if parallel is None else (parallel.world, parallel.backend)
         summary = run_summary(result, spec, base_dir, dev, processes=world, backend=backend)
         write_text(run / SUMMARY, json.dumps(summary, indent=2) + "\n")
-        from taskgraph.report import write_run_plots  # the report stage draws the finished run (matplotlib)
-
-        result.plots = write_run_plots(run, model=model)  # still under the run's lock
         if parallel is not None:
             parallel.broadcast_json(shared_result(result))
         return result

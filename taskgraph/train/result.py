@@ -33,7 +33,7 @@ class TrainResult:
     model: TaskGraphModel = field(repr=False)
     rank: int = 0  # this process's rank in a data-parallel run (torchrun); rank 0 wrote the run folder
     best_in: str = "best"  # the run folder entry holding the best model: "best", or "model" when it is the final one
-    plots: list[Path] = field(default_factory=list)  # RUN/plots/*.png, written at the end
+    plots: list[Path] = field(default_factory=list)  # RUN/plots/*.png, once the report stage drew them (the CLI does)
     kept: list[str] = field(default_factory=list)  # what taskgraph did not write in the run folder, kept by overwrite
 
 

@@ -27,7 +27,7 @@ from taskgraph.model.lm_inputs import IGNORE, causal_rows, seq2seq_rows
 
 if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel
-    from taskgraph.train.batches import Batch, TaskData
+    from taskgraph.train.batches import TaskData
 
 
 @dataclass(frozen=True)
@@ -132,18 +132,14 @@ def target_rows(targets: Tensor) -> list[list[int]]:
     return [[t for t in row if t != IGNORE] for row in targets.tolist()]
 
 
-def collate_text2text(
+def text2text_rows(
     items: Sequence[tuple[int, int]],
     data: Sequence[TaskData] | Mapping[int, TaskData],
     pad_id: int,
-    task_ids: Tensor,
     tasks: Tensor,
-    inverse: Tensor,
-    labels: Tensor,
-) -> Batch:
-    """A batch holding generative rows, laid out for the base (see the module docstring)."""
-    from taskgraph.train.batches import Batch
-
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The inputs of a batch holding generative rows, laid out for the base (see the module docstring):
+    ``(input_ids [B, S], attention_mask [B, S], targets)``, the targets ``[B, S]`` (causal) or ``[B, T]`` (seq2seq)."""
     prompts: list[list[int]] = []
     targets: list[list[int] | None] = []
     kinds = {data[t].layout for t in tasks.tolist()} - {None}
@@ -154,5 +150,4 @@ def collate_text2text(
         prompts.append(part.ids[row, : int(part.lengths[row])].tolist())
         targets.append(None if part.targets is None else [t for t in part.targets[row].tolist() if t != IGNORE])
     layout = causal_rows if kinds == {"causal"} else seq2seq_rows
-    input_ids, attention_mask, target = layout(prompts, targets, pad_id)
-    return Batch(input_ids, attention_mask, labels, task_ids, tasks, inverse, target)
+    return layout(prompts, targets, pad_id)
