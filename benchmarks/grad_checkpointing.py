@@ -3,6 +3,7 @@
     python -m benchmarks.grad_checkpointing                         # CPU, about a minute on two busy cores
     python -m benchmarks.grad_checkpointing --device cuda           # the same rows on a GPU (CUDA's allocator stats)
     python -m benchmarks.grad_checkpointing --families llama --routers poly graph --batch 8
+    python -m benchmarks.grad_checkpointing --json benchmarks/results/grad-checkpointing-cpu.json   # the docs' record
 
 For every (family, router): one training step's forward and backward (a mixed batch of two generative tasks, the
 loss on each row's last 32 tokens), with and without ``training.gradient_checkpointing``, the model built the same
@@ -16,15 +17,22 @@ are not in them):
 
 On CPU the allocations are read from the PyTorch profiler's memory events (``profile_memory=True``); on CUDA from
 ``torch.cuda.max_memory_allocated`` / ``memory_allocated``. The script also checks that both runs give the same
-gradients (max |Δ| printed). Random-init models built from configs; nothing is downloaded.
+gradients (max |Δ| printed). Random-init models built from configs; nothing is downloaded. ``--json OUT`` writes
+the figures as a record (``benchmarks/results/grad-checkpointing-cpu.json`` is rendered into ``docs/benchmarks.md``
+by ``python -m benchmarks.render``).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -159,7 +167,44 @@ def measure(family: str, router: str, checkpointing: bool, args: argparse.Namesp
     return Row(family, router, checkpointing, held, peak, statistics.median(seconds), grads)
 
 
-def main() -> None:
+def record_of(
+    args: argparse.Namespace, command: str, device_name: str, pairs: list[tuple[Row, Row, float]]
+) -> dict[str, Any]:
+    """The figures as a JSON-ready record: the command, settings, environment and one entry per (family, router)."""
+    import transformers
+
+    def figures(row: Row) -> dict[str, float]:
+        return {"held_mib": row.held, "peak_mib": row.peak, "step_s": row.seconds}
+
+    return {
+        "bench": "grad-checkpointing",
+        "command": command,
+        "settings": {"seq": args.seq, "batch": args.batch, "rounds": args.rounds, "device": args.device},
+        "environment": {
+            "device_name": device_name,
+            "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+        },
+        "date": datetime.date.today().isoformat(),
+        "rows": [
+            {
+                "family": plain.family,
+                "router": plain.router,
+                "off": figures(plain),
+                "on": figures(ckpt),
+                "held_ratio": ckpt.held / plain.held,
+                "peak_ratio": ckpt.peak / plain.peak,
+                "time_ratio": ckpt.seconds / plain.seconds,
+                "max_grad_diff": diff,
+            }
+            for plain, ckpt, diff in pairs
+        ],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
     parser.add_argument("--routers", nargs="+", default=["poly"])
@@ -167,15 +212,19 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    args = parser.parse_args()
+    parser.add_argument("--json", metavar="OUT", type=Path, default=None, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m benchmarks.grad_checkpointing", *(argv if argv is not None else sys.argv[1:])])
     name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"gradient checkpointing, seq {args.seq}, batch {args.batch}, fp32, {name}")
     header = f"{'family':7} {'router':7} {'ckpt':5} {'held MiB':>9} {'peak MiB':>9} {'step s':>7}"
     print(header + f"  {'held ratio':>10} {'peak ratio':>10} {'time ratio':>10} {'max |Δgrad|':>11}")
+    pairs: list[tuple[Row, Row, float]] = []
     for family in args.families:
         for router in args.routers:
             plain, ckpt = (measure(family, router, c, args) for c in (False, True))
             diff = max(float((ckpt.grads[n] - g).abs().max()) for n, g in plain.grads.items())
+            pairs.append((plain, ckpt, diff))
             for row in (plain, ckpt):
                 line = f"{row.family:7} {row.router:7} {'on' if row.checkpointing else 'off':5} "
                 print(line + f"{row.held:9.1f} {row.peak:9.1f} {row.seconds:7.3f}", end="")
@@ -183,6 +232,9 @@ def main() -> None:
                     ratios = (ckpt.held / plain.held, ckpt.peak / plain.peak, ckpt.seconds / plain.seconds)
                     print("  " + " ".join(f"{r:10.3f}" for r in ratios) + f" {diff:11.2e}", end="")
                 print()
+    if args.json is not None:
+        args.json.write_text(json.dumps(record_of(args, command, name, pairs), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

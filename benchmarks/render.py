@@ -181,6 +181,8 @@ def remeasured_verdicts() -> str:
 SPEED_COMMANDS = {
     "speed-int8-cpu": "taskgraph bench speed --model minilm-shape --quantize int8 --rounds 30 --warmup 2 --no-memory "
     "--batch 16 --seq 64 --threads 1",
+    "speed-llama-int8-cpu": "taskgraph bench speed --model tiny-llama --quantize int8 --gradient-checkpointing "
+    "--routers shared poly graph --batch 4 --seq 512 --tasks 8 --rounds 5 --warmup 1 --threads 1",
 }
 
 
@@ -200,6 +202,36 @@ def speed_block(name: str) -> str:
 @renderer("speed-int8-cpu")
 def speed_int8_cpu() -> str:
     return speed_block("speed-int8-cpu")
+
+
+@renderer("speed-llama-int8-cpu")
+def speed_llama_int8_cpu() -> str:
+    return speed_block("speed-llama-int8-cpu")
+
+
+# ----------------------------------------------------------------------------- gradient checkpointing
+@renderer("grad-checkpointing-cpu")
+def grad_checkpointing_cpu() -> str:
+    """``python -m benchmarks.grad_checkpointing``'s record: per family and router, off → on and the ratio."""
+    record = load("grad-checkpointing-cpu")
+    s, env = record["settings"], record["environment"]
+    lines = [
+        f"`{record['command']}` (record: `benchmarks/results/grad-checkpointing-cpu.json`): sequence {s['seq']}, "
+        f"batch {s['batch']}, fp32, {env['device_name']}, median of {s['rounds']} steps; torch {env['torch']}, "
+        f"transformers {env['transformers']}; measured {record['date']}.",
+        "",
+        "| family | router | forward keeps for the backward (MiB), off → on | × | the step's peak (MiB), off → on "
+        "| × | step (s), off → on | × | max \\|Δ gradient\\| |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in record["rows"]:
+        off, on = r["off"], r["on"]
+        lines.append(
+            f"| {r['family']} | {r['router']} | {off['held_mib']:.1f} → {on['held_mib']:.1f} | {r['held_ratio']:.2f} "
+            f"| {off['peak_mib']:.1f} → {on['peak_mib']:.1f} | {r['peak_ratio']:.2f} "
+            f"| {off['step_s']:.2f} → {on['step_s']:.2f} | {r['time_ratio']:.2f} | {r['max_grad_diff']:.1e} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 # ----------------------------------------------------------------------------- the files

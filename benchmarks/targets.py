@@ -6,7 +6,10 @@ taskgraph's own benches report measured figures and paired ratios only; what the
 Every verdict is computed from the record (the rows' per-round times, the op counts), never typed:
 
 * ``speed`` — each target compares two rows of the same run; on a quantized base (``--quantize``) every router's
-  paired median ≤ 1.10 × PEFT LoRA's on the same base. Time targets use the paired per-round ratio
+  paired median ≤ 1.10 × PEFT LoRA's on the same base; on an nf4 base (QLoRA parity) taskgraph poly's peak memory
+  ≤ 1.05 × PEFT QLoRA's; with ``--gradient-checkpointing`` every checkpointed row keeps at most half of what its
+  twin's forward keeps for the backward (``activation_mb``; a record without that figure is judged on peak memory,
+  and the target's name says so). Time targets use the paired per-round ratio
   (:func:`taskgraph.bench.ratio_summary`); "routing is free" is judged on the CI's upper bound, the others on the
   median ratio. Memory targets compare the peak memory of two rows' subprocesses (one measurement each, no CI).
 * ``ops`` (``taskgraph bench speed --ops``) — every static router's worst op count ≤ 1.3 × PEFT LoRA's, graph ≤ 1.5 ×.
@@ -31,6 +34,9 @@ FOLDED_VS_BASE = 1.02
 LINEARIZED = 1.2  # an L-LoRA training step vs the same LoRA step
 QUANTIZED = 1.10  # every router vs PEFT LoRA on the same quantized base (--quantize), paired median
 MEMORY = 1.1
+QLORA_MEMORY = 1.05  # taskgraph poly on an nf4 base vs PEFT QLoRA, peak memory
+CHECKPOINTING = 0.5  # a checkpointed row's activation memory vs the same row without checkpointing
+CHECKPOINTED = "-gc"  # a checkpointed row's name suffix (taskgraph.bench.rows.row_key)
 OPS_STATIC, OPS_GRAPH = 1.3, 1.5
 LM_TRAIN, LM_GENERATE, LM_PRIVATE_SPEEDUP = 1.05, 1.1, 1.5
 SCALE_GROWTH, SCALE_LARGEST_S, SCALE_SHARE = 12.0, 1.0, 0.02
@@ -47,7 +53,8 @@ class Target:
     Args:
         name: what the target says, for the table.
         numerator, denominator: row keys of the speed record.
-        statistic: ``ci_high`` or ``median`` of the paired time ratio, or ``memory``.
+        statistic: ``ci_high`` or ``median`` of the paired time ratio, ``memory`` (peak memory) or ``activation``
+            (what the forward keeps for the backward).
         limit: the largest value that meets the target.
     """
 
@@ -58,9 +65,49 @@ class Target:
     limit: float
 
 
-def _key(name: str, dropout: float) -> str:
-    """A speed row's key in the record, e.g. ``taskgraph-mhr/d0.1``."""
-    return f"{name}/d{dropout:g}"
+def _key(name: str, dropout: float, checkpointing: bool = False) -> str:
+    """A speed row's key in the record, e.g. ``taskgraph-mhr/d0.1`` (checkpointed: ``taskgraph-mhr-gc/d0.1``)."""
+    return f"{name}{CHECKPOINTED if checkpointing else ''}/d{dropout:g}"
+
+
+def checkpointing_targets(record: dict[str, Any]) -> list[Target]:
+    """Every checkpointed row beside its twin: what the forward keeps for the backward at least halved (peak memory
+    where the record has no activation figure)."""
+    rows, settings = record["rows"], record["settings"]
+    if not settings["memory"]:
+        return []
+    seq = settings["shape"]["seq"]
+    out = []
+    for key, row in rows.items():
+        twin = key.replace(f"{CHECKPOINTED}/d", "/d")
+        if not row.get("checkpointing") or twin not in rows:
+            continue
+        held = all("activation_mb" in rows[k].get("memory", {}) for k in (key, twin))
+        what = "activation memory" if held else "peak memory (the record has no activation figure)"
+        name = f"gradient checkpointing halves {what}: {row['label']} (seq {seq})"
+        out.append(Target(name, key, twin, "activation" if held else "memory", CHECKPOINTING))
+    return out
+
+
+def qlora_targets(record: dict[str, Any], dropouts: list[float]) -> list[Target]:
+    """QLoRA parity on an nf4 base: taskgraph poly's peak memory ≤ 1.05 × PEFT QLoRA's (with and without
+    checkpointing); its step time is judged with every router's."""
+    settings = record["settings"]
+    if settings.get("quantize") != "nf4" or not settings["memory"]:
+        return []
+    shape = f"{settings['model']}, {settings['shape']['batch']} x {settings['shape']['seq']}"
+    return [
+        Target(
+            f"QLoRA parity ({shape}): taskgraph poly vs PEFT QLoRA{' + checkpointing' if gc else ''} "
+            f"(dropout {d:g}), peak memory",
+            _key("taskgraph-poly", d, gc),
+            _key("peft-lora", d, gc),
+            "memory",
+            QLORA_MEMORY,
+        )
+        for d in dropouts
+        for gc in (False, True)
+    ]
 
 
 def speed_targets(record: dict[str, Any]) -> list[Target]:
@@ -77,18 +124,22 @@ def speed_targets(record: dict[str, Any]) -> list[Target]:
     )
     dropouts = sorted({model_dropout, 0.0}, reverse=True)
     quantize = settings.get("quantize", "none")
-    if quantize != "none":  # a quantized-base table: every router beside PEFT LoRA on the same base, nothing else
-        return [
+    if quantize != "none":  # a quantized-base table: every router beside PEFT LoRA on the same base
+        targets = [
             Target(
-                f"{quantize} base: taskgraph {kind} vs PEFT LoRA (dropout {d:g}), median",
-                _key(f"taskgraph-{kind}", d),
-                _key("peft-lora", d),
+                f"{quantize} base: taskgraph {kind} vs PEFT LoRA{' + checkpointing' if gc else ''} "
+                f"(dropout {d:g}), median",
+                _key(f"taskgraph-{kind}", d, gc),
+                _key("peft-lora", d, gc),
                 "median",
                 QUANTIZED,
             )
             for d in dropouts
             for kind in kinds
+            for gc in (False, True)
         ]
+        targets += qlora_targets(record, dropouts) + checkpointing_targets(record)
+        return [t for t in targets if t.numerator in rows and t.denominator in rows]
     targets = [
         Target(
             f"routing is free: taskgraph {kind} vs PEFT LoRA (dropout {d:g}), CI high",
@@ -143,6 +194,7 @@ def speed_targets(record: dict[str, Any]) -> list[Target]:
             for d in dropouts
             for kind in kinds
         ]
+    targets += checkpointing_targets(record)
     return [t for t in targets if t.numerator in rows and t.denominator in rows]
 
 
@@ -164,8 +216,9 @@ def evaluate_speed(record: dict[str, Any]) -> list[dict[str, Any]]:
             "limit": target.limit,
         }
         mine, ref = rows[target.numerator], rows[target.denominator]
-        if target.statistic == "memory":
-            peak, ref_peak = mine.get("memory", {}).get("peak_mb"), ref.get("memory", {}).get("peak_mb")
+        if target.statistic in ("memory", "activation"):
+            figure = "peak_mb" if target.statistic == "memory" else "activation_mb"
+            peak, ref_peak = mine.get("memory", {}).get(figure), ref.get("memory", {}).get(figure)
             value = (
                 peak / ref_peak if isinstance(peak, float) and isinstance(ref_peak, float) and ref_peak > 0 else None
             )

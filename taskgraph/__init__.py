@@ -17,10 +17,10 @@ is also a subpackage's (``train``): importing the subpackage would rebind the na
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from taskgraph.errors import TaskgraphError
+from taskgraph.lazy import lazy_api
 from taskgraph.spec import Spec, dump_spec, load_spec
 
 __version__ = "0.1.0"
@@ -43,14 +43,4 @@ API: dict[str, str] = {
 
 __all__ = ["Spec", "TaskgraphError", "__version__", "dump_spec", "load_spec", *API]
 
-
-def __getattr__(name: str) -> Any:  # PEP 562: the API table above, imported when first used
-    if name not in API:
-        raise AttributeError(f"module 'taskgraph' has no attribute {name!r}; its API is {sorted(__all__)}")
-    value = getattr(importlib.import_module(API[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(API))
+__getattr__, __dir__ = lazy_api(__name__, API, globals(), __all__)

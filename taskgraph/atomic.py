@@ -31,6 +31,7 @@ from taskgraph.errors import TaskgraphError
 
 __all__ = [  # the module's public API: whole-or-absent writes; the temp-file machinery is internal
     "WriteError",
+    "atomic_open",
     "write_bytes",
     "write_text",
 ]

@@ -37,6 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+__all__ = [  # the module's public API: the command line's quiet output, for a Python caller too
+    "DEPENDENCY_LOGGERS",
+    "VERBOSE_ENV",
+    "DependencyLog",
+    "keep_in_run",
+    "quiet_dependencies",
+]
+
 DEPENDENCY_LOGGERS = ("transformers", "huggingface_hub", "torchao", "torch.utils._pytree")
 VERBOSE_ENV = "TASKGRAPH_VERBOSE"  # "1": the dependencies print as they do, nothing is routed
 LOG_NAME = "dependencies.log"  # RUN/dependencies.log

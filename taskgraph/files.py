@@ -15,6 +15,8 @@ from pathlib import Path
 from taskgraph.atomic import file_kind
 from taskgraph.errors import TaskgraphError
 
+__all__ = ["check_file", "check_text", "describe"]  # the module's public API
+
 
 def describe(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` cannot be read as a file ("does not exist", "is a FIFO (named pipe)", ...), or None

@@ -58,6 +58,7 @@ __all__ = [  # the module's public API: what a tool beside taskgraph needs to wr
     "RunLockedError",
     "check_output_file",
     "claim_container",
+    "kept_note",
     "read_marker",
 ]
 

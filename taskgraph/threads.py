@@ -22,6 +22,14 @@ from collections.abc import Iterator
 
 from taskgraph.errors import TaskgraphError
 
+__all__ = [  # the module's public API
+    "MAX_THREADS",
+    "ThreadsError",
+    "default_threads",
+    "set_threads",
+    "torch_threads",
+]
+
 MAX_THREADS = 1024  # more than any machine torch runs on has cores
 
 
@@ -30,7 +38,9 @@ class ThreadsError(TaskgraphError):
 
 
 def default_threads(cores: int, load: float | None, torch_default: int) -> int:
-    """The threads to use: ``cores`` minus the rounded ``load``, within ``[1, torch_default]``."""
+    """The threads to use on a machine of ``cores`` cores whose 1-minute load average is ``load`` (None: unknown,
+    all cores) when torch would use ``torch_default``: ``cores`` minus the rounded ``load``, within
+    ``[1, torch_default]`` (``default_threads(8, 2.4, 8) == 6``)."""
     free = cores if load is None else cores - int(round(load))
     return max(1, min(torch_default, free))
 

@@ -28,7 +28,7 @@ from taskgraph.dependency_log import (
     keep_in_run,
     quiet_dependencies,
 )
-from tests.bench.quality.test_real_gen import tiny_config
+from tests.benchmarks.quality.test_real_gen import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE = ("LOAD REPORT", "seem corrupted", "indexing errors", "Loading weights", "[transformers]", "it/s]")

@@ -24,11 +24,11 @@ import yaml
 from torch.testing import assert_close
 
 from taskgraph.atomic import HOST, clean_stale, is_stale, is_temp
+from taskgraph.data import tokenizer_pad_id
 from taskgraph.model import TaskGraphModel, merge_task
 from taskgraph.spec import spec_from_dict
-from taskgraph.train.batches import load_task_data, tokenizer_pad_id
+from taskgraph.train.batches import load_task_data
 from taskgraph.train.evaluate import evaluate
-from taskgraph.train.text2text_data import LMInfo
 from tests.hostile import Outcome, TinyRun, cli, copy_run, train_tiny_run, tree
 
 PYDANTIC_MARKS = ("errors.pydantic.dev", "validation error for", "[type=")
@@ -99,7 +99,7 @@ def test_merging_a_mixed_causal_lm_run_scores_every_task_as_validation_does(
         pad_id=pad_id,
         vocab_size=vocab,
         splits=("val",),
-        lm=LMInfo.of(model),
+        lm=model.lm_info(),
     )
     expected = evaluate(model, data["val"], pad_id=pad_id).acc  # the merged run, scored as validation scores it
     assert record["val_accuracy"] == pytest.approx(expected)

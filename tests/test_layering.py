@@ -13,6 +13,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # stage imported -> later stages it must not pull in
 LOWER = {
     "taskgraph.spec": ("torch", "taskgraph.graph", "taskgraph.routing", "taskgraph.model", "taskgraph.train"),
+    # data (sources, encoding, batches) sits below the model: the model reads batches, never the other way
+    "taskgraph.data": (
+        "torch",
+        "taskgraph.model",
+        "taskgraph.train",
+        "taskgraph.eval",
+        "taskgraph.adapt",
+        "taskgraph.merge",
+    ),
     "taskgraph.model": ("taskgraph.train", "taskgraph.eval", "taskgraph.report", "taskgraph.export", "taskgraph.bench"),
     "taskgraph.train": ("taskgraph.eval", "taskgraph.report", "taskgraph.export", "taskgraph.bench", "taskgraph.adapt"),
     "taskgraph.eval": ("taskgraph.report", "taskgraph.export", "taskgraph.bench", "taskgraph.adapt", "taskgraph.sweep"),

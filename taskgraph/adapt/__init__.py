@@ -26,6 +26,7 @@ __all__ = [  # the stage's public API; the other names imported above are intern
     "AdaptationPlan",
     "adapt_run",
     "check_mode",
+    "parse_data_arg",
     "plan_for",
     "supported_modes",
 ]

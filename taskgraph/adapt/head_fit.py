@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from taskgraph.data import TaskData, task_batches
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.modes import inference_mode_of
-from taskgraph.train.batches import TaskData, task_batches
 
 L2 = 1.0  # λ: the ½‖W‖² weight against the summed cross-entropy (scikit-learn's C = 1)
 ITERATIONS = 100  # L-BFGS iterations at most

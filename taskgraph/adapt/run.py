@@ -63,10 +63,11 @@ from taskgraph.adapt.modes import (
 )
 from taskgraph.adapt.shots import label_counts, stratified_shots
 from taskgraph.atomic import staging_dir, write_text
+from taskgraph.data import TaskData, collate, encode_examples, tokenizer_pad_id
 from taskgraph.data.base import build_source
 from taskgraph.errors import ModelError, TaskgraphError, opt
 from taskgraph.eval.run_eval import recorded_base_dir, score_split
-from taskgraph.model import TaskGraphModel
+from taskgraph.model import TaskGraphModel, forward_batch
 from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.device import resolve_device
 from taskgraph.model.rundir import find_model_dir
@@ -75,8 +76,6 @@ from taskgraph.spec import dump_spec
 from taskgraph.spec.models import TaskSpec
 from taskgraph.spec.router_kinds import DEFAULT_ROUTER
 from taskgraph.threads import check_threads, torch_threads
-from taskgraph.train.batches import TaskData, collate, encode_examples, tokenizer_pad_id
-from taskgraph.train.text2text_data import LMInfo
 
 ADAPT_JSON, SPEC, SUMMARY, MODEL = "adapt.json", "spec.yaml", "train.json", "model"
 
@@ -319,7 +318,7 @@ def _relations(
 def _load_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str, TaskData]:
     source = build_source(spec, ".")  # the block's paths are absolute
     vocab = model.base.get_input_embeddings().num_embeddings
-    lm = LMInfo.of(model)
+    lm = model.lm_info()
     out = {}
     for split in ("train", "val", "test"):
         examples = source.load(split)
@@ -394,14 +393,7 @@ def _phase_one(
             batch = collate([(task, r) for r in rows], {task: shots}, pad_id).to(model.device)
             model.train()
             model.router.train(plan.router_train)
-            out = model(
-                batch.input_ids,
-                batch.attention_mask,
-                batch.task_ids,
-                batch.labels,
-                distinct=(batch.tasks, batch.inverse),
-                targets=batch.targets,
-            )
+            out = forward_batch(model, batch)
             loss = out.loss + model.router.regularizer()
             value = float(loss.detach())
             if not math.isfinite(value):

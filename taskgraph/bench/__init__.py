@@ -16,22 +16,29 @@ torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from taskgraph.lazy import lazy_api
 
 # name -> the module that defines it (imported on first use)
 API: dict[str, str] = {
     "BenchError": "taskgraph.bench.errors",
     "SpeedSettings": "taskgraph.bench.speed",
     "run_speed_bench": "taskgraph.bench.speed",
+    "speed_shape": "taskgraph.bench.speed",
+    "Shape": "taskgraph.bench.rows",
     "OpsSettings": "taskgraph.bench.ops",
     "run_ops_bench": "taskgraph.bench.ops",
+    "render_ops": "taskgraph.bench.ops",
     "InferSettings": "taskgraph.bench.inference",
     "run_infer_bench": "taskgraph.bench.inference",
+    "render_infer": "taskgraph.bench.inference",
     "LMSettings": "taskgraph.bench.lm_speed",
     "run_lm_bench": "taskgraph.bench.lm_speed",
+    "render_lm": "taskgraph.bench.lm_speed",
     "ScaleSettings": "taskgraph.bench.scale",
     "run_scale": "taskgraph.bench.scale",
+    "render_scale": "taskgraph.bench.scale",
     "RatioSummary": "taskgraph.bench.stats",
     "median": "taskgraph.bench.stats",
     "paired_ratios": "taskgraph.bench.stats",
@@ -41,14 +48,4 @@ API: dict[str, str] = {
 
 __all__ = list(API)
 
-
-def __getattr__(name: str) -> Any:  # PEP 562: the API table above, imported when first used
-    if name not in API:
-        raise AttributeError(f"module 'taskgraph.bench' has no attribute {name!r}; its API is {sorted(__all__)}")
-    value = getattr(importlib.import_module(API[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(API))
+__getattr__, __dir__ = lazy_api(__name__, API, globals(), __all__)

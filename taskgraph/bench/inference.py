@@ -167,6 +167,8 @@ def run_infer_bench(settings: InferSettings, progress: Callable[[str], None] = l
 
 
 def render_infer(result: dict[str, Any]) -> str:
+    """The markdown table of a :func:`run_infer_bench` result: each way of serving the mixed-task texts, its median
+    time, examples per second and time relative to the mixed batch."""
     s = result["settings"]
     lines = [
         f"{s['model']} ({s['router']} router), {s['tasks']} tasks × {s['texts']} texts of {s['seq'] // 2}–{s['seq']} "

@@ -128,8 +128,8 @@ def build(settings: LMSettings) -> dict[str, Callable[[], None]]:
     ``generate/peft-mixed``, ``generate/peft-lora``."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from taskgraph.data.lm_inputs import causal_rows
     from taskgraph.model.generation import generate_ids
-    from taskgraph.model.lm_inputs import causal_rows
 
     torch.manual_seed(settings.seed)
     config = settings.config()

@@ -5,6 +5,9 @@ baseline taken after the imports (the mark is reset there, Linux ≥ 4.0) to aft
 ``resource.getrusage(...).ru_maxrss`` is only the fallback: in a spawned child the kernel seeds it
 with the *parent's* peak at ``exec``, so a child of a large bench process would report the parent.
 On CUDA the figure is ``torch.cuda.max_memory_allocated`` (weights included).
+
+:func:`held_by` measures what a forward keeps for its backward (the activations): the memory it allocated and
+still holds when it returns — on CUDA from ``memory_allocated``, on CPU from the PyTorch profiler's memory events.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 
+MiB = 2**20
 PROC_STATUS = "/proc/self/status"
 
 
@@ -69,6 +74,23 @@ def peak_of(build: Callable[[], Callable[[], None]], device: torch.device, steps
         "peak_mb": ((after or 0) - (before or 0)) / 1024.0,
         "measure": "VmHWM growth after imports" if own else "ru_maxrss growth after imports",
     }
+
+
+def held_by(forward: Callable[[], Tensor], device: torch.device) -> tuple[float, Tensor]:
+    """MiB allocated by ``forward()`` and still alive when it returns (what it keeps for the backward), and its
+    output (keep it to run the backward)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        out = forward()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.memory_allocated(device) - before) / MiB, out
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        out = forward()
+    events = prof.profiler.kineto_results.events()  # allocations > 0 bytes, frees < 0
+    return sum(e.nbytes() for e in events if e.name() == "[memory]") / MiB, out
 
 
 def run_python_module(module: str, args: list[str], timeout: float) -> dict[str, Any]:

@@ -264,21 +264,6 @@ def render_ops(result: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def settings_from_args(args: Any) -> OpsSettings:
-    """``taskgraph bench speed --ops``: ``--model tiny`` counts the tiny BERT, otherwise MiniLM-L6 and the 12 × 768
-    encoder; the cases are ``(tasks, 1)``, ``(tasks, tasks)``, ``(many_tasks, tasks)``, ``(many_tasks, batch)``."""
-    t, many, batch = args.tasks, args.many_tasks, args.batch
-    cases = tuple(dict.fromkeys(((t, 1), (t, min(t, batch)), (many, min(t, batch)), (many, min(many, batch)))))
-    models = ("tiny",) if args.model == "tiny" else ("minilm", "encoder-768")
-    return OpsSettings(
-        models=models,
-        cases=cases,
-        batch=batch,
-        mhr_heads=2 if args.model == "tiny" else 8,
-        shape=Shape(batch=batch, seq=16),
-    )
-
-
 def _settings_record(settings: OpsSettings) -> dict[str, Any]:
     record = asdict(settings)
     record["cases"] = [list(c) for c in settings.cases]

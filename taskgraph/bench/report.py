@@ -23,19 +23,30 @@ def _memory(entry: dict[str, Any]) -> tuple[str, str]:
     return f"{memory['peak_mb']:.0f}", ("–" if ratio is None else f"{ratio:.3f}")
 
 
+def _activation(entry: dict[str, Any]) -> str:
+    held = entry.get("memory", {}).get("activation_mb")
+    return "–" if held is None else f"{held:.1f}"
+
+
 def _table(entries: list[dict[str, Any]], reference_label: str, cpu_column: bool) -> list[str]:
+    """The rows' table; a column of what the forward keeps for the backward where any row measured it."""
+    held_column = any("activation_mb" in e.get("memory", {}) for e in entries)
+    held_head, held_rule = (" forward keeps (MB) |", "---:|") if held_column else ("", "")
     extra_head, extra_rule = (" × ref by process CPU time |", "---|") if cpu_column else ("", "")
     lines = [
         f"| configuration | median (ms) | × {reference_label}, paired median [95 % CI] | peak memory (MB) "
-        f"| memory × ref |{extra_head}",
-        f"|---|---:|---|---:|---:|{extra_rule}",
+        f"| memory × ref |{held_head}{extra_head}",
+        f"|---|---:|---|---:|---:|{held_rule}{extra_rule}",
     ]
     for e in entries:
         mem, mem_ratio = _memory(e)
+        held = f" {_activation(e)} |" if held_column else ""
         extra = ""
         if cpu_column:
             extra = f" {_ratio(e['cpu_ratio'])} |" if "cpu_ratio" in e else " – |"
-        lines.append(f"| {e['label']} | {_ms(e['median_s'])} | {_ratio(e['ratio'])} | {mem} | {mem_ratio} |{extra}")
+        lines.append(
+            f"| {e['label']} | {_ms(e['median_s'])} | {_ratio(e['ratio'])} | {mem} | {mem_ratio} |{held}{extra}"
+        )
     return lines
 
 
@@ -51,7 +62,14 @@ def _header(result: dict[str, Any]) -> list[str]:
         f"Model `{s['model']}`, batch {shape['batch']} × {shape['seq']} tokens, {s['tasks']} tasks (ids drawn "
         f"uniformly per example), K = {shape['skills']}, r = {shape['rank']}, alpha = {shape['alpha']:g}, "
         f"targets {', '.join(shape['targets'])}; MHR H = {s['mhr_heads']}"
-        + (f"; every row's base quantized: {s['quantize']} (torchao)." if s.get("quantize", "none") != "none" else "."),
+        + (f"; every row's base quantized: {s['quantize']} (torchao)." if s.get("quantize", "none") != "none" else ".")
+        + (f" Base weights {s['base_dtype']}." if s.get("base_dtype", "float32") != "float32" else "")
+        + (
+            ' A row "+ gradient checkpointing" checkpoints every block of its base; its ratios are to PEFT LoRA '
+            "with gradient checkpointing."
+            if s.get("gradient_checkpointing")
+            else ""
+        ),
         f"Device {env['device']} ({env['device_name']}), {env['threads']} torch threads "
         f"({env['cpus_usable']} CPUs usable), autocast {env['autocast']}; torch {env['torch']}, "
         f"transformers {env['transformers']}, peft {env['peft']}.",

@@ -14,6 +14,10 @@ rows differ only in what adapts the base model:
 * ``taskgraph``: :class:`~taskgraph.model.TaskGraphModel` with a registered router, called the way
   training calls it (``model(input_ids, attention_mask, task_ids, labels).loss``).
 
+A row with ``checkpointing`` checkpoints every transformer block of its base (non-reentrant
+``torch.utils.checkpoint``): transformers' ``gradient_checkpointing_enable`` for the PEFT rows and the floor,
+``training.gradient_checkpointing`` for taskgraph's (:mod:`taskgraph.model.grad_checkpointing`).
+
 Inference rows (eval, no grad) compare a task merged into the weights
 (:meth:`TaskGraphModel.merge_task`) with the plain base model under the same head.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -38,14 +42,29 @@ Step = Callable[[], None]
 ROUTER_KINDS = tuple(ROUTERS.ordered())  # every registered router, the built-ins in table order
 
 
-def row_key(name: str, dropout: float) -> str:
-    """A row's key: its name and the base model's dropout, e.g. ``taskgraph-mhr/d0.1``."""
-    return f"{name}/d{dropout:g}"
+CHECKPOINTED = "-gc"  # the suffix of a checkpointed row's name: ``taskgraph-poly-gc/d0``
 
 
-def reference_key(dropout: float) -> str:
-    """The PEFT LoRA row every training row of that dropout is compared with."""
-    return row_key("peft-lora", dropout)
+def row_key(name: str, dropout: float, checkpointing: bool = False) -> str:
+    """A row's key: its name and the base model's dropout, e.g. ``taskgraph-mhr/d0.1`` (checkpointed:
+    ``taskgraph-mhr-gc/d0.1``)."""
+    return f"{name}{CHECKPOINTED if checkpointing else ''}/d{dropout:g}"
+
+
+def checkpointed(row: Row) -> Row:
+    """``row``'s twin with every block of its base checkpointed."""
+    name, _, _ = row.key.rpartition("/d")
+    return replace(
+        row,
+        key=row_key(name, row.dropout or 0.0, True),
+        label=f"{row.label} + gradient checkpointing",
+        checkpointing=True,
+    )
+
+
+def reference_key(dropout: float, checkpointing: bool = False) -> str:
+    """The PEFT LoRA row every training row of that dropout (and checkpointing) is compared with."""
+    return row_key("peft-lora", dropout, checkpointing)
 
 
 @dataclass(frozen=True)
@@ -62,6 +81,8 @@ class Row:
         heads: H of the adapters (taskgraph ``mhr``) or PEFT Poly's ``n_splits``.
         tasks: T, the number of tasks (task ids are drawn uniformly over them).
         linearized: taskgraph rows: L-LoRA adapters (``adapters.linearized``).
+        checkpointing: every transformer block of the base checkpointed (gradient checkpointing).
+        full_precision: the base left unquantized in a table whose bases are quantized (``--quantize``).
     """
 
     key: str
@@ -72,6 +93,8 @@ class Row:
     heads: int = 1
     tasks: int = 8
     linearized: bool = False
+    checkpointing: bool = False
+    full_precision: bool = False
 
     @property
     def training(self) -> bool:
@@ -198,6 +221,17 @@ def inference_step(model: nn.Module, batch: Batch, device: torch.device) -> Step
     return step
 
 
+def _checkpoint_blocks(base: nn.Module, row: Row) -> None:
+    """Checkpoint every block of ``base`` when ``row`` asks for it (non-reentrant, as taskgraph's rows)."""
+    if not row.checkpointing:
+        return
+    enable = getattr(base, "activation_checkpointing_enable", None)  # its name from transformers 5
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def _trainable(module: nn.Module) -> list[nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad]
 
@@ -211,6 +245,7 @@ def _peft_lora(row: Row, base: nn.Module, env: Env) -> Step:
 
     batch, shape, device = env.batch, env.shape, env.device
     config = LoraConfig(r=shape.rank, lora_alpha=shape.alpha, lora_dropout=0.0, target_modules=list(shape.targets))
+    _checkpoint_blocks(base, row)
     with warnings.catch_warnings():  # a torchao-quantized base: PEFT notes that it cannot merge (never asked here)
         warnings.filterwarnings("ignore", message="TorchaoLoraLinear was instantiated")
         model = get_peft_model(base, config).train()
@@ -272,6 +307,7 @@ def _floor(row: Row, base: nn.Module, env: Env) -> Step:
     batch, shape, device = env.batch, env.shape, env.device
     base.requires_grad_(False)
     base.enable_input_require_grads()  # backward still runs through every layer
+    _checkpoint_blocks(base, row)
     base.train()
     heads = _heads(base, row, shape, device)
 
@@ -298,6 +334,7 @@ def taskgraph_spec(row: Row, shape: Shape, model: dict[str, Any]) -> Spec:
             },
             "router": {"kind": row.router},
             "tasks": [{"name": f"task{t}", "num_labels": shape.labels} for t in range(row.tasks)],
+            "training": {"gradient_checkpointing": row.checkpointing},
         }
     )
 

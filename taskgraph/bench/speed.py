@@ -16,12 +16,21 @@ the bare base. The bench reports measured figures and ratios only.
 ``quantize`` (``--quantize int8 | nf4``) quantizes the base of every row (:mod:`taskgraph.model.quantize`): the
 table is then PEFT LoRA, the frozen floor and every router on the same quantized base (the QLoRA comparison),
 without the rows a quantized base does not serve (a task merged into the weights) or that measure something else
-(PEFT Poly, L-LoRA, T scaling).
+(PEFT Poly, L-LoRA, T scaling), plus PEFT LoRA on the unquantized base. PEFT LoRA on an ``nf4`` base is QLoRA on
+torchao's NF4 (what torchtune's QLoRA uses), not bitsandbytes'.
+
+``gradient_checkpointing`` (``--gradient-checkpointing``) adds, after PEFT LoRA, the floor and every router, the same
+row with every transformer block checkpointed; its ratios are to checkpointed PEFT LoRA, and its memory subprocess
+also records what the forward keeps for the backward (``activation_mb``, :func:`taskgraph.bench.memory.held_by`).
+
+``llama-1b`` is a Llama of about 1 B parameters built from its config (random weights, nothing downloaded; targets
+every attention and MLP projection); it is refused on CPU unless ``allow_large`` (``--allow-large``). ``tiny-llama``
+is the same architecture at toy size (its layers fit nf4's blocks), for tests.
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
 import os
 import platform
@@ -37,7 +46,7 @@ import torch
 from torch import nn
 
 from taskgraph.bench.errors import BenchError
-from taskgraph.bench.memory import peak_of, run_python_module
+from taskgraph.bench.memory import held_by, peak_of, run_python_module
 from taskgraph.bench.ops import MODELS as OPS_MODELS
 from taskgraph.bench.rows import (
     ROUTER_KINDS,
@@ -45,7 +54,10 @@ from taskgraph.bench.rows import (
     Row,
     Shape,
     Step,
+    TrainingStep,
+    autocast,
     build_step,
+    checkpointed,
     make_batch,
     reference_key,
     row_key,
@@ -63,16 +75,43 @@ TINY_BERT: dict[str, Any] = {
     "intermediate_size": 64,
     "vocab_size": 100,
 }
+LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LLAMA_1B: dict[str, Any] = {  # Llama-3.2-1B's shape with Llama-2's vocabulary: 1.04 B parameters
+    "model_type": "llama",
+    "hidden_size": 2048,
+    "num_hidden_layers": 16,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "intermediate_size": 8192,
+    "vocab_size": 32000,
+    "max_position_embeddings": 2048,
+}
+TINY_LLAMA: dict[str, Any] = {  # every projection a multiple of nf4's 64 x 256 values
+    "model_type": "llama",
+    "hidden_size": 256,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 512,
+    "vocab_size": 512,
+    "max_position_embeddings": 512,
+}
 # Built from configs (random weights: a step's time depends on the shapes, not the values): the packaged MiniLM is
 # not needed where only time is measured (a GPU machine without it), and the 12 × 768 encoder is the GPU-sized base.
 CONFIG_MODELS: dict[str, dict[str, Any]] = {
     "tiny": TINY_BERT,
     "minilm-shape": OPS_MODELS["minilm"],
     "encoder-768": OPS_MODELS["encoder-768"],
+    "tiny-llama": TINY_LLAMA,
+    "llama-1b": LLAMA_1B,
 }
-MODELS = ("tiny", "minilm", "minilm-shape", "encoder-768")
+MODELS = ("tiny", "minilm", "minilm-shape", "encoder-768", "tiny-llama", "llama-1b")
+MODEL_TARGETS: dict[str, tuple[str, ...]] = {"tiny-llama": LLAMA_TARGETS, "llama-1b": LLAMA_TARGETS}
+LARGE_MODELS = ("llama-1b",)  # refused on CPU without allow_large
+BASE_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 CHILD_FLAG = "--memory-child"
 QUANTIZED_ROWS = ("peft-lora", "floor", "taskgraph")  # the row kinds of a quantized-base table
+CHECKPOINTED_ROWS = ("peft-lora", "floor", "taskgraph")  # the row kinds with a checkpointed twin
 
 
 @dataclass(frozen=True)
@@ -81,7 +120,8 @@ class SpeedSettings:
 
     Args:
         model: ``minilm`` (the packaged MiniLM-L6), ``minilm-shape`` (its shape built from a config),
-            ``encoder-768`` (12 layers × 768 from a config) or ``tiny`` (a 2-layer BERT from a config, for tests).
+            ``encoder-768`` (12 layers × 768 from a config), ``llama-1b`` (a 1 B Llama from a config), or ``tiny`` /
+            ``tiny-llama`` (a 2-layer BERT / Llama from a config, for tests).
         device: ``cpu`` or ``cuda`` (bf16 autocast, synchronised timings).
         rounds, warmup: counted and uncounted rounds.
         tasks: T of every row; ``many_tasks``: T of the poly / mhr scaling rows.
@@ -92,6 +132,10 @@ class SpeedSettings:
         seed: seeds the batch, the models and the round orders.
         shape: batch, sequence length, rank, alpha, K, targets.
         quantize: ``none``, or ``int8`` / ``nf4``: every row's base quantized (see the module docstring).
+        gradient_checkpointing: add the checkpointed twin of every row of PEFT LoRA, the floor and the routers.
+        routers: the router kinds of the per-router rows (default: every registered router).
+        base_dtype: ``float32`` or ``bfloat16``: the base's weights (before any quantization).
+        allow_large: run a large model (``llama-1b``) on CPU all the same.
     """
 
     model: str = "minilm"
@@ -109,6 +153,10 @@ class SpeedSettings:
     seed: int = 0
     shape: Shape = field(default_factory=Shape)
     quantize: str = "none"
+    gradient_checkpointing: bool = False
+    routers: tuple[str, ...] | None = None
+    base_dtype: str = "float32"
+    allow_large: bool = False
 
     def check(self) -> None:
         """Raise :class:`BenchError` naming every setting that is out of range."""
@@ -133,6 +181,15 @@ class SpeedSettings:
             problems.append(f"threads must be at least 1, got {self.threads}")
         if self.quantize not in ("none", *QUANTIZE_KINDS):
             problems.append(f"quantize {self.quantize!r} is unknown; choose from {['none', *QUANTIZE_KINDS]}")
+        if self.routers is not None and (not self.routers or any(k not in ROUTER_KINDS for k in self.routers)):
+            problems.append(f"routers {list(self.routers)}: name one or more of {list(ROUTER_KINDS)}")
+        if self.base_dtype not in BASE_DTYPES:
+            problems.append(f"base_dtype {self.base_dtype!r} is unknown; choose from {list(BASE_DTYPES)}")
+        if self.model in LARGE_MODELS and self.device == "cpu" and not self.allow_large:
+            problems.append(
+                f"model {self.model!r} has about 1 B parameters, too many to time on a CPU; run it with --device cuda "
+                "(or pass --allow-large to run it on the CPU all the same)"
+            )
         if problems:
             raise BenchError("bench speed: " + "; ".join(problems))
 
@@ -145,12 +202,19 @@ class SpeedSettings:
         return section if self.quantize == "none" else {**section, "quantize": self.quantize}
 
 
+def speed_shape(model: str, batch: int, seq: int) -> Shape:
+    """The default :class:`Shape` at ``batch × seq`` with ``model``'s adapted modules (a Llama: every attention and MLP
+    projection; a BERT: query and value)."""
+    return Shape(batch=batch, seq=seq, targets=MODEL_TARGETS.get(model, Shape().targets))
+
+
 # ---------------------------------------------------------------------------------- the rows
 
 
 def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
     """The configurations, in table order: per dropout (the model's own, then 0), then inference."""
     t, h, many = settings.tasks, settings.mhr_heads, settings.many_tasks
+    routers = [k for k in ROUTER_KINDS if settings.routers is None or k in settings.routers]
     rows: list[Row] = []
     for d in sorted({model_dropout, 0.0}, reverse=True):
         rows += [
@@ -163,7 +227,7 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
                 Row(row_key("peft-mixed", d), f"PEFT LoRA x{t}, mixed batch (eval mode)", "peft-mixed", d, tasks=t)
             )
         rows.append(Row(row_key("floor", d), "frozen base, no adapter (floor)", "floor", d, tasks=t))
-        for kind in ROUTER_KINDS:
+        for kind in routers:
             heads = h if kind == "mhr" else 1
             label = f"taskgraph {kind}" + (f" (H={h})" if kind == "mhr" else "")
             rows.append(Row(row_key(f"taskgraph-{kind}", d), label, "taskgraph", d, router=kind, heads=heads, tasks=t))
@@ -203,8 +267,25 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
         ),
     ]
     if settings.quantize != "none":  # PEFT LoRA, the floor and every router on the same quantized base
-        rows = [r for r in rows if r.kind in QUANTIZED_ROWS and not r.linearized and r.tasks == t]
+        rows = [_on_quantized_base(r, settings.quantize) for r in rows if r.kind in QUANTIZED_ROWS]
+        rows = [r for r in rows if not r.linearized and r.tasks == t]
+        for d in sorted({model_dropout, 0.0}):  # PEFT LoRA on the unquantized base, after the quantized one
+            at = [r.key for r in rows].index(row_key("peft-lora", d)) + 1
+            full = Row(row_key("peft-lora-full", d), "PEFT LoRA, unquantized base", "peft-lora", d, tasks=t)
+            rows.insert(at, replace(full, full_precision=True))
+    if settings.gradient_checkpointing:  # each row of PEFT LoRA, the floor and the routers, then its twin
+        twins = [r.kind in CHECKPOINTED_ROWS and not r.linearized and r.tasks == t for r in rows]
+        rows = [x for r, twin in zip(rows, twins) for x in ((r, checkpointed(r)) if twin else (r,))]
     return rows
+
+
+def _on_quantized_base(row: Row, kind: str) -> Row:
+    """``row`` labelled for a table whose bases are ``kind``-quantized."""
+    if row.kind == "peft-lora":
+        return replace(row, label=f"PEFT LoRA on the {kind} base" + (" (QLoRA)" if kind == "nf4" else ""))
+    if row.kind == "floor":
+        return replace(row, label=f"frozen {kind} base, no adapter (floor)")
+    return row
 
 
 # ---------------------------------------------------------------------------------- models
@@ -212,10 +293,10 @@ def bench_rows(settings: SpeedSettings, model_dropout: float) -> list[Row]:
 
 def native_dropout(settings: SpeedSettings) -> float:
     """The dropout of the model's own config (MiniLM: 0.1; BertConfig's default for the config-built models)."""
-    if settings.model in CONFIG_MODELS:
+    if settings.model in CONFIG_MODELS:  # a config with no hidden dropout (Llama): 0
         from taskgraph.model.base import build_config
 
-        return float(build_config(CONFIG_MODELS[settings.model]).hidden_dropout_prob)
+        return float(getattr(build_config(CONFIG_MODELS[settings.model]), "hidden_dropout_prob", 0.0))
     from transformers import AutoConfig
 
     from taskgraph.model.base import resolve_path
@@ -223,22 +304,29 @@ def native_dropout(settings: SpeedSettings) -> float:
     return float(AutoConfig.from_pretrained(resolve_path(MINILM), local_files_only=True).hidden_dropout_prob)
 
 
-def load_base(settings: SpeedSettings, dropout: float) -> nn.Module:
-    """The base model with ``dropout`` on its hidden states and attention (quantized when the settings say so), on the
-    bench's device."""
+def load_base(settings: SpeedSettings, dropout: float, full_precision: bool = False) -> nn.Module:
+    """The base model with ``dropout`` on its hidden states and attention, its weights in ``settings.base_dtype``
+    (quantized when the settings say so, unless ``full_precision``), on the bench's device.
+
+    On CUDA a config-built base is built there (a 1 B model's random initialisation is slow on a CPU)."""
+    device = torch.device(settings.device)
     overrides = {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
     if settings.model in CONFIG_MODELS:
         from taskgraph.model.base import model_from_config
 
-        base = model_from_config({**CONFIG_MODELS[settings.model], **overrides}, seed=settings.seed)
+        config = CONFIG_MODELS[settings.model]
+        config = {**config, **overrides} if config["model_type"] == "bert" else config  # Llama: no dropout
+        with device if device.type == "cuda" else contextlib.nullcontext():
+            base = model_from_config(config, seed=settings.seed)
     else:
         from transformers import AutoModel
 
         from taskgraph.model.base import resolve_path
 
         base = AutoModel.from_pretrained(resolve_path(MINILM), local_files_only=True, **overrides)
-    quantize_base(base, settings.quantize)
-    return base.to(torch.device(settings.device))
+    base = base.to(device=device, dtype=BASE_DTYPES[settings.base_dtype])
+    quantize_base(base, "none" if full_precision else settings.quantize)
+    return base
 
 
 def build_row(row: Row, base: nn.Module, settings: SpeedSettings) -> tuple[Step, int]:
@@ -295,7 +383,8 @@ def interleaved(
 
 
 def memory_child(settings: SpeedSettings, row: Row) -> dict[str, Any]:
-    """Peak memory of ``row`` in this fresh process (see :mod:`taskgraph.bench.memory`)."""
+    """Peak memory of ``row`` in this fresh process (see :mod:`taskgraph.bench.memory`); a training row also records
+    what its forward keeps for the backward (``activation_mb``)."""
     import peft  # noqa: F401  (everything the row needs is imported before the baseline)
 
     import taskgraph.model  # noqa: F401
@@ -303,7 +392,21 @@ def memory_child(settings: SpeedSettings, row: Row) -> dict[str, Any]:
     torch.set_num_threads(settings.resolved_threads())
     device = torch.device(settings.device)
     dropout = row.dropout if row.dropout is not None else native_dropout(settings)
-    return peak_of(lambda: build_row(row, load_base(settings, dropout), settings)[0], device, settings.memory_steps)
+    built: list[Step] = []
+
+    def build() -> Step:
+        built.append(build_row(row, load_base(settings, dropout, row.full_precision), settings)[0])
+        return built[0]
+
+    figures = peak_of(build, device, settings.memory_steps)
+    step = built[0]
+    if isinstance(step, TrainingStep):
+        with autocast(device):
+            held, loss = held_by(step.loss, device)
+        loss.backward()
+        step.optimizer.zero_grad(set_to_none=True)
+        figures["activation_mb"] = held
+    return figures
 
 
 def _settings_json(settings: SpeedSettings) -> dict[str, Any]:
@@ -315,8 +418,9 @@ def _settings_json(settings: SpeedSettings) -> dict[str, Any]:
 def _settings_from_json(data: dict[str, Any]) -> SpeedSettings:
     shape = dict(data.pop("shape"))
     shape["targets"] = tuple(shape["targets"])
-    if data.get("memory_rows") is not None:
-        data["memory_rows"] = tuple(data["memory_rows"])
+    for name in ("memory_rows", "routers"):
+        if data.get(name) is not None:
+            data[name] = tuple(data[name])
     return SpeedSettings(**data, shape=Shape(**shape))
 
 
@@ -365,6 +469,7 @@ def _environment(settings: SpeedSettings) -> dict[str, Any]:
         "peft": peft.__version__,
         "autocast": "bf16" if device.type == "cuda" else "none (fp32)",
         "quantize": settings.quantize,
+        "base_dtype": settings.base_dtype,
     }
 
 
@@ -390,13 +495,14 @@ def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
     rows = bench_rows(settings, model_dropout)
     memory = measure_memory(settings, rows, say) if settings.memory else {}  # first: the parent is small
     load_start = os.getloadavg()
-    bases = {d: load_base(settings, d) for d in {model_dropout, 0.0}}
+    kinds = {(row.dropout if row.dropout is not None else model_dropout, row.full_precision) for row in rows}
+    bases = {kind: load_base(settings, *kind) for kind in kinds}
     steps: dict[str, Step] = {}
     distinct: dict[str, int] = {}
     for row in rows:
         say(f"building {row.key}")
         dropout = row.dropout if row.dropout is not None else model_dropout
-        steps[row.key], distinct[row.key] = build_row(row, copy_base(bases[dropout]), settings)
+        steps[row.key], distinct[row.key] = build_row(row, copy_base(bases[dropout, row.full_precision]), settings)
     del bases
     say(
         f"timing {len(rows)} configurations: {settings.warmup} warm-up + {settings.rounds} counted rounds, "
@@ -406,7 +512,7 @@ def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
     load_end = os.getloadavg()
     out_rows: dict[str, Any] = {}
     for row in rows:
-        ref = reference_key(row.dropout) if row.training else "base-infer"
+        ref = reference_key(row.dropout, row.checkpointing) if row.training else "base-infer"
         summary = ratio_summary(times[row.key], times[ref], seed=settings.seed)
         entry = {
             **asdict(row),
@@ -439,24 +545,6 @@ def _run(settings: SpeedSettings, say: Callable[[str], None]) -> dict[str, Any]:
         },
         "rows": out_rows,
     }
-
-
-def settings_from_args(args: argparse.Namespace) -> SpeedSettings:
-    """The settings named by the CLI's arguments (see :mod:`taskgraph.cli.bench`)."""
-    shape = replace(Shape(), batch=args.batch, seq=args.seq)
-    return SpeedSettings(
-        model=args.model,
-        device=args.device,
-        rounds=args.rounds,
-        warmup=args.warmup,
-        tasks=args.tasks,
-        many_tasks=args.many_tasks,
-        threads=args.threads,
-        memory=not args.no_memory,
-        seed=args.seed,
-        shape=shape,
-        quantize=args.quantize,
-    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Every count has an upper bound, so a typo (``--seeds 1000000``, ``--layers 10000
 with the limit named instead of running until it is killed or allocating what the machine lacks:
 
 ==========================  ==================================================================
-``seed``                    0 .. :data:`~taskgraph.spec.models.MAX_SEED` (2³² − 1), as ``training.seed``
+``seed``                    0 .. :data:`~taskgraph.spec.MAX_SEED` (2³² − 1), as ``training.seed``
 ``seeds`` (a count)         1 .. :data:`MAX_SEEDS` seeds per grid point / router
 ``layers``                  1 .. :data:`MAX_LAYERS` adapted layers drawn by ``export --layers``
 ``positive_int``, ``count`` 1 (or 0) .. :data:`MAX_COUNT`: steps, shots, batch sizes
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from taskgraph.spec.models import MAX_SEED
+from taskgraph.spec import MAX_SEED
 from taskgraph.threads import MAX_THREADS
 
 MAX_SEEDS = 100  # seeds per grid point: a sweep of 100 seeds already trains 100 runs per value

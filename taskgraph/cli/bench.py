@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from taskgraph.atomic import write_text
 from taskgraph.cli.argtypes import (
@@ -25,6 +26,9 @@ from taskgraph.cli.argtypes import (
     warmup_rounds,
 )
 from taskgraph.run_folder import check_output_file
+
+if TYPE_CHECKING:
+    from taskgraph.bench import OpsSettings, SpeedSettings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,10 +79,11 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
     )
     p.add_argument(
         "--model",
-        choices=["tiny", "minilm", "minilm-shape", "encoder-768"],
+        choices=["tiny", "minilm", "minilm-shape", "encoder-768", "tiny-llama", "llama-1b"],
         default="minilm",
         help="minilm: the packaged MiniLM-L6; minilm-shape: its shape built from a config; encoder-768: "
-        "12 layers x 768 from a config (a GPU-sized base); tiny: a 2-layer BERT from a config "
+        "12 layers x 768 from a config (a GPU-sized base); llama-1b: a 1 B Llama from a config (CUDA; targets "
+        "every attention and MLP projection); tiny / tiny-llama: a 2-layer BERT / Llama from a config "
         "(default: minilm)",
     )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default: cpu")
@@ -100,6 +105,21 @@ def _add_speed(benches: argparse._SubParsersAction) -> None:  # type: ignore[typ
         help="quantize the base of every row with torchao (PEFT LoRA, the floor and every router on the same "
         "quantized base; see taskgraph.model.quantize) (default: none)",
     )
+    p.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="add each row of PEFT LoRA, the floor and the routers again with every transformer block checkpointed",
+    )
+    p.add_argument(
+        "--routers", nargs="+", type=router_kind, default=None, help="the per-router rows (default: every router)"
+    )
+    p.add_argument(
+        "--base-dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="the base's weights before any quantization (default: float32)",
+    )
+    p.add_argument("--allow-large", action="store_true", help="run llama-1b on the CPU all the same")
     p.add_argument(
         "--ops",
         action="store_true",
@@ -170,11 +190,11 @@ def _add_lm(benches: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 def run_lm(args: argparse.Namespace) -> int:
-    from taskgraph.bench.lm_speed import ROUTER_KINDS, LMSettings, render_lm, run_lm_bench
+    from taskgraph.bench import LMSettings, render_lm, run_lm_bench
 
     settings = LMSettings(
         model=args.model,
-        routers=args.routers or ROUTER_KINDS,
+        **({} if args.routers is None else {"routers": args.routers}),  # default: every router the bench knows
         tasks=args.tasks,
         batch=args.batch,
         seq=args.seq,
@@ -190,7 +210,7 @@ def run_lm(args: argparse.Namespace) -> int:
 
 
 def run_infer(args: argparse.Namespace) -> int:
-    from taskgraph.bench.inference import InferSettings, render_infer, run_infer_bench
+    from taskgraph.bench import InferSettings, render_infer, run_infer_bench
 
     settings = InferSettings(
         model=args.model,
@@ -273,7 +293,7 @@ def _report(result: dict, markdown: str, json_out: str | None) -> int:
 
 
 def run_scale(args: argparse.Namespace) -> int:
-    from taskgraph.bench.scale import ScaleSettings, render_scale, run_scale
+    from taskgraph.bench import ScaleSettings, render_scale, run_scale
 
     settings = ScaleSettings(
         tasks=tuple(args.tasks),
@@ -289,15 +309,52 @@ def run_scale(args: argparse.Namespace) -> int:
 
 
 def run_speed(args: argparse.Namespace) -> int:
-    from taskgraph.bench.report import render_markdown
-    from taskgraph.bench.speed import run_speed_bench, settings_from_args
+    from taskgraph.bench import render_markdown, render_ops, run_ops_bench, run_speed_bench
 
     if args.ops:
-        from taskgraph.bench import ops
-
-        result = ops.run_ops_bench(ops.settings_from_args(args), progress=_progress)
-        return _report(result, ops.render_ops(result), args.json)
-    settings = settings_from_args(args)
+        result = run_ops_bench(ops_settings(args), progress=_progress)
+        return _report(result, render_ops(result), args.json)
+    settings = speed_settings(args)
     settings.check()
     result = run_speed_bench(settings, progress=_progress)
     return _report(result, render_markdown(result), args.json)
+
+
+def speed_settings(args: argparse.Namespace) -> SpeedSettings:
+    """``taskgraph bench speed``'s settings from its options."""
+    from taskgraph.bench import SpeedSettings, speed_shape
+
+    return SpeedSettings(
+        model=args.model,
+        device=args.device,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        tasks=args.tasks,
+        many_tasks=args.many_tasks,
+        threads=args.threads,
+        memory=not args.no_memory,
+        seed=args.seed,
+        shape=speed_shape(args.model, batch=args.batch, seq=args.seq),
+        quantize=args.quantize,
+        gradient_checkpointing=args.gradient_checkpointing,
+        routers=None if args.routers is None else tuple(args.routers),
+        base_dtype=args.base_dtype,
+        allow_large=args.allow_large,
+    )
+
+
+def ops_settings(args: argparse.Namespace) -> OpsSettings:
+    """``taskgraph bench speed --ops``: ``--model tiny`` counts the tiny BERT, otherwise MiniLM-L6 and the 12 × 768
+    encoder; the cases are ``(tasks, 1)``, ``(tasks, tasks)``, ``(many_tasks, tasks)``, ``(many_tasks, batch)``
+    (T tasks, U distinct tasks in the batch; U at most the batch)."""
+    from taskgraph.bench import OpsSettings, Shape
+
+    t, many, batch = args.tasks, args.many_tasks, args.batch
+    cases = tuple(dict.fromkeys(((t, 1), (t, min(t, batch)), (many, min(t, batch)), (many, min(many, batch)))))
+    return OpsSettings(
+        models=("tiny",) if args.model == "tiny" else ("minilm", "encoder-768"),
+        cases=cases,
+        batch=batch,
+        mhr_heads=2 if args.model == "tiny" else 8,
+        shape=Shape(batch=batch, seq=16),
+    )

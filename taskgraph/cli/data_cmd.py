@@ -47,7 +47,7 @@ def _table(header: list[str], rows: list[list[str]], right: set[int]) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from taskgraph.data.catalog import cache_root, cached, catalog_tasks, manifest_path
+    from taskgraph.data import cache_root, cached, catalog_tasks, manifest_path
 
     rows = []
     for task in catalog_tasks():
@@ -71,8 +71,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from taskgraph.data.catalog import catalog_tasks
-    from taskgraph.data.catalog.cache import timed_fetch
+    from taskgraph.data import catalog_tasks, ensure_task
 
     tasks = {t.name: t for t in catalog_tasks()}
     if not args.names and not args.all:
@@ -86,7 +85,9 @@ def run_fetch(args: argparse.Namespace) -> int:
     chosen = list(tasks) if args.all else list(dict.fromkeys(args.names))
     start = time.perf_counter()
     for name in chosen:
-        entry, seconds = timed_fetch(tasks[name], force=args.force)
+        began = time.perf_counter()
+        entry = ensure_task(tasks[name], force=args.force)
+        seconds = time.perf_counter() - began
         rows = entry.rows
         print(
             f"{name}: train {rows['train']:,} / val {rows['val']:,} / test {rows['test']:,} rows "

@@ -19,9 +19,8 @@ from pathlib import Path
 
 from taskgraph.cli.argtypes import layers
 from taskgraph.cli.threads import add_threads_option, apply_threads
-from taskgraph.errors import ExportError, opt
-from taskgraph.export import FORMATS, export_graph
-from taskgraph.export.png import check_relations_target
+from taskgraph.errors import ExportError
+from taskgraph.export import FORMATS, check_relations_target, export_graph
 from taskgraph.run_folder import check_output_file
 from taskgraph.spec import load_spec
 
@@ -68,9 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError(f"--all-tasks is for --format peft (one adapter folder per task), not {args.format}")
     check_output_file(args.out, sources=[source])
     if args.format == "png":  # the heatmap beside --out: checked like --out, and never over a file not taskgraph's
-        check_output_file(
-            check_relations_target(args.out), what=f"the relation heatmap beside {opt('out')}", sources=[source]
-        )
+        check_output_file(check_relations_target(args.out), what="the relation heatmap beside --out", sources=[source])
     if source.is_dir():
         from taskgraph.report import run_graph  # imports torch and transformers: only when a run is read
 
@@ -109,7 +106,7 @@ def run_peft(args: argparse.Namespace, source: Path) -> int:
         raise ExportError("--format peft: give --task NAME (one adapter folder) or --all-tasks (one folder per task)")
     if args.layers is not None:
         raise ExportError("--layers is for graph formats of spec files, not --format peft")
-    from taskgraph.export.peft import export_peft  # imports torch: only when a model is exported
+    from taskgraph.export import export_peft  # imports torch: only when a model is exported
 
     apply_threads(args)
 

@@ -18,7 +18,7 @@ is ``{"completion", "stopped"}`` (greedy routed generation; mixed tasks share ge
 records of many tasks then share batches (mixed-task batches: each example routed by its own task, one forward
 pass per batch, no per-task model or fold).
 
-The input is read like a JSONL data file (:func:`taskgraph.data.jsonl.read_jsonl`: UTF-8, a byte-order mark
+The input is read like a JSONL data file (:func:`taskgraph.data.read_jsonl`: UTF-8, a byte-order mark
 allowed, one object per line, blank lines skipped). Texts are tokenised in large chunks and run in batches
 of similar length; each chunk's predictions are written as soon as they are known (to a temp file renamed
 at the end with ``--out``, so an interrupted run leaves no half-written output). The rate goes to stderr.
@@ -85,10 +85,10 @@ def input_rows(args: argparse.Namespace) -> tuple[list[Row], str]:
     if args.texts is not None:
         return [({args.text_field: text}, f"--text {n}") for n, text in enumerate(args.texts, start=1)], "--text"
     if args.input == "-":
-        from taskgraph.data.jsonl import parse_jsonl
+        from taskgraph.data import parse_jsonl
 
         return _placed(parse_jsonl(sys.stdin.buffer.read(), STDIN), STDIN), f"input {STDIN!r}"
-    from taskgraph.data.jsonl import read_jsonl
+    from taskgraph.data import read_jsonl
 
     rows = read_jsonl(check_file(args.input, "input", DataError))
     return _placed(rows, args.input), f"input {args.input!r}"
@@ -141,7 +141,7 @@ def check_records(
 
 def _render(template: str, record: dict[str, Any], field: str, where: str) -> str:
     """A record's prompt from its task's template (DataError naming the record for a missing or bad field)."""
-    from taskgraph.data.text2text import Text2Text
+    from taskgraph.data import Text2Text
 
     text = Text2Text(template).input_of(record, field, where)
     check_text(text, f"{where}, the rendered template", DataError)
@@ -160,10 +160,12 @@ def record_texts(
 
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
-    from taskgraph.model import TaskGraphModel  # torch + transformers: imported when needed
-    from taskgraph.model.device import resolve_device
-    from taskgraph.model.predict import iter_predictions
-    from taskgraph.model.rundir import find_model_dir
+    from taskgraph.model import (  # torch + transformers: imported when needed
+        TaskGraphModel,
+        find_model_dir,
+        iter_predictions,
+        resolve_device,
+    )
 
     if args.texts is not None and args.task_field is not None:
         raise DataError("--text gives texts of one task: give it with --task NAME, not --task-field")

@@ -10,7 +10,7 @@ again. Relative data paths resolve against the spec file's folder.
 included) and the spec folder it recorded, so neither SPEC nor ``--set`` has to be repeated; a SPEC given
 with ``--set`` must match the recorded one. Ctrl-C stops a run and prints the command that resumes it.
 
-``--nproc-per-node N`` trains data-parallel with N processes on this machine (:mod:`taskgraph.train.launch`: the
+``--nproc-per-node N`` trains data-parallel with N processes on this machine (:func:`taskgraph.train.launch`: the
 checks run once, then torchrun's launcher starts N copies of this command without the option, and how they end
 becomes one exit status: 2 for a refusal, 130 for Ctrl-C). Under ``torchrun`` (``WORLD_SIZE`` > 1) every process
 makes the checks that need no peer before it joins the others; a refusal every process of a machine reaches alike
@@ -29,8 +29,7 @@ from taskgraph.cli.argtypes import int_in, positive_int
 from taskgraph.cli.threads import add_threads_option
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError
 from taskgraph.run_folder import kept_note, read_marker
-from taskgraph.spec import Spec, load_spec
-from taskgraph.spec.overrides import spec_with_overrides
+from taskgraph.spec import Spec, load_spec, spec_with_overrides
 
 MAX_PROCESSES = 1024  # processes per machine for --nproc-per-node
 
@@ -84,9 +83,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def run(args: argparse.Namespace) -> int:
-    from taskgraph.train.distributed import ProcessPlace, process_place  # torch loads only when a run starts
-    from taskgraph.train.launch import check_before_joining, launch, record_failure
-    from taskgraph.train.run_setup import TrainingError
+    from taskgraph.train import (  # torch loads only when a run starts
+        ProcessPlace,
+        TrainingError,
+        check_before_joining,
+        launch,
+        process_place,
+        record_failure,
+    )
 
     place = ProcessPlace()  # every process speaks while its place is unknown
     try:
@@ -121,9 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, spec: Spec, base_dir: Path, *, rank: int) -> int:
-    from taskgraph.train import train  # torch and transformers load only when a run starts
-    from taskgraph.train.launch import record_failure
-    from taskgraph.train.run_checkpoint import list_checkpoints
+    from taskgraph.train import list_checkpoints, record_failure, train  # torch and transformers: when a run starts
 
     try:
         result = train(
@@ -231,7 +233,7 @@ def _spec_and_folder(args: argparse.Namespace) -> tuple[Spec, Path]:
         else run
     )
     if args.spec is not None:
-        from taskgraph.train.run_checkpoint import spec_hash
+        from taskgraph.train import spec_hash
 
         given = spec_with_overrides(args.spec, [])
         if spec_hash(given) != spec_hash(spec):

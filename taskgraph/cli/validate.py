@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             f"{len(spec.tasks)} tasks, router {spec.router.kind}, {len(spec.relations.declared)} declared relations"
         )
         if not args.spec_only:
-            from taskgraph.train.preflight import preflight  # torch and transformers: only for the full check
+            from taskgraph import preflight  # torch and transformers: only for the full check
 
             found = preflight(spec, Path(path).parent)
             problems.extend(f"{path}: {p}" for p in found.problems)

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from taskgraph.data import target_rows
 from taskgraph.metrics import accuracy, macro_f1
 from taskgraph.metrics.text_overlap import Answer, text_scores
 from taskgraph.model.generation import Decoding, generate_ids, stop_text
 from taskgraph.model.lm_base import end_token_id
 from taskgraph.model.rank_choices import choice_passes, choice_scores
-from taskgraph.train.text2text_data import target_rows
 
 if TYPE_CHECKING:
+    from taskgraph.data import TaskData
     from taskgraph.model.taskgraph_model import TaskGraphModel
-    from taskgraph.train.batches import TaskData
 
 FREE_TEXT_METRICS = ("exact_match", "token_f1", "rouge_l")
 

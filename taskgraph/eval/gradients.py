@@ -17,10 +17,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from taskgraph.data import Batch, TaskData, collate
 from taskgraph.metrics import gradient_cosine
-from taskgraph.model import TaskGraphModel
+from taskgraph.model import TaskGraphModel, forward_batch
 from taskgraph.model.modes import inference_mode_of
-from taskgraph.train.batches import Batch, TaskData, collate
 
 ALIGNMENT_BATCHES = 2
 ALIGNMENT_BATCH_SIZE = 32
@@ -64,14 +64,7 @@ def model_gradient_alignment(
 
     def loss_of(batch: Batch) -> Tensor:
         batch = batch.to(model.device)
-        out = model(
-            batch.input_ids,
-            batch.attention_mask,
-            batch.task_ids,
-            batch.labels,
-            distinct=(batch.tasks, batch.inverse),
-            targets=batch.targets,
-        )
+        out = forward_batch(model, batch)
         assert out.loss is not None  # labels were given
         return out.loss
 

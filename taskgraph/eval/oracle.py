@@ -25,16 +25,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskgraph.data import TaskData, collate, tokenizer_pad_id
 from taskgraph.errors import ModelError
 from taskgraph.metrics import allocation_precision
-from taskgraph.model import TaskGraphModel
+from taskgraph.model import TaskGraphModel, forward_batch
 from taskgraph.model.learned import learned_routing
 from taskgraph.routing.poly import INIT_RANGE
 from taskgraph.spec import Spec
-from taskgraph.train.batches import MultiTaskSampler, TaskData, collate, load_task_data, tokenizer_pad_id
+from taskgraph.train import MultiTaskSampler, load_task_data
 from taskgraph.train.evaluate import evaluate
 from taskgraph.train.optim import lr_multiplier
-from taskgraph.train.text2text_data import LMInfo
 
 ORACLE_LOGIT = 30.0  # c: σ(±c + logistic noise) is 1 / 0 up to ~e^-30 per draw
 ROUTER_LR = 0.1  # Poly's router rate (the authors' code; the quality bench's ROUTER_LR["poly"])
@@ -112,7 +112,7 @@ def oracle_relearn(
         pad_id=pad_id,
         vocab_size=model.base.get_input_embeddings().num_embeddings,
         splits=("train", "val", "test"),
-        lm=LMInfo.of(model),  # a generative universe (planted-gen): its targets in the model's layout
+        lm=model.lm_info(),  # a generative universe (planted-gen): its targets in the model's layout
     )
     train_under_oracle(model, incidence, data["train"], spec, train_steps, seed, pad_id, device)
     oracle_val = evaluate(model, data["val"], pad_id=pad_id, device=device).mean_acc
@@ -222,14 +222,7 @@ def _fit(
             group["lr"] = rate * factor
         batch = collate(sampler.sample(spec.training.batch_size), train, pad_id).to(device)
         optimizer.zero_grad(set_to_none=True)
-        out = model(
-            batch.input_ids,
-            batch.attention_mask,
-            batch.task_ids,
-            batch.labels,
-            distinct=(batch.tasks, batch.inverse),
-            targets=batch.targets,
-        )
+        out = forward_batch(model, batch)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, clip)
         optimizer.step()

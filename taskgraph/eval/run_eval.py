@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from taskgraph.data import TaskData, encode_examples, task_batches, tokenizer_pad_id
 from taskgraph.data.base import build_source
 from taskgraph.errors import DataError, ModelError
 from taskgraph.eval.generative import FREE_TEXT_METRICS, generative_split_batches, score_generative_split
@@ -61,9 +62,7 @@ from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.run_records import read_summary
 from taskgraph.threads import torch_threads
-from taskgraph.train.batches import TaskData, encode_examples, task_batches, tokenizer_pad_id
 from taskgraph.train.progress import BatchProgress
-from taskgraph.train.text2text_data import LMInfo
 
 EVAL_SPLITS = ("val", "test")
 SUMMARY = "train.json"  # written by taskgraph.train.loop; holds "base_dir"
@@ -216,7 +215,7 @@ def _load(
     task = model.spec.tasks[task_id]
     try:
         examples = build_source(task, base).load(split)
-        lm = LMInfo.of(model)
+        lm = model.lm_info()
         return encode_examples(
             examples,
             task_id,

@@ -28,10 +28,10 @@ from typing import Any
 
 import torch
 
+from taskgraph.data import Batch
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.routing.base import Routing
-from taskgraph.train.batches import Batch
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,12 @@ png        the graph drawing at ``out`` **and** the task–task relation heatmap
 
 Each format also has a pure ``render_<format>(graph)`` returning the text (or PNG bytes), and
 :func:`load_graph` reads a graphml / gexf / json export back into the exported graph.
+
+A trained run's tasks export as PEFT LoRA folders with :func:`export_peft` (``taskgraph export RUN --format peft``),
+imported on first use: it loads torch, and the graph formats do not.
 """
+
+from typing import Any
 
 from taskgraph.export.contract import check_graph
 from taskgraph.export.dot import render_dot
@@ -30,15 +35,31 @@ from taskgraph.export.formats import EXPORTS, export_graph
 from taskgraph.export.html import render_html
 from taskgraph.export.mermaid import render_mermaid
 from taskgraph.export.networkx_formats import load_graph, render_gexf, render_graphml, render_json
-from taskgraph.export.png import relation_heatmap_png, relations_path, render_png, render_relation_heatmap_png
+from taskgraph.export.png import (
+    check_relations_target,
+    relation_heatmap_png,
+    relations_path,
+    render_png,
+    render_relation_heatmap_png,
+)
+from taskgraph.lazy import lazy_api
 
 FORMATS: list[str] = EXPORTS.kinds()
+
+# name -> the module that defines it, imported when first used (PEP 562: a PEFT export loads torch)
+LAZY: dict[str, str] = {
+    "PeftExport": "taskgraph.export.peft",
+    "export_peft": "taskgraph.export.peft",
+}
 
 __all__ = [
     "EXPORTS",
     "FORMATS",
+    "PeftExport",
     "check_graph",
+    "check_relations_target",
     "export_graph",
+    "export_peft",
     "load_graph",
     "relation_heatmap_png",
     "relations_path",
@@ -51,3 +72,5 @@ __all__ = [
     "render_png",
     "render_relation_heatmap_png",
 ]
+
+__getattr__, __dir__ = lazy_api(__name__, LAZY, globals(), None)

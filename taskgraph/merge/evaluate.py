@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
+from taskgraph.data import TaskData, task_batches
 from taskgraph.merge.lowrank import LowRank
 from taskgraph.merge.progress import SILENT, MergeProgress
 from taskgraph.metrics import accuracy, macro_f1
@@ -32,7 +33,6 @@ from taskgraph.model.lm_base import hidden_trunk
 from taskgraph.model.modes import inference_mode_of
 from taskgraph.model.pooling import pool
 from taskgraph.model.quantize import dequantize_base, dequantized
-from taskgraph.train.batches import TaskData, task_batches
 from taskgraph.train.evaluate_generative import score_generative
 
 

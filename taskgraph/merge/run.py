@@ -46,6 +46,7 @@ import safetensors.torch
 from torch import nn
 
 from taskgraph.atomic import staging_dir, write_bytes, write_text
+from taskgraph.data import TaskData, tokenizer_pad_id
 from taskgraph.errors import DataError
 from taskgraph.merge.build import (
     build_merged_model,
@@ -71,7 +72,6 @@ from taskgraph.registry import MERGES, UnknownKindError
 from taskgraph.run_folder import claim_output_run, publish_run
 from taskgraph.spec import dump_spec
 from taskgraph.threads import torch_threads
-from taskgraph.train.batches import TaskData, tokenizer_pad_id
 
 SPEC, MODEL, SUMMARY, MERGE_JSON, PLAIN = "spec.yaml", "model", "train.json", "merge.json", "plain"
 HEADS, HEADS_JSON = "heads.safetensors", "heads.json"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from taskgraph.data import TaskData
 from taskgraph.merge.evaluate import MergedScorer
 from taskgraph.merge.lowrank import LowRank
 from taskgraph.merge.merging import merge_modules
@@ -19,7 +20,6 @@ from taskgraph.merge.method import MergeMethod
 from taskgraph.merge.params import MergeParams
 from taskgraph.merge.progress import SILENT, MergeProgress, clock, shown
 from taskgraph.merge.sources import MergeSources
-from taskgraph.train.batches import TaskData
 
 
 @dataclass

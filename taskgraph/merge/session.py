@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from taskgraph.data import TaskData, tokenizer_pad_id
 from taskgraph.merge.build import scoring_model, task_heads
 from taskgraph.merge.evaluate import MergedScorer
 from taskgraph.merge.params import MergeError
@@ -27,7 +28,6 @@ from taskgraph.merge.run import resolve_method
 from taskgraph.merge.select import search
 from taskgraph.merge.sources import MergeSources, encode_split, load_sources
 from taskgraph.model.device import resolve_device
-from taskgraph.train.batches import TaskData, tokenizer_pad_id
 
 
 @dataclass(frozen=True)

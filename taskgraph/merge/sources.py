@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from taskgraph.adapt.data import resolve_block
-from taskgraph.data import build_source
+from taskgraph.data import TaskData, build_source, encode_examples
 from taskgraph.errors import DataError
 from taskgraph.eval.run_eval import recorded_base_dir
 from taskgraph.merge.lowrank import LowRank, concat
@@ -37,8 +37,6 @@ from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.fold import task_routing
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.spec.models import AdaptersSpec, ModelSpec, TaskSpec
-from taskgraph.train.batches import TaskData, encode_examples
-from taskgraph.train.text2text_data import LMInfo
 
 
 @dataclass
@@ -308,7 +306,7 @@ def encode_split(sources: MergeSources, index: int, split: str, pad_id: int, lim
         DataError: the split cannot be read.
     """
     model, task = sources.model, sources.tasks[index]
-    lm = LMInfo.of(model)
+    lm = model.lm_info()
     data = encode_examples(
         build_source(task.spec, ".").load(split),
         index,

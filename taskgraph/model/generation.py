@@ -11,7 +11,7 @@ and set on the model's routing context for the whole ``transformers`` ``generate
 
 Beam search reorders the cache among the beams of one prompt only, so a row keeps its prompt's task; an
 encoder-decoder encodes the prompts once under the prompt rows' routing and decodes under the expanded rows'.
-Prompts are left-padded for a decoder (:func:`~taskgraph.model.lm_inputs.left_pad`).
+Prompts are left-padded for a decoder (:func:`~taskgraph.data.lm_inputs.left_pad`).
 
 Each task writes at most its ``max_new_tokens`` and stops at the end token; a completion's text ends before
 the first of its task's ``stop`` strings. Greedy (default), beam search (``num_beams``) and sampling
@@ -29,9 +29,9 @@ import torch
 from torch import Tensor
 
 from taskgraph.adapters.context import BatchRouting
+from taskgraph.data.lm_inputs import left_pad, right_pad
 from taskgraph.errors import ModelError
 from taskgraph.model.lm_base import end_token_id
-from taskgraph.model.lm_inputs import left_pad, right_pad
 from taskgraph.model.lm_text import encode_prompts
 from taskgraph.model.modes import inference_mode_of
 

@@ -20,9 +20,9 @@ import torch
 from torch import Tensor
 
 from taskgraph.adapters.context import BatchRouting
+from taskgraph.data.lm_inputs import decoder_inputs
 from taskgraph.errors import ModelError
 from taskgraph.model.lm_base import decoder_start_id, lm_logits
-from taskgraph.model.lm_inputs import decoder_inputs
 from taskgraph.model.lm_loss import (
     mixed_batch_loss,
     per_example_mean,

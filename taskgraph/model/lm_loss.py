@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from taskgraph.model.lm_inputs import IGNORE
+from taskgraph.data.lm_inputs import IGNORE
 
 
 def shifted_positions(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:

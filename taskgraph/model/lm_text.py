@@ -1,32 +1,17 @@
-"""Texts to token ids for generative tasks: prompts (left-truncated) and targets (with the end token).
-
-A target is tokenized on its own, without special tokens, and the end token is appended; it follows the
-prompt's tokens as they are (so with a GPT-2 tokenizer a target that should read as a new word carries its
-leading space: ``choices: [" negative", " positive"]``).
-"""
+"""A model's prompts to token ids: texts through its tokenizer, or token ids as given, left-truncated at
+``model.max_length`` (the tokenizer helpers are :mod:`taskgraph.data.encoding`'s)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from taskgraph.data.encoding import tokenize_prompts
+from taskgraph.data.lm_inputs import left_truncate
 from taskgraph.errors import ModelError
-from taskgraph.model.lm_inputs import left_truncate
 
 if TYPE_CHECKING:
     from taskgraph.model.taskgraph_model import TaskGraphModel
-
-
-def tokenize_prompts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids of prompts (the tokenizer's special tokens added), each cut to its last ``max_length`` tokens."""
-    ids = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
-    return [left_truncate(row, max_length) for row in ids]
-
-
-def tokenize_targets(tokenizer: Any, texts: Sequence[str], end_id: int) -> list[list[int]]:
-    """Token ids of targets: no special tokens, the end token appended."""
-    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-    return [list(row) + [end_id] for row in ids]
 
 
 def encode_prompts(model: TaskGraphModel, prompts: Sequence[str] | Sequence[Sequence[int]]) -> list[list[int]]:

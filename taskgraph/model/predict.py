@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import torch
 from torch import Tensor
 
+from taskgraph.data.encoding import encode
 from taskgraph.errors import ModelError
 from taskgraph.model.modes import inference_mode_of
 
@@ -30,12 +31,6 @@ def pad_batch(sequences: list[list[int]], pad_id: int, device: torch.device) -> 
         ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = 1
     return ids.to(device), mask.to(device)
-
-
-def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids of every text (special tokens added, truncated to ``max_length``)."""
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
-    return [list(ids) for ids in encoded["input_ids"]]
 
 
 CHUNK = 4096  # texts tokenised in one call; bounds memory on long inputs

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from taskgraph.data.encoding import tokenize_targets
 from taskgraph.model.generation import generate
 from taskgraph.model.lm_base import end_token_id
-from taskgraph.model.lm_text import encode_prompts, tokenize_targets
+from taskgraph.model.lm_text import encode_prompts
 from taskgraph.model.rank_choices import choice_scores
 
 if TYPE_CHECKING:

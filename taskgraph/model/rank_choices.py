@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from taskgraph.data.encoding import tokenize_targets
+from taskgraph.data.lm_inputs import causal_rows, seq2seq_rows
 from taskgraph.errors import ModelError
 from taskgraph.model.lm_base import end_token_id
-from taskgraph.model.lm_inputs import causal_rows, seq2seq_rows
-from taskgraph.model.lm_text import encode_prompts, tokenize_targets
+from taskgraph.model.lm_text import encode_prompts
 from taskgraph.model.modes import inference_mode_of
 
 if TYPE_CHECKING:

@@ -27,6 +27,8 @@ from torch import Tensor, nn
 from taskgraph.adapters.context import BatchRouting, RoutingContext
 from taskgraph.adapters.fused import FusedFactors
 from taskgraph.adapters.inject import inject_adapters
+from taskgraph.data.encoding import encode
+from taskgraph.data.text2text_encoding import LMInfo
 from taskgraph.errors import ModelError, validation_problems
 from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import base_fingerprint, load_checkpoint, save_checkpoint
@@ -34,7 +36,7 @@ from taskgraph.model.device import to_device
 from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_task, warn_merge_and_unload
 from taskgraph.model.grad_checkpointing import enable_gradient_checkpointing
 from taskgraph.model.heads import TaskHeads, head_widths
-from taskgraph.model.lm_base import check_logit_transform, hidden_trunk, is_decoder, lm_kind_of
+from taskgraph.model.lm_base import check_logit_transform, end_token_id, hidden_trunk, is_decoder, lm_kind_of
 from taskgraph.model.lm_forward import lm_forward
 from taskgraph.model.lora_import import apply_imports, import_lora
 from taskgraph.model.output import TaskGraphOutput, TaskIds
@@ -149,6 +151,13 @@ class TaskGraphModel(nn.Module):
     def device(self) -> torch.device:
         return self.heads.heads[0].weight.device
 
+    def lm_info(self) -> LMInfo | None:
+        """What encoding a generative task's examples needs of this model (its LM kind and end token); None for a
+        classifier's base."""
+        if self.lm_kind is None:
+            return None
+        return LMInfo(self.lm_kind, end_token_id(self.base, self.tokenizer))
+
     def generative_tasks(self, device: torch.device | None = None) -> Tensor:
         """``[T]`` bool: which tasks generate (``objective: generate``), by task id."""
         return torch.tensor([t.generative for t in self.spec.tasks], dtype=torch.bool, device=device)
@@ -253,15 +262,15 @@ class TaskGraphModel(nn.Module):
         targets of its generative examples: :mod:`taskgraph.model.lm_forward`).
 
         ``distinct`` is ``(tasks [U], inverse [B])`` — the batch's distinct task ids (sorted) and each
-        example's row among them — when the collator already computed them (``taskgraph.train``
+        example's row among them — when the collator already computed them (:func:`~taskgraph.data.collate`
         does), so they are computed once per batch; otherwise they are computed here. ``tasks`` may stay on the
-        host (a :class:`~taskgraph.train.batches.Batch` keeps it there): the heads then read it without waiting
+        host (a :class:`~taskgraph.data.Batch` keeps it there): the heads then read it without waiting
         for the device. On an accelerator, out-of-range task ids and labels are device asserts, not host checks.
 
         Shapes:
             input_ids, attention_mask, token_type_ids ``[B, S]``; task_ids ``[B]`` (or one task);
             labels ``[B]``; logits ``[B, C_max]``; targets (generative examples' target tokens, -100 elsewhere,
-            :mod:`taskgraph.model.lm_inputs`) ``[B, S]`` for a causal LM, ``[B, T]`` for an encoder-decoder.
+            :mod:`taskgraph.data.lm_inputs`) ``[B, S]`` for a causal LM, ``[B, T]`` for an encoder-decoder.
         """
         if self.lm_kind is not None:
             return lm_forward(self, input_ids, attention_mask, task_ids, labels, targets, token_type_ids, distinct)
@@ -522,7 +531,7 @@ class TaskGraphModel(nn.Module):
     def encode(self, texts: Sequence[str]) -> tuple[Tensor, Tensor]:
         """``input_ids [B, S]`` and ``attention_mask [B, S]`` of ``texts`` for :meth:`forward`: the model's tokenizer,
         truncated at ``model.max_length``, right-padded, on the model's device (ModelError without a tokenizer)."""
-        from taskgraph.model.predict import encode, pad_batch
+        from taskgraph.model.predict import pad_batch
 
         if self.tokenizer is None:
             raise ModelError(

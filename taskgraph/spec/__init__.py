@@ -2,6 +2,7 @@
 
 from taskgraph.spec.loader import dump_spec, load_spec, spec_from_dict
 from taskgraph.spec.models import (
+    MAX_SEED,
     AdaptersSpec,
     DataSpec,
     LearningRates,
@@ -15,6 +16,7 @@ from taskgraph.spec.models import (
 from taskgraph.spec.overrides import spec_with_overrides
 
 __all__ = [
+    "MAX_SEED",
     "AdaptersSpec",
     "DataSpec",
     "LearningRates",

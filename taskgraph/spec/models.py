@@ -33,9 +33,8 @@ TaskName = Annotated[
     Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"),
 ]
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
-MAX_SEED = (
-    2**32 - 1
-)  # NumPy's legacy seed range; leaves room for seed + offsets (sweep seeds, merge strides) in 64 bits
+MAX_SEED = 2**32 - 1
+"""The largest ``training.seed`` (NumPy's legacy seed range; leaves room for seed + offsets in 64 bits)."""
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 

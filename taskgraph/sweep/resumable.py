@@ -27,9 +27,16 @@ from taskgraph.run_records import parse_json
 from taskgraph.spec import Spec
 from taskgraph.train import TrainResult, list_checkpoints, train
 
-FINISHED, RESUME, FRESH = "finished", "resume", "fresh"
+FINISHED = "finished"
+"""A run's state: it holds a finished run (``train.json`` says completed); evaluated, never trained again."""
+RESUME = "resume"
+"""A run's state: it holds a checkpoint to go on from."""
+FRESH = "fresh"
+"""A run's state: nothing to go on from; trained from step 0."""
 RunState = Literal["finished", "resume", "fresh"]
-TRAIN_SUMMARY, FINAL_MODEL = "train.json", "model"  # written by the training loop at the end of a run
+TRAIN_SUMMARY = "train.json"
+"""The run's summary record, written by the training loop at the end of a run (:func:`read_record` reads it)."""
+FINAL_MODEL = "model"  # the final model's folder in a run
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

@@ -5,20 +5,13 @@ atomic checkpoints with bit-exact resume, and the one training loop (:func:`trai
 :mod:`taskgraph.train.hf_trainer`) are imported on first use: ``transformers.Trainer`` takes seconds to import.
 """
 
-import importlib
 from typing import Any
 
-from taskgraph.train.batches import (
-    Batch,
-    MultiTaskSampler,
-    TaskData,
-    collate,
-    encode_examples,
-    load_task_data,
-    sampling_probabilities,
-    task_batches,
-)
+from taskgraph.lazy import lazy_api
+from taskgraph.train.batches import MultiTaskSampler, load_task_data, sampling_probabilities
+from taskgraph.train.distributed import ProcessPlace, process_place
 from taskgraph.train.evaluate import EvalResult, evaluate
+from taskgraph.train.launch import check_before_joining, launch, record_failure
 from taskgraph.train.loop import TrainingError, TrainResult, train
 from taskgraph.train.optim import apply_lr, build_optimizer, lr_multiplier, parameter_groups
 from taskgraph.train.run_checkpoint import (
@@ -40,23 +33,22 @@ LAZY: dict[str, str] = {
 __all__ = [  # the stage's public API; the other names imported above are internal
     "EvalResult",
     "MultiTaskSampler",
+    "ProcessPlace",
     "TaskGraphTrainer",
     "TrainResult",
     "TrainerInputs",
     "TrainingError",
+    "check_before_joining",
     "evaluate",
+    "launch",
     "list_checkpoints",
     "load_task_data",
+    "process_place",
     "read_checkpoint",
+    "record_failure",
     "spec_hash",
     "train",
     "trainer_inputs",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in LAZY:
-        raise AttributeError(f"module 'taskgraph.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_api(__name__, LAZY, globals(), None)

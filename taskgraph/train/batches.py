@@ -1,4 +1,7 @@
-"""Multi-task batches: every task's splits encoded once, a seeded task sampler, and the collator.
+"""Training data: every task's splits read and encoded once, the train split's perturbations, a seeded task sampler.
+
+:class:`~taskgraph.data.TaskData`, :class:`~taskgraph.data.Batch` and :func:`~taskgraph.data.collate` are
+:mod:`taskgraph.data`'s.
 
 The loop asks for one batch at a time::
 
@@ -24,145 +27,24 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from taskgraph.adapters.context import distinct_tasks
 from taskgraph.data.base import build_source
-from taskgraph.data.examples import Examples
+from taskgraph.data.task_data import TaskData, encode_examples
+from taskgraph.data.text2text_encoding import LMInfo
 from taskgraph.errors import CheckpointError, DataError, TaskgraphError
-from taskgraph.model.predict import encode
 from taskgraph.spec.models import Spec
 from taskgraph.train.run_checkpoint import decode_state, encode_state
-from taskgraph.train.text2text_data import LMInfo, TargetLayout, encode_targets, text2text_rows
 
 SAMPLING_MODES = ("uniform", "proportional", "temperature")
 
 
-# ----------------------------------------------------------------------------- encoded data
-@dataclass(frozen=True, eq=False)
-class TaskData:
-    """One split of one task, encoded once: right-padded token ids, lengths, labels.
-
-    Args:
-        name: the task's name.
-        task_id: its index in ``spec.tasks``.
-        ids: ``[N, S]`` long token ids, right-padded with the pad id.
-        lengths: ``[N]`` long, the real length of every row (>= 1).
-        labels: ``[N]`` long labels in ``[0, num_labels)``.
-        targets: a generative task's ``[N, T]`` target tokens with the end token, -100-padded; else None.
-        layout: a generative task's ``"causal"`` / ``"seq2seq"`` (:mod:`taskgraph.train.text2text_data`); else None.
-        choices: a ``choices`` task's choices as token ids (end token included), for rank classification; else None.
-    """
-
-    name: str
-    task_id: int
-    ids: Tensor
-    lengths: Tensor
-    labels: Tensor
-    targets: Tensor | None = None
-    layout: str | None = None
-    choices: tuple[tuple[int, ...], ...] | None = None
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def fingerprint(self) -> str:
-        """sha256 of the ids, lengths, labels (and targets) (a resumed run checks its data did not change)."""
-        digest = hashlib.sha256()
-        for tensor in (self.ids, self.lengths, self.labels) + (() if self.targets is None else (self.targets,)):
-            digest.update(str(tuple(tensor.shape)).encode())
-            digest.update(tensor.contiguous().numpy().tobytes())
-        return digest.hexdigest()
-
-    def __repr__(self) -> str:
-        return f"TaskData(name={self.name!r}, task_id={self.task_id}, n={len(self)}, width={self.ids.shape[1]})"
-
-
-def encode_examples(
-    examples: Examples,
-    task_id: int,
-    *,
-    tokenizer: Any | None,
-    max_length: int,
-    pad_id: int,
-    vocab_size: int | None = None,
-    target: TargetLayout | None = None,
-) -> TaskData:
-    """Token ids of every example: the tokenizer's (truncated at ``max_length``) or the given ``token_ids``.
-
-    A generative task's examples (``target``: its layout) keep the end of a long prompt and their targets
-    (:mod:`taskgraph.train.text2text_data`).
-
-    Raises:
-        DataError: text data with no tokenizer, token ids longer than ``max_length`` or outside
-            the vocabulary, or an empty sequence; a generative example without ``target`` or with a target
-            longer than its task's ``max_new_tokens``.
-    """
-    if examples.generative != (target is not None):
-        raise DataError(
-            f"task {examples.task!r}: its examples {'carry' if examples.generative else 'lack'} targets "
-            f"but the task is {'not ' if target is None else ''}generative here (objective and model disagree)"
-        )
-    if examples.token_ids is not None:
-        sequences = [list(map(int, row)) for row in examples.token_ids]
-        longest = max((len(s) for s in sequences), default=0)
-        if longest > max_length:
-            raise DataError(
-                f"task {examples.task!r}: token_ids rows are up to {longest} tokens long but "
-                f"model.max_length is {max_length}; raise model.max_length or shorten the rows"
-            )
-    else:
-        if tokenizer is None:
-            raise DataError(
-                f"task {examples.task!r} has text data but the model has no tokenizer; give "
-                f"model.tokenizer (a local directory or package: path) in the spec"
-            )
-        if target is not None:
-            from taskgraph.model.lm_text import tokenize_prompts
-
-            sequences = tokenize_prompts(tokenizer, examples.texts or [], max_length)
-        else:
-            sequences = encode(tokenizer, examples.texts or [], max_length)
-    empty = [i for i, s in enumerate(sequences) if not s]
-    if empty:
-        raise DataError(f"task {examples.task!r}: example {empty[0]} encodes to no tokens; remove empty rows")
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)  # [N, S]
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)  # [N]
-    if vocab_size is not None:
-        top = max(max(s) for s in sequences)
-        low = min(min(s) for s in sequences)
-        if top >= vocab_size or low < 0:
-            raise DataError(
-                f"task {examples.task!r}: token id {top if top >= vocab_size else low} is outside "
-                f"the model's vocabulary [0, {vocab_size}); the data and model.config disagree"
-            )
-    labels = torch.tensor(examples.labels, dtype=torch.long)  # [N]
-    if target is None:
-        return TaskData(examples.task, task_id, ids, lengths, labels)
-    targets, choices = encode_targets(examples, target, tokenizer)  # [N, T]
-    if vocab_size is not None and int(targets.max()) >= vocab_size:
-        raise DataError(
-            f"task {examples.task!r}: target token id {int(targets.max())} is outside the model's "
-            f"vocabulary [0, {vocab_size}); the data and model.config disagree"
-        )
-    return TaskData(examples.task, task_id, ids, lengths, labels, targets, target.kind, choices)
-
-
-def tokenizer_pad_id(tokenizer: Any | None) -> int:
-    """The id batches are padded with: the tokenizer's pad id, else 0 (token-id data has no tokenizer)."""
-    pad = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
-    return int(pad) if pad is not None else 0
-
-
+# ----------------------------------------------------------------------------- loading
 def load_task_data(
     spec: Spec,
     base_dir: str | Path,
@@ -177,7 +59,7 @@ def load_task_data(
 ) -> dict[str, list[TaskData]]:
     """Every task's ``splits``, read from its source once and encoded once, in ``spec.tasks`` order.
 
-    ``lm`` (:meth:`LMInfo.of` the model) encodes the generative tasks' targets for the model's layout.
+    ``lm`` (the model's :meth:`~taskgraph.model.TaskGraphModel.lm_info`) encodes the generative tasks' targets for the model's layout.
 
     With ``problems`` (a list), a task whose data fails is recorded there and the next task is read, so
     every task's problem is known at once (``taskgraph validate``); without it the first one raises.
@@ -419,94 +301,3 @@ class MultiTaskSampler:
     def __repr__(self) -> str:
         probs = ", ".join(f"{p:.3f}" for p in self.probs.tolist())
         return f"MultiTaskSampler(tasks={len(self.sizes)}, mode={self.mode!r}, probs=[{probs}], seed={self.seed})"
-
-
-# ----------------------------------------------------------------------------- collation
-@dataclass
-class Batch:
-    """A mixed-task batch, with its distinct tasks and example → task row computed once.
-
-    Shapes:
-        input_ids, attention_mask ``[B, S]``; labels, task_ids, inverse ``[B]``; tasks ``[U]``; targets (a batch with
-        generative rows, :mod:`taskgraph.train.text2text_data`) ``[B, S]`` (causal) or ``[B, T]`` (seq2seq), else None.
-    """
-
-    input_ids: Tensor
-    attention_mask: Tensor
-    labels: Tensor
-    task_ids: Tensor
-    tasks: Tensor
-    inverse: Tensor
-    targets: Tensor | None = None
-
-    @property
-    def size(self) -> int:
-        return int(self.input_ids.shape[0])
-
-    def to(self, device: torch.device | str) -> Batch:
-        """This batch on ``device``, but ``tasks`` (``[U]``) stays on the host: the model moves it for the router and
-        reads its ids for the heads there, without waiting for the device."""
-        moved = (
-            None if t is None else t.to(device, non_blocking=True)
-            for t in (self.input_ids, self.attention_mask, self.labels, self.task_ids)
-        )
-        return Batch(
-            *moved,
-            self.tasks,
-            self.inverse.to(device, non_blocking=True),
-            None if self.targets is None else self.targets.to(device, non_blocking=True),
-        )
-
-    def rows(self, part: slice) -> Batch:
-        """Examples ``part`` of this batch, as wide as the whole batch, keeping the whole batch's distinct
-        tasks (``inverse`` still points into them): one process's share of a data-parallel step."""
-        return Batch(
-            self.input_ids[part],
-            self.attention_mask[part],
-            self.labels[part],
-            self.task_ids[part],
-            self.tasks,
-            self.inverse[part],
-            None if self.targets is None else self.targets[part],
-        )
-
-    def task_names(self, names: Sequence[str]) -> list[str]:
-        """The names of the distinct tasks of the batch."""
-        return [names[int(t)] for t in self.tasks.tolist()]
-
-    def __repr__(self) -> str:
-        return f"Batch(size={self.size}, width={self.input_ids.shape[1]}, tasks={self.tasks.tolist()})"
-
-
-def collate(items: Sequence[tuple[int, int]], data: Sequence[TaskData] | Mapping[int, TaskData], pad_id: int) -> Batch:
-    """Stack ``(task id, row)`` pairs into a right-padded batch as wide as its longest row.
-
-    ``data[t]`` is the :class:`TaskData` of task id ``t`` (a list in task order, or a dict).
-    """
-    task_ids = torch.tensor([t for t, _ in items], dtype=torch.long)  # [B]
-    rows = torch.tensor([r for _, r in items], dtype=torch.long)  # [B]
-    lengths = torch.empty(len(items), dtype=torch.long)  # [B]
-    labels = torch.empty(len(items), dtype=torch.long)  # [B]
-    tasks, inverse = distinct_tasks(task_ids)  # [U], [B]
-    groups = [(data[t], (task_ids == t).nonzero().squeeze(1)) for t in tasks.tolist()]  # rows of each task
-    for task_data, where in groups:
-        lengths[where] = task_data.lengths[rows[where]]
-        labels[where] = task_data.labels[rows[where]]
-    if any(task_data.targets is not None for task_data, _ in groups):  # generative rows: laid out for the LM
-        input_ids, attention_mask, target = text2text_rows(items, data, pad_id, tasks)
-        return Batch(input_ids, attention_mask, labels, task_ids, tasks, inverse, target)
-    width = int(lengths.max())
-    input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)  # [B, S]
-    for task_data, where in groups:
-        cols = min(width, task_data.ids.shape[1])
-        input_ids[where, :cols] = task_data.ids[rows[where], :cols]
-    attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()  # [B, S]
-    input_ids.masked_fill_(attention_mask == 0, pad_id)  # whatever a task padded with, the batch pads with pad_id
-    return Batch(input_ids, attention_mask, labels, task_ids, tasks, inverse)
-
-
-def task_batches(data: TaskData, batch_size: int, pad_id: int) -> Iterator[Batch]:
-    """One task's examples in order, in batches of ``batch_size`` (for evaluation)."""
-    for start in range(0, len(data), batch_size):
-        rows = range(start, min(len(data), start + batch_size))
-        yield collate([(data.task_id, r) for r in rows], {data.task_id: data}, pad_id)

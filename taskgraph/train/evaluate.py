@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from taskgraph.data import TaskData, task_batches
 from taskgraph.model.modes import inference_mode_of
-from taskgraph.train.batches import TaskData, task_batches
 from taskgraph.train.evaluate_generative import generative_batches, score_generative
 from taskgraph.train.progress import BatchProgress
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from taskgraph.train.batches import TaskData, task_batches
+from taskgraph.data import TaskData, task_batches
+from taskgraph.model import forward_batch
 from taskgraph.train.progress import BatchProgress
 
 if TYPE_CHECKING:
@@ -42,14 +43,7 @@ def score_generative(
     for batch in task_batches(task, batch_size, pad_id):
         batch = batch.to(device)
         with autocast or contextlib.nullcontext():
-            out = model(
-                batch.input_ids,
-                batch.attention_mask,
-                batch.task_ids,
-                batch.labels,
-                distinct=(batch.tasks, batch.inverse),
-                targets=batch.targets,
-            )
+            out = forward_batch(model, batch)
         loss_sum += float(out.example_loss.float().sum())
         hits += out.target_hits.tolist()
         if progress is not None:

@@ -46,13 +46,14 @@ from typing import Any, TextIO
 import torch
 
 from taskgraph.atomic import replace_directory, staging_dir, write_text
+from taskgraph.data import TaskData, collate, tokenizer_pad_id
 from taskgraph.errors import opt
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import check_output_folder, clear_run, read_marker, run_lock, write_marker
 from taskgraph.spec import Spec, dump_spec
 from taskgraph.threads import check_threads, torch_threads
-from taskgraph.train.batches import MultiTaskSampler, TaskData, collate, load_task_data, tokenizer_pad_id
+from taskgraph.train.batches import MultiTaskSampler, load_task_data
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.fsdp import ShardedBase, shard_base, whole_base
@@ -88,7 +89,6 @@ from taskgraph.train.run_setup import (
 )
 from taskgraph.train.step import compiled_forward, step_gradients
 from taskgraph.train.tensorboard import TensorBoardLog
-from taskgraph.train.text2text_data import LMInfo
 
 FAULT_AT_STEP = "TASKGRAPH_FAULT_AT_STEP"  # exit hard after update N (tests)
 
@@ -216,7 +216,7 @@ def _train(
             tokenizer=model.tokenizer,
             pad_id=pad_id,
             vocab_size=model.base.get_input_embeddings().num_embeddings,
-            lm=LMInfo.of(model),
+            lm=model.lm_info(),
         )
         train_data, val_data = data["train"], data["val"]
         names = [t.name for t in train_data]

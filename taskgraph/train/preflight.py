@@ -35,10 +35,10 @@ class Preflight:
 
 def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cpu") -> Preflight:
     """Run train's checks on ``spec`` (relative data paths resolve against ``base_dir``)."""
+    from taskgraph.data import tokenizer_pad_id
     from taskgraph.model import TaskGraphModel
-    from taskgraph.train.batches import MultiTaskSampler, load_task_data, tokenizer_pad_id
+    from taskgraph.train.batches import MultiTaskSampler, load_task_data
     from taskgraph.train.optim import build_optimizer
-    from taskgraph.train.text2text_data import LMInfo
 
     found = Preflight()
     try:
@@ -57,7 +57,7 @@ def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cp
         vocab_size=model.base.get_input_embeddings().num_embeddings,
         problems=found.problems,
         skip=skip,
-        lm=LMInfo.of(model),
+        lm=model.lm_info(),
     )
     if found.problems or skip:
         return found

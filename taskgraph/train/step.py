@@ -13,9 +13,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from taskgraph.data import Batch
 from taskgraph.errors import ModelError
-from taskgraph.model import TaskGraphModel, TaskGraphOutput
-from taskgraph.train.batches import Batch
+from taskgraph.model import TaskGraphModel, TaskGraphOutput, forward_batch
 from taskgraph.train.distributed import DataParallel
 
 COMPILE_BACKEND = "TASKGRAPH_COMPILE_BACKEND"  # torch.compile's backend under training.compile (default inductor)
@@ -52,14 +52,7 @@ def step_gradients(
     with running:
         with autocast(dev.type == "cuda"):
             call = model if forward is None else forward
-            out = call(
-                shard.input_ids,
-                shard.attention_mask,
-                shard.task_ids,
-                shard.labels,
-                distinct=(shard.tasks, shard.inverse),
-                targets=shard.targets,
-            )
+            out = forward_batch(call, shard)
             reg_loss = model.router.regularizer()
             if model.router.wants_task_updates():  # the graph router's relation_estimate: update
                 model.router.observe_task_updates(*task_updates(model, out, shard.labels, batch.size))

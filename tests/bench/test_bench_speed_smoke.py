@@ -149,7 +149,9 @@ def test_a_quantized_base_table_puts_every_router_beside_peft_lora_on_the_same_b
     rows = out["rows"]
     assert list(rows) == [r.key for r in bench_rows(settings, 0.1)]
     assert {r["kind"] for r in rows.values()} == {"peft-lora", "floor", "taskgraph"}
-    assert len(rows) == 2 * (2 + len(ROUTER_KINDS))  # PEFT LoRA, the floor and every router, at both dropouts
+    # PEFT LoRA on the int8 base and on the unquantized one, the floor and every router, at both dropouts
+    assert len(rows) == 2 * (3 + len(ROUTER_KINDS))
+    assert [k for k, r in rows.items() if r["full_precision"]] == ["peft-lora-full/d0.1", "peft-lora-full/d0"]
     assert "targets" not in out  # figures only: benchmarks/targets.py judges them (tests/benchmarks/test_targets.py)
     assert out["environment"]["quantize"] == "int8"
     assert "every row's base quantized: int8" in render_markdown(out)

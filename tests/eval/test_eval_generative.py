@@ -18,7 +18,6 @@ from taskgraph.model import TaskGraphModel
 from taskgraph.model.generation import generate
 from taskgraph.train.batches import load_task_data
 from taskgraph.train.evaluate import evaluate
-from taskgraph.train.text2text_data import LMInfo
 from tests.train.test_generative_train import mixed_spec, write_data
 
 
@@ -52,7 +51,7 @@ def test_planted_generative_eval_scores_greedy_generation(planted_run: Path, cap
     assert "exact" in table and "token-F1" in table and "ROUGE-L" in table
     result = json.loads(out.read_text())
     model = TaskGraphModel.from_pretrained(planted_run / "model")
-    data = load_task_data(model.spec, ".", tokenizer=None, pad_id=0, lm=LMInfo.of(model), splits=("test",))["test"]
+    data = load_task_data(model.spec, ".", tokenizer=None, pad_id=0, lm=model.lm_info(), splits=("test",))["test"]
     forced = evaluate(model, data, pad_id=0)  # exact match read from one teacher-forced pass
     for task in data:
         scores = result["tasks"][task.name]
@@ -73,7 +72,7 @@ def test_mixed_text_run_scores_each_task_by_its_objective(tmp_path: Path) -> Non
     result = evaluate_run(tmp_path / "run", split="val", batch_size=4, timing=False)
     model = TaskGraphModel.from_pretrained(tmp_path / "run" / "model")
     data = load_task_data(
-        model.spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=LMInfo.of(model), splits=("val",)
+        model.spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=model.lm_info(), splits=("val",)
     )["val"]
     forced = evaluate(model, data, pad_id=0)
     assert set(result["tasks"]["rt"]) >= {"accuracy", "macro_f1"} and "exact_match" not in result["tasks"]["rt"]

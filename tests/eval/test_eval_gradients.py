@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from taskgraph.data import TaskData
 from taskgraph.eval import model_gradient_alignment
 from taskgraph.eval.gradients import seeded_batches
 from taskgraph.model import TaskGraphModel
 from taskgraph.spec import Spec
-from taskgraph.train.batches import TaskData
 
 BERT = dict(
     model_type="bert",

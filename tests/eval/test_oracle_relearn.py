@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from taskgraph.data import planted_spec
+from taskgraph.data import planted_spec, tokenizer_pad_id
 from taskgraph.errors import ModelError
 from taskgraph.eval.ground_truth import planted_truth
 from taskgraph.eval.oracle import oracle_logits, oracle_relearn, relearn_routing, train_under_oracle
@@ -20,7 +20,7 @@ from taskgraph.model import TaskGraphModel
 from taskgraph.model.learned import learned_routing
 from taskgraph.routing.poly import poly_weights
 from taskgraph.spec import Spec
-from taskgraph.train.batches import load_task_data, tokenizer_pad_id
+from taskgraph.train.batches import load_task_data
 
 UNIVERSE = dict(
     seed=0,

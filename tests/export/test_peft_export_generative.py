@@ -12,9 +12,9 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
 from taskgraph.cli import main
+from taskgraph.data.lm_inputs import left_pad
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.generation import generate_ids
-from taskgraph.model.lm_inputs import left_pad
 from taskgraph.spec import spec_from_dict
 from tests.model.test_generative import trained
 from tests.train.test_generative_train import mixed_spec, write_data
@@ -91,7 +91,7 @@ def test_a_warm_started_encoder_decoder_exports_its_own_base(tmp_path: Path) -> 
     AutoModelForSeq2SeqLM(DIR/base) writes the routed model's greedy tokens."""
     from transformers import AutoModelForSeq2SeqLM
 
-    from taskgraph.model.lm_inputs import seq2seq_rows
+    from taskgraph.data.lm_inputs import seq2seq_rows
     from tests.benchmarks.quality.test_real_gen import tiny_config
 
     spec = tiny_config(tmp_path)

@@ -13,12 +13,12 @@ import torch
 from peft import LoraConfig, get_peft_model
 from torch.testing import assert_close
 
+from taskgraph.data.lm_inputs import IGNORE, causal_rows, decoder_inputs, left_pad, seq2seq_rows
 from taskgraph.errors import ModelError
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.fold import unload
 from taskgraph.model.generation import Decoding, generate_ids
 from taskgraph.model.lm_base import decoder_start_id
-from taskgraph.model.lm_inputs import IGNORE, causal_rows, decoder_inputs, left_pad, seq2seq_rows
 from taskgraph.model.rank_choices import choice_scores
 from taskgraph.spec.models import Spec
 from tests.model.conftest import TARGETS, TINY

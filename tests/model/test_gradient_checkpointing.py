@@ -21,15 +21,15 @@ from torch import Tensor
 from torch.testing import assert_close
 
 from taskgraph.adapters.routed_lora import RoutedLoRALinear
+from taskgraph.data import Batch
+from taskgraph.data.lm_inputs import causal_rows
 from taskgraph.errors import ModelError
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
 from taskgraph.model.grad_checkpointing import enable_gradient_checkpointing, gradient_checkpointing_enabled
-from taskgraph.model.lm_inputs import causal_rows
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router
 from taskgraph.spec.models import Spec
-from taskgraph.train.batches import Batch
 from taskgraph.train.step import step_gradients
 from tests.model.conftest import POOLING, TARGETS, TINY, _perturb
 

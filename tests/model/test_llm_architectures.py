@@ -24,18 +24,18 @@ from torch import Tensor
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
+from taskgraph.data import Batch, collate
+from taskgraph.data.lm_inputs import IGNORE
 from taskgraph.errors import ModelError, TaskgraphWarning
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.generation import generate_ids
-from taskgraph.model.lm_inputs import IGNORE
 from taskgraph.spec import spec_from_dict
 from taskgraph.spec.models import Spec
 from taskgraph.spec.template import render
 from taskgraph.train import train
-from taskgraph.train.batches import Batch, MultiTaskSampler, collate, load_task_data
+from taskgraph.train.batches import MultiTaskSampler, load_task_data
 from taskgraph.train.optim import build_optimizer
 from taskgraph.train.step import step_gradients
-from taskgraph.train.text2text_data import LMInfo
 
 LLAMA_STYLE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 PHI3 = ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]  # Phi-3 fuses q, k, v and gate, up
@@ -173,7 +173,7 @@ def test_a_causal_lm_from_a_local_folder_trains_through_its_adapters_only(model_
     assert model.tokenizer is not None and model.tokenizer.chat_template == CHAT_TEMPLATE  # the folder's own
     assert sorted(name.rsplit(".", 1)[-1] for name in model.adapted_names) == sorted(targets * layers)
 
-    data = load_task_data(spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=LMInfo.of(model))["train"]
+    data = load_task_data(spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=model.lm_info())["train"]
     batch = every_row(data, pad_id=0)
     model.eval()
     with torch.no_grad():
@@ -221,7 +221,7 @@ def test_gemma2_final_logit_softcapping_is_in_the_target_loss(tmp_path: Path) ->
     model = TaskGraphModel(spec).eval()
     plain = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
     assert plain.config.final_logit_softcapping == 0.5
-    data = load_task_data(spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=LMInfo.of(model))["train"]
+    data = load_task_data(spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=model.lm_info())["train"]
     batch = every_row(data, pad_id=0)
     with torch.no_grad():
         torch.testing.assert_close(routed_nll(model, batch), reference_nll(plain, batch), rtol=1e-6, atol=1e-6)
@@ -260,7 +260,7 @@ def test_the_chat_template_is_loaded_but_not_applied(tmp_path: Path) -> None:
     spec = spec_for(model_dir, LLAMA_STYLE)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = TaskGraphModel(spec)
-    data = load_task_data(spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=LMInfo.of(model))["train"]
+    data = load_task_data(spec, tmp_path, tokenizer=model.tokenizer, pad_id=0, lm=model.lm_info())["train"]
     batch = every_row(data, pad_id=0)
     row = {"thing": "sky", "colour": "blue"}
     chat = tokenizer.apply_chat_template(

@@ -18,10 +18,10 @@ import torch
 from safetensors.torch import save_file
 
 from taskgraph.adapters import distinct_tasks
+from taskgraph.data import Batch
 from taskgraph.model import TaskGraphModel
 from taskgraph.spec import load_spec
 from taskgraph.spec.models import Spec
-from taskgraph.train.batches import Batch
 from taskgraph.train.optim import build_optimizer
 
 ROUTERS = ("poly", "mhr", "private", "graph")

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import torch
 
-from taskgraph.data import planted_spec
+from taskgraph.data import TaskData, planted_spec
 from taskgraph.errors import CheckpointError
 from taskgraph.spec import spec_from_dict
 from taskgraph.train import load_task_data, train
-from taskgraph.train.batches import TaskData, noisy_labels, perturb_train, stratified_quotas, stratified_subset
+from taskgraph.train.batches import noisy_labels, perturb_train, stratified_quotas, stratified_subset
 
 
 def _spec_dict(**training: Any) -> dict[str, Any]:

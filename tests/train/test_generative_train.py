@@ -11,16 +11,16 @@ import pytest
 import torch
 from transformers import BertTokenizerFast
 
+from taskgraph.data import collate
 from taskgraph.data.planted_gen import planted_gen_spec
 from taskgraph.model import TaskGraphModel
 from taskgraph.spec import spec_from_dict
 from taskgraph.train import train
-from taskgraph.train.batches import MultiTaskSampler, collate, load_task_data
+from taskgraph.train.batches import MultiTaskSampler, load_task_data
 from taskgraph.train.evaluate import evaluate
 from taskgraph.train.loop import step_gradients
 from taskgraph.train.optim import build_optimizer
 from taskgraph.train.preflight import preflight
-from taskgraph.train.text2text_data import LMInfo
 
 WORDS = [
     "the",
@@ -145,7 +145,7 @@ def test_planted_generative_universe_shared_lora_underfits_where_private_learns(
         )
         torch.manual_seed(0)
         model = TaskGraphModel(spec)
-        data = load_task_data(spec, ".", tokenizer=None, pad_id=0, lm=LMInfo.of(model))
+        data = load_task_data(spec, ".", tokenizer=None, pad_id=0, lm=model.lm_info())
         sampler = MultiTaskSampler([len(t) for t in data["train"]], "uniform", 1.0, seed=0)
         optimizer = build_optimizer(model, spec.training)
         trainable = [p for group in optimizer.param_groups for p in group["params"]]

@@ -18,13 +18,14 @@ import yaml
 from transformers import TrainingArguments
 
 from taskgraph.cli import main
+from taskgraph.data import TaskData, collate
 from taskgraph.model import TaskGraphModel
 from taskgraph.run_folder import read_marker
 from taskgraph.run_records import read_log
 from taskgraph.spec import Spec, load_spec
 from taskgraph.spec.models import TrainingSpec
 from taskgraph.train import TaskGraphTrainer, TrainerInputs, train, trainer_inputs
-from taskgraph.train.batches import MultiTaskSampler, TaskData, collate
+from taskgraph.train.batches import MultiTaskSampler
 from taskgraph.train.hf_trainer import TaskCollator, TaskExamples, TaskGraphSampler
 from tests.train.conftest import spec_dict, weights
 

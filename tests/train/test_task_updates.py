@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import torch
 
+from taskgraph.data import Batch
 from taskgraph.model import TaskGraphModel
 from taskgraph.spec import spec_from_dict
-from taskgraph.train.batches import Batch
 from taskgraph.train.step import step_gradients, task_updates
 from tests.conftest import TINY_BERT, minimal_spec
 

@@ -1,32 +1,14 @@
-"""Multi-task batches: encoding, the seeded sampler (probabilities, epochs, state), the collator."""
+"""The seeded multi-task sampler: probabilities, epochs, state (the collator and encoding: tests/data)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer
 
-from taskgraph.data.examples import Examples
-from taskgraph.errors import CheckpointError, DataError
-from taskgraph.train.batches import (
-    MultiTaskSampler,
-    TaskData,
-    collate,
-    encode_examples,
-    sampling_probabilities,
-    task_batches,
-)
-
-
-def _task(task_id: int, lengths: list[int], width: int = 6) -> TaskData:
-    n = len(lengths)
-    ids = torch.zeros(n, width, dtype=torch.long)
-    for row, length in enumerate(lengths):
-        ids[row, :length] = torch.arange(1, length + 1) + 10 * task_id
-    return TaskData(f"t{task_id}", task_id, ids, torch.tensor(lengths), torch.arange(n) % 2)
+from taskgraph.errors import CheckpointError
+from taskgraph.train.batches import MultiTaskSampler, sampling_probabilities
 
 
 def test_sampling_probabilities_closed_forms() -> None:
@@ -80,55 +62,3 @@ def test_sampler_rejects_state_of_other_data() -> None:
         MultiTaskSampler([5, 8], "uniform", 1.0, seed=0).load_state_dict(state)
     with pytest.raises(CheckpointError, match="malformed"):
         MultiTaskSampler([5, 7], "uniform", 1.0, seed=0).load_state_dict({**state, "generator": "not base64!"})
-
-
-def test_collate_pads_masks_and_computes_distinct_tasks_once() -> None:
-    data = [_task(0, [2, 5, 3]), _task(1, [4, 1], width=4), _task(2, [6])]
-    items = [(1, 0), (0, 1), (1, 1), (0, 0)]
-    batch = collate(items, data, pad_id=99)
-    assert batch.input_ids.shape == (4, 5)  # as wide as the longest row (task 0 row 1: 5 tokens)
-    assert batch.attention_mask.sum(1).tolist() == [4, 5, 1, 2]
-    assert batch.input_ids[0].tolist() == [11, 12, 13, 14, 99]
-    assert batch.input_ids[1].tolist() == [1, 2, 3, 4, 5]
-    assert batch.input_ids[2].tolist() == [11, 99, 99, 99, 99]
-    assert batch.labels.tolist() == [0, 1, 1, 0]
-    assert batch.task_ids.tolist() == [1, 0, 1, 0]
-    assert batch.tasks.tolist() == [0, 1]
-    assert torch.equal(batch.tasks[batch.inverse], batch.task_ids)
-    assert batch.task_names(["x", "y", "z"]) == ["x", "y"]
-
-
-def test_task_batches_cover_a_task_in_order() -> None:
-    task = _task(2, [1, 2, 3, 4, 5])
-    batches = list(task_batches(task, 2, pad_id=0))
-    assert [b.size for b in batches] == [2, 2, 1]
-    assert torch.cat([b.labels for b in batches]).tolist() == task.labels.tolist()
-    assert all(b.tasks.tolist() == [2] for b in batches)
-
-
-@pytest.fixture
-def tokenizer(tmp_path: Path):  # noqa: ANN201
-    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "movie"]) + "\n")
-    (tmp_path / "tokenizer_config.json").write_text('{"tokenizer_class": "BertTokenizer", "do_lower_case": true}')
-    return AutoTokenizer.from_pretrained(str(tmp_path), local_files_only=True)
-
-
-def test_encode_texts_with_the_tokenizer_truncating_at_max_length(tokenizer) -> None:  # noqa: ANN001
-    examples = Examples("review", [1, 0], texts=["Good movie", "movie movie movie movie movie"])
-    data = encode_examples(examples, 4, tokenizer=tokenizer, max_length=5, pad_id=0, vocab_size=6)
-    assert data.ids.tolist() == [[2, 4, 5, 3, 0], [2, 5, 5, 5, 3]]
-    assert data.lengths.tolist() == [4, 5]
-    assert data.labels.tolist() == [1, 0]
-    assert data.task_id == 4 and len(data) == 2
-
-
-def test_encode_token_ids_and_its_errors(tokenizer) -> None:  # noqa: ANN001
-    planted = Examples("p", [0, 1], token_ids=[[5, 6, 7], [8, 9, 10]])
-    data = encode_examples(planted, 0, tokenizer=None, max_length=3, pad_id=0, vocab_size=11)
-    assert data.ids.tolist() == [[5, 6, 7], [8, 9, 10]]
-    with pytest.raises(DataError, match="model.max_length is 2"):
-        encode_examples(planted, 0, tokenizer=None, max_length=2, pad_id=0)
-    with pytest.raises(DataError, match=r"token id 10 is outside the model's vocabulary \[0, 10\)"):
-        encode_examples(planted, 0, tokenizer=None, max_length=3, pad_id=0, vocab_size=10)
-    with pytest.raises(DataError, match="no tokenizer"):
-        encode_examples(Examples("r", [0], texts=["good"]), 0, tokenizer=None, max_length=8, pad_id=0)

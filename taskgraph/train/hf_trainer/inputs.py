@@ -7,7 +7,7 @@
 A dataset item is one example, ``(TaskData, row)`` (:class:`TaskExamples`); :class:`TaskGraphSampler` yields the
 items in the order :class:`~taskgraph.train.batches.MultiTaskSampler` draws them, ``training.batch_size`` at a
 time, so a Trainer with ``per_device_train_batch_size = training.batch_size`` sees the batches ``taskgraph train``
-sees; :class:`TaskCollator` stacks a batch with :func:`~taskgraph.train.batches.collate` into the model's keyword
+sees; :class:`TaskCollator` stacks a batch with :func:`~taskgraph.data.collate` into the model's keyword
 arguments (``input_ids``, ``attention_mask``, ``task_ids``, ``labels``, ``distinct`` and, with generative rows,
 ``targets``). Items are tuples, not dicts, so the Trainer's ``remove_unused_columns`` leaves them alone.
 """
@@ -25,13 +25,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from taskgraph.data import Batch, TaskData, collate, tokenizer_pad_id
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
 from taskgraph.spec import Spec
 from taskgraph.spec.models import TrainingSpec
-from taskgraph.train.batches import Batch, MultiTaskSampler, TaskData, collate, load_task_data, tokenizer_pad_id
+from taskgraph.train.batches import MultiTaskSampler, load_task_data
 from taskgraph.train.run_setup import seed_everything
-from taskgraph.train.text2text_data import LMInfo
 
 Example = tuple[TaskData, int]  # one example: its task's encoded split and its row there
 
@@ -40,7 +40,7 @@ class TaskExamples(Dataset[Example]):
     """Every example of one split, all tasks in ``spec.tasks`` order: item ``i`` is ``(TaskData, row)``.
 
     Args:
-        data: one :class:`~taskgraph.train.batches.TaskData` per task, ``data[t].task_id == t``.
+        data: one :class:`~taskgraph.data.TaskData` per task, ``data[t].task_id == t``.
     """
 
     def __init__(self, data: Sequence[TaskData]) -> None:
@@ -108,7 +108,7 @@ class TaskGraphSampler(Sampler[int]):
 
 @dataclass(frozen=True)
 class TaskCollator:
-    """Items ``(TaskData, row)`` → the model's keyword arguments, through :func:`~taskgraph.train.batches.collate`.
+    """Items ``(TaskData, row)`` → the model's keyword arguments, through :func:`~taskgraph.data.collate`.
 
     Shapes:
         ``input_ids``, ``attention_mask`` ``[B, S]``; ``task_ids``, ``labels`` ``[B]``; ``distinct``:
@@ -123,7 +123,7 @@ class TaskCollator:
 
 
 def model_inputs(batch: Batch) -> dict[str, Any]:
-    """A :class:`~taskgraph.train.batches.Batch` as :meth:`TaskGraphModel.forward`'s keyword arguments."""
+    """A :class:`~taskgraph.data.Batch` as :meth:`TaskGraphModel.forward`'s keyword arguments."""
     inputs: dict[str, Any] = {
         "input_ids": batch.input_ids,
         "attention_mask": batch.attention_mask,
@@ -203,7 +203,7 @@ def trainer_inputs(spec: Spec, *, base_dir: str | os.PathLike[str] = ".") -> Tra
         tokenizer=model.tokenizer,
         pad_id=pad_id,
         vocab_size=model.base.get_input_embeddings().num_embeddings,
-        lm=LMInfo.of(model),
+        lm=model.lm_info(),
     )
     return TrainerInputs(
         spec=spec,

@@ -1,13 +1,13 @@
 """A generative task's encoded data and batches: prompts, targets, and the layout the model reads them in.
 
 Encoding (once per split): the prompt's tokens, cut to their last ``model.max_length`` (a template's cue is at
-its end), and the target's tokens plus the end token (:mod:`taskgraph.model.lm_text`); a target longer than the
+its end), and the target's tokens plus the end token (:mod:`taskgraph.data.encoding`); a target longer than the
 task's ``max_new_tokens`` is a :class:`~taskgraph.errors.DataError` naming the example (generation could never
 write it). A ``choices`` task also keeps its choices' tokens, for rank classification; two choices the tokenizer
 maps to the same tokens (``Yes`` / ``yes`` under an uncased tokenizer) are a DataError naming them, since no model
 could tell them apart.
 
-Batching: the rows of a batch are laid out for the base (:mod:`taskgraph.model.lm_inputs`): a causal LM reads
+Batching: the rows of a batch are laid out for the base (:mod:`taskgraph.data.lm_inputs`): a causal LM reads
 ``prompt + target`` with labels on the target, an encoder-decoder the prompt with the target as the decoder's
 labels. Classification rows of the same batch are their text alone, without labels.
 """
@@ -21,30 +21,22 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from taskgraph.data.encoding import tokenize_targets
 from taskgraph.data.examples import Examples
+from taskgraph.data.lm_inputs import IGNORE, causal_rows, seq2seq_rows
 from taskgraph.errors import DataError
-from taskgraph.model.lm_inputs import IGNORE, causal_rows, seq2seq_rows
 
 if TYPE_CHECKING:
-    from taskgraph.model.taskgraph_model import TaskGraphModel
-    from taskgraph.train.batches import TaskData
+    from taskgraph.data.task_data import TaskData
 
 
 @dataclass(frozen=True)
 class LMInfo:
-    """What encoding needs of a generative model: its kind (``causal`` / ``seq2seq``) and its end token."""
+    """What encoding needs of a generative model: its kind (``causal`` / ``seq2seq``) and its end token
+    (:meth:`TaskGraphModel.lm_info <taskgraph.model.TaskGraphModel.lm_info>`)."""
 
     kind: str
     end_id: int
-
-    @classmethod
-    def of(cls, model: TaskGraphModel) -> LMInfo | None:
-        """The model's, or None for a classifier's base."""
-        if model.lm_kind is None:
-            return None
-        from taskgraph.model.lm_base import end_token_id
-
-        return cls(model.lm_kind, end_token_id(model.base, model.tokenizer))
 
     def for_task(self, task: Any) -> TargetLayout | None:
         """The layout of a :class:`~taskgraph.spec.TaskSpec`'s examples; None for a classification task."""
@@ -79,8 +71,6 @@ def encode_targets(
                 f"task {examples.task!r} has text targets but the model has no tokenizer; give "
                 "model.tokenizer in the spec"
             )
-        from taskgraph.model.lm_text import tokenize_targets
-
         sequences = tokenize_targets(tokenizer, examples.targets or [], layout.end_id)
     too_long = [i for i, s in enumerate(sequences) if len(s) > layout.max_new_tokens]
     if too_long:
@@ -97,8 +87,6 @@ def encode_targets(
         targets[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
     choices = None
     if layout.choices is not None and tokenizer is not None:
-        from taskgraph.model.lm_text import tokenize_targets
-
         choices = tuple(tuple(c) for c in tokenize_targets(tokenizer, list(layout.choices), layout.end_id))
         check_distinct_choices(examples.task, layout.choices, choices, tokenizer)
     return targets, choices
