@@ -32,7 +32,7 @@ from taskgraph.model import TaskGraphModel, forward_batch
 from taskgraph.model.learned import learned_routing
 from taskgraph.routing.poly import INIT_RANGE
 from taskgraph.spec import Spec
-from taskgraph.train import MultiTaskSampler, load_task_data
+from taskgraph.train import MultiTaskSampler, load_model_data
 from taskgraph.train.evaluate import evaluate
 from taskgraph.train.optim import lr_multiplier
 
@@ -105,15 +105,7 @@ def oracle_relearn(
     np.random.seed(seed % 2**32)
     model = TaskGraphModel(spec).to(device)
     pad_id = tokenizer_pad_id(model.tokenizer)
-    data = load_task_data(
-        spec,
-        Path(base_dir),
-        tokenizer=model.tokenizer,
-        pad_id=pad_id,
-        vocab_size=model.base.get_input_embeddings().num_embeddings,
-        splits=("train", "val", "test"),
-        lm=model.lm_info(),  # a generative universe (planted-gen): its targets in the model's layout
-    )
+    data = load_model_data(model, spec, Path(base_dir), splits=("train", "val", "test"))
     train_under_oracle(model, incidence, data["train"], spec, train_steps, seed, pad_id, device)
     oracle_val = evaluate(model, data["val"], pad_id=pad_id, device=device).mean_acc
     relearn_routing(model, data["train"], spec, relearn_steps, seed + 1, pad_id, device, router_lr)

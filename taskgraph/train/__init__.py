@@ -8,7 +8,7 @@ atomic checkpoints with bit-exact resume, and the one training loop (:func:`trai
 from typing import Any
 
 from taskgraph.lazy import lazy_api
-from taskgraph.train.batches import MultiTaskSampler, load_task_data, sampling_probabilities
+from taskgraph.train.batches import MultiTaskSampler, load_model_data, load_task_data, sampling_probabilities
 from taskgraph.train.distributed import ProcessPlace, process_place
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.launch import check_before_joining, launch, record_failure
@@ -42,6 +42,7 @@ __all__ = [  # the stage's public API; the other names imported above are intern
     "evaluate",
     "launch",
     "list_checkpoints",
+    "load_model_data",
     "load_task_data",
     "process_place",
     "read_checkpoint",

@@ -29,17 +29,20 @@ import hashlib
 import math
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from taskgraph.data.base import build_source
-from taskgraph.data.task_data import TaskData, encode_examples
+from taskgraph.data.task_data import TaskData, encode_examples, tokenizer_pad_id
 from taskgraph.data.text2text_encoding import LMInfo
 from taskgraph.errors import CheckpointError, DataError, TaskgraphError
 from taskgraph.spec.models import Spec
 from taskgraph.train.run_checkpoint import decode_state, encode_state
+
+if TYPE_CHECKING:
+    from taskgraph.model import TaskGraphModel
 
 SAMPLING_MODES = ("uniform", "proportional", "temperature")
 
@@ -106,6 +109,22 @@ def load_task_data(
 def _derived_seed(purpose: str, seed: int, task: str) -> int:
     digest = hashlib.sha256(f"taskgraph-{purpose}:{seed}:{task}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def load_model_data(
+    model: TaskGraphModel, spec: Spec, base_dir: str | Path, **options: Any
+) -> dict[str, list[TaskData]]:
+    """:func:`load_task_data` encoded for ``model``: its tokenizer, padding id, vocabulary size and language-model
+    layout; ``options`` are load_task_data's others (``splits``, ``problems``, ``skip``)."""
+    return load_task_data(
+        spec,
+        base_dir,
+        tokenizer=model.tokenizer,
+        pad_id=tokenizer_pad_id(model.tokenizer),
+        vocab_size=model.base.get_input_embeddings().num_embeddings,
+        lm=model.lm_info(),
+        **options,
+    )
 
 
 def stratified_quotas(counts: Sequence[int], limit: int) -> list[int]:

@@ -53,7 +53,7 @@ from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import check_output_folder, clear_run, read_marker, run_lock, write_marker
 from taskgraph.spec import Spec, dump_spec
 from taskgraph.threads import check_threads, torch_threads
-from taskgraph.train.batches import MultiTaskSampler, load_task_data
+from taskgraph.train.batches import MultiTaskSampler, load_model_data
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
 from taskgraph.train.evaluate import EvalResult, evaluate
 from taskgraph.train.fsdp import ShardedBase, shard_base, whole_base
@@ -210,14 +210,7 @@ def _train(
                 shards = shard_base(model, parallel)
         evaluates = main or shards is not None  # every process runs a sharded base's forward, rank 0 records
         pad_id = tokenizer_pad_id(model.tokenizer)
-        data = load_task_data(
-            spec,
-            base_dir,
-            tokenizer=model.tokenizer,
-            pad_id=pad_id,
-            vocab_size=model.base.get_input_embeddings().num_embeddings,
-            lm=model.lm_info(),
-        )
+        data = load_model_data(model, spec, base_dir)
         train_data, val_data = data["train"], data["val"]
         names = [t.name for t in train_data]
         sampler = MultiTaskSampler(

@@ -35,9 +35,8 @@ class Preflight:
 
 def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cpu") -> Preflight:
     """Run train's checks on ``spec`` (relative data paths resolve against ``base_dir``)."""
-    from taskgraph.data import tokenizer_pad_id
     from taskgraph.model import TaskGraphModel
-    from taskgraph.train.batches import MultiTaskSampler, load_task_data
+    from taskgraph.train.batches import MultiTaskSampler, load_model_data
     from taskgraph.train.optim import build_optimizer
 
     found = Preflight()
@@ -49,16 +48,7 @@ def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cp
         found.problems.append(f"model: {exc}")
         return found
     skip = _uncached_catalog_tasks(spec, found.notes)
-    data = load_task_data(
-        spec,
-        Path(base_dir),
-        tokenizer=model.tokenizer,
-        pad_id=tokenizer_pad_id(model.tokenizer),
-        vocab_size=model.base.get_input_embeddings().num_embeddings,
-        problems=found.problems,
-        skip=skip,
-        lm=model.lm_info(),
-    )
+    data = load_model_data(model, spec, Path(base_dir), problems=found.problems, skip=skip)
     if found.problems or skip:
         return found
     try:

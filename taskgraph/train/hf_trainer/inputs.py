@@ -30,7 +30,7 @@ from taskgraph.model import TaskGraphModel
 from taskgraph.model.footprint import plan_model
 from taskgraph.spec import Spec
 from taskgraph.spec.models import TrainingSpec
-from taskgraph.train.batches import MultiTaskSampler, load_task_data
+from taskgraph.train.batches import MultiTaskSampler, load_model_data
 from taskgraph.train.run_setup import seed_everything
 
 Example = tuple[TaskData, int]  # one example: its task's encoded split and its row there
@@ -197,14 +197,7 @@ def trainer_inputs(spec: Spec, *, base_dir: str | os.PathLike[str] = ".") -> Tra
     seed_everything(spec.training.seed)
     model = TaskGraphModel(spec)
     pad_id = tokenizer_pad_id(model.tokenizer)
-    data = load_task_data(
-        spec,
-        base_dir,
-        tokenizer=model.tokenizer,
-        pad_id=pad_id,
-        vocab_size=model.base.get_input_embeddings().num_embeddings,
-        lm=model.lm_info(),
-    )
+    data = load_model_data(model, spec, base_dir)
     return TrainerInputs(
         spec=spec,
         base_dir=Path(base_dir).resolve(),
