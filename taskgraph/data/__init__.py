@@ -15,12 +15,13 @@ split encoded once (:class:`TaskData`, :func:`encode_examples`), a generative ta
 
 from typing import Any
 
-from taskgraph.data import catalog, csv, hf_disk, jsonl, planted, planted_gen  # noqa: F401  (register the built-in kinds)
+from taskgraph.data import catalog, csv, hf_disk, jsonl, planted, planted_comp, planted_gen  # noqa: F401  (register the built-in kinds)
 from taskgraph.data.base import Source, build_source
 from taskgraph.data.catalog import cache_root, cached, catalog_task, catalog_tasks, ensure_task, manifest_path
 from taskgraph.data.examples import SPLITS, Examples
 from taskgraph.data.jsonl import parse_jsonl, read_jsonl
 from taskgraph.data.planted import PlantedConfig, PlantedUniverse, planted_spec, planted_universe
+from taskgraph.data.planted_comp import held_out_tasks, planted_comp_spec
 from taskgraph.data.planted_gen import planted_gen_spec
 from taskgraph.data.text2text import Text2Text
 from taskgraph.lazy import lazy_api
@@ -56,9 +57,11 @@ __all__ = [
     "collate",
     "encode",
     "encode_examples",
+    "held_out_tasks",
     "ensure_task",
     "manifest_path",
     "parse_jsonl",
+    "planted_comp_spec",
     "planted_gen_spec",
     "planted_spec",
     "planted_universe",

@@ -120,6 +120,11 @@ class Source(ABC):
     def _read(self) -> dict[str, tuple[Examples, str]]:
         """Every split in :data:`SPLITS`, each with where it came from (``"data/a.jsonl, 80% of it"``)."""
 
+    def description_ids(self) -> list[int] | None:
+        """A description given as the base's token ids, for sources with no text; None: the task's
+        ``description:`` text is used."""
+        return None
+
     def resolve(self, path: str) -> Path:
         """``path`` relative to the spec's directory (absolute paths are kept)."""
         p = Path(path).expanduser()

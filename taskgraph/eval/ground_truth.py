@@ -1,6 +1,6 @@
 """What a run's learned structure is scored against: which tasks are truly related, which skills they use.
 
-- **planted**: every task's data block is a ``planted`` or ``planted-gen`` source of one universe (same
+- **planted**: every task's data block is a ``planted``, ``planted-gen`` or ``planted-comp`` source of one universe (same
   :meth:`~taskgraph.data.planted.PlantedParams.universe_config`). Spec task t is universe row
   ``params.task``; the incidence is the universe's ``[T, S]`` rows of those tasks, and two tasks are
   related when they share a skill (:meth:`~taskgraph.data.planted.PlantedUniverse.relations`).
@@ -22,7 +22,7 @@ from taskgraph.data.planted import PlantedParams, planted_universe
 from taskgraph.spec.models import Spec, TaskSpec
 
 PLANTED, FAMILY = "planted", "family"
-PLANTED_SOURCES = ("planted", "planted-gen")  # the universe's classification and generative tasks share its truth
+PLANTED_SOURCES = ("planted", "planted-gen", "planted-comp")  # one universe's tasks share its truth
 
 
 @dataclass(frozen=True, eq=False)
