@@ -204,21 +204,7 @@ def plan_model(spec: Spec) -> Footprint:
             f"{a.name} is {a.d_in} → {a.d_out}"
         )
     config = getattr(base, "config", None)
-    max_positions = _first_int(config, "max_position_embeddings", "n_positions", "n_ctx")
-    if max_positions is None and getattr(config, "encoder", None) is not None:  # a BERT2BERT: the prompt's encoder
-        max_positions = _first_int(config.encoder, "max_position_embeddings", "n_positions", "n_ctx")
-    if max_positions is not None and spec.model.max_length > max_positions:
-        raise ModelError(
-            f"model.max_length {spec.model.max_length} is longer than the model's "
-            f"{max_positions} position embeddings; lower model.max_length"
-        )
-    new_tokens = max((t.max_new_tokens for t in spec.tasks if t.generative), default=0)
-    causal = new_tokens and not getattr(config, "is_encoder_decoder", False)
-    if causal and max_positions is not None and spec.model.max_length + new_tokens > max_positions:
-        raise ModelError(
-            f"model.max_length {spec.model.max_length} + max_new_tokens {new_tokens} (a prompt and its "
-            f"target share a decoder's {max_positions} positions) is too long; lower either"
-        )
+    max_positions = check_positions(spec, config)
     router_cls = ROUTERS.get(spec.router.kind).obj
     tasks = len(spec.tasks)
     skills = router_cls.inventory_size(spec.adapters.skills, tasks)
@@ -260,3 +246,24 @@ def _first_int(config: Any, *names: str) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+def check_positions(spec: Spec, config: Any) -> int | None:
+    """The base's position embeddings (``config``: its config; None when it says none); ModelError when
+    ``model.max_length`` (+ the longest ``max_new_tokens`` on a decoder) passes them."""
+    max_positions = _first_int(config, "max_position_embeddings", "n_positions", "n_ctx")
+    if max_positions is None and getattr(config, "encoder", None) is not None:  # a BERT2BERT: the prompt's encoder
+        max_positions = _first_int(config.encoder, "max_position_embeddings", "n_positions", "n_ctx")
+    if max_positions is not None and spec.model.max_length > max_positions:
+        raise ModelError(
+            f"model.max_length {spec.model.max_length} is longer than the model's "
+            f"{max_positions} position embeddings; lower model.max_length"
+        )
+    new_tokens = max((t.max_new_tokens for t in spec.tasks if t.generative), default=0)
+    causal = new_tokens and not getattr(config, "is_encoder_decoder", False)
+    if causal and max_positions is not None and spec.model.max_length + new_tokens > max_positions:
+        raise ModelError(
+            f"model.max_length {spec.model.max_length} + max_new_tokens {new_tokens} (a prompt and its "
+            f"target share a decoder's {max_positions} positions) is too long; lower either"
+        )
+    return max_positions

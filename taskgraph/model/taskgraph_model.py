@@ -34,6 +34,7 @@ from taskgraph.model.base import hidden_size, load_base
 from taskgraph.model.checkpoint import base_fingerprint, load_checkpoint, save_checkpoint
 from taskgraph.model.device import to_device
 from taskgraph.model.fold import FoldedLoRA, MergedTaskModel, fold, merge_task, warn_merge_and_unload
+from taskgraph.model.footprint import check_positions
 from taskgraph.model.grad_checkpointing import enable_gradient_checkpointing
 from taskgraph.model.heads import TaskHeads, head_widths
 from taskgraph.model.lm_base import check_logit_transform, end_token_id, hidden_trunk, is_decoder, lm_kind_of
@@ -110,6 +111,7 @@ class TaskGraphModel(nn.Module):
                 f"{type(base).__name__} matched; nothing to adapt"
             )
         self.router = router_cls.from_spec(spec, len(self.adapted), skills)
+        self.router.bind_base(hidden_size(base))
         self.fused = FusedFactors([layer for _, layer in self.adapted])
         self.fuse_layers = True  # every layer's factors at once per batch; False: each layer mixes its own (equal)
         self.routing_seed: int | None = None  # set: the router's random draws come from this seed (data parallel)
@@ -380,6 +382,7 @@ class TaskGraphModel(nn.Module):
         family: str | None = None,
         data: Mapping[str, Any] | None = None,
         generation: Mapping[str, Any] | None = None,
+        side: dict[str, Tensor] | None = None,
     ) -> int:
         """Add a task unseen in training, routed zero-shot through its relations; returns its id.
 
@@ -389,19 +392,52 @@ class TaskGraphModel(nn.Module):
         gets a fresh head (fit it on a few examples with the encoder frozen). The spec records the
         task (with ``family`` and its ``data`` block, if given), its relations and
         ``router.zero_shot``, so ``save_pretrained`` / ``from_pretrained`` rebuild it. The
-        description is recorded; the router routes the task from its relations alone. ``generation``: the
+        description is recorded; ``side``: the task's side-feature blocks (``router.features``; what
+        :meth:`attach_task` computes from a description and examples). ``generation``: the
         task's generative keys (``{"objective": "generate", "choices": [...], "template": ..., "max_new_tokens": ...}``;
         its ``num_labels`` then follows its choices and it has no head).
         """
         data_spec = self._spec_with_task(name, num_labels, description, family, data, generation)
         ids = {self.task_index(other): weight for other, weight in relate.items()}
-        index = self.router.add_task_from_relations(ids)  # static routers raise here, before anything changed
+        index = (  # static routers raise here, before anything changed
+            self.router.add_task_from_relations(ids, side=side) if side else self.router.add_task_from_relations(ids)
+        )
         data_spec["relations"]["declared"] += [[other, name, float(w)] for other, w in relate.items()]
         data_spec["router"]["zero_shot"] = [
             *data_spec["router"].get("zero_shot", []),
             name,
         ]  # how the router rebuilds it
         return self._register_task(Spec.model_validate(data_spec), name, num_labels, index)
+
+    def attach_task(
+        self,
+        name: str,
+        *,
+        description: str | Sequence[int] | None = None,
+        examples: Sequence[str | Sequence[int]] | None = None,
+        relations: Mapping[str, float] | None = None,
+        k: int | None = None,
+        num_labels: int = 2,
+        family: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        generation: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Attach a new task to the graph router from its description, examples and / or relations, with no gradient
+        step; returns its id (:func:`taskgraph.model.attach.attach_task`)."""
+        from taskgraph.model.attach import attach_task
+
+        return attach_task(
+            self,
+            name,
+            description=description,
+            examples=examples,
+            relations=relations,
+            k=k,
+            num_labels=num_labels,
+            family=family,
+            data=data,
+            generation=generation,
+        )
 
     def add_task_to_learn(
         self,
@@ -475,10 +511,14 @@ class TaskGraphModel(nn.Module):
         spec = self.spec.model_dump(mode="json", exclude_none=True)
         spec["tasks"].append(task)
         try:
-            Spec.model_validate(spec)  # e.g. an unknown data source or its parameters
+            checked = Spec.model_validate(spec)  # e.g. an unknown data source or its parameters
         except ValueError as exc:
             problems = validation_problems(exc, root="the spec")
             raise ModelError(f"cannot add task {name!r}: the spec with it is invalid: {problems}") from None
+        try:  # a saved model must rebuild from its spec: its prompt and target fit the base's positions
+            check_positions(checked, getattr(self.base, "config", None))
+        except ModelError as exc:
+            raise ModelError(f"cannot add task {name!r}: {exc}") from None
         return spec
 
     def _register_task(self, spec: Spec, name: str, num_labels: int, index: int) -> int:

@@ -163,6 +163,16 @@ class Router(nn.Module, metaclass=ABCMeta):
         """
         return cls(len(spec.tasks), num_layers, spec.adapters.splits, skills, spec.router)  # type: ignore[call-arg]
 
+    def bind_base(self, width: int) -> None:
+        """Told the base's hidden size ``width`` once, after construction: a router whose inputs are embeddings by the
+        base (the graph router's side features, ``router.features``) sizes them here; nothing by default."""
+
+    @property
+    def side_kinds(self) -> list[str]:
+        """The side features this router reads per task (``description``, ``examples``, ``relations``); none by
+        default."""
+        return []
+
     @classmethod
     def inventory_size(cls, skills: int, num_tasks: int) -> int:
         """K, the number of skills every layer holds under this router (``shared``: 1, ``private``: T)."""

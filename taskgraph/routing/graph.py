@@ -71,6 +71,8 @@ from taskgraph.routing.relation_estimate import (
     signal_size,
 )
 from taskgraph.routing.relations import RelationMatrix
+from taskgraph.routing.side_features import SideFeatures
+from taskgraph.routing.task_features import nearest_relations, side_kinds
 from taskgraph.spec.router_kinds import GraphRouterParams
 
 if TYPE_CHECKING:
@@ -161,8 +163,12 @@ class GraphRouter(Router):
             )
         d = params.gnn.hidden
         self.key_dim = max(8, d // heads)
-        self.task_embedding = nn.Parameter(torch.randn(trained, d))  # [T, d]
-        use_text = params.descriptions and any(texts[:trained])
+        # the free per-task vector: randn with no side feature (as ever); with one, a residual that starts at zero
+        self._side_kinds = side_kinds(params.features)
+        free = torch.randn(trained, d) if not self._side_kinds else torch.zeros(trained, d)  # [T, d]
+        self.task_embedding = nn.Parameter(free, requires_grad="free" in params.features)
+        self.side: SideFeatures | None = None  # built by bind_base, which knows the base's width
+        use_text = params.descriptions and any(texts[:trained]) and "description" not in params.features
         self.register_buffer(
             "description", description_features(texts[:trained], DESCRIPTION_DIM) if use_text else None
         )
@@ -185,6 +191,7 @@ class GraphRouter(Router):
         if unknown:
             raise ModelError(f"relations.declared names unknown tasks {unknown}; tasks are {names}")
         declared = [(ids[a], ids[b], w) for a, b, w in rel.declared]
+        self._declared = declared
         if params.warm_start == "relations":
             with torch.no_grad():
                 prior = declared_matrix(trained, declared)  # [T, T]
@@ -241,11 +248,33 @@ class GraphRouter(Router):
             self.register_buffer(f"structure_mean_{i}", mean, persistent=False)  # [N_dst, N_src]
 
     # ---- encoding ---------------------------------------------------------------------------
+    @property
+    def side_kinds(self) -> list[str]:
+        return list(self._side_kinds)
+
+    def bind_base(self, width: int) -> None:
+        """With side features (``router.features``): build their blocks for a base of hidden size ``width``."""
+        if self._side_kinds and self.side is None:
+            p = self.params
+            self.side = SideFeatures(
+                p.features,
+                self.num_tasks,
+                self.relations.num_trained,
+                width,
+                p.relation_dims,
+                p.gnn.hidden,
+                self._declared,
+            ).to(self.task_embedding.device)
+
     def task_features(self) -> Tensor:
-        """The task nodes' input features ``[T, d]``: embedding (+ projected description)."""
-        if self.describe is None:
-            return self.task_embedding
-        return self.task_embedding + self.describe(self.description)  # [T, d]
+        """The task nodes' input features ``[T, d]``: the free embedding (+ projected hashed description) (+ the
+        projected side features)."""
+        x = self.task_embedding  # [T, d]
+        if self.describe is not None:
+            x = x + self.describe(self.description)  # [T, d]
+        if self.side is not None:
+            x = x + self.side()  # [T, d]
+        return x
 
     def embed(self) -> tuple[dict[str, Tensor], Tensor, Tensor]:
         """Run the GNN once: ``({task, adapter, layer} embeddings, relation index [2, E], R [E])``."""
@@ -255,6 +284,8 @@ class GraphRouter(Router):
             **{et: getattr(self, f"structure_{i}") for i, et in enumerate(self.structure_types)},
         }
         edges[TASK_RELATES_TASK], r_directed = self.relations.directed(index, r)  # [2, E'], [E']
+        if not self.params.task_messages:  # the ablation: each task's features through the same layers, alone
+            edges[TASK_RELATES_TASK], r_directed = edges[TASK_RELATES_TASK][:, :0], r_directed[:0]
         x = {
             TASK: self.task_features(),
             ADAPTER: self.adapter_embedding,
@@ -401,6 +432,9 @@ class GraphRouter(Router):
             )
         if p.sparsity > 0:
             loss = loss + entropy_penalty(state.weights, p.sparsity)
+        if self._side_kinds and p.free_l2 > 0 and self.task_embedding.requires_grad:
+            free = self.task_embedding[: self.relations.num_trained]  # [T, d]
+            loss = loss + p.free_l2 * free.pow(2).sum(1).mean()
         return loss
 
     # ---- relations and zero-shot ------------------------------------------------------------
@@ -411,13 +445,34 @@ class GraphRouter(Router):
         return index.detach().clone(), r.detach().clone()
 
     @torch.no_grad()
-    def add_task_from_relations(self, relate: dict[int, float]) -> int:
+    def nearest_tasks(self, side: dict[str, Tensor], k: int) -> dict[int, float]:
+        """Relations computed from features: the ``k`` trained tasks whose standardised description / examples
+        blocks are closest (cosine) to a new task's raw ``side`` blocks, ``{id: cosine > 0}``."""
+        kinds = [kind for kind in ("description", "examples") if kind in side]
+        if self.side is None or not kinds:
+            raise ModelError(
+                "relations computed from features need a description or examples block: router.features has "
+                f"{self.params.features}; give the new task's relations"
+            )
+        table, row = self.side.compare(side, kinds)  # [T, F'], [F']
+        return nearest_relations(table, row, k)
+
+    @torch.no_grad()
+    def add_task_from_relations(self, relate: dict[int, float], side: dict[str, Tensor] | None = None) -> int:
         """Add a zero-shot task related to existing tasks ``{id: weight}``; returns its id.
 
-        Its input feature is ``Σ_j w_j x_j / Σ_j w_j`` over the given neighbours, it receives
-        messages from them only, and no existing task's routing changes (up to float rounding).
-        Build a new optimizer afterwards if training goes on (parameters are replaced).
+        Without side features its input feature is ``Σ_j w_j x_j / Σ_j w_j`` over the given neighbours; with them
+        (``router.features``) it is the projection of its own side blocks ``side`` (``{kind: raw row}``: what
+        :func:`taskgraph.model.task_features.embed_sequences` gives; a block not given is the trained tasks'
+        mean, the relations block its neighbours' mean) and a zero free residual. It receives messages from its
+        neighbours only, and no existing task's routing changes (up to float rounding). Build a new optimizer
+        afterwards if training goes on (parameters are replaced).
         """
+        if side and self.side is None:
+            raise ModelError(
+                f"side features {sorted(side)} given, but router.features is {self.params.features}: this router "
+                "routes a new task from its relations alone"
+            )
         weights = {int(t): float(w) for t, w in relate.items()}
         bad = {t: w for t, w in weights.items() if not 0 <= t < self.num_tasks or not 0.0 <= w <= 1.0}
         if not weights or sum(weights.values()) <= 0 or bad:
@@ -427,8 +482,13 @@ class GraphRouter(Router):
             )
         ids = torch.tensor(list(weights), device=self.task_embedding.device)  # [n]
         w = torch.tensor(list(weights.values()), device=ids.device, dtype=self.task_embedding.dtype)  # [n]
-        row = (w[:, None] * self.task_features().index_select(0, ids)).sum(0) / w.sum()  # [d]
-        self.task_embedding = nn.Parameter(torch.cat([self.task_embedding.detach(), row[None]]))
+        if self.side is None:
+            row = (w[:, None] * self.task_features().index_select(0, ids)).sum(0) / w.sum()  # [d]
+        else:
+            row = torch.zeros_like(self.task_embedding[0])  # [d]: no residual; the side blocks route it
+            self.side.append(side or {}, weights)
+        grad = self.task_embedding.requires_grad
+        self.task_embedding = nn.Parameter(torch.cat([self.task_embedding.detach(), row[None]]), requires_grad=grad)
         if self.description is not None:
             self.description = torch.cat([self.description, self.description.new_zeros(1, DESCRIPTION_DIM)])
         new = self.relations.add_task(weights)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taskgraph.registry import ROUTERS
 
@@ -59,6 +59,21 @@ class GraphRouterParams(BaseModel):
     # a warm start (taskgraph.routing.graph_priors, "Warm start"): task features start from the declared relations' spectrum
     warm_start: Literal["none", "relations"] = "none"
     warm_start_noise: float = Field(0.1, ge=0)  # σ: standard normal noise added to the spectral features
+    # task node features from side information (taskgraph.routing.task_features); [free] alone: a free vector per task
+    features: list[Literal["free", "description", "examples", "relations"]] = Field(default_factory=lambda: ["free"])
+    free_l2: float = Field(1e-3, ge=0)  # L2 on the free residual when a side feature is on
+    examples: int = Field(32, ge=1)  # unlabeled inputs embedded per task (features: examples)
+    relation_dims: int = Field(16, ge=1, le=256)  # r: the relations' spectral embedding size (features: relations)
+    task_messages: bool = True  # false: no task-task messages (the ablation: the same features through an MLP)
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: list[str]) -> list[str]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError(
+                f"router.features: name each of free, description, examples, relations at most once, at least one; got {value}"
+            )
+        return value
 
 
 ROUTERS.declare("shared", "taskgraph.routing.shared:SharedRouter")

@@ -48,7 +48,7 @@ import torch
 from taskgraph.atomic import replace_directory, staging_dir, write_text
 from taskgraph.data import TaskData, collate, tokenizer_pad_id
 from taskgraph.errors import opt
-from taskgraph.model import TaskGraphModel
+from taskgraph.model import TaskGraphModel, fill_task_features
 from taskgraph.model.footprint import plan_model
 from taskgraph.run_folder import check_output_folder, clear_run, read_marker, run_lock, write_marker
 from taskgraph.spec import Spec, dump_spec
@@ -212,6 +212,8 @@ def _train(
         pad_id = tokenizer_pad_id(model.tokenizer)
         data = load_model_data(model, spec, base_dir)
         train_data, val_data = data["train"], data["val"]
+        if checkpoint is None:  # the graph router's side features (router.features): a resume reads them back
+            fill_task_features(model, spec, train_data, base_dir)
         names = [t.name for t in train_data]
         sampler = MultiTaskSampler(
             [len(t) for t in train_data], training.sampling, training.sampling_temperature, seed=training.seed

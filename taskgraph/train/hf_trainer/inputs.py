@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from taskgraph.data import Batch, TaskData, collate, tokenizer_pad_id
-from taskgraph.model import TaskGraphModel
+from taskgraph.model import TaskGraphModel, fill_task_features
 from taskgraph.model.footprint import plan_model
 from taskgraph.spec import Spec
 from taskgraph.spec.models import TrainingSpec
@@ -198,6 +198,7 @@ def trainer_inputs(spec: Spec, *, base_dir: str | os.PathLike[str] = ".") -> Tra
     model = TaskGraphModel(spec)
     pad_id = tokenizer_pad_id(model.tokenizer)
     data = load_model_data(model, spec, base_dir)
+    fill_task_features(model, spec, data["train"], base_dir)  # the graph router's side features, if it reads any
     return TrainerInputs(
         spec=spec,
         base_dir=Path(base_dir).resolve(),
