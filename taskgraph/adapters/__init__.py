@@ -1,5 +1,6 @@
 """Routed LoRA inventories inside transformers: the layer, its math, the batch routing, injection."""
 
+from taskgraph.adapters.arrow import arrow_routing
 from taskgraph.adapters.context import BatchRouting, RoutingContext, distinct_tasks
 from taskgraph.adapters.inject import (
     TargetMatcher,
@@ -27,6 +28,7 @@ __all__ = [
     "RoutingContext",
     "TargetMatcher",
     "adapter_parameters",
+    "arrow_routing",
     "add_open_delta",
     "distinct_tasks",
     "gather_rows",
