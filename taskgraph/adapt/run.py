@@ -190,9 +190,9 @@ def adapt_run(
         index = add_new_task(
             model, plan, task, labels, relations, seed=seed, family=family, data=block, generation=generation
         )
-        splits = _load_splits(model, model.spec.tasks[index], index)
+        splits = load_task_splits(model, model.spec.tasks[index], index)
         rows = stratified_shots(splits["train"].labels.tolist(), shots, labels, seed, task=f"task {task!r}")
-        shot_data = _subset(splits["train"], rows)
+        shot_data = subset_rows(splits["train"], rows)
         pad_id = tokenizer_pad_id(model.tokenizer)
 
         tick = time.perf_counter()
@@ -202,17 +202,7 @@ def adapt_run(
             if mode == "zero-shot" or steps == 0
             else _phase_one(model, plan, entries, index, shot_data, steps=steps, lr=lr, seed=seed, pad_id=pad_id)
         )
-        head = None
-        if not generative:  # a generative task has no head to refit
-            features = pooled_features(model, shot_data, pad_id=pad_id)  # [N, D]
-            weight, bias = fit_head(features, shot_data.labels, labels)
-            set_head(model, index, weight, bias)
-            head = {
-                "method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
-                "l2": L2,
-                "iterations": ITERATIONS,
-                "parameters": int(weight.numel() + bias.numel()),
-            }
+        head = None if generative else refit_head(model, index, shot_data, labels)  # a generative task has none
         seconds = time.perf_counter() - tick
 
         scores = {split: score_split(model, splits[split], pad_id=pad_id) for split in ("val", "test")}
@@ -251,7 +241,7 @@ def adapt_run(
             "seconds": seconds,
         }
         record["total_seconds"] = time.perf_counter() - started
-        kept = _write_run(out, model, record, run_base)
+        kept = write_adapted_run(out, model, record, run_base)
         return AdaptResult(out, task, mode, shots, scores["test"], seconds, trainable, scores["val"], record, kept)
 
 
@@ -315,7 +305,21 @@ def _relations(
     return {name: float(model.spec.relations.density) for name in model.task_names[:trained]}
 
 
-def _load_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str, TaskData]:
+def refit_head(model: TaskGraphModel, index: int, shots: TaskData, labels: int) -> dict[str, Any]:
+    """Fit task ``index``'s head from scratch on the frozen model's pooled features of ``shots``; returns its record."""
+    features = pooled_features(model, shots, pad_id=tokenizer_pad_id(model.tokenizer))  # [N, D]
+    weight, bias = fit_head(features, shots.labels, labels)
+    set_head(model, index, weight, bias)
+    return {
+        "method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
+        "l2": L2,
+        "iterations": ITERATIONS,
+        "parameters": int(weight.numel() + bias.numel()),
+    }
+
+
+def load_task_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str, TaskData]:
+    """A task's train / val / test splits encoded for ``model`` (its data block's paths absolute), as task ``index``."""
     source = build_source(spec, ".")  # the block's paths are absolute
     vocab = model.base.get_input_embeddings().num_embeddings
     lm = model.lm_info()
@@ -334,7 +338,7 @@ def _load_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str,
     return out
 
 
-def _subset(data: TaskData, rows: list[int]) -> TaskData:
+def subset_rows(data: TaskData, rows: list[int]) -> TaskData:
     idx = torch.tensor(rows, dtype=torch.long)  # [N]
     lengths = data.lengths[idx]  # [N]
     width = int(lengths.max())
@@ -415,7 +419,7 @@ def _phase_one(
     return losses
 
 
-def _write_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path) -> list[str]:
+def write_adapted_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path) -> list[str]:
     """Build the run beside ``out`` (claimed by :func:`~taskgraph.run_folder.claim_output_run`) and swap it in;
     returns what it kept of the folder it replaced (:func:`~taskgraph.run_folder.publish_run`)."""
     staging = staging_dir(out)

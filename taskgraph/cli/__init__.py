@@ -37,12 +37,12 @@ class _UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from taskgraph.cli import adapt, bench, data_cmd, eval_cmd, export, merge, predict, sweep, train, validate
+    from taskgraph.cli import adapt, attach, bench, data_cmd, eval_cmd, export, merge, predict, sweep, train, validate
 
     parser = _Parser(prog="taskgraph", description="Composable multi-task fine-tuning with graph-routed adapters.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (validate, data_cmd, train, predict, eval_cmd, adapt, merge, sweep, export, bench):
+    for module in (validate, data_cmd, train, predict, eval_cmd, adapt, attach, merge, sweep, export, bench):
         module.add_parser(sub)
     _add_verbose(parser, default=False)
     return parser

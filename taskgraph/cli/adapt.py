@@ -157,20 +157,27 @@ def generation_of(args: argparse.Namespace) -> dict[str, object] | None:
     return {"objective": "generate", **given}
 
 
-def run(args: argparse.Namespace) -> int:
-    from taskgraph.adapt import (  # torch + transformers: imported when needed
-        adapt_run,
-        parse_data_arg,
-    )
+def relations_of(args: argparse.Namespace) -> dict[str, float]:
+    """``--relate TASK=W`` flags as ``{task: weight}``; ModelError for a task given twice."""
     from taskgraph.errors import ModelError
 
-    data, base_dir = parse_data_arg(args.data, Path.cwd())
-    generation = generation_of(args)
     relate: dict[str, float] = {}
     for name, weight in args.relate:
         if name in relate:
             raise ModelError(f"--relate {name}= is given twice; give each related task once")
         relate[name] = weight
+    return relate
+
+
+def run(args: argparse.Namespace) -> int:
+    from taskgraph.adapt import (  # torch + transformers: imported when needed
+        adapt_run,
+        parse_data_arg,
+    )
+
+    data, base_dir = parse_data_arg(args.data, Path.cwd())
+    generation = generation_of(args)
+    relate = relations_of(args)
     result = adapt_run(
         args.run_dir,
         task=args.task,

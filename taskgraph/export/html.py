@@ -9,7 +9,7 @@ draws it with the script ``assets/view.js`` (vanilla JavaScript, SVG; no library
   when the page opens) above a weight threshold (a second slider), wider and darker the stronger; a legend
   of the communities (click one to pick it out); wheel to zoom, drag to pan; labels appear when few enough
   tasks fill the view; a search box jumps to a task;
-- click a task (or focus it and press Enter): its panel, with its provenance (trained, few-shot, zero-shot),
+- click a task (or focus it and press Enter): its panel, with its provenance (trained, few-shot, zero-shot, attached),
   its most related tasks, its routing as a heatmap (adapted module x skill, the mean over heads and each
   head) with the gate of every module, and its attributes; "compare" (or shift-click) puts a second task
   beside it; click a skill (a heatmap column) for the tasks that use it most in each module;

@@ -24,8 +24,9 @@ from taskgraph.run_records import parse_json
 
 ADAPT_RECORD = "adapt.json"  # written by taskgraph.adapt.run (ADAPT_JSON) into the adapted run folder
 MAX_CHAIN = 32
-TRAINED, FEW_SHOT, ZERO_SHOT = "trained", "few-shot", "zero-shot"
+TRAINED, FEW_SHOT, ZERO_SHOT, ATTACHED = "trained", "few-shot", "zero-shot", "attached"
 ZERO_SHOT_MODE = "zero-shot"  # the adapt mode that takes no gradient step (taskgraph.adapt.ADAPT_MODES)
+ATTACH_MODE = "attach"  # taskgraph attach: joined from its description / examples / relations (taskgraph.adapt.attach)
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Provenance:
     """How one task entered the model.
 
     Args:
-        kind: ``"trained"``, ``"few-shot"`` or ``"zero-shot"``.
+        kind: ``"trained"``, ``"few-shot"``, ``"zero-shot"`` or ``"attached"`` (``taskgraph attach``).
         mode: the ``taskgraph adapt`` mode, when a record names it.
         shots: the examples it was adapted on (zero-shot: those its head was fit on), when recorded.
     """
@@ -65,7 +66,7 @@ def task_provenance(task_names: list[str], zero_shot: list[str], run_dir: Path |
         task, mode, shots = record.get("task"), record.get("mode"), record.get("shots")
         if not isinstance(task, str) or task not in found or not isinstance(mode, str):
             continue
-        kind = ZERO_SHOT if mode == ZERO_SHOT_MODE else FEW_SHOT
+        kind = {ZERO_SHOT_MODE: ZERO_SHOT, ATTACH_MODE: ATTACHED}.get(mode, FEW_SHOT)
         found[task] = Provenance(kind, mode, shots if type(shots) is int else None)
     return found
 

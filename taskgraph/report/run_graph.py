@@ -11,7 +11,7 @@ model's inference routing (``router.eval()``, no sampling):
 - task nodes: ``gate_l0 .. gate_l{L-1}`` (the gates ``[T, L]``), ``gate_mean``, ``open_layers``
   (layers whose gate is above 0), ``routing_entropy`` (:func:`routing_entropy`: 0 = every
   layer and head picks one skill, 1 = uniform over the K skills) and ``provenance`` (``trained``,
-  ``few-shot`` or ``zero-shot``, with ``adapt_mode`` and ``shots`` when an adapt record says them; see
+  ``few-shot``, ``zero-shot`` or ``attached``, with ``adapt_mode`` and ``shots`` when an adapt record says them; see
   :mod:`taskgraph.report.provenance`);
 - adapter nodes: ``mean_use`` (the mean of its ``uses`` weight over tasks); layer nodes (one per adapted
   module): ``label`` and ``module`` = the module's path inside the base

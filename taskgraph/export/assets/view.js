@@ -104,7 +104,7 @@
         items.push(dashed);
       }
     }
-    for (const [kind, cls] of [["few-shot", "ring-few"], ["zero-shot", "ring-zero"]]) {
+    for (const [kind, cls] of [["few-shot", "ring-few"], ["zero-shot", "ring-zero"], ["attached", "ring-attached"]]) {
       const n = tasks.filter((t, i) => provenance(i) === kind).length;
       if (n) {
         const item = el("span", { class: "item key" });
