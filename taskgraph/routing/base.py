@@ -232,16 +232,6 @@ class Router(nn.Module, metaclass=ABCMeta):
         """
         return []
 
-    def wants_task_updates(self) -> bool:
-        """Whether this training step should pass each task's adapter gradient to :meth:`observe_task_updates`
-        (the graph router's ``relation_estimate: update``); never, by default."""
-        return False
-
-    def observe_task_updates(self, tasks: Tensor, updates: Tensor) -> None:
-        """Take each distinct task's share of this step's adapter gradient, ``updates [U, P]`` for ``tasks [U]``
-        (called only when :meth:`wants_task_updates`)."""
-        raise ModelError(f"{type(self).__name__} does not estimate relations from the tasks' adapter updates")
-
     def regularizer(self) -> Tensor:
         """Extra loss terms of this router (relation priors, compute budget); zero by default."""
         return torch.zeros((), device=self._device())

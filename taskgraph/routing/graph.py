@@ -20,13 +20,8 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    straight-through, forward ``1[g ≥ θ]`` (θ = ``router.gate_threshold`` when a compute budget is set, else 0:
    without a budget every gate stays open — see ``__init__``). Why centred, why a cosine, and the gate's rule:
    :mod:`taskgraph.routing.graph_readout`. The gate MLP's output bias starts at ``τ·logit(gate_init)``: all open.
-5. Loss terms (:meth:`GraphRouter.regularizer`) and the warm start of the task features: the priors, math and
-   measurements in :mod:`taskgraph.routing.graph_priors` — relation density and declared pairs, compute budget,
-   smoothness (how R learns relations with none declared), contrast, sparsity and ``warm_start: relations``.
-
-6. Relation estimate (``router.relation_estimate``, default ``none``): every N steps R is pulled towards the
-   cosine of a per-task signal — the router's routing, the gradient on it, or the task's own adapter update; the
-   math in :mod:`taskgraph.routing.relation_estimate`; how each default was chosen: docs/graph-prior.md.
+5. Loss terms (:meth:`GraphRouter.regularizer`): the math in :mod:`taskgraph.routing.graph_priors` — relation
+   density and declared pairs, compute budget, smoothness (how R learns relations with none declared).
 
 Cost per training step: the GNN over all T tasks, once. While all pairs are candidates (T ≤ 64)
 every task is read out and the regularizer sees all of them; beyond that, only the batch's tasks
@@ -54,22 +49,8 @@ from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, TASK_RELATES_TASK
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features, mean_adjacency
-from taskgraph.routing.graph_priors import (
-    budget_penalty,
-    contrast_penalty,
-    declared_matrix,
-    entropy_penalty,
-    smoothness_penalty,
-    spectral_task_init,
-)
+from taskgraph.routing.graph_priors import budget_penalty, smoothness_penalty
 from taskgraph.routing.graph_readout import COSINE_SCALE, routing_weights, straight_through_gate
-from taskgraph.routing.relation_estimate import (
-    UPDATE_SKETCH_DIM,
-    count_sketch,
-    is_due,
-    routing_gradient_hook,
-    signal_size,
-)
 from taskgraph.routing.relations import RelationMatrix
 from taskgraph.routing.side_features import SideFeatures
 from taskgraph.routing.task_features import nearest_relations, side_kinds
@@ -192,10 +173,6 @@ class GraphRouter(Router):
             raise ModelError(f"relations.declared names unknown tasks {unknown}; tasks are {names}")
         declared = [(ids[a], ids[b], w) for a, b, w in rel.declared]
         self._declared = declared
-        if params.warm_start == "relations":
-            with torch.no_grad():
-                prior = declared_matrix(trained, declared)  # [T, T]
-                self.task_embedding.copy_(spectral_task_init(prior, d, params.warm_start_noise))
         self.relations = RelationMatrix(
             trained,
             [(a, b, w) for a, b, w in declared if a < trained and b < trained],
@@ -205,10 +182,7 @@ class GraphRouter(Router):
             refresh_every=rel.refresh_every,
             dense_limit=params.dense_limit,
             embeddings=self.task_features().detach() if trained > params.dense_limit else None,
-            track_targets=params.relation_estimate != "none",
         )
-        size = signal_size(params.relation_estimate, num_layers, heads, skills)
-        self.register_buffer("task_signal", torch.zeros(trained, size) if size else None)  # [T, L·H·K] or [T, D]
         self._state: GraphState | None = None
         self._cache: tuple[tuple[object, ...], GraphState] | None = None  # see _cached_encoding
         for g in range(trained, num_tasks):  # replay the zero-shot additions, in order
@@ -324,7 +298,6 @@ class GraphRouter(Router):
             else:
                 self._state, rows = self._encode_batch(tasks)
                 weights, soft = self._state.weights[rows], self._state.gates[rows]
-            self._estimate(tasks, weights)
         elif self._frozen():  # inference or a frozen router: the GNN's output only changes with its inputs
             state = self._cached_encoding()
             weights, soft = state.weights.index_select(0, tasks), state.gates.index_select(0, tasks)
@@ -332,44 +305,6 @@ class GraphRouter(Router):
             state = self.encode(tasks)
             weights, soft = state.weights, state.gates
         return Routing(straight_through_gate(soft, self.threshold), weights)  # [U, L], [U, L, H, K]
-
-    def _estimate(self, tasks: Tensor, weights: Tensor) -> None:
-        """The relation estimate (:mod:`~taskgraph.routing.relation_estimate`): collect this step's signal, set R's
-        targets every N steps."""
-        kind = self.params.relation_estimate
-        if kind in ("none", "update") or not self.relations.learn:  # update: observe_task_updates
-            return
-        if self.task_signal is not None and weights.requires_grad:
-            weights.register_hook(routing_gradient_hook(self.task_signal, tasks, self.relations.num_trained))
-        if is_due(int(self.relations.steps), self.params.estimate_every):
-            with torch.no_grad():
-                if kind == "routing":
-                    state = self._state if self.relations.dense and self._state is not None else self.encode()
-                    trained = self.relations.num_trained
-                    self.relations.set_targets(state.weights[:trained].detach().reshape(trained, -1))
-                elif bool(self.task_signal.any()):
-                    self.relations.set_targets(self.task_signal)
-
-    def wants_task_updates(self) -> bool:
-        """Whether this training step should hand each task's adapter update to :meth:`observe_task_updates`
-        (``relation_estimate: update``, every ``estimate_every`` steps)."""
-        return (
-            self.training
-            and self.params.relation_estimate == "update"
-            and self.relations.learn
-            and is_due(int(self.relations.steps), self.params.estimate_every)
-        )
-
-    @torch.no_grad()
-    def observe_task_updates(self, tasks: Tensor, updates: Tensor) -> None:
-        """``relation_estimate: update`` (:mod:`~taskgraph.routing.relation_estimate`): add each task's share of this
-        step's adapter gradient ``updates [U, P]`` (rows of the distinct ``tasks [U]``) to its running sum,
-        count-sketched to ``D`` buckets, and set R's targets from the sums' centred cosine."""
-        keep = tasks < self.relations.num_trained  # [U]
-        sketch = count_sketch(updates[keep].float(), UPDATE_SKETCH_DIM)  # [U', D]
-        self.task_signal.index_add_(0, tasks[keep], sketch.to(self.task_signal))
-        if bool(self.task_signal.any()):
-            self.relations.set_targets(self.task_signal)
 
     def _frozen(self) -> bool:
         """No gradient can reach the router: no grad mode, or none of its parameters requires one."""
@@ -416,22 +351,14 @@ class GraphRouter(Router):
         )
 
     def regularizer(self) -> Tensor:
-        """Relations + compute budget + smoothness + contrast + sparsity, on the last training forward's state (else a fresh one)."""
+        """Relations + compute budget + smoothness, on the last training forward's state (else a fresh one)."""
         state, self._state = (self._state or self.encode()), None
         p = self.params
-        loss = self.relations.regularizer(
-            self.lam_relations, self.lam_pull, p.estimate_weight if p.relation_estimate != "none" else 0.0
-        )
+        loss = self.relations.regularizer(self.lam_relations, self.lam_pull)
         if p.budget > 0:
             loss = loss + budget_penalty(state.gates, p.budget_target, p.budget)
         if p.smoothness > 0:
             loss = loss + smoothness_penalty(state.weights, state.relation_index, state.relation_weight, p.smoothness)
-        if p.contrast > 0:
-            loss = loss + contrast_penalty(
-                state.weights, state.relation_index, state.relation_weight, p.contrast, p.contrast_margin
-            )
-        if p.sparsity > 0:
-            loss = loss + entropy_penalty(state.weights, p.sparsity)
         if self._side_kinds and p.free_l2 > 0 and self.task_embedding.requires_grad:
             free = self.task_embedding[: self.relations.num_trained]  # [T, d]
             loss = loss + p.free_l2 * free.pow(2).sum(1).mean()
@@ -517,7 +444,6 @@ class GraphRouter(Router):
             f"gnn_layers={p.gnn.layers}, hidden={p.gnn.hidden}, temperature={self.temperature:g}, "
             f"gate_threshold={self.threshold:g}, smoothness={p.smoothness:g}, "
             f"budget={p.budget:g}@{p.budget_target:g}"
-            + (f", relation_estimate={p.relation_estimate}/{p.estimate_every}" if p.relation_estimate != "none" else "")
         )
 
 

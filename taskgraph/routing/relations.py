@@ -17,10 +17,6 @@ Our design (docs/methods.md §1 gives only the paper's abstract; the equations a
 * **Regularisers** (pure functions below): the density penalty ``λ_R (mean(R) − ρ)²`` pulls the
   *mean* towards ρ — it cannot drive every weight to 0, its minimum is at mean(R) = ρ — and the
   declared pull ``λ_p Σ_declared (R_ij − R⁰_ij)²`` keeps declared pairs near what the user said.
-* **Estimated targets** (optional, ``track_targets``): a relation estimate from what the tasks do — the cosine
-  of per-task signals, :func:`signal_similarity` — is stored per slot by :meth:`RelationMatrix.set_targets`, and
-  :func:`target_pull` ``λ_e · mean_targeted (R_ij − C_ij)²`` pulls R towards it (the graph router's
-  ``relation_estimate``).
 * **Zero-shot tasks** added after training (:meth:`RelationMatrix.add_task`) get their declared
   pairs appended as new slots; their messages flow only *into* the new task (see
   :meth:`RelationMatrix.directed`), so adding a task never changes the routing of the others.
@@ -113,25 +109,6 @@ def declared_pull(r: Tensor, prior: Tensor, declared: Tensor, strength: float) -
     return strength * (diff**2).sum()
 
 
-def signal_similarity(signal: Tensor, index: Tensor) -> Tensor:
-    """``C_ij = (1 + cos(s_i − s̄, s_j − s̄)) / 2 ∈ [0, 1]`` for the pairs ``index [2, E]`` of per-task signals
-    ``signal [T, D]`` (``s̄`` their mean over tasks: what every task does says nothing about a pair).
-
-    Only the E pairs are formed (``O(E·D)``, never ``T × T``). A task whose centred signal is 0 scores 0.5
-    with every other task (cosine 0).
-    """
-    centred = signal - signal.mean(0, keepdim=True)  # [T, D]
-    unit = torch.nn.functional.normalize(centred.float(), dim=-1)  # [T, D]
-    cos = (unit.index_select(0, index[0]) * unit.index_select(0, index[1])).sum(-1)  # [E]
-    return (1.0 + cos.clamp(-1.0, 1.0)) / 2.0
-
-
-def target_pull(r: Tensor, target: Tensor, mask: Tensor, strength: float) -> Tensor:
-    """``λ_e · mean_(mask) (R_ij − C_ij)²``: ``r``, ``target`` ``[E]``, ``mask [E]`` bool; 0 when nothing is masked in."""
-    diff = torch.where(mask, r - target, torch.zeros_like(r))  # [E]: unmasked slots' values never reach a gradient
-    return strength * masked_mean(diff.pow(2), mask)[0]
-
-
 # ----------------------------------------------------------------------------- the module
 class RelationMatrix(nn.Module):
     r"""Learnable symmetric relation weights ``R_ij = σ(θ_ij) ∈ (0, 1)`` on candidate pairs.
@@ -146,8 +123,6 @@ class RelationMatrix(nn.Module):
         dense_limit: all pairs are candidates while ``T₀ ≤ dense_limit``. (default: ``64``)
         embeddings: ``[T₀, d]`` embeddings for the first sparse candidate set (default: none, then
             the first candidates are only the declared pairs until the first refresh).
-        track_targets: keep a per-slot estimated target (:meth:`set_targets`) and pull R towards it.
-            (default: ``False``; the buffers exist only then, so older checkpoints load unchanged)
 
     Shapes:
         - **slots:** ``index [2, E_cap]`` (``i < j``), ``active [E_cap]``, ``theta [E_cap]``,
@@ -166,7 +141,6 @@ class RelationMatrix(nn.Module):
         refresh_every: int = 100,
         dense_limit: int = 64,
         embeddings: Tensor | None = None,
-        track_targets: bool = False,
     ) -> None:
         super().__init__()
         if num_tasks < 1:
@@ -197,8 +171,6 @@ class RelationMatrix(nn.Module):
         self.register_buffer("prior", prior)  # [E_cap]
         self.register_buffer("declared", is_declared)  # [E_cap]
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))  # training forwards seen
-        self.register_buffer("target", torch.zeros(cap) if track_targets else None)  # [E_cap] C_ij
-        self.register_buffer("targeted", torch.zeros(cap, dtype=torch.bool) if track_targets else None)  # [E_cap]
         theta = torch.where(is_declared, relation_logit(prior), relation_logit(self.density))  # [E_cap]
         self.theta = nn.Parameter(theta, requires_grad=learn)
         self._slot_plan: _SlotPlan | None = None
@@ -245,32 +217,14 @@ class RelationMatrix(nn.Module):
             cached = self._slot_plan = _SlotPlan(key, slots, index, messages, pick)
         return cached
 
-    def regularizer(self, regularization: float, pull: float, estimate: float = 0.0) -> Tensor:
-        """``density_penalty + declared_pull`` over the active slots, plus ``target_pull`` (strength ``estimate``)
-        over the active slots holding a target; 0 when θ is frozen."""
+    def regularizer(self, regularization: float, pull: float) -> Tensor:
+        """``density_penalty + declared_pull`` over the active slots; 0 when θ is frozen."""
         if not self.learn:
             return self.theta.new_zeros(())
         r = torch.sigmoid(self.theta)  # [E_cap]
         on = self.active
         density = density_penalty(r, self.density, regularization, mask=on)
-        loss = density + declared_pull(r, self.prior, self.declared & on, pull)
-        if estimate > 0 and self.target is not None:
-            loss = loss + target_pull(r, self.target, on & self.targeted, estimate)
-        return loss
-
-    @torch.no_grad()
-    def set_targets(self, signal: Tensor) -> None:
-        """Store ``C = signal_similarity(signal)`` as the target of every active pair of trained tasks.
-
-        Args:
-            signal: ``[T₀, D]`` one row per trained task (what the task does: its routing, its routing gradient).
-        """
-        if self.target is None:
-            raise ModelError("set_targets: this relation matrix was built without track_targets")
-        ok = self.active & (self.index < self.num_trained).all(0)  # [E_cap] zero-shot pairs keep no target
-        slots = ok.nonzero().squeeze(1)  # [E]
-        self.target[slots] = signal_similarity(signal, self.index.index_select(1, slots)).to(self.target)
-        self.targeted.copy_(ok)
+        return density + declared_pull(r, self.prior, self.declared & on, pull)
 
     # ---- sparse candidates ----------------------------------------------------------------
     def refresh_due(self) -> bool:
@@ -308,8 +262,6 @@ class RelationMatrix(nn.Module):
         take = free[: new.shape[1]]
         self.index[:, take] = new
         self.theta[take] = relation_logit(self.density).to(self.theta)
-        if self.targeted is not None:
-            self.targeted[free] = False  # a new pair has no estimate until the next one
         self.active[free] = False
         self.active[take] = True
 
@@ -331,9 +283,6 @@ class RelationMatrix(nn.Module):
         self.active = torch.cat([self.active, torch.ones(n, dtype=torch.bool, device=dev)])
         self.prior = torch.cat([self.prior, values.to(dev)])
         self.declared = torch.cat([self.declared, torch.ones(n, dtype=torch.bool, device=dev)])
-        if self.target is not None:
-            self.target = torch.cat([self.target, torch.zeros(n, device=dev)])
-            self.targeted = torch.cat([self.targeted, torch.zeros(n, dtype=torch.bool, device=dev)])
         theta = torch.cat([self.theta.detach(), relation_logit(values).to(self.theta)])
         self.theta = nn.Parameter(theta, requires_grad=self.learn)
         self.num_tasks = new + 1
@@ -344,7 +293,6 @@ class RelationMatrix(nn.Module):
         return (
             f"tasks={self.num_tasks}, trained={self.num_trained}, slots={self.index.shape[1]}, "
             f"active={int(self.active.sum())}, {mode}, density={self.density:g}, learn={self.learn}"
-            + (", targets" if self.target is not None else "")
         )
 
 

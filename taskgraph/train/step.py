@@ -11,10 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from taskgraph.data import Batch
-from taskgraph.errors import ModelError
 from taskgraph.model import TaskGraphModel, TaskGraphOutput, forward_batch
 from taskgraph.train.distributed import DataParallel
 
@@ -54,8 +52,6 @@ def step_gradients(
             call = model if forward is None else forward
             out = forward_batch(call, shard)
             reg_loss = model.router.regularizer()
-            if model.router.wants_task_updates():  # the graph router's relation_estimate: update
-                model.router.observe_task_updates(*task_updates(model, out, shard.labels, batch.size))
         loss = out.loss + reg_loss if parallel is None else out.loss * share + reg_loss / parallel.world
         loss.backward()
     loss_value, task_value, reg_value = (float(x.detach()) for x in (loss, out.loss, reg_loss))
@@ -63,28 +59,6 @@ def step_gradients(
         return loss_value, task_value, reg_value
     task_value, reg_value = parallel.reduce_gradients(trainable, [task_value * share, reg_value / parallel.world])
     return task_value + reg_value, task_value, reg_value
-
-
-def task_updates(
-    model: TaskGraphModel, out: TaskGraphOutput, labels: torch.Tensor | None, batch_size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each distinct task's share of the step's adapter gradient: ``(tasks [U], [U, P])``, row u the flattened
-    ``∂(Σ_(b ∈ task u) ℓ_b / B)/∂θ`` over :meth:`~taskgraph.model.TaskGraphModel.adapter_parameters` (P entries;
-    the rows sum to the adapter gradient of the batch's mean loss). One backward per task, the graph kept for the
-    step's own backward."""
-    losses = out.example_loss  # [B] (a generative model)
-    if losses is None:
-        if labels is None:
-            raise ModelError("relation_estimate: update needs labels: each task's loss gives its adapter update")
-        losses = F.cross_entropy(out.logits.float(), labels, reduction="none")  # [B]
-    per_task = torch.zeros(len(out.tasks), dtype=losses.dtype, device=losses.device)  # [U]
-    per_task = per_task.index_add(0, out.inverse, losses) / batch_size  # [U] Σ_(b ∈ u) ℓ_b / B
-    params = model.adapter_parameters()
-    rows = []
-    for u in range(len(out.tasks)):
-        grads = torch.autograd.grad(per_task[u], params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]))
-    return out.tasks, torch.stack(rows)  # [U], [U, P]
 
 
 def compiled_forward(model: TaskGraphModel) -> Callable[..., TaskGraphOutput]:

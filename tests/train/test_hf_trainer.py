@@ -1,7 +1,7 @@
 """TaskGraphTrainer: a ``transformers.Trainer`` taking ``taskgraph train``'s steps on the tiny three-task BERT of
-conftest.py (CPU, dropout on): the same per-step losses and weights for the poly and the graph router (the latter
-with its relation estimate fed every step), a run folder ``taskgraph eval`` reads, taskgraph-format checkpoints a
-resumed Trainer continues from exactly, the sampler's order, and the guide's block run as written."""
+conftest.py (CPU, dropout on): the same per-step losses and weights for the poly and the graph router, a run folder
+``taskgraph eval`` reads, taskgraph-format checkpoints a resumed Trainer continues from exactly, the sampler's order,
+and the guide's block run as written."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ STEPS = 20
 TOLERANCE = 1e-4  # the target: the Trainer's loss curve within 1e-4 of taskgraph train's (on the CPU it is exact)
 ROUTERS: dict[str, dict[str, Any]] = {
     "poly": {"kind": "poly"},
-    "graph": {"kind": "graph", "relation_estimate": "update", "estimate_every": 1},
+    "graph": {"kind": "graph"},
 }
 
 

@@ -8,9 +8,7 @@
 
 What it changes in the Trainer, each the way ``taskgraph train`` does it (:mod:`taskgraph.train.loop`):
 
-- **the loss** (``compute_loss``): the model's task loss + ``router.regularizer()``, and the graph router's
-  ``relation_estimate: update`` fed each task's share of the step's gradient
-  (:func:`~taskgraph.train.step.task_updates`);
+- **the loss** (``compute_loss``): the model's task loss + ``router.regularizer()``;
   a non-finite loss stops the run with :class:`~taskgraph.train.run_setup.TrainingError`. Evaluation reports the
   task loss alone, as taskgraph's validation does;
 - **the optimizer** (``create_optimizer``): AdamW over the ``adapters`` / ``router`` / ``heads`` groups with the spec's
@@ -33,7 +31,7 @@ clipping, one batch an update) the Trainer's per-step losses are ``taskgraph tra
 under bf16 autocast, but the Trainer's (accelerate's) covers the forward and not the router's regularizer, so expect
 agreement to bf16 rounding rather than bit for bit (not measured on a GPU yet). What takes a Trainer run off that
 curve, each named in a warning when its ``TrainingArguments`` differ from the spec: another batch size, gradient
-accumulation (the graph router's relation estimate then sees each micro-batch apart), ``max_steps`` (the schedule
+accumulation, ``max_steps`` (the schedule
 still spans ``training.steps``, as under ``taskgraph train --max-steps``) or ``max_grad_norm``.
 
 Not carried over: ``training.compile`` (use ``torch_compile``), ``training.report_to`` (use ``report_to``),
@@ -75,7 +73,6 @@ from taskgraph.train.optim import build_optimizer, lr_multiplier, parameter_grou
 from taskgraph.train.result import TrainResult, run_summary
 from taskgraph.train.run_checkpoint import spec_hash
 from taskgraph.train.run_setup import FINAL, LOG, SPEC, SUMMARY, TrainingError
-from taskgraph.train.step import task_updates
 
 SCHEDULES = ("spec", "args")
 
@@ -156,16 +153,13 @@ class TaskGraphTrainer(Trainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Training: the task loss + ``router.regularizer()`` (the graph router's task updates observed, as
-        :func:`~taskgraph.train.step.step_gradients` does); evaluation: the task loss."""
+        """Training: the task loss + ``router.regularizer()``, as :func:`~taskgraph.train.step.step_gradients` takes
+        it; evaluation: the task loss."""
         out = model(**inputs)
         core = self._core(model)
         loss = out.loss
         if core.training:
             reg_loss = core.router.regularizer()
-            if core.router.wants_task_updates():  # the graph router's relation_estimate: update
-                batch_size = int(inputs["input_ids"].shape[0])
-                core.router.observe_task_updates(*task_updates(core, out, inputs["labels"], batch_size))
             loss = out.loss + reg_loss
             self._pending.append(torch.stack([x.detach().float() for x in (loss, out.loss, reg_loss)]))  # [3]
         return (loss, {"logits": out.logits}) if return_outputs else loss

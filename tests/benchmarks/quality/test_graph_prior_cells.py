@@ -13,6 +13,7 @@ from benchmarks.quality.real_suites import real_few_suite
 from benchmarks.quality.report import allocation_table, oracle_lines
 from benchmarks.quality.suites import (
     REAL_FEW_BUDGET,
+    ROUTER_VARIANTS,
     TINY_BUDGET,
     QualityError,
     cell_spec,
@@ -66,21 +67,29 @@ def test_real_few_declares_the_families_and_holds_out_family_members(tmp_path):
     assert suite.seen_tasks == ["s1", "s2", "t1", "a1"]
     assert [(a, b) for a, b, _ in suite.declared] == list(combinations(suite.seen_tasks, 2))
     assert {(a, b) for a, b, w in suite.declared if w == 1.0} == {("s1", "s2")}  # within a family only
-    spec = suite.cell_spec("graph-warm", 3e-3, 2)
+    spec = suite.cell_spec("graph-strong", 3e-3, 2)
     assert spec["relations"]["declared"] == [list(d) for d in suite.declared]
     assert spec["training"]["train_examples"] == 128
 
 
 def test_a_variant_cell_is_its_kinds_cell_with_its_keys():
     suite = planted_few_suite(TINY_BUDGET, TINY_UNIVERSE)
-    plain, variant = suite.cell_spec("graph", 1e-2, 0), suite.cell_spec("graph-gradient", 1e-2, 0)
-    assert router_kind("graph-gradient") == "graph" and router_kind("mhr") == "mhr"
-    assert variant["router"] == {**plain["router"], "relation_estimate": "gradient"}
+    plain, variant = suite.cell_spec("graph", 1e-2, 0), suite.cell_spec("graph-strong", 1e-2, 0)
+    assert router_kind("graph-strong") == "graph" and router_kind("mhr") == "mhr"
+    assert variant["router"] == {**plain["router"], "smoothness": 3.0}
     assert variant["training"]["lr"] == plain["training"]["lr"]  # the graph router's own rate
     assert {k: v for k, v in variant.items() if k not in ("router", "name")} == {
         k: v for k, v in plain.items() if k not in ("router", "name")
     }
     assert cell_spec(suite.base, suite.budget, "poly", 1e-2, 0)["relations"]["declared"] == []  # default: none
+
+
+def test_every_variant_cell_is_a_valid_spec():
+    """No variant names a retired router key (a spec naming one does not load)."""
+    suite = planted_few_suite(TINY_BUDGET, TINY_UNIVERSE)
+    assert set(ROUTER_VARIANTS) == {"graph-strong", "graph-slow"}
+    for variant in ROUTER_VARIANTS:
+        assert Spec.model_validate(suite.cell_spec(variant, 1e-2, 0)).router.kind == "graph"
 
 
 def row(
@@ -126,9 +135,9 @@ def test_allocation_targets_against_poly_and_the_routing_cosines():
     assert above["met"] is True and above["figure"] == pytest.approx(0.83 - 0.5233, abs=1e-3)
     assert auroc["met"] is True and auroc["rule"] == "mean ≥ 0.850"
     assert paired_figure(rows, "graph", "poly", "allocation", "precision")["verdict"] == "win"
-    rows["graph-none"] = rows["graph"]
-    assert ("graph-none", "graph") in {(p["a"], p["b"]) for p in paired_rows(rows)}  # a variant against its kind
-    assert ("graph", "graph-none") not in {(p["a"], p["b"]) for p in paired_rows(rows)}
+    rows["graph-strong"] = rows["graph"]
+    assert ("graph-strong", "graph") in {(p["a"], p["b"]) for p in paired_rows(rows)}  # a variant against its kind
+    assert ("graph", "graph-strong") not in {(p["a"], p["b"]) for p in paired_rows(rows)}
 
 
 def test_per_layer_head_oracle_summary_and_report():
@@ -232,7 +241,7 @@ def test_declare_gives_every_seen_pair_its_planted_truth_in_every_cell(suite_nam
     for a, b, w in suite.declared:
         assert w == (1.0 if set(world.skills_of(row[a])) & set(world.skills_of(row[b])) else 0.0)
     assert {w for *_, w in suite.declared} == {0.0, 1.0}
-    for router in ("poly", "graph-warm-contrast"):
+    for router in ("poly", "graph-strong"):
         spec = Spec.model_validate(suite.cell_spec(router, 1e-2, 0))
         assert len(spec.relations.declared) == len(suite.declared)
 
