@@ -6,7 +6,8 @@ for the U ≤ 32 distinct tasks of a 32-example batch (the GNN over all T tasks 
 read-out — of every task while T ≤ 64, else of the batch's tasks and their candidate neighbours),
 the regulariser, and the backward pass. Steps run in rounds, every T once
 per round in a shuffled (seeded) order, after ``warmup`` uncounted rounds; each T's figure is its
-median. The sparse relation candidates (T > 64) are refreshed every ``relations.refresh_every``
+median. **Attach** (``attach_s``): one new task joined to a router of T tasks with side features
+(``[free, description, relations]``), relations computed from its description (:func:`attach_seconds`). The sparse relation candidates (T > 64) are refreshed every ``relations.refresh_every``
 steps; that refresh is timed on its own (``refresh_s``; amortised, ``refresh_s / refresh_every``).
 Peak memory is taken in one subprocess per T (:mod:`taskgraph.bench.memory`).
 
@@ -81,6 +82,39 @@ def router_step(router: Any, batch: int, seed: int) -> Step:
         loss.backward()
 
     return step
+
+
+ATTACH_WIDTH = 384  # the description block's width in the attach figure (MiniLM-L6's hidden size)
+ATTACH_REPEATS = 5
+
+
+def attach_seconds(num_tasks: int, settings: ScaleSettings) -> float:
+    """Median wall seconds to attach one task to a trained router of ``num_tasks`` tasks whose features are
+    ``[free, description, relations]``: relations computed (the 8 nearest by description), the new node added and its
+    routing read out (the base's embedding of the description, one short forward, is not counted). Each repeat
+    attaches to a fresh copy, made outside the clock."""
+    import copy
+    import time
+
+    from taskgraph.routing.graph import GraphRouter
+    from taskgraph.spec.models import RouterSpec
+
+    torch.manual_seed(settings.seed)
+    spec = RouterSpec.model_validate({"kind": "graph", "features": ["free", "description", "relations"]})
+    trained = GraphRouter(num_tasks, settings.layers, settings.heads, settings.skills, spec)
+    trained.bind_base(ATTACH_WIDTH)
+    trained.side.set_block("description", torch.randn(num_tasks, ATTACH_WIDTH))
+    trained.eval()
+    probe = {"description": torch.randn(ATTACH_WIDTH)}
+    times = []
+    for _ in range(ATTACH_REPEATS):
+        router = copy.deepcopy(trained)
+        start = time.perf_counter()
+        with torch.no_grad():
+            new = router.add_task_from_relations(router.nearest_tasks(probe, 8), side=probe)
+            router(torch.tensor([new]))
+        times.append(time.perf_counter() - start)
+    return median(times)
 
 
 def refresh_seconds(router: Any) -> float | None:
@@ -173,6 +207,7 @@ def run_scale(settings: ScaleSettings, progress: Callable[[str], None] | None = 
                 "dense": router.relations.dense,
                 "refresh_s": refresh_seconds(router),
                 "refresh_every": router.relations.refresh_every,
+                "attach_s": attach_seconds(t, settings),
                 "times_s": wall[str(t)],
             }
         )
@@ -222,18 +257,19 @@ def _settings_json(settings: ScaleSettings) -> dict[str, Any]:
 def render_scale(result: dict[str, Any]) -> str:
     """The markdown table of a :func:`run_scale` result."""
     lines = [
-        "| tasks T | relation edges | step (fwd + bwd), median | CPU s | refresh (every N) | peak memory |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| tasks T | relation edges | step (fwd + bwd), median | CPU s | refresh (every N) | attach one task | peak memory |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         refresh = (
             "all pairs" if r["refresh_s"] is None else f"{r['refresh_s'] * 1e3:.0f} ms (every {r['refresh_every']})"
         )
+        attach = f"{r['attach_s'] * 1e3:.0f} ms" if r.get("attach_s") is not None else "—"
         mem = r.get("memory", {})
         memory = f"{mem['peak_mb']:.0f} MiB" if "peak_mb" in mem else ("—" if not mem else "error")
         lines.append(
             f"| {r['tasks']:,} | {r['relation_edges']:,} | {r['median_s'] * 1e3:.1f} ms | "
-            f"{r['median_cpu_s']:.3f} | {refresh} | {memory} |"
+            f"{r['median_cpu_s']:.3f} | {refresh} | {attach} | {memory} |"
         )
     if "share" in result:
         s = result["share"]

@@ -16,10 +16,10 @@ def test_run_scale_rows_and_table():
     assert [r["tasks"] for r in rows] == [10, 70]
     assert rows[0]["dense"] and rows[0]["relation_edges"] == 45 and rows[0]["refresh_s"] is None
     assert not rows[1]["dense"] and rows[1]["relation_edges"] <= 70 * 8 and rows[1]["refresh_s"] > 0
-    assert all(len(r["times_s"]) == 2 and r["median_s"] > 0 for r in rows)
+    assert all(len(r["times_s"]) == 2 and r["median_s"] > 0 and r["attach_s"] > 0 for r in rows)
     assert "targets" not in result and result["bench"] == "scale"  # figures only: no verdicts in the package
     table = render_scale(result)
-    assert "| 10 | 45 |" in table and "all pairs" in table and "1 threads" in table
+    assert "| 10 | 45 |" in table and "all pairs" in table and "1 threads" in table and "attach one task" in table
 
 
 def test_cli_writes_json(tmp_path: Path):
