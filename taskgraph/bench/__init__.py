@@ -23,9 +23,9 @@ from taskgraph.lazy import lazy_api
 # name -> the module that defines it (imported on first use)
 API: dict[str, str] = {
     "BenchError": "taskgraph.bench.errors",
-    "SpeedSettings": "taskgraph.bench.speed",
+    "SpeedSettings": "taskgraph.bench.speed_settings",
     "run_speed_bench": "taskgraph.bench.speed",
-    "speed_shape": "taskgraph.bench.speed",
+    "speed_shape": "taskgraph.bench.speed_settings",
     "Shape": "taskgraph.bench.rows",
     "OpsSettings": "taskgraph.bench.ops",
     "run_ops_bench": "taskgraph.bench.ops",

@@ -1,275 +1,38 @@
-"""What a run folder is, and the rules that keep one — and everything around it — from being lost.
+"""Where a command may write, and how a run is claimed, built aside and swapped in.
 
-A *run folder* is a folder taskgraph made and marked with :data:`MARKER`, a JSON file holding the
-run's identity::
-
-    {"format": "taskgraph-run", "version": 1, "kind": "train", "id": "3f2c...", "name": "quickstart",
-     "created": "2026-12-04T15:02:11Z", "taskgraph": "0.1.0"}
-
-Kinds: ``train``, ``adapt`` and ``merge`` make runs; ``sweep`` and ``bench`` make *containers* whose
-cells are runs; ``export --format peft`` makes *exports* (``peft-export``), whose marker lists the entries the
-export wrote (``"entries"``). The rules every writer follows:
-
-1. Only a marked folder of the writer's own kind is ever replaced (``--overwrite``), and only after
-   the new spec and data were checked; an unmarked folder that is not empty is never removed. What
-   taskgraph did not write there (``RUN/graph.html``: :func:`foreign_entries`) is kept and named.
-2. A writer holds the folder's exclusive OS lock (:data:`LOCK`, ``flock``) while it writes into it; a
-   second writer gets :class:`RunLockedError` naming the holder's pid. The OS drops the lock when the
-   holder exits or is killed, so a lock never goes stale.
-3. An output folder is never ``""``, the current directory or one above it, a source, or a folder above
-   a source; it never lies inside another run (containers hold runs).
-4. No command writes inside a run it did not create: a new file directly in a run folder
-   (``RUN/graph.html``) is fine, the run's own entries (:func:`own_entries`: :data:`RUN_ENTRIES`, and the
-   entries an export lists) and anything below them (``RUN/model/...``) are refused, and so is a target that
-   is one of the command's sources.
-5. Temporary files carry their writer's pid (:mod:`taskgraph.atomic`); the next writer removes those whose
-   process is gone, and puts back a folder a killed writer had set aside (:func:`claim_output_run`).
+:func:`check_output_folder` / :func:`check_output_file` refuse an output that would destroy or write into something
+it must not; :func:`claim_output_run` claims and locks a run's folder, :func:`publish_run` marks the finished
+staging folder and swaps it in, keeping what taskgraph did not write; :func:`claim_container` opens a sweep or
+bench folder whose cells are runs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
-import sys
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskgraph.atomic import (
-    WriteError,
-    check_name_length,
-    clean_stale,
-    file_kind,
-    is_stale,
-    is_temp,
-    resolve_target,
-    write_text,
+from taskgraph.atomic import WriteError, clean_stale, file_kind, is_stale, is_temp, resolve_target
+from taskgraph.errors import opt
+from taskgraph.run_folder.lock import run_lock
+from taskgraph.run_folder.marker import (
+    LOCK,
+    MARKER,
+    RUN_ENTRIES,
+    RUN_KINDS,
+    OutputPathError,
+    _resolve,
+    enclosing_run,
+    foreign_entries,
+    kind_title,
+    own_entries,
+    read_marker,
+    write_marker,
 )
-from taskgraph.errors import TaskgraphError, opt
-
-__all__ = [  # the module's public API: what a tool beside taskgraph needs to write its own folders safely
-    "MARKER",
-    "OutputPathError",
-    "RunLockedError",
-    "check_output_file",
-    "claim_container",
-    "kept_note",
-    "read_marker",
-]
-
-MARKER = ".taskgraph-run.json"
-LOCK = ".taskgraph.lock"
-FORMAT, VERSION = "taskgraph-run", 1
-RUN_KINDS = ("train", "adapt", "merge")
-CONTAINER_KINDS = ("sweep", "bench")
-EXPORT_KINDS = ("peft-export",)
-KINDS = RUN_KINDS + CONTAINER_KINDS + EXPORT_KINDS
-
-# Every name taskgraph itself writes directly inside a run or container folder: never another command's target.
-RUN_ENTRIES = frozenset(
-    {
-        MARKER,
-        LOCK,
-        "spec.yaml",
-        "log.jsonl",
-        "train.json",
-        "dependencies.log",  # what the dependencies said while the command ran (taskgraph.dependency_log)
-        "checkpoints",
-        "best",
-        "model",
-        "plain",
-        "plots",
-        "tensorboard",
-        "adapt.json",
-        "merge.json",
-        "cells",
-        "sweep.md",
-        "sweep.json",
-        "quality.json",
-        "quality.md",
-        "planted",
-        "real",
-    }
-)
-
-
-class OutputPathError(TaskgraphError):
-    """An output path would destroy or write into something it must not (a source, a run, the cwd, ...)."""
-
-
-class RunLockedError(TaskgraphError):
-    """Another taskgraph process is writing into the folder."""
-
-
-# ----------------------------------------------------------------------------- the marker
-def read_marker(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The marker of ``folder`` (None when it has none).
-
-    Raises:
-        OutputPathError: the marker exists but is not one taskgraph wrote (unreadable, wrong format or kind).
-    """
-    path = Path(folder) / MARKER
-    if not path.is_file():
-        return None
-    try:
-        if path.stat().st_size > 64 * 1024:
-            raise ValueError("larger than 64 KiB")
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(record, dict) or record.get("format") != FORMAT or record.get("kind") not in KINDS:
-            raise ValueError(f"format must be {FORMAT!r} and kind one of {list(KINDS)}")
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise OutputPathError(
-            f"{path}: not a taskgraph run marker ({exc}); the folder's owner is unknown, so "
-            "taskgraph will neither replace it nor write into it"
-        ) from None
-    return record
-
-
-def write_marker(folder: str | os.PathLike[str], kind: str, name: str = "", **extra: Any) -> dict[str, Any]:
-    """Mark ``folder`` as a taskgraph folder of ``kind`` with a new identity; returns the marker."""
-    from taskgraph import __version__
-
-    if kind not in KINDS:
-        raise ValueError(f"unknown run kind {kind!r}; choose from {list(KINDS)}")
-    record = {
-        "format": FORMAT,
-        "version": VERSION,
-        "kind": kind,
-        "id": uuid.uuid4().hex,
-        "name": name,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "taskgraph": __version__,
-        **extra,
-    }
-    write_text(Path(folder) / MARKER, json.dumps(record, indent=2) + "\n")
-    return record
-
-
-def kind_title(kind: str) -> str:
-    """How a message names a marked folder of ``kind``: "train run", "sweep run", "PEFT export"."""
-    return "PEFT export" if kind in EXPORT_KINDS else f"{kind} run"
-
-
-def own_entries(marker: dict[str, Any]) -> frozenset[str]:
-    """The names taskgraph writes directly inside the folder ``marker`` marks: :data:`RUN_ENTRIES`, and for an
-    export the entries its marker lists."""
-    listed = marker.get("entries")
-    if marker["kind"] not in EXPORT_KINDS or not isinstance(listed, list):
-        return RUN_ENTRIES
-    return RUN_ENTRIES | {name for name in listed if isinstance(name, str)}
-
-
-def foreign_entries(folder: Path, marker: dict[str, Any]) -> list[str]:
-    """The entries directly in the marked ``folder`` that taskgraph did not write there (sorted): neither its
-    own (:func:`own_entries`) nor a temp file or staging folder of taskgraph's atomic writer."""
-    own = own_entries(marker)
-    return sorted(p.name for p in folder.iterdir() if p.name not in own and not is_temp(p))
-
-
-def enclosing_run(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]] | None:
-    """The nearest marked folder strictly above ``path`` and its marker (None when there is none)."""
-    resolved = _resolve(path, "path")
-    for parent in resolved.parents:
-        if (parent / MARKER).is_file():
-            marker = read_marker(parent)
-            assert marker is not None
-            return parent, marker
-    return None
-
-
-# ----------------------------------------------------------------------------- the lock
-_HELD: dict[str, tuple[int, int]] = {}  # resolved folder -> (fd, depth): re-entrant inside one process
-
-
-@contextlib.contextmanager
-def run_lock(folder: str | os.PathLike[str], *, what: str = "the folder") -> Iterator[None]:
-    """Hold ``folder``'s exclusive lock (the folder must exist); re-entrant within this process.
-
-    Raises:
-        RunLockedError: another process holds it; the message names its pid and command.
-    """
-    key = str(_resolve(folder, what))
-    if key in _HELD:
-        fd, depth = _HELD[key]
-        _HELD[key] = (fd, depth + 1)
-        try:
-            yield
-        finally:
-            fd, depth = _HELD[key]
-            _HELD[key] = (fd, depth - 1)
-        return
-    fd = _acquire(Path(folder), what)
-    _HELD[key] = (fd, 1)
-    try:
-        yield
-    finally:
-        del _HELD[key]
-        _release(fd)
-
-
-def _acquire(folder: Path, what: str) -> int:
-    path = folder / LOCK
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    except OSError as exc:
-        raise OutputPathError(
-            f"{what} {str(folder)!r}: cannot create its lock file {LOCK} ({exc.strerror or exc})"
-        ) from None
-    if not _try_lock(fd):
-        holder = _holder(fd)
-        os.close(fd)
-        raise RunLockedError(
-            f"{what} {str(folder)!r} is in use by another taskgraph process ({holder}); wait for it "
-            "to finish or stop it, then run again — nothing was changed"
-        )
-    os.ftruncate(fd, 0)
-    os.write(
-        fd,
-        json.dumps(
-            {
-                "pid": os.getpid(),
-                "command": " ".join(sys.argv[:6])[:300],
-                "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-        ).encode(),
-    )
-    return fd
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-        except OSError:
-            return False
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _release(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)  # closing the descriptor drops the flock
-
-
-def _holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
-        return f"pid {int(info['pid'])}, `{str(info.get('command', '?'))[:120]}` since {info.get('since', '?')}"
-    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return "pid unknown"
 
 
 # ----------------------------------------------------------------------------- output paths
@@ -376,19 +139,6 @@ def _check_parents_are_folders(path: Path, here: str) -> None:
             raise OutputPathError(
                 f"{here} lies under {str(parent)!r}, which is a {file_kind(parent.stat().st_mode)}, not a folder"
             )
-
-
-def _resolve(path: str | os.PathLike[str], what: str) -> Path:
-    """``path`` made absolute with symlinks followed (a loop is an error, a missing tail is fine; a name longer
-    than the file system allows is an error)."""
-    try:
-        check_name_length(path, what)
-    except WriteError as exc:
-        raise OutputPathError(exc.args[0]) from None
-    try:
-        return Path(path).expanduser().resolve(strict=False)
-    except (RuntimeError, OSError) as exc:
-        raise OutputPathError(f"{what} {str(path)!r}: cannot resolve it ({exc}); a symlink loop?") from None
 
 
 def holds_entries(folder: Path, ignore: Iterable[str] = (MARKER, LOCK)) -> list[str]:
