@@ -30,6 +30,7 @@ FILES = (
     ROOT / "docs" / "results.md",
     ROOT / "docs" / "benchmarks.md",
     ROOT / "docs" / "guide" / "walkthrough.md",
+    ROOT / "docs" / "new-tasks.md",
 )
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.DOTALL)
 Renderer = Callable[[], str]
@@ -175,6 +176,16 @@ def remeasured_verdicts() -> str:
         ": " + "; ".join(moved) + "." if moved else "."
     )
     return "\n".join([*changes_table(records), "", summary]) + "\n"
+
+
+# ----------------------------------------------------------------------------- tasks never trained (issue 28)
+@renderer("compositional-planted")
+def compositional_planted() -> str:
+    from benchmarks.quality.compositional import compositional_block
+
+    if not (RESULTS / "compositional-planted.json").is_file():
+        return "Not measured yet: no record `benchmarks/results/compositional-planted.json`.\n"
+    return compositional_block(load("compositional-planted"), "compositional-planted")
 
 
 # ----------------------------------------------------------------------------- speed
