@@ -190,6 +190,7 @@ def compositional_planted() -> str:
 
 # ----------------------------------------------------------------------------- speed
 SPEED_COMMANDS = {
+    "ops-cpu": "taskgraph bench speed --ops --json benchmarks/results/ops-cpu.json",
     "speed-int8-cpu": "taskgraph bench speed --model minilm-shape --quantize int8 --rounds 30 --warmup 2 --no-memory "
     "--batch 16 --seq 64 --threads 1",
     "speed-llama-int8-cpu": "taskgraph bench speed --model tiny-llama --quantize int8 --gradient-checkpointing "
@@ -208,6 +209,25 @@ def speed_block(name: str) -> str:
     lines = report.rstrip("\n").split("\n")
     body = [("##" + line if line.startswith("## ") else line) for line in lines if not line.startswith("# ")]
     return f"`{SPEED_COMMANDS[name]}` (record: `benchmarks/results/{name}.json`)\n" + "\n".join(body).strip("\n") + "\n"
+
+
+@renderer("ops-cpu")
+def ops_cpu() -> str:
+    """The op counts of ``taskgraph bench speed --ops`` and their targets (graph ≤ 1.2 × PEFT LoRA: issue 28)."""
+    from benchmarks.targets import evaluate, render_targets
+    from taskgraph.bench import render_ops
+
+    record = load("ops-cpu")
+    targets = "\n".join(
+        "##" + line if line.startswith("## ") else line
+        for line in render_targets(record["bench"], evaluate(record)).strip("\n").split("\n")
+    )
+    return f"`{SPEED_COMMANDS['ops-cpu']}`\n\n{_bold_titles(render_ops(record))}\n\n{targets}\n"
+
+
+def _bold_titles(text: str) -> str:
+    """``#### title`` lines as bold paragraphs (the page's headings stay its own)."""
+    return "\n".join(f"**{line[5:]}**" if line.startswith("#### ") else line for line in text.split("\n"))
 
 
 @renderer("speed-int8-cpu")
