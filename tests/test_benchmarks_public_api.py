@@ -65,7 +65,7 @@ def test_the_check_sees_function_level_and_deep_imports(tmp_path: Path) -> None:
         "def f():\n"
         "    from taskgraph.data.planted import planted_universe\n"
         "    from taskgraph.spec import Spec, spec_hash_of_nothing\n"
-        "    from taskgraph.cli import main\n"
+        "    from taskgraph.run_records import main\n"
     )
     try:
         found = violations(probe)
@@ -75,7 +75,7 @@ def test_the_check_sees_function_level_and_deep_imports(tmp_path: Path) -> None:
         "import taskgraph.data.planted (not a public taskgraph module)",
         "from taskgraph.data.planted import ... (not a public taskgraph module)",
         "from taskgraph.spec import spec_hash_of_nothing (not in __all__)",
-        "from taskgraph.cli import ... (not a public taskgraph module)",
+        "from taskgraph.run_records import ... (not a public taskgraph module)",
     ]
 
 

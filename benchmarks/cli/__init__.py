@@ -19,26 +19,14 @@ import traceback
 from collections.abc import Sequence
 
 from benchmarks.cli import merge, quality, targets, view
-from taskgraph import TaskgraphError
+from taskgraph.cli import ExitParser, run_command
 
 PROG = "python -m benchmarks"
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors end in exit code 2 with one message."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        raise _UsageError(f"{self.prog}: {message}")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="taskgraph's research harness: quality, merging, view and targets.")
-    sub = parser.add_subparsers(dest="suite", metavar="SUITE", parser_class=_Parser)
+    parser = ExitParser(prog=PROG, description="taskgraph's research harness: quality, merging, view and targets.")
+    sub = parser.add_subparsers(dest="suite", metavar="SUITE", parser_class=ExitParser)
     sub.required = True
     for module in (quality, merge, view, targets):
         module.add_parser(sub)
@@ -46,20 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the harness's CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    try:
-        args = build_parser().parse_args(argv)
-        return int(args.run(args))
-    except _UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TaskgraphError as exc:
-        print(f"error: {exc.cli_message()}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug: show everything
-        traceback.print_exc()
-        print(f"{PROG} hit an internal error (exit 1); the traceback above says where.", file=sys.stderr)
-        return 1
+    """Run the harness's CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code (taskgraph's contract:
+    :mod:`taskgraph.cli.exits`)."""
+    return run_command(
+        lambda: int((args := build_parser().parse_args(argv)).run(args)),
+        bug=f"{PROG} hit an internal error (exit 1); the traceback above says where.",
+    )

@@ -18,30 +18,21 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
+from taskgraph.cli.exits import ExitParser, UsageError, run_command
 from taskgraph.dependency_log import keep_in_run, quiet_dependencies
 from taskgraph.errors import TaskgraphError, TaskgraphWarning
 
+__all__ = ["ExitParser", "UsageError", "build_parser", "main", "run_command"]  # also for command lines built on it
+
 Command = Callable[[argparse.Namespace], int]
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors end in exit code 2 with one message (argparse's own rule)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        raise _UsageError(f"{self.prog}: {message}")
-
-
-class _UsageError(Exception):
-    pass
 
 
 def build_parser() -> argparse.ArgumentParser:
     from taskgraph.cli import adapt, attach, bench, data_cmd, eval_cmd, export, merge, predict, sweep, train, validate
 
-    parser = _Parser(prog="taskgraph", description="Composable multi-task fine-tuning with graph-routed adapters.")
+    parser = ExitParser(prog="taskgraph", description="Composable multi-task fine-tuning with graph-routed adapters.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ExitParser)
     for module in (validate, data_cmd, train, predict, eval_cmd, adapt, attach, merge, sweep, export, bench):
         module.add_parser(sub)
     _add_verbose(parser, default=False)
@@ -105,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    try:
+
+    def command() -> int:
         args = parser.parse_args(argv)
         if args.version:
             from taskgraph import __version__
@@ -121,16 +113,7 @@ def _main(argv: Sequence[str] | None) -> int:
             if code == 0 and log is not None:  # a run this command wrote keeps what the dependencies said
                 keep_in_run(log, getattr(args, "out", None), started)
             return code
-    except _UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TaskgraphError as exc:
-        print(f"error: {exc.cli_message()}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug: show everything
-        traceback.print_exc()
-        print("taskgraph hit an internal error (exit 1); please report it with the traceback above.", file=sys.stderr)
-        return 1
+
+    return run_command(
+        command, bug="taskgraph hit an internal error (exit 1); please report it with the traceback above."
+    )
