@@ -5,8 +5,6 @@ message and an intact checkpoint, which one process resumes."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,20 +20,7 @@ from taskgraph.train.distributed import DataParallel
 from taskgraph.train.run_checkpoint import list_checkpoints, read_checkpoint
 from tests.train.conftest import REPO, spec_dict
 from tests.train.ddp_worker import ROUTERS, one_step
-
-TIMEOUT = 240
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKGRAPH_", "RANK", "WORLD_SIZE", "LOCAL_"))}
-    env.update(OMP_NUM_THREADS="1", CI="true", TASKGRAPH_PROGRESS="off", PYTHONPATH=str(REPO), **extra)
-    return env
+from tests.train.processes import TIMEOUT, run_workers, worker_env
 
 
 def _spec_folder(folder: Path, **training: object) -> Path:
@@ -56,20 +41,7 @@ def test_two_processes_of_batch_8_equal_one_of_batch_16(tmp_path: Path):
     """Gradients ≤ 1e-6 and weights after AdamW for poly, mhr, private and graph (a task absent from one rank's
     half included), then a short run under the same two processes: one run folder, written by rank 0."""
     spec_dir = _spec_folder(tmp_path / "data", steps=4, eval_every=2, checkpoint_every=2, batch_size=8)
-    port = str(_free_port())
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.train.ddp_worker", str(tmp_path), str(spec_dir)],
-            cwd=REPO,
-            env=_env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for r in range(2)
-    ]
-    outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    run_workers("tests.train.ddp_worker", str(tmp_path), str(spec_dir))
     torch.set_num_threads(1)
     for router in ROUTERS:
         reference = one_step(router, None)  # one process, the whole batch
@@ -130,7 +102,7 @@ def test_a_rank_that_dies_ends_the_job_and_one_process_resumes(tmp_path: Path):
     done = subprocess.run(
         command,
         cwd=REPO,
-        env=_env(TASKGRAPH_FAULT_AT_STEP="3", TASKGRAPH_FAULT_RANK="1"),
+        env=worker_env(TASKGRAPH_FAULT_AT_STEP="3", TASKGRAPH_FAULT_RANK="1"),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

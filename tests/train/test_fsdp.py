@@ -5,8 +5,6 @@ resumes across process counts and strategies, and a rank that dies ends the job 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -23,22 +21,10 @@ from taskgraph.train.run_checkpoint import list_checkpoints, read_checkpoint, sp
 from tests.train.conftest import REPO, spec_dict, weights
 from tests.train.ddp_worker import model_for
 from tests.train.fsdp_worker import ROUTERS, train_steps
+from tests.train.processes import TIMEOUT, run_workers, worker_env
 from tests.train.test_generative_train import mixed_spec, write_data
 
-TIMEOUT = 240
 TOLERANCE = 1e-5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TASKGRAPH_", "RANK", "WORLD_SIZE", "LOCAL_"))}
-    env.update(OMP_NUM_THREADS="1", CI="true", TASKGRAPH_PROGRESS="off", PYTHONPATH=str(REPO), **extra)
-    return env
 
 
 def _spec_folder(folder: Path) -> Path:
@@ -139,20 +125,7 @@ def test_two_sharded_processes_equal_one_and_hold_half_the_base(tmp_path: Path):
     _one_process(spec_dir, spec_dir / "run", max_steps=2)
     alone = _generative_folder(tmp_path / "alone")
     _one_process(alone, alone / "run")
-    port = str(_free_port())
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.train.fsdp_worker", str(tmp_path), str(spec_dir)],
-            cwd=REPO,
-            env=_env(RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=port),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for r in range(2)
-    ]
-    outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    run_workers("tests.train.fsdp_worker", str(tmp_path), str(spec_dir))
     torch.set_num_threads(1)
     for router in ROUTERS:
         reference = model_for(router)
@@ -200,7 +173,7 @@ def test_a_rank_that_dies_ends_the_job_and_one_process_resumes(tmp_path: Path, u
     done = subprocess.run(
         command,
         cwd=REPO,
-        env=_env(TASKGRAPH_FAULT_AT_STEP="3", TASKGRAPH_FAULT_RANK="1"),
+        env=worker_env(TASKGRAPH_FAULT_AT_STEP="3", TASKGRAPH_FAULT_RANK="1"),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
