@@ -60,161 +60,31 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.seed_spread_stats import ALPHA, describe, loss_divergence, paired, spread_vs_pool
+from benchmarks.seed_spread_variants import (
+    BY_NAME,
+    CHAOS_CHECKS,
+    GRAPH_SPEC,
+    PAIRED_WITH,
+    POOL,
+    PROBE_BY_NAME,
+    PROBE_SEEDS,
+    PROBE_STEPS,
+    PROBE_VARIANTS,
+    PROBE_WINDOWS,
+    VARIANTS,
+    Variant,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "results" / "graph_seed_spread.json"
 RUNS = ROOT / "runs" / "seed-spread"
-GRAPH_SPEC = "configs/routers/graph.yaml"
-POLY_SPEC = "configs/routers/poly.yaml"
 SEEDS = tuple(range(7))
 BASELINE = "graph"
-ALPHA = 0.05
-
-
-# ----------------------------------------------------------------------------- patches (this process only)
-@contextlib.contextmanager
-def cosine_scale(scale: float) -> Iterator[None]:
-    """``GraphRouter.cosine_scale`` (the read-out's s, read at every routing) set to ``scale``."""
-    from taskgraph.routing import GraphRouter
-
-    old = GraphRouter.cosine_scale
-    GraphRouter.cosine_scale = scale  # type: ignore[misc]
-    try:
-        yield
-    finally:
-        GraphRouter.cosine_scale = old  # type: ignore[misc]
-
-
-@contextlib.contextmanager
-def task_init(transform: Callable[[Any], Any]) -> Iterator[None]:
-    """``GraphRouter.__init__`` followed by ``task_embedding ← transform(task_embedding)`` (no extra random draw).
-
-    Loading a trained run overwrites the embedding with the saved one, so evaluation is unaffected."""
-    import torch
-
-    from taskgraph.routing import GraphRouter
-
-    old = GraphRouter.__init__
-
-    def init(self: GraphRouter, *args: Any, **kwargs: Any) -> None:
-        old(self, *args, **kwargs)
-        with torch.no_grad():
-            self.task_embedding.copy_(transform(self.task_embedding.detach().clone()))
-
-    GraphRouter.__init__ = init  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        GraphRouter.__init__ = old  # type: ignore[method-assign]
-
-
-def scaled(factor: float) -> Callable[[Any], Any]:
-    return lambda x: x * factor
-
-
-def orthogonal(x: Any) -> Any:
-    """Rows of ``x [T, d]`` (T ≤ d) made orthonormal (QR of the drawn matrix), then scaled to norm √d like randn."""
-    import torch
-
-    q, r = torch.linalg.qr(x.T)  # [d, T], [T, T]
-    q = q * torch.sign(torch.diagonal(r))[None]  # a unique QR: the same rotation for the same draw
-    return q.T * math.sqrt(x.shape[1])  # [T, d]
-
-
-# ----------------------------------------------------------------------------- variants
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    what: str
-    spec: str = GRAPH_SPEC
-    overrides: tuple[str, ...] = ()
-    patch: Callable[[], contextlib.AbstractContextManager[None]] | None = None
-    patch_text: str | None = None
-
-
-VARIANTS = (
-    Variant("graph", "baseline: configs/routers/graph.yaml as written"),
-    Variant("poly", "Poly on the same universe: configs/routers/poly.yaml as written", spec=POLY_SPEC),
-    Variant(
-        "cos2",
-        "(b) read-out cosine scale 2 (default 5)",
-        patch=lambda: cosine_scale(2.0),
-        patch_text="COSINE_SCALE = 2.0",
-    ),
-    Variant(
-        "emb0.1",
-        "(a) task features start at randn × 0.1",
-        patch=lambda: task_init(scaled(0.1)),
-        patch_text="task_embedding = 0.1 * randn(T, d)",
-    ),
-    Variant(
-        "emb-orth",
-        "(a) task features start orthogonal, row norm √d",
-        patch=lambda: task_init(orthogonal),
-        patch_text="task_embedding = √d · rows of QR(randn(T, d)ᵀ)",
-    ),
-    Variant(
-        "cos10", "(b) read-out cosine scale 10", patch=lambda: cosine_scale(10.0), patch_text="COSINE_SCALE = 10.0"
-    ),
-    Variant("rel-fixed", "(c) relations not learned (R = 0.5 throughout)", overrides=("relations.learn=false",)),
-    Variant(
-        "smooth0",
-        "(c) no smoothness term (λ_s 0; the only relation term active at the start)",
-        overrides=("router.smoothness=0",),
-    ),
-    Variant("rlr3e-3", "(d) router rate 3e-3 (default 1e-2)", overrides=("training.lr.router=0.003",)),
-    Variant(
-        "lr0.01",
-        "(e) adapters + heads rate 0.01 (spec 0.03)",
-        overrides=("training.lr.adapters=0.01", "training.lr.heads=0.01"),
-    ),
-    Variant("rlr3e-2", "(e) router rate 3e-2", overrides=("training.lr.router=0.03",)),
-    Variant(
-        "graph-jitter", "chaos check: graph, adapters' rate × (1 + 1e-5)", overrides=("training.lr.adapters=0.0300003",)
-    ),
-    Variant(
-        "rlr3e-3-jitter",
-        "chaos check: rlr3e-3, adapters' rate × (1 + 1e-5)",
-        overrides=("training.lr.router=0.003", "training.lr.adapters=0.0300003"),
-    ),
-    Variant(
-        "poly-jitter",
-        "chaos check: poly, adapters' rate × (1 + 1e-5)",
-        spec=POLY_SPEC,
-        overrides=("training.lr.adapters=0.0300003",),
-    ),
-)
-BY_NAME = {v.name: v for v in VARIANTS}
-CHAOS_CHECKS = {
-    "graph-jitter": "graph",
-    "poly-jitter": "poly",
-    "rlr3e-3-jitter": "rlr3e-3",
-}  # a chaos check and the run it perturbs
-POOL = ("graph", "graph-jitter")  # the same graph configuration twice: the reference for a spread
-PAIRED_WITH = {
-    "poly-jitter": "poly",
-    "rlr3e-3-jitter": "rlr3e-3",
-}  # a chaos check pairs with its own router; every other variant with graph
-
-
-PROBE_STEPS = 200
-PROBE_SEEDS = (0, 1)
-PROBE_WINDOWS = ((0, 50), (50, 100), (100, 200))
-PROBE_EXTRA = (
-    Variant(
-        "rel-fixed-smooth0",
-        "relations fixed and no smoothness",
-        overrides=("relations.learn=false", "router.smoothness=0"),
-    ),
-    Variant("rlr1e-6", "router rate 1e-6: a router that barely moves", overrides=("training.lr.router=0.000001",)),
-)
-PROBE_VARIANTS = ("graph", "poly", "rel-fixed", "smooth0", "rel-fixed-smooth0", "rlr3e-3", "rlr1e-6", "cos2")
-PROBE_VARIANTS += ("emb0.1", "lr0.01")
-PROBE_BY_NAME = {**BY_NAME, **{v.name: v for v in PROBE_EXTRA}}
 
 
 # ----------------------------------------------------------------------------- one run
@@ -334,79 +204,6 @@ def summarise_probe(probes: dict[str, dict[int, dict[str, list[float]]]]) -> dic
 
 
 # ----------------------------------------------------------------------------- statistics
-def describe(values: Sequence[float]) -> dict[str, float]:
-    import numpy as np
-
-    x = np.asarray(values, dtype=float)
-    return {
-        "mean": float(x.mean()),
-        "std": float(x.std(ddof=1)),
-        "min": float(x.min()),
-        "max": float(x.max()),
-        "n": len(x),
-    }
-
-
-def paired(variant: Sequence[float], base: Sequence[float]) -> dict[str, float]:
-    """Paired mean difference ``variant − base`` with a 95 % Student-t interval, and the one-sided Pitman-Morgan
-    test of ``var(variant) < var(base)`` (for paired samples: corr(x + y, x − y) < 0 ⇔ var x < var y)."""
-    import numpy as np
-    from scipy import stats
-
-    x, y = np.asarray(variant, dtype=float), np.asarray(base, dtype=float)
-    d = x - y
-    n = len(d)
-    half = float(stats.t.ppf(1 - ALPHA / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
-    s, m = x + y, x - y
-    r = float(np.corrcoef(s, m)[0, 1]) if s.std() > 0 and m.std() > 0 else 0.0
-    t_pm = r * math.sqrt(n - 2) / math.sqrt(max(1e-12, 1 - r * r))
-    return {
-        "corr": float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else math.nan,
-        "fixed_seed_noise": float(d.std(ddof=1) / math.sqrt(2)),  # the std of one run at a fixed seed, if d is noise
-        "mean_diff": float(d.mean()),
-        "ci95": [float(d.mean()) - half, float(d.mean()) + half],
-        "std_ratio": float(x.std(ddof=1) / y.std(ddof=1)) if y.std() > 0 else math.nan,
-        "pitman_morgan_r": r,
-        "p_std_lower": float(stats.t.cdf(t_pm, n - 2)),  # one-sided: variant's variance below base's
-    }
-
-
-def loss_divergence(a: str, b: str, seeds: Sequence[int], runs: Path) -> dict[str, Any] | None:
-    """How fast two runs of the same seed part: per seed, the first step where the training losses differ by more
-    than 1e-2 and the mean |Δ loss| over steps 1-100 (from each run's ``log.jsonl``)."""
-    import numpy as np
-
-    out: dict[str, Any] = {}
-    for seed in seeds:
-        logs = [runs / name / f"seed{seed}" / "log.jsonl" for name in (a, b)]
-        if not all(p.is_file() for p in logs):
-            continue
-        la, lb = (
-            np.array([r["loss"] for r in map(json.loads, p.read_text().splitlines()) if r.get("split") == "train"])
-            for p in logs
-        )
-        d = np.abs(la - lb)  # [steps]
-        out[str(seed)] = {
-            "first_step_over_1e-2": int(np.argmax(d > 1e-2)) + 1 if (d > 1e-2).any() else None,
-            "mean_abs_diff_steps_1_100": float(d[:100].mean()),
-        }
-    return out or None
-
-
-def spread_vs_pool(values: Sequence[float], pool: Sequence[float]) -> dict[str, float]:
-    """Std of ``values`` against a pooled reference of the same configuration: the ratio and the Brown-Forsythe
-    test's p (two-sided; unpaired)."""
-    import numpy as np
-    from scipy import stats
-
-    x, y = np.asarray(values, dtype=float), np.asarray(pool, dtype=float)
-    return {
-        "std_ratio": float(x.std(ddof=1) / y.std(ddof=1)),
-        "mean_diff": float(x.mean() - y.mean()),
-        "brown_forsythe_p": float(stats.levene(x, y, center="median").pvalue),
-    }
-
-
 def summarise(results: dict[str, dict[int, dict[str, Any]]], runs_dir: Path = RUNS) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, runs in results.items():

@@ -35,15 +35,15 @@ The output is a run dir that ``taskgraph eval`` / ``taskgraph predict`` read::
 
 The folder is built beside ``OUT`` and renamed into place, so ``OUT`` is either the old state or the
 new one.
+
+The pieces live beside this module: the new task (:mod:`taskgraph.adapt.new_task`), the folder written
+(:mod:`taskgraph.adapt.adapted_run`); phase 1 is here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -52,8 +52,8 @@ from typing import Any
 
 import torch
 
+from taskgraph.adapt.adapted_run import ADAPT_JSON, MODEL, SPEC, SUMMARY, write_adapted_run
 from taskgraph.adapt.data import infer_family, infer_num_labels, resolve_block
-from taskgraph.adapt.head_fit import ITERATIONS, L2, fit_head, pooled_features, set_head
 from taskgraph.adapt.modes import (
     AdaptationPlan,
     Trainable,
@@ -61,23 +61,24 @@ from taskgraph.adapt.modes import (
     plan_for,
     trainable_entries,
 )
+from taskgraph.adapt.new_task import (
+    add_new_task,
+    load_task_splits,
+    new_task_relations,
+    refit_head,
+    subset_rows,
+)
 from taskgraph.adapt.shots import label_counts, stratified_shots
-from taskgraph.atomic import staging_dir, write_text
-from taskgraph.data import TaskData, collate, encode_examples, tokenizer_pad_id
-from taskgraph.data.base import build_source
-from taskgraph.errors import ModelError, TaskgraphError, opt
+from taskgraph.data import TaskData, collate, tokenizer_pad_id
+from taskgraph.errors import TaskgraphError, opt
 from taskgraph.eval.run_eval import recorded_base_dir, score_split
 from taskgraph.model import TaskGraphModel, forward_batch
 from taskgraph.model.checkpoint import read_manifest
 from taskgraph.model.device import resolve_device
 from taskgraph.model.rundir import find_model_dir
-from taskgraph.run_folder import claim_output_run, publish_run
-from taskgraph.spec import dump_spec
-from taskgraph.spec.models import TaskSpec
+from taskgraph.run_folder import claim_output_run
 from taskgraph.spec.router_kinds import DEFAULT_ROUTER
 from taskgraph.threads import check_threads, torch_threads
-
-ADAPT_JSON, SPEC, SUMMARY, MODEL = "adapt.json", "spec.yaml", "train.json", "model"
 
 
 class AdaptError(TaskgraphError):
@@ -184,7 +185,7 @@ def adapt_run(
         else:
             labels = num_labels if num_labels is not None else infer_num_labels(task, block, ".")
         family = family if family is not None else infer_family(block)
-        relations = _relations(model, plan, relate, task)
+        relations = new_task_relations(model, plan, relate, task)
 
         skills_before = model.skills
         index = add_new_task(
@@ -243,109 +244,6 @@ def adapt_run(
         record["total_seconds"] = time.perf_counter() - started
         kept = write_adapted_run(out, model, record, run_base)
         return AdaptResult(out, task, mode, shots, scores["test"], seconds, trainable, scores["val"], record, kept)
-
-
-# ----------------------------------------------------------------------------- pieces
-def add_new_task(
-    model: TaskGraphModel,
-    plan: AdaptationPlan,
-    task: str,
-    num_labels: int,
-    relate: Mapping[str, float],
-    *,
-    seed: int,
-    family: str | None = None,
-    data: Mapping[str, Any] | None = None,
-    generation: Mapping[str, Any] | None = None,
-) -> int:
-    """Add the task as ``plan`` says (its new row, skill and head drawn under ``torch.manual_seed(seed)``)."""
-    torch.manual_seed(seed)
-    if plan.add == "relations":
-        return model.add_task_from_relations(
-            task, num_labels, dict(relate), family=family, data=data, generation=generation
-        )
-    return model.add_task_to_learn(
-        task,
-        num_labels,
-        own_skill=plan.own_skill,
-        skill_init=plan.skill_init,
-        family=family,
-        data=data,
-        generation=generation,
-    )
-
-
-def _relations(
-    model: TaskGraphModel, plan: AdaptationPlan, relate: Mapping[str, float] | None, task: str
-) -> dict[str, float]:
-    """The new node's relations (graph router); ModelError for relations a static router cannot use."""
-    given = dict(relate or {})
-    for name, weight in given.items():
-        if name not in model.task_names:
-            raise ModelError(
-                f"{opt('relate')} {name}={weight}: unknown task {name!r}; the run's tasks are {model.task_names}"
-            )
-        if not (isinstance(weight, (int, float)) and 0.0 <= float(weight) <= 1.0):
-            raise ModelError(f"{opt('relate')} {name}={weight}: a relation weight lies in [0, 1]")
-    if plan.add != "relations":
-        if given:
-            raise ModelError(
-                f"{opt('relate')} seeds the new node of a graph router; router {model.spec.router.kind!r} routes "
-                f"task {task!r} by a learned row and has no relations: drop {opt('relate')}"
-            )
-        return {}
-    if given:
-        return {name: float(w) for name, w in given.items()}
-    if not plan.routing:
-        raise ModelError(
-            f"zero-shot routing needs the new task's relations: give {opt('relate')} TASK=W (W in [0, 1]) for one "
-            f"or more of the run's tasks {model.task_names}"
-        )
-    trained = model.router.relations.num_trained
-    return {name: float(model.spec.relations.density) for name in model.task_names[:trained]}
-
-
-def refit_head(model: TaskGraphModel, index: int, shots: TaskData, labels: int) -> dict[str, Any]:
-    """Fit task ``index``'s head from scratch on the frozen model's pooled features of ``shots``; returns its record."""
-    features = pooled_features(model, shots, pad_id=tokenizer_pad_id(model.tokenizer))  # [N, D]
-    weight, bias = fit_head(features, shots.labels, labels)
-    set_head(model, index, weight, bias)
-    return {
-        "method": "l2-logistic-regression on standardised frozen features (L-BFGS, float64)",
-        "l2": L2,
-        "iterations": ITERATIONS,
-        "parameters": int(weight.numel() + bias.numel()),
-    }
-
-
-def load_task_splits(model: TaskGraphModel, spec: TaskSpec, index: int) -> dict[str, TaskData]:
-    """A task's train / val / test splits encoded for ``model`` (its data block's paths absolute), as task ``index``."""
-    source = build_source(spec, ".")  # the block's paths are absolute
-    vocab = model.base.get_input_embeddings().num_embeddings
-    lm = model.lm_info()
-    out = {}
-    for split in ("train", "val", "test"):
-        examples = source.load(split)
-        out[split] = encode_examples(
-            examples,
-            index,
-            tokenizer=model.tokenizer,
-            max_length=model.spec.model.max_length,
-            pad_id=tokenizer_pad_id(model.tokenizer),
-            vocab_size=vocab,
-            target=None if lm is None else lm.for_task(spec),
-        )
-    return out
-
-
-def subset_rows(data: TaskData, rows: list[int]) -> TaskData:
-    idx = torch.tensor(rows, dtype=torch.long)  # [N]
-    lengths = data.lengths[idx]  # [N]
-    width = int(lengths.max())
-    targets = None if data.targets is None else data.targets[idx].clone()  # [N, T]
-    return dataclasses.replace(
-        data, ids=data.ids[idx, :width].clone(), lengths=lengths, labels=data.labels[idx].clone(), targets=targets
-    )
 
 
 def _learning_rates(model: TaskGraphModel, lr: float | None) -> dict[str, float]:
@@ -419,23 +317,17 @@ def _phase_one(
     return losses
 
 
-def write_adapted_run(out: Path, model: TaskGraphModel, record: dict[str, Any], run_base: Path) -> list[str]:
-    """Build the run beside ``out`` (claimed by :func:`~taskgraph.run_folder.claim_output_run`) and swap it in;
-    returns what it kept of the folder it replaced (:func:`~taskgraph.run_folder.publish_run`)."""
-    staging = staging_dir(out)
-    try:
-        write_text(staging / SPEC, dump_spec(model.spec))
-        model.save_pretrained(staging / MODEL)
-        summary = {
-            "name": model.spec.name,
-            "base_dir": str(run_base.resolve()),
-            "adapted_from": record["source_run"],
-            "task": record["task"],
-            "mode": record["mode"],
-        }
-        write_text(staging / SUMMARY, json.dumps(summary, indent=2) + "\n")
-        write_text(staging / ADAPT_JSON, json.dumps(record, indent=2) + "\n")
-        return publish_run(staging, out, kind="adapt", name=model.spec.name, task=record["task"])
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+__all__ = [  # with the pieces it re-exports from new_task and adapted_run (importers read them here)
+    "ADAPT_JSON",
+    "MODEL",
+    "SPEC",
+    "SUMMARY",
+    "AdaptError",
+    "AdaptResult",
+    "adapt_run",
+    "add_new_task",
+    "load_task_splits",
+    "refit_head",
+    "subset_rows",
+    "write_adapted_run",
+]

@@ -28,8 +28,9 @@ every task is read out and the regularizer sees all of them; beyond that, only t
 and their candidate neighbours are read out and the regularizer sees the pairs touching the batch
 (``O(U·k)``; :meth:`GraphRouter._encode_batch`). Its time per step against T: ``taskgraph bench scale``.
 
-Zero-shot (:meth:`GraphRouter.add_task_from_relations`): a new task node gets the R-weighted mean of its
-neighbours' input features and messages from them only; the other tasks' routing is unchanged.
+Zero-shot (:meth:`GraphRouter.add_task_from_relations`, in :mod:`taskgraph.routing.graph_zero_shot`): a new task
+node gets the R-weighted mean of its neighbours' input features and messages from them only; the other tasks'
+routing is unchanged.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_param
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features, mean_adjacency
 from taskgraph.routing.graph_priors import budget_penalty, smoothness_penalty
 from taskgraph.routing.graph_readout import COSINE_SCALE, routing_weights, straight_through_gate
+from taskgraph.routing.graph_zero_shot import GraphZeroShot
 from taskgraph.routing.relations import RelationMatrix
 from taskgraph.routing.side_features import SideFeatures
-from taskgraph.routing.task_features import nearest_relations, side_kinds
+from taskgraph.routing.task_features import side_kinds
 from taskgraph.spec.router_kinds import GraphRouterParams
 
 if TYPE_CHECKING:
@@ -75,7 +77,7 @@ class GraphState:
 
 # ----------------------------------------------------------------------------- the router
 @ROUTERS.register("graph", params=GraphRouterParams)
-class GraphRouter(Router):
+class GraphRouter(GraphZeroShot, Router):
     """The graph-prior router (the math is in the module docstring).
 
     Args:
@@ -363,79 +365,6 @@ class GraphRouter(Router):
             free = self.task_embedding[: self.relations.num_trained]  # [T, d]
             loss = loss + p.free_l2 * free.pow(2).sum(1).mean()
         return loss
-
-    # ---- relations and zero-shot ------------------------------------------------------------
-    @torch.no_grad()
-    def relation_weights(self) -> tuple[Tensor, Tensor]:
-        """The learned relations: ``(index [2, E] task-id pairs i < j, weight [E] in (0, 1))``, detached."""
-        index, r = self.relations.weights()
-        return index.detach().clone(), r.detach().clone()
-
-    @torch.no_grad()
-    def nearest_tasks(self, side: dict[str, Tensor], k: int) -> dict[int, float]:
-        """Relations computed from features: the ``k`` trained tasks whose standardised description / examples
-        blocks are closest (cosine) to a new task's raw ``side`` blocks, ``{id: cosine > 0}``."""
-        kinds = [kind for kind in ("description", "examples") if kind in side]
-        if self.side is None or not kinds:
-            raise ModelError(
-                "relations computed from features need a description or examples block: router.features has "
-                f"{self.params.features}; give the new task's relations"
-            )
-        table, row = self.side.compare(side, kinds)  # [T, F'], [F']
-        return nearest_relations(table, row, k)
-
-    @torch.no_grad()
-    def add_task_from_relations(self, relate: dict[int, float], side: dict[str, Tensor] | None = None) -> int:
-        """Add a zero-shot task related to existing tasks ``{id: weight}``; returns its id.
-
-        Without side features its input feature is ``Σ_j w_j x_j / Σ_j w_j`` over the given neighbours; with them
-        (``router.features``) it is the projection of its own side blocks ``side`` (``{kind: raw row}``: what
-        :func:`taskgraph.model.task_features.embed_sequences` gives; a block not given is the trained tasks'
-        mean, the relations block its neighbours' mean) and a zero free residual. It receives messages from its
-        neighbours only, and no existing task's routing changes (up to float rounding). Build a new optimizer
-        afterwards if training goes on (parameters are replaced).
-        """
-        if side and self.side is None:
-            raise ModelError(
-                f"side features {sorted(side)} given, but router.features is {self.params.features}: this router "
-                "routes a new task from its relations alone"
-            )
-        weights = {int(t): float(w) for t, w in relate.items()}
-        bad = {t: w for t, w in weights.items() if not 0 <= t < self.num_tasks or not 0.0 <= w <= 1.0}
-        if not weights or sum(weights.values()) <= 0 or bad:
-            raise ModelError(
-                f"add_task_from_relations: relate must map existing task ids (0..{self.num_tasks - 1}) to weights in "
-                f"[0, 1], at least one above 0; got {relate}"
-            )
-        ids = torch.tensor(list(weights), device=self.task_embedding.device)  # [n]
-        w = torch.tensor(list(weights.values()), device=ids.device, dtype=self.task_embedding.dtype)  # [n]
-        if self.side is None:
-            row = (w[:, None] * self.task_features().index_select(0, ids)).sum(0) / w.sum()  # [d]
-        else:
-            row = torch.zeros_like(self.task_embedding[0])  # [d]: no residual; the side blocks route it
-            self.side.append(side or {}, weights)
-        grad = self.task_embedding.requires_grad
-        self.task_embedding = nn.Parameter(torch.cat([self.task_embedding.detach(), row[None]]), requires_grad=grad)
-        if self.description is not None:
-            self.description = torch.cat([self.description, self.description.new_zeros(1, DESCRIPTION_DIM)])
-        new = self.relations.add_task(weights)
-        self.num_tasks += 1
-        self._state = None
-        return new
-
-    def task_parameters(self, task: int) -> list[tuple[str, nn.Parameter, Tensor]]:
-        """The task's node embedding row and, when relations are learned, its relation slots.
-
-        For a task added after training (:meth:`add_task_from_relations`) these reach no trained task's routing:
-        its relations carry messages into it only (a guest added later and related to it does see it).
-        """
-        rows = torch.zeros(self.task_embedding.shape[0], 1, dtype=torch.bool, device=self.task_embedding.device)
-        rows[task] = True  # [T, 1]
-        out = [("task_embedding", self.task_embedding, rows)]
-        theta = self.relations.theta
-        if theta.requires_grad:
-            out.append(("relations.theta", theta, (self.relations.index == task).any(0)))  # [E_cap]
-        return out
 
     def extra_repr(self) -> str:
         p = self.params

@@ -65,18 +65,20 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from taskgraph.errors import TaskgraphError
+from taskgraph.train.process_env import (
+    DEFAULT_TIMEOUT_S,
+    MAX_TIMEOUT_S,
+    TIMEOUT_ENV,
+    DistributedError,
+    ProcessPlace,
+    collective_timeout,
+    note_stopped_by_peer,
+    process_place,
+    stopped_by_peer,
+)
 
-TIMEOUT_ENV = "TASKGRAPH_DIST_TIMEOUT"
 FAULT_RANK = "TASKGRAPH_FAULT_RANK"  # tests: only this rank exits at TASKGRAPH_FAULT_AT_STEP
-DEFAULT_TIMEOUT_S = 1800.0
-MAX_TIMEOUT_S = 7 * 24 * 3600.0  # a week; inf or 1e300 overflow the process group's timedelta
 R = TypeVar("R")
-_stopped_by_peer = False  # set once this process stops because another one did (see stopped_by_peer)
-
-
-class DistributedError(TaskgraphError):
-    """The processes of a data-parallel run cannot go on together (one of them ended, or a collective timed out)."""
 
 
 @dataclass
@@ -255,7 +257,7 @@ class DataParallel:
             raise self._lost(what, exc) from None
 
     def _lost(self, what: str, exc: RuntimeError) -> DistributedError:
-        _note_stopped_by_peer()
+        note_stopped_by_peer()
         first = _first_sentence(str(exc)) or type(exc).__name__
         return DistributedError(
             f"rank {self.rank} of {self.world}: lost the other processes while {what} ({first}); another "
@@ -290,46 +292,6 @@ def step_seed(purpose: str, seed: int, step: int) -> int:
     """A 63-bit seed for ``(purpose, training.seed, step)``: the same on every machine."""
     digest = hashlib.sha256(f"taskgraph-{purpose}:{seed}:{step}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
-@dataclass(frozen=True)
-class ProcessPlace:
-    """Where the environment puts this process: ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` as torchrun sets them.
-
-    Args:
-        world: the number of processes (1 without torchrun).
-        rank: this process, ``0 .. world - 1``.
-        local: this process among those on its machine (``LOCAL_RANK``; its CUDA device).
-    """
-
-    world: int = 1
-    rank: int = 0
-    local: int = 0
-
-    @property
-    def speaks_for_machine(self) -> bool:
-        """Whether this process reports a refusal that every process on its machine reaches alike (local rank 0)."""
-        return self.world == 1 or self.local == 0
-
-
-def process_place() -> ProcessPlace:
-    """This process's :class:`ProcessPlace`; :class:`DistributedError` for values torchrun would never set."""
-    try:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    except ValueError:
-        raise DistributedError(
-            "WORLD_SIZE, RANK and LOCAL_RANK must be whole numbers (torchrun sets them); got "
-            f"{os.environ.get('WORLD_SIZE')!r}, {os.environ.get('RANK')!r}, "
-            f"{os.environ.get('LOCAL_RANK')!r}"
-        ) from None
-    if world < 1:
-        raise DistributedError(f"WORLD_SIZE={world}: the number of processes must be at least 1")
-    if world > 1 and not 0 <= rank < world:
-        raise DistributedError(f"RANK={rank} is outside 0..{world - 1} (WORLD_SIZE={world})")
-    if world > 1 and local < 0:
-        raise DistributedError(f"LOCAL_RANK={local} must be at least 0")
-    return ProcessPlace(world, rank, local)
 
 
 def data_parallel_from_env(device: torch.device) -> DataParallel | None:
@@ -379,26 +341,9 @@ def data_parallel_from_env(device: torch.device) -> DataParallel | None:
     return parallel
 
 
-def collective_timeout() -> float:
-    """The collective timeout in seconds: ``TASKGRAPH_DIST_TIMEOUT``, default 1800, at most a week."""
-    text = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= MAX_TIMEOUT_S:
-        raise DistributedError(
-            f"{TIMEOUT_ENV}={text[:40]!r}: give the collective timeout in seconds, a positive number of at most "
-            f"{MAX_TIMEOUT_S:,.0f} (a week)"
-        )
-    return value
-
-
 def _stopped_by(parallel: DataParallel) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
-        _note_stopped_by_peer()
+        note_stopped_by_peer()
         raise DistributedError(
             f"rank {parallel.rank} of {parallel.world}: stopped by the launcher (SIGTERM): torchrun "
             "ends every process of the job when one of them fails; that one's message says why"
@@ -407,13 +352,17 @@ def _stopped_by(parallel: DataParallel) -> Callable[[int, Any], None]:
     return handler
 
 
-def stopped_by_peer() -> bool:
-    """Whether this process is stopping because another one of its job did: it lost its peers in a collective, or
-    the launcher stopped it (SIGTERM). Its error then follows another's, which says why (the launcher reports that
-    one: :mod:`taskgraph.train.launch`)."""
-    return _stopped_by_peer
-
-
-def _note_stopped_by_peer() -> None:
-    global _stopped_by_peer
-    _stopped_by_peer = True
+__all__ = [  # with the names of taskgraph.train.process_env it re-exports (importers read them here)
+    "DEFAULT_TIMEOUT_S",
+    "FAULT_RANK",
+    "MAX_TIMEOUT_S",
+    "TIMEOUT_ENV",
+    "DataParallel",
+    "DistributedError",
+    "ProcessPlace",
+    "collective_timeout",
+    "data_parallel_from_env",
+    "process_place",
+    "step_seed",
+    "stopped_by_peer",
+]

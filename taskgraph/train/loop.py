@@ -39,14 +39,13 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 
-from taskgraph.atomic import replace_directory, staging_dir, write_text
-from taskgraph.data import TaskData, collate, tokenizer_pad_id
+from taskgraph.atomic import write_text
+from taskgraph.data import collate, tokenizer_pad_id
 from taskgraph.errors import opt
 from taskgraph.model import TaskGraphModel, fill_task_features
 from taskgraph.model.footprint import plan_model
@@ -55,10 +54,10 @@ from taskgraph.spec import Spec, dump_spec
 from taskgraph.threads import check_threads, torch_threads
 from taskgraph.train.batches import MultiTaskSampler, load_model_data
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
-from taskgraph.train.evaluate import EvalResult, evaluate
+from taskgraph.train.evaluate import EvalResult
 from taskgraph.train.fsdp import ShardedBase, shard_base, whole_base
 from taskgraph.train.optim import apply_lr, build_optimizer
-from taskgraph.train.progress import BatchProgress, Progress
+from taskgraph.train.progress import Progress
 from taskgraph.train.result import TrainResult, best_with_final, rank_result, run_summary, shared_result
 from taskgraph.train.run_checkpoint import (
     RunCheckpoint,
@@ -69,6 +68,7 @@ from taskgraph.train.run_checkpoint import (
     load_optimizer_state,
     remove_partial,
     restore_rng,
+    save_model,
     spec_hash,
     write_checkpoint,
 )
@@ -89,6 +89,7 @@ from taskgraph.train.run_setup import (
 )
 from taskgraph.train.step import compiled_forward, step_gradients
 from taskgraph.train.tensorboard import TensorBoardLog
+from taskgraph.train.validation import run_validation, scheduled_eval
 
 FAULT_AT_STEP = "TASKGRAPH_FAULT_AT_STEP"  # exit hard after update N (tests)
 
@@ -315,8 +316,8 @@ def _train(
                 if parallel is None or parallel.faults_here():
                     fault_point(FAULT_AT_STEP, step)
 
-                if evaluates and _scheduled_eval(step, training.eval_every, training.steps):
-                    val = _validate(model, val_data, pad_id, dev, shards, quiet)
+                if evaluates and scheduled_eval(step, training.eval_every, training.steps):
+                    val = run_validation(model, val_data, pad_id, dev, shards, quiet)
                     last_eval = (step, val)
                     better = state.best_mean_acc is None or val.mean_acc > state.best_mean_acc
                     if shards is not None:  # rank 0's record decides (the others' may not hold the best so far)
@@ -328,7 +329,7 @@ def _train(
                         state.best_step, state.best_mean_acc = step, val.mean_acc
                         with whole_base(shards, model):
                             if main:
-                                _save_model(model, run / BEST, {"step": step, "mean_acc": val.mean_acc, "acc": val.acc})
+                                save_model(model, run / BEST, {"step": step, "mean_acc": val.mean_acc, "acc": val.acc})
                 if evaluates and (step % training.checkpoint_every == 0 or step == stop):
                     with whole_base(shards, model):
                         if main:
@@ -340,13 +341,13 @@ def _train(
 
             # ---- the end: final validation, the final model, the summary
             if evaluates and (last_eval is None or last_eval[0] != state.step):
-                last_eval = (state.step, _validate(model, val_data, pad_id, dev, shards, quiet))
-                if main and not _scheduled_eval(state.step, training.eval_every, training.steps):  # else logged
+                last_eval = (state.step, run_validation(model, val_data, pad_id, dev, shards, quiet))
+                if main and not scheduled_eval(state.step, training.eval_every, training.steps):  # else logged
                     _write_line(log, last_eval[1].log_record(state.step))
                     board.validation(state.step, last_eval[1], model)
             with whole_base(shards, model):
                 if main:
-                    _save_model(model, run / FINAL, None)
+                    save_model(model, run / FINAL, None)
         finally:
             progress.close()
             log.close()
@@ -388,40 +389,8 @@ def _train(
         return result
 
 
-def _validate(
-    model: TaskGraphModel,
-    val_data: Sequence[TaskData],
-    pad_id: int,
-    dev: torch.device,
-    shards: ShardedBase | None,
-    quiet: TextIO | None,
-) -> EvalResult:
-    """The validation split's figures; under fsdp every process runs it (the base's forward is collective), the
-    ranks but 0 without a word."""
-    cuda = dev.type == "cuda"
-    if shards is None:
-        return evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda)
-    silent = None if quiet is None else BatchProgress("validation", 1, stream=quiet)
-    with shards.together("validating with the sharded base"):
-        return evaluate(model, val_data, pad_id=pad_id, device=dev, autocast=cuda, progress=silent)
-
-
-def _scheduled_eval(step: int, every: int, total: int) -> bool:
-    """Whether step ``step`` validates (and may become the best): every ``every`` steps and at the last."""
-    return step % every == 0 or step == total
-
-
 def _write_line(log: Any, record: dict[str, Any]) -> None:
     log.write((json.dumps(record) + "\n").encode("utf-8"))
-
-
-def _save_model(model: TaskGraphModel, target: Path, extra: dict[str, Any] | None) -> None:
-    """``save_pretrained`` into a staging folder beside ``target``, then swap it in."""
-    staging = staging_dir(target)
-    model.save_pretrained(staging)
-    if extra is not None:
-        write_text(staging / "trainer.json", json.dumps(extra, indent=2) + "\n")
-    replace_directory(staging, target)
 
 
 def _non_finite_message(step: int, what: str, tasks: list[str], saved: list[Path]) -> str:

@@ -14,7 +14,8 @@ a staging folder beside it (``checkpoints/.step-N.stage-<host>-<pid>-<random>/``
 when complete, so a ``step-N`` folder is
 always whole; only the newest ``keep`` are kept. :func:`read_checkpoint` checks every file
 (JSON shape, sizes, sha256 sums, the spec hash) and raises :class:`~taskgraph.errors.CheckpointError`
-before anything is changed on disk.
+before anything is changed on disk. The run's best and final model folders are swapped in the same way
+(:func:`save_model`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import safetensors.torch
@@ -43,6 +44,9 @@ from taskgraph.model.checkpoint import MANIFEST, read_manifest
 from taskgraph.run_records import TrainerRecord, read_json, validate_record
 from taskgraph.spec.diff import changed_fields
 from taskgraph.spec.models import Spec
+
+if TYPE_CHECKING:
+    from taskgraph.model import TaskGraphModel
 
 FORMAT = "taskgraph-trainer"
 FORMAT_VERSION = 1
@@ -231,6 +235,15 @@ def write_checkpoint(
     for stale in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(stale)
     return final
+
+
+def save_model(model: TaskGraphModel, target: Path, extra: dict[str, Any] | None) -> None:
+    """``save_pretrained`` into a staging folder beside ``target``, then swap it in."""
+    staging = staging_dir(target)
+    model.save_pretrained(staging)
+    if extra is not None:
+        write_text(staging / "trainer.json", json.dumps(extra, indent=2) + "\n")
+    replace_directory(staging, target)
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
