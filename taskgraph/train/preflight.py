@@ -35,7 +35,7 @@ class Preflight:
 
 def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cpu") -> Preflight:
     """Run train's checks on ``spec`` (relative data paths resolve against ``base_dir``)."""
-    from taskgraph.model import TaskGraphModel
+    from taskgraph.model import TaskGraphModel, fill_task_features
     from taskgraph.train.batches import MultiTaskSampler, load_model_data
     from taskgraph.train.optim import build_optimizer
 
@@ -59,6 +59,10 @@ def preflight(spec: Spec, base_dir: str | os.PathLike[str], *, device: str = "cp
         build_optimizer(model, training)
     except TaskgraphError as exc:
         found.problems.append(f"training: {exc}")
+    try:  # the graph router's side features (router.features): what train computes before step 1
+        fill_task_features(model, spec, data["train"], Path(base_dir))
+    except TaskgraphError as exc:
+        found.problems.append(f"router: {exc}")
     return found
 
 

@@ -121,3 +121,19 @@ def test_a_task_whose_prompt_and_target_pass_the_bases_positions_is_refused_befo
     with pytest.raises(Exception, match="max_new_tokens 32"):
         model.attach_task("x", relations={"comp-00": 0.5}, generation={"objective": "generate"})
     assert len(model.task_names) == 10
+
+
+def test_validate_names_a_description_feature_no_task_can_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """taskgraph validate runs train's side-feature step: description asked, no description anywhere -> exit 2."""
+    import yaml
+
+    spec = planted_spec(seed=0, skills=4, tasks=6, held_out=0, seq_len=8, vocab_size=64, examples_per_task=40,
+                        router="graph", steps=2, batch_size=8)  # fmt: skip
+    spec["router"]["features"] = ["description", "relations"]
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err + capsys.readouterr().out
+    assert "router.features has description but no task has one" in err and "Traceback" not in err
