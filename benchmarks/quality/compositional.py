@@ -252,6 +252,16 @@ def compositional_block(record: dict[str, Any], name: str) -> str:
         + "; ".join(f"{arm} {pm(list(v.values()))}" for arm, v in seen.items())
         + ".",
     ]
+    free = by_seed(record, "graph-free")
+    relations_alone = []
+    for other in ("poly-neighbour", "mhr-z-16", primary):
+        diff = paired_difference("graph-free", free, other, by_seed(record, other))
+        relations_alone.append(f"− {other} {interval(diff.mean, diff.low, diff.high)} ({verdict(diff.low, diff.high)})")
+    lines += [
+        "",
+        "Today's graph router routing the new task from its relations alone (graph-free, no side features) — what the "
+        "GNN adds over the same relations without it: graph-free " + "; ".join(relations_alone) + ".",
+    ]
     lines += ["", "Declared targets (issue 28; ≥ 6 seeds, paired 95 % intervals over seeds):", ""]
     short = f" (on {len(seeds)} of the {TARGET_SEEDS} seeds declared)" if len(seeds) < TARGET_SEEDS else ""
     for method in BASELINES:

@@ -23,6 +23,7 @@ def test_every_target_met_when_the_graph_leads_by_a_margin() -> None:
     assert "| mhr-z-16 | 16 | 0.210 ± 0.010 | +0.100 [+0.100, +0.100] | win |" in text
     assert text.count(": met") == 8 and "missed" not in text
     assert "(on 3 of the 6 seeds declared)" in text
+    assert "graph-free − poly-neighbour +0.000 [+0.000, +0.000] (tie)" in text  # what the GNN adds to relations
 
 
 def test_the_configuration_judged_is_chosen_on_validation_with_its_own_ablation() -> None:
