@@ -305,8 +305,16 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.render import RESULTS
 
         record = json.loads((args.out / "compositional.json").read_text())
+        for other in args.merge:  # the seeds other processes measured (the same settings)
+            extra = json.loads((other / "compositional.json").read_text())
+            if extra["steps"] != record["steps"] or extra["methods"] != record["methods"]:
+                raise SystemExit(f"{other}: measured with other settings than {args.out}")
+            record["seeds"].update(extra["seeds"])
+        record["seeds"] = dict(sorted(record["seeds"].items(), key=lambda kv: int(kv[0])))
+        record["sizes"] = dict(SIZES)
         record["command"] = (
-            f"python -m benchmarks.quality.compositional --out {args.out} --seeds {len(record['seeds'])} --steps {record['steps']}"
+            f"python -m benchmarks.quality.compositional --out OUT --seeds {len(record['seeds'])} "
+            f"--steps {record['steps']} (seeds split over processes with --first-seed, merged with --record --merge)"
         )
         (RESULTS / f"{args.record}.json").write_text(json.dumps(record, indent=1) + "\n")
         return 0

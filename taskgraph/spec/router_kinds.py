@@ -15,7 +15,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from taskgraph.registry import ROUTERS
 
 DEFAULT_ROUTER = "poly"  # router.kind when a spec gives none
-# graph-router keys retired on 2026-12-07: each tied or lost on every regime measured; the measurements stay in the
+# graph-router keys retired on 2026-12-07: none won accuracy in any regime measured (contrast and warm start won
+# allocation precision with declared relations, which no accuracy followed); the measurements stay in the
 # research log, docs/graph-prior.md. A spec naming one is an error that says so (GraphRouterParams._retired).
 RETIRED_GRAPH_KEYS = (
     "contrast",
@@ -27,7 +28,7 @@ RETIRED_GRAPH_KEYS = (
     "estimate_every",
     "estimate_weight",
 )
-RETIRED_MESSAGE = "retired (tied or lost on every regime measured: docs/graph-prior.md); remove it"
+RETIRED_MESSAGE = "retired (no accuracy win in any regime measured: docs/graph-prior.md); remove it"
 
 
 class PolyRouterParams(BaseModel):

@@ -1,4 +1,4 @@
-"""Graph-router keys retired on 2026-12-07 (each tied or lost on every regime measured): an old spec naming one is
+"""Graph-router keys retired on 2026-12-07 (none won accuracy in any regime measured): an old spec naming one is
 an error at its line that says so and names the results page, beside the spec's other problems; the CLI exits 2."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from taskgraph.spec import load_spec
 from taskgraph.spec.models import RouterSpec
 from taskgraph.spec.router_kinds import RETIRED_GRAPH_KEYS, GraphRouterParams
 
-MESSAGE = "retired (tied or lost on every regime measured: docs/graph-prior.md); remove it"
+MESSAGE = "retired (no accuracy win in any regime measured: docs/graph-prior.md); remove it"
 
 OLD_SPEC = """\
 name: old-graph
