@@ -279,7 +279,13 @@ def compositional_block(record: dict[str, Any], name: str) -> str:
     lines.append(
         f"- the no-edge MLP ({ablation}) loses to the graph: {'met' if graph_wins else 'missed'} "
         f"({interval(mean, low, high)})"
-        + ("" if graph_wins else " — the features, not the edges, carry what the graph router does here")
+        + (
+            ""
+            if graph_wins
+            else " — the no-edge MLP is better: the edges cost held-out accuracy here"
+            if high is not None and high < 0
+            else " — the features, not the edges, carry what the graph router does here"
+        )
         + short
     )
     diff = paired_difference(primary, seen[primary], "graph-free", seen["graph-free"])

@@ -32,6 +32,8 @@ def test_the_configuration_judged_is_chosen_on_validation_with_its_own_ablation(
     text = compositional_block(data, "x")
     assert "| graph-side − method [95 % CI] |" in text and "the no-edge MLP (mlp-side)" in text
     assert "graph-side vs graph-free" in text
+    worse = compositional_block(record({"mlp": 0.05}), "x")
+    assert "the no-edge MLP is better: the edges cost held-out accuracy here" in worse
 
 
 def test_ties_are_missed_targets_and_the_mlp_tie_says_the_features_carry_it() -> None:
