@@ -191,6 +191,7 @@ def compositional_planted() -> str:
 # ----------------------------------------------------------------------------- speed
 SPEED_COMMANDS = {
     "ops-cpu": "taskgraph bench speed --ops --json benchmarks/results/ops-cpu.json",
+    "scale-cpu": "taskgraph bench scale --json benchmarks/results/scale-cpu.json",
     "speed-int8-cpu": "taskgraph bench speed --model minilm-shape --quantize int8 --rounds 30 --warmup 2 --no-memory "
     "--batch 16 --seq 64 --threads 1",
     "speed-llama-int8-cpu": "taskgraph bench speed --model tiny-llama --quantize int8 --gradient-checkpointing "
@@ -223,6 +224,20 @@ def ops_cpu() -> str:
         for line in render_targets(record["bench"], evaluate(record)).strip("\n").split("\n")
     )
     return f"`{SPEED_COMMANDS['ops-cpu']}`\n\n{_bold_titles(render_ops(record))}\n\n{targets}\n"
+
+
+@renderer("scale-cpu")
+def scale_cpu() -> str:
+    """``taskgraph bench scale``: the graph router's step and attach time against T, and their targets."""
+    from benchmarks.targets import evaluate, render_targets
+    from taskgraph.bench import render_scale
+
+    record = load("scale-cpu")
+    targets = "\n".join(
+        "##" + line if line.startswith("## ") else line
+        for line in render_targets(record["bench"], evaluate(record)).strip("\n").split("\n")
+    )
+    return f"`{SPEED_COMMANDS['scale-cpu']}`\n\n{render_scale(record)}\n\n{targets}\n"
 
 
 def _bold_titles(text: str) -> str:
