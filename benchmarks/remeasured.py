@@ -44,9 +44,16 @@ PUBLISHED: tuple[Published, ...] = (
     Published("planted-gen-declared", "graph", "poly", "allocation", -0.004, -0.061, 0.053, "§12", "tie"),
     Published("planted-gen-declared", "graph-contrast", "poly", "test", -0.033, -0.231, 0.166, "§12", "tie"),
     Published("planted-gen-declared", "graph-contrast", "poly", "allocation", 0.040, 0.025, 0.055, "§12", "win"),
+    Published("planted-few", "graph", "poly", "allocation", 0.044, 0.013, 0.075, "§4", "win"),
+    Published("planted-few", "graph-warm", "poly", "allocation", 0.140, 0.109, 0.172, "§4", "win"),
+    Published("planted-few", "graph-contrast", "poly", "allocation", 0.170, 0.144, 0.196, "§4", "win"),
 )
 METRIC_WORDS = {"test": "test accuracy", "allocation": "allocation precision"}
-RECORDS = {"real-few-256": "quality-real-few-256", "planted-gen-declared": "quality-planted-gen-declared"}
+RECORDS = {
+    "real-few-256": "quality-real-few-256",
+    "planted-gen-declared": "quality-planted-gen-declared",
+    "planted-few": "quality-planted-few",
+}
 
 
 def by_seed(router: Mapping[str, Any], metric: str) -> dict[int, float | None]:

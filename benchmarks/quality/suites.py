@@ -33,8 +33,8 @@ This file holds what every suite shares (budgets, router variants, the cell spec
 Router *variants* (:data:`ROUTER_VARIANTS`) are a kind plus fixed ``router:`` keys, e.g. ``graph-strong`` =
 ``{kind: graph, smoothness: 3.0}``: a cell of the variant is the kind's cell with those keys (the kind's router
 rate, heads and adaptation modes), so a mechanism is measured on and off under the same rules. The variants of the
-options retired on 2026-12-07 (``graph-none``, ``-gradient``, ``-routing``, ``-update``, ``-contrast``, ``-warm``,
-``-warm-contrast``, ``-sparse``, ``-warm-sparse``, ``-contrast-sparse``) are gone with them: their rows stay in the
+options retired on 2026-12-07 (``graph-none``, ``-gradient``, ``-routing``, ``-update``, ``-sparse``,
+``-warm-sparse``, ``-contrast-sparse``) are gone with them: their rows stay in the
 committed records and docs/graph-prior.md, and re-running them is no longer possible.
 
 Fairness rules, the same for every router and seed:
@@ -81,6 +81,9 @@ QUALITY_ROUTERS = tuple(ROUTERS.ordered())  # every registered router, the built
 # A variant: (kind, its fixed router keys). Measured on and off beside the kind's own row.
 ROUTER_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "graph-strong": ("graph", {"smoothness": 3.0}),
+    "graph-contrast": ("graph", {"contrast": 1.0, "contrast_margin": 1.0}),
+    "graph-warm": ("graph", {"warm_start": "relations"}),  # needs declared relations: planted-few
+    "graph-warm-contrast": ("graph", {"warm_start": "relations", "contrast": 1.0, "contrast_margin": 1.0}),
     # the router's own rate 3e-3 (VARIANT_ROUTER_LR): measured beside graph at 1e-2, it became graph's rate
     # (docs/graph-prior.md §13); kept so the records' graph-slow rows re-run as they were
     "graph-slow": ("graph", {}),

@@ -20,8 +20,9 @@ Our design (docs/methods.md §1 gives the paper's abstract only; the equations a
    straight-through, forward ``1[g ≥ θ]`` (θ = ``router.gate_threshold`` when a compute budget is set, else 0:
    without a budget every gate stays open — see ``__init__``). Why centred, why a cosine, and the gate's rule:
    :mod:`taskgraph.routing.graph_readout`. The gate MLP's output bias starts at ``τ·logit(gate_init)``: all open.
-5. Loss terms (:meth:`GraphRouter.regularizer`): the math in :mod:`taskgraph.routing.graph_priors` — relation
-   density and declared pairs, compute budget, smoothness (how R learns relations with none declared).
+5. Loss terms (:meth:`GraphRouter.regularizer`) and the warm start of the task features: the math in
+   :mod:`taskgraph.routing.graph_priors` — relation density and declared pairs, compute budget, smoothness (how R
+   learns relations with none declared), contrast and ``warm_start: relations``.
 
 Cost per training step: the GNN over all T tasks, once. While all pairs are candidates (T ≤ 64)
 every task is read out and the regularizer sees all of them; beyond that, only the batch's tasks
@@ -50,7 +51,13 @@ from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, TASK_RELATES_TASK
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
 from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features, mean_adjacency
-from taskgraph.routing.graph_priors import budget_penalty, smoothness_penalty
+from taskgraph.routing.graph_priors import (
+    budget_penalty,
+    contrast_penalty,
+    declared_matrix,
+    smoothness_penalty,
+    spectral_task_init,
+)
 from taskgraph.routing.graph_readout import COSINE_SCALE, routing_weights, straight_through_gate
 from taskgraph.routing.graph_zero_shot import GraphZeroShot
 from taskgraph.routing.relations import RelationMatrix
@@ -175,6 +182,10 @@ class GraphRouter(GraphZeroShot, Router):
             raise ModelError(f"relations.declared names unknown tasks {unknown}; tasks are {names}")
         declared = [(ids[a], ids[b], w) for a, b, w in rel.declared]
         self._declared = declared
+        if params.warm_start == "relations":
+            with torch.no_grad():
+                prior = declared_matrix(trained, declared)  # [T, T]
+                self.task_embedding.copy_(spectral_task_init(prior, d, params.warm_start_noise))
         self.relations = RelationMatrix(
             trained,
             [(a, b, w) for a, b, w in declared if a < trained and b < trained],
@@ -353,7 +364,7 @@ class GraphRouter(GraphZeroShot, Router):
         )
 
     def regularizer(self) -> Tensor:
-        """Relations + compute budget + smoothness, on the last training forward's state (else a fresh one)."""
+        """Relations + compute budget + smoothness + contrast, on the last training forward's state (else a fresh one)."""
         state, self._state = (self._state or self.encode()), None
         p = self.params
         loss = self.relations.regularizer(self.lam_relations, self.lam_pull)
@@ -361,6 +372,10 @@ class GraphRouter(GraphZeroShot, Router):
             loss = loss + budget_penalty(state.gates, p.budget_target, p.budget)
         if p.smoothness > 0:
             loss = loss + smoothness_penalty(state.weights, state.relation_index, state.relation_weight, p.smoothness)
+        if p.contrast > 0:
+            loss = loss + contrast_penalty(
+                state.weights, state.relation_index, state.relation_weight, p.contrast, p.contrast_margin
+            )
         if self._side_kinds and p.free_l2 > 0 and self.task_embedding.requires_grad:
             free = self.task_embedding[: self.relations.num_trained]  # [T, d]
             loss = loss + p.free_l2 * free.pow(2).sum(1).mean()

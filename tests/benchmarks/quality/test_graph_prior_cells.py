@@ -87,7 +87,7 @@ def test_a_variant_cell_is_its_kinds_cell_with_its_keys():
 def test_every_variant_cell_is_a_valid_spec():
     """No variant names a retired router key (a spec naming one does not load)."""
     suite = planted_few_suite(TINY_BUDGET, TINY_UNIVERSE)
-    assert set(ROUTER_VARIANTS) == {"graph-strong", "graph-slow"}
+    assert set(ROUTER_VARIANTS) == {"graph-strong", "graph-contrast", "graph-warm", "graph-warm-contrast", "graph-slow"}
     for variant in ROUTER_VARIANTS:
         assert Spec.model_validate(suite.cell_spec(variant, 1e-2, 0)).router.kind == "graph"
 
