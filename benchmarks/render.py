@@ -192,6 +192,7 @@ def compositional_planted() -> str:
 SPEED_COMMANDS = {
     "ops-cpu": "taskgraph bench speed --ops --json benchmarks/results/ops-cpu.json",
     "scale-cpu": "taskgraph bench scale --json benchmarks/results/scale-cpu.json",
+    "lm-cpu": "taskgraph bench lm --rounds 20 --threads 2 --json benchmarks/results/lm-cpu.json",
     "speed-int8-cpu": "taskgraph bench speed --model minilm-shape --quantize int8 --rounds 30 --warmup 2 --no-memory "
     "--batch 16 --seq 64 --threads 1",
     "speed-llama-int8-cpu": "taskgraph bench speed --model tiny-llama --quantize int8 --gradient-checkpointing "
@@ -215,29 +216,37 @@ def speed_block(name: str) -> str:
 @renderer("ops-cpu")
 def ops_cpu() -> str:
     """The op counts of ``taskgraph bench speed --ops`` and their targets (graph ≤ 1.2 × PEFT LoRA: issue 28)."""
-    from benchmarks.targets import evaluate, render_targets
     from taskgraph.bench import render_ops
 
-    record = load("ops-cpu")
+    return bench_block("ops-cpu", lambda record: _bold_titles(render_ops(record)))
+
+
+def bench_block(name: str, render: Callable[[dict[str, Any]], str]) -> str:
+    """A bench record as its own report renders it, under its command, then its targets one heading level down."""
+    from benchmarks.targets import evaluate, render_targets
+
+    record = load(name)
     targets = "\n".join(
         "##" + line if line.startswith("## ") else line
         for line in render_targets(record["bench"], evaluate(record)).strip("\n").split("\n")
     )
-    return f"`{SPEED_COMMANDS['ops-cpu']}`\n\n{_bold_titles(render_ops(record))}\n\n{targets}\n"
+    return f"`{SPEED_COMMANDS[name]}`\n\n{render(record)}\n\n{targets}\n"
 
 
 @renderer("scale-cpu")
 def scale_cpu() -> str:
     """``taskgraph bench scale``: the graph router's step and attach time against T, and their targets."""
-    from benchmarks.targets import evaluate, render_targets
     from taskgraph.bench import render_scale
 
-    record = load("scale-cpu")
-    targets = "\n".join(
-        "##" + line if line.startswith("## ") else line
-        for line in render_targets(record["bench"], evaluate(record)).strip("\n").split("\n")
-    )
-    return f"`{SPEED_COMMANDS['scale-cpu']}`\n\n{render_scale(record)}\n\n{targets}\n"
+    return bench_block("scale-cpu", render_scale)
+
+
+@renderer("lm-cpu")
+def lm_cpu() -> str:
+    """``taskgraph bench lm``: a routed causal-LM step and routed generation beside PEFT, and their targets."""
+    from taskgraph.bench import render_lm
+
+    return bench_block("lm-cpu", render_lm)
 
 
 def _bold_titles(text: str) -> str:
