@@ -193,6 +193,7 @@ SPEED_COMMANDS = {
     "ops-cpu": "taskgraph bench speed --ops --json benchmarks/results/ops-cpu.json",
     "scale-cpu": "taskgraph bench scale --json benchmarks/results/scale-cpu.json",
     "lm-cpu": "taskgraph bench lm --rounds 20 --threads 2 --json benchmarks/results/lm-cpu.json",
+    "speed-cpu": "taskgraph bench speed --rounds 30 --threads 2",
     "speed-int8-cpu": "taskgraph bench speed --model minilm-shape --quantize int8 --rounds 30 --warmup 2 --no-memory "
     "--batch 16 --seq 64 --threads 1",
     "speed-llama-int8-cpu": "taskgraph bench speed --model tiny-llama --quantize int8 --gradient-checkpointing "
@@ -252,6 +253,11 @@ def lm_cpu() -> str:
 def _bold_titles(text: str) -> str:
     """``#### title`` lines as bold paragraphs (the page's headings stay its own)."""
     return "\n".join(f"**{line[5:]}**" if line.startswith("#### ") else line for line in text.split("\n"))
+
+
+@renderer("speed-cpu")
+def speed_cpu() -> str:
+    return speed_block("speed-cpu")
 
 
 @renderer("speed-int8-cpu")
