@@ -91,6 +91,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--seed", type=seed, default=0, help="seeds the shots and the adaptation (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    add_generation_options(p)
+    add_threads_option(p)
+    p.set_defaults(run=run)
+
+
+def add_generation_options(p: argparse.ArgumentParser) -> None:
+    """``--objective`` and the generative task's keys (``--template``, ``--choice``, ``--max-new-tokens``, ``--stop``),
+    as a spec's task gives them; :func:`generation_of` reads them back."""
     p.add_argument(
         "--objective",
         choices=["classify", "generate"],
@@ -120,8 +128,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         metavar="TEXT",
         help="generate: a completion ends before this string (repeatable)",
     )
-    add_threads_option(p)
-    p.set_defaults(run=run)
 
 
 def generation_of(args: argparse.Namespace) -> dict[str, object] | None:

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from taskgraph.cli.adapt import SCORES, generation_of, relation, relations_of
+from taskgraph.cli.adapt import SCORES, add_generation_options, generation_of, relation, relations_of
 from taskgraph.cli.argtypes import positive_int, seed
 from taskgraph.cli.threads import add_threads_option
 from taskgraph.run_folder import kept_note
@@ -42,11 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--seed", type=seed, default=0, help="draws the head's shots (default: 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    p.add_argument("--objective", choices=["classify", "generate"], default="classify", help="(default: classify)")
-    p.add_argument("--template", default=None, help="generate: the input built from a row's {field} slots")
-    p.add_argument("--choice", dest="choices", action="append", default=None, metavar="TEXT", help="generate: a choice")
-    p.add_argument("--max-new-tokens", type=positive_int, default=None, metavar="N", help="generate: longest target")
-    p.add_argument("--stop", action="append", default=None, metavar="TEXT", help="generate: a completion ends here")
+    add_generation_options(p)
     add_threads_option(p)
     p.set_defaults(run=run)
 
