@@ -59,6 +59,7 @@ class SideFeatures(nn.Module):
         self.trained = trained
         self.register_buffer("values", torch.zeros(num_tasks, sum(self.sizes)))  # [N, F]
         self.project = nn.Linear(sum(self.sizes), hidden, bias=False)
+        self._standard: tuple[tuple[object, ...], Tensor] | None = None  # see standard_values
         if "relations" in self.kinds:
             self._fill_relations(declared, relation_dims)
 
@@ -96,7 +97,18 @@ class SideFeatures(nn.Module):
         target[index] = rows.to(target)
 
     def forward(self) -> Tensor:
-        return self.project(standardize_blocks(self.values, self.trained, self.sizes))  # [N, d]
+        return self.project(self.standard_values())  # [N, d]
+
+    def standard_values(self) -> Tensor:
+        """``standardize_blocks(values)`` ``[N, F]``, kept while the buffer is the same tensor at the same version (a
+        fill, a load, a task appended or a device move changes it): the training step's forward reads it, not a
+        recomputation of a constant every step."""
+        key = (self.values, self.values._version, self.trained)
+        cached = self._standard
+        if cached is None or cached[0][0] is not key[0] or cached[0][1:] != key[1:]:
+            with torch.no_grad():
+                cached = self._standard = (key, standardize_blocks(self.values, self.trained, self.sizes))
+        return cached[1]
 
     def raw_row(self, given: Mapping[str, Tensor], relate: Mapping[int, float] | None = None) -> Tensor:
         """A new task's raw row ``[F]``: each block from ``given`` (raw, as the trained rows), the relations block from

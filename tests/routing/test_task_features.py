@@ -81,3 +81,16 @@ def test_router_features_key_is_checked() -> None:
             Spec.model_validate(minimal_spec(router={"kind": "graph", "features": bad}))
     spec = RouterSpec.model_validate({"kind": "graph", "features": ["description", "relations"]})
     assert spec.own_fields()["features"] == ["description", "relations"]
+
+
+def test_side_features_standardise_once_while_the_buffer_is_unchanged() -> None:
+    side = SideFeatures(["description"], 4, 3, 2, 1, 5)
+    side.set_block("description", torch.arange(8.0).reshape(4, 2))
+    first = side.standard_values()
+    assert side.standard_values() is first  # the same buffer, the same version: not recomputed
+    assert torch.equal(first, standardize_blocks(side.values, 3, [2]))
+    side.set_block("description", torch.ones(1, 2), [0])  # an in-place write: recomputed
+    assert not torch.equal(side.standard_values(), first)
+    assert torch.equal(side.standard_values(), standardize_blocks(side.values, 3, [2]))
+    side.append({}, {})  # a new buffer
+    assert side.standard_values().shape == (5, 2)
