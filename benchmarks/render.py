@@ -209,9 +209,12 @@ def speed_block(name: str) -> str:
 
     record = load(name)
     report = render_markdown(record) + "\n" + render_targets(record["bench"], evaluate(record))
-    lines = report.rstrip("\n").split("\n")
-    body = [("##" + line if line.startswith("## ") else line) for line in lines if not line.startswith("# ")]
-    return f"`{SPEED_COMMANDS[name]}` (record: `benchmarks/results/{name}.json`)\n" + "\n".join(body).strip("\n") + "\n"
+    body = "\n".join(line for line in report.rstrip("\n").split("\n") if not line.startswith("# "))
+    return (
+        f"`{SPEED_COMMANDS[name]}` (record: `benchmarks/results/{name}.json`)\n"
+        + _sections_down(body).strip("\n")
+        + "\n"
+    )
 
 
 @renderer("ops-cpu")
@@ -227,11 +230,13 @@ def bench_block(name: str, render: Callable[[dict[str, Any]], str]) -> str:
     from benchmarks.targets import evaluate, render_targets
 
     record = load(name)
-    targets = "\n".join(
-        "##" + line if line.startswith("## ") else line
-        for line in render_targets(record["bench"], evaluate(record)).strip("\n").split("\n")
-    )
+    targets = _sections_down(render_targets(record["bench"], evaluate(record)).strip("\n"))
     return f"`{SPEED_COMMANDS[name]}`\n\n{render(record)}\n\n{targets}\n"
+
+
+def _sections_down(text: str) -> str:
+    """A bench report's ``## section`` lines two levels down (``####``), under the page's own headings."""
+    return "\n".join("##" + line if line.startswith("## ") else line for line in text.split("\n"))
 
 
 @renderer("scale-cpu")
