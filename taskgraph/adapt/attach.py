@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskgraph.adapt.data import infer_family, infer_num_labels, resolve_block
+from taskgraph.adapt.data import infer_family, new_task_labels, resolve_block
 from taskgraph.adapt.run import load_task_splits, refit_head, subset_rows, write_adapted_run
 from taskgraph.adapt.shots import stratified_shots
 from taskgraph.data import tokenizer_pad_id
@@ -33,6 +33,7 @@ from taskgraph.errors import ModelError, validation_problems
 from taskgraph.eval.run_eval import recorded_base_dir, score_split
 from taskgraph.model import TaskGraphModel
 from taskgraph.model.device import resolve_device
+from taskgraph.model.new_tasks import task_entry
 from taskgraph.model.rundir import find_model_dir
 from taskgraph.model.task_features import example_inputs
 from taskgraph.run_folder import claim_output_run
@@ -109,12 +110,7 @@ def attach_run(
             None if data is None else resolve_block(data, base_dir if base_dir is not None else Path.cwd(), model.spec)
         )
         generative = bool(generation) and generation.get("objective") == "generate"
-        if generative:
-            labels = len(generation.get("choices") or ()) or 1
-        elif num_labels is not None or block is None:
-            labels = num_labels if num_labels is not None else 2
-        else:
-            labels = infer_num_labels(task, block, ".")
+        labels = new_task_labels(task, block, generation, num_labels)
         index = len(model.task_names)  # the id the task will get
         splits = None
         if block is not None:
@@ -179,12 +175,7 @@ def attach_run(
 
 def _task_entry(task: str, labels: int, block: Mapping[str, Any], generation: Mapping[str, Any] | None) -> TaskSpec:
     """The new task as a spec entry (to read and encode its data before it joins the model)."""
-    entry: dict[str, Any] = {"name": task, "num_labels": labels, "data": dict(block)}
-    if generation:
-        entry.update(generation)
-        if entry.get("objective") == "generate":
-            entry.pop("num_labels")
     try:
-        return TaskSpec.model_validate(entry)
+        return TaskSpec.model_validate(task_entry(task, labels, data=block, generation=generation))
     except ValueError as exc:
         raise ModelError(f"cannot attach task {task!r}: {validation_problems(exc, root='the task')}") from None

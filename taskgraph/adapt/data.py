@@ -137,6 +137,18 @@ _KNOWN_COUNTS: dict[str, Callable[[dict[str, Any]], int]] = {
 }
 
 
+def new_task_labels(
+    task: str, block: dict[str, Any] | None, generation: Mapping[str, Any] | None, num_labels: int | None
+) -> int:
+    """A new task's label count: a generate task's choices (one class for free text), else ``num_labels``, else
+    inferred from its data block (:func:`infer_num_labels`), else 2 (a task with no data)."""
+    if generation and generation.get("objective") == "generate":
+        return len(generation.get("choices") or ()) or 1
+    if num_labels is not None:
+        return num_labels
+    return 2 if block is None else infer_num_labels(task, block, ".")
+
+
 def infer_num_labels(task: str, block: dict[str, Any], base_dir: str | os.PathLike[str]) -> int:
     """The new task's label count: known to the source (planted, catalog), named by ``labels``, or the
     largest label of any split + 1. DataError asking for ``--labels`` when none works."""

@@ -53,7 +53,7 @@ from typing import Any
 import torch
 
 from taskgraph.adapt.adapted_run import ADAPT_JSON, MODEL, SPEC, SUMMARY, write_adapted_run
-from taskgraph.adapt.data import infer_family, infer_num_labels, resolve_block
+from taskgraph.adapt.data import infer_family, new_task_labels, resolve_block
 from taskgraph.adapt.modes import (
     AdaptationPlan,
     Trainable,
@@ -180,10 +180,7 @@ def adapt_run(
         run_base = recorded_base_dir(run, model_dir)
         block = resolve_block(data, base_dir if base_dir is not None else Path.cwd(), model.spec)
         generative = bool(generation) and generation.get("objective") == "generate"
-        if generative:  # a generate task's labels are its choices (one class for free text)
-            labels = len(generation.get("choices") or ()) or 1
-        else:
-            labels = num_labels if num_labels is not None else infer_num_labels(task, block, ".")
+        labels = new_task_labels(task, block, generation, num_labels)
         family = family if family is not None else infer_family(block)
         relations = new_task_relations(model, plan, relate, task)
 

@@ -163,14 +163,7 @@ class NewTasks:
 
         if name in self._task_ids:
             raise ModelError(f"task {name!r} already exists; known tasks are {self.task_names}")
-        task: dict[str, Any] = {"name": name, "num_labels": num_labels}
-        task.update({k: v for k, v in (("description", description), ("family", family)) if v})
-        if data is not None:
-            task["data"] = dict(data)
-        if generation:
-            task.update(generation)
-            if task.get("objective") == "generate":
-                task.pop("num_labels")  # it follows the choices
+        task = task_entry(name, num_labels, description=description, family=family, data=data, generation=generation)
         if task.get("objective") == "generate" and self.lm_kind is None:
             raise ModelError(f"cannot add generative task {name!r}: this model's base has no LM head")
         try:
@@ -196,3 +189,25 @@ class NewTasks:
         self._task_ids[name] = index
         assert index == len(self.spec.tasks) - 1 == len(self.heads.heads) - 1 == self.router.num_tasks - 1
         return index
+
+
+def task_entry(
+    name: str,
+    num_labels: int,
+    *,
+    description: str | None = None,
+    family: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    generation: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new task as a spec's ``tasks:`` entry (unchecked): a generative task's ``num_labels`` follows its choices,
+    so it is left out."""
+    task: dict[str, Any] = {"name": name, "num_labels": num_labels}
+    task.update({k: v for k, v in (("description", description), ("family", family)) if v})
+    if data is not None:
+        task["data"] = dict(data)
+    if generation:
+        task.update(generation)
+        if task.get("objective") == "generate":
+            task.pop("num_labels")  # it follows the choices
+    return task
