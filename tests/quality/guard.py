@@ -5,8 +5,14 @@ A speed change or a refactor must leave learning where it was. One step's equali
 summation order passes it and can still flip a seed's outcome hundreds of steps later), and one seed does not either
 (the graph router's planted figure once moved ten points on one seed's luck). So CI trains each router of
 :data:`ROUTERS` on :data:`UNIVERSE` for :data:`STEPS` steps at seeds 0, 1, 2 on one torch thread (deterministic on a
-given torch build) and compares the per-router **means** of test accuracy and allocation precision with the record;
+given torch build) under portable numerics (:data:`PORTABLE`) and compares the per-router **means** of test accuracy and allocation precision with the record;
 a difference beyond :data:`TOLERANCE` fails and prints both figures, seed by seed.
+
+Portable numerics: one thread is deterministic on one machine, not across machines — torch's vectorised kernels,
+MKL and oneDNN each pick code paths by the CPU's instruction set (AVX2, AVX-512, AMX), which sum in other orders,
+and the graph router's outcome at a seed can turn on one rounding. So every router trains in a subprocess whose
+environment pins those libraries to paths every x86-64 CPU runs alike (:data:`PORTABLE`): the same figures on the
+machine that pinned them and on CI's.
 
 An intended change (new numerics, a new default) updates the record in the same commit and says why::
 
@@ -20,7 +26,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -52,6 +60,16 @@ FIGURES = ("test_accuracy", "allocation_precision")
 # any change of numerics moves them; 0.02 lets a change that leaves every seed's outcome where it was pass (a few
 # test rows either way) and fails one that flips a seed (one seed moving 0.06 moves the mean 0.02).
 TOLERANCE = 0.02
+# set before torch loads (hence a subprocess): ATen's kernels unvectorised, MKL's conditional numerical
+# reproducibility, oneDNN at SSE4.1, one OpenMP thread
+PORTABLE = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_CBWR": "COMPATIBLE",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "OMP_NUM_THREADS": "1",
+    "CUDA_VISIBLE_DEVICES": "",
+}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def train_router(router: str, seed: int, root: Path) -> dict[str, float | None]:
@@ -80,7 +98,19 @@ def train_router(router: str, seed: int, root: Path) -> dict[str, float | None]:
 
 
 def measure(router: str, seeds: Sequence[int] = SEEDS) -> dict[str, Any]:
-    """``{"seeds": {seed: figures}, "mean": {figure: mean over seeds}}`` of one router."""
+    """``{"seeds": {seed: figures}, "mean": {figure: mean over seeds}}`` of one router, trained under
+    :data:`PORTABLE` numerics in a subprocess."""
+    command = [sys.executable, "-m", "tests.quality.guard", "--measure", router, "--seeds", *map(str, seeds)]
+    done = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **PORTABLE}, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_here(router: str, seeds: Sequence[int]) -> dict[str, Any]:
+    """:func:`measure` in this process (under whatever numerics it was started with)."""
     with tempfile.TemporaryDirectory(prefix="taskgraph-guard-") as tmp:
         per_seed = {str(s): train_router(router, s, Path(tmp)) for s in seeds}
     return {"seeds": per_seed, "mean": {f: _mean([v[f] for v in per_seed.values()]) for f in FIGURES}}
@@ -132,6 +162,7 @@ def write_record(why: str, path: Path = RECORD) -> dict[str, Any]:
             "transformers": transformers.__version__,
             "python": platform.python_version(),
             "machine": platform.machine(),
+            "numerics": PORTABLE,
         },
         "history": [
             *old.get("history", []),
@@ -146,7 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.quality.guard", description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="retrain every router and rewrite the record")
     parser.add_argument("--why", default=None, help="why the figures changed (required with --write)")
+    parser.add_argument("--measure", metavar="ROUTER", choices=ROUTERS, help="(internal) print one router's figures")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="(with --measure)")
     args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(measure_here(args.measure, args.seeds)))
+        return 0
     if not args.write or not args.why:
         parser.error("give --write --why 'the reason the figures changed'")
     record = write_record(args.why)
