@@ -20,12 +20,13 @@ weight before routing. Messages along them would hand every task the same mean o
 Each GNN layer is ``h ← h + GELU(HeteroConv(h))`` (sum over edge types), and a LayerNorm per node
 type closes the stack.
 
-The structure edges never change, so with ``graphconv`` (the default) their mean aggregation is a fixed
-matrix: given ``structure`` (:func:`mean_adjacency` of each structure edge type), a round computes those
-convolutions as ``lin_rel(M x_src) + lin_root(x_dst)`` — the same ``GraphConv`` math with the same
-parameters, one matrix product instead of PyG's gather / scatter-mean (about 20 aten operations per
-edge type each way, every training step; the step is launch-bound on a GPU). The relation edges, whose
-weights are learned, always go through PyG.
+The structure edges never change, so with ``graphconv`` (the default) a round over them is a product with fixed
+matrices, where PyG runs a gather / scatter-mean and two ``Linear`` layers per edge type each way (every training
+step; the step is launch-bound on a GPU). Up to the router's size limits, the round is one product with a stacked
+operator and one with the stacked ``lin_rel`` / ``lin_root`` weights (:mod:`taskgraph.routing.structure`), and the
+relation conv is :func:`relation_conv` — the same ``GraphConv`` math and parameters as PyG's, summed in another order
+(equal to rounding); beyond them, :func:`reference_round` multiplies by each edge type's mean adjacency and sums
+what PyG's scatter-mean sums; beyond that, PyG.
 """
 
 from __future__ import annotations
@@ -39,20 +40,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
-from taskgraph.graph.vocab import (
-    ADAPTER,
-    ADAPTER_IN_LAYER,
-    ADAPTER_NEXT_ADAPTER,
-    ADAPTER_PREV_ADAPTER,
-    LAYER,
-    LAYER_HAS_ADAPTER,
-    NODE_TYPES,
-    TASK,
-    TASK_RELATES_TASK,
-)
+from taskgraph.graph.vocab import ADAPTER, LAYER, NODE_TYPES, TASK, TASK_RELATES_TASK
+from taskgraph.routing.structure import STRUCTURE_EDGES, STRUCTURE_NODES, StructureOperator, structure_round
 
 CONVS = ("graphconv", "gat", "sage")
-STRUCTURE_EDGES = (ADAPTER_IN_LAYER, LAYER_HAS_ADAPTER, ADAPTER_NEXT_ADAPTER, ADAPTER_PREV_ADAPTER)
 ENCODED_EDGES = (TASK_RELATES_TASK, *STRUCTURE_EDGES)
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -64,17 +55,12 @@ def damped_mean_weights(dst: Tensor, r: Tensor, num_nodes: int) -> Tensor:
     return r / (1.0 + total.index_select(0, dst))  # [E]
 
 
-def mean_adjacency(edge_index: Tensor, num_src: int, num_dst: int) -> Tensor:
-    """The mean aggregation over a fixed edge set as a dense matrix ``M [num_dst, num_src]``.
-
-    ``M[i, j]`` = (edges j → i) / (edges into i), so ``M @ x_src`` is PyG's ``aggr="mean"`` of the
-    messages ``x_j`` (a node with no incoming edge gets 0, as a scatter-mean gives).
-    """
-    src, dst = edge_index  # [E], [E]
-    ones = torch.ones(src.shape[0], dtype=torch.float32, device=edge_index.device)  # [E]
-    degree = torch.zeros(num_dst, device=edge_index.device).index_add(0, dst, ones)  # [num_dst]
-    m = torch.zeros(num_dst, num_src, device=edge_index.device)  # [num_dst, num_src]
-    return m.index_put((dst, src), ones / degree[dst], accumulate=True)
+def relation_conv(h: Tensor, edge_index: Tensor, weight: Tensor, rel: nn.Module, root: nn.Module) -> Tensor:
+    """PyG's ``GraphConv(aggr="add")`` with edge weights, ``lin_rel(Σ_{e: j → i} w_e h_j) + lin_root(h_i)``, as one
+    gather / scatter-add and two products: ``h [T, d]``, ``edge_index [2, E]``, ``weight [E]`` → ``[T, d]``."""
+    messages = h.index_select(0, edge_index[0]) * weight[:, None]  # [E, d]
+    total = h.new_zeros(h.shape).index_add(0, edge_index[1], messages)  # [T, d]
+    return torch.addmm(F.linear(total, rel.weight, rel.bias), h, root.weight.t())  # [T, d]
 
 
 def description_features(texts: Sequence[str | None], dim: int) -> Tensor:
@@ -159,43 +145,67 @@ class GraphEncoder(nn.Module):
         x: dict[str, Tensor],
         edge_index: dict[tuple[str, str, str], Tensor],
         relation_weight: Tensor,
-        structure: Mapping[tuple[str, str, str], Tensor] | None = None,
+        structure: StructureOperator | Mapping[tuple[str, str, str], Tensor] | None = None,
     ) -> dict[str, Tensor]:
-        """``structure``: :func:`mean_adjacency` of every structure edge type; with ``graphconv`` those
-        convolutions are then matrix products (the same result as PyG's; see the module docstring)."""
+        """``structure``, with ``graphconv``: :func:`~taskgraph.routing.structure.structure_operator` of the structure
+        edges (a round over them is then two products, equal to PyG's to rounding), or their
+        :func:`~taskgraph.routing.structure.mean_adjacency` per edge type (:func:`reference_round`: PyG's sums, one
+        product per edge type); None: PyG's message passing (see the module docstring)."""
         relates = edge_index[TASK_RELATES_TASK]  # [2, E]
         if self.conv == "gat":
             extra = {"edge_attr_dict": {TASK_RELATES_TASK: relation_weight[:, None]}}  # [E, 1]
         else:
             weight = damped_mean_weights(relates[1], relation_weight, x[TASK].shape[0])  # [E]
             extra = {"edge_weight_dict": {TASK_RELATES_TASK: weight}}
-        dense = structure is not None and self.conv == "graphconv"
+        if isinstance(structure, StructureOperator) and self.conv == "graphconv":
+            return self._stacked(x, relates, weight, structure)
+        means = structure if isinstance(structure, Mapping) and self.conv == "graphconv" else None
         h = x
         for conv in self.convs:
-            out = _dense_structure_round(conv, h, relates, weight, structure) if dense else conv(h, edge_index, **extra)
+            out = (
+                reference_round(conv, h, relates, weight, means) if means is not None else conv(h, edge_index, **extra)
+            )
             h = {nt: h[nt] + F.gelu(out[nt]) for nt in h}
-        return {nt: self.norms[nt](h[nt]) for nt in (TASK, ADAPTER, LAYER)}
+        return {nt: self.norms[nt](h[nt]) for nt in NODE_TYPES}
+
+    def _stacked(
+        self, x: dict[str, Tensor], relates: Tensor, weight: Tensor, structure: StructureOperator
+    ) -> dict[str, Tensor]:
+        """The rounds with the structure nodes as one stacked tensor and their convolutions as
+        :func:`~taskgraph.routing.structure.structure_round`."""
+        task = x[TASK]  # [T, d]
+        nodes = torch.cat([x[nt] for nt in STRUCTURE_NODES])  # [L·K + L, d]
+        for conv in self.convs:
+            convs = [conv.convs[et] for et in STRUCTURE_EDGES]
+            weights = [w for c in convs for w in (c.lin_rel.weight, c.lin_root.weight)]
+            out = structure_round(nodes, structure, weights, [c.lin_rel.bias for c in convs])  # [L·K + L, d]
+            relation = conv.convs[TASK_RELATES_TASK]
+            task = task + F.gelu(relation_conv(task, relates, weight, relation.lin_rel, relation.lin_root))  # [T, d]
+            nodes = nodes + F.gelu(out)  # [L·K + L, d]
+        adapter, layer = nodes.split([x[ADAPTER].shape[0], x[LAYER].shape[0]])  # [L·K, d], [L, d]
+        return {TASK: self.norms[TASK](task), ADAPTER: self.norms[ADAPTER](adapter), LAYER: self.norms[LAYER](layer)}
 
     def extra_repr(self) -> str:
         return f"conv={self.conv}, layers={len(self.convs)}, hidden={self.hidden}"
 
 
-def _dense_structure_round(
+def reference_round(
     conv: nn.Module,
     h: dict[str, Tensor],
     relates: Tensor,
     weight: Tensor,
-    structure: Mapping[tuple[str, str, str], Tensor],
+    means: Mapping[tuple[str, str, str], Tensor],
 ) -> dict[str, Tensor]:
-    """One ``HeteroConv`` round of ``GraphConv`` layers, the structure edges as products with their mean
-    adjacency ``M [N_dst, N_src]``: ``lin_rel(M x_src) + lin_root(x_dst)``; outputs summed per destination
-    type in the convolutions' order, as ``HeteroConv(aggr="sum")`` does."""
+    """One ``HeteroConv`` round of ``GraphConv`` layers computed edge type by edge type (what
+    :func:`~taskgraph.routing.structure.structure_round` equals): the structure edges as products with their mean
+    adjacency ``M [N_dst, N_src]``, ``lin_rel(M x_src) + lin_root(x_dst)``, the relation edges through PyG; outputs
+    summed per destination type in the convolutions' order, as ``HeteroConv(aggr="sum")`` does."""
     out: dict[str, list[Tensor]] = {}
     for edge_type, module in conv.convs.items():
         src, _, dst = edge_type
         if edge_type == TASK_RELATES_TASK:
             y = module(h[TASK], relates, weight)  # [T, d]
         else:
-            y = module.lin_rel(structure[edge_type].to(h[src].dtype) @ h[src]) + module.lin_root(h[dst])  # [N_dst, d]
+            y = module.lin_rel(means[edge_type].to(h[src].dtype) @ h[src]) + module.lin_root(h[dst])  # [N_dst, d]
         out.setdefault(dst, []).append(y)
     return {nt: ys[0] if len(ys) == 1 else torch.stack(ys).sum(0) for nt, ys in out.items()}

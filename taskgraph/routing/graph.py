@@ -46,11 +46,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
-from taskgraph.graph.taskgraph import TaskGraph
 from taskgraph.graph.vocab import ADAPTER, LAYER, TASK, TASK_RELATES_TASK
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import AdaptationPlan, Router, Routing, router_params
-from taskgraph.routing.gnn import STRUCTURE_EDGES, GraphEncoder, description_features, mean_adjacency
+from taskgraph.routing.gnn import GraphEncoder, description_features
 from taskgraph.routing.graph_priors import (
     budget_penalty,
     contrast_penalty,
@@ -62,14 +61,26 @@ from taskgraph.routing.graph_readout import COSINE_SCALE, routing_weights, strai
 from taskgraph.routing.graph_zero_shot import GraphZeroShot
 from taskgraph.routing.relations import RelationMatrix
 from taskgraph.routing.side_features import SideFeatures
+from taskgraph.routing.structure import (
+    STRUCTURE_EDGES,
+    StructureOperator,
+    layer_positions,
+    mean_adjacency,
+    structure_edges,
+    structure_operator,
+)
 from taskgraph.routing.task_features import side_kinds
+from taskgraph.routing.version_key import same_key, version_key
 from taskgraph.spec.router_kinds import GraphRouterParams
 
 if TYPE_CHECKING:
     from taskgraph.spec.models import RelationsSpec, RouterSpec, Spec
 
 DESCRIPTION_DIM = 256  # buckets of the hashed description features
-DENSE_STRUCTURE_LIMIT = 1 << 22  # the structure's mean adjacency is held dense up to (L·K)² entries (16 MiB)
+# the structure rounds as products with fixed matrices (else PyG's gather / scatter-mean): the stacked operator up to
+# 8·(L·K + L)² entries (64 MiB), else the per-edge-type mean adjacencies up to (L·K)² entries (16 MiB)
+STACKED_STRUCTURE_LIMIT = 1 << 24
+DENSE_STRUCTURE_LIMIT = 1 << 22
 
 
 @dataclass
@@ -165,8 +176,8 @@ class GraphRouter(GraphZeroShot, Router):
         self.describe = nn.Linear(DESCRIPTION_DIM, d, bias=False) if use_text else None
         self.adapter_embedding = nn.Parameter(torch.randn(num_layers * skills, d))  # [L·K, d]
         self.layer_embedding = nn.Parameter(torch.randn(num_layers, d))  # [L, d]
-        self.register_buffer("layer_position", _sinusoid(num_layers, d), persistent=False)  # [L, d]
-        self._register_structure(names[0], num_layers, skills)
+        self.register_buffer("layer_position", layer_positions(num_layers, d), persistent=False)  # [L, d]
+        self._register_structure(num_layers, skills)
         self.encoder = GraphEncoder(d, params.gnn.layers, params.gnn.conv)
         self.query = nn.Linear(d, heads * self.key_dim)
         self.key = nn.Linear(d, heads * self.key_dim)
@@ -216,23 +227,34 @@ class GraphRouter(GraphZeroShot, Router):
             descriptions=[t.description for t in spec.tasks],
         )
 
-    def _register_structure(self, name: str, num_layers: int, skills: int) -> None:
-        """The adapter / layer edges of :func:`~taskgraph.graph.hetero.to_hetero` (independent of the tasks)."""
-        from taskgraph.graph.hetero import (
-            to_hetero,  # imports PyG: only when a graph router is built
-        )
-
-        graph = TaskGraph()
-        graph.add_task(name, num_labels=2)
-        data = to_hetero(graph, num_layers, skills)
+    def _register_structure(self, num_layers: int, skills: int) -> None:
+        """The adapter / layer edges and their rounds' fixed matrices: the stacked operator within
+        :data:`STACKED_STRUCTURE_LIMIT`, else the mean adjacencies within :data:`DENSE_STRUCTURE_LIMIT`."""
         self.structure_types = list(STRUCTURE_EDGES)
         sizes = {ADAPTER: num_layers * skills, LAYER: num_layers}
-        self.dense_structure = sizes[ADAPTER] ** 2 <= DENSE_STRUCTURE_LIMIT
-        for i, edge_type in enumerate(STRUCTURE_EDGES):
-            index = data[edge_type].edge_index  # [2, E]
-            self.register_buffer(f"structure_{i}", index, persistent=False)
-            mean = mean_adjacency(index, sizes[edge_type[0]], sizes[edge_type[2]]) if self.dense_structure else None
-            self.register_buffer(f"structure_mean_{i}", mean, persistent=False)  # [N_dst, N_src]
+        stacked = 2 * len(STRUCTURE_EDGES) * (sizes[ADAPTER] + sizes[LAYER]) ** 2 <= STACKED_STRUCTURE_LIMIT
+        self.structure_mode = (
+            "stacked" if stacked else "means" if sizes[ADAPTER] ** 2 <= DENSE_STRUCTURE_LIMIT else "pyg"
+        )
+        edges = structure_edges(num_layers, skills)
+        means = {}
+        for i, (edge_type, index) in enumerate(zip(STRUCTURE_EDGES, edges)):
+            self.register_buffer(f"structure_{i}", index, persistent=False)  # [2, E]
+            if self.structure_mode != "pyg":
+                means[edge_type] = mean_adjacency(index, sizes[edge_type[0]], sizes[edge_type[2]])  # [N_dst, N_src]
+            self.register_buffer(f"structure_mean_{i}", means.get(edge_type), persistent=False)
+        operator = structure_operator(means, sizes) if stacked else StructureOperator(None, None)
+        self.register_buffer("structure_slots", operator.slots, persistent=False)  # [N·S, N]
+        self.register_buffer("structure_bias", operator.bias, persistent=False)  # [N, E]
+
+    def structure(self) -> StructureOperator | dict[tuple[str, str, str], Tensor] | None:
+        """What the encoder's structure rounds multiply by (:attr:`structure_mode`): the stacked operator, the mean
+        adjacency per edge type, or None (PyG's message passing)."""
+        if self.structure_mode == "stacked":
+            return StructureOperator(self.structure_slots, self.structure_bias)
+        if self.structure_mode == "means":
+            return {et: getattr(self, f"structure_mean_{i}") for i, et in enumerate(self.structure_types)}
+        return None
 
     # ---- encoding ---------------------------------------------------------------------------
     @property
@@ -278,19 +300,15 @@ class GraphRouter(GraphZeroShot, Router):
             ADAPTER: self.adapter_embedding,
             LAYER: self.layer_embedding + self.layer_position,
         }
-        structure = (
-            {et: getattr(self, f"structure_mean_{i}") for i, et in enumerate(self.structure_types)}
-            if self.dense_structure
-            else None
-        )
-        return self.encoder(x, edges, r_directed, structure), index, r
+        return self.encoder(x, edges, r_directed, self.structure()), index, r
 
     def encode(self, rows: Tensor | None = None) -> GraphState:
         """Encoder + read-out for every task (``rows`` None) or for the tasks ``rows [U]`` only."""
         h, index, r = self.embed()
         L, K, H = self.num_layers, self.skills, self.heads
         query = self.query(h[TASK]).view(-1, H, self.key_dim)  # [T, H, d_k]
-        query_mean = query[: self.relations.num_trained].mean(0, keepdim=True)  # [1, H, d_k]
+        trained = query if self.relations.num_trained == len(query) else query[: self.relations.num_trained]
+        query_mean = trained.mean(0, keepdim=True)  # [1, H, d_k]
         h_task = h[TASK] if rows is None else h[TASK].index_select(0, rows)  # [U, d]
         query = query if rows is None else query.index_select(0, rows)  # [U, H, d_k]
         keys = self.key(h[ADAPTER]).view(L, K, H, self.key_dim)  # [L, K, H, d_k]
@@ -327,21 +345,12 @@ class GraphRouter(GraphZeroShot, Router):
         """Encoder + read-out of every task, kept while nothing it reads changed: every parameter and buffer
         (the same tensors at the same versions — an optimizer step, a load or a task added changes them), τ
         and θ. Inference with the graph router then runs its GNN once, not once per batch."""
-        key = (
-            torch.is_inference_mode_enabled(),
-            self.temperature,
-            self.threshold,
-            self.num_tasks,
-            *((t, t._version) for t in (*self.parameters(), *self.buffers())),
+        key = version_key(
+            (torch.is_inference_mode_enabled(), self.temperature, self.threshold, self.num_tasks),
+            (*self.parameters(), *self.buffers()),
         )
         cached = self._cache
-        if (
-            cached is None
-            or len(cached[0]) != len(key)
-            or any(
-                (a[0] is not b[0] or a[1] != b[1]) if isinstance(a, tuple) else a != b for a, b in zip(cached[0], key)
-            )
-        ):
+        if cached is None or not same_key(cached[0], key):
             with torch.no_grad():
                 cached = self._cache = (key, self.encode())
         return cached[1]
@@ -402,11 +411,3 @@ def _guests(names: list[str], zero_shot: list[str]) -> list[str]:
             f"router.zero_shot {zero_shot} must name the last tasks of the spec, in order; the tasks are {names}"
         )
     return list(zero_shot)
-
-
-def _sinusoid(num_layers: int, dim: int) -> Tensor:
-    """The transformer's fixed position encoding of layer index l: ``[L, dim]`` sines and cosines."""
-    pos = torch.arange(num_layers, dtype=torch.float32)[:, None]  # [L, 1]
-    freq = 10000.0 ** (-torch.arange(dim // 2, dtype=torch.float32)[None] * 2 / dim)  # [1, d/2]
-    enc = torch.cat([torch.sin(pos * freq), torch.cos(pos * freq)], dim=1)  # [L, 2·(d/2)]
-    return F.pad(enc, (0, dim - enc.shape[1]))  # [L, d]

@@ -39,10 +39,12 @@ def routing_weights(
     Returns:
         ``[U, L, H, K]``, rows summing to 1 (uniform where a centred vector is 0, e.g. K = 1).
     """
+    layers, skills, heads, dim = keys.shape
     q = F.normalize(query - query_mean, dim=-1)  # [U, H, d_k]
     k = F.normalize(keys - keys.mean(1, keepdim=True), dim=-1)  # [L, K, H, d_k]
-    logits = scale * torch.einsum("lkhd,uhd->lhku", k, q)  # [L, H, K, U]: U innermost, a fast softmax
-    return torch.softmax(logits / temperature, dim=2).permute(3, 0, 1, 2)  # [U, L, H, K]
+    cos = torch.bmm(k.view(layers * skills, heads, dim).transpose(0, 1), q.permute(1, 2, 0))  # [H, L·K, U]
+    logits = scale * cos.view(heads, layers, skills, -1)  # [H, L, K, U]: U innermost, a fast softmax
+    return torch.softmax(logits / temperature, dim=2).permute(3, 1, 0, 2)  # [U, L, H, K]
 
 
 def straight_through_gate(soft: Tensor, threshold: float) -> Tensor:

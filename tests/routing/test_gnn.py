@@ -87,38 +87,3 @@ def test_bad_conv_is_a_clear_error():
     with pytest.raises(ModelError, match="choose from"):
         GraphEncoder(D, conv="gcnn")
     assert "conv=gat, layers=2" in repr(GraphEncoder(D, layers=2, conv="gat"))
-
-
-def test_dense_structure_rounds_equal_pygs_message_passing():
-    """graphconv: the structure edges as products with their mean adjacency give PyG's HeteroConv result and gradients."""
-    from taskgraph.routing.gnn import mean_adjacency
-
-    torch.manual_seed(0)
-    encoder = GraphEncoder(D, layers=2, conv="graphconv")
-    x, edges, r = inputs()
-    sizes = {TASK: T, ADAPTER: L * K, LAYER: L}
-    structure = {
-        et: mean_adjacency(index, sizes[et[0]], sizes[et[2]]) for et, index in edges.items() if et != TASK_RELATES_TASK
-    }
-    leaves = {nt: v.clone().requires_grad_(True) for nt, v in x.items()}
-    outs, grads = [], []
-    for given in (None, structure):
-        for leaf in leaves.values():
-            leaf.grad = None
-        encoder.zero_grad()
-        out = encoder(leaves, edges, r, given)
-        sum(v.pow(2).sum() for v in out.values()).backward()
-        outs.append(out)
-        grads.append([leaf.grad.clone() for leaf in leaves.values()] + [p.grad.clone() for p in encoder.parameters()])
-    for nt in outs[0]:
-        assert_close(outs[1][nt], outs[0][nt], rtol=1e-5, atol=1e-6)
-    for a, b in zip(grads[0], grads[1]):
-        assert_close(b, a, rtol=1e-5, atol=1e-5)
-
-
-def test_mean_adjacency_by_hand():
-    from taskgraph.routing.gnn import mean_adjacency
-
-    index = torch.tensor([[0, 1, 1, 2], [0, 0, 1, 1]])  # 0→0, 1→0, 1→1, 2→1; destination 2 has no edge
-    m = mean_adjacency(index, num_src=3, num_dst=3)
-    assert torch.equal(m, torch.tensor([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5], [0.0, 0.0, 0.0]]))

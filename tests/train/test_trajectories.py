@@ -15,7 +15,8 @@ fused routed factors (``fuse_layers``)   the model the loop builds gets ``fuse_l
 graph router's inference encoding cache  ``GraphRouter._cached_encoding`` runs ``encode()`` on every call
 relation slot plan (``_SlotPlan``)       ``RelationMatrix._plan`` rebuilt on every call (sparse, moving slots)
 all pairs as relation slots (dense)      ``router.dense_limit: 1``: sparse slots, ``top_k`` = T − 1
-dense structure rounds                   ``DENSE_STRUCTURE_LIMIT = 0``: PyG's gather / scatter-mean convs
+dense structure rounds (mean adjacency)  ``DENSE_STRUCTURE_LIMIT = 0``: PyG's gather / scatter-mean convs
+stacked structure rounds                 ``STACKED_STRUCTURE_LIMIT = 0``: the mean adjacency per edge type
 =======================================  =====================================================================
 
 **Tolerance: none — the two runs must be bitwise equal** (fp32, CPU, one thread; measured max |Δ| = 0 for every
@@ -236,7 +237,34 @@ def test_slot_plan_cache_trains_like_a_plan_rebuilt_every_call(tmp_path: Path) -
 
 
 # ---- 4. dense structure rounds vs PyG message passing
-def test_dense_structure_trains_like_pyg_message_passing(reference: Trajectory, tmp_path: Path) -> None:
-    plain = _train(tmp_path, _spec(), lambda mp: mp.setattr(graph_module, "DENSE_STRUCTURE_LIMIT", 0))
-    assert reference.model.router.dense_structure and not plain.model.router.dense_structure
-    assert_same_trajectory(reference, plain)
+def test_dense_structure_trains_like_pyg_message_passing(tmp_path: Path) -> None:
+    def means(mp: pytest.MonkeyPatch) -> None:
+        mp.setattr(graph_module, "STACKED_STRUCTURE_LIMIT", 0)
+
+    def pyg(mp: pytest.MonkeyPatch) -> None:
+        means(mp)
+        mp.setattr(graph_module, "DENSE_STRUCTURE_LIMIT", 0)
+
+    dense, plain = _train(tmp_path / "means", _spec(), means), _train(tmp_path / "pyg", _spec(), pyg)
+    assert (dense.model.router.structure_mode, plain.model.router.structure_mode) == ("means", "pyg")
+    assert_same_trajectory(dense, plain)
+
+
+# ---- 5. the stacked structure round vs the mean adjacency per edge type: equal to rounding, not bitwise
+def test_stacked_structure_trains_like_the_per_edge_type_products(reference: Trajectory, tmp_path: Path) -> None:
+    """The one exception to bitwise equality: the stacked round sums every edge type's terms in one reduction (and
+    the relation conv its two products in one), in another order than the per-edge-type products — one ulp here and
+    there, which Adam grows in the directions the loss cannot see (the module docstring). So the test holds what the
+    loss can see: the adapters within 1e-5, every validation loss within 1e-5 and every accuracy equal after 50
+    steps (measured: adapters 9.1e-7, losses 4.8e-8); the per-step computation is held to 1e-6 in
+    ``tests/routing/test_structure.py``, with the learning it leaves to the quality guard (``tests/quality``)."""
+    plain = _train(tmp_path, _spec(), lambda mp: mp.setattr(graph_module, "STACKED_STRUCTURE_LIMIT", 0))
+    assert (reference.model.router.structure_mode, plain.model.router.structure_mode) == ("stacked", "means")
+    assert reference.params.keys() == plain.params.keys()
+    adapters = [n for n in reference.params if n.startswith("base")]
+    assert adapters
+    for name in adapters:
+        torch.testing.assert_close(reference.params[name], plain.params[name], rtol=0, atol=1e-5, msg=name)
+    for fast, slow in zip(reference.validations, plain.validations, strict=True):
+        assert abs(fast["loss"] - slow["loss"]) <= 1e-5
+        assert {k: v for k, v in fast.items() if k != "loss"} == {k: v for k, v in slow.items() if k != "loss"}
