@@ -30,59 +30,35 @@ intervals over seeds (``benchmarks.quality.stats``).
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from benchmarks.quality.stats import paired_difference
-from taskgraph.adapt import (
-    adapt_run,
-    load_task_splits,
-    lorahub_search,
-    nearest_task_logits,
-    neighbour_logits,
-    set_task_logits,
+from benchmarks.quality.new_task_methods import (
+    BASELINES,
+    CANDIDATES,
+    METHODS,
+    NewTask,
+    arms,
+    by_seed,
+    chosen_graph,
+    measure_seeds,
+    method_table,
+    publish,
+    regime_parser,
+    seen_lines,
+    serve,
 )
-from taskgraph.adapters import arrow_routing
-from taskgraph.data import TaskData, build_source, held_out_tasks, planted_comp_spec, tokenizer_pad_id
-from taskgraph.eval import score_split
-from taskgraph.model import TaskGraphModel, embed_sequences, find_model_dir
+from benchmarks.quality.stats import paired_difference
+from taskgraph.data import build_source, held_out_tasks, planted_comp_spec
+from taskgraph.model import embed_sequences
 from taskgraph.spec import spec_from_dict
 from taskgraph.train import train
 
-FEATURES = ["free", "description", "relations"]
-SIDE_ONLY = ["description", "relations"]  # no free residual: the side features must carry every task's routing
-ARMS: dict[str, dict[str, Any]] = {
-    "graph": {"kind": "graph", "features": FEATURES},
-    "mlp": {"kind": "graph", "features": FEATURES, "task_messages": False},
-    "graph-side": {"kind": "graph", "features": SIDE_ONLY},
-    "mlp-side": {"kind": "graph", "features": SIDE_ONLY, "task_messages": False},
-    "graph-free": {"kind": "graph"},
-    "poly": {"kind": "poly"},
-}
+ARMS = arms(["description", "relations"])
 ADAPTERS_LR = 1e-2  # planted-gen's chosen rate (3-seed selection, record quality-planted-gen-declared)
 ROUTER_LR = {"graph": 3e-3, "mlp": 3e-3, "graph-side": 3e-3, "mlp-side": 3e-3, "graph-free": 3e-3, "poly": 1e-2}
-METHODS = (
-    "graph",
-    "graph-nn",
-    "mlp",
-    "graph-side",
-    "mlp-side",
-    "graph-free",
-    "poly-neighbour",
-    "nearest-task",
-    "arrow",
-    "uniform",
-    "lorahub-16",
-    "mhr-z-16",
-)
-CANDIDATES = {"graph": "mlp", "graph-side": "mlp-side"}  # graph configurations (chosen on validation) -> ablation
-SHOTS = 16
 GENERATE = {"objective": "generate"}
 
 
@@ -107,21 +83,19 @@ def train_arm(out: Path, arm: str, seed: int, steps: int) -> Path:
     return run
 
 
-def seen_mean(run: Path) -> float:
-    return float(json.loads((run / "train.json").read_text())["final_val"]["mean_acc"])
-
-
-def first_rows(data: TaskData, n: int) -> TaskData:
-    """The first ``n`` rows of a split (the planted rows are drawn at random: any n are a random n)."""
-    targets = None if data.targets is None else data.targets[:n]
-    return dataclasses.replace(
-        data, ids=data.ids[:n], lengths=data.lengths[:n], labels=data.labels[:n], targets=targets
-    )
-
-
-def exact_match(model: TaskGraphModel, index: int, split: str = "test") -> float:
-    data = load_task_splits(model, model.spec.tasks[index], index)[split]
-    return float(score_split(model, data, pad_id=tokenizer_pad_id(model.tokenizer))["exact_match"])
+def new_tasks(spec: dict[str, Any]) -> list[NewTask]:
+    """The held-out tasks of the universe as the methods serve them (no examples: every planted task reads the
+    same inputs)."""
+    return [
+        NewTask(
+            name=task["name"],
+            data=task["data"],
+            generation={**GENERATE, "max_new_tokens": task["max_new_tokens"]},
+            relations=task["relations"],
+            description=task["description_ids"],
+        )
+        for task in held_out_tasks(spec)
+    ]
 
 
 def held_out_scores(
@@ -129,66 +103,17 @@ def held_out_scores(
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Every method's test exact match on every held-out task (in order), and the candidate graph configurations'
     validation exact match (what chooses the graph configuration the targets judge)."""
-    tasks = held_out_tasks(spec)
-    names = [t["name"] for t in spec["tasks"]]
-    scores: dict[str, list[float]] = {m: [] for m in METHODS}
-    val: dict[str, list[float]] = {m: [] for m in CANDIDATES}
-
-    def attach_all(method: str, arm: str, **how: bool) -> None:
-        model = TaskGraphModel.from_pretrained(find_model_dir(runs[arm]))
-        for task in tasks:
-            generation = {**GENERATE, "max_new_tokens": task["max_new_tokens"]}
-            description = task["description_ids"] if how.get("description") else None
-            relations = task["relations"] if how.get("relations") else None
-            index = model.attach_task(
-                task["name"], description=description, relations=relations, generation=generation, data=task["data"]
-            )
-            scores[method].append(exact_match(model, index))
-            if method in val:
-                val[method].append(exact_match(model, index, "val"))
-
-    attach_all("graph", "graph", description=True, relations=True)
-    attach_all("graph-nn", "graph", description=True)
-    attach_all("mlp", "mlp", description=True, relations=True)
-    attach_all("graph-side", "graph-side", description=True, relations=True)
-    attach_all("mlp-side", "mlp-side", description=True, relations=True)
-    attach_all("graph-free", "graph-free", relations=True)
-
-    poly = TaskGraphModel.from_pretrained(find_model_dir(runs["poly"]))
-    logits = poly.router.logits.detach().clone()  # [T, L, H, K]
-    described = embed_sequences(poly, description_ids(spec))  # [T, D]
-    for task in tasks:
-        generation = {**GENERATE, "max_new_tokens": task["max_new_tokens"]}
-        index = poly.add_task_to_learn(task["name"], 1, generation=generation, data=task["data"])
-        relate = {names.index(n): w for n, w in task["relations"].items()}
-        set_task_logits(poly, index, neighbour_logits(logits, relate))
-        scores["poly-neighbour"].append(exact_match(poly, index))
-        probe = embed_sequences(poly, [task["description_ids"]])[0]  # [D]
-        similarity = torch.nn.functional.cosine_similarity(described, probe[None], dim=1)  # [T]
-        set_task_logits(poly, index, nearest_task_logits(logits, similarity, 3, 0.1))
-        scores["nearest-task"].append(exact_match(poly, index))
-        set_task_logits(poly, index, torch.zeros_like(logits[0]))
-        scores["uniform"].append(exact_match(poly, index))
-        with arrow_routing(poly):
-            scores["arrow"].append(exact_match(poly, index))
-        shots = first_rows(load_task_splits(poly, poly.spec.tasks[index], index)["train"], SHOTS)
-        found = lorahub_search(poly, index, shots, seed=seed)
-        set_task_logits(poly, index, found.row)
-        scores["lorahub-16"].append(exact_match(poly, index))
-        adapted = adapt_run(
-            runs["poly"],
-            task=task["name"],
-            data=task["data"],
-            shots=SHOTS,
-            mode="routing",
-            out_dir=out / "adapt" / f"s{seed}" / task["name"],
-            seed=seed,
-            generation=generation,
-            overwrite=True,
-            threads=1,
-        )
-        scores["mhr-z-16"].append(float(adapted.test["exact_match"]))
-    return scores, val
+    return serve(
+        out,
+        runs,
+        new_tasks(spec),
+        METHODS,
+        seed=seed,
+        metric="exact_match",
+        seen_evidence=lambda poly: embed_sequences(poly, description_ids(spec)),  # [T, D]
+        new_evidence=lambda poly, task: embed_sequences(poly, [task.description])[0],  # [D]
+        candidates=list(CANDIDATES),
+    )
 
 
 def description_ids(spec: dict[str, Any]) -> list[list[int]]:
@@ -197,21 +122,8 @@ def description_ids(spec: dict[str, Any]) -> list[list[int]]:
 
 
 # ----------------------------------------------------------------------------- the verdicts, computed from the record
-BASELINES = ("poly-neighbour", "nearest-task", "arrow", "lorahub-16", "mhr-z-16")  # item 3's, on the same runs
-LABELED = ("lorahub-16", "mhr-z-16")  # read 16 labelled shots; the rest read none
 MHR_Z_MARGIN = 0.05  # the declared margin over MHR-z at 16 shots
 TARGET_SEEDS = 6
-
-
-def by_seed(record: dict[str, Any], method: str, part: str = "held_out") -> dict[int, float]:
-    return {int(s): float(v[part][method]) for s, v in record["seeds"].items() if method in v[part]}
-
-
-def chosen_graph(record: dict[str, Any]) -> str:
-    """The graph configuration the targets judge: the best mean held-out validation exact match over the seeds
-    (a tie: the first of :data:`CANDIDATES`)."""
-    means = {c: sum(by_seed(record, c, "held_out_val").values()) / len(record["seeds"]) for c in CANDIDATES}
-    return max(CANDIDATES, key=lambda c: (means[c], -list(CANDIDATES).index(c)))
 
 
 def compositional_block(record: dict[str, Any], name: str) -> str:
@@ -220,38 +132,18 @@ def compositional_block(record: dict[str, Any], name: str) -> str:
     from benchmarks.verdicts import interval, pm, verdict
 
     seeds = sorted(int(s) for s in record["seeds"])
-    primary = chosen_graph(record)
-    graph = by_seed(record, primary)
+    primary = chosen_graph(record, CANDIDATES)
     vals = {c: pm(list(by_seed(record, c, "held_out_val").values())) for c in CANDIDATES}
     lines = [
         f"Record `benchmarks/results/{name}.json` (`{record.get('command', '')}`): {len(seeds)} seeds "
         f"({', '.join(map(str, seeds))}), {record['steps']} training steps per arm, exact match on the held-out tasks' "
         "test splits, averaged over the held-out tasks per seed. The graph configuration judged is chosen on the "
         "held-out tasks' validation splits: " + ", ".join(f"{c} {v}" for c, v in vals.items()) + f" → **{primary}**.",
-        "",
-        f"| method | labelled shots | held-out exact match | {primary} − method [95 % CI] | verdict |",
-        "|---|---|---|---|---|",
     ]
-    paired_rows: dict[str, tuple[float, float | None, float | None]] = {}
-    for method in record["methods"]:
-        values = by_seed(record, method)
-        if method == primary:
-            lines.append(f"| **{method}** | 0 | {pm(list(values.values()))} | – | – |")
-            continue
-        diff = paired_difference(primary, graph, method, values)
-        paired_rows[method] = (diff.mean, diff.low, diff.high)
-        shots = SHOTS if method in LABELED else 0
-        lines.append(
-            f"| {method} | {shots} | {pm(list(values.values()))} | {interval(diff.mean, diff.low, diff.high)} | "
-            f"{verdict(diff.low, diff.high)} |"
-        )
-    seen = {arm: by_seed(record, arm, "seen_val") for arm in ARMS}
-    lines += [
-        "",
-        "Seen tasks (validation exact match of each trained arm): "
-        + "; ".join(f"{arm} {pm(list(v.values()))}" for arm, v in seen.items())
-        + ".",
-    ]
+    table, paired_rows = method_table(record, primary, "exact match")
+    short = f" (on {len(seeds)} of the {TARGET_SEEDS} seeds declared)" if len(seeds) < TARGET_SEEDS else ""
+    seen, seen_cost = seen_lines(record, list(ARMS), "exact match", primary, short)
+    lines += ["", *table, "", seen]
     free = by_seed(record, "graph-free")
     relations_alone = []
     for other in ("poly-neighbour", "mhr-z-16", primary):
@@ -263,7 +155,6 @@ def compositional_block(record: dict[str, Any], name: str) -> str:
         "GNN adds over the same relations without it: graph-free " + "; ".join(relations_alone) + ".",
     ]
     lines += ["", "Declared targets (issue 28; ≥ 6 seeds, paired 95 % intervals over seeds):", ""]
-    short = f" (on {len(seeds)} of the {TARGET_SEEDS} seeds declared)" if len(seeds) < TARGET_SEEDS else ""
     for method in BASELINES:
         mean, low, high = paired_rows[method]
         met = low is not None and low > 0
@@ -288,66 +179,26 @@ def compositional_block(record: dict[str, Any], name: str) -> str:
         )
         + short
     )
-    diff = paired_difference(primary, seen[primary], "graph-free", seen["graph-free"])
-    costs = diff.high is not None and diff.high < 0
-    lines.append(
-        f"- the features cost nothing on seen tasks ({primary} vs graph-free): {'missed' if costs else 'met'} "
-        f"({interval(diff.mean, diff.low, diff.high)}, {verdict(diff.low, diff.high)}){short}"
-    )
+    lines.append(seen_cost)
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--seeds", type=int, default=3, help="seeds first-seed .. seeds-1")
-    p.add_argument("--first-seed", type=int, default=0, help="(several processes: each its own seeds and --out)")
-    p.add_argument("--steps", type=int, default=1000)
+    p = regime_parser(__doc__, 1000)
     p.add_argument("--tiny", action="store_true", help="a tiny universe (a smoke run of the code)")
-    p.add_argument("--record", metavar="NAME", help="copy OUT's record to benchmarks/results/NAME.json and stop")
-    p.add_argument("--merge", type=Path, nargs="*", default=[], metavar="OUT2", help="--record: add these OUTs' seeds")
     args = p.parse_args(argv)
     if args.record:
-        from benchmarks.render import RESULTS
-
-        record = json.loads((args.out / "compositional.json").read_text())
-        for other in args.merge:  # the seeds other processes measured (the same settings)
-            extra = json.loads((other / "compositional.json").read_text())
-            if extra["steps"] != record["steps"] or extra["methods"] != record["methods"]:
-                raise SystemExit(f"{other}: measured with other settings than {args.out}")
-            record["seeds"].update(extra["seeds"])
-        record["seeds"] = dict(sorted(record["seeds"].items(), key=lambda kv: int(kv[0])))
-        record["sizes"] = dict(SIZES)
-        record["command"] = (
-            f"python -m benchmarks.quality.compositional --out OUT --seeds {len(record['seeds'])} "
-            f"--steps {record['steps']} (seeds split over processes with --first-seed, merged with --record --merge)"
-        )
-        (RESULTS / f"{args.record}.json").write_text(json.dumps(record, indent=1) + "\n")
+        publish(args, "compositional.json", "benchmarks.quality.compositional", sizes=dict(SIZES))
         return 0
     if args.tiny:
         SIZES.update(skills=6, seq_len=12, seen=10, held_out=3, examples_per_task=40)
     torch.set_num_threads(1)
-    record: dict[str, Any] = {"steps": args.steps, "methods": list(METHODS), "seeds": {}}
-    path = args.out / "compositional.json"
-    if path.is_file():
-        record = json.loads(path.read_text())
-    for seed in range(args.first_seed, args.seeds):
-        if str(seed) in record["seeds"]:
-            continue
-        started = time.perf_counter()
+
+    def measure(seed: int) -> tuple[dict[str, Path], dict[str, list[float]], dict[str, list[float]]]:
         runs = {arm: train_arm(args.out, arm, seed, args.steps) for arm in ARMS}
-        spec = arm_spec("graph", seed, args.steps)
-        scores, val = held_out_scores(args.out, runs, spec, seed)
-        record["seeds"][str(seed)] = {
-            "held_out": {m: sum(v) / len(v) for m, v in scores.items()},
-            "held_out_val": {m: sum(v) / len(v) for m, v in val.items()},
-            "held_out_per_task": scores,
-            "seen_val": {arm: seen_mean(run) for arm, run in runs.items()},
-            "seconds": time.perf_counter() - started,
-        }
-        args.out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1))
-        print(f"seed {seed}: " + ", ".join(f"{m} {v:.3f}" for m, v in record["seeds"][str(seed)]["held_out"].items()))
+        return (runs, *held_out_scores(args.out, runs, arm_spec("graph", seed, args.steps), seed))
+
+    measure_seeds(args.out / "compositional.json", range(args.first_seed, args.seeds), args.steps, measure)
     return 0
 
 

@@ -17,7 +17,7 @@ from taskgraph.model.output import TaskGraphOutput
 from taskgraph.model.pooling import first_token_pool, last_token_pool, mean_pool, pool
 from taskgraph.model.predict import iter_predictions, predict
 from taskgraph.model.rundir import find_model_dir
-from taskgraph.model.task_features import embed_sequences, fill_task_features
+from taskgraph.model.task_features import embed_sequences, example_inputs, fill_task_features
 from taskgraph.model.taskgraph_model import TaskGraphModel
 
 __all__ = [  # the stage's public API; the other names imported above are internal
@@ -28,6 +28,7 @@ __all__ = [  # the stage's public API; the other names imported above are intern
     "TaskGraphOutput",
     "causal_rows",
     "embed_sequences",
+    "example_inputs",
     "fill_task_features",
     "find_model_dir",
     "fold",

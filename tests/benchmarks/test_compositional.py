@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks.quality.compositional import ARMS, CANDIDATES, METHODS, chosen_graph, compositional_block
+from benchmarks.quality.compositional import ARMS, CANDIDATES, METHODS, compositional_block
+from benchmarks.quality.new_task_methods import chosen_graph
 
 
 def record(shift: dict[str, float], seen_shift: float = 0.0, val: dict[str, float] | None = None) -> dict:
@@ -28,7 +29,7 @@ def test_every_target_met_when_the_graph_leads_by_a_margin() -> None:
 
 def test_the_configuration_judged_is_chosen_on_validation_with_its_own_ablation() -> None:
     data = record({"graph-side": 0.05}, val={"graph": 0.2, "graph-side": 0.4})
-    assert chosen_graph(data) == "graph-side"
+    assert chosen_graph(data, CANDIDATES) == "graph-side"
     text = compositional_block(data, "x")
     assert "| graph-side − method [95 % CI] |" in text and "the no-edge MLP (mlp-side)" in text
     assert "graph-side vs graph-free" in text
