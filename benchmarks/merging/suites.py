@@ -155,23 +155,10 @@ def planted_merge_suite(
     budget: MergeBudget = PLANTED_MERGE_BUDGET, *, tasks: int = 8, tiny: bool = False
 ) -> MergeSuite:
     """``tasks`` tasks of a planted universe (8 skills; tiny: 4 skills, a 16-wide BERT, for tests)."""
-    from taskgraph.data import planted_spec
+    from taskgraph.data import planted_spec, tiny_planted_spec
 
     if tiny:
-        spec = planted_spec(
-            skills=4,
-            tasks=tasks,
-            held_out=0,
-            skills_per_task=(2, 2),
-            min_tasks_per_skill=1,
-            seq_len=8,
-            vocab_size=64,
-            examples_per_task=60,
-            hidden_size=16,
-            num_heads=2,
-            rank=2,
-            name="planted",
-        )
+        spec = tiny_planted_spec(tasks=tasks, hidden_size=16, name="planted")
     else:
         spec = planted_spec(skills=8, tasks=tasks, held_out=0, min_tasks_per_skill=1, name="planted")
     notes = (f"planted universe of {tasks} tasks over {8 if not tiny else 4} skills; every task is seen",)

@@ -20,7 +20,7 @@ from taskgraph.data.base import Source, build_source
 from taskgraph.data.catalog import cache_root, cached, catalog_task, catalog_tasks, ensure_task, manifest_path
 from taskgraph.data.examples import SPLITS, Examples
 from taskgraph.data.jsonl import parse_jsonl, read_jsonl
-from taskgraph.data.planted import PlantedConfig, PlantedUniverse, planted_spec, planted_universe
+from taskgraph.data.planted import PlantedConfig, PlantedUniverse, planted_spec, planted_universe, tiny_planted_spec
 from taskgraph.data.planted_comp import held_out_tasks, planted_comp_spec
 from taskgraph.data.planted_gen import planted_gen_spec
 from taskgraph.data.text2text import Text2Text
@@ -64,6 +64,7 @@ __all__ = [
     "planted_comp_spec",
     "planted_gen_spec",
     "planted_spec",
+    "tiny_planted_spec",
     "planted_universe",
     "read_jsonl",
     "target_rows",

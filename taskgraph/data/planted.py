@@ -347,3 +347,23 @@ def planted_spec(
         ],
         "training": {"steps": steps, "batch_size": batch_size},
     }
+
+
+TINY_PLANTED: dict[str, Any] = {
+    "skills": 4,
+    "held_out": 0,
+    "skills_per_task": (2, 2),
+    "min_tasks_per_skill": 1,
+    "seq_len": 8,
+    "vocab_size": 64,
+    "examples_per_task": 60,
+    "num_heads": 2,
+    "rank": 2,
+}
+
+
+def tiny_planted_spec(**overrides: Any) -> dict[str, Any]:
+    """:func:`planted_spec` at the size a test or a smoke run trains in about a second (:data:`TINY_PLANTED`: 4
+    skills, 8-token inputs over 64 tokens, 60 examples per task, no held-out task, rank 2); ``overrides``: any of
+    its arguments."""
+    return planted_spec(**{**TINY_PLANTED, **overrides})

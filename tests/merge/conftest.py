@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from taskgraph.data.planted import planted_spec
+from taskgraph.data import tiny_planted_spec
 from taskgraph.model import TaskGraphModel
 from taskgraph.spec import Spec
 
@@ -31,23 +31,7 @@ def planted(
     heads: int = 1,
 ) -> dict[str, Any]:
     """A planted spec over a tiny BERT (4 skills, seq 8, rank 2), keeping the planted tasks ``tasks``."""
-    spec = planted_spec(
-        skills=4,
-        tasks=TASKS,
-        held_out=0,
-        skills_per_task=(2, 2),
-        min_tasks_per_skill=1,
-        seq_len=8,
-        vocab_size=64,
-        examples_per_task=60,
-        router=router,
-        hidden_size=hidden,
-        num_layers=2,
-        num_heads=2,
-        rank=2,
-        steps=10,
-        batch_size=8,
-    )
+    spec = tiny_planted_spec(tasks=TASKS, router=router, hidden_size=hidden, num_layers=2, steps=10, batch_size=8)
     if tasks is not None:
         spec["tasks"] = [spec["tasks"][i] for i in tasks]
     spec["adapters"].update({"linearized": linearized, "splits": heads})
