@@ -217,6 +217,23 @@ def speed_block(name: str) -> str:
     )
 
 
+@renderer("real-descriptions")
+def real_descriptions() -> str:
+    from benchmarks.quality.real_descriptions import real_descriptions_block
+
+    if not (RESULTS / "real-descriptions.json").is_file():
+        return "Not measured yet: no record `benchmarks/results/real-descriptions.json`.\n"
+    return real_descriptions_block(load("real-descriptions"), "real-descriptions")
+
+
+@renderer("infer-cpu")
+def infer_cpu() -> str:
+    """``taskgraph bench infer`` over five configurations (:mod:`benchmarks.infer_table`)."""
+    from benchmarks.infer_table import infer_block
+
+    return infer_block(load("infer-cpu"))
+
+
 @renderer("ops-cpu")
 def ops_cpu() -> str:
     """The op counts of ``taskgraph bench speed --ops`` and their targets (graph ≤ 1.2 × PEFT LoRA: issue 28)."""

@@ -1,0 +1,88 @@
+"""``taskgraph bench infer`` over several configurations, as one table: the record and its rendering.
+
+    python -m benchmarks.infer_table --out benchmarks/results/infer-cpu.json RESULT.json ...
+
+Each ``RESULT.json`` is one ``taskgraph bench infer --json`` run (one router, one T × texts); the record keeps them in
+the order given, with the command that measured each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+WAYS = ("mixed", "per-task", "fold", "prefolded")  # the bench's rows, in the table's order
+
+
+def command(settings: Mapping[str, Any]) -> str:
+    """The ``taskgraph bench infer`` command line of a result's settings."""
+    return (
+        f"taskgraph bench infer --router {settings['router']} --tasks {settings['tasks']} --texts {settings['texts']} "
+        f"--rounds {settings['rounds']} --threads {settings['threads']}"
+    )
+
+
+def infer_record(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The record of several ``bench infer`` results."""
+    return {"bench": "infer", "runs": [{"command": command(r["settings"]), **r} for r in results]}
+
+
+def _range(values: Sequence[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:.2f}" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}"
+
+
+def infer_block(record: Mapping[str, Any]) -> str:
+    """One column per configuration, one row per way of serving, each ``time × mixed [95 % CI]``; then the ranges
+    over configurations the prose quotes."""
+    runs = record["runs"]
+    heads = [f"{r['settings']['router']}, T = {r['settings']['tasks']} × {r['settings']['texts']}" for r in runs]
+    first = runs[0]["settings"]
+    lines = [
+        "Commands: " + "; ".join(f"`{r['command']}`" for r in runs) + f" (record: `benchmarks/results/infer-cpu.json`; "
+        f"{first['model']} architecture, texts of {first['seq'] // 2}–{first['seq']} tokens, batch {first['batch']}, "
+        f"{first['rounds']} counted rounds after {first['warmup']} warm-up, torch {runs[0]['environment']['torch']}).",
+        "",
+        "| time × routed mixed-task batches [95 % CI] | " + " | ".join(heads) + " |",
+        "|---|" + "---:|" * len(runs),
+    ]
+    for way in WAYS:
+        cells = []
+        for r in runs:
+            row = r["rows"][way]
+            if way == "mixed":
+                cells.append(f"1.000 ({row['median_s'] * 1e3:,.0f} ms, {row['examples_per_s']:,.0f} ex/s)")
+            else:
+                t = row["time_vs_mixed"]
+                cells.append(f"{t['median']:.3f} [{t['low']:.3f}, {t['high']:.3f}]")
+        lines.append(f"| {runs[0]['rows'][way]['label']} | " + " | ".join(cells) + " |")
+
+    def ratios(way: str) -> list[float]:
+        return [r["rows"][way]["time_vs_mixed"]["median"] for r in runs]
+
+    adapters = [r["rows"]["per-task"]["median_s"] / r["rows"]["prefolded"]["median_s"] for r in runs]
+    lines += [
+        "",
+        f"Over these configurations, serving the texts one task at a time through the same routed model takes "
+        f"{_range(ratios('per-task'))} × the mixed-task batches; folding each task first {_range(ratios('fold'))} ×; "
+        f"T plain models with the updates folded in beforehand {_range(ratios('prefolded'))} ×. Routed per task ÷ "
+        f"pre-folded (the same batches, the adapters' own cost): {_range(adapters)} ×.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("results", nargs="+", type=Path, help="taskgraph bench infer --json files")
+    p.add_argument("--out", required=True, type=Path)
+    args = p.parse_args(argv)
+    record = infer_record([json.loads(path.read_text()) for path in args.results])
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
