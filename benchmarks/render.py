@@ -234,6 +234,15 @@ def infer_cpu() -> str:
     return infer_block(load("infer-cpu"))
 
 
+@renderer("view-cpu")
+def view_cpu() -> str:
+    """``python -m benchmarks view``: the HTML view's time to interactive against T."""
+    from benchmarks.view import render_view_markdown
+
+    command = "python -m benchmarks view --json benchmarks/results/view-cpu.json"
+    return f"`{command}`\n\n" + render_view_markdown(load("view-cpu"))
+
+
 @renderer("ops-cpu")
 def ops_cpu() -> str:
     """The op counts of ``taskgraph bench speed --ops`` and their targets (graph ≤ 1.2 × PEFT LoRA: issue 28)."""

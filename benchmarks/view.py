@@ -13,6 +13,7 @@ asserted): time to interactive ≤ 2,000 ms at T = 1,000.
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import tempfile
@@ -123,6 +124,7 @@ def time_view(tasks: list[int], *, repeats: int = 3, progress: Any = None) -> di
     if find_chromium() is None:
         raise BrowserError("python -m benchmarks view needs headless Chromium (apt-get install chromium)")
     rows = []
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="taskgraph-bench-view-") as tmp:
         for t in tasks:
             if progress is not None:
@@ -162,6 +164,8 @@ def time_view(tasks: list[int], *, repeats: int = 3, progress: Any = None) -> di
         "target_ms": TARGET_MS,
         "target_tasks": TARGET_TASKS,
         "machine": platform.platform(),
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
         "rows": [asdict(r) for r in rows],
     }
 
@@ -185,4 +189,7 @@ def render_view_markdown(result: dict[str, Any]) -> str:
             f"\ntarget: ≤ {result['target_ms']:.0f} ms at T = {result['target_tasks']:,}: {met} "
             f"({at[0]['ready_ms']:.0f} ms)"
         )
+    if "load_average_start" in result:
+        start, end = result["load_average_start"][0], result["load_average_end"][0]
+        lines.append(f"\nmachine load (1-minute average) {start:.1f} at the start, {end:.1f} at the end")
     return "\n".join(lines) + "\n"
