@@ -248,9 +248,13 @@ def real_descriptions_block(record: dict[str, Any], name: str) -> str:
     means = {m: sum(v := list(by_seed(record, m).values())) / len(v) for m in record["methods"]}
     short = f" (on {len(seeds)} of the {TARGET_SEEDS} seeds declared)" if len(seeds) < TARGET_SEEDS else ""
     seen, seen_cost = seen_lines(record, list(ARMS), "accuracy", primary, short)
+    held = [t for t in TASKS if t["name"] in tasks]
+    chance = sum(1 / len(CHOICES[t["catalog"]]) for t in held) / max(len(held), 1)
     lines += [
         "",
         *table,
+        "",
+        f"Chance (a uniform guess among each held-out task's choices, averaged as above): {chance:.3f}.",
         "",
         seen,
         "",
