@@ -71,6 +71,11 @@ def infer_block(record: Mapping[str, Any]) -> str:
         f"T plain models with the updates folded in beforehand {_range(ratios('prefolded'))} ×. Routed per task ÷ "
         f"pre-folded (the same batches, the adapters' own cost): {_range(adapters)} ×.",
     ]
+    loads = [r["environment"]["load_average"][0] for r in runs if r["environment"].get("load_average")]
+    if loads:
+        lines[-1] += (
+            f" Machine load (1-minute average) at each run's end: {_range(loads)} (the bench's own 2 threads: 2)."
+        )
     return "\n".join(lines) + "\n"
 
 
