@@ -61,14 +61,7 @@ from taskgraph.routing.graph_readout import COSINE_SCALE, routing_weights, strai
 from taskgraph.routing.graph_zero_shot import GraphZeroShot
 from taskgraph.routing.relations import RelationMatrix
 from taskgraph.routing.side_features import SideFeatures
-from taskgraph.routing.structure import (
-    STRUCTURE_EDGES,
-    StructureOperator,
-    layer_positions,
-    mean_adjacency,
-    structure_edges,
-    structure_operator,
-)
+from taskgraph.routing.structure import StructureGraph, layer_positions
 from taskgraph.routing.task_features import side_kinds
 from taskgraph.routing.version_key import same_key, version_key
 from taskgraph.spec.router_kinds import GraphRouterParams
@@ -77,10 +70,6 @@ if TYPE_CHECKING:
     from taskgraph.spec.models import RelationsSpec, RouterSpec, Spec
 
 DESCRIPTION_DIM = 256  # buckets of the hashed description features
-# the structure rounds as products with fixed matrices (else PyG's gather / scatter-mean): the stacked operator up to
-# 8·(L·K + L)² entries (64 MiB), else the per-edge-type mean adjacencies up to (L·K)² entries (16 MiB)
-STACKED_STRUCTURE_LIMIT = 1 << 24
-DENSE_STRUCTURE_LIMIT = 1 << 22
 
 
 @dataclass
@@ -177,7 +166,7 @@ class GraphRouter(GraphZeroShot, Router):
         self.adapter_embedding = nn.Parameter(torch.randn(num_layers * skills, d))  # [L·K, d]
         self.layer_embedding = nn.Parameter(torch.randn(num_layers, d))  # [L, d]
         self.register_buffer("layer_position", layer_positions(num_layers, d), persistent=False)  # [L, d]
-        self._register_structure(num_layers, skills)
+        self.structure = StructureGraph(num_layers, skills)  # the adapter / layer edges (independent of the tasks)
         self.encoder = GraphEncoder(d, params.gnn.layers, params.gnn.conv)
         self.query = nn.Linear(d, heads * self.key_dim)
         self.key = nn.Linear(d, heads * self.key_dim)
@@ -227,35 +216,6 @@ class GraphRouter(GraphZeroShot, Router):
             descriptions=[t.description for t in spec.tasks],
         )
 
-    def _register_structure(self, num_layers: int, skills: int) -> None:
-        """The adapter / layer edges and their rounds' fixed matrices: the stacked operator within
-        :data:`STACKED_STRUCTURE_LIMIT`, else the mean adjacencies within :data:`DENSE_STRUCTURE_LIMIT`."""
-        self.structure_types = list(STRUCTURE_EDGES)
-        sizes = {ADAPTER: num_layers * skills, LAYER: num_layers}
-        stacked = 2 * len(STRUCTURE_EDGES) * (sizes[ADAPTER] + sizes[LAYER]) ** 2 <= STACKED_STRUCTURE_LIMIT
-        self.structure_mode = (
-            "stacked" if stacked else "means" if sizes[ADAPTER] ** 2 <= DENSE_STRUCTURE_LIMIT else "pyg"
-        )
-        edges = structure_edges(num_layers, skills)
-        means = {}
-        for i, (edge_type, index) in enumerate(zip(STRUCTURE_EDGES, edges)):
-            self.register_buffer(f"structure_{i}", index, persistent=False)  # [2, E]
-            if self.structure_mode != "pyg":
-                means[edge_type] = mean_adjacency(index, sizes[edge_type[0]], sizes[edge_type[2]])  # [N_dst, N_src]
-            self.register_buffer(f"structure_mean_{i}", means.get(edge_type), persistent=False)
-        operator = structure_operator(means, sizes) if stacked else StructureOperator(None, None)
-        self.register_buffer("structure_slots", operator.slots, persistent=False)  # [N·S, N]
-        self.register_buffer("structure_bias", operator.bias, persistent=False)  # [N, E]
-
-    def structure(self) -> StructureOperator | dict[tuple[str, str, str], Tensor] | None:
-        """What the encoder's structure rounds multiply by (:attr:`structure_mode`): the stacked operator, the mean
-        adjacency per edge type, or None (PyG's message passing)."""
-        if self.structure_mode == "stacked":
-            return StructureOperator(self.structure_slots, self.structure_bias)
-        if self.structure_mode == "means":
-            return {et: getattr(self, f"structure_mean_{i}") for i, et in enumerate(self.structure_types)}
-        return None
-
     # ---- encoding ---------------------------------------------------------------------------
     @property
     def side_kinds(self) -> list[str]:
@@ -288,10 +248,7 @@ class GraphRouter(GraphZeroShot, Router):
     def embed(self) -> tuple[dict[str, Tensor], Tensor, Tensor]:
         """Run the GNN once: ``({task, adapter, layer} embeddings, relation index [2, E], R [E])``."""
         index, r = self.relations.weights()  # [2, E], [E]
-        edges = {
-            TASK_RELATES_TASK: None,
-            **{et: getattr(self, f"structure_{i}") for i, et in enumerate(self.structure_types)},
-        }
+        edges = {TASK_RELATES_TASK: None, **self.structure.edge_index()}
         edges[TASK_RELATES_TASK], r_directed = self.relations.directed(index, r)  # [2, E'], [E']
         if not self.params.task_messages:  # the ablation: each task's features through the same layers, alone
             edges[TASK_RELATES_TASK], r_directed = edges[TASK_RELATES_TASK][:, :0], r_directed[:0]
@@ -300,7 +257,7 @@ class GraphRouter(GraphZeroShot, Router):
             ADAPTER: self.adapter_embedding,
             LAYER: self.layer_embedding + self.layer_position,
         }
-        return self.encoder(x, edges, r_directed, self.structure()), index, r
+        return self.encoder(x, edges, r_directed, self.structure.operator()), index, r
 
     def encode(self, rows: Tensor | None = None) -> GraphState:
         """Encoder + read-out for every task (``rows`` None) or for the tasks ``rows [U]`` only."""

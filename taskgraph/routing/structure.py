@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from taskgraph.graph.vocab import (
     ADAPTER,
@@ -37,6 +37,10 @@ from taskgraph.graph.vocab import (
 
 STRUCTURE_EDGES = (ADAPTER_IN_LAYER, LAYER_HAS_ADAPTER, ADAPTER_NEXT_ADAPTER, ADAPTER_PREV_ADAPTER)
 STRUCTURE_NODES = (ADAPTER, LAYER)  # the order of the nodes in the stacked operator
+# a round over the structure multiplies by fixed matrices (else PyG's gather / scatter-mean): the stacked operator up
+# to 8·(L·K + L)² entries (64 MiB), else the per-edge-type mean adjacencies up to (L·K)² entries (16 MiB)
+STACKED_STRUCTURE_LIMIT = 1 << 24
+DENSE_STRUCTURE_LIMIT = 1 << 22
 
 
 class StructureOperator(NamedTuple):
@@ -120,3 +124,44 @@ def structure_round(
     weight = torch.stack(list(weights), dim=1).view(-1, len(weights) * d)  # [d_out, S·d]
     bias = operator.bias.to(x.dtype) @ torch.stack(list(biases))  # [N, d_out]
     return torch.addmm(bias, terms, weight.t())  # [N, d_out]
+
+
+Structure = StructureOperator | dict[tuple[str, str, str], Tensor] | None  # what a GNN round multiplies by
+
+
+class StructureGraph(nn.Module):
+    """The structure edges of ``num_layers`` adapted layers of ``skills`` skills and what a GNN round over them
+    multiplies by — the stacked operator within :data:`STACKED_STRUCTURE_LIMIT`, else the mean adjacency per edge type
+    within :data:`DENSE_STRUCTURE_LIMIT`, else nothing (PyG's message passing): :attr:`mode` ``stacked`` | ``means``
+    | ``pyg``. Every tensor is a non-persistent buffer: rebuilt with the router, moved with it, never saved."""
+
+    def __init__(self, num_layers: int, skills: int) -> None:
+        super().__init__()
+        sizes = {ADAPTER: num_layers * skills, LAYER: num_layers}
+        stacked = 2 * len(STRUCTURE_EDGES) * (sizes[ADAPTER] + sizes[LAYER]) ** 2 <= STACKED_STRUCTURE_LIMIT
+        self.mode = "stacked" if stacked else "means" if sizes[ADAPTER] ** 2 <= DENSE_STRUCTURE_LIMIT else "pyg"
+        means = {}
+        for i, (edge_type, index) in enumerate(zip(STRUCTURE_EDGES, structure_edges(num_layers, skills))):
+            self.register_buffer(f"edges_{i}", index, persistent=False)  # [2, E]
+            if self.mode != "pyg":
+                means[edge_type] = mean_adjacency(index, sizes[edge_type[0]], sizes[edge_type[2]])  # [N_dst, N_src]
+            self.register_buffer(f"mean_{i}", means.get(edge_type), persistent=False)
+        operator = structure_operator(means, sizes) if stacked else StructureOperator(None, None)
+        self.register_buffer("slots", operator.slots, persistent=False)  # [N·S, N]
+        self.register_buffer("bias", operator.bias, persistent=False)  # [N, E]
+
+    def edge_index(self) -> dict[tuple[str, str, str], Tensor]:
+        """``{edge type: [2, E]}`` of every :data:`STRUCTURE_EDGES` type."""
+        return {et: getattr(self, f"edges_{i}") for i, et in enumerate(STRUCTURE_EDGES)}
+
+    def operator(self) -> Structure:
+        """What the encoder's structure rounds multiply by (:attr:`mode`): the stacked operator, the mean adjacency
+        per edge type, or None (PyG's message passing)."""
+        if self.mode == "stacked":
+            return StructureOperator(self.slots, self.bias)
+        if self.mode == "means":
+            return {et: getattr(self, f"mean_{i}") for i, et in enumerate(STRUCTURE_EDGES)}
+        return None
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}"

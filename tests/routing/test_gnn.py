@@ -26,7 +26,7 @@ def inputs(seed: int = 0) -> tuple[dict, dict, torch.Tensor]:
     router = GraphRouter(T, L, 1, K, RouterSpec(kind="graph", gnn={"hidden": D}))
     index = torch.tensor([[0, 0, 1, 2], [1, 2, 3, 3]])  # pairs i < j
     edges = {TASK_RELATES_TASK: torch.cat([index, index.flip(0)], dim=1)}
-    edges.update({et: getattr(router, f"structure_{i}") for i, et in enumerate(router.structure_types)})
+    edges.update(router.structure.edge_index())
     x = {
         TASK: torch.randn(T, D, generator=gen),
         ADAPTER: torch.randn(L * K, D, generator=gen),

@@ -301,7 +301,7 @@ def test_router_add_task_is_message_passing_from_its_neighbours():
     weight = torch.cat([r[:3], r[:3], torch.tensor([0.8, 0.4])])
     edges = {
         TASK_RELATES_TASK: edge_index,
-        **{et: getattr(router, f"structure_{i}") for i, et in enumerate(router.structure_types)},
+        **router.structure.edge_index(),
     }
     x = {
         TASK: torch.cat([x_old, row[None]]),

@@ -25,7 +25,7 @@ def graph(seed: int = 0) -> tuple[GraphRouter, dict, dict, torch.Tensor, dict]:
     router = GraphRouter(T, L, 1, K, RouterSpec(kind="graph", gnn={"hidden": D}))
     pairs = torch.tensor([[0, 0, 1, 2, 3], [1, 2, 3, 3, 4]])  # i < j
     edges = {TASK_RELATES_TASK: torch.cat([pairs, pairs.flip(0)], dim=1)}
-    edges.update({et: getattr(router, f"structure_{i}") for i, et in enumerate(router.structure_types)})
+    edges.update(router.structure.edge_index())
     x = {nt: torch.randn(SIZES[nt], D, generator=gen) for nt in NODE_TYPES}
     r = torch.rand(pairs.shape[1], generator=gen)
     means = {et: mean_adjacency(edges[et], SIZES[et[0]], SIZES[et[2]]) for et in STRUCTURE_EDGES}
@@ -107,7 +107,7 @@ def trajectory(dense: bool, steps: int = 30) -> tuple[list[float], dict[str, tor
     moves the losses 2e-4 within 30 steps."""
     torch.manual_seed(0)
     router = GraphRouter(T, L, 2, K, RouterSpec(kind="graph", temperature=1.0, gnn={"hidden": D, "layers": 2}))
-    router.structure_mode = "stacked" if dense else "pyg"
+    router.structure.mode = "stacked" if dense else "pyg"
     gen = torch.Generator().manual_seed(1)
     target = torch.softmax(3 * torch.randn(T, L, 2, K, generator=gen), dim=-1)  # [T, L, H, K]
     optimizer = torch.optim.SGD(router.parameters(), lr=0.003)

@@ -51,7 +51,7 @@ import pytest
 import torch
 
 import taskgraph.report
-import taskgraph.routing.graph as graph_module
+import taskgraph.routing.structure as structure_module
 import taskgraph.train.loop as loop_module
 from taskgraph.data import planted_spec
 from taskgraph.model import TaskGraphModel
@@ -239,14 +239,14 @@ def test_slot_plan_cache_trains_like_a_plan_rebuilt_every_call(tmp_path: Path) -
 # ---- 4. dense structure rounds vs PyG message passing
 def test_dense_structure_trains_like_pyg_message_passing(tmp_path: Path) -> None:
     def means(mp: pytest.MonkeyPatch) -> None:
-        mp.setattr(graph_module, "STACKED_STRUCTURE_LIMIT", 0)
+        mp.setattr(structure_module, "STACKED_STRUCTURE_LIMIT", 0)
 
     def pyg(mp: pytest.MonkeyPatch) -> None:
         means(mp)
-        mp.setattr(graph_module, "DENSE_STRUCTURE_LIMIT", 0)
+        mp.setattr(structure_module, "DENSE_STRUCTURE_LIMIT", 0)
 
     dense, plain = _train(tmp_path / "means", _spec(), means), _train(tmp_path / "pyg", _spec(), pyg)
-    assert (dense.model.router.structure_mode, plain.model.router.structure_mode) == ("means", "pyg")
+    assert (dense.model.router.structure.mode, plain.model.router.structure.mode) == ("means", "pyg")
     assert_same_trajectory(dense, plain)
 
 
@@ -258,8 +258,8 @@ def test_stacked_structure_trains_like_the_per_edge_type_products(reference: Tra
     loss can see: the adapters within 1e-5, every validation loss within 1e-5 and every accuracy equal after 50
     steps (measured: adapters 9.1e-7, losses 4.8e-8); the per-step computation is held to 1e-6 in
     ``tests/routing/test_structure.py``, with the learning it leaves to the quality guard (``tests/quality``)."""
-    plain = _train(tmp_path, _spec(), lambda mp: mp.setattr(graph_module, "STACKED_STRUCTURE_LIMIT", 0))
-    assert (reference.model.router.structure_mode, plain.model.router.structure_mode) == ("stacked", "means")
+    plain = _train(tmp_path, _spec(), lambda mp: mp.setattr(structure_module, "STACKED_STRUCTURE_LIMIT", 0))
+    assert (reference.model.router.structure.mode, plain.model.router.structure.mode) == ("stacked", "means")
     assert reference.params.keys() == plain.params.keys()
     adapters = [n for n in reference.params if n.startswith("base")]
     assert adapters
