@@ -8,11 +8,14 @@ the order given, with the command that measured each.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.record_io import RecordError, read_record
+from taskgraph.atomic import write_text
+from taskgraph.cli import ExitParser, run_command
 
 WAYS = ("mixed", "per-task", "fold", "prefolded")  # the bench's rows, in the table's order
 
@@ -80,12 +83,21 @@ def infer_block(record: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    return run_command(lambda: run(argv), bug="python -m benchmarks.infer_table hit an internal error (exit 1)")
+
+
+def run(argv: list[str] | None) -> int:
+    p = ExitParser(prog="python -m benchmarks.infer_table", description=__doc__.split("\n")[0])
     p.add_argument("results", nargs="+", type=Path, help="taskgraph bench infer --json files")
     p.add_argument("--out", required=True, type=Path)
     args = p.parse_args(argv)
-    record = infer_record([json.loads(path.read_text()) for path in args.results])
-    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    results = []
+    for path in args.results:
+        result = read_record(path, "taskgraph bench infer --json result", ("settings", "rows", "environment"))
+        if sorted(result["rows"]) != sorted(WAYS):
+            raise RecordError(f"{path}: not a taskgraph bench infer result (rows {sorted(result['rows'])}, not {WAYS})")
+        results.append(result)
+    write_text(args.out, json.dumps(infer_record(results), indent=1) + "\n")
     return 0
 
 

@@ -7,17 +7,11 @@ its figures (:mod:`benchmarks.targets`). Exit 0 whatever the verdicts; 2 for a r
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 from benchmarks.cli.argtypes import output_path
 from benchmarks.cli.output import json_checked, report
-from taskgraph import TaskgraphError
-
-
-class RecordError(TaskgraphError):
-    """A bench record that cannot be read or holds no bench with targets."""
+from benchmarks.record_io import RecordError, read_record
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,23 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(run=json_checked(run))
 
 
-def _read(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise RecordError(f"{path}: cannot read the bench record: {exc}") from None
-    if not isinstance(data, dict):
-        raise RecordError(f"{path}: a bench record is a JSON object, got {type(data).__name__}")
-    return data
-
-
 def run(args: argparse.Namespace) -> int:
     from benchmarks.targets import TargetsError, evaluate, render_targets
 
     verdicts: dict[str, list[dict[str, Any]]] = {}
     parts = []
     for path in args.records:
-        record = _read(path)
+        record = read_record(path, "bench record")
         try:
             verdicts[path] = evaluate(record)
         except TargetsError as exc:

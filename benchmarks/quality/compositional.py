@@ -47,6 +47,7 @@ from benchmarks.quality.new_task_methods import (
     method_table,
     publish,
     regime_parser,
+    run_regime,
     seen_lines,
     serve,
 )
@@ -184,7 +185,11 @@ def compositional_block(record: dict[str, Any], name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = regime_parser(__doc__, 1000)
+    return run_regime("benchmarks.quality.compositional", lambda: run(argv))
+
+
+def run(argv: list[str] | None) -> int:
+    p = regime_parser("benchmarks.quality.compositional", __doc__, 1000)
     p.add_argument("--tiny", action="store_true", help="a tiny universe (a smoke run of the code)")
     args = p.parse_args(argv)
     if args.record:

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from benchmarks.record_io import RecordError, read_record
 from taskgraph.adapt import (
     adapt_run,
     load_task_splits,
@@ -46,6 +47,8 @@ from taskgraph.adapt import (
     set_task_logits,
 )
 from taskgraph.adapters import arrow_routing
+from taskgraph.atomic import write_text
+from taskgraph.cli import ExitParser, run_command
 from taskgraph.data import TaskData, tokenizer_pad_id
 from taskgraph.eval import score_split
 from taskgraph.model import TaskGraphModel, example_inputs, find_model_dir
@@ -248,13 +251,21 @@ def chosen_graph(record: Mapping[str, Any], candidates: Sequence[str]) -> str:
     return max(candidates, key=lambda c: (means[c], -list(candidates).index(c)))
 
 
+RECORD_KEYS = ("steps", "methods", "seeds")
+
+
+def run_regime(module: str, command: Callable[[], int]) -> int:
+    """A regime's ``main`` under the harness's exit-code contract (:func:`taskgraph.cli.run_command`)."""
+    return run_command(command, bug=f"python -m {module} hit an internal error (exit 1)")
+
+
 def merge_records(path: Path, others: list[Path]) -> dict[str, Any]:
     """The record at ``path`` with the seeds of ``others`` (other processes' records of the same settings) added."""
-    record = json.loads(path.read_text())
+    record = read_record(path, "regime record", RECORD_KEYS)
     for other in others:
-        extra = json.loads(other.read_text())
+        extra = read_record(other, "regime record", RECORD_KEYS)
         if extra["steps"] != record["steps"] or extra["methods"] != record["methods"]:
-            raise SystemExit(f"{other}: measured with other settings than {path}")
+            raise RecordError(f"{other}: measured with other settings (steps, methods) than {path}; not merged")
         record["seeds"].update(extra["seeds"])
     record["seeds"] = dict(sorted(record["seeds"].items(), key=lambda kv: int(kv[0])))
     return record
@@ -316,9 +327,9 @@ def seen_lines(record: Mapping[str, Any], arms: Sequence[str], figure: str, prim
 
 
 # ----------------------------------------------------------------------------- a regime's command line and record
-def regime_parser(doc: str, steps: int) -> argparse.ArgumentParser:
-    """The options every regime's ``main`` takes."""
-    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+def regime_parser(module: str, doc: str, steps: int) -> argparse.ArgumentParser:
+    """The options every regime's ``main`` takes (usage errors exit 2: :func:`run_regime`)."""
+    p = ExitParser(prog=f"python -m {module}", description=doc.split("\n")[0])
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--seeds", type=int, default=3, help="seeds first-seed .. seeds-1")
     p.add_argument("--first-seed", type=int, default=0, help="(several processes: each its own seeds and --out)")
@@ -338,7 +349,7 @@ def publish(args: argparse.Namespace, file: str, module: str, **extra: Any) -> N
         f"python -m {module} --out OUT --seeds {len(record['seeds'])} --steps {record['steps']} "
         "(seeds split over processes with --first-seed, merged with --record --merge)"
     )
-    (RESULTS / f"{args.record}.json").write_text(json.dumps(record, indent=1) + "\n")
+    write_text(RESULTS / f"{args.record}.json", json.dumps(record, indent=1) + "\n")
 
 
 def seen_mean(run: Path) -> float:
@@ -357,8 +368,8 @@ def measure_seeds(
     held-out tasks (the arms' runs, every method's per-task scores, the candidates' validation); the record is
     rewritten after every seed (``extra``: its other top-level keys)."""
     record: dict[str, Any] = {"steps": steps, "methods": list(METHODS), "seeds": {}}
-    if path.is_file():
-        record = json.loads(path.read_text())
+    if path.is_file():  # a resumed run: the seeds measured before are kept
+        record = read_record(path, "regime record", RECORD_KEYS)
     record.update(extra)
     for seed in seeds:
         if str(seed) in record["seeds"]:
@@ -373,5 +384,5 @@ def measure_seeds(
             "seconds": time.perf_counter() - started,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1))
+        write_text(path, json.dumps(record, indent=1))  # atomic: a run killed mid-write keeps the seeds before
         print(f"seed {seed}: " + ", ".join(f"{m} {v:.3f}" for m, v in record["seeds"][str(seed)]["held_out"].items()))

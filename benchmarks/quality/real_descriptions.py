@@ -40,6 +40,7 @@ from benchmarks.quality.new_task_methods import (
     method_table,
     publish,
     regime_parser,
+    run_regime,
     seen_lines,
     serve,
     unlabeled_inputs,
@@ -284,7 +285,11 @@ def real_descriptions_block(record: dict[str, Any], name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = regime_parser(__doc__, STEPS).parse_args(argv)
+    return run_regime("benchmarks.quality.real_descriptions", lambda: run(argv))
+
+
+def run(argv: list[str] | None) -> int:
+    args = regime_parser("benchmarks.quality.real_descriptions", __doc__, STEPS).parse_args(argv)
     if args.record:
         publish(args, "real-descriptions.json", "benchmarks.quality.real_descriptions")
         return 0

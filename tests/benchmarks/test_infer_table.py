@@ -50,3 +50,22 @@ def test_one_column_per_configuration_and_the_ranges_computed() -> None:
     assert "one task at a time through the same routed model takes 1.25–1.30 ×" in text
     assert "folding each task first 1.40 ×" in text
     assert "pre-folded (the same batches, the adapters' own cost): 1.04–1.08 ×" in text
+
+
+def test_a_missing_or_lying_result_is_one_paragraph_and_exit_2(tmp_path, capsys) -> None:
+    import json
+
+    from benchmarks.infer_table import main
+
+    out = tmp_path / "record.json"
+    assert main([str(tmp_path / "absent.json"), "--out", str(out)]) == 2
+    assert "absent.json: cannot read the taskgraph bench infer --json result" in capsys.readouterr().err
+    lying = tmp_path / "lying.json"
+    lying.write_text(json.dumps({**result("poly", 8, 1.25), "rows": {"mixed": {}}}))
+    assert main([str(lying), "--out", str(out)]) == 2
+    assert "lying.json: not a taskgraph bench infer result (rows ['mixed']" in capsys.readouterr().err
+    assert not out.exists()  # nothing half-written
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(result("poly", 8, 1.25)))
+    assert main([str(good), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["runs"][0]["settings"]["router"] == "poly"

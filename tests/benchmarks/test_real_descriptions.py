@@ -61,3 +61,22 @@ def test_targets_on_the_mean_and_the_chosen_configuration() -> None:
     assert "→ **graph-side**" in behind
     assert "graph-side ≥ mhr-z-16 on the mean: missed" in behind and "(on 3 of the 6 seeds declared)" in behind
     assert "the no-edge MLP (mlp-side) against the graph" in behind
+
+
+def test_record_merges_refuse_missing_lying_and_mismatched_records(tmp_path, capsys) -> None:
+    import json
+
+    from benchmarks.quality.real_descriptions import main
+
+    a, b, lying = tmp_path / "a", tmp_path / "b", tmp_path / "lying"
+    for folder in (a, b, lying):
+        folder.mkdir()
+    (a / "real-descriptions.json").write_text(json.dumps(record({})))
+    (b / "real-descriptions.json").write_text(json.dumps({**record({}), "steps": 20}))
+    (lying / "real-descriptions.json").write_text(json.dumps({"seeds": {}}))
+    assert main(["--out", str(tmp_path / "absent"), "--record", "x"]) == 2
+    assert "cannot read the regime record" in capsys.readouterr().err
+    assert main(["--out", str(lying), "--record", "x"]) == 2
+    assert "not a regime record (no steps, methods" in capsys.readouterr().err
+    assert main(["--out", str(a), "--record", "x", "--merge", str(b)]) == 2
+    assert "measured with other settings (steps, methods)" in capsys.readouterr().err
