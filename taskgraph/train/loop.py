@@ -49,8 +49,8 @@ from taskgraph.data import collate, tokenizer_pad_id
 from taskgraph.errors import opt
 from taskgraph.model import TaskGraphModel, fill_task_features
 from taskgraph.model.footprint import plan_model
-from taskgraph.run_folder import check_output_folder, clear_run, read_marker, run_lock, write_marker
-from taskgraph.spec import Spec, dump_spec
+from taskgraph.run_folder import check_output_folder, read_marker, run_lock
+from taskgraph.spec import Spec
 from taskgraph.threads import check_threads, torch_threads
 from taskgraph.train.batches import MultiTaskSampler, load_model_data
 from taskgraph.train.distributed import DataParallel, DistributedError, data_parallel_from_env
@@ -66,24 +66,21 @@ from taskgraph.train.run_checkpoint import (
     fault_point,
     list_checkpoints,
     load_optimizer_state,
-    remove_partial,
     restore_rng,
     save_model,
-    spec_hash,
     write_checkpoint,
 )
 from taskgraph.train.run_setup import (
     BEST,
     FINAL,
     LOG,
-    SPEC,
     SUMMARY,
     TrainingError,
     check_fresh,
     check_same_data,
     checkpoint_to_resume,
-    cut_log,
     deterministic,
+    open_run_folder,
     resolve_device,
     seed_everything,
 )
@@ -237,26 +234,10 @@ def _train(
 
         # ---- the run directory: from here on this run writes (rank 0 alone, in a data-parallel run)
         kept: list[str] = []
-        if main and checkpoint is None:
-            run.mkdir(parents=True, exist_ok=True)
-            held.enter_context(run_lock(run, what="run folder"))
-            check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
-            kept = clear_run(run)  # what taskgraph did not write there (RUN/graph.html) stays
-            write_marker(run, "train", spec.name, spec_hash=spec_hash(spec), spec_dir=str(Path(base_dir).resolve()))
-            write_text(run / SPEC, dump_spec(spec))  # the effective spec (with --set): a resume reads it
-            (run / LOG).write_bytes(b"")
-        elif main:
-            if read_marker(run) is None:
-                write_marker(
-                    run,
-                    "train",
-                    spec.name,
-                    spec_hash=spec_hash(spec),  # a run from before markers
-                    spec_dir=str(Path(base_dir).resolve()),
-                )
-            remove_partial(run)
-            cut_log(run / LOG, state.log_bytes)
-            restore_rng(state.rng, cuda)
+        if main:
+            kept = open_run_folder(run, held, spec, base_dir, overwrite, fresh=checkpoint is None, log=state.log_bytes)
+            if checkpoint is not None:
+                restore_rng(state.rng, cuda)
         resumed_from = state.step if state.step > 0 else None
         board.open(run, resumed_from)
         elapsed_before, session_start = state.elapsed_s, time.perf_counter()
@@ -274,25 +255,11 @@ def _train(
                 loss_value, task_value, reg_value = step_gradients(
                     model, batch, trainable, dev, step, training.seed, parallel, forward
                 )
-                if not math.isfinite(loss_value):
-                    raise TrainingError(
-                        _non_finite_message(
-                            step,
-                            f"the loss is not finite (task loss {task_value}, router regularizer {reg_value})",
-                            batch.task_names(names),
-                            list_checkpoints(run),
-                        )
-                    )
+                what = f"the loss is not finite (task loss {task_value}, router regularizer {reg_value})"
+                _stop_unless_finite(loss_value, what, step, batch.task_names(names), run)
                 grad_norm = torch.nn.utils.clip_grad_norm_(trainable, training.grad_clip or math.inf)  # inf: no clip
-                if not math.isfinite(float(grad_norm)):
-                    raise TrainingError(
-                        _non_finite_message(
-                            step,
-                            f"the gradient norm is {float(grad_norm)}",
-                            batch.task_names(names),
-                            list_checkpoints(run),
-                        )
-                    )
+                what = f"the gradient norm is {float(grad_norm)}"
+                _stop_unless_finite(float(grad_norm), what, step, batch.task_names(names), run)
                 optimizer.step()
 
                 seconds = time.perf_counter() - tick
@@ -393,9 +360,13 @@ def _write_line(log: Any, record: dict[str, Any]) -> None:
     log.write((json.dumps(record) + "\n").encode("utf-8"))
 
 
-def _non_finite_message(step: int, what: str, tasks: list[str], saved: list[Path]) -> str:
+def _stop_unless_finite(value: float, what: str, step: int, tasks: list[str], run: Path) -> None:
+    """A ``TrainingError`` naming the step, the batch's tasks and the last good checkpoint when ``value`` is NaN / inf."""
+    if math.isfinite(value):
+        return
+    saved = list_checkpoints(run)
     last = f"the last good checkpoint is {str(saved[-1])!r}" if saved else "no checkpoint was written yet"
-    return (
+    raise TrainingError(
         f"training stopped at step {step}: {what} on a batch of tasks {tasks}; {last}. Lower the learning "
         f"rates (training.lr) or add warm-up (training.warmup_steps), then start again"
     )

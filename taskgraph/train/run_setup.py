@@ -18,12 +18,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from taskgraph.atomic import write_text
 from taskgraph.errors import CheckpointError, SpecError, TaskgraphError, opt
 from taskgraph.files import describe
-from taskgraph.run_folder import MARKER, holds_entries, read_marker
+from taskgraph.run_folder import MARKER, clear_run, holds_entries, read_marker, run_lock, write_marker
 from taskgraph.run_records import read_log
-from taskgraph.spec import Spec, load_spec
-from taskgraph.train.run_checkpoint import CHECKPOINTS, RunCheckpoint, list_checkpoints, read_checkpoint, spec_hash
+from taskgraph.spec import Spec, dump_spec, load_spec
+from taskgraph.train.run_checkpoint import (
+    CHECKPOINTS,
+    RunCheckpoint,
+    list_checkpoints,
+    read_checkpoint,
+    remove_partial,
+    spec_hash,
+)
 
 LOG, SPEC, SUMMARY, BEST, FINAL = "log.jsonl", "spec.yaml", "train.json", "best", "model"
 
@@ -180,3 +188,33 @@ def cut_log(path: Path, size: int) -> None:
     elif path.stat().st_size > size:
         with open(path, "r+b") as handle:
             handle.truncate(size)
+
+
+# ----------------------------------------------------------------------------- the folder, opened to write
+def open_run_folder(
+    run: Path,
+    held: contextlib.ExitStack,
+    spec: Spec,
+    base_dir: str | os.PathLike[str],
+    overwrite: bool,
+    *,
+    fresh: bool,
+    log: int,
+) -> list[str]:
+    """Rank 0's run folder, locked and ready to write: a fresh run's marker, spec and empty log (returns what taskgraph
+    did not write there and kept, e.g. RUN/graph.html); a resumed run's partial files removed and its log cut back
+    to the checkpoint's ``log`` bytes."""
+    if fresh:
+        run.mkdir(parents=True, exist_ok=True)
+        held.enter_context(run_lock(run, what="run folder"))
+        check_fresh(run, spec, overwrite)  # again, under the lock: another process may have started
+        kept = clear_run(run)
+        write_marker(run, "train", spec.name, spec_hash=spec_hash(spec), spec_dir=str(Path(base_dir).resolve()))
+        write_text(run / SPEC, dump_spec(spec))  # the effective spec (with --set): a resume reads it
+        (run / LOG).write_bytes(b"")
+        return kept
+    if read_marker(run) is None:  # a run from before markers
+        write_marker(run, "train", spec.name, spec_hash=spec_hash(spec), spec_dir=str(Path(base_dir).resolve()))
+    remove_partial(run)
+    cut_log(run / LOG, log)
+    return []
