@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.quality.real_suites import find_real_config, task_family
+from benchmarks.quality.real_suites import config_label, find_real_config, task_family
 from benchmarks.quality.suites import Budget, QualityError, cell_spec
 
 MODES = ("lora", "llora")  # single-task LoRA and L-LoRA (adapters.linearized)
@@ -184,7 +184,7 @@ def real_merge_suite(
     for t in chosen:
         t["family"] = families[t["name"]]
     base = {**raw, "tasks": chosen, "relations": {"declared": []}}
-    notes = (f"config {path!s}; tasks {list(tasks)} (families {sorted(set(families.values()))})",)
+    notes = (f"config {config_label(path)}; tasks {list(tasks)} (families {sorted(set(families.values()))})",)
     return MergeSuite("real", base, path.parent.resolve(), families, budget, notes)
 
 

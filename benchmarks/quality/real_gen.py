@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from benchmarks.quality.real_suites import find_real_config, read_suite_config, task_family
+from benchmarks.quality.real_suites import config_label, find_real_config, read_suite_config, task_family
 from benchmarks.quality.stats import paired_difference
 from benchmarks.quality.suites import REAL_GEN_BUDGET, Budget, QualityError, Suite
 from benchmarks.quality.summary import by_seed
@@ -52,7 +52,7 @@ def real_gen_suite(budget: Budget = REAL_GEN_BUDGET, config: str | os.PathLike[s
             t["family"] = families[t["name"]]
     base = {**raw, "tasks": tasks, "relations": {"declared": []}}
     notes = (
-        f"config {path!s}; {len(tasks)} text-to-text tasks with choices, every one seen (no held-out task)",
+        f"config {config_label(path)}; {len(tasks)} text-to-text tasks with choices, every one seen (no held-out task)",
         "accuracy: rank classification (length-normalised log-likelihood of each choice under the task's routing)",
         f"beside: the same tasks, rows, budget, routers and seeds with classification heads ({HEADS})",
     )

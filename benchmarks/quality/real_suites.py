@@ -28,6 +28,15 @@ HELD_OUT_FAMILIES = ("sentiment", "topic", "authorship")  # real: the last task 
 HELD_OUT_COUNT = 2
 
 
+def config_label(path: Path) -> str:
+    """A suite config as a record names it: relative to the repository when inside it (no machine's absolute path)."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        return str(path.resolve().relative_to(repo))
+    except ValueError:
+        return str(path)
+
+
 def find_real_config(
     path: str | os.PathLike[str] | None = None, default: str = REAL_CONFIG, suite: str = "real"
 ) -> Path:
@@ -117,7 +126,7 @@ def real_suite(
         out.append(HeldOutTask(name, int(entry["num_labels"]), dict(entry.get("data") or {}), family, relate))
     base = {**raw, "tasks": seen}
     notes = (
-        f"config {path!s}; held out {chosen} (adapted few-/zero-shot), {len(seen)} seen tasks train",
+        f"config {config_label(path)}; held out {chosen} (adapted few-/zero-shot), {len(seen)} seen tasks train",
         "declared relations dropped: relation AUROC is measured against the families with none declared",
         "graph zero-shot relations: every seen task of the held-out task's family, weight 1",
     )
