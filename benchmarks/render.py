@@ -188,6 +188,26 @@ def compositional_planted() -> str:
     return compositional_block(load("compositional-planted"), "compositional-planted")
 
 
+# ----------------------------------------------------------------------------- merging
+def merge_suite_block(name: str) -> str:
+    """``python -m benchmarks merge``'s record of one suite (:mod:`benchmarks.merge_tables`)."""
+    from benchmarks.merge_tables import merge_block
+
+    if not (RESULTS / f"{name}.json").is_file():
+        return f"Not measured yet: no record `benchmarks/results/{name}.json`.\n"
+    return merge_block(load(name), name)
+
+
+@renderer("merge-planted")
+def merge_planted() -> str:
+    return merge_suite_block("merge-planted")
+
+
+@renderer("merge-real")
+def merge_real() -> str:
+    return merge_suite_block("merge-real")
+
+
 # ----------------------------------------------------------------------------- speed
 SPEED_COMMANDS = {
     "ops-cpu": "taskgraph bench speed --ops --json benchmarks/results/ops-cpu.json",

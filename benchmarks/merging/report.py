@@ -120,10 +120,14 @@ def render(result: Mapping[str, Any]) -> str:
         lines.append(f"| total | {total['wall_s'] / 60:.1f} min | {total['compute_s'] / 60:.1f} min | | |")
         env = result.get("environment", {})
         lines.append(
-            f"\n{env.get('threads')} torch thread(s), {env.get('cpus_usable')} usable CPUs, load average "
-            f"{env.get('load_average_start')} → {env.get('load_average_end')}"
+            f"\n{env.get('threads')} torch thread(s), {env.get('cpus_usable')} usable CPUs, 1-minute load average "
+            f"{_load(env.get('load_average_start'))} → {_load(env.get('load_average_end'))}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _load(averages: Sequence[float] | None) -> str:
+    return f"{averages[0]:.1f}" if averages else "?"
 
 
 def _counts(values: Sequence[float]) -> str:
