@@ -54,6 +54,13 @@ def load(name: str) -> dict[str, Any]:
     return json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
 
 
+def record_block(name: str, block: Callable[[dict[str, Any], str], str]) -> str:
+    """``block(record, name)`` of the record ``name``, or a line saying it is not measured yet (no record)."""
+    if not (RESULTS / f"{name}.json").is_file():
+        return f"Not measured yet: no record `benchmarks/results/{name}.json`.\n"
+    return block(load(name), name)
+
+
 # ----------------------------------------------------------------------------- the walk-through
 ABRIDGE_AFTER = 2  # rows of a per-task table shown before "... (N more rows)"
 TASK_ROW = re.compile(r"^\s*planted-\d\d\b")
@@ -183,29 +190,22 @@ def remeasured_verdicts() -> str:
 def compositional_planted() -> str:
     from benchmarks.quality.compositional import compositional_block
 
-    if not (RESULTS / "compositional-planted.json").is_file():
-        return "Not measured yet: no record `benchmarks/results/compositional-planted.json`.\n"
-    return compositional_block(load("compositional-planted"), "compositional-planted")
+    return record_block("compositional-planted", compositional_block)
 
 
 # ----------------------------------------------------------------------------- merging
-def merge_suite_block(name: str) -> str:
-    """``python -m benchmarks merge``'s record of one suite (:mod:`benchmarks.merge_tables`)."""
-    from benchmarks.merge_tables import merge_block
-
-    if not (RESULTS / f"{name}.json").is_file():
-        return f"Not measured yet: no record `benchmarks/results/{name}.json`.\n"
-    return merge_block(load(name), name)
-
-
 @renderer("merge-planted")
 def merge_planted() -> str:
-    return merge_suite_block("merge-planted")
+    from benchmarks.merge_tables import merge_block
+
+    return record_block("merge-planted", merge_block)
 
 
 @renderer("merge-real")
 def merge_real() -> str:
-    return merge_suite_block("merge-real")
+    from benchmarks.merge_tables import merge_block
+
+    return record_block("merge-real", merge_block)
 
 
 # ----------------------------------------------------------------------------- speed
@@ -241,9 +241,7 @@ def speed_block(name: str) -> str:
 def real_descriptions() -> str:
     from benchmarks.quality.real_descriptions import real_descriptions_block
 
-    if not (RESULTS / "real-descriptions.json").is_file():
-        return "Not measured yet: no record `benchmarks/results/real-descriptions.json`.\n"
-    return real_descriptions_block(load("real-descriptions"), "real-descriptions")
+    return record_block("real-descriptions", real_descriptions_block)
 
 
 @renderer("infer-cpu")
