@@ -18,9 +18,12 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.quality_tables import quality_block
+from benchmarks.transcripts import TRANSCRIPTS, abridge, transcript_block
 from benchmarks.verdicts import spread_line
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +33,8 @@ FILES = (
     ROOT / "docs" / "results.md",
     ROOT / "docs" / "benchmarks.md",
     ROOT / "docs" / "guide" / "walkthrough.md",
+    ROOT / "docs" / "guide" / "text-to-text.md",
+    ROOT / "docs" / "guide" / "merging-and-peft.md",
     ROOT / "docs" / "new-tasks.md",
 )
 BLOCK = re.compile(r"(<!-- rendered: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /rendered -->)", re.DOTALL)
@@ -62,31 +67,6 @@ def record_block(name: str, block: Callable[[dict[str, Any], str], str]) -> str:
 
 
 # ----------------------------------------------------------------------------- the walk-through
-ABRIDGE_AFTER = 2  # rows of a per-task table shown before "... (N more rows)"
-TASK_ROW = re.compile(r"^\s*planted-\d\d\b")
-
-
-def abridge(output: str, keep_tail: int | None = None) -> list[str]:
-    """A command's output as the docs show it: runs of per-task rows cut to the first :data:`ABRIDGE_AFTER`
-    (``... (N more rows)``); ``keep_tail``: only the last lines, after ``...``."""
-    lines = output.rstrip("\n").split("\n")
-    if keep_tail is not None:
-        return ["...", *lines[-keep_tail:]]
-    shown: list[str] = []
-    run: list[str] = []
-    for line in [*lines, ""]:
-        if TASK_ROW.match(line):
-            run.append(line)
-            continue
-        if run:
-            shown += run[:ABRIDGE_AFTER]
-            if len(run) > ABRIDGE_AFTER:
-                shown.append(f"...  ({len(run) - ABRIDGE_AFTER} more rows)")
-            run = []
-        shown.append(line)
-    return shown[:-1]
-
-
 @renderer("walkthrough")
 def walkthrough() -> str:
     record = load("walkthrough")
@@ -124,19 +104,23 @@ def walkthrough() -> str:
     return "\n".join(lines) + "\n"
 
 
-# ----------------------------------------------------------------------------- the planted quality table
-@renderer("quality-planted")
-def quality_planted() -> str:
-    from benchmarks.quality_tables import planted_block
-
-    return planted_block(load("quality-planted"))
+# ----------------------------------------------------------------------------- the guides' console transcripts
+for _name in TRANSCRIPTS:
+    renderer(f"transcript-{_name}")(partial(record_block, f"transcript-{_name}", transcript_block))
 
 
-@renderer("quality-planted-few")
-def quality_planted_few() -> str:
-    from benchmarks.quality_tables import planted_block
+# ----------------------------------------------------------------------------- the quality suites' tables
+QUALITY_RECORDS = (
+    "quality-planted",
+    "quality-planted-few",
+    "quality-real",
+    "quality-real-few-256",
+    "quality-planted-gen-declared",
+)
 
-    return planted_block(load("quality-planted-few"), "quality-planted-few")
+
+for _name in QUALITY_RECORDS:
+    renderer(_name)(partial(record_block, _name, quality_block))
 
 
 # ----------------------------------------------------------------------------- declared decisions
@@ -154,20 +138,6 @@ def graph_slow_decision() -> str:
 
 
 # ----------------------------------------------------------------------------- the re-measurement (three-seed selection)
-@renderer("quality-real-few-256")
-def quality_real_few_256() -> str:
-    from benchmarks.quality_tables import planted_block
-
-    return planted_block(load("quality-real-few-256"), "quality-real-few-256")
-
-
-@renderer("quality-planted-gen-declared")
-def quality_planted_gen_declared() -> str:
-    from benchmarks.quality_tables import planted_block
-
-    return planted_block(load("quality-planted-gen-declared"), "quality-planted-gen-declared")
-
-
 @renderer("remeasured-verdicts")
 def remeasured_verdicts() -> str:
     from benchmarks.remeasured import RECORDS, change_rows, changes_table
@@ -218,16 +188,29 @@ SPEED_COMMANDS = {
     "--batch 16 --seq 64 --threads 1",
     "speed-llama-int8-cpu": "taskgraph bench speed --model tiny-llama --quantize int8 --gradient-checkpointing "
     "--routers shared poly graph --batch 4 --seq 512 --tasks 8 --rounds 5 --warmup 1 --threads 1",
+    # written by .ci/gpu-check on a lent GPU (its $OUT/<name>.json copied here as it is)
+    "speed-minilm-cuda": "taskgraph bench speed --device cuda --model minilm-shape --no-memory --rounds 20",
+    "speed-768-cuda": "taskgraph bench speed --device cuda --model encoder-768 --batch 64 --seq 256 --no-memory "
+    "--rounds 12",
+    "speed-llama1b-nf4-cuda": "taskgraph bench speed --device cuda --model llama-1b --quantize nf4 --base-dtype "
+    "bfloat16 --gradient-checkpointing --routers shared poly graph --batch 8 --seq 512 --rounds 10 --warmup 2",
 }
+SPEED_RECORDS = (
+    "speed-cpu",
+    "speed-int8-cpu",
+    "speed-llama-int8-cpu",
+    "speed-minilm-cuda",
+    "speed-768-cuda",
+    "speed-llama1b-nf4-cuda",
+)
 
 
-def speed_block(name: str) -> str:
-    """A ``taskgraph bench speed`` record as the bench's own report renders it (its title dropped, its sections one
-    level down), under the command that measured it."""
+def speed_block(record: dict[str, Any], name: str) -> str:
+    """A ``taskgraph bench speed`` record (``benchmarks/results/<name>.json``) as the bench's own report renders it
+    (its title dropped, its sections one level down), under the command that measured it."""
     from benchmarks.targets import evaluate, render_targets
     from taskgraph.bench import render_markdown
 
-    record = load(name)
     report = render_markdown(record) + "\n" + render_targets(record["bench"], evaluate(record))
     body = "\n".join(line for line in report.rstrip("\n").split("\n") if not line.startswith("# "))
     return (
@@ -304,29 +287,16 @@ def _bold_titles(text: str) -> str:
     return "\n".join(f"**{line[5:]}**" if line.startswith("#### ") else line for line in text.split("\n"))
 
 
-@renderer("speed-cpu")
-def speed_cpu() -> str:
-    return speed_block("speed-cpu")
-
-
-@renderer("speed-int8-cpu")
-def speed_int8_cpu() -> str:
-    return speed_block("speed-int8-cpu")
-
-
-@renderer("speed-llama-int8-cpu")
-def speed_llama_int8_cpu() -> str:
-    return speed_block("speed-llama-int8-cpu")
+for _name in SPEED_RECORDS:
+    renderer(_name)(partial(record_block, _name, speed_block))
 
 
 # ----------------------------------------------------------------------------- gradient checkpointing
-@renderer("grad-checkpointing-cpu")
-def grad_checkpointing_cpu() -> str:
+def grad_checkpointing_block(record: dict[str, Any], name: str) -> str:
     """``python -m benchmarks.grad_checkpointing``'s record: per family and router, off → on and the ratio."""
-    record = load("grad-checkpointing-cpu")
     s, env = record["settings"], record["environment"]
     lines = [
-        f"`{record['command']}` (record: `benchmarks/results/grad-checkpointing-cpu.json`): sequence {s['seq']}, "
+        f"`{record['command']}` (record: `benchmarks/results/{name}.json`): sequence {s['seq']}, "
         f"batch {s['batch']}, fp32, {env['device_name']}, median of {s['rounds']} steps; torch {env['torch']}, "
         f"transformers {env['transformers']}; measured {record['date']}.",
         "",
@@ -342,6 +312,10 @@ def grad_checkpointing_cpu() -> str:
             f"| {off['step_s']:.2f} → {on['step_s']:.2f} | {r['time_ratio']:.2f} | {r['max_grad_diff']:.1e} |"
         )
     return "\n".join(lines) + "\n"
+
+
+for _name in ("grad-checkpointing-cpu", "grad-checkpointing-cuda"):  # the second: .ci/gpu-check's, on a lent GPU
+    renderer(_name)(partial(record_block, _name, grad_checkpointing_block))
 
 
 # ----------------------------------------------------------------------------- the files

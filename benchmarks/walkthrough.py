@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import platform
-import shlex
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from benchmarks.transcripts import run
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "benchmarks" / "results" / "walkthrough.json"
@@ -46,18 +45,6 @@ COMMANDS = (  # (name, command): what the walk-through shows, in order
     ("eval-held-out", "taskgraph eval runs/held-out-20 --task held-out-20 --no-alignment --threads 1"),
     ("export", "taskgraph export runs/held-out-20 --format html --out runs/held-out-20/graph.html"),
 )
-
-
-def run(command: str, cwd: Path) -> str:
-    """``command`` in ``cwd`` (the repository's configs linked in), what it printed (stdout and stderr, as a
-    terminal shows them, progress off); raises on failure."""
-    env = {**os.environ, "TASKGRAPH_PROGRESS": "off"}
-    done = subprocess.run(
-        shlex.split(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{command!r} exited {done.returncode}:\n{done.stdout}")
-    return done.stdout
 
 
 def figures(run_dir: str, cwd: Path) -> dict[str, float | None]:

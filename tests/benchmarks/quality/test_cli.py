@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.cli import main
+from benchmarks.quality_tables import main as tables
+from benchmarks.quality_tables import quality_block
 
 ARGS = [
     "quality",
@@ -147,6 +149,48 @@ def test_report_files_and_targets(bench: tuple[Path, dict, str]):
     assert on_disk["oracle"]["seeds"] == [0, 1, 2] and len(on_disk["oracle"]["per_layer_head"]) == 4
     assert "## Oracle-relearn ceiling" in md and "## Allocation precision per adapted layer" in md
     assert on_disk["environment"]["threads"] == 1
+
+
+def test_the_record_keeps_what_the_block_renders_and_the_block_reads_it(bench: tuple[Path, dict, str], tmp_path: Path):
+    out, result, _ = bench
+    argv = [str(out / "planted" / "quality.json"), "--name", "q", "--command", "python -m benchmarks quality ..."]
+    assert tables([*argv, "--results", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "q.json").read_text())
+    suite = result["suites"]["planted"]
+    assert record["few_shot"] == suite["few_shot"] and record["few_shot_paired"] == suite["few_shot_paired"]
+    assert [h["name"] for h in record["held_out"]] == [h["name"] for h in suite["held_out"]]
+    assert all("data" not in h for h in record["held_out"])  # a data path names the measuring machine
+    block = quality_block(record, "q")
+    graph = next(r for r in suite["routers"] if r["router"] == "graph")
+    assert f"| graph | {graph['lr']:g} |" in block and "Record: `benchmarks/results/q.json`" in block
+    rows = {(r["router"], r["mode"]): r for r in suite["few_shot"] if r["shots"] == 4}
+    columns = block.split("| shots | ")[1].split(" |\n")[0].split(" | ")
+    cells = block.split("\n| 4 | ")[1].split(" |\n")[0].split(" | ")
+    for column, cell in zip(columns, cells, strict=True):  # each held-out cell sits under its (router, mode)
+        row = rows[tuple(column.split(" "))]
+        assert cell == (f"{row['mean']:.3f} ± {row['std']:.3f}" if row["std"] is not None else f"{row['mean']:.3f}")
+    assert "allocation precision (random)" in block  # planted: the routers' allocation is measured
+    means = [r["test"]["mean"] for r in suite["routers"]]
+    assert f"span {min(means):.3f}" in block and f"to {max(means):.3f}" in block
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read the python -m benchmarks quality result"),
+        ("[1]", "is a JSON object, got list"),
+        ('{"bench": "quality"}', "not a python -m benchmarks quality result (no suite"),
+    ],
+)
+def test_a_record_from_a_bad_result_is_exit_2_and_writes_nothing(tmp_path: Path, capsys, content, message):
+    source = tmp_path / "quality.json"
+    if content is not None:
+        source.write_text(content)
+    results = tmp_path / "results"
+    results.mkdir()
+    assert tables([str(source), "--name", "q", "--command", "c", "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and not any(results.iterdir())
 
 
 def test_rerun_skips_every_cell_and_reports_the_same_figures(bench: tuple[Path, dict, str], capsys):

@@ -13,6 +13,8 @@ from transformers import BertConfig, BertModel
 from benchmarks.cli import main
 from benchmarks.quality.real_gen import beside, heads_twin, real_gen_suite
 from benchmarks.quality.suites import QualityError
+from benchmarks.quality_tables import main as tables
+from benchmarks.quality_tables import quality_block
 from tests.train.test_generative_train import WORDS, write_data
 
 TEMPLATE = "review : {text}"
@@ -102,6 +104,20 @@ def test_a_tiny_real_gen_bench_runs_both_suites_and_pairs_them(tmp_path: Path, c
     table = (out / "real-gen" / "beside.md").read_text()
     assert "| poly |" in table and "sentiment (t2t / heads)" in table
     assert gen["beside"] == beside(gen, heads)
+    results = tmp_path / "results"
+    results.mkdir()
+    argv = [str(out / "real-gen" / "quality.json"), "--name", "g", "--command", "c", "--results", str(results)]
+    assert tables(argv) == 0  # the heads twin read from the sibling folder
+    record = json.loads((results / "g.json").read_text())
+    assert record["beside"] == gen["beside"] and [r["router"] for r in record["heads"]["routers"]] == ["shared", "poly"]
+    block = quality_block(record, "g")
+    assert "| poly |" in block and "sentiment (t2t / heads)" in block and "test: opinion" in block
+    poly = next(r for r in record["routers"] if r["router"] == "poly")
+    opinion = poly["families"]["opinion"]
+    assert "| poly | 0.01 |" in block and (f"{opinion['mean']:.3f}" in block.split("| poly | 0.01 |")[1].split("\n")[0])
+    (out / "real-gen-heads" / "quality.json").unlink()
+    assert tables(argv) == 2  # no heads twin beside it
+    assert "cannot read the heads twin's quality result" in capsys.readouterr().err
 
 
 def test_a_config_whose_cells_do_not_validate_is_exit_2_before_any_training(tmp_path: Path, capsys):
