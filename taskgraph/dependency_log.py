@@ -3,9 +3,10 @@
 transformers speaks on every load: a "Loading weights" progress bar, a table of the weights a checkpoint lacks or has
 over (its "LOAD REPORT"), and — on a BERT2BERT warm start, whose decoder is new by design — "This checkpoint seem
 corrupted" about the new LM head's bias. A tokenizer warns "Token indices sequence length is longer than the specified
-maximum" even where taskgraph cuts every sequence at ``model.max_length`` itself. Where torchao is installed,
-transformers' import of it says which of torchao's optional kernels failed to load, and torch that torchao registers
-enums in a deprecated way. Inside :func:`quiet_dependencies` (the command line enters it for every command):
+maximum" even where taskgraph cuts every sequence at ``model.max_length`` itself, and a causal LM's ``generate`` asks
+for the attention mask taskgraph passes (it drops an all-ones mask, then warns on a prompt that holds the pad id).
+Where torchao is installed, transformers' import of it says which of torchao's optional kernels failed to load, and
+torch that torchao registers enums in a deprecated way. Inside :func:`quiet_dependencies` (the command line enters it for every command):
 
 * transformers' and huggingface_hub's progress bars are off;
 * every record of their loggers (:data:`DEPENDENCY_LOGGERS`) is kept (:class:`DependencyLog`); a command that writes a
@@ -55,6 +56,9 @@ LOAD_REPORT = "LOAD REPORT"
 TIED_ABSENT = "This checkpoint seem corrupted. The tied weights mapping"
 OPTIONAL_KERNEL = re.compile(r"Failed to load \S+: Could not load this library")  # torchao's own kernels
 ENUM_CONSTANT = "is an Enum subclass and is now natively supported by torch.compile"  # torchao's registration
+# taskgraph passes an attention mask on every call; generate drops an all-ones one before the model's check, which
+# then warns whenever a prompt holds the pad id (a padded batch keeps its mask and is never warned about)
+NO_MASK = "We strongly recommend passing in an `attention_mask` since your input_ids may be padded"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _UNUSED = ("pooler",)  # parts of a base taskgraph never reads: it pools the hidden states itself
 
@@ -113,6 +117,8 @@ def is_benign(message: str, *, new_weights: bool = False) -> bool:
     if LOAD_REPORT in message.split("\n", 1)[0]:
         return load_report_is_benign(message, new_weights=new_weights)
     if OPTIONAL_KERNEL.match(message) or ENUM_CONSTANT in message:  # taskgraph uses no torchao kernel
+        return True
+    if message.startswith(NO_MASK):
         return True
     return new_weights and message.startswith(TIED_ABSENT)
 

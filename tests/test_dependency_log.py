@@ -157,6 +157,9 @@ def test_which_other_messages_are_benign() -> None:
     assert is_benign("Failed to load /v/torchao/_C_mxfp8.so: Could not load this library: /v/torchao/_C_mxfp8.so")
     assert is_benign("<enum 'KernelPreference'> is an Enum subclass and is now natively supported by torch.compile")
     assert not is_benign("CUDA out of memory", new_weights=True)
+    assert is_benign(  # generate dropped taskgraph's all-ones mask; the prompts hold the pad id
+        "We strongly recommend passing in an `attention_mask` since your input_ids may be padded. See https://hf.co/x"
+    )
 
 
 class Recorder(logging.Handler):
