@@ -11,7 +11,6 @@ record; :func:`merge_block` renders it for :mod:`benchmarks.render`.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -19,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.merging.report import plot_normalised, render
-from benchmarks.record_io import RecordError, read_record
+from benchmarks.record_io import read_bench_result, record_parser
 from taskgraph.atomic import write_text
-from taskgraph.cli import ExitParser, run_command
+from taskgraph.cli import run_command
 
 ABOVE_ONE = ", above 1: trained together, the tasks beat their own single-task runs"
-NEEDS = ("bench", "suite", "seeds", "sizes", "single", "rows", "paired", "together", "targets", "environment")
+NEEDS = ("suite", "seeds", "sizes", "single", "rows", "paired", "together", "targets", "environment")
 
 
 def reduce_merge(result: Mapping[str, Any], command: str) -> dict[str, Any]:
@@ -82,16 +81,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None) -> int:
-    p = ExitParser(prog="python -m benchmarks.merge_tables", description=__doc__.split("\n")[0])
-    p.add_argument("merge_json", type=Path, help="a suite's merge.json (OUT/<suite>/merge.json) or its --json")
-    p.add_argument("--name", required=True, help="the record's name: benchmarks/results/<name>.json")
-    p.add_argument("--command", required=True, help="the command that produced it, as run")
+    p = record_parser(
+        "python -m benchmarks.merge_tables",
+        __doc__.split("\n")[0],
+        "merge_json",
+        "a suite's merge.json (OUT/<suite>/merge.json) or its --json",
+    )
     p.add_argument("--png", type=Path, default=None, help="also draw the record's plot to this PNG")
-    p.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "results", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    result = read_record(args.merge_json, "python -m benchmarks merge result", NEEDS)
-    if result["bench"] != "merge":
-        raise RecordError(f"{args.merge_json}: a {result['bench']!r} result, not a python -m benchmarks merge one")
+    result = read_bench_result(args.merge_json, "merge", NEEDS)
     record = reduce_merge(result, args.command)
     out = args.results / f"{args.name}.json"
     write_text(out, json.dumps(record, indent=1) + "\n")

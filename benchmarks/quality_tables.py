@@ -11,22 +11,20 @@ adaptation figures, the targets the bench computed, environment) in ``benchmarks
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from benchmarks.quality.real_gen import HEADS, render_beside
 from benchmarks.quality.report import lr_table
-from benchmarks.record_io import RecordError, read_record
+from benchmarks.record_io import read_bench_result, read_record, record_parser
 from benchmarks.verdicts import interval, pm
 from taskgraph.atomic import write_text
-from taskgraph.cli import ExitParser, run_command
+from taskgraph.cli import run_command
 from taskgraph.metrics import finite, mean_std
 
-NEEDS = ("bench", "suite", "budget", "seeds", "selection", "chosen_lr", "routers", "paired", "targets")
+NEEDS = ("suite", "budget", "seeds", "selection", "chosen_lr", "routers", "paired", "targets")
 ROUTER_KEYS = (
     *("router", "lr", "val_by_lr", "seeds", "errors", "trainable", "step_ms", "val", "test", "allocation"),
     "families",
@@ -231,22 +229,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(argv: Sequence[str] | None) -> int:
-    parser = ExitParser(prog="python -m benchmarks.quality_tables", description=__doc__.split("\n\n")[0])
-    parser.add_argument("quality_json", type=Path, help="a suite's quality.json (OUT/<suite>/quality.json)")
-    parser.add_argument("--name", required=True, help="the record's name: benchmarks/results/<name>.json")
-    parser.add_argument("--command", required=True, help="the command that produced it, as run")
-    parser.add_argument(
-        "--results", type=Path, default=Path(__file__).resolve().parent / "results", help=argparse.SUPPRESS
+    parser = record_parser(
+        "python -m benchmarks.quality_tables",
+        __doc__.split("\n\n")[0],
+        "quality_json",
+        "a suite's quality.json (OUT/<suite>/quality.json)",
     )
     args = parser.parse_args(argv)
-    result = read_record(args.quality_json, "python -m benchmarks quality result", NEEDS)
-    if result["bench"] != "quality":
-        raise RecordError(f"{args.quality_json}: a {result['bench']!r} result, not a python -m benchmarks quality one")
+    result = read_bench_result(args.quality_json, "quality", NEEDS)
     record = reduce_quality(result, args.command)
     if "beside" in result:  # real-gen: its heads twin ran into the sibling folder
         twin = args.quality_json.parent.parent / HEADS / "quality.json"
         record["beside"] = result["beside"]
-        record["heads"] = reduce_quality(read_record(twin, "heads twin's quality result", NEEDS), args.command)
+        record["heads"] = reduce_quality(
+            read_record(twin, "heads twin's quality result", ("bench", *NEEDS)), args.command
+        )
     out = args.results / f"{args.name}.json"
     write_text(out, json.dumps(record, indent=2) + "\n")
     print(f"wrote {out}")

@@ -1,14 +1,19 @@
 """Reading a results record named on a harness command line: a clear one-paragraph error (exit 2 through
-:func:`taskgraph.cli.run_command`) for a missing file, one that is not JSON, or one without the fields asked for."""
+:func:`taskgraph.cli.run_command`) for a missing file, one that is not JSON, or one without the fields asked for; and
+the command line shared by the scripts that turn a bench's result into ``benchmarks/results/<name>.json``."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from taskgraph import TaskgraphError
+from taskgraph.cli import ExitParser
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class RecordError(TaskgraphError):
@@ -27,3 +32,22 @@ def read_record(path: str | Path, what: str, needs: Sequence[str] = ()) -> dict[
     if missing:
         raise RecordError(f"{path}: not a {what} (no {', '.join(missing)}; it needs {', '.join(needs)})")
     return data
+
+
+def read_bench_result(path: str | Path, bench: str, needs: Sequence[str] = ()) -> dict[str, Any]:
+    """:func:`read_record` of a ``python -m benchmarks <bench>`` result, refusing another bench's."""
+    result = read_record(path, f"python -m benchmarks {bench} result", ("bench", *needs))
+    if result["bench"] != bench:
+        raise RecordError(f"{path}: a {result['bench']!r} result, not a python -m benchmarks {bench} one")
+    return result
+
+
+def record_parser(prog: str, description: str, source: str, source_help: str) -> ExitParser:
+    """The command line of a script that writes a record: the result ``source``, ``--name``, ``--command`` (and a
+    hidden ``--results`` folder, for the tests)."""
+    parser = ExitParser(prog=prog, description=description)
+    parser.add_argument(source, type=Path, help=source_help)
+    parser.add_argument("--name", required=True, help="the record's name: benchmarks/results/<name>.json")
+    parser.add_argument("--command", required=True, help="the command that produced it, as run")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
+    return parser

@@ -164,18 +164,14 @@ def compositional_planted() -> str:
 
 
 # ----------------------------------------------------------------------------- merging
-@renderer("merge-planted")
-def merge_planted() -> str:
-    from benchmarks.merge_tables import merge_block
+def merge_block(record: dict[str, Any], name: str) -> str:
+    from benchmarks.merge_tables import merge_block as block  # matplotlib: imported when a merge block renders
 
-    return record_block("merge-planted", merge_block)
+    return block(record, name)
 
 
-@renderer("merge-real")
-def merge_real() -> str:
-    from benchmarks.merge_tables import merge_block
-
-    return record_block("merge-real", merge_block)
+for _name in ("merge-planted", "merge-real"):
+    renderer(_name)(partial(record_block, _name, merge_block))
 
 
 # ----------------------------------------------------------------------------- speed
@@ -195,14 +191,7 @@ SPEED_COMMANDS = {
     "speed-llama1b-nf4-cuda": "taskgraph bench speed --device cuda --model llama-1b --quantize nf4 --base-dtype "
     "bfloat16 --gradient-checkpointing --routers shared poly graph --batch 8 --seq 512 --rounds 10 --warmup 2",
 }
-SPEED_RECORDS = (
-    "speed-cpu",
-    "speed-int8-cpu",
-    "speed-llama-int8-cpu",
-    "speed-minilm-cuda",
-    "speed-768-cuda",
-    "speed-llama1b-nf4-cuda",
-)
+SPEED_RECORDS = tuple(name for name in SPEED_COMMANDS if name.startswith("speed-"))  # taskgraph bench speed's own
 
 
 def speed_block(record: dict[str, Any], name: str) -> str:
