@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from taskgraph.precision import at_least_fp32
+
 
 @dataclass(frozen=True)
 class LayerShape:
@@ -45,7 +47,7 @@ def active_adapter_fraction(gates: Tensor) -> Tensor:
     """``[T, L] -> [T]``: the mean gate of every task (0 for no layers)."""
     if gates.shape[-1] == 0:
         return torch.zeros(gates.shape[0], dtype=torch.float32)
-    return gates.float().mean(dim=-1)  # [T]
+    return at_least_fp32(gates).mean(dim=-1)  # [T]
 
 
 def adapter_flops_per_token(gates: Tensor, shapes: Sequence[LayerShape]) -> Tensor:

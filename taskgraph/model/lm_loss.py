@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from taskgraph.data.lm_inputs import IGNORE
+from taskgraph.precision import at_least_fp32
 
 
 def shifted_positions(labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -36,7 +37,7 @@ def per_example_mean(values: Tensor, rows: Tensor, batch: int) -> Tensor:
 
 def token_nll(logits: Tensor, tokens: Tensor) -> Tensor:
     """``[N]`` negative log-likelihood of ``tokens [N]`` under ``logits [N, V]`` (in float32)."""
-    return F.cross_entropy(logits.float(), tokens, reduction="none")  # [N]
+    return F.cross_entropy(at_least_fp32(logits), tokens, reduction="none")  # [N]
 
 
 def seq2seq_example_nll(logits: Tensor, labels: Tensor) -> Tensor:
@@ -69,8 +70,8 @@ def mixed_batch_loss(class_logits: Tensor, labels: Tensor, generative: Tensor, l
     """
     if class_logits.shape[1] > 0:
         safe = torch.where(generative, torch.zeros_like(labels), labels)  # [B]: a generative row's label may exceed C
-        ce = F.cross_entropy(class_logits.float(), safe, reduction="none")  # [B]
+        ce = F.cross_entropy(at_least_fp32(class_logits), safe, reduction="none")  # [B]
     else:
         ce = torch.zeros_like(lm_nll)
-    per_example = torch.where(generative, lm_nll.float(), ce)  # [B]
+    per_example = torch.where(generative, at_least_fp32(lm_nll), ce)  # [B]
     return per_example.mean(), per_example

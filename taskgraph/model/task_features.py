@@ -24,6 +24,7 @@ from torch import Tensor
 from taskgraph.adapters.context import BatchRouting
 from taskgraph.errors import ModelError
 from taskgraph.model.lm_base import hidden_trunk
+from taskgraph.precision import at_least_fp32
 from taskgraph.routing.base import Routing
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def embed_sequences(model: TaskGraphModel, sequences: Sequence[Sequence[int]]) -
                 mask[row, : len(seq)] = 1
             ids, mask = ids.to(device), mask.to(device)
             with model.context.use(_closed(model, len(chunk), device)):
-                hidden = trunk(input_ids=ids, attention_mask=mask).last_hidden_state.float()  # [b, S, D]
+                hidden = at_least_fp32(trunk(input_ids=ids, attention_mask=mask).last_hidden_state)  # [b, S, D]
             weights = mask[..., None].float()  # [b, S, 1]
             out.append(((hidden * weights).sum(1) / weights.sum(1)).cpu())  # [b, D]
         return torch.cat(out)  # [n, D]

@@ -42,6 +42,7 @@ from taskgraph.model.output import TaskGraphOutput, TaskIds
 from taskgraph.model.pooling import pool
 from taskgraph.model.quantize import quantize_base
 from taskgraph.model.shortcuts import ModelShortcuts
+from taskgraph.precision import at_least_fp32
 from taskgraph.registry import ROUTERS
 from taskgraph.routing.base import Router, Routing
 from taskgraph.spec.models import Spec
@@ -365,7 +366,7 @@ class TaskGraphModel(NewTasks, ModelShortcuts, nn.Module):
                 f"label {int(labels[b])} of example {b} is out of range for task {name!r}, "
                 f"which has {int(limits[b])} labels (0..{int(limits[b]) - 1})"
             )
-        return F.cross_entropy(logits.float(), labels)
+        return F.cross_entropy(at_least_fp32(logits), labels)
 
     # ----------------------------------------------------------------- repr
     def extra_repr(self) -> str:

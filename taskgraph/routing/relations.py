@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from taskgraph.errors import ModelError
+from taskgraph.precision import at_least_fp32
 
 EPS = 1e-4  # declared values are clamped to [EPS, 1 − EPS] before the logit
 KNN_BLOCK = 1024  # rows per block of the blocked neighbour search
@@ -40,7 +41,7 @@ KNN_BLOCK = 1024  # rows per block of the blocked neighbour search
 # ----------------------------------------------------------------------------- pure functions
 def relation_logit(value: float | Tensor) -> Tensor:
     """``θ = logit(clamp(R, ε, 1 − ε))``: the parameter that gives relation weight ``value``."""
-    r = torch.as_tensor(value, dtype=torch.float32).clamp(EPS, 1.0 - EPS)
+    r = torch.as_tensor(value, dtype=torch.get_default_dtype()).clamp(EPS, 1.0 - EPS)
     return torch.log(r) - torch.log1p(-r)
 
 
@@ -73,7 +74,7 @@ def knn_pairs(embeddings: Tensor, k: int, block: int = KNN_BLOCK) -> Tensor:
     k = min(k, num - 1)
     if k <= 0:
         return torch.zeros(2, 0, dtype=torch.long, device=embeddings.device)
-    x = torch.nn.functional.normalize(embeddings.detach().float(), dim=-1)  # [T, d]
+    x = torch.nn.functional.normalize(at_least_fp32(embeddings.detach()), dim=-1)  # [T, d]
     rows, cols = [], []
     for start in range(0, num, block):
         sim = x[start : start + block] @ x.T  # [b, T]

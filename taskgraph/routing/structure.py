@@ -82,7 +82,7 @@ def mean_adjacency(edge_index: Tensor, num_src: int, num_dst: int) -> Tensor:
     messages ``x_j`` (a node with no incoming edge gets 0, as a scatter-mean gives).
     """
     src, dst = edge_index  # [E], [E]
-    ones = torch.ones(src.shape[0], dtype=torch.float32, device=edge_index.device)  # [E]
+    ones = torch.ones(src.shape[0], device=edge_index.device)  # [E]
     degree = torch.zeros(num_dst, device=edge_index.device).index_add(0, dst, ones)  # [num_dst]
     m = torch.zeros(num_dst, num_src, device=edge_index.device)  # [num_dst, num_src]
     return m.index_put((dst, src), ones / degree[dst], accumulate=True)

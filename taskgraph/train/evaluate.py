@@ -22,6 +22,7 @@ from torch import nn
 
 from taskgraph.data import TaskData, task_batches
 from taskgraph.model.modes import inference_mode_of
+from taskgraph.precision import at_least_fp32
 from taskgraph.train.evaluate_generative import generative_batches, score_generative
 from taskgraph.train.progress import BatchProgress
 
@@ -100,7 +101,7 @@ def evaluate(
                     logits = model(
                         batch.input_ids, batch.attention_mask, batch.task_ids, distinct=(batch.tasks, batch.inverse)
                     ).logits  # [b, C_max]
-                logits = logits.float()
+                logits = at_least_fp32(logits)
                 total_loss += float(F.cross_entropy(logits, batch.labels, reduction="sum"))
                 correct += int((logits.argmax(dim=-1) == batch.labels).sum())
                 progress.advance()

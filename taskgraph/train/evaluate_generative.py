@@ -19,6 +19,7 @@ import torch
 
 from taskgraph.data import TaskData, task_batches
 from taskgraph.model import forward_batch
+from taskgraph.precision import at_least_fp32
 from taskgraph.train.progress import BatchProgress
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def score_generative(
         batch = batch.to(device)
         with autocast or contextlib.nullcontext():
             out = forward_batch(model, batch)
-        loss_sum += float(out.example_loss.float().sum())
+        loss_sum += float(at_least_fp32(out.example_loss).sum())
         hits += out.target_hits.tolist()
         if progress is not None:
             progress.advance()
