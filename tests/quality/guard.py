@@ -19,7 +19,7 @@ other orders. Two things keep such a rounding from reaching a figure:
   within 4e-4 of each other over 400 steps in float32.
 - Training runs in float64 (:data:`DTYPE`): a summation order moves a sum by 1e-16 instead of 1e-7, and the paths
   above stay within 1e-8 at every step (every router, three seeds). ``test_quality_guard.py`` checks that premise
-  on the machine it runs on: the graph router's loss curves under torch's vectorised and unvectorised kernels
+  on the machine it runs on: the graph router's loss curves under the CPU's own and the plainest code paths
   agree to 1e-9 (a float32 step hidden in training — a ``.float()`` where
   :func:`taskgraph.precision.at_least_fp32` belongs — fails it).
 

@@ -45,16 +45,20 @@ def test_router_learns_as_recorded(router: str, record: dict):
     )
 
 
+PLAINEST = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+
+
 def test_the_figures_do_not_depend_on_the_cpus_kernels():
     """The guard's premise (module docstring of :mod:`tests.quality.guard`): the record pinned on one CPU holds on
-    another. torch's vectorised kernels (AVX2 / AVX-512 here) and its unvectorised ones sum in other orders, as two
-    CPUs do; trained as the guard trains, the graph router — relations, task features, gates — follows one loss
-    curve under both, to 1e-9 after 100 steps (float32 anywhere in training would leave 1e-7)."""
+    another. This machine's own code paths (torch's AVX2 / AVX-512 kernels, MKL's and oneDNN's for its CPU) and the
+    plainest ones (torch unvectorised, MKL's SSE2-compatible path, oneDNN at SSE4.1) sum in other orders, as two CPUs
+    do; trained as the guard trains, the graph router — relations, task features, gates — follows one loss curve
+    under both, to 1e-9 after 100 steps (float32 anywhere in training would leave 1e-7)."""
     native = loss_curve("graph", 0, 100)
-    plain = loss_curve("graph", 0, 100, {"ATEN_CPU_CAPABILITY": "default"})
+    plain = loss_curve("graph", 0, 100, PLAINEST)
     assert len(native) == len(plain) == 100
     worst = max(abs(a - b) for a, b in zip(native, plain))
-    assert worst <= 1e-9, f"the loss curves differ by {worst:.2e} between torch's kernels"
+    assert worst <= 1e-9, f"the loss curves differ by {worst:.2e} between the two code paths"
 
 
 def test_departures_show_both_figures_seed_by_seed():
