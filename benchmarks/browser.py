@@ -1,7 +1,7 @@
 """Headless Chromium, driven from Python: load a page and read its DOM back, or take a screenshot of it.
 
 Used by ``python -m benchmarks view`` (time to interactive of the HTML view), the real-browser tests of the
-HTML export and ``docs/screenshots.py``. Chromium runs as a subprocess with a fresh profile in a
+HTML export and ``python -m benchmarks.screenshots``. Chromium runs as a subprocess with a fresh profile in a
 temporary folder, no network features, and its console on stderr (every console message, including
 Content-Security-Policy refusals, is a ``:CONSOLE`` line).
 """

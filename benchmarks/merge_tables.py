@@ -12,14 +12,12 @@ record; :func:`merge_block` renders it for :mod:`benchmarks.render`.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks.merging.report import plot_normalised, render
-from benchmarks.record_io import read_bench_result, record_parser
-from taskgraph.atomic import write_text
+from benchmarks.record_io import read_bench_result, record_parser, write_record
 from taskgraph.cli import run_command
 
 ABOVE_ONE = ", above 1: trained together, the tasks beat their own single-task runs"
@@ -91,8 +89,7 @@ def run(argv: list[str] | None) -> int:
     args = p.parse_args(argv)
     result = read_bench_result(args.merge_json, "merge", NEEDS)
     record = reduce_merge(result, args.command)
-    out = args.results / f"{args.name}.json"
-    write_text(out, json.dumps(record, indent=1) + "\n")
+    out = write_record(args.results, args.name, record, indent=1)
     if args.png is not None:
         plot_normalised(record, args.png)
     print(f"wrote {out}" + (f" and {args.png}" if args.png else ""))

@@ -12,15 +12,13 @@ adaptation figures, the targets the bench computed, environment) in ``benchmarks
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from benchmarks.quality.real_gen import HEADS, render_beside
 from benchmarks.quality.report import lr_table
-from benchmarks.record_io import read_bench_result, read_record, record_parser
+from benchmarks.record_io import read_bench_result, read_record, record_parser, write_record
 from benchmarks.verdicts import interval, pm
-from taskgraph.atomic import write_text
 from taskgraph.cli import run_command
 from taskgraph.metrics import finite, mean_std
 
@@ -131,8 +129,8 @@ def held_out_lines(record: Mapping[str, Any]) -> list[str]:
     tasks = ", ".join(f"`{h['name']}` ({h['num_labels']} classes)" for h in record.get("held_out", []))
     lines = [
         f"Held-out tasks ({tasks}): mean test accuracy after {record['budget']['adapt_steps']} adaptation steps on "
-        "the shots, the head fitted on the same shots in every mode; zero-shot routes a task from its family's seen "
-        "tasks with no gradient step; mean ± std over seeds.",
+        f"the shots, the head fitted on the same shots in every mode; zero-shot routes a task from {_relate(record)} "
+        "with no gradient step; mean ± std over seeds.",
         "",
         "| shots | " + " | ".join(f"{router} {mode}" for router, mode in columns) + " |",
         "|---:|" + "---|" * len(columns),
@@ -146,6 +144,14 @@ def held_out_lines(record: Mapping[str, Any]) -> list[str]:
     if record.get("few_shot_paired"):
         lines += ["", *paired_lines(record["few_shot_paired"], "held-out test accuracy, paired by seed")]
     return lines
+
+
+def _relate(record: Mapping[str, Any]) -> str:
+    """What the suite relates a held-out task to for zero-shot routing, as its note says (e.g. "every seen task of
+    the held-out task's family, weight 1"); a generic phrase where no note says."""
+    prefix = "graph zero-shot relations: "
+    said = [n.removeprefix(prefix) for n in record.get("notes", []) if n.startswith(prefix)]
+    return f"its relations to seen tasks ({said[0]})" if said else "its given relations to seen tasks"
 
 
 def target_lines(record: Mapping[str, Any]) -> list[str]:
@@ -169,6 +175,19 @@ def summary_line(record: Mapping[str, Any]) -> str:
         f"The routers' test means span {low:.3f} ({min(means, key=means.get)}) to {high:.3f} "
         f"({max(means, key=means.get)}), {100 * (high - low):.1f} points; of graph's {len(graph)} paired "
         f"differences, {len(decided)} exclude 0" + (": " + ", ".join(decided) if decided else "") + "."
+    )
+
+
+def beside_line(rows: Sequence[Mapping[str, Any]]) -> str:
+    """What the text-to-text − heads column says, read off the record: how many routers' intervals lie below 0 or
+    above it, and the span of the differences."""
+    diffs = {r["router"]: r["generate_minus_heads"] for r in rows if r["generate_minus_heads"].get("mean") is not None}
+    below = [r for r, d in diffs.items() if d["ci_high"] is not None and d["ci_high"] < 0]
+    above = [r for r, d in diffs.items() if d["ci_low"] is not None and d["ci_low"] > 0]
+    means = [d["mean"] for d in diffs.values()]
+    return (
+        f"Text-to-text − heads: the interval lies below 0 for {len(below)} of {len(diffs)} routers and above it for "
+        f"{len(above)}; the differences span {min(means):+.3f} to {max(means):+.3f}."
     )
 
 
@@ -208,6 +227,8 @@ def quality_block(record: Mapping[str, Any], name: str) -> str:
             "and seed (text-to-text / heads per family; heads rate chosen the same way):",
             *[line for line in beside if not line.startswith("# ")],
             "",
+            beside_line(record["beside"]),
+            "",
             "The text-to-text routers:",
             "",
         ]
@@ -244,9 +265,7 @@ def run(argv: Sequence[str] | None) -> int:
         record["heads"] = reduce_quality(
             read_record(twin, "heads twin's quality result", ("bench", *NEEDS)), args.command
         )
-    out = args.results / f"{args.name}.json"
-    write_text(out, json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    print(f"wrote {write_record(args.results, args.name, record)}")
     return 0
 
 

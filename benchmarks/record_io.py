@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from taskgraph import TaskgraphError
+from taskgraph.atomic import write_text
 from taskgraph.cli import ExitParser
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,3 +53,12 @@ def record_parser(prog: str, description: str, source: str, source_help: str) ->
     parser.add_argument("--command", required=True, help="the command that produced it, as run")
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     return parser
+
+
+def write_record(folder: Path, name: str, record: Any, indent: int = 2) -> str:
+    """Write ``record`` to ``folder/<name>.json`` at once (never half-written); its path as a message shows it:
+    relative to the working folder where it lies below it."""
+    out = folder / f"{name}.json"
+    write_text(out, json.dumps(record, indent=indent) + "\n")
+    shown = os.path.relpath(out)
+    return out.as_posix() if shown.startswith("..") else shown

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.quality_tables import quality_block
+from benchmarks.screenshots import PICTURES, picture_block
 from benchmarks.transcripts import TRANSCRIPTS, abridge, transcript_block
 from benchmarks.verdicts import spread_line
 
@@ -34,6 +35,7 @@ FILES = (
     ROOT / "docs" / "benchmarks.md",
     ROOT / "docs" / "guide" / "walkthrough.md",
     ROOT / "docs" / "guide" / "text-to-text.md",
+    ROOT / "docs" / "guide" / "graph-view.md",
     ROOT / "docs" / "guide" / "merging-and-peft.md",
     ROOT / "docs" / "new-tasks.md",
 )
@@ -109,8 +111,14 @@ for _name in TRANSCRIPTS:
     renderer(f"transcript-{_name}")(partial(record_block, f"transcript-{_name}", transcript_block))
 
 
+# ----------------------------------------------------------------------------- what the view's screenshots show
+for _name in PICTURES:
+    renderer(f"screenshot-{_name}")(partial(record_block, f"screenshot-{_name}", picture_block))
+
+
 # ----------------------------------------------------------------------------- the quality suites' tables
 QUALITY_RECORDS = (
+    "quality-real-gen",
     "quality-planted",
     "quality-planted-few",
     "quality-real",

@@ -4,17 +4,17 @@
     python -m benchmarks.transcripts --list
 
 A transcript is a named sequence of commands a guide shows with their real output (train a run, merge it, evaluate,
-adapt, export). Each runs in a scratch folder with the repository's ``configs`` linked in, exactly as the guide shows
-it, progress off; what it printed and its exit status are kept (a step that shows a refusal expects its exit 2). The
-guide's console block is rendered from the record by :mod:`benchmarks.render` (renderer ``transcript-<name>``), so
-the output a guide shows is the output the command gave, not a copy typed from a terminal.
+adapt, export). Each runs in a scratch folder with the repository's ``configs`` linked in and the transcript's input
+files (:data:`FILES`, e.g. the records a ``predict`` reads) written, exactly as the guide shows it, progress off;
+what it printed and its exit status are kept (a step that shows a refusal expects its exit 2). The guide's console
+block is rendered from the record by :mod:`benchmarks.render` (renderer ``transcript-<name>``), so the output a guide
+shows is the output the command gave, not a copy typed from a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import re
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.record_io import write_record
 from taskgraph.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,13 @@ def _llora(task: int, labels: int, seed: int | None = None, out: str | None = No
 
 
 TRANSCRIPTS: dict[str, tuple[Step, ...]] = {
+    # docs/guide/text-to-text.md: real text cast as text-to-text, trained, evaluated, new records predicted
+    "text-gen": (
+        Step("taskgraph train configs/text-gen.yaml --out runs/text-gen", 1),
+        Step("taskgraph eval runs/text-gen --split test --no-timing --no-alignment"),
+        Step("cat new.jsonl"),
+        Step("taskgraph predict runs/text-gen --task-field task --input new.jsonl"),
+    ),
     # docs/guide/text-to-text.md: the planted generative universe trained, evaluated, a held-out task adapted, exported
     "planted-gen": (
         Step("taskgraph train configs/planted-gen.yaml --out runs/planted-gen"),
@@ -111,6 +119,15 @@ TRANSCRIPTS: dict[str, tuple[Step, ...]] = {
     ),
 }
 
+# a transcript's input files, written into its scratch folder before the first command (path: content)
+FILES: dict[str, dict[str, str]] = {
+    "text-gen": {
+        "new.jsonl": '{"task": "movies", "text": "a dull, tiresome film"}\n'
+        '{"task": "news", "text": "shares fell after the bank raised interest rates again"}\n'
+        '{"task": "news", "text": "the striker scored twice as the club won the cup final"}\n'
+    },
+}
+
 
 def record(name: str) -> dict[str, Any]:
     """Run transcript ``name`` in a scratch folder; its record (see the module docstring)."""
@@ -121,6 +138,8 @@ def record(name: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"taskgraph-{name}-") as tmp:
         cwd = Path(tmp)
         (cwd / "configs").symlink_to(ROOT / "configs")
+        for path, content in FILES.get(name, {}).items():
+            write_text(cwd / path, content)
         for step in TRANSCRIPTS[name]:
             output = run(step.command, cwd, step.expect)
             steps.append({"command": step.command, "tail": step.tail, "exit": step.expect, "output": output})
@@ -189,9 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(name, *(f"  $ {s.command}" for s in steps), sep="\n")
         return 0
     for name in args.names:
-        out = args.results / f"transcript-{name}.json"
-        write_text(out, json.dumps(record(name), indent=2) + "\n")
-        print(f"wrote {out}")
+        print(f"wrote {write_record(args.results, f'transcript-{name}', record(name))}")
     return 0
 
 

@@ -170,6 +170,7 @@ def test_the_record_keeps_what_the_block_renders_and_the_block_reads_it(bench: t
         row = rows[tuple(column.split(" "))]
         assert cell == (f"{row['mean']:.3f} ± {row['std']:.3f}" if row["std"] is not None else f"{row['mean']:.3f}")
     assert "allocation precision (random)" in block  # planted: the routers' allocation is measured
+    assert "zero-shot routes a task from its relations to seen tasks (every seen task sharing a skill" in block
     means = [r["test"]["mean"] for r in suite["routers"]]
     assert f"span {min(means):.3f}" in block and f"to {max(means):.3f}" in block
 

@@ -115,6 +115,10 @@ def test_a_tiny_real_gen_bench_runs_both_suites_and_pairs_them(tmp_path: Path, c
     poly = next(r for r in record["routers"] if r["router"] == "poly")
     opinion = poly["families"]["opinion"]
     assert "| poly | 0.01 |" in block and (f"{opinion['mean']:.3f}" in block.split("| poly | 0.01 |")[1].split("\n")[0])
+    diffs = [r["generate_minus_heads"] for r in record["beside"]]
+    below = sum(1 for d in diffs if d["ci_high"] is not None and d["ci_high"] < 0)
+    low, high = min(d["mean"] for d in diffs), max(d["mean"] for d in diffs)
+    assert f"the interval lies below 0 for {below} of 2 routers" in block and f"span {low:+.3f} to {high:+.3f}" in block
     (out / "real-gen-heads" / "quality.json").unlink()
     assert tables(argv) == 2  # no heads twin beside it
     assert "cannot read the heads twin's quality result" in capsys.readouterr().err
