@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from taskgraph.bench import device_name
 from taskgraph.model import TaskGraphModel, causal_rows
 from taskgraph.spec import Spec
 
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", metavar="OUT", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
     command = " ".join(["python -m benchmarks.grad_checkpointing", *(argv if argv is not None else sys.argv[1:])])
-    name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = device_name(args.device) + ("" if args.device == "cuda" else f", {torch.get_num_threads()} threads")
     print(f"gradient checkpointing, seq {args.seq}, batch {args.batch}, fp32, {name}")
     header = f"{'family':7} {'router':7} {'ckpt':5} {'held MiB':>9} {'peak MiB':>9} {'step s':>7}"
     print(header + f"  {'held ratio':>10} {'peak ratio':>10} {'time ratio':>10} {'max |Δgrad|':>11}")

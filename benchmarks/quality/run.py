@@ -68,6 +68,7 @@ from benchmarks.quality.targets import (
     transfer_targets,
 )
 from taskgraph.atomic import write_text
+from taskgraph.bench import device_name
 from taskgraph.run_folder import claim_container
 
 Say = Callable[[str], None]
@@ -106,9 +107,7 @@ def environment(device: str) -> dict[str, Any]:
         "cpus_usable": len(os.sched_getaffinity(0)),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "device_name": torch.cuda.get_device_name()
-        if device == "cuda"
-        else (platform.processor() or platform.machine()),
+        "device_name": device_name(device),
     }
 
 

@@ -44,6 +44,7 @@ API: dict[str, str] = {
     "paired_ratios": "taskgraph.bench.stats",
     "ratio_summary": "taskgraph.bench.stats",
     "render_markdown": "taskgraph.bench.report",
+    "device_name": "taskgraph.bench.machine",
 }
 
 __all__ = list(API)

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from taskgraph.bench.machine import device_name
 from taskgraph.bench.memory import peak_of, run_python_module
 from taskgraph.bench.speed import interleaved
 from taskgraph.bench.stats import median
@@ -242,7 +243,7 @@ def _environment(settings: ScaleSettings) -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_geometric": torch_geometric.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": device_name("cpu"),
         "threads": settings.resolved_threads(),
         "cpus": os.cpu_count(),
     }

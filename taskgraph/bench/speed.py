@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from taskgraph.bench.errors import BenchError as BenchError
+from taskgraph.bench.machine import device_name
 from taskgraph.bench.memory import held_by, peak_of, run_python_module
 from taskgraph.bench.rows import (
     ROUTER_KINDS,
@@ -283,10 +284,9 @@ def _environment(settings: SpeedSettings) -> dict[str, Any]:
     import transformers
 
     device = torch.device(settings.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     return {
         "device": settings.device,
-        "device_name": name,
+        "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "cpus_usable": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
