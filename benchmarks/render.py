@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.numerics_paths import numerics_block
 from benchmarks.quality_tables import quality_block
 from benchmarks.screenshots import PICTURES, picture_block
 from benchmarks.transcripts import TRANSCRIPTS, abridge, transcript_block
@@ -109,6 +110,10 @@ def walkthrough() -> str:
 # ----------------------------------------------------------------------------- the guides' console transcripts
 for _name in TRANSCRIPTS:
     renderer(f"transcript-{_name}")(partial(record_block, f"transcript-{_name}", transcript_block))
+
+
+# ----------------------------------------------------------------------------- figures under another CPU's code paths
+renderer("numerics-walkthrough")(partial(record_block, "numerics-walkthrough", numerics_block))
 
 
 # ----------------------------------------------------------------------------- what the view's screenshots show

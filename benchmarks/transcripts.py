@@ -43,10 +43,10 @@ class Step:
     expect: int = 0
 
 
-def run(command: str, cwd: Path, expect: int = 0) -> str:
-    """``command`` in ``cwd``, what it printed (stdout and stderr, as a terminal shows them, progress off); raises
-    when it exits other than ``expect``."""
-    env = {**os.environ, "TASKGRAPH_PROGRESS": "off"}
+def run(command: str, cwd: Path, expect: int = 0, env: Mapping[str, str] | None = None) -> str:
+    """``command`` in ``cwd`` (its environment: ours with ``env`` added), what it printed (stdout and stderr, as a
+    terminal shows them, progress off); raises when it exits other than ``expect``."""
+    env = {**os.environ, "TASKGRAPH_PROGRESS": "off", **(env or {})}
     done = subprocess.run(
         shlex.split(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
     )

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from benchmarks.numerics_paths import PLAINEST
 from tests.quality.guard import (
     DTYPE,
     FIGURES,
@@ -43,9 +44,6 @@ def test_router_learns_as_recorded(router: str, record: dict):
         + "; ".join(problems)
         + ". If the change is intended, run `python -m tests.quality.guard --write --why '...'` in the same commit."
     )
-
-
-PLAINEST = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE", "ONEDNN_MAX_CPU_ISA": "SSE41"}
 
 
 def test_the_figures_do_not_depend_on_the_cpus_kernels():
