@@ -59,11 +59,19 @@ def test_the_figures_do_not_depend_on_the_cpus_kernels():
     assert worst <= 1e-9, f"the loss curves differ by {worst:.2e} between the two code paths"
 
 
-def test_departures_show_both_figures_seed_by_seed():
-    pinned = {"mean": {"test_accuracy": 0.90, "allocation_precision": 0.6}, "seeds": {"0": {"test_accuracy": 0.9}}}
-    now = {"mean": {"test_accuracy": 0.86, "allocation_precision": 0.61}, "seeds": {"0": {"test_accuracy": 0.86}}}
-    [problem] = departures(pinned, now)
-    assert problem.startswith("test_accuracy: mean 0.9000 in the record, 0.8600 now")
-    assert "seed 0: 0.9000 -> 0.8600" in problem
-    assert departures(pinned, {**now, "mean": {"test_accuracy": 0.89, "allocation_precision": 0.6}}) == []
+def seeds(*pairs: tuple[float, float]) -> dict:
+    """A measure() result of test accuracy and allocation precision per seed (means included)."""
+    rows = {str(s): {"test_accuracy": a, "allocation_precision": p} for s, (a, p) in enumerate(pairs)}
+    mean = {f: sum(r[f] for r in rows.values()) / len(rows) for f in FIGURES}
+    return {"seeds": rows, "mean": mean}
+
+
+def test_departures_hold_every_seed_and_show_both_figures_seed_by_seed():
+    pinned = seeds((0.90, 0.60), (0.70, 0.50))
+    assert departures(pinned, seeds((0.90, 0.60), (0.70 + 0.00625, 0.50))) == []  # one test row of 160
+    [problem] = departures(pinned, seeds((0.93, 0.60), (0.67, 0.50)))  # the mean holds, two seeds moved
+    assert problem.startswith("test_accuracy: seed 0, 1 moved beyond 0.01 — seed 0: 0.9000 -> 0.9300")
+    assert "seed 1: 0.7000 -> 0.6700" in problem and problem.endswith("mean 0.8000 in the record, 0.8000 now")
+    missing = departures(pinned, {"seeds": {"0": pinned["seeds"]["0"]}, "mean": pinned["mean"]})
+    assert len(missing) == 2 and "seed 1: 0.7000 -> none" in missing[0]  # a seed that did not run moved, both figures
     assert set(FIGURES) == {"test_accuracy", "allocation_precision"}
