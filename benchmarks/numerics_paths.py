@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not (ROOT / args.spec).is_file():
+        parser.error(f"{args.spec}: no such spec (a path relative to the repository, or an absolute one)")
     print(f"wrote {write_record(args.results, f'numerics-{args.name}', record(args.spec, args.seeds))}")
     return 0
 

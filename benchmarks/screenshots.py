@@ -31,7 +31,7 @@ from urllib.parse import urlencode
 from benchmarks.browser import screenshot
 from benchmarks.record_io import RESULTS, write_record
 from benchmarks.view import synthetic_run_graph
-from taskgraph import evaluate_run, export_graph, run_graph
+from taskgraph import TaskgraphError, evaluate_run, export_graph, run_graph
 from taskgraph.cli import ExitParser, run_command
 
 SYNTHETIC = "synthetic:"
@@ -40,12 +40,19 @@ PICTURES = ("view-planted-graph", "view-real-text")  # the run screenshots the g
 RANKS_ABOVE_CHANCE = 0.10  # relation AUROC this far above random R's: the weights rank the true relations first
 
 
+class ScreenshotError(TaskgraphError):
+    """A task to open that the run does not have."""
+
+
 def picture_facts(run: str | Path, tasks: Sequence[str]) -> dict[str, Any]:
     """What the picture of ``run`` shows, computed from the run: its router, task count and validation accuracy, the
     span of the learned relation weights, the relation AUROCs of ``taskgraph eval`` (test split) and, for each task
     of ``tasks``, the skill its routing weighs most in the first adapted module."""
     graph = run_graph(run)
     names = {n: d.get("label", n) for n, d in graph.nodes(data=True) if d.get("type") == "task"}
+    unknown = [t for t in tasks if t not in names.values()]
+    if unknown:
+        raise ScreenshotError(f"{run}: no task {', '.join(map(repr, unknown))}; its tasks are {sorted(names.values())}")
     weights = [d["weight"] for _, _, d in graph.edges(data=True) if d.get("type") == "relates"]
     trained = json.loads((Path(run) / "train.json").read_text(encoding="utf-8"))
     result = evaluate_run(run, "test", timing=False, alignment=False)
@@ -88,7 +95,7 @@ def picture_block(record: Mapping[str, Any], name: str) -> str:
     if rel:
         parts.append(f"its learned relation weights R span {rel['min']:.2f}–{rel['max']:.2f} over {rel['pairs']} pairs")
     if auroc and auroc.get("learned") is not None:
-        truth = {"planted": "planted", "family": "family"}.get(auroc["truth"], "true")
+        truth = auroc["truth"] or "true"
         lines = [
             f"{label} {auroc[key]:.2f}"
             for key, label in (("learned", "learned R"), ("routing_cosine", "routing cosine"), ("random", "random R"))
@@ -129,24 +136,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _make(args: Any, argv: Sequence[str]) -> int:
+    """The picture and, for a run, its record: the facts first, so a bad task name or a broken run writes neither."""
+    import torch
+    import transformers
+
     synthetic = args.source.startswith(SYNTHETIC)
     graph = synthetic_run_graph(int(args.source[len(SYNTHETIC) :])) if synthetic else run_graph(args.source)
+    opened = [t for t in (args.task, args.compare) if t]
+    facts = None if synthetic else picture_facts(args.source, opened)
     fragment = urlencode([(key, value) for key, value in (("task", args.task), ("compare", args.compare)) if value])
     with tempfile.TemporaryDirectory() as tmp:
         page = export_graph(graph, "html", Path(tmp) / "view.html")
         screenshot(page, args.png, fragment=fragment, window=WINDOW)
     print(f"wrote {args.png}", file=sys.stderr)
-    if synthetic:
+    if facts is None:
         return 0
-    import torch
-    import transformers
-
-    opened = [t for t in (args.task, args.compare) if t]
     record = {
         "picture": str(args.png),
         "command": "python -m benchmarks.screenshots " + shlex.join(argv),
         "date": dt.date.today().isoformat(),
-        "facts": picture_facts(args.source, opened),
+        "facts": facts,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "machine": {"python": platform.python_version(), "arch": platform.machine(), "cpus": os.cpu_count()},
     }

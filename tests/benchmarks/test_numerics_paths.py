@@ -62,3 +62,10 @@ def test_a_tiny_spec_is_measured_on_both_sides(tmp_path: Path, capsys):
     for side in ("own", "plainest"):
         assert set(seed[side]) == set(FIGURES) and 0 <= seed[side]["test_accuracy"] <= 1
     assert "wrote " in capsys.readouterr().out
+
+
+def test_a_missing_spec_is_a_usage_error(tmp_path: Path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["configs/no-such.yaml", "--name", "x", "--results", str(tmp_path)])
+    assert exit_.value.code == 2 and "configs/no-such.yaml: no such spec" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -63,6 +63,14 @@ def test_a_missing_run_is_one_paragraph_and_exit_2(tmp_path: Path, capsys):
     assert list(tmp_path.iterdir()) == []  # no picture, no record
 
 
+def test_an_unknown_task_to_open_is_one_paragraph_and_writes_nothing(planted_run: Path, tmp_path: Path, capsys):
+    argv = [str(planted_run), str(tmp_path / "p.png"), "--task", "planted-99", "--results", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no task 'planted-99'; its tasks are ['planted-0'," in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed")
 def test_a_runs_picture_and_its_record(planted_run: Path, tmp_path: Path):
