@@ -2,8 +2,8 @@
 
 ``at_least_fp32(x)`` raises a half-precision tensor (bf16, fp16) to float32 and leaves float32 and float64 as they are.
 ``x.float()`` would also *lower* a float64 computation to float32 halfway through, so a run in double precision
-would round like one in single precision at that one step (the quality guard trains in float64 for exactly that
-reason: its figures must not depend on which CPU rounded them).
+would round like one in single precision at that one step. The quality guard trains in float64 so that its figures
+do not depend on which CPU rounded them; one such step would undo that.
 """
 
 from __future__ import annotations
