@@ -113,7 +113,8 @@ for _name in TRANSCRIPTS:
 
 
 # ----------------------------------------------------------------------------- figures under another CPU's code paths
-renderer("numerics-walkthrough")(partial(record_block, "numerics-walkthrough", numerics_block))
+for _name in ("numerics-walkthrough", "numerics-poly"):
+    renderer(_name)(partial(record_block, _name, numerics_block))
 
 
 # ----------------------------------------------------------------------------- what the view's screenshots show
