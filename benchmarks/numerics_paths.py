@@ -15,10 +15,7 @@ recorded ones would hold on another CPU; different ones say how far a CPU alone 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -26,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks.record_io import RESULTS, write_record
+from benchmarks.record_io import RESULTS, provenance, write_record
 from benchmarks.transcripts import ROOT, run
 from benchmarks.walkthrough import figures
 from taskgraph.bench import device_name
@@ -72,9 +69,6 @@ def measure_seed(spec: str, seed: int, cwd: Path) -> dict[str, Any]:
 
 def record(spec: str, seeds: Sequence[int]) -> dict[str, Any]:
     """Every seed of ``seeds`` measured in a scratch folder; the record (see the module docstring)."""
-    import torch
-    import transformers
-
     with tempfile.TemporaryDirectory(prefix="taskgraph-numerics-") as tmp:
         cwd = Path(tmp)
         (cwd / "configs").symlink_to(ROOT / "configs")
@@ -86,9 +80,7 @@ def record(spec: str, seeds: Sequence[int]) -> dict[str, Any]:
         "apart": APART,
         "seeds": per_seed,
         "cpu": device_name("cpu"),
-        "date": dt.date.today().isoformat(),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        **provenance(),
         "threads": 1,
     }
 

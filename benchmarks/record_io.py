@@ -5,8 +5,10 @@ the command line shared by the scripts that turn a bench's result into ``benchma
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,18 @@ def record_parser(prog: str, description: str, source: str, source_help: str) ->
     parser.add_argument("--command", required=True, help="the command that produced it, as run")
     parser.add_argument("--results", type=Path, default=RESULTS, help=argparse.SUPPRESS)
     return parser
+
+
+def provenance() -> dict[str, Any]:
+    """What a record says of its making: the date, the torch and transformers versions, the machine."""
+    import torch
+    import transformers
+
+    return {
+        "date": dt.date.today().isoformat(),
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        "machine": {"python": platform.python_version(), "arch": platform.machine(), "cpus": os.cpu_count()},
+    }
 
 
 def write_record(folder: Path, name: str, record: Any, indent: int = 2) -> str:

@@ -17,7 +17,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,12 @@ def record_block(name: str, block: Callable[[dict[str, Any], str], str]) -> str:
     return block(load(name), name)
 
 
+def record_renderers(names: Iterable[str], block: Callable[[dict[str, Any], str], str]) -> None:
+    """A renderer per record of ``names``: :func:`record_block` with ``block``."""
+    for name in names:
+        renderer(name)(partial(record_block, name, block))
+
+
 # ----------------------------------------------------------------------------- the walk-through
 @renderer("walkthrough")
 def walkthrough() -> str:
@@ -108,18 +114,15 @@ def walkthrough() -> str:
 
 
 # ----------------------------------------------------------------------------- the guides' console transcripts
-for _name in TRANSCRIPTS:
-    renderer(f"transcript-{_name}")(partial(record_block, f"transcript-{_name}", transcript_block))
+record_renderers((f"transcript-{name}" for name in TRANSCRIPTS), transcript_block)
 
 
 # ----------------------------------------------------------------------------- figures under another CPU's code paths
-for _name in ("numerics-walkthrough", "numerics-poly"):
-    renderer(_name)(partial(record_block, _name, numerics_block))
+record_renderers(("numerics-walkthrough", "numerics-poly"), numerics_block)
 
 
 # ----------------------------------------------------------------------------- what the view's screenshots show
-for _name in PICTURES:
-    renderer(f"screenshot-{_name}")(partial(record_block, f"screenshot-{_name}", picture_block))
+record_renderers((f"screenshot-{name}" for name in PICTURES), picture_block)
 
 
 # ----------------------------------------------------------------------------- the quality suites' tables
@@ -132,9 +135,7 @@ QUALITY_RECORDS = (
     "quality-planted-gen-declared",
 )
 
-
-for _name in QUALITY_RECORDS:
-    renderer(_name)(partial(record_block, _name, quality_block))
+record_renderers(QUALITY_RECORDS, quality_block)
 
 
 # ----------------------------------------------------------------------------- declared decisions
@@ -184,8 +185,7 @@ def merge_block(record: dict[str, Any], name: str) -> str:
     return block(record, name)
 
 
-for _name in ("merge-planted", "merge-real"):
-    renderer(_name)(partial(record_block, _name, merge_block))
+record_renderers(("merge-planted", "merge-real"), merge_block)
 
 
 # ----------------------------------------------------------------------------- speed
@@ -290,8 +290,7 @@ def _bold_titles(text: str) -> str:
     return "\n".join(f"**{line[5:]}**" if line.startswith("#### ") else line for line in text.split("\n"))
 
 
-for _name in SPEED_RECORDS:
-    renderer(_name)(partial(record_block, _name, speed_block))
+record_renderers(SPEED_RECORDS, speed_block)
 
 
 # ----------------------------------------------------------------------------- gradient checkpointing
@@ -317,8 +316,8 @@ def grad_checkpointing_block(record: dict[str, Any], name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-for _name in ("grad-checkpointing-cpu", "grad-checkpointing-cuda"):  # the second: .ci/gpu-check's, on a lent GPU
-    renderer(_name)(partial(record_block, _name, grad_checkpointing_block))
+# the second: .ci/gpu-check's, on a lent GPU
+record_renderers(("grad-checkpointing-cpu", "grad-checkpointing-cuda"), grad_checkpointing_block)
 
 
 # ----------------------------------------------------------------------------- the files

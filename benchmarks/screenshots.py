@@ -16,10 +16,7 @@ picture (renderer ``screenshot-<png name>`` of :mod:`benchmarks.render`) is the 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import shlex
 import sys
 import tempfile
@@ -29,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from benchmarks.browser import screenshot
-from benchmarks.record_io import RESULTS, write_record
+from benchmarks.record_io import RESULTS, provenance, write_record
 from benchmarks.view import synthetic_run_graph
 from taskgraph import TaskgraphError, evaluate_run, export_graph, run_graph
 from taskgraph.cli import ExitParser, run_command
@@ -44,11 +41,11 @@ class ScreenshotError(TaskgraphError):
     """A task to open that the run does not have."""
 
 
-def picture_facts(run: str | Path, tasks: Sequence[str]) -> dict[str, Any]:
-    """What the picture of ``run`` shows, computed from the run: its router, task count and validation accuracy, the
-    span of the learned relation weights, the relation AUROCs of ``taskgraph eval`` (test split) and, for each task
-    of ``tasks``, the skill its routing weighs most in the first adapted module."""
-    graph = run_graph(run)
+def picture_facts(run: str | Path, graph: Any, tasks: Sequence[str]) -> dict[str, Any]:
+    """What the picture of ``run`` (its learned graph: ``run_graph(run)``) shows, computed from the run: its router,
+    task count and validation accuracy, the span of the learned relation weights, the relation AUROCs of
+    ``taskgraph eval`` (test split) and, for each task of ``tasks``, the skill its routing weighs most in the first
+    adapted module."""
     names = {n: d.get("label", n) for n, d in graph.nodes(data=True) if d.get("type") == "task"}
     unknown = [t for t in tasks if t not in names.values()]
     if unknown:
@@ -137,13 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _make(args: Any, argv: Sequence[str]) -> int:
     """The picture and, for a run, its record: the facts first, so a bad task name or a broken run writes neither."""
-    import torch
-    import transformers
-
     synthetic = args.source.startswith(SYNTHETIC)
     graph = synthetic_run_graph(int(args.source[len(SYNTHETIC) :])) if synthetic else run_graph(args.source)
     opened = [t for t in (args.task, args.compare) if t]
-    facts = None if synthetic else picture_facts(args.source, opened)
+    facts = None if synthetic else picture_facts(args.source, graph, opened)
     fragment = urlencode([(key, value) for key, value in (("task", args.task), ("compare", args.compare)) if value])
     with tempfile.TemporaryDirectory() as tmp:
         page = export_graph(graph, "html", Path(tmp) / "view.html")
@@ -154,10 +148,8 @@ def _make(args: Any, argv: Sequence[str]) -> int:
     record = {
         "picture": str(args.png),
         "command": "python -m benchmarks.screenshots " + shlex.join(argv),
-        "date": dt.date.today().isoformat(),
         "facts": facts,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "machine": {"python": platform.python_version(), "arch": platform.machine(), "cpus": os.cpu_count()},
+        **provenance(),
     }
     print(f"wrote {write_record(args.results, f'screenshot-{args.png.stem}', record)}", file=sys.stderr)
     return 0

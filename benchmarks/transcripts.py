@@ -14,9 +14,7 @@ shows is the output the command gave, not a copy typed from a terminal.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
-import platform
 import re
 import shlex
 import subprocess
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.record_io import write_record
+from benchmarks.record_io import provenance, write_record
 from taskgraph.atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,9 +129,6 @@ FILES: dict[str, dict[str, str]] = {
 
 def record(name: str) -> dict[str, Any]:
     """Run transcript ``name`` in a scratch folder; its record (see the module docstring)."""
-    import torch
-    import transformers
-
     steps = []
     with tempfile.TemporaryDirectory(prefix=f"taskgraph-{name}-") as tmp:
         cwd = Path(tmp)
@@ -147,9 +142,7 @@ def record(name: str) -> dict[str, Any]:
         "transcript": name,
         "command": f"python -m benchmarks.transcripts {name}",
         "steps": steps,
-        "date": dt.date.today().isoformat(),
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "machine": {"python": platform.python_version(), "arch": platform.machine(), "cpus": os.cpu_count()},
+        **provenance(),
     }
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.browser import find_chromium
 from benchmarks.screenshots import RANKS_ABOVE_CHANCE, main, picture_block, picture_facts
+from taskgraph import run_graph
 from tests.quality.guard import train_router
 
 
@@ -22,7 +23,7 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_facts_are_the_runs(planted_run: Path):
-    facts = picture_facts(planted_run, ["planted-3"])
+    facts = picture_facts(planted_run, run_graph(planted_run), ["planted-3"])
     trained = json.loads((planted_run / "train.json").read_text())
     assert (facts["router"], facts["tasks"], facts["steps"]) == ("graph", 8, 20)
     assert facts["val_mean"] == trained["final_val"]["mean_acc"]

@@ -134,12 +134,11 @@ def measure_here(router: str, seeds: Sequence[int]) -> dict[str, Any]:
 
 def curve_here(router: str, seed: int, steps: int) -> list[float]:
     """:func:`loss_curve` in this process: the ``loss`` of every training step of the run's ``log.jsonl``."""
+    from benchmarks.numerics_paths import loss_curve as run_loss_curve
+
     with tempfile.TemporaryDirectory(prefix="taskgraph-guard-") as tmp:
         train_router(router, seed, Path(tmp), steps=steps)
-        rows = [
-            json.loads(line) for line in (Path(tmp) / f"{router}-seed{seed}" / "log.jsonl").read_text().splitlines()
-        ]
-    return [row["loss"] for row in rows if row.get("split") == "train"]
+        return run_loss_curve(Path(tmp) / f"{router}-seed{seed}")
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
